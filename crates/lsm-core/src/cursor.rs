@@ -1,0 +1,174 @@
+//! The one cursor trait for every sorted stream of `(internal key, value)`
+//! entries: a memtable, a table block, a table, a merge, a compaction input.
+//!
+//! Postconditions every implementation keeps:
+//! - A new cursor is *not* positioned: call [`InternalIterator::seek_to_first`]
+//!   or [`InternalIterator::seek`] first.
+//! - `key()` and `value()` may be called only while `valid()` is true; they
+//!   return the entry at the current position and stay stable until the
+//!   next call that moves the cursor.
+//! - `seek(target)` positions at the first entry whose key is `>= target`
+//!   under [`crate::compare_internal_keys`]; `valid()` is false if none.
+//! - Entries come out in strictly increasing internal-key order.
+//! - An error from a moving call leaves the cursor invalid; the error is
+//!   returned, never swallowed, and later calls may return it again.
+
+use crate::error::{Error, Result};
+use crate::key::compare_internal_keys;
+
+/// A seekable cursor over sorted `(encoded internal key, value)` entries.
+#[doc(alias = "iterator")]
+pub trait InternalIterator {
+    /// True when the cursor is at an entry.
+    fn valid(&self) -> bool;
+    /// The current entry's encoded internal key. REQUIRES: `valid()`.
+    fn key(&self) -> &[u8];
+    /// The current entry's value. REQUIRES: `valid()`.
+    fn value(&self) -> &[u8];
+    /// Moves to the next entry. REQUIRES: `valid()`.
+    fn next(&mut self) -> Result<()>;
+    /// Positions at the first entry with key `>= target` (an encoded
+    /// internal key, e.g. from [`crate::InternalKey::for_seek`]).
+    fn seek(&mut self, target: &[u8]) -> Result<()>;
+    /// Positions at the first entry.
+    fn seek_to_first(&mut self) -> Result<()>;
+}
+
+impl<I: InternalIterator + ?Sized> InternalIterator for Box<I> {
+    fn valid(&self) -> bool {
+        (**self).valid()
+    }
+    fn key(&self) -> &[u8] {
+        (**self).key()
+    }
+    fn value(&self) -> &[u8] {
+        (**self).value()
+    }
+    fn next(&mut self) -> Result<()> {
+        (**self).next()
+    }
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        (**self).seek(target)
+    }
+    fn seek_to_first(&mut self) -> Result<()> {
+        (**self).seek_to_first()
+    }
+}
+
+/// An in-memory cursor over entries sorted by internal key.
+///
+/// Used for small merges and as the mock in tests: [`VecCursor::fail_after`]
+/// makes it return a corruption error after a number of moves, so callers
+/// can check that errors surface.
+#[derive(Clone, Debug, Default)]
+pub struct VecCursor {
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    pos: usize,
+    positioned: bool,
+    moves_before_failure: Option<usize>,
+    failed: bool,
+}
+
+impl VecCursor {
+    /// A cursor over `entries`, which are sorted here by internal key.
+    pub fn new(mut entries: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        entries.sort_by(|a, b| compare_internal_keys(&a.0, &b.0));
+        VecCursor {
+            entries,
+            ..VecCursor::default()
+        }
+    }
+
+    /// Makes the cursor fail with a corruption error on the move after
+    /// `moves` successful ones.
+    pub fn fail_after(mut self, moves: usize) -> Self {
+        self.moves_before_failure = Some(moves);
+        self
+    }
+
+    fn count_move(&mut self) -> Result<()> {
+        if let Some(left) = self.moves_before_failure.as_mut() {
+            if *left == 0 || self.failed {
+                self.failed = true;
+                self.positioned = false;
+                return Err(Error::corruption("<vec cursor>", 0, "injected failure"));
+            }
+            *left -= 1;
+        }
+        Ok(())
+    }
+}
+
+impl InternalIterator for VecCursor {
+    fn valid(&self) -> bool {
+        self.positioned && !self.failed && self.pos < self.entries.len()
+    }
+    fn key(&self) -> &[u8] {
+        debug_assert!(self.valid());
+        self.entries.get(self.pos).map_or(&[], |e| &e.0)
+    }
+    fn value(&self) -> &[u8] {
+        debug_assert!(self.valid());
+        self.entries.get(self.pos).map_or(&[], |e| &e.1)
+    }
+    fn next(&mut self) -> Result<()> {
+        self.count_move()?;
+        debug_assert!(self.valid());
+        self.pos += 1;
+        Ok(())
+    }
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        self.count_move()?;
+        self.positioned = true;
+        self.pos = self
+            .entries
+            .partition_point(|(k, _)| compare_internal_keys(k, target).is_lt());
+        Ok(())
+    }
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.count_move()?;
+        self.positioned = true;
+        self.pos = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{InternalKey, ValueKind};
+
+    fn entry(k: &[u8], seq: u64) -> (Vec<u8>, Vec<u8>) {
+        (
+            InternalKey::new(k, seq, ValueKind::Put).into_bytes(),
+            seq.to_string().into_bytes(),
+        )
+    }
+
+    #[test]
+    fn seek_finds_newest_visible_version() {
+        let mut c = VecCursor::new(vec![
+            entry(b"a", 1),
+            entry(b"b", 3),
+            entry(b"b", 7),
+            entry(b"c", 2),
+        ]);
+        assert!(!c.valid());
+        c.seek(InternalKey::for_seek(b"b", 5).as_bytes()).unwrap();
+        assert!(c.valid());
+        assert_eq!(c.value(), b"3");
+        c.seek(InternalKey::for_seek(b"b", 100).as_bytes()).unwrap();
+        assert_eq!(c.value(), b"7");
+        c.seek(InternalKey::for_seek(b"d", 100).as_bytes()).unwrap();
+        assert!(!c.valid());
+    }
+
+    #[test]
+    fn injected_failure_surfaces() {
+        let mut c = VecCursor::new(vec![entry(b"a", 1), entry(b"b", 1)]).fail_after(2);
+        c.seek_to_first().unwrap();
+        c.next().unwrap();
+        assert!(c.next().unwrap_err().is_corruption());
+        assert!(!c.valid());
+    }
+}
