@@ -10,7 +10,8 @@
 //! - [`WriteBatch`]: puts and deletes applied atomically, kept encoded so the
 //!   WAL writes it as is.
 //! - [`coding`] and [`checksum`]: varints, fixed-width little-endian integers
-//!   and masked CRC-32, used by every on-disk format.
+//!   and masked CRC-32, used by every on-disk format; [`record`] frames the
+//!   checksummed records of the WAL and the manifest log.
 //! - [`InternalIterator`]: the one cursor trait for sorted streams.
 //! - [`FileSystem`]: the seam through which all file I/O goes.
 //! - The size limits ([`MAX_KEY_BYTES`], [`MAX_VALUE_BYTES`],
@@ -43,6 +44,7 @@ pub mod cursor;
 mod error;
 pub mod fs;
 pub mod key;
+pub mod record;
 
 pub use batch::{BatchOp, BatchView, WriteBatch};
 pub use cursor::{InternalIterator, VecCursor};
