@@ -1,0 +1,118 @@
+//! `LevelIterator`: one cursor over a sorted run of non-overlapping tables
+//! (a level >= 1), opening each table only when the cursor reaches it.
+
+use std::sync::Arc;
+
+use lsm_core::{compare_internal_keys, InternalIterator, Result};
+use lsm_manifest::FileMeta;
+use lsm_sstable::{Table, TableIterator};
+
+/// Where cursors get open tables from: the store's table cache.
+pub trait TableSource: Send + Sync {
+    /// The open table for `file`. Errors are reported as core errors
+    /// (corruption or I/O naming the file), as every cursor does.
+    fn table(&self, file: &FileMeta) -> Result<Arc<Table>>;
+}
+
+/// Converts an sstable error into the cursor error type, keeping the file
+/// and offset where there is one.
+pub fn sstable_error_to_core(err: lsm_sstable::Error, file: &std::path::Path) -> lsm_core::Error {
+    match err {
+        lsm_sstable::Error::Core(core) => core,
+        other => lsm_core::Error::corruption(file, 0, other.to_string()),
+    }
+}
+
+/// Concatenates the tables of one sorted run.
+pub struct LevelIterator {
+    /// REQUIRES: sorted by smallest key, non-overlapping (a level >= 1).
+    files: Vec<Arc<FileMeta>>,
+    source: Arc<dyn TableSource>,
+    /// Index into `files` of the open table, if any.
+    file_index: usize,
+    current: Option<TableIterator>,
+}
+
+impl LevelIterator {
+    /// A cursor over `files` (one level's files, in key order).
+    pub fn new(files: Vec<Arc<FileMeta>>, source: Arc<dyn TableSource>) -> Self {
+        debug_assert!(files
+            .windows(2)
+            .all(|w| compare_internal_keys(w[0].largest.as_bytes(), w[1].smallest.as_bytes()).is_lt()));
+        LevelIterator {
+            files,
+            source,
+            file_index: 0,
+            current: None,
+        }
+    }
+
+    fn open(&mut self, index: usize) -> Result<()> {
+        self.current = None;
+        self.file_index = index;
+        if let Some(file) = self.files.get(index) {
+            let table = self.source.table(file)?;
+            self.current = Some(table.iter());
+        }
+        Ok(())
+    }
+
+    /// Moves to the next files while the current one is exhausted.
+    fn skip_exhausted(&mut self) -> Result<()> {
+        while let Some(current) = &self.current {
+            if current.valid() {
+                break;
+            }
+            let next = self.file_index + 1;
+            self.open(next)?;
+            if let Some(current) = &mut self.current {
+                current.seek_to_first()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl InternalIterator for LevelIterator {
+    fn valid(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| c.valid())
+    }
+
+    fn key(&self) -> &[u8] {
+        self.current.as_ref().map_or(&[], |c| c.key())
+    }
+
+    fn value(&self) -> &[u8] {
+        self.current.as_ref().map_or(&[], |c| c.value())
+    }
+
+    fn next(&mut self) -> Result<()> {
+        if let Some(current) = &mut self.current {
+            if let Err(err) = current.next() {
+                self.current = None;
+                return Err(err);
+            }
+        }
+        self.skip_exhausted()
+    }
+
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        // First file whose largest key is >= target.
+        let index = self
+            .files
+            .partition_point(|f| compare_internal_keys(f.largest.as_bytes(), target).is_lt());
+        self.open(index)?;
+        if let Some(current) = &mut self.current {
+            current.seek(target)?;
+        }
+        self.skip_exhausted()
+    }
+
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.open(0)?;
+        if let Some(current) = &mut self.current {
+            current.seek_to_first()?;
+        }
+        self.skip_exhausted()
+    }
+}

@@ -1,0 +1,54 @@
+//! The store's error type.
+
+use std::path::PathBuf;
+
+/// Result alias for [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a store call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Corruption, I/O, or a key/value/batch over its size limit.
+    #[error(transparent)]
+    Core(#[from] lsm_core::Error),
+    /// The write-ahead log failed or refused the write.
+    #[error(transparent)]
+    Wal(#[from] lsm_wal::Error),
+    /// A table could not be written or read.
+    #[error(transparent)]
+    Sstable(#[from] lsm_sstable::Error),
+    /// The manifest could not be read or written.
+    #[error(transparent)]
+    Manifest(#[from] lsm_manifest::Error),
+    /// A flush or compaction failed.
+    #[error(transparent)]
+    Compaction(#[from] lsm_compaction::Error),
+    /// Another open store (in this process or another) holds the directory.
+    #[error("store directory {dir} is locked by another open store")]
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// The store was closed; no more calls are accepted.
+    #[error("the store is closed")]
+    Closed,
+    /// An earlier write-path failure (WAL or manifest sync, ENOSPC, a failed
+    /// flush) made the store refuse writes until it is reopened. Reads work.
+    #[error("the store refuses writes until reopened: {reason}")]
+    Poisoned {
+        /// The failure that poisoned the store.
+        reason: String,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A level argument is out of range for the operation.
+    #[error("level {level} is not valid here: levels 0..={max} can be compacted")]
+    InvalidLevel {
+        /// The level asked for.
+        level: usize,
+        /// The deepest level the operation accepts.
+        max: usize,
+    },
+}

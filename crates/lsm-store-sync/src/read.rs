@@ -1,0 +1,240 @@
+//! The read path: a [`SuperVersion`] is one consistent view of the tree
+//! (active memtable, frozen memtables, table version); point reads and range
+//! iterators run against it without holding any store lock.
+//!
+//! Get: memtable -> frozen memtables newest first -> L0 tables newest first
+//! -> one table per deeper level. The first layer that knows the key
+//! answers (a tombstone answers "absent").
+
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use lsm_compaction::{BoxedIterator, LevelIterator, MergingIterator, TableSource};
+use lsm_core::{parse_internal_key, Error as CoreError, InternalIterator, InternalKey, Lookup, SeqNo, ValueKind};
+use lsm_manifest::Version;
+use lsm_memtable::Memtable;
+
+use crate::error::Result;
+use crate::snapshot::SnapshotHandle;
+use crate::table_cache::TableCache;
+
+/// A frozen memtable waiting to be flushed.
+#[derive(Clone, Debug)]
+pub struct ImmutableMemtable {
+    /// The frozen memtable.
+    pub mem: Arc<Memtable>,
+    /// The WAL segment created when it was frozen: every record of this
+    /// memtable lives in a segment below it.
+    pub next_wal_segment: u64,
+}
+
+/// One consistent view of the tree. Immutable but for `sealed_seq`.
+#[derive(Debug)]
+pub struct SuperVersion {
+    /// The memtable taking writes when this view was made.
+    pub mem: Arc<Memtable>,
+    /// Frozen memtables, newest first.
+    pub imm: Vec<ImmutableMemtable>,
+    /// The table files.
+    pub version: Arc<Version>,
+    /// `u64::MAX` while `mem` takes writes; once `mem` is frozen, the last
+    /// sequence number it holds. A reader of this view reads at no more than
+    /// this, because newer writes went to a memtable this view lacks.
+    sealed_seq: AtomicU64,
+}
+
+impl SuperVersion {
+    /// A view whose active memtable is still taking writes.
+    pub fn new(mem: Arc<Memtable>, imm: Vec<ImmutableMemtable>, version: Arc<Version>) -> Self {
+        SuperVersion {
+            mem,
+            imm,
+            version,
+            sealed_seq: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Records that `mem` was frozen holding writes up to `last_seq`.
+    /// REQUIRES: called before the view replacing this one is published.
+    pub fn seal(&self, last_seq: SeqNo) {
+        self.sealed_seq.store(last_seq, Ordering::SeqCst);
+    }
+
+    /// The sequence number a reader of this view reads at, given the
+    /// store's watermark loaded *after* this view was loaded.
+    pub fn read_seq(&self, watermark: SeqNo) -> SeqNo {
+        watermark.min(self.sealed_seq.load(Ordering::SeqCst))
+    }
+
+    /// Bytes held by the active and frozen memtables.
+    pub fn memtable_bytes(&self) -> (usize, usize) {
+        (
+            self.mem.approximate_bytes(),
+            self.imm.iter().map(|m| m.mem.approximate_bytes()).sum(),
+        )
+    }
+}
+
+/// The newest version of `key` visible at `seq`, or `None`.
+pub fn get(sv: &SuperVersion, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
+    let found = |lookup: Lookup| match lookup {
+        Lookup::Value(value) => Some(value),
+        Lookup::Deleted => None,
+    };
+    if let Some(lookup) = sv.mem.get(key, seq) {
+        return Ok(found(lookup));
+    }
+    for imm in &sv.imm {
+        if let Some(lookup) = imm.mem.get(key, seq) {
+            return Ok(found(lookup));
+        }
+    }
+    let version = &sv.version;
+    for file in version.files_at(0) {
+        if file.smallest_user_key() <= key && key <= file.largest_user_key() {
+            if let Some(lookup) = tables.table(file)?.get(key, seq)? {
+                return Ok(found(lookup));
+            }
+        }
+    }
+    for level in 1..version.num_levels() {
+        for file in version.overlapping_files(level, key, key) {
+            if let Some(lookup) = tables.table(&file)?.get(key, seq)? {
+                return Ok(found(lookup));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A merged cursor over every layer of `sv`.
+pub fn merged_cursor(sv: &SuperVersion, tables: &Arc<TableCache>) -> Result<MergingIterator> {
+    let mut children: Vec<BoxedIterator> = Vec::new();
+    children.push(Box::new(sv.mem.iter()));
+    for imm in &sv.imm {
+        children.push(Box::new(imm.mem.iter()));
+    }
+    for file in sv.version.files_at(0) {
+        children.push(Box::new(tables.table(file)?.iter()));
+    }
+    let source: Arc<dyn TableSource> = Arc::clone(tables) as Arc<dyn TableSource>;
+    for level in 1..sv.version.num_levels() {
+        let files = sv.version.files_at(level);
+        if !files.is_empty() {
+            children.push(Box::new(LevelIterator::new(files.to_vec(), Arc::clone(&source))));
+        }
+    }
+    Ok(MergingIterator::new(children))
+}
+
+/// Iterator over the live keys of a range, in key order, as of one
+/// sequence number. Yields `Result<(key, value)>`; after an error it ends.
+pub struct StoreIterator {
+    cursor: MergingIterator,
+    seq: SeqNo,
+    end: Bound<Vec<u8>>,
+    /// The user key whose versions are being skipped (already yielded,
+    /// deleted, or excluded by the start bound).
+    skip_key: Option<Vec<u8>>,
+    done: bool,
+    /// Keeps the tables and memtables of the view alive.
+    _view: Arc<SuperVersion>,
+    /// Keeps a snapshot's versions from being compacted away.
+    _snapshot: Option<Arc<SnapshotHandle>>,
+}
+
+impl std::fmt::Debug for StoreIterator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreIterator").field("seq", &self.seq).field("done", &self.done).finish()
+    }
+}
+
+impl StoreIterator {
+    /// Positions an iterator over `(start, end)` in `view` at `seq`.
+    pub fn new(
+        view: Arc<SuperVersion>,
+        tables: &Arc<TableCache>,
+        seq: SeqNo,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        snapshot: Option<Arc<SnapshotHandle>>,
+    ) -> Result<Self> {
+        let mut cursor = merged_cursor(&view, tables)?;
+        let mut skip_key = None;
+        match &start {
+            Bound::Unbounded => cursor.seek_to_first()?,
+            Bound::Included(key) => cursor.seek(InternalKey::for_seek(key, seq).as_bytes())?,
+            Bound::Excluded(key) => {
+                cursor.seek(InternalKey::for_seek(key, seq).as_bytes())?;
+                skip_key = Some(key.clone());
+            }
+        }
+        Ok(StoreIterator {
+            cursor,
+            seq,
+            end,
+            skip_key,
+            done: false,
+            _view: view,
+            _snapshot: snapshot,
+        })
+    }
+
+    fn past_end(&self, user_key: &[u8]) -> bool {
+        match &self.end {
+            Bound::Unbounded => false,
+            Bound::Included(end) => user_key > end.as_slice(),
+            Bound::Excluded(end) => user_key >= end.as_slice(),
+        }
+    }
+
+    fn advance(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        while self.cursor.valid() {
+            let key = self.cursor.key();
+            let Some(parsed) = parse_internal_key(key) else {
+                return Err(CoreError::corruption("<merged cursor>", 0, "malformed internal key").into());
+            };
+            if parsed.seq > self.seq || self.skip_key.as_deref() == Some(parsed.user_key) {
+                self.cursor.next()?;
+                continue;
+            }
+            if self.past_end(parsed.user_key) {
+                return Ok(None);
+            }
+            // The newest visible version of a new user key.
+            let user_key = parsed.user_key.to_vec();
+            let item = match parsed.kind {
+                ValueKind::Put => Some((user_key.clone(), self.cursor.value().to_vec())),
+                ValueKind::Delete => None,
+            };
+            self.skip_key = Some(user_key);
+            self.cursor.next()?;
+            if item.is_some() {
+                return Ok(item);
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Iterator for StoreIterator {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.advance() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(err) => {
+                self.done = true;
+                Some(Err(err))
+            }
+        }
+    }
+}
