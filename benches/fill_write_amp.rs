@@ -10,9 +10,15 @@ use anyhow::Result;
 use lsm_store_sync::{LsmConfig, SimpleLsmStore, SyncMode};
 
 fn main() -> Result<()> {
-    let n: u64 = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir_in(std::env::temp_dir())?;
-    let config = LsmConfig::builder(dir.path()).wal_sync(SyncMode::Never).build()?;
+    let config = LsmConfig::builder(dir.path())
+        .wal_sync(SyncMode::Never)
+        .build()?;
     let store = SimpleLsmStore::open(config)?;
     let value = [b'v'; 100];
     let started = Instant::now();
@@ -27,7 +33,10 @@ fn main() -> Result<()> {
     let elapsed = started.elapsed();
     let stats = store.stats()?;
     let disk = stats.wal_bytes_written + stats.flush_bytes_written + stats.compaction_bytes_written;
-    println!("keys: {n}, elapsed: {elapsed:.2?}, {:.0} puts/s", n as f64 / elapsed.as_secs_f64());
+    println!(
+        "keys: {n}, elapsed: {elapsed:.2?}, {:.0} puts/s",
+        n as f64 / elapsed.as_secs_f64()
+    );
     println!(
         "user bytes: {}, wal: {}, flush: {}, compaction: {} (read {})",
         stats.user_bytes_written,
@@ -39,7 +48,8 @@ fn main() -> Result<()> {
     println!(
         "write amplification: {:.2} (tables only: {:.2})",
         disk as f64 / stats.user_bytes_written as f64,
-        (stats.flush_bytes_written + stats.compaction_bytes_written) as f64 / stats.user_bytes_written as f64
+        (stats.flush_bytes_written + stats.compaction_bytes_written) as f64
+            / stats.user_bytes_written as f64
     );
     for (level, l) in stats.levels.iter().enumerate() {
         if l.files > 0 {

@@ -57,7 +57,10 @@ fn bench_put(c: &mut Criterion) {
 fn bench_reads(c: &mut Criterion) {
     let (_dir, store) = filled_store();
     let stats = store.stats().unwrap();
-    assert!(stats.total_files() > 1, "store should be bigger than its memtable");
+    assert!(
+        stats.total_files() > 1,
+        "store should be bigger than its memtable"
+    );
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(1));
     let mut i = 0u64;

@@ -47,7 +47,11 @@ impl VersionFilter {
     /// answers "can no older version of this key exist below the output
     /// level?" and is asked only for tombstones that could be dropped.
     /// REQUIRES: entries arrive in internal-key order.
-    pub fn keep(&mut self, entry: &ParsedInternalKey<'_>, bottommost: impl FnOnce(&[u8]) -> bool) -> bool {
+    pub fn keep(
+        &mut self,
+        entry: &ParsedInternalKey<'_>,
+        bottommost: impl FnOnce(&[u8]) -> bool,
+    ) -> bool {
         if self.last_stripe.is_none() || self.current_user_key != entry.user_key {
             self.current_user_key.clear();
             self.current_user_key.extend_from_slice(entry.user_key);
@@ -57,7 +61,10 @@ impl VersionFilter {
         if self.last_stripe == Some(stripe) {
             return false;
         }
-        debug_assert!(self.last_stripe.is_none_or(|last| stripe < last), "versions out of order");
+        debug_assert!(
+            self.last_stripe.is_none_or(|last| stripe < last),
+            "versions out of order"
+        );
         self.last_stripe = Some(stripe);
         !(entry.kind == ValueKind::Delete && stripe == 0 && bottommost(entry.user_key))
     }
@@ -67,7 +74,11 @@ impl VersionFilter {
 mod tests {
     use super::*;
 
-    fn run(snapshots: Vec<SeqNo>, entries: &[(&str, SeqNo, ValueKind)], bottommost: bool) -> Vec<(String, SeqNo)> {
+    fn run(
+        snapshots: Vec<SeqNo>,
+        entries: &[(&str, SeqNo, ValueKind)],
+        bottommost: bool,
+    ) -> Vec<(String, SeqNo)> {
         let mut filter = VersionFilter::new(snapshots);
         entries
             .iter()
@@ -87,13 +98,26 @@ mod tests {
 
     #[test]
     fn without_snapshots_only_newest_survives() {
-        let kept = run(vec![], &[("a", 9, Put), ("a", 5, Put), ("a", 1, Delete), ("b", 3, Put)], false);
+        let kept = run(
+            vec![],
+            &[
+                ("a", 9, Put),
+                ("a", 5, Put),
+                ("a", 1, Delete),
+                ("b", 3, Put),
+            ],
+            false,
+        );
         assert_eq!(kept, [("a".into(), 9), ("b".into(), 3)]);
     }
 
     #[test]
     fn snapshot_keeps_the_version_it_sees() {
-        let kept = run(vec![6], &[("a", 9, Put), ("a", 5, Put), ("a", 4, Put)], false);
+        let kept = run(
+            vec![6],
+            &[("a", 9, Put), ("a", 5, Put), ("a", 4, Put)],
+            false,
+        );
         assert_eq!(kept, [("a".into(), 9), ("a".into(), 5)]);
     }
 
@@ -103,6 +127,9 @@ mod tests {
         assert_eq!(run(vec![], &entries, true), []);
         assert_eq!(run(vec![], &entries, false), [("a".into(), 9)]);
         // A snapshot at 6 still needs a@5, so the tombstone must stay.
-        assert_eq!(run(vec![6], &entries, true), [("a".into(), 9), ("a".into(), 5)]);
+        assert_eq!(
+            run(vec![6], &entries, true),
+            [("a".into(), 9), ("a".into(), 5)]
+        );
     }
 }

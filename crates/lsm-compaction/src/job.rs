@@ -12,7 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lsm_core::{parse_internal_key, user_key_of, Error as CoreError, InternalIterator, InternalKey, SeqNo, SharedFileSystem};
+use lsm_core::{
+    parse_internal_key, user_key_of, Error as CoreError, InternalIterator, InternalKey, SeqNo,
+    SharedFileSystem,
+};
 use lsm_manifest::{table_file_name, FileMeta, Version, VersionEdit};
 use lsm_sstable::{TableBuilder, TableOptions, TableProperties};
 
@@ -72,7 +75,7 @@ pub fn file_meta_from_properties(number: u64, props: &TableProperties) -> FileMe
 struct OutputWriter<'a, 'b> {
     ctx: &'b mut OutputContext<'a>,
     split: bool,
-    current: Option<(u64, PathBuf, TableBuilder)>,
+    current: Option<(u64, PathBuf, TableBuilder<'a>)>,
     last_user_key: Vec<u8>,
     finished: Vec<FileMeta>,
 }
@@ -101,7 +104,8 @@ impl<'a, 'b> OutputWriter<'a, 'b> {
         if self.current.is_none() {
             let number = (self.ctx.new_file_number)();
             let path = self.ctx.dir.join(table_file_name(number));
-            let builder = TableBuilder::create(self.ctx.fs.as_ref(), &path, self.ctx.table_options.clone())?;
+            let builder =
+                TableBuilder::create(self.ctx.fs.as_ref(), &path, self.ctx.table_options.clone())?;
             self.current = Some((number, path, builder));
         }
         if let Some((_, _, builder)) = &mut self.current {
@@ -115,7 +119,8 @@ impl<'a, 'b> OutputWriter<'a, 'b> {
     fn finish_current(&mut self) -> Result<()> {
         if let Some((number, _, builder)) = self.current.take() {
             let props = builder.finish()?;
-            self.finished.push(file_meta_from_properties(number, &props));
+            self.finished
+                .push(file_meta_from_properties(number, &props));
         }
         Ok(())
     }
@@ -138,7 +143,10 @@ impl<'a, 'b> OutputWriter<'a, 'b> {
             let _ = builder.abandon();
         }
         for file in &self.finished {
-            let _ = self.ctx.fs.remove_file(&self.ctx.dir.join(table_file_name(file.number)));
+            let _ = self
+                .ctx
+                .fs
+                .remove_file(&self.ctx.dir.join(table_file_name(file.number)));
         }
     }
 }
@@ -155,7 +163,12 @@ fn write_filtered(
     while input.valid() {
         let key = input.key();
         let Some(parsed) = parse_internal_key(key) else {
-            return Err(CoreError::corruption(path_for_errors, 0, "malformed internal key in compaction input").into());
+            return Err(CoreError::corruption(
+                path_for_errors,
+                0,
+                "malformed internal key in compaction input",
+            )
+            .into());
         };
         if filter.keep(&parsed, bottommost) {
             writer.add(key, input.value())?;
@@ -169,7 +182,10 @@ fn write_filtered(
 /// versions no snapshot needs are dropped; tombstones are kept (L0 is never
 /// bottommost). Returns `None` when nothing survives (cannot happen for a
 /// non-empty memtable, since the newest version of each key is kept).
-pub fn flush_to_table(input: &mut dyn InternalIterator, mut ctx: OutputContext<'_>) -> Result<Option<FileMeta>> {
+pub fn flush_to_table(
+    input: &mut dyn InternalIterator,
+    mut ctx: OutputContext<'_>,
+) -> Result<Option<FileMeta>> {
     let mut filter = VersionFilter::new(ctx.snapshots.clone());
     let dir = ctx.dir.to_path_buf();
     let mut writer = OutputWriter::new(&mut ctx, false);
@@ -196,7 +212,8 @@ pub fn run_compaction(
     }
     if choice.is_trivial_move() {
         for file in &choice.inputs {
-            edit.added.push((choice.output_level, FileMeta::clone(file)));
+            edit.added
+                .push((choice.output_level, FileMeta::clone(file)));
         }
         return Ok(CompactionOutcome {
             edit,
@@ -216,17 +233,26 @@ pub fn run_compaction(
             children.push(Box::new(table.iter()));
         }
     } else {
-        children.push(Box::new(LevelIterator::new(choice.inputs.clone(), Arc::clone(source))));
+        children.push(Box::new(LevelIterator::new(
+            choice.inputs.clone(),
+            Arc::clone(source),
+        )));
     }
     if !choice.overlapping.is_empty() {
-        children.push(Box::new(LevelIterator::new(choice.overlapping.clone(), Arc::clone(source))));
+        children.push(Box::new(LevelIterator::new(
+            choice.overlapping.clone(),
+            Arc::clone(source),
+        )));
     }
     let mut input = MergingIterator::new(children);
 
     let output_level = choice.output_level;
     let bottommost = |user_key: &[u8]| {
-        ((output_level + 1)..version.num_levels())
-            .all(|level| version.overlapping_files(level, user_key, user_key).is_empty())
+        ((output_level + 1)..version.num_levels()).all(|level| {
+            version
+                .overlapping_files(level, user_key, user_key)
+                .is_empty()
+        })
     };
     let mut filter = VersionFilter::new(ctx.snapshots.clone());
     let dir = ctx.dir.to_path_buf();

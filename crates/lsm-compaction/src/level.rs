@@ -36,9 +36,11 @@ pub struct LevelIterator {
 impl LevelIterator {
     /// A cursor over `files` (one level's files, in key order).
     pub fn new(files: Vec<Arc<FileMeta>>, source: Arc<dyn TableSource>) -> Self {
-        debug_assert!(files
-            .windows(2)
-            .all(|w| compare_internal_keys(w[0].largest.as_bytes(), w[1].smallest.as_bytes()).is_lt()));
+        debug_assert!(files.windows(2).all(|w| compare_internal_keys(
+            w[0].largest.as_bytes(),
+            w[1].smallest.as_bytes()
+        )
+        .is_lt()));
         LevelIterator {
             files,
             source,

@@ -33,10 +33,14 @@ mod merge;
 mod picker;
 
 pub use filter::VersionFilter;
-pub use job::{file_meta_from_properties, flush_to_table, run_compaction, CompactionOutcome, OutputContext};
+pub use job::{
+    file_meta_from_properties, flush_to_table, run_compaction, CompactionOutcome, OutputContext,
+};
 pub use level::{sstable_error_to_core, LevelIterator, TableSource};
 pub use merge::{BoxedIterator, MergingIterator};
-pub use picker::{choose_level_compaction, level_scores, pick_compaction, CompactionChoice, LevelShape};
+pub use picker::{
+    choose_level_compaction, level_scores, pick_compaction, CompactionChoice, LevelShape,
+};
 
 /// Result alias for [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

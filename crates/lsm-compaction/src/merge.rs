@@ -46,7 +46,8 @@ impl MergingIterator {
                 None => Some(i),
                 Some(s) => {
                     // Strictly less: on a tie the earlier (newer) child wins.
-                    if compare_internal_keys(child.key(), self.children[s].key()) == Ordering::Less {
+                    if compare_internal_keys(child.key(), self.children[s].key()) == Ordering::Less
+                    {
                         Some(i)
                     } else {
                         Some(s)

@@ -152,7 +152,11 @@ fn with_overlaps(
 }
 
 /// The compaction the tree needs most, if any level scores >= 1.
-pub fn pick_compaction(version: &Version, shape: &LevelShape, busy: &BTreeSet<u64>) -> Option<CompactionChoice> {
+pub fn pick_compaction(
+    version: &Version,
+    shape: &LevelShape,
+    busy: &BTreeSet<u64>,
+) -> Option<CompactionChoice> {
     let scores = level_scores(version, shape);
     let mut levels: Vec<usize> = (0..scores.len()).filter(|&l| scores[l] >= 1.0).collect();
     levels.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
@@ -165,10 +169,16 @@ pub fn pick_compaction(version: &Version, shape: &LevelShape, busy: &BTreeSet<u6
     })
 }
 
-fn pick_file_in_level(version: &Version, level: usize, score: f64, busy: &BTreeSet<u64>) -> Option<CompactionChoice> {
+fn pick_file_in_level(
+    version: &Version,
+    level: usize,
+    score: f64,
+    busy: &BTreeSet<u64>,
+) -> Option<CompactionChoice> {
     let mut best: Option<(f64, CompactionChoice)> = None;
     for file in version.files_at(level) {
-        let Some(choice) = with_overlaps(version, level, vec![Arc::clone(file)], score, busy) else {
+        let Some(choice) = with_overlaps(version, level, vec![Arc::clone(file)], score, busy)
+        else {
             continue;
         };
         let overlap: u64 = choice.overlapping.iter().map(|f| f.file_bytes).sum();
@@ -183,7 +193,11 @@ fn pick_file_in_level(version: &Version, level: usize, score: f64, busy: &BTreeS
 /// The manual compaction of a whole level into the next one (every file of
 /// `level` plus the overlapping files below). `None` if the level is empty,
 /// is the last level, or touches a busy file.
-pub fn choose_level_compaction(version: &Version, level: usize, busy: &BTreeSet<u64>) -> Option<CompactionChoice> {
+pub fn choose_level_compaction(
+    version: &Version,
+    level: usize,
+    busy: &BTreeSet<u64>,
+) -> Option<CompactionChoice> {
     with_overlaps(version, level, version.files_at(level).to_vec(), 0.0, busy)
 }
 
@@ -233,7 +247,10 @@ mod tests {
 
     #[test]
     fn quiet_tree_needs_nothing() {
-        let v = version(vec![(0, file(1, "a", "c", 10, 1)), (1, file(2, "a", "z", 50, 0))]);
+        let v = version(vec![
+            (0, file(1, "a", "c", 10, 1)),
+            (1, file(2, "a", "z", 50, 0)),
+        ]);
         assert!(pick_compaction(&v, &shape(), &BTreeSet::new()).is_none());
     }
 
@@ -269,11 +286,18 @@ mod tests {
 
     #[test]
     fn busy_files_are_never_chosen() {
-        let v = version(vec![(0, file(1, "a", "c", 10, 5)), (0, file(2, "a", "c", 10, 6)), (1, file(3, "a", "b", 10, 1))]);
+        let v = version(vec![
+            (0, file(1, "a", "c", 10, 5)),
+            (0, file(2, "a", "c", 10, 6)),
+            (1, file(3, "a", "b", 10, 1)),
+        ]);
         let busy: BTreeSet<u64> = [3].into();
         assert!(pick_compaction(&v, &shape(), &busy).is_none());
         assert!(choose_level_compaction(&v, 0, &busy).is_none());
         assert!(choose_level_compaction(&v, 0, &BTreeSet::new()).is_some());
-        assert!(choose_level_compaction(&v, 3, &BTreeSet::new()).is_none(), "last level is never a source");
+        assert!(
+            choose_level_compaction(&v, 3, &BTreeSet::new()).is_none(),
+            "last level is never a source"
+        );
     }
 }

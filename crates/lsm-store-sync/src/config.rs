@@ -225,7 +225,10 @@ mod tests {
     fn defaults_validate_and_fp_rate_maps_to_bits() {
         let config = LsmConfig::builder("/tmp/x").build().unwrap();
         assert_eq!(config.memtable_bytes, 64 << 20);
-        let config = LsmConfig::builder("/tmp/x").bloom_false_positive_rate(0.01).build().unwrap();
+        let config = LsmConfig::builder("/tmp/x")
+            .bloom_false_positive_rate(0.01)
+            .build()
+            .unwrap();
         assert_eq!(config.bloom_bits_per_key, 10);
     }
 
@@ -235,6 +238,9 @@ mod tests {
             LsmConfig::builder("/tmp/x").num_levels(1).build(),
             Err(Error::InvalidConfig(_))
         ));
-        assert!(LsmConfig::builder("/tmp/x").memtable_bytes(10).build().is_err());
+        assert!(LsmConfig::builder("/tmp/x")
+            .memtable_bytes(10)
+            .build()
+            .is_err());
     }
 }

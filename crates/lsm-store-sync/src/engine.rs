@@ -34,15 +34,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lsm_compaction::{
-    choose_level_compaction, flush_to_table, level_scores, pick_compaction, run_compaction, CompactionChoice,
-    CompactionOutcome, OutputContext, TableSource,
+    choose_level_compaction, flush_to_table, level_scores, pick_compaction, run_compaction,
+    CompactionChoice, CompactionOutcome, OutputContext, TableSource,
 };
 use lsm_core::{BatchOp, Error as CoreError, FileSystem, SeqNo, SharedFileSystem, WriteBatch};
 use lsm_manifest::{parse_table_file_name, FileMeta, Manifest, Version, VersionEdit};
 use lsm_memtable::Memtable;
 use lsm_sstable::BlockCache;
 use lsm_wal::{list_segments, segment_file_name, WalWriter};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 
 use crate::config::LsmConfig;
 use crate::error::{Error, Result};
@@ -102,7 +102,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,7 +125,9 @@ impl Engine {
         let lock_path = dir.join(LOCK_FILE_NAME);
         let lock = match fs.lock(&lock_path) {
             Ok(lock) => lock,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(Error::Locked { dir }),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(Error::Locked { dir })
+            }
             Err(e) => return Err(CoreError::io(lock_path, e).into()),
         };
 
@@ -148,7 +152,8 @@ impl Engine {
         let version = recovered.version.clone();
         remove_strays(fs.as_ref(), &dir, &version, recovered.wal_segment)?;
 
-        let block_cache = (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
+        let block_cache =
+            (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
         let tables = Arc::new(TableCache::new(Arc::clone(&fs), dir.clone(), block_cache));
         let wal = WalWriter::create(
             Arc::clone(&fs),
@@ -257,7 +262,9 @@ impl Engine {
                 ..op
             }
         }));
-        self.counters.user_bytes_written.fetch_add(bytes, Ordering::Relaxed);
+        self.counters
+            .user_bytes_written
+            .fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// The synchronous write path: WAL append (durable per the sync mode),
@@ -286,15 +293,28 @@ impl Engine {
     /// and its publish, so the watermark equals the WAL's last sequence
     /// number and every record in older segments is in the frozen memtable.
     pub fn freeze_memtable(&self) -> Result<bool> {
-        let _gate = self.write_gate.write();
+        let gate = self.write_gate.write();
+        self.freeze_memtable_with_gate(&gate)
+    }
+
+    /// [`Engine::freeze_memtable`] for a caller that already holds
+    /// `write_gate` exclusively (the async store's applier, which must drain
+    /// its queue under the gate first).
+    /// REQUIRES: every write appended to the WAL is applied and published.
+    pub fn freeze_memtable_with_gate(&self, _gate: &RwLockWriteGuard<'_, ()>) -> Result<bool> {
         let current = self.view();
         if current.mem.is_empty() {
             return Ok(false);
         }
-        let next_segment = self.poison_on_err("WAL rotation", self.wal.rotate().map_err(Error::from))?;
+        let next_segment =
+            self.poison_on_err("WAL rotation", self.wal.rotate().map_err(Error::from))?;
         current.mem.freeze();
         let sealed = self.visible.get();
-        debug_assert_eq!(sealed, self.wal.last_seq(), "a write is between WAL append and publish");
+        debug_assert_eq!(
+            sealed,
+            self.wal.last_seq(),
+            "a write is between WAL append and publish"
+        );
         let mut imm = Vec::with_capacity(current.imm.len() + 1);
         imm.push(ImmutableMemtable {
             mem: Arc::clone(&current.mem),
@@ -358,7 +378,9 @@ impl Engine {
             self.install(version, Some(&oldest.mem));
         }
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
-        self.counters.flush_bytes_written.fetch_add(written, Ordering::Relaxed);
+        self.counters
+            .flush_bytes_written
+            .fetch_add(written, Ordering::Relaxed);
         self.delete_wal_segments_before(oldest.next_wal_segment)?;
         Ok(true)
     }
@@ -397,7 +419,10 @@ impl Engine {
     /// Picks the compaction the tree needs most (or the manual compaction of
     /// `level`) and reserves its input files. `None` if nothing is due or
     /// the inputs are busy.
-    pub fn reserve_compaction(&self, manual_level: Option<usize>) -> Option<(CompactionChoice, Arc<Version>)> {
+    pub fn reserve_compaction(
+        &self,
+        manual_level: Option<usize>,
+    ) -> Option<(CompactionChoice, Arc<Version>)> {
         let mut catalog = self.catalog.lock();
         let version = catalog.manifest.current();
         let choice = match manual_level {
@@ -409,18 +434,33 @@ impl Engine {
     }
 
     /// Runs a reserved compaction (table I/O outside every lock), then logs
-    /// and installs its edit. A failure poisons the store.
-    pub fn run_reserved_compaction(&self, choice: &CompactionChoice, version: &Version) -> Result<CompactionOutcome> {
-        let result = self.run_reserved_locked(choice, version);
+    /// and installs its edit, and deletes the input tables no live version
+    /// references any more. Takes the choice and version by value so their
+    /// references to the inputs are gone before that purge. A failure
+    /// poisons the store.
+    pub fn run_reserved_compaction(
+        &self,
+        choice: CompactionChoice,
+        version: Arc<Version>,
+    ) -> Result<CompactionOutcome> {
+        let result = self.run_reserved_locked(&choice, &version);
         let mut catalog = self.catalog.lock();
         for number in choice.input_numbers() {
             catalog.busy.remove(&number);
         }
         drop(catalog);
-        self.poison_on_err("compaction", result)
+        drop(choice);
+        drop(version);
+        let outcome = self.poison_on_err("compaction", result)?;
+        self.purge_obsolete_files()?;
+        Ok(outcome)
     }
 
-    fn run_reserved_locked(&self, choice: &CompactionChoice, version: &Version) -> Result<CompactionOutcome> {
+    fn run_reserved_locked(
+        &self,
+        choice: &CompactionChoice,
+        version: &Version,
+    ) -> Result<CompactionOutcome> {
         let table_options = self.config.table_options();
         let mut new_number = || self.catalog.lock().manifest.new_file_number();
         let ctx = OutputContext {
@@ -438,16 +478,21 @@ impl Engine {
             let new_version = catalog.manifest.log_and_apply(outcome.edit.clone())?;
             self.install(new_version, None);
             if !outcome.trivial_move {
-                catalog.obsolete.extend(choice.all_inputs().map(|(_, f)| Arc::clone(f)));
+                catalog
+                    .obsolete
+                    .extend(choice.all_inputs().map(|(_, f)| Arc::clone(f)));
             }
         }
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
         if outcome.trivial_move {
             self.counters.trivial_moves.fetch_add(1, Ordering::Relaxed);
         }
-        self.counters.compaction_bytes_read.fetch_add(outcome.bytes_read, Ordering::Relaxed);
-        self.counters.compaction_bytes_written.fetch_add(outcome.bytes_written, Ordering::Relaxed);
-        self.purge_obsolete_files()?;
+        self.counters
+            .compaction_bytes_read
+            .fetch_add(outcome.bytes_read, Ordering::Relaxed);
+        self.counters
+            .compaction_bytes_written
+            .fetch_add(outcome.bytes_written, Ordering::Relaxed);
         Ok(outcome)
     }
 
@@ -595,11 +640,19 @@ impl Engine {
 
 /// Removes files an interrupted flush or compaction left behind: tables the
 /// version does not list and WAL segments older than the oldest needed one.
-fn remove_strays(fs: &dyn FileSystem, dir: &Path, version: &Version, oldest_wal: u64) -> Result<()> {
+fn remove_strays(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    version: &Version,
+    oldest_wal: u64,
+) -> Result<()> {
     let live: BTreeSet<u64> = version.all_files().map(|(_, f)| f.number).collect();
     let mut removed = false;
     for name in fs.list_dir(dir).map_err(io_err(dir))? {
-        let stray = match (parse_table_file_name(&name), lsm_wal::parse_segment_file_name(&name)) {
+        let stray = match (
+            parse_table_file_name(&name),
+            lsm_wal::parse_segment_file_name(&name),
+        ) {
             (Some(number), _) => !live.contains(&number),
             (_, Some(segment)) => segment < oldest_wal,
             _ => false,

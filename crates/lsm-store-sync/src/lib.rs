@@ -57,7 +57,7 @@ pub use lsm_wal::{RecoveryMode, SyncMode};
 pub use read::{ImmutableMemtable, StoreIterator, SuperVersion};
 pub use snapshot::{SnapshotHandle, SnapshotList};
 pub use stats::{LevelStats, StoreStats};
-pub use store::{owned_bounds, Snapshot, SimpleLsmStore};
+pub use store::{owned_bounds, SimpleLsmStore, Snapshot};
 pub use table_cache::TableCache;
 pub use watermark::VisibleSeq;
 

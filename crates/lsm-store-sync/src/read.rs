@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lsm_compaction::{BoxedIterator, LevelIterator, MergingIterator, TableSource};
-use lsm_core::{parse_internal_key, Error as CoreError, InternalIterator, InternalKey, Lookup, SeqNo, ValueKind};
+use lsm_core::{
+    parse_internal_key, Error as CoreError, InternalIterator, InternalKey, Lookup, SeqNo, ValueKind,
+};
 use lsm_manifest::Version;
 use lsm_memtable::Memtable;
 
@@ -77,7 +79,12 @@ impl SuperVersion {
 }
 
 /// The newest version of `key` visible at `seq`, or `None`.
-pub fn get(sv: &SuperVersion, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
+pub fn get(
+    sv: &SuperVersion,
+    tables: &TableCache,
+    key: &[u8],
+    seq: SeqNo,
+) -> Result<Option<Vec<u8>>> {
     let found = |lookup: Lookup| match lookup {
         Lookup::Value(value) => Some(value),
         Lookup::Deleted => None,
@@ -122,7 +129,10 @@ pub fn merged_cursor(sv: &SuperVersion, tables: &Arc<TableCache>) -> Result<Merg
     for level in 1..sv.version.num_levels() {
         let files = sv.version.files_at(level);
         if !files.is_empty() {
-            children.push(Box::new(LevelIterator::new(files.to_vec(), Arc::clone(&source))));
+            children.push(Box::new(LevelIterator::new(
+                files.to_vec(),
+                Arc::clone(&source),
+            )));
         }
     }
     Ok(MergingIterator::new(children))
@@ -146,7 +156,10 @@ pub struct StoreIterator {
 
 impl std::fmt::Debug for StoreIterator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreIterator").field("seq", &self.seq).field("done", &self.done).finish()
+        f.debug_struct("StoreIterator")
+            .field("seq", &self.seq)
+            .field("done", &self.done)
+            .finish()
     }
 }
 
@@ -193,7 +206,9 @@ impl StoreIterator {
         while self.cursor.valid() {
             let key = self.cursor.key();
             let Some(parsed) = parse_internal_key(key) else {
-                return Err(CoreError::corruption("<merged cursor>", 0, "malformed internal key").into());
+                return Err(
+                    CoreError::corruption("<merged cursor>", 0, "malformed internal key").into(),
+                );
             };
             if parsed.seq > self.seq || self.skip_key.as_deref() == Some(parsed.user_key) {
                 self.cursor.next()?;

@@ -16,7 +16,9 @@ use crate::snapshot::SnapshotHandle;
 use crate::stats::StoreStats;
 
 /// Converts any `RangeBounds` over byte-like keys into owned bounds.
-pub fn owned_bounds<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(range: &R) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+pub fn owned_bounds<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
+    range: &R,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     let own = |bound: Bound<&K>| match bound {
         Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
         Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
@@ -54,9 +56,13 @@ impl Snapshot {
     }
 
     /// The live keys in `range` as of the snapshot, in order.
-    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(&self, range: R) -> Result<StoreIterator> {
+    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> Result<StoreIterator> {
         let (start, end) = owned_bounds(&range);
-        self.engine.range(start, end, Some(Arc::clone(&self.handle)))
+        self.engine
+            .range(start, end, Some(Arc::clone(&self.handle)))
     }
 }
 
@@ -123,7 +129,7 @@ impl SimpleLsmStore {
         self.engine.freeze_memtable()?;
         while self.engine.flush_oldest_immutable()? {}
         while let Some((choice, version)) = self.engine.reserve_compaction(None) {
-            self.engine.run_reserved_compaction(&choice, &version)?;
+            self.engine.run_reserved_compaction(choice, version)?;
         }
         Ok(())
     }
@@ -134,7 +140,10 @@ impl SimpleLsmStore {
     }
 
     /// The live keys in `range`, in order, as of now.
-    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(&self, range: R) -> Result<StoreIterator> {
+    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> Result<StoreIterator> {
         let (start, end) = owned_bounds(&range);
         self.engine.range(start, end, None)
     }
@@ -162,7 +171,7 @@ impl SimpleLsmStore {
         }
         let _maintenance = self.maintenance.lock();
         if let Some((choice, version)) = self.engine.reserve_compaction(Some(level)) {
-            self.engine.run_reserved_compaction(&choice, &version)?;
+            self.engine.run_reserved_compaction(choice, version)?;
         }
         Ok(())
     }

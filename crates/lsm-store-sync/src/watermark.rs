@@ -56,18 +56,22 @@ impl VisibleSeq {
     pub fn publish(&self, first: SeqNo, last: SeqNo) {
         debug_assert!(first <= last);
         let mut state = self.state.lock();
-        debug_assert!(first > state.visible, "range {first}..={last} published twice");
+        debug_assert!(
+            first > state.visible,
+            "range {first}..={last} published twice"
+        );
         if first != state.visible + 1 {
             state.pending.insert(first, last);
             return;
         }
-        state.visible = last;
+        let mut visible = last;
         while let Some(entry) = state.pending.first_entry() {
-            if *entry.key() != state.visible + 1 {
+            if *entry.key() != visible + 1 {
                 break;
             }
-            state.visible = entry.remove();
+            visible = entry.remove();
         }
+        state.visible = visible;
         self.visible.store(state.visible, Ordering::SeqCst);
         drop(state);
         self.advanced.notify_all();

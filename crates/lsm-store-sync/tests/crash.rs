@@ -50,7 +50,9 @@ fn crash_child_writer() {
             store
                 .range(key(t, 0)..key(t + 1, 0))
                 .unwrap()
-                .count() as u64
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+                .len() as u64
         })
         .collect();
     let handles: Vec<_> = (0..THREADS)
@@ -75,7 +77,13 @@ fn crash_child_writer() {
 
 fn run_child_until_killed(dir: &std::path::Path, acks_before_kill: usize) -> HashMap<usize, u64> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -85,7 +93,7 @@ fn run_child_until_killed(dir: &std::path::Path, acks_before_kill: usize) -> Has
     let mut lines = BufReader::new(stdout).lines();
     let mut acked: HashMap<usize, u64> = HashMap::new();
     let mut count = 0;
-    let mut record = |line: &str, acked: &mut HashMap<usize, u64>| {
+    let record = |line: &str, acked: &mut HashMap<usize, u64>| {
         let mut parts = line.split_whitespace();
         if parts.next() != Some("ack") {
             return false;
@@ -105,7 +113,7 @@ fn run_child_until_killed(dir: &std::path::Path, acks_before_kill: usize) -> Has
         }
     }
     child.kill().unwrap(); // SIGKILL
-    // Acks already printed before death are acknowledged writes too.
+                           // Acks already printed before death are acknowledged writes too.
     for line in lines {
         match line {
             Ok(line) => {
@@ -116,7 +124,10 @@ fn run_child_until_killed(dir: &std::path::Path, acks_before_kill: usize) -> Has
     }
     let status = child.wait().unwrap();
     assert!(!status.success(), "child should have been killed");
-    assert!(count >= acks_before_kill, "child exited early after {count} acks");
+    assert!(
+        count >= acks_before_kill,
+        "child exited early after {count} acks"
+    );
     acked
 }
 
@@ -146,7 +157,11 @@ fn crash_recovery_keeps_every_acknowledged_write() {
             );
             // ...and what is there is a prefix of the thread's writes.
             for (i, (k, v)) in present.iter().enumerate() {
-                assert_eq!(k, key(t, i as u64).as_bytes(), "round {round}: hole before {k:?}");
+                assert_eq!(
+                    k,
+                    key(t, i as u64).as_bytes(),
+                    "round {round}: hole before {k:?}"
+                );
                 assert_eq!(v, value(t, i as u64).as_bytes());
             }
         }

@@ -110,10 +110,20 @@ fn failed_wal_fsync_refuses_writes_keeps_reads_and_loses_nothing_acknowledged() 
     store.put("a", "1").unwrap();
     store.put("b", "2").unwrap();
     fs.fail_sync.store(true, Ordering::SeqCst);
-    assert!(store.put("c", "3").is_err(), "a write whose fsync failed was acknowledged");
+    assert!(
+        store.put("c", "3").is_err(),
+        "a write whose fsync failed was acknowledged"
+    );
     fs.fail_sync.store(false, Ordering::SeqCst);
-    assert!(store.put("d", "4").is_err(), "writes must stay refused after a failed fsync");
-    assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()), "reads keep working");
+    assert!(
+        store.put("d", "4").is_err(),
+        "writes must stay refused after a failed fsync"
+    );
+    assert_eq!(
+        store.get("a").unwrap(),
+        Some(b"1".to_vec()),
+        "reads keep working"
+    );
     drop(store);
     let store = reopen_plain(dir.path());
     assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
@@ -130,7 +140,10 @@ fn enospc_on_wal_append_is_not_acknowledged() {
     store.put("a", "1").unwrap();
     fs.fail_append.store(true, Ordering::SeqCst);
     let err = store.put("b", "2").unwrap_err();
-    assert!(err.to_string().contains("28") || err.to_string().to_lowercase().contains("space"), "{err}");
+    assert!(
+        err.to_string().contains("28") || err.to_string().to_lowercase().contains("space"),
+        "{err}"
+    );
     fs.fail_append.store(false, Ordering::SeqCst);
     assert!(store.put("c", "3").is_err());
     drop(store);

@@ -74,9 +74,8 @@ fn valid_range(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> bool {
     // BTreeMap::range panics on start > end or equal excluded bounds.
     match (start, end) {
         (Bound::Included(s), Bound::Included(e)) => s <= e,
-        (Bound::Included(s) | Bound::Excluded(s), Bound::Excluded(e)) | (Bound::Excluded(s), Bound::Included(e)) => {
-            s < e
-        }
+        (Bound::Included(s) | Bound::Excluded(s), Bound::Excluded(e))
+        | (Bound::Excluded(s), Bound::Included(e)) => s < e,
         _ => true,
     }
 }
@@ -112,7 +111,11 @@ fn run(ops: Vec<Op>) {
                 }
             }
             Op::Get(k) => {
-                assert_eq!(store.get(key(k)).unwrap(), model.get(&key(k)).cloned(), "get {k}");
+                assert_eq!(
+                    store.get(key(k)).unwrap(),
+                    model.get(&key(k)).cloned(),
+                    "get {k}"
+                );
             }
             Op::Range(a, b) => {
                 let (start, end) = (map_bound(&a), map_bound(&b));
@@ -124,8 +127,10 @@ fn run(ops: Vec<Op>) {
                     .unwrap()
                     .collect::<Result<_, _>>()
                     .unwrap();
-                let want: Vec<(Vec<u8>, Vec<u8>)> =
-                    model.range((start, end)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let want: Vec<(Vec<u8>, Vec<u8>)> = model
+                    .range((start, end))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 assert_eq!(got, want, "range {a:?}..{b:?}");
             }
             Op::SnapshotThenWrites(k, v) => {
@@ -136,9 +141,13 @@ fn run(ops: Vec<Op>) {
                 store.flush_memtable().unwrap();
                 model.insert(key(k), v);
                 model.remove(&key(k.wrapping_add(1) % 40));
-                let seen: Vec<(Vec<u8>, Vec<u8>)> =
-                    snapshot.range::<[u8], _>(..).unwrap().collect::<Result<_, _>>().unwrap();
-                let want: Vec<(Vec<u8>, Vec<u8>)> = frozen.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let seen: Vec<(Vec<u8>, Vec<u8>)> = snapshot
+                    .range::<[u8], _>(..)
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let want: Vec<(Vec<u8>, Vec<u8>)> =
+                    frozen.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 assert_eq!(seen, want, "snapshot view changed");
                 assert_eq!(snapshot.get(key(k)).unwrap(), frozen.get(&key(k)).cloned());
             }
@@ -155,7 +164,11 @@ fn run(ops: Vec<Op>) {
     store.close().unwrap();
     drop(store);
     let store = SimpleLsmStore::open(config(dir.path())).unwrap();
-    let all: Vec<(Vec<u8>, Vec<u8>)> = store.range::<[u8], _>(..).unwrap().collect::<Result<_, _>>().unwrap();
+    let all: Vec<(Vec<u8>, Vec<u8>)> = store
+        .range::<[u8], _>(..)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     let want: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
     assert_eq!(all, want);
 }

@@ -109,11 +109,20 @@ fn size_limits_are_typed_errors_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
     let err = store.put(vec![b'k'; MAX_KEY_BYTES + 1], "v").unwrap_err();
-    assert!(matches!(err, Error::Core(lsm_core::Error::KeyTooLarge { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Core(lsm_core::Error::KeyTooLarge { .. })),
+        "{err}"
+    );
     let err = store.put("k", vec![0u8; MAX_VALUE_BYTES + 1]).unwrap_err();
-    assert!(matches!(err, Error::Core(lsm_core::Error::ValueTooLarge { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Core(lsm_core::Error::ValueTooLarge { .. })),
+        "{err}"
+    );
     let err = store.write(&WriteBatch::new()).unwrap_err();
-    assert!(matches!(err, Error::Core(lsm_core::Error::EmptyBatch)), "{err}");
+    assert!(
+        matches!(err, Error::Core(lsm_core::Error::EmptyBatch)),
+        "{err}"
+    );
     assert_eq!(store.stats().unwrap().last_seq, 0);
     store.put(vec![b'k'; MAX_KEY_BYTES], "max key ok").unwrap();
 }
@@ -146,7 +155,10 @@ fn calls_after_close_return_closed() {
 fn invalid_level_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
-    assert!(matches!(store.compact_level(3), Err(Error::InvalidLevel { level: 3, max: 2 })));
+    assert!(matches!(
+        store.compact_level(3),
+        Err(Error::InvalidLevel { level: 3, max: 2 })
+    ));
     store.compact_level(2).unwrap();
 }
 
@@ -181,9 +193,19 @@ fn flushed_wal_segments_and_compacted_tables_are_deleted() {
     assert!(stats.wal_segments <= 2, "old WAL segments kept: {stats:?}");
     let sst_files = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".sst"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".sst")
+        })
         .count();
-    assert_eq!(sst_files, stats.total_files(), "obsolete tables left on disk");
+    assert_eq!(
+        sst_files,
+        stats.total_files(),
+        "obsolete tables left on disk"
+    );
 }
 
 #[test]
@@ -234,7 +256,11 @@ fn many_threads_write_and_read_then_everything_is_there() {
     for w in 0..writers {
         for i in 0..per_writer {
             let k = format!("w{w}-{i:05}");
-            assert_eq!(store.get(&k).unwrap().as_deref(), Some(k.as_bytes()), "missing {k}");
+            assert_eq!(
+                store.get(&k).unwrap().as_deref(),
+                Some(k.as_bytes()),
+                "missing {k}"
+            );
         }
     }
     let all = collect(store.range::<str, _>(..).unwrap());
@@ -263,7 +289,12 @@ fn reads_and_iterators_survive_concurrent_compactions() {
                     assert!(v.is_some(), "k{i:05} vanished during compaction");
                     checked += 1;
                 }
-                let n = store.range("k00100".."k00200").unwrap().map(|r| r.unwrap()).count();
+                let n = store
+                    .range("k00100".."k00200")
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap()
+                    .len();
                 assert_eq!(n, 100);
             }
             checked
@@ -271,7 +302,9 @@ fn reads_and_iterators_survive_concurrent_compactions() {
     };
     for round in 0..6u32 {
         for i in 0..2000u32 {
-            store.put(format!("k{i:05}"), format!("v{i}-{round}")).unwrap();
+            store
+                .put(format!("k{i:05}"), format!("v{i}-{round}"))
+                .unwrap();
         }
         store.compact_level(0).unwrap();
         store.compact_level(1).unwrap();
