@@ -1,0 +1,374 @@
+//! [`Manifest`]: the durable log of version edits, and recovery from it.
+//!
+//! Write protocol (every step must succeed before the next):
+//! 1. `log_and_apply` checks the edit against the current version (an edit
+//!    that does not apply is refused before anything is written).
+//! 2. The edit is appended to the live `MANIFEST-NNNNNN` as one record and
+//!    the file is fsynced.
+//! 3. Only then does the in-memory current version change.
+//!
+//! If step 2 fails the manifest is poisoned: the on-disk state is unknown
+//! (the record may or may not be durable), so every later call fails and the
+//! store must reopen, which recovers whatever is durable.
+//!
+//! Switching manifests (at open, and when the live one passes its rollover
+//! size): write the new file holding one snapshot edit, fsync it and the
+//! directory, point `CURRENT` at it (temp file, fsync, rename, fsync the
+//! directory), then remove the old manifest (best effort: a leftover one is
+//! harmless and removed at the next open).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lsm_core::fs::WritableFile;
+use lsm_core::record::encode_record;
+use lsm_core::{Error as CoreError, FileSystem, SeqNo, SharedFileSystem};
+
+use crate::current::{
+    install_current, manifest_path, parse_manifest_file_name, read_current, sync_dir,
+    CURRENT_TEMP_FILE_NAME,
+};
+use crate::error::{Error, Result};
+use crate::file_meta::parse_table_file_name;
+use crate::replay::{
+    check_named_manifest_exists, replay, require_snapshot, EDIT_RECORD_TYPE, MAX_EDIT_BYTES,
+};
+use crate::version::Version;
+use crate::version_edit::{Counters, VersionEdit, MAX_LEVELS};
+
+/// Size past which [`Manifest::log_and_apply`] starts a new manifest file
+/// (holding one snapshot edit) instead of appending, by default.
+pub const DEFAULT_ROLLOVER_BYTES: u64 = 4 << 20;
+
+/// The catalog state recovered by [`Manifest::open`].
+#[derive(Clone, Debug)]
+pub struct RecoveredState {
+    /// The current version.
+    pub version: Arc<Version>,
+    /// The next unallocated file number (the new manifest's number is
+    /// already taken).
+    pub next_file_number: u64,
+    /// The largest sequence number recorded.
+    pub last_seq: SeqNo,
+    /// The oldest WAL segment still needed for recovery.
+    pub wal_segment: u64,
+    /// The number of the manifest file now live.
+    pub manifest_number: u64,
+}
+
+/// The manifest log writer and the current version.
+///
+/// Not internally synchronized: every method that changes state takes
+/// `&mut self`, and the store guards the `Manifest` with its own mutex
+/// (REQUIRES: that mutex is held for `log_and_apply` and `new_file_number`).
+#[derive(Debug)]
+pub struct Manifest {
+    // Immutable after open.
+    fs: SharedFileSystem,
+    dir: PathBuf,
+
+    // Changed only through `&mut self` (guarded by the owner's mutex).
+    /// The live manifest file, open for appending.
+    log: Arc<dyn WritableFile>,
+    /// The live manifest's number and size in bytes.
+    manifest_number: u64,
+    log_bytes: u64,
+    /// Size of the live manifest's snapshot record.
+    snapshot_bytes: u64,
+    /// The version all durable edits add up to.
+    current: Arc<Version>,
+    /// Counters, including numbers handed out by `new_file_number` but not
+    /// yet logged.
+    counters: Counters,
+    rollover_bytes: u64,
+    /// The first I/O failure; once set, every `log_and_apply` fails.
+    poisoned: Option<String>,
+}
+
+impl Manifest {
+    /// Opens the store's manifest in `dir` (creating `dir` if missing).
+    ///
+    /// With no `CURRENT` file, creates a fresh catalog (empty version,
+    /// counters at their start) — unless the directory already holds table
+    /// files or a manifest that records tables, which is
+    /// [`Error::MissingCurrent`]. Otherwise reads `CURRENT`, replays the
+    /// manifest it names (dropping a torn last record), then writes a new
+    /// manifest holding one snapshot edit, switches `CURRENT` to it and
+    /// removes the old one. Manifest numbers come from the same counter as
+    /// table numbers.
+    ///
+    /// Errors: [`Error::InvalidNumLevels`] unless `1 <= num_levels <=
+    /// MAX_LEVELS`; [`lsm_core::Error::Corruption`] for a garbage `CURRENT`,
+    /// a missing manifest, or damage in the middle of the log;
+    /// [`lsm_core::Error::Io`] for failed I/O.
+    pub fn open(
+        fs: SharedFileSystem,
+        dir: &Path,
+        num_levels: usize,
+    ) -> Result<(Manifest, RecoveredState)> {
+        if num_levels == 0 || num_levels > MAX_LEVELS {
+            return Err(Error::InvalidNumLevels {
+                num_levels,
+                max: MAX_LEVELS,
+            });
+        }
+        fs.create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+        let (version, mut counters) = match read_current(&*fs, dir)? {
+            Some(number) => {
+                let path = manifest_path(dir, number);
+                check_named_manifest_exists(&*fs, dir, &path)?;
+                let replayed = replay(&*fs, &path, num_levels, |_| {})?;
+                require_snapshot(&replayed, &path)?;
+                (replayed.version, replayed.counters)
+            }
+            None => {
+                check_no_existing_store(&*fs, dir)?;
+                (Version::new(num_levels), Counters::FRESH)
+            }
+        };
+        let manifest_number = allocate(&mut counters);
+        let version = Arc::new(version);
+        let (log, log_bytes) = start_manifest_file(&*fs, dir, manifest_number, &version, counters)?;
+        install_current(&*fs, dir, manifest_number)?;
+        remove_other_manifests(&*fs, dir, manifest_number);
+        let recovered = RecoveredState {
+            version: Arc::clone(&version),
+            next_file_number: counters.next_file_number,
+            last_seq: counters.last_seq,
+            wal_segment: counters.wal_segment,
+            manifest_number,
+        };
+        let manifest = Manifest {
+            fs,
+            dir: dir.to_path_buf(),
+            log,
+            manifest_number,
+            log_bytes,
+            snapshot_bytes: log_bytes,
+            current: version,
+            counters,
+            rollover_bytes: DEFAULT_ROLLOVER_BYTES,
+            poisoned: None,
+        };
+        Ok((manifest, recovered))
+    }
+
+    /// Allocates a file number (for a new table). The allocation becomes
+    /// durable with the next [`Manifest::log_and_apply`], which records the
+    /// next file number; until then a crash may hand the number out again
+    /// (harmless: a table never logged is a stray the store deletes).
+    pub fn new_file_number(&mut self) -> u64 {
+        allocate(&mut self.counters)
+    }
+
+    /// Appends `edit` to the manifest (setting its `next_file_number` to the
+    /// catalog's, which also moves past every added table's number), fsyncs
+    /// it, and returns the new current version.
+    ///
+    /// Counters only move forward: a `last_seq` or `wal_segment` lower than
+    /// the current one leaves it unchanged.
+    ///
+    /// Errors: [`Error::InvalidEdit`] or [`Error::EditTooLarge`] if the edit
+    /// cannot be applied or recorded (nothing is written; the manifest stays
+    /// usable). On an I/O failure the manifest is poisoned: this call
+    /// returns the I/O error, every later call [`Error::Poisoned`], and the
+    /// in-memory version stays as it was.
+    pub fn log_and_apply(&mut self, mut edit: VersionEdit) -> Result<Arc<Version>> {
+        if let Some(cause) = &self.poisoned {
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        edit.validate().map_err(Error::invalid_edit)?;
+        let mut counters = self.counters;
+        counters.absorb(&edit);
+        edit.next_file_number = Some(counters.next_file_number);
+        let version = self.current.apply(&edit)?;
+        let mut payload = Vec::new();
+        edit.encode(&mut payload);
+        check_edit_size(&payload)?;
+
+        // Roll over once the log is past the threshold and at least twice
+        // its snapshot, so a large catalog does not roll on every edit.
+        let roll = self.log_bytes >= self.rollover_bytes.max(2 * self.snapshot_bytes);
+        let written = if roll {
+            self.roll_over(&version, &mut counters)
+        } else {
+            self.append(&payload)
+        };
+        if let Err(err) = written {
+            self.poisoned = Some(err.to_string());
+            return Err(err);
+        }
+        self.counters = counters;
+        self.current = Arc::new(version);
+        Ok(Arc::clone(&self.current))
+    }
+
+    /// Appends one edit record to the live manifest and fsyncs it.
+    fn append(&mut self, payload: &[u8]) -> Result<()> {
+        let mut record = Vec::new();
+        encode_record(&mut record, EDIT_RECORD_TYPE, payload);
+        let path = manifest_path(&self.dir, self.manifest_number);
+        self.log
+            .append(&record)
+            .and_then(|()| self.log.sync_data())
+            .map_err(|e| CoreError::io(&path, e))?;
+        self.log_bytes += record.len() as u64;
+        Ok(())
+    }
+
+    /// Starts a new manifest whose snapshot is `version` (the edit being
+    /// logged is already in it) and makes it live.
+    fn roll_over(&mut self, version: &Version, counters: &mut Counters) -> Result<()> {
+        let number = allocate(counters);
+        let (log, log_bytes) =
+            start_manifest_file(&*self.fs, &self.dir, number, version, *counters)?;
+        install_current(&*self.fs, &self.dir, number)?;
+        let old = manifest_path(&self.dir, self.manifest_number);
+        // Best effort: a leftover manifest is removed at the next open.
+        let _ = self.fs.remove_file(&old);
+        self.log = log;
+        self.log_bytes = log_bytes;
+        self.snapshot_bytes = log_bytes;
+        self.manifest_number = number;
+        Ok(())
+    }
+
+    /// The current version.
+    pub fn current(&self) -> Arc<Version> {
+        Arc::clone(&self.current)
+    }
+
+    /// The live manifest file's number.
+    pub fn manifest_number(&self) -> u64 {
+        self.manifest_number
+    }
+
+    /// The live manifest file's size in bytes.
+    pub fn manifest_bytes(&self) -> u64 {
+        self.log_bytes
+    }
+
+    /// The largest sequence number recorded.
+    pub fn last_seq(&self) -> SeqNo {
+        self.counters.last_seq
+    }
+
+    /// The oldest WAL segment still needed for recovery.
+    pub fn wal_segment(&self) -> u64 {
+        self.counters.wal_segment
+    }
+
+    /// The next file number [`Manifest::new_file_number`] will hand out.
+    pub fn next_file_number(&self) -> u64 {
+        self.counters.next_file_number
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True once an I/O failure has poisoned the manifest.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    /// Sets the size past which the next `log_and_apply` starts a new
+    /// manifest file (holding one snapshot edit) instead of appending
+    /// (default [`DEFAULT_ROLLOVER_BYTES`]). The log also waits until it is
+    /// at least twice its snapshot, so rolling over stays amortized.
+    pub fn set_rollover_bytes(&mut self, bytes: u64) {
+        self.rollover_bytes = bytes;
+    }
+}
+
+/// Hands out the next file number.
+fn allocate(counters: &mut Counters) -> u64 {
+    let number = counters.next_file_number;
+    counters.next_file_number += 1;
+    number
+}
+
+fn check_edit_size(payload: &[u8]) -> Result<()> {
+    if payload.len() > MAX_EDIT_BYTES {
+        return Err(Error::EditTooLarge {
+            len: payload.len(),
+            max: MAX_EDIT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Creates manifest `number` holding one snapshot edit of `version` and
+/// `counters`, fsyncs it and the directory. Returns the open file and its
+/// size. Does not touch `CURRENT`.
+fn start_manifest_file(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    number: u64,
+    version: &Version,
+    counters: Counters,
+) -> Result<(Arc<dyn WritableFile>, u64)> {
+    let snapshot = VersionEdit {
+        next_file_number: Some(counters.next_file_number),
+        last_seq: Some(counters.last_seq),
+        wal_segment: Some(counters.wal_segment),
+        ..version.to_snapshot_edit()
+    };
+    let mut payload = Vec::new();
+    snapshot.encode_file_start(&mut payload);
+    check_edit_size(&payload)?;
+    let mut record = Vec::new();
+    encode_record(&mut record, EDIT_RECORD_TYPE, &payload);
+    let path = manifest_path(dir, number);
+    let file = fs.create(&path).map_err(|e| CoreError::io(&path, e))?;
+    file.append(&record)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| CoreError::io(&path, e))?;
+    sync_dir(fs, dir)?;
+    Ok((file, record.len() as u64))
+}
+
+/// With no `CURRENT`, a fresh catalog is safe only if no store lives in
+/// `dir`: no table files, and no manifest that records a table. (A manifest
+/// without tables is what a crash during a fresh open leaves behind.)
+fn check_no_existing_store(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    let names = fs.list_dir(dir).map_err(|e| CoreError::io(dir, e))?;
+    for name in names {
+        let found = |what: &str| Error::MissingCurrent {
+            dir: dir.to_path_buf(),
+            found: format!("{what} {name}"),
+        };
+        if parse_table_file_name(&name).is_some() {
+            return Err(found("table file"));
+        }
+        if parse_manifest_file_name(&name).is_some() {
+            let path = dir.join(&name);
+            match replay(fs, &path, MAX_LEVELS, |_| {}) {
+                Ok(replayed) if replayed.version.num_files() == 0 => {}
+                Ok(_) => return Err(found("manifest file")),
+                Err(_) => return Err(found("unreadable manifest file")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes every manifest file but `live`, and a leftover `CURRENT.tmp`.
+/// Best effort: failures leave harmless files for the next open.
+fn remove_other_manifests(fs: &dyn FileSystem, dir: &Path, live: u64) {
+    let Ok(names) = fs.list_dir(dir) else {
+        return;
+    };
+    for name in names {
+        let obsolete = match parse_manifest_file_name(&name) {
+            Some(number) => number != live,
+            None => name == CURRENT_TEMP_FILE_NAME,
+        };
+        if obsolete {
+            let _ = fs.remove_file(&dir.join(&name));
+        }
+    }
+}
