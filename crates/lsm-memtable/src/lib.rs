@@ -1,1 +1,68 @@
-//! placeholder, being written
+//! # lsm-memtable: the in-memory write buffer
+//!
+//! Every write lands here (after the WAL) and stays until the memtable is
+//! frozen and flushed to a table. A [`Memtable`] is a concurrent skiplist
+//! (crossbeam-skiplist) of *internal keys*: each `(user key, sequence
+//! number)` is its own entry, so every version of a key is kept, and a
+//! delete is a tombstone entry ([`ValueKind::Delete`](lsm_core::ValueKind),
+//! empty value). Entries sort by [`lsm_core::compare_internal_keys`]: user
+//! key ascending, newest version first.
+//!
+//! Main types: [`Memtable`] (insert, apply a batch, point lookups at a
+//! snapshot, size and sequence-number bookkeeping, freeze) and
+//! [`MemtableIterator`], the memtable's [`lsm_core::InternalIterator`].
+//!
+//! What it guarantees:
+//! - Readers never block writers and writers never block readers: inserts
+//!   from many threads run concurrently, lookups and cursors take no lock.
+//! - An entry, once inserted, is visible to every later
+//!   [`Memtable::get`] whose snapshot is `>=` its sequence number, and to
+//!   every cursor positioned after the insert returned.
+//! - Inserting the same internal key twice (a WAL replayed after a crash)
+//!   keeps the first entry and is otherwise a no-op.
+//! - [`Memtable::approximate_bytes`] grows with every stored entry by key +
+//!   trailer + value + [`ENTRY_OVERHEAD_BYTES`], tracking real heap use.
+//!
+//! What it never does: no I/O, no errors, and no removal or change of an
+//! entry: a memtable only grows until it is flushed and dropped. It does
+//! not check size limits (the write path does, before the WAL).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use lsm_core::{parse_internal_key, InternalIterator, Lookup, ValueKind};
+//! use lsm_memtable::Memtable;
+//!
+//! let mem = Arc::new(Memtable::new());
+//! mem.insert(b"apple", 1, ValueKind::Put, b"red");
+//! mem.insert(b"apple", 5, ValueKind::Delete, b"");
+//! mem.insert(b"pear", 3, ValueKind::Put, b"green");
+//!
+//! assert_eq!(mem.get(b"apple", 4), Some(Lookup::Value(b"red".to_vec())));
+//! assert_eq!(mem.get(b"apple", 5), Some(Lookup::Deleted));
+//! assert_eq!(mem.get(b"pear", 2), None, "no version that old: ask the next layer");
+//!
+//! // The cursor yields every version, newest first within a user key.
+//! let mut cursor = mem.iter();
+//! cursor.seek_to_first()?;
+//! let mut seen = Vec::new();
+//! while cursor.valid() {
+//!     let key = parse_internal_key(cursor.key()).map(|k| (k.user_key.to_vec(), k.seq));
+//!     seen.push(key);
+//!     cursor.next()?;
+//! }
+//! assert_eq!(
+//!     seen,
+//!     [Some((b"apple".to_vec(), 5)), Some((b"apple".to_vec(), 1)), Some((b"pear".to_vec(), 3))]
+//! );
+//!
+//! mem.freeze();
+//! assert_eq!((mem.min_seq(), mem.max_seq()), (Some(1), Some(5)));
+//! # Ok::<(), lsm_core::Error>(())
+//! ```
+
+mod entry;
+mod iterator;
+mod memtable;
+
+pub use iterator::MemtableIterator;
+pub use memtable::{Memtable, ENTRY_OVERHEAD_BYTES};

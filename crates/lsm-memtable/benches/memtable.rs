@@ -1,0 +1,134 @@
+//! Memtable benches: inserts (16-byte keys, 100-byte values) from 1 and 2
+//! threads, gets (hit and miss) on a 100k-entry memtable from 1 and 2
+//! threads, and a full scan.
+//!
+//! `cargo bench -p lsm-memtable -- --warm-up-time 1 --measurement-time 3`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use lsm_core::{InternalIterator, ValueKind};
+use lsm_memtable::Memtable;
+
+const VALUE: [u8; 100] = [0x5A; 100];
+const TABLE_ENTRIES: u64 = 100_000;
+const INSERTS: u64 = 20_000;
+const LOOKUPS: u64 = 1_000;
+
+/// A 16-byte key; `i` is scrambled so keys arrive in random order.
+fn key(i: u64) -> [u8; 16] {
+    let a = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&a.to_be_bytes());
+    k[8..].copy_from_slice(&i.to_be_bytes());
+    k
+}
+
+fn filled(n: u64) -> Arc<Memtable> {
+    let m = Arc::new(Memtable::new());
+    for i in 0..n {
+        m.insert(&key(i), i + 1, ValueKind::Put, &VALUE);
+    }
+    m
+}
+
+fn insert(c: &mut Criterion) {
+    let mut g = c.benchmark_group("insert");
+    g.throughput(Throughput::Elements(INSERTS));
+    for threads in [1u64, 2] {
+        g.bench_function(format!("{threads}_thread"), |b| {
+            b.iter_batched(
+                || Arc::new(Memtable::new()),
+                |m| {
+                    thread::scope(|s| {
+                        for t in 0..threads {
+                            let m = &m;
+                            s.spawn(move || {
+                                let per = INSERTS / threads;
+                                for i in t * per..(t + 1) * per {
+                                    m.insert(&key(i), i + 1, ValueKind::Put, &VALUE);
+                                }
+                            });
+                        }
+                    });
+                    m // dropped outside the timing
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    g.finish();
+}
+
+/// Runs `LOOKUPS` gets per thread per iteration from `threads` threads.
+fn timed_gets(m: &Memtable, threads: u64, iters: u64, hit: bool) -> Duration {
+    let start = Instant::now();
+    thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                let mut found = 0u64;
+                for it in 0..iters {
+                    for j in 0..LOOKUPS {
+                        let i = (it * LOOKUPS + j + t * 7_777) % TABLE_ENTRIES;
+                        let k = if hit { key(i) } else { miss_key(i) };
+                        found += u64::from(m.get(black_box(&k), u64::MAX).is_some());
+                    }
+                }
+                assert_eq!(found, if hit { iters * LOOKUPS } else { 0 });
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// A key no entry has that sorts right after `key(i)`: byte 8 is the top
+/// byte of `i`, always 0 for the keys inserted.
+fn miss_key(i: u64) -> [u8; 16] {
+    let mut k = key(i);
+    k[8] = 0xFF;
+    k
+}
+
+fn get(c: &mut Criterion) {
+    let m = filled(TABLE_ENTRIES);
+    let mut g = c.benchmark_group("get_100k");
+    for threads in [1u64, 2] {
+        g.throughput(Throughput::Elements(LOOKUPS * threads));
+        for hit in [true, false] {
+            let name = format!("{}_{threads}_thread", if hit { "hit" } else { "miss" });
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| timed_gets(&m, threads, iters, hit));
+            });
+        }
+    }
+    g.finish();
+}
+
+fn scan(c: &mut Criterion) {
+    let m = filled(TABLE_ENTRIES);
+    let mut g = c.benchmark_group("scan_100k");
+    g.throughput(Throughput::Elements(TABLE_ENTRIES));
+    g.bench_function("full", |b| {
+        b.iter(|| {
+            let mut cursor = m.iter();
+            cursor.seek_to_first().unwrap();
+            let mut n = 0u64;
+            let mut bytes = 0usize;
+            while cursor.valid() {
+                n += 1;
+                bytes += cursor.key().len() + cursor.value().len();
+                cursor.next().unwrap();
+            }
+            assert_eq!(n, TABLE_ENTRIES);
+            black_box(bytes)
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, insert, get, scan);
+criterion_main!(benches);

@@ -1,0 +1,220 @@
+//! [`MemtableIterator`]: a `'static` cursor over a shared memtable.
+//!
+//! A skiplist `Entry` borrows the map, so a cursor that owns its
+//! `Arc<Memtable>` cannot keep one between calls. Instead it copies a *run*
+//! of consecutive entries into reusable buffers and serves `key`/`value`
+//! from there; when the run is used up it re-finds its place with one
+//! `lower_bound(Excluded(last key of the run))` and copies the next run.
+//! Runs start short after a seek (a point lookup reads one or two entries)
+//! and double up to [`MAX_RUN_ENTRIES`], so a long scan pays one skiplist
+//! search per 64 entries and no allocation once the buffers have grown.
+//!
+//! Invariants:
+//! - `run.spans` index `run.bytes` in strictly increasing internal-key
+//!   order, and every run starts after the previous run's last key.
+//! - The cursor is valid iff `pos < run.spans.len()`.
+//! - `more` is false only when the last copy reached the end of the map.
+//!
+//! Concurrent inserts: an entry inserted after the cursor was positioned
+//! may or may not be seen (entries are never removed, so nothing seen can
+//! vanish). A snapshot read is still complete as long as the store makes a
+//! sequence number readable only after its insert returned: every entry the
+//! snapshot can see was then inserted before the cursor was positioned.
+
+use std::fmt;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crossbeam_skiplist::map::Entry;
+use lsm_core::{InternalIterator, Result};
+
+use crate::entry::{KeyProbe, MemtableEntry};
+use crate::memtable::Memtable;
+
+/// Entries copied by the first run after a seek.
+const FIRST_RUN_ENTRIES: usize = 4;
+/// Most entries copied by one run.
+const MAX_RUN_ENTRIES: usize = 64;
+/// A run stops after the entry that takes its buffer past this many bytes
+/// (so one huge value is still copied, alone).
+const MAX_RUN_BYTES: usize = 32 * 1024;
+
+/// Where one copied entry lies in [`EntryRun::bytes`].
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: usize,
+    key_end: usize,
+    end: usize,
+}
+
+/// Copies of consecutive memtable entries, in one reused byte buffer.
+#[derive(Default)]
+struct EntryRun {
+    /// Each entry's internal key followed by its value.
+    bytes: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+impl EntryRun {
+    /// Replaces the run with copies of `first` and the entries after it,
+    /// at most `max_entries` of them (and about [`MAX_RUN_BYTES`]). Returns
+    /// true if it stopped at a limit, i.e. the map may hold more entries.
+    fn fill(&mut self, first: Option<Entry<'_, MemtableEntry, ()>>, max_entries: usize) -> bool {
+        self.bytes.clear();
+        self.spans.clear();
+        let Some(mut cursor) = first else {
+            return false;
+        };
+        loop {
+            let entry = cursor.key();
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(entry.key_and_value());
+            self.spans.push(Span {
+                start,
+                key_end: start + entry.key_len(),
+                end: self.bytes.len(),
+            });
+            if self.spans.len() >= max_entries || self.bytes.len() >= MAX_RUN_BYTES {
+                return true;
+            }
+            if !cursor.move_next() {
+                return false;
+            }
+        }
+    }
+
+    fn key(&self, index: usize) -> &[u8] {
+        self.spans
+            .get(index)
+            .and_then(|s| self.bytes.get(s.start..s.key_end))
+            .unwrap_or_default()
+    }
+
+    fn value(&self, index: usize) -> &[u8] {
+        self.spans
+            .get(index)
+            .and_then(|s| self.bytes.get(s.key_end..s.end))
+            .unwrap_or_default()
+    }
+
+    /// Checks the run's keys strictly increase (debug builds only).
+    fn debug_check_order(&self) {
+        if cfg!(debug_assertions) {
+            for i in 1..self.spans.len() {
+                debug_assert!(
+                    lsm_core::compare_internal_keys(self.key(i - 1), self.key(i)).is_lt(),
+                    "memtable run out of order at {i}"
+                );
+            }
+        }
+    }
+}
+
+/// A cursor over a memtable's entries in internal-key order; implements
+/// [`InternalIterator`] with all of its postconditions. It never fails:
+/// every moving call returns `Ok`.
+///
+/// Owns an `Arc<Memtable>`, so it is `'static` and `Send`.
+pub struct MemtableIterator {
+    // Owned by this cursor; no shared mutable state.
+    memtable: Arc<Memtable>,
+    /// The copied run the cursor is in.
+    run: EntryRun,
+    /// Index of the current entry in `run`; valid iff `< run.spans.len()`.
+    pos: usize,
+    /// False when `run` ends at the end of the map.
+    more: bool,
+    /// How many entries the next run copies.
+    next_run_entries: usize,
+}
+
+impl MemtableIterator {
+    pub(crate) fn new(memtable: Arc<Memtable>) -> Self {
+        MemtableIterator {
+            memtable,
+            run: EntryRun::default(),
+            pos: 0,
+            more: false,
+            next_run_entries: FIRST_RUN_ENTRIES,
+        }
+    }
+
+    /// Copies the run that starts at `from` and positions at its start.
+    fn start_run(&mut self, from: RunStart<'_>) {
+        let max_entries = self.next_run_entries;
+        self.next_run_entries = (max_entries * 2).min(MAX_RUN_ENTRIES);
+        let entries = &self.memtable.entries;
+        // `first` borrows the map, not the run it is about to overwrite.
+        let first = match from {
+            RunStart::First => entries.front(),
+            RunStart::AtOrAfter(target) => {
+                let probe = KeyProbe::from_encoded(target);
+                entries.lower_bound(Bound::Included(probe.as_ordered()))
+            }
+            RunStart::AfterRun => {
+                let last = self.run.spans.len().saturating_sub(1);
+                let probe = KeyProbe::from_encoded(self.run.key(last));
+                entries.lower_bound(Bound::Excluded(probe.as_ordered()))
+            }
+        };
+        self.more = self.run.fill(first, max_entries);
+        self.pos = 0;
+        self.run.debug_check_order();
+    }
+}
+
+/// Where [`MemtableIterator::start_run`] starts copying.
+enum RunStart<'t> {
+    /// At the first entry of the map.
+    First,
+    /// At the first entry `>=` this encoded internal key.
+    AtOrAfter(&'t [u8]),
+    /// Just after the last entry of the current (non-empty) run.
+    AfterRun,
+}
+
+impl InternalIterator for MemtableIterator {
+    fn valid(&self) -> bool {
+        self.pos < self.run.spans.len()
+    }
+
+    fn key(&self) -> &[u8] {
+        debug_assert!(self.valid());
+        self.run.key(self.pos)
+    }
+
+    fn value(&self) -> &[u8] {
+        debug_assert!(self.valid());
+        self.run.value(self.pos)
+    }
+
+    fn next(&mut self) -> Result<()> {
+        debug_assert!(self.valid());
+        self.pos += 1;
+        if self.pos >= self.run.spans.len() && self.more {
+            self.start_run(RunStart::AfterRun);
+        }
+        Ok(())
+    }
+
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        self.next_run_entries = FIRST_RUN_ENTRIES;
+        self.start_run(RunStart::AtOrAfter(target));
+        Ok(())
+    }
+
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.next_run_entries = FIRST_RUN_ENTRIES;
+        self.start_run(RunStart::First);
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MemtableIterator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemtableIterator")
+            .field("valid", &self.valid())
+            .field("memtable_len", &self.memtable.len())
+            .finish_non_exhaustive()
+    }
+}
