@@ -34,7 +34,12 @@ struct Step<'a> {
 }
 
 fn run(step: &Step<'_>) -> Result<()> {
-    println!("==> {}: {} {}", step.name, step.program, step.args.join(" "));
+    println!(
+        "==> {}: {} {}",
+        step.name,
+        step.program,
+        step.args.join(" ")
+    );
     let started = Instant::now();
     let status = Command::new(step.program)
         .args(step.args)
