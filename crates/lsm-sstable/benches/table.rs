@@ -1,0 +1,86 @@
+//! Table benchmarks: build 100k entries (16-byte keys, 100-byte values),
+//! point lookups that hit and miss (misses filtered by the bloom filter),
+//! and a full scan. Throughput is reported in entries per second.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lsm_core::{InternalIterator, InternalKey, OsFileSystem, ValueKind};
+use lsm_sstable::{BlockCache, Table, TableBuilder, TableOptions};
+
+const ENTRIES: u64 = 100_000;
+const LOOKUPS: u64 = 10_000;
+
+fn user_key(i: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(b"user-key");
+    key[8..].copy_from_slice(&i.to_be_bytes());
+    key
+}
+
+fn build(path: &Path) {
+    let mut builder = TableBuilder::create(&OsFileSystem, path, TableOptions::default()).unwrap();
+    let value = [b'v'; 100];
+    for i in 0..ENTRIES {
+        // Even indexes only, so odd ones are guaranteed misses.
+        let key = InternalKey::new(&user_key(2 * i), 1, ValueKind::Put);
+        builder.add(key.as_bytes(), &value).unwrap();
+    }
+    builder.finish().unwrap();
+}
+
+/// A cheap deterministic sequence of indexes in `0..ENTRIES`.
+fn scattered(n: u64) -> impl Iterator<Item = u64> {
+    (0..n).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % ENTRIES)
+}
+
+fn benches(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.sst");
+
+    let mut group = c.benchmark_group("table");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(ENTRIES));
+    group.bench_function("build_100k", |b| b.iter(|| build(&path)));
+
+    build(&path);
+    let cache = BlockCache::new(64 << 20);
+    let table = Table::open(&OsFileSystem, &path, 1, Some(cache)).unwrap();
+
+    group.throughput(Throughput::Elements(LOOKUPS));
+    group.bench_function("get_hit_10k", |b| {
+        b.iter(|| {
+            for i in scattered(LOOKUPS) {
+                black_box(table.get(&user_key(2 * i), 10).unwrap().unwrap());
+            }
+        })
+    });
+    group.bench_function("get_miss_10k", |b| {
+        b.iter(|| {
+            for i in scattered(LOOKUPS) {
+                black_box(table.get(&user_key(2 * i + 1), 10).unwrap());
+            }
+        })
+    });
+
+    group.throughput(Throughput::Elements(ENTRIES));
+    group.bench_function("scan_100k", |b| {
+        b.iter(|| {
+            let mut cursor = table.iter();
+            cursor.seek_to_first().unwrap();
+            let mut n = 0u64;
+            while cursor.valid() {
+                n += cursor.value().len() as u64;
+                cursor.next().unwrap();
+            }
+            black_box(n)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(table_benches, benches);
+criterion_main!(table_benches);

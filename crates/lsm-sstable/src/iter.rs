@@ -1,0 +1,136 @@
+//! The table cursor: a two-level iterator (index position + data block
+//! cursor) that owns its table and current block, so it is `'static`.
+
+use std::sync::Arc;
+
+use lsm_core::{InternalIterator, Result};
+
+use crate::block::BlockCursor;
+use crate::table::Table;
+
+/// A cursor over every entry of a table, in internal-key order.
+///
+/// Implements [`InternalIterator`] with its postconditions: unpositioned
+/// until a seek; an error from a moving call (a data block failing its
+/// checksum or decoding) is returned as `lsm_core::Error::Corruption`
+/// naming the file and block offset (or `Io`), and leaves the cursor
+/// invalid.
+#[derive(Debug)]
+pub struct TableIterator {
+    table: Arc<Table>,
+    /// Index position of the block `block` is over; `table.index().len()`
+    /// when exhausted.
+    block_index: usize,
+    /// Cursor over the current data block; `None` when not positioned or
+    /// after an error.
+    block: Option<BlockCursor>,
+}
+
+impl TableIterator {
+    pub(crate) fn new(table: Arc<Table>) -> Self {
+        let end = table.index().len();
+        TableIterator {
+            table,
+            block_index: end,
+            block: None,
+        }
+    }
+
+    /// The table this cursor reads.
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
+    /// Opens a cursor over the data block at `index` (unpositioned).
+    fn load_block(&mut self, index: usize) -> Result<()> {
+        self.block_index = index;
+        self.block = None;
+        let Some(entry) = self.table.index().get(index) else {
+            return Ok(());
+        };
+        let handle = entry.handle;
+        let block = self.table.data_block(handle)?;
+        self.block = Some(BlockCursor::new(block));
+        Ok(())
+    }
+
+    /// While the block cursor is exhausted, moves to the first entry of the
+    /// next block.
+    fn skip_exhausted_blocks(&mut self) -> Result<()> {
+        while self.block.as_ref().is_some_and(|cursor| !cursor.valid()) {
+            self.load_block(self.block_index + 1)?;
+            self.position_block(|cursor| cursor.seek_to_first())?;
+        }
+        Ok(())
+    }
+
+    /// Runs a positioning call on the current block cursor, mapping a
+    /// decode failure to a corruption error and invalidating the cursor.
+    fn position_block(
+        &mut self,
+        op: impl FnOnce(&mut BlockCursor) -> std::result::Result<(), crate::block::BlockError>,
+    ) -> Result<()> {
+        let Some(cursor) = self.block.as_mut() else {
+            return Ok(());
+        };
+        if let Err(err) = op(cursor) {
+            let handle = self
+                .table
+                .index()
+                .get(self.block_index)
+                .map(|entry| entry.handle)
+                .unwrap_or_default();
+            self.block = None;
+            return Err(self.table.block_corruption(handle, err));
+        }
+        Ok(())
+    }
+
+    fn fail_on_error(&mut self, result: Result<()>) -> Result<()> {
+        if result.is_err() {
+            self.block = None;
+        }
+        result
+    }
+}
+
+impl InternalIterator for TableIterator {
+    fn valid(&self) -> bool {
+        self.block.as_ref().is_some_and(BlockCursor::valid)
+    }
+
+    fn key(&self) -> &[u8] {
+        debug_assert!(self.valid());
+        self.block.as_ref().map_or(&[], BlockCursor::key)
+    }
+
+    fn value(&self) -> &[u8] {
+        debug_assert!(self.valid());
+        self.block.as_ref().map_or(&[], BlockCursor::value)
+    }
+
+    fn next(&mut self) -> Result<()> {
+        debug_assert!(self.valid());
+        let result = self
+            .position_block(|cursor| cursor.next())
+            .and_then(|()| self.skip_exhausted_blocks());
+        self.fail_on_error(result)
+    }
+
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        let index = self.table.index_position(target);
+        let result = self
+            .load_block(index)
+            .and_then(|()| self.position_block(|cursor| cursor.seek(target)))
+            .and_then(|()| self.skip_exhausted_blocks());
+        self.fail_on_error(result)
+    }
+
+    fn seek_to_first(&mut self) -> Result<()> {
+        let result = self
+            .load_block(0)
+            .and_then(|()| self.position_block(|cursor| cursor.seek_to_first()))
+            .and_then(|()| self.skip_exhausted_blocks());
+        self.fail_on_error(result)
+    }
+}

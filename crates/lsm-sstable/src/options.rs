@@ -1,0 +1,108 @@
+//! Knobs for writing a table. Reading needs none: everything a reader must
+//! know is recorded in the file.
+
+use crate::error::{Error, Result};
+
+/// How a [`crate::TableBuilder`] lays out a table.
+#[derive(Clone, Debug)]
+pub struct TableOptions {
+    /// Target size of a data block before compression; a block is cut as
+    /// soon as it reaches this size. Default 4096.
+    pub block_bytes: usize,
+    /// Every this many entries a data block stores a full key (a restart
+    /// point) instead of a prefix-compressed one. Default 16.
+    pub restart_interval: usize,
+    /// Bloom filter bits per distinct user key; 0 writes no filter.
+    /// Default 10 (about 1% false positives). At most 64.
+    pub bloom_bits_per_key: u32,
+    /// Compression of data and index blocks. Default [`Compression::None`].
+    pub compression: Compression,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions {
+            block_bytes: 4096,
+            restart_interval: 16,
+            bloom_bits_per_key: 10,
+            compression: Compression::None,
+        }
+    }
+}
+
+impl TableOptions {
+    /// Largest accepted `bloom_bits_per_key`.
+    pub const MAX_BLOOM_BITS_PER_KEY: u32 = 64;
+
+    /// Checks every field is in range.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |detail: String| Err(Error::InvalidOptions { detail });
+        if self.block_bytes == 0 || self.block_bytes > crate::MAX_BLOCK_BYTES / 2 {
+            return invalid(format!(
+                "block_bytes must be in 1..={}, got {}",
+                crate::MAX_BLOCK_BYTES / 2,
+                self.block_bytes
+            ));
+        }
+        if self.restart_interval == 0 || self.restart_interval > 1 << 16 {
+            return invalid(format!(
+                "restart_interval must be in 1..=65536, got {}",
+                self.restart_interval
+            ));
+        }
+        if self.bloom_bits_per_key > Self::MAX_BLOOM_BITS_PER_KEY {
+            return invalid(format!(
+                "bloom_bits_per_key must be at most {}, got {}",
+                Self::MAX_BLOOM_BITS_PER_KEY,
+                self.bloom_bits_per_key
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Block compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Blocks are stored as built.
+    None,
+    /// Blocks are LZ4-compressed (block format) when that saves at least
+    /// 12.5%; otherwise stored as built.
+    Lz4,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let o = TableOptions::default();
+        assert_eq!(
+            (o.block_bytes, o.restart_interval, o.bloom_bits_per_key),
+            (4096, 16, 10)
+        );
+        assert_eq!(o.compression, Compression::None);
+        o.validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_fields_are_rejected() {
+        for o in [
+            TableOptions {
+                block_bytes: 0,
+                ..TableOptions::default()
+            },
+            TableOptions {
+                restart_interval: 0,
+                ..TableOptions::default()
+            },
+            TableOptions {
+                bloom_bits_per_key: 65,
+                ..TableOptions::default()
+            },
+        ] {
+            assert!(matches!(o.validate(), Err(Error::InvalidOptions { .. })));
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Reading a table: open checks the footer and loads the index, filter and
+//! properties; point lookups and cursors read data blocks with positioned
+//! reads, through the block cache when one is given.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lsm_core::fs::{FileSystem, RandomAccessFile};
+use lsm_core::{compare_internal_keys, parse_internal_key, InternalKey, Lookup, SeqNo, ValueKind};
+
+use crate::block::{Block, BlockCursor, BlockError};
+use crate::cache::BlockCache;
+use crate::error::Result;
+use crate::filter::{BloomFilter, FilterInfo};
+use crate::format::{read_block, BlockHandle, Footer, FOOTER_BYTES};
+use crate::iter::TableIterator;
+use crate::properties::TableProperties;
+
+/// One index entry: the last key of a data block and where the block is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The data block's last encoded internal key.
+    pub last_key: Vec<u8>,
+    /// The data block's location.
+    pub handle: BlockHandle,
+}
+
+/// Where a table's metadata lives in its file (for `lsm inspect` and tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableLayout {
+    /// The filter block, if the table has one.
+    pub filter: Option<BlockHandle>,
+    /// The properties block.
+    pub properties: BlockHandle,
+    /// The index block.
+    pub index: BlockHandle,
+    /// Offset of the 64-byte footer.
+    pub footer_offset: u64,
+}
+
+/// An open, immutable table file. `Send + Sync`; share it as `Arc<Table>`.
+///
+/// All fields are immutable after [`Table::open`]; the file handle is only
+/// used for positioned reads, which need no lock.
+#[derive(Debug)]
+pub struct Table {
+    path: PathBuf,
+    file: Arc<dyn RandomAccessFile>,
+    /// Offset of the footer: every block must end by here.
+    footer_offset: u64,
+    footer: Footer,
+    cache_id: u64,
+    cache: Option<Arc<BlockCache>>,
+    /// Parsed index block, sorted by `last_key`.
+    index: Vec<IndexEntry>,
+    filter: Option<BloomFilter>,
+    properties: TableProperties,
+}
+
+impl Table {
+    /// Opens the table at `path`: reads and checks the footer, then the
+    /// index, filter and properties blocks, which stay in memory.
+    /// `cache_id` (e.g. the file number) keys this table's data blocks in
+    /// `cache`; it must be unique among tables sharing the cache.
+    pub fn open(
+        fs: &dyn FileSystem,
+        path: &Path,
+        cache_id: u64,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Arc<Table>> {
+        let file = fs
+            .open_read(path)
+            .map_err(|err| lsm_core::Error::io(path, err))?;
+        let file_len = file.len().map_err(|err| lsm_core::Error::io(path, err))?;
+        let corrupt =
+            |offset: u64, detail: String| lsm_core::Error::corruption(path, offset, detail);
+        let Some(footer_offset) = file_len.checked_sub(FOOTER_BYTES as u64) else {
+            return Err(corrupt(
+                0,
+                format!("file of {file_len} bytes is shorter than the {FOOTER_BYTES}-byte footer"),
+            )
+            .into());
+        };
+        let mut footer_bytes = [0u8; FOOTER_BYTES];
+        file.read_exact_at(&mut footer_bytes, footer_offset)
+            .map_err(|err| lsm_core::Error::io(path, err))?;
+        let footer = Footer::decode(&footer_bytes, path, footer_offset)?;
+
+        let properties_raw = read_block(
+            file.as_ref(),
+            path,
+            footer.properties,
+            footer_offset,
+            "properties",
+        )?;
+        let properties = TableProperties::decode(&properties_raw)
+            .map_err(|detail| corrupt(footer.properties.offset, detail.to_string()))?;
+        if properties.file_bytes != file_len {
+            return Err(corrupt(
+                footer.properties.offset,
+                format!(
+                    "properties record a file of {} bytes but the file has {file_len}",
+                    properties.file_bytes
+                ),
+            )
+            .into());
+        }
+
+        let index_raw = read_block(file.as_ref(), path, footer.index, footer_offset, "index")?;
+        let index = parse_index(index_raw, footer_offset)
+            .map_err(|detail| corrupt(footer.index.offset, detail))?;
+        if index.len() as u64 != properties.data_blocks {
+            return Err(corrupt(
+                footer.index.offset,
+                format!(
+                    "index has {} entries but properties record {} data blocks",
+                    index.len(),
+                    properties.data_blocks
+                ),
+            )
+            .into());
+        }
+
+        let filter = if footer.filter == BlockHandle::default() {
+            None
+        } else {
+            let raw = read_block(file.as_ref(), path, footer.filter, footer_offset, "filter")?;
+            Some(
+                BloomFilter::parse(raw)
+                    .map_err(|detail| corrupt(footer.filter.offset, detail.to_string()))?,
+            )
+        };
+
+        Ok(Arc::new(Table {
+            path: path.to_path_buf(),
+            file,
+            footer_offset,
+            footer,
+            cache_id,
+            cache,
+            index,
+            filter,
+            properties,
+        }))
+    }
+
+    /// The newest version of `user_key` with sequence number `<= snapshot`
+    /// in this table, or `None` if the table has none. Consults the bloom
+    /// filter first, then the index, then one data block.
+    pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<Lookup>> {
+        if !self.may_contain(user_key) {
+            return Ok(None);
+        }
+        let target = InternalKey::for_seek(user_key, snapshot);
+        let block_index = self.index_position(target.as_bytes());
+        let Some(entry) = self.index.get(block_index) else {
+            return Ok(None);
+        };
+        let mut cursor = BlockCursor::new(self.data_block(entry.handle)?);
+        cursor
+            .seek(target.as_bytes())
+            .map_err(|err| self.block_corruption(entry.handle, err))?;
+        if !cursor.valid() {
+            return Ok(None);
+        }
+        let Some(found) = parse_internal_key(cursor.key()) else {
+            return Err(self
+                .block_corruption(
+                    entry.handle,
+                    BlockError {
+                        offset: 0,
+                        detail: "entry key is not an internal key",
+                    },
+                )
+                .into());
+        };
+        if found.user_key != user_key {
+            return Ok(None);
+        }
+        Ok(Some(match found.kind {
+            ValueKind::Put => Lookup::Value(cursor.value().to_vec()),
+            ValueKind::Delete => Lookup::Deleted,
+        }))
+    }
+
+    /// The bloom filter's answer for `user_key`: false means certainly
+    /// absent; true (always, for a table without a filter) means maybe.
+    pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|filter| filter.may_contain(user_key))
+    }
+
+    /// A cursor over every entry; it holds its own reference to the table.
+    pub fn iter(self: &Arc<Self>) -> TableIterator {
+        TableIterator::new(Arc::clone(self))
+    }
+
+    /// The properties recorded when the table was written.
+    pub fn properties(&self) -> &TableProperties {
+        &self.properties
+    }
+
+    /// The file this table was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// One entry per data block, in key order (for `lsm inspect`).
+    pub fn index_entries(&self) -> &[IndexEntry] {
+        &self.index
+    }
+
+    /// The bloom filter's shape, or `None` for a table written without one.
+    pub fn filter_info(&self) -> Option<FilterInfo> {
+        self.filter.as_ref().map(BloomFilter::info)
+    }
+
+    /// Where the filter, properties, index and footer are in the file.
+    pub fn layout(&self) -> TableLayout {
+        TableLayout {
+            filter: self.filter.is_some().then_some(self.footer.filter),
+            properties: self.footer.properties,
+            index: self.footer.index,
+            footer_offset: self.footer_offset,
+        }
+    }
+
+    /// Re-reads every block from disk (each data block, the filter,
+    /// properties and index blocks), bypassing the cache, and checks its
+    /// checksum; data blocks are also decoded entry by entry and their last
+    /// key compared with the index. Returns the first problem found.
+    pub fn verify_checksums(&self) -> Result<()> {
+        let mut handles = vec![
+            (self.footer.properties, "properties"),
+            (self.footer.index, "index"),
+        ];
+        if self.filter.is_some() {
+            handles.push((self.footer.filter, "filter"));
+        }
+        for (handle, what) in handles {
+            read_block(
+                self.file.as_ref(),
+                &self.path,
+                handle,
+                self.footer_offset,
+                what,
+            )?;
+        }
+        for entry in &self.index {
+            let block = self.read_data_block(entry.handle)?;
+            let mut cursor = BlockCursor::new(block);
+            let mut last = Vec::new();
+            let mut step = cursor.seek_to_first();
+            while step.is_ok() && cursor.valid() {
+                last.clear();
+                last.extend_from_slice(cursor.key());
+                step = cursor.next();
+            }
+            step.map_err(|err| self.block_corruption(entry.handle, err))?;
+            if last != entry.last_key {
+                return Err(lsm_core::Error::corruption(
+                    &self.path,
+                    entry.handle.offset,
+                    "data block's last key differs from its index entry",
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Position in the index of the first data block whose last key is
+    /// `>= target` (`index.len()` if none).
+    pub(crate) fn index_position(&self, target: &[u8]) -> usize {
+        self.index.partition_point(|entry| {
+            compare_internal_keys(&entry.last_key, target) == Ordering::Less
+        })
+    }
+
+    pub(crate) fn index(&self) -> &[IndexEntry] {
+        &self.index
+    }
+
+    /// The decoded data block at `handle`, from the cache or the file.
+    pub(crate) fn data_block(&self, handle: BlockHandle) -> Result<Arc<Block>, lsm_core::Error> {
+        let Some(cache) = &self.cache else {
+            return self.read_data_block(handle);
+        };
+        if let Some(block) = cache.get(self.cache_id, handle.offset) {
+            return Ok(block);
+        }
+        let block = self.read_data_block(handle)?;
+        cache.insert(self.cache_id, handle.offset, Arc::clone(&block));
+        Ok(block)
+    }
+
+    fn read_data_block(&self, handle: BlockHandle) -> Result<Arc<Block>, lsm_core::Error> {
+        let raw = read_block(
+            self.file.as_ref(),
+            &self.path,
+            handle,
+            self.footer_offset,
+            "data",
+        )?;
+        let block = Block::parse(raw).map_err(|err| self.block_corruption(handle, err))?;
+        Ok(Arc::new(block))
+    }
+
+    /// A corruption error naming this file and the data block's offset.
+    pub(crate) fn block_corruption(&self, handle: BlockHandle, err: BlockError) -> lsm_core::Error {
+        lsm_core::Error::corruption(&self.path, handle.offset, format!("data block: {err}"))
+    }
+}
+
+/// Decodes the index block into entries, checking each handle lies before
+/// `limit`, handles do not overlap, and keys strictly increase.
+fn parse_index(raw: Vec<u8>, limit: u64) -> Result<Vec<IndexEntry>, String> {
+    let block = Arc::new(Block::parse(raw).map_err(|err| format!("index block: {err}"))?);
+    let mut cursor = BlockCursor::new(Arc::clone(&block));
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    cursor
+        .seek_to_first()
+        .map_err(|err| format!("index block: {err}"))?;
+    while cursor.valid() {
+        let handle = BlockHandle::from_varints(cursor.value())
+            .ok_or("index entry value is not a block handle")?;
+        let end = handle
+            .end_with_trailer()
+            .filter(|&end| end <= limit)
+            .ok_or("index entry points outside the data area")?;
+        debug_assert!(end > handle.offset);
+        if let Some(prev) = entries.last() {
+            if handle.offset < prev.handle.end_with_trailer().unwrap_or(u64::MAX) {
+                return Err("index entries overlap or are out of order".into());
+            }
+            if compare_internal_keys(&prev.last_key, cursor.key()) != Ordering::Less {
+                return Err("index keys do not strictly increase".into());
+            }
+        }
+        if parse_internal_key(cursor.key()).is_none() {
+            return Err("index key is not an internal key".into());
+        }
+        entries.push(IndexEntry {
+            last_key: cursor.key().to_vec(),
+            handle,
+        });
+        cursor.next().map_err(|err| format!("index block: {err}"))?;
+    }
+    if entries.is_empty() {
+        return Err("index block is empty".into());
+    }
+    Ok(entries)
+}
