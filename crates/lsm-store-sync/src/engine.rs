@@ -310,11 +310,9 @@ impl Engine {
             self.poison_on_err("WAL rotation", self.wal.rotate().map_err(Error::from))?;
         current.mem.freeze();
         let sealed = self.visible.get();
-        debug_assert_eq!(
-            sealed,
-            self.wal.last_seq(),
-            "a write is between WAL append and publish"
-        );
+        // Equal unless a failed append consumed sequence numbers it never
+        // published (the WAL is then poisoned and refuses writes).
+        debug_assert!(sealed <= self.wal.last_seq(), "watermark ahead of the WAL");
         let mut imm = Vec::with_capacity(current.imm.len() + 1);
         imm.push(ImmutableMemtable {
             mem: Arc::clone(&current.mem),

@@ -98,16 +98,9 @@ pub fn get(
         }
     }
     let version = &sv.version;
-    for file in version.files_at(0) {
-        if file.smallest_user_key() <= key && key <= file.largest_user_key() {
+    for level in 0..version.num_levels() {
+        for file in version.files_for_key(level, key) {
             if let Some(lookup) = tables.table(file)?.get(key, seq)? {
-                return Ok(found(lookup));
-            }
-        }
-    }
-    for level in 1..version.num_levels() {
-        for file in version.overlapping_files(level, key, key) {
-            if let Some(lookup) = tables.table(&file)?.get(key, seq)? {
                 return Ok(found(lookup));
             }
         }

@@ -1,0 +1,539 @@
+//! [`WalWriter`]: appends write batches with group commit.
+//!
+//! Many threads call [`WalWriter::append`] through `&self`. They share
+//! `write()` and `fdatasync()` calls through two roles that any appender
+//! can take, the *writer* and the *syncer*, coordinated by one mutex:
+//!
+//! 1. **Frame.** Compute the CRC of the batch's operations (no lock held).
+//!    Lock. Refuse if closed or poisoned. Assign the next `count` sequence
+//!    numbers and copy the framed record, first sequence number patched
+//!    in, onto the end of `pending`. Its *end offset* `end` is the logical
+//!    offset (record bytes across all segments, headers excluded) just past
+//!    it. Because seqnos are assigned and bytes queued under the same lock,
+//!    WAL order is sequence order.
+//! 2. **Decide durability** while still locked: `Always` or `sync = true`
+//!    → durable; `Never` or `sync = false` → written only; `EveryBytes(n)`
+//!    → durable if `end` is at least `n` past the last offset someone
+//!    already asked to sync (`sync_claimed`), which it then claims.
+//! 3. **Write.** Until `written >= end`: if nobody holds the writer role,
+//!    take it (our bytes are necessarily still in `pending`), rotate first
+//!    if the segment is full, swap the whole `pending` out for the spare
+//!    buffer, unlock, `append()` it to the segment file in one call,
+//!    relock, advance `written`, release the role and wake everyone.
+//!    Otherwise sleep on `written_cv`. One write carries every record
+//!    queued while the previous write was in flight.
+//! 4. **Sync** (durable appends only). Until `synced >= end`: if nobody
+//!    holds the syncer role, take it, note `target = written` and the
+//!    current file, unlock, `sync_data()`, relock, set `synced = target`,
+//!    release and wake everyone. Otherwise sleep on `synced_cv`. One
+//!    fdatasync covers every record written before it started. The two
+//!    roles are separate, so an append that needs no sync never waits
+//!    behind an fdatasync (except one the writer does while rotating).
+//! 5. **Fail closed.** A failed write, sync or rotation poisons the WAL:
+//!    the thread that saw the failure returns the I/O error, every waiter
+//!    whose condition (`written >= end`, or `synced >= end`) does not hold
+//!    yet returns [`Error::Poisoned`], and so does every later call. Nothing
+//!    is retried: after a failed fdatasync the kernel may have dropped the
+//!    dirty pages, so a retry could succeed and acknowledge lost data. An
+//!    append that returned an error may or may not be found by recovery.
+//!
+//! Rotation (by the writer role, between writes, or by
+//! [`WalWriter::rotate`] which takes the writer role): fdatasync the old
+//! segment, create the next one (header written and synced), fsync the
+//! directory, then swap the file. Every byte below `segment_start` is
+//! therefore durable, so a syncer only ever needs to sync the current file.
+//!
+//! Invariants (checked with `debug_assert!`):
+//! `synced <= written <= appended`; `segment_start <= synced`;
+//! `written + in_flight + pending.len() == appended`, where `in_flight` is
+//! the chunk the writer role holds (0 when no writer is active).
+
+use std::mem;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lsm_core::fs::WritableFile;
+use lsm_core::{SeqNo, SharedFileSystem, WriteBatch, MAX_SEQNO};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::format::{encode_segment_header, frame_batch_record, ops_crc, SEGMENT_HEADER_BYTES};
+use crate::naming::segment_path;
+use crate::options::{SyncMode, WalOptions};
+use crate::{Error, Result};
+
+/// A spare buffer larger than this is dropped instead of kept, so one huge
+/// batch does not pin its memory for the writer's lifetime.
+const SPARE_BUFFER_LIMIT: usize = 4 << 20;
+
+/// Appends write batches to the segment files of one directory.
+///
+/// `Send + Sync`: share it (e.g. in an `Arc`) and call it from many
+/// threads; concurrent appends share writes and fsyncs (group commit, see
+/// the module doc).
+#[derive(Debug)]
+pub struct WalWriter {
+    // Immutable after create.
+    fs: SharedFileSystem,
+    dir: PathBuf,
+    sync_mode: SyncMode,
+    segment_bytes: u64,
+    // All mutable state; see `State` for the fields.
+    state: Mutex<State>,
+    /// Notified when the writer role is released (`written` advanced, or a
+    /// failure poisoned the WAL).
+    written_cv: Condvar,
+    /// Notified when the syncer role is released or a rotation advanced
+    /// `synced` (or a failure poisoned the WAL).
+    synced_cv: Condvar,
+}
+
+/// Guarded by `WalWriter::state`. Offsets are *logical*: bytes of batch
+/// records appended since create, across segments, segment headers
+/// excluded.
+#[derive(Debug)]
+struct State {
+    /// Framed records queued for the next write; they start at logical
+    /// offset `appended - pending.len()`.
+    pending: Vec<u8>,
+    /// An empty buffer swapped with `pending` by the writer role, so the
+    /// two allocations are reused.
+    spare: Vec<u8>,
+    /// End offset of every record framed so far.
+    appended: u64,
+    /// Every byte below this was written to a segment file (`append()`
+    /// returned `Ok`).
+    written: u64,
+    /// Every byte below this is durable.
+    synced: u64,
+    /// The largest end offset some caller asked to make durable
+    /// (`EveryBytes` bookkeeping).
+    sync_claimed: u64,
+    /// The sequence number the next appended operation gets.
+    next_seq: SeqNo,
+    /// Some thread holds the writer role (writing a chunk or rotating).
+    writer_active: bool,
+    /// Some thread holds the syncer role.
+    syncer_active: bool,
+    /// The current segment file and its number.
+    file: Arc<dyn WritableFile>,
+    segment: u64,
+    /// Logical offset of the current segment's first record.
+    segment_start: u64,
+    /// Bytes of segment headers written since create.
+    header_bytes: u64,
+    /// Set by the first failed write, sync or rotation; never cleared.
+    poison: Option<String>,
+    /// Set by `close`; later appends fail with `Error::Closed`.
+    closed: bool,
+}
+
+impl State {
+    fn check_invariants(&self) {
+        debug_assert!(self.synced <= self.written, "synced past written");
+        debug_assert!(self.written <= self.appended, "written past appended");
+        debug_assert!(
+            self.segment_start <= self.synced,
+            "an older segment is not durable"
+        );
+        debug_assert!(
+            self.writer_active || self.written + self.pending.len() as u64 == self.appended,
+            "pending bytes do not start at the written offset"
+        );
+    }
+
+    fn refuse(&self) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        self.check_poison()
+    }
+
+    fn check_poison(&self) -> Result<()> {
+        match &self.poison {
+            Some(reason) => Err(Error::Poisoned {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&mut self, err: &Error) {
+        if self.poison.is_none() {
+            self.poison = Some(err.to_string());
+        }
+    }
+}
+
+/// Creates segment `number` in `dir`: the file (truncating), its header
+/// (written and fdatasynced), then an fsync of the directory. Returns the
+/// file, ready for appends.
+fn create_segment(fs: &SharedFileSystem, dir: &Path, number: u64) -> Result<Arc<dyn WritableFile>> {
+    let path = segment_path(dir, number);
+    let io = |source| lsm_core::Error::io(&path, source);
+    let file = fs.create(&path).map_err(io)?;
+    let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
+    encode_segment_header(&mut header, number);
+    file.append(&header).map_err(io)?;
+    file.sync_data().map_err(io)?;
+    fs.sync_dir(dir)
+        .map_err(|source| lsm_core::Error::io(dir, source))?;
+    Ok(file)
+}
+
+impl WalWriter {
+    /// Creates segment `segment` in `dir` (truncating), fsyncs the
+    /// directory. The first appended op gets `next_seq`.
+    pub fn create(
+        fs: SharedFileSystem,
+        dir: &Path,
+        segment: u64,
+        next_seq: SeqNo,
+        options: WalOptions,
+    ) -> Result<WalWriter> {
+        let file = create_segment(&fs, dir, segment)?;
+        Ok(WalWriter {
+            fs,
+            dir: dir.to_path_buf(),
+            sync_mode: options.sync_mode,
+            segment_bytes: options.segment_bytes,
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                spare: Vec::new(),
+                appended: 0,
+                written: 0,
+                synced: 0,
+                sync_claimed: 0,
+                next_seq,
+                writer_active: false,
+                syncer_active: false,
+                file,
+                segment,
+                segment_start: 0,
+                header_bytes: SEGMENT_HEADER_BYTES as u64,
+                poison: None,
+                closed: false,
+            }),
+            written_cv: Condvar::new(),
+            synced_cv: Condvar::new(),
+        })
+    }
+
+    /// Assigns the batch consecutive seqnos (WAL order == seqno order),
+    /// appends one record, and returns the batch's LAST seqno once the
+    /// [`SyncMode`]'s durability holds. Checks `batch.check_limits()` first.
+    pub fn append(&self, batch: &WriteBatch) -> Result<SeqNo> {
+        self.append_inner(batch, None)
+    }
+
+    /// Same, but `sync` overrides the policy for this call: true = durable
+    /// (fdatasync'd) before return; false = return once written to the OS,
+    /// never waiting for anyone's fsync.
+    pub fn append_with(&self, batch: &WriteBatch, sync: bool) -> Result<SeqNo> {
+        self.append_inner(batch, Some(sync))
+    }
+
+    fn append_inner(&self, batch: &WriteBatch, sync: Option<bool>) -> Result<SeqNo> {
+        batch.check_limits()?;
+        let encoded = batch.encoded();
+        let ops_crc = ops_crc(encoded);
+        let count = batch.count();
+
+        let mut st = self.state.lock();
+        st.refuse()?;
+        let first = st.next_seq;
+        let last = first
+            .checked_add(u64::from(count) - 1)
+            .filter(|&last| last <= MAX_SEQNO)
+            .ok_or(Error::SeqNoExhausted { next: first, count })?;
+        let framed = frame_batch_record(&mut st.pending, encoded, first, &ops_crc);
+        st.next_seq = last + 1;
+        st.appended += framed as u64;
+        let end = st.appended;
+
+        let durable = match (sync, self.sync_mode) {
+            (Some(sync), _) => sync,
+            (None, SyncMode::Always) => true,
+            (None, SyncMode::Never) => false,
+            (None, SyncMode::EveryBytes(n)) => end - st.sync_claimed.max(st.synced) >= n,
+        };
+        if durable {
+            st.sync_claimed = st.sync_claimed.max(end);
+        }
+        self.wait_written(&mut st, end)?;
+        if durable {
+            self.wait_synced(&mut st, end)?;
+        }
+        Ok(last)
+    }
+
+    /// Everything appended so far becomes durable.
+    pub fn sync(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        st.check_poison()?;
+        self.flush_and_sync(&mut st)
+    }
+
+    /// Sync, then refuse later appends with [`Error::Closed`]. Appends
+    /// already under way finish (and are synced) first.
+    pub fn close(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        st.closed = true;
+        st.check_poison()?;
+        self.flush_and_sync(&mut st)
+    }
+
+    fn flush_and_sync(&self, st: &mut MutexGuard<'_, State>) -> Result<()> {
+        let end = st.appended;
+        st.sync_claimed = st.sync_claimed.max(end);
+        self.wait_written(st, end)?;
+        self.wait_synced(st, end)
+    }
+
+    /// Syncs and closes the current segment, creates segment number+1,
+    /// fsyncs the dir, returns the new number. Every record whose append
+    /// returned before `rotate()` was called lives in a segment < the
+    /// returned number.
+    pub fn rotate(&self) -> Result<u64> {
+        let mut st = self.state.lock();
+        st.refuse()?;
+        while st.writer_active {
+            self.written_cv.wait(&mut st);
+            st.check_poison()?;
+        }
+        st.writer_active = true;
+        let result = self.rotate_locked(&mut st);
+        self.release_writer(&mut st, result.as_ref().err());
+        result
+    }
+
+    /// The number of the segment appends currently go to.
+    pub fn current_segment(&self) -> u64 {
+        self.state.lock().segment
+    }
+
+    /// The last sequence number assigned (`next_seq - 1` before any
+    /// append).
+    pub fn last_seq(&self) -> SeqNo {
+        self.state.lock().next_seq.wrapping_sub(1)
+    }
+
+    /// Bytes appended to segment files since create, in all segments,
+    /// segment headers included.
+    pub fn bytes_written(&self) -> u64 {
+        let st = self.state.lock();
+        st.written + st.header_bytes
+    }
+
+    /// Waits until every byte below `end` was written, taking the writer
+    /// role when nobody holds it.
+    fn wait_written(&self, st: &mut MutexGuard<'_, State>, end: u64) -> Result<()> {
+        loop {
+            st.check_invariants();
+            if st.written >= end {
+                return Ok(());
+            }
+            st.check_poison()?;
+            if st.writer_active {
+                self.written_cv.wait(st);
+                continue;
+            }
+            // Our bytes are not written and no write is in flight, so they
+            // are in `pending`.
+            debug_assert!(!st.pending.is_empty());
+            st.writer_active = true;
+            let result = self.write_pending(st);
+            self.release_writer(st, result.as_ref().err());
+            result?;
+        }
+    }
+
+    /// Releases the writer role, poisoning the WAL if it failed.
+    /// REQUIRES: the caller holds the writer role.
+    fn release_writer(&self, st: &mut MutexGuard<'_, State>, failure: Option<&Error>) {
+        debug_assert!(st.writer_active);
+        st.writer_active = false;
+        if let Some(err) = failure {
+            st.poison(err);
+        }
+        self.written_cv.notify_all();
+        self.synced_cv.notify_all();
+    }
+
+    /// Writes all of `pending` to the current segment, rotating first if it
+    /// is full. REQUIRES: the caller holds the writer role.
+    fn write_pending(&self, st: &mut MutexGuard<'_, State>) -> Result<()> {
+        debug_assert!(st.writer_active);
+        let in_segment = st.written - st.segment_start;
+        if in_segment > 0 && SEGMENT_HEADER_BYTES as u64 + in_segment >= self.segment_bytes {
+            self.rotate_locked(st)?;
+        }
+        let mut chunk = mem::take(&mut st.spare);
+        mem::swap(&mut chunk, &mut st.pending);
+        let chunk_end = st.written + chunk.len() as u64;
+        let file = Arc::clone(&st.file);
+        let segment = st.segment;
+        let result = MutexGuard::unlocked(st, || file.append(&chunk));
+        chunk.clear();
+        if chunk.capacity() <= SPARE_BUFFER_LIMIT {
+            st.spare = chunk;
+        }
+        result.map_err(|source| lsm_core::Error::io(segment_path(&self.dir, segment), source))?;
+        st.written = chunk_end;
+        Ok(())
+    }
+
+    /// Syncs the current segment, creates the next one and switches to it.
+    /// REQUIRES: the caller holds the writer role (so nothing is written
+    /// meanwhile).
+    fn rotate_locked(&self, st: &mut MutexGuard<'_, State>) -> Result<u64> {
+        debug_assert!(st.writer_active);
+        let old = Arc::clone(&st.file);
+        let old_number = st.segment;
+        let new_number = old_number.checked_add(1).ok_or_else(|| {
+            let exhausted = std::io::Error::other("segment numbers are exhausted");
+            lsm_core::Error::io(&self.dir, exhausted)
+        })?;
+        let target = st.written;
+        let new_file = MutexGuard::unlocked(st, || -> Result<Arc<dyn WritableFile>> {
+            old.sync_data().map_err(|source| {
+                lsm_core::Error::io(segment_path(&self.dir, old_number), source)
+            })?;
+            create_segment(&self.fs, &self.dir, new_number)
+        })?;
+        st.synced = st.synced.max(target);
+        st.sync_claimed = st.sync_claimed.max(target);
+        st.file = new_file;
+        st.segment = new_number;
+        st.segment_start = target;
+        st.header_bytes += SEGMENT_HEADER_BYTES as u64;
+        self.synced_cv.notify_all();
+        Ok(new_number)
+    }
+
+    /// Waits until every byte below `end` is durable, taking the syncer
+    /// role when nobody holds it. REQUIRES: `written >= end`.
+    fn wait_synced(&self, st: &mut MutexGuard<'_, State>, end: u64) -> Result<()> {
+        debug_assert!(st.written >= end);
+        loop {
+            st.check_invariants();
+            if st.synced >= end {
+                return Ok(());
+            }
+            st.check_poison()?;
+            if st.syncer_active {
+                self.synced_cv.wait(st);
+                continue;
+            }
+            st.syncer_active = true;
+            // Every byte below segment_start is durable, so syncing the
+            // current file covers everything below `target`.
+            let target = st.written;
+            let file = Arc::clone(&st.file);
+            let segment = st.segment;
+            let result = MutexGuard::unlocked(st, || file.sync_data());
+            st.syncer_active = false;
+            match result {
+                Ok(()) => st.synced = st.synced.max(target),
+                Err(source) => {
+                    let err: Error =
+                        lsm_core::Error::io(segment_path(&self.dir, segment), source).into();
+                    st.poison(&err);
+                    self.written_cv.notify_all();
+                    self.synced_cv.notify_all();
+                    return Err(err);
+                }
+            }
+            self.synced_cv.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsm_core::OsFileSystem;
+
+    fn batch(key: &[u8]) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.put(key, b"v");
+        batch
+    }
+
+    #[test]
+    fn seqnos_are_consecutive_and_last_seq_tracks_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = WalWriter::create(
+            OsFileSystem::shared(),
+            dir.path(),
+            1,
+            100,
+            WalOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(wal.last_seq(), 99);
+        let mut two = batch(b"a");
+        two.delete(b"b");
+        assert_eq!(wal.append(&two).unwrap(), 101);
+        assert_eq!(wal.append(&batch(b"c")).unwrap(), 102);
+        assert_eq!(wal.last_seq(), 102);
+        assert_eq!(wal.current_segment(), 1);
+    }
+
+    #[test]
+    fn bytes_written_counts_header_and_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = OsFileSystem::shared();
+        let wal = WalWriter::create(fs.clone(), dir.path(), 3, 1, WalOptions::default()).unwrap();
+        wal.append(&batch(b"k")).unwrap();
+        let size = fs.file_size(&segment_path(dir.path(), 3)).unwrap();
+        assert_eq!(wal.bytes_written(), size);
+    }
+
+    #[test]
+    fn empty_batch_and_exhausted_seqnos_are_refused_without_poisoning() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = WalWriter::create(
+            OsFileSystem::shared(),
+            dir.path(),
+            1,
+            MAX_SEQNO,
+            WalOptions::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            wal.append(&WriteBatch::new()),
+            Err(Error::Core(lsm_core::Error::EmptyBatch))
+        ));
+        let mut two = batch(b"a");
+        two.put(b"b", b"");
+        assert!(matches!(
+            wal.append(&two),
+            Err(Error::SeqNoExhausted { count: 2, .. })
+        ));
+        assert_eq!(wal.append(&batch(b"c")).unwrap(), MAX_SEQNO);
+    }
+
+    #[test]
+    fn append_after_close_fails_with_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = WalWriter::create(
+            OsFileSystem::shared(),
+            dir.path(),
+            1,
+            1,
+            WalOptions::default(),
+        )
+        .unwrap();
+        wal.append_with(&batch(b"a"), false).unwrap();
+        wal.close().unwrap();
+        assert!(matches!(wal.append(&batch(b"b")), Err(Error::Closed)));
+        assert!(matches!(wal.rotate(), Err(Error::Closed)));
+        wal.close().unwrap();
+    }
+
+    #[test]
+    fn writer_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<WalWriter>();
+    }
+}

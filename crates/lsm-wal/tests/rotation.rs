@@ -1,0 +1,171 @@
+//! Segment rotation: automatic (segment_bytes) and explicit (rotate()).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{owned, owned_batch, tagged_batch, FaultFs};
+use lsm_core::{FileSystem, OsFileSystem};
+use lsm_wal::{
+    list_segments, read_segment, recover, segment_path, RecoveryMode, SegmentTail, SyncMode,
+    WalOptions, WalWriter,
+};
+
+#[test]
+fn small_segments_rotate_and_recover_all_records_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions {
+        sync_mode: SyncMode::Never,
+        segment_bytes: 256,
+        ..WalOptions::default()
+    };
+    let wal = WalWriter::create(OsFileSystem::shared(), dir.path(), 5, 1, options).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..100 {
+        let batch = tagged_batch(i);
+        let last = wal.append(&batch).unwrap();
+        expected.push(owned_batch(&batch, last));
+    }
+    wal.close().unwrap();
+    let segments = list_segments(&OsFileSystem, dir.path()).unwrap();
+    assert!(segments.len() >= 5, "{segments:?}");
+    assert_eq!(segments[0], 5);
+    assert_eq!(*segments.last().unwrap(), wal.current_segment());
+    // Every closed segment reached the threshold; none is much bigger than
+    // threshold plus one write.
+    for &segment in &segments[..segments.len() - 1] {
+        let contents = read_segment(&OsFileSystem, &segment_path(dir.path(), segment)).unwrap();
+        assert_eq!(contents.tail, SegmentTail::Clean);
+        assert!(
+            contents.file_len >= 256 && contents.file_len < 256 + 64,
+            "{}",
+            contents.file_len
+        );
+        assert_eq!(contents.header.unwrap().segment, segment);
+    }
+
+    let mut replayed = Vec::new();
+    let report = recover(
+        &OsFileSystem,
+        dir.path(),
+        0,
+        RecoveryMode::AbsoluteConsistency,
+        |v| replayed.push(owned(v)),
+    )
+    .unwrap();
+    assert_eq!(replayed, expected);
+    assert_eq!(report.segments, segments);
+    assert_eq!(report.records, 100);
+    assert_eq!(report.last_seq, Some(100));
+    assert_eq!(report.next_segment, segments.last().unwrap() + 1);
+    assert_eq!(report.torn_tail, None);
+}
+
+#[test]
+fn rotate_puts_returned_appends_in_older_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultFs::default();
+    let wal = Arc::new(
+        WalWriter::create(
+            Arc::new(fs.clone()),
+            dir.path(),
+            1,
+            1,
+            WalOptions::default(),
+        )
+        .unwrap(),
+    );
+    let mut boundaries = Vec::new();
+    for round in 0..3u64 {
+        let mut last = 0;
+        for i in 0..5 {
+            last = wal
+                .append_with(&tagged_batch(round * 10 + i), i % 2 == 0)
+                .unwrap();
+        }
+        let new_segment = wal.rotate().unwrap();
+        assert_eq!(new_segment, round + 2);
+        assert_eq!(wal.current_segment(), new_segment);
+        boundaries.push((last, new_segment));
+    }
+    wal.append(&tagged_batch(99)).unwrap();
+
+    // Replay only the segments from each boundary on: nothing appended
+    // before that rotate() is in them.
+    for (last_before, new_segment) in boundaries {
+        let mut min_seq = u64::MAX;
+        recover(
+            &fs,
+            dir.path(),
+            new_segment,
+            RecoveryMode::AbsoluteConsistency,
+            |v| min_seq = min_seq.min(v.first_seq()),
+        )
+        .unwrap();
+        assert!(min_seq > last_before, "seq {min_seq} <= {last_before}");
+    }
+}
+
+#[test]
+fn rotated_segment_is_durable_and_new_one_has_only_a_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions {
+        sync_mode: SyncMode::Never,
+        ..WalOptions::default()
+    };
+    let wal = WalWriter::create(OsFileSystem::shared(), dir.path(), 1, 1, options).unwrap();
+    wal.append(&tagged_batch(1)).unwrap();
+    assert_eq!(wal.rotate().unwrap(), 2);
+    let header_only = OsFileSystem
+        .file_size(&segment_path(dir.path(), 2))
+        .unwrap();
+    assert_eq!(header_only, lsm_wal::format::SEGMENT_HEADER_BYTES as u64);
+    let report = recover(
+        &OsFileSystem,
+        dir.path(),
+        0,
+        RecoveryMode::AbsoluteConsistency,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(report.segments, vec![1, 2]);
+    assert_eq!(report.records, 1);
+    assert_eq!(report.next_segment, 3);
+}
+
+#[test]
+fn recovery_ignores_segments_below_min_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions {
+        sync_mode: SyncMode::Never,
+        ..WalOptions::default()
+    };
+    let wal = WalWriter::create(OsFileSystem::shared(), dir.path(), 1, 1, options).unwrap();
+    wal.append(&tagged_batch(1)).unwrap();
+    wal.rotate().unwrap();
+    wal.append(&tagged_batch(2)).unwrap();
+    wal.close().unwrap();
+    // Corrupt segment 1: it must not matter, it is below min_segment.
+    std::fs::write(segment_path(dir.path(), 1), b"garbage").unwrap();
+    let mut seqs = Vec::new();
+    let report = recover(
+        &OsFileSystem,
+        dir.path(),
+        2,
+        RecoveryMode::AbsoluteConsistency,
+        |v| seqs.push(v.first_seq()),
+    )
+    .unwrap();
+    assert_eq!(seqs, vec![2]);
+    assert_eq!(report.segments, vec![2]);
+    let report = recover(
+        &OsFileSystem,
+        dir.path(),
+        10,
+        RecoveryMode::AbsoluteConsistency,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!((report.records, report.next_segment), (0, 10));
+}
