@@ -6,17 +6,17 @@
 //! background.
 //!
 //! # Locks and what they guard (lock order: top to bottom)
-//! 1. `write_gate` (RwLock<()>): held *shared* by a writer from its WAL
+//! 1. `write_gate` (`RwLock<()>`): held *shared* by a writer from its WAL
 //!    append until its memtable insert is published, and *exclusive* by
 //!    `freeze_memtable`. So a freeze sees no half-applied write: every
 //!    record in the WAL segments before the rotation is in the frozen
 //!    memtable.
-//! 2. `maintenance` (Mutex<()>): serializes flushes (one at a time, oldest
+//! 2. `maintenance` (`Mutex<()>`): serializes flushes (one at a time, oldest
 //!    frozen memtable first).
-//! 3. `catalog` (Mutex<Catalog>): the manifest, the files being compacted,
+//! 3. `catalog` (`Mutex<Catalog>`): the manifest, the files being compacted,
 //!    the tables waiting for deletion. Held for picking, logging an edit and
 //!    installing its version, never across table I/O.
-//! 4. `view` (RwLock<Arc<SuperVersion>>): the current read view. Readers
+//! 4. `view` (`RwLock<Arc<SuperVersion>>`): the current read view. Readers
 //!    clone the Arc and drop the lock at once; writers replace it.
 //!
 //! # Invariants
