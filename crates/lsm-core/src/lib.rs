@@ -13,7 +13,9 @@
 //!   and masked CRC-32, used by every on-disk format; [`record`] frames the
 //!   checksummed records of the WAL and the manifest log.
 //! - [`InternalIterator`]: the one cursor trait for sorted streams.
-//! - [`FileSystem`]: the seam through which all file I/O goes.
+//! - [`FileSystem`]: the seam through which all file I/O goes, and
+//!   [`fault::FaultyFileSystem`], which injects I/O errors and simulated
+//!   power losses through it in tests.
 //! - The size limits ([`MAX_KEY_BYTES`], [`MAX_VALUE_BYTES`],
 //!   [`MAX_BATCH_BYTES`]) and their typed [`Error`]s.
 //!
@@ -42,6 +44,7 @@ pub mod checksum;
 pub mod coding;
 pub mod cursor;
 mod error;
+pub mod fault;
 pub mod fs;
 pub mod key;
 pub mod record;

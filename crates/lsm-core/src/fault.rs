@@ -1,0 +1,322 @@
+//! `FaultyFileSystem`: a [`FileSystem`] wrapper that injects the faults a
+//! storage engine must survive, for tests (as RocksDB's
+//! `FaultInjectionTestFS` and Pebble's `errorfs` do).
+//!
+//! - `fail_syncs(true)`: every `sync_data` (and `sync_dir`) returns EIO.
+//! - `fail_appends(true)`: every `append` returns ENOSPC.
+//! - `target(Some("MANIFEST"))`: only files whose name contains the text
+//!   fail (`None`: all files).
+//! - [`FaultyFileSystem::crash`]: a simulated power loss. Every file written
+//!   through this wrapper loses what was appended after its last successful
+//!   `sync_data`, and files created since the last `sync_dir` of their
+//!   directory disappear. Renames are treated as durable at once (the
+//!   engine syncs the directory right after each rename anyway). Every file
+//!   lock taken through the wrapper is released, as the kernel releases a
+//!   dead process's locks, so a store leaked with `mem::forget` (a process
+//!   that died without closing) can be reopened.
+//!
+//! Files that existed before the wrapper saw them are treated as durable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::fs::{FileLock, FileSystem, RandomAccessFile, SharedFileSystem, WritableFile};
+
+const EIO: i32 = 5;
+const ENOSPC: i32 = 28;
+
+/// What the wrapper knows about a file written through it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tracked {
+    /// Bytes appended.
+    len: u64,
+    /// Bytes covered by the last successful `sync_data`.
+    synced_len: u64,
+    /// True once the directory was synced after the file was created.
+    entry_durable: bool,
+}
+
+/// A held lock that `crash` can release early.
+type LockSlot = Arc<Mutex<Option<Box<dyn FileLock>>>>;
+
+#[derive(Default)]
+struct State {
+    fail_syncs: AtomicBool,
+    fail_appends: AtomicBool,
+    syncs: AtomicU64,
+    /// Guarded: only file names containing this fail (`None`: all).
+    target: Mutex<Option<String>>,
+    /// Guarded: every file written through the wrapper.
+    files: Mutex<HashMap<PathBuf, Tracked>>,
+    /// Guarded: the locks taken through the wrapper; `crash` empties them.
+    locks: Mutex<Vec<LockSlot>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl State {
+    fn targeted(&self, path: &Path) -> bool {
+        match lock(&self.target).as_deref() {
+            None => true,
+            Some(text) => path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().contains(text)),
+        }
+    }
+}
+
+/// A file system that fails on demand and can simulate a power loss.
+pub struct FaultyFileSystem {
+    inner: SharedFileSystem,
+    state: Arc<State>,
+}
+
+impl fmt::Debug for FaultyFileSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyFileSystem")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultyFileSystem {
+    /// Wraps `inner` (usually [`crate::OsFileSystem`]).
+    pub fn new(inner: SharedFileSystem) -> Arc<FaultyFileSystem> {
+        Arc::new(FaultyFileSystem {
+            inner,
+            state: Arc::new(State::default()),
+        })
+    }
+
+    /// Makes syncs fail with EIO (or succeed again).
+    pub fn fail_syncs(&self, on: bool) {
+        self.state.fail_syncs.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes appends fail with ENOSPC (or succeed again).
+    pub fn fail_appends(&self, on: bool) {
+        self.state.fail_appends.store(on, Ordering::SeqCst);
+    }
+
+    /// Restricts failures to files whose name contains `text`.
+    pub fn target(&self, text: Option<&str>) {
+        *lock(&self.state.target) = text.map(str::to_string);
+    }
+
+    /// Successful `sync_data` calls so far.
+    pub fn sync_count(&self) -> u64 {
+        self.state.syncs.load(Ordering::SeqCst)
+    }
+
+    /// Simulates a power loss: cuts every written file back to its last
+    /// synced length and removes files whose directory entry was never
+    /// synced. REQUIRES: nothing is using the files (drop the store first).
+    pub fn crash(&self) -> io::Result<()> {
+        for slot in std::mem::take(&mut *lock(&self.state.locks)) {
+            lock(&slot).take();
+        }
+        let files = std::mem::take(&mut *lock(&self.state.files));
+        for (path, tracked) in files {
+            if !self.inner.exists(&path) {
+                continue;
+            }
+            if !tracked.entry_durable {
+                self.inner.remove_file(&path)?;
+            } else if self.inner.file_size(&path)? > tracked.synced_len {
+                self.inner.truncate(&path, tracked.synced_len)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct FaultyWritableFile {
+    inner: Arc<dyn WritableFile>,
+    path: PathBuf,
+    state: Arc<State>,
+}
+
+impl fmt::Debug for FaultyWritableFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyWritableFile")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl WritableFile for FaultyWritableFile {
+    fn append(&self, data: &[u8]) -> io::Result<()> {
+        if self.state.fail_appends.load(Ordering::SeqCst) && self.state.targeted(&self.path) {
+            return Err(io::Error::from_raw_os_error(ENOSPC));
+        }
+        self.inner.append(data)?;
+        if let Some(tracked) = lock(&self.state.files).get_mut(&self.path) {
+            tracked.len += data.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        if self.state.fail_syncs.load(Ordering::SeqCst) && self.state.targeted(&self.path) {
+            return Err(io::Error::from_raw_os_error(EIO));
+        }
+        // Note the length before syncing: bytes appended concurrently with
+        // this sync are not covered by it.
+        let len = lock(&self.state.files).get(&self.path).map(|t| t.len);
+        self.inner.sync_data()?;
+        self.state.syncs.fetch_add(1, Ordering::SeqCst);
+        if let (Some(len), Some(tracked)) = (len, lock(&self.state.files).get_mut(&self.path)) {
+            tracked.synced_len = tracked.synced_len.max(len);
+        }
+        Ok(())
+    }
+}
+
+impl FileSystem for FaultyFileSystem {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn WritableFile>> {
+        let inner = self.inner.create(path)?;
+        lock(&self.state.files).insert(path.to_path_buf(), Tracked::default());
+        Ok(Arc::new(FaultyWritableFile {
+            inner,
+            path: path.to_path_buf(),
+            state: Arc::clone(&self.state),
+        }))
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        self.inner.open_read(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)?;
+        let mut files = lock(&self.state.files);
+        files.remove(to);
+        if let Some(tracked) = files.remove(from) {
+            files.insert(to.to_path_buf(), tracked);
+        }
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_file(path)?;
+        lock(&self.state.files).remove(path);
+        Ok(())
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.inner.list_dir(dir)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        if self.state.fail_syncs.load(Ordering::SeqCst) && self.state.targeted(dir) {
+            return Err(io::Error::from_raw_os_error(EIO));
+        }
+        self.inner.sync_dir(dir)?;
+        for (path, tracked) in lock(&self.state.files).iter_mut() {
+            if path.parent() == Some(dir) {
+                tracked.entry_durable = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn file_size(&self, path: &Path) -> io::Result<u64> {
+        self.inner.file_size(path)
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.inner.truncate(path, len)?;
+        if let Some(tracked) = lock(&self.state.files).get_mut(path) {
+            tracked.len = len;
+            tracked.synced_len = len; // truncate syncs
+        }
+        Ok(())
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.inner.exists(path)
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
+        let slot = Arc::new(Mutex::new(Some(self.inner.lock(path)?)));
+        lock(&self.state.locks).push(Arc::clone(&slot));
+        Ok(Box::new(FaultyLock(slot)))
+    }
+}
+
+/// A lock that [`FaultyFileSystem::crash`] can release.
+struct FaultyLock(LockSlot);
+
+impl Drop for FaultyLock {
+    fn drop(&mut self) {
+        lock(&self.0).take();
+    }
+}
+
+impl fmt::Debug for FaultyLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FaultyLock")
+    }
+}
+
+impl FileLock for FaultyLock {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OsFileSystem;
+
+    #[test]
+    fn crash_drops_unsynced_bytes_and_unsynced_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let a = dir.path().join("a");
+        let file = fs.create(&a).unwrap();
+        file.append(b"durable").unwrap();
+        file.sync_data().unwrap();
+        fs.sync_dir(dir.path()).unwrap();
+        file.append(b" lost").unwrap();
+        let b = dir.path().join("b");
+        let other = fs.create(&b).unwrap();
+        other.append(b"never synced dir").unwrap();
+        other.sync_data().unwrap();
+        drop((file, other));
+        assert_eq!(fs.sync_count(), 2);
+        fs.crash().unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"durable");
+        assert!(
+            !b.exists(),
+            "a file whose directory entry was never synced survived"
+        );
+    }
+
+    #[test]
+    fn targeted_failures_hit_only_matching_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        fs.target(Some("MANIFEST"));
+        fs.fail_syncs(true);
+        fs.fail_appends(true);
+        let wal = fs.create(&dir.path().join("000001.wal")).unwrap();
+        wal.append(b"x").unwrap();
+        wal.sync_data().unwrap();
+        let manifest = fs.create(&dir.path().join("MANIFEST-000002")).unwrap();
+        assert_eq!(
+            manifest.append(b"x").unwrap_err().raw_os_error(),
+            Some(ENOSPC)
+        );
+        assert_eq!(manifest.sync_data().unwrap_err().raw_os_error(), Some(EIO));
+        fs.fail_syncs(false);
+        manifest.sync_data().unwrap();
+    }
+}
