@@ -150,7 +150,14 @@ impl Engine {
         let last_seq = replayed_last;
 
         let version = recovered.version.clone();
-        remove_strays(fs.as_ref(), &dir, &version, recovered.wal_segment)?;
+        // Segments that replayed nothing new hold only writes already in
+        // tables: the new segment below supersedes them.
+        let oldest_needed_wal = if mem.is_empty() {
+            report.next_segment.max(recovered.wal_segment)
+        } else {
+            recovered.wal_segment
+        };
+        remove_strays(fs.as_ref(), &dir, &version, oldest_needed_wal)?;
 
         let block_cache =
             (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));

@@ -316,3 +316,36 @@ fn reads_and_iterators_survive_concurrent_compactions() {
     assert_eq!(early[5].1, b"v5");
     assert!(store.stats().unwrap().compactions > 0);
 }
+
+#[test]
+fn reopening_without_new_writes_does_not_accumulate_wal_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
+    store.put("a", "1").unwrap();
+    store.flush_memtable().unwrap();
+    drop(store);
+    for _ in 0..5 {
+        let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
+        assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
+        drop(store);
+    }
+    let segments = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".wal")
+        })
+        .count();
+    assert_eq!(segments, 1, "empty WAL segments piled up across opens");
+    // Unflushed writes in the WAL are kept across opens.
+    let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
+    store.put("b", "2").unwrap();
+    drop(store);
+    let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
+    drop(store);
+    let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
+    assert_eq!(store.get("b").unwrap(), Some(b"2".to_vec()));
+}
