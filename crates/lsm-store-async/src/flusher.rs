@@ -1,0 +1,176 @@
+//! The flusher: a thread that turns frozen memtables into L0 tables, so
+//! neither writers nor the applier ever wait for table I/O, and then asks
+//! the compaction coordinator for any compaction the picker wants.
+//!
+//! The applier *requests* a flush after every freeze (a generation number);
+//! the flusher flushes every frozen memtable, then marks that generation
+//! done. `AsyncLsmStore::flush_memtable` waits for its generation.
+//!
+//! Memory bound: the applier does not freeze again while
+//! [`MAX_IMMUTABLE_MEMTABLES`] frozen memtables wait (`wait_for_room`).
+//! That wait is the store's only write stall, and it is backpressure: it
+//! ends as soon as the flusher finishes one table.
+//!
+//! A failed flush is recorded in `FlushState::failed` (the engine has
+//! already poisoned itself, so writes are refused); the flusher then stops
+//! flushing, and every waiter is released with the failure.
+
+use std::sync::Arc;
+
+use lsm_store_sync::Engine;
+use parking_lot::{Condvar, Mutex};
+
+use crate::coordinator::Coordinator;
+
+/// Frozen memtables allowed to wait for the flusher before the applier
+/// stops freezing (and so, once its queue fills, writers block).
+pub const MAX_IMMUTABLE_MEMTABLES: usize = 2;
+
+/// Guarded by `FlushSignal::state`.
+#[derive(Debug, Default)]
+struct FlushState {
+    /// Flush generation last requested by the applier.
+    requested: u64,
+    /// Every frozen memtable that existed when `done` was requested is
+    /// flushed.
+    done: u64,
+    /// The first flush failure; no flush runs after it.
+    failed: Option<String>,
+    /// Set by close: the flusher exits (unflushed memtables stay in the
+    /// WAL and are replayed on reopen).
+    stop: bool,
+}
+
+/// The applier/flusher hand-off and the flusher's progress.
+#[derive(Debug, Default)]
+pub(crate) struct FlushSignal {
+    state: Mutex<FlushState>,
+    /// Notified on every request, every flushed table, every generation
+    /// done, a failure and stop.
+    changed: Condvar,
+}
+
+impl FlushSignal {
+    /// Asks for every frozen memtable to be flushed; the generation to wait
+    /// for.
+    pub(crate) fn request(&self) -> u64 {
+        let mut state = self.state.lock();
+        state.requested += 1;
+        let generation = state.requested;
+        drop(state);
+        self.changed.notify_all();
+        generation
+    }
+
+    /// Waits until `generation` is flushed; the failure if a flush failed.
+    pub(crate) fn wait_done(&self, generation: u64) -> Result<(), String> {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(reason) = &state.failed {
+                return Err(reason.clone());
+            }
+            if state.done >= generation {
+                return Ok(());
+            }
+            if state.stop {
+                return Err("the store closed before the flush finished".to_string());
+            }
+            self.changed.wait(&mut state);
+        }
+    }
+
+    /// Blocks while `MAX_IMMUTABLE_MEMTABLES` frozen memtables wait, unless
+    /// flushing failed or stopped. The immutable count only drops in the
+    /// flusher, which takes `state` after each table before notifying, so
+    /// checking it under `state` loses no wake-up.
+    pub(crate) fn wait_for_room(&self, engine: &Engine) {
+        let mut state = self.state.lock();
+        while engine.immutable_count() >= MAX_IMMUTABLE_MEMTABLES
+            && state.failed.is_none()
+            && !state.stop
+        {
+            self.changed.wait(&mut state);
+        }
+    }
+
+    /// The first flush failure, if any.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.state.lock().failed.clone()
+    }
+
+    /// Makes the flusher exit after its current table.
+    pub(crate) fn stop(&self) {
+        self.state.lock().stop = true;
+        self.changed.notify_all();
+    }
+
+    fn notify(&self) {
+        let _state = self.state.lock();
+        self.changed.notify_all();
+    }
+}
+
+/// The flusher thread's body.
+pub(crate) fn run_flusher(engine: &Engine, signal: &FlushSignal, coordinator: &Arc<Coordinator>) {
+    loop {
+        let generation = {
+            let mut state = signal.state.lock();
+            while !state.stop && (state.requested == state.done || state.failed.is_some()) {
+                signal.changed.wait(&mut state);
+            }
+            if state.stop {
+                return;
+            }
+            state.requested
+        };
+        let result = loop {
+            match engine.flush_oldest_immutable() {
+                Ok(true) => signal.notify(),
+                Ok(false) => break Ok(()),
+                Err(err) => break Err(err),
+            }
+        };
+        // Schedule before marking the generation done, so a caller of
+        // `flush_memtable` finds the automatic job already queued.
+        if result.is_ok() {
+            coordinator.schedule_automatic_if_due();
+        }
+        let mut state = signal.state.lock();
+        match result {
+            Ok(()) => state.done = state.done.max(generation),
+            Err(err) => state.failed = Some(format!("memtable flush failed: {err}")),
+        }
+        drop(state);
+        signal.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flush_failure_releases_waiters_with_the_reason() {
+        let signal = Arc::new(FlushSignal::default());
+        let generation = signal.request();
+        let waiter = {
+            let signal = Arc::clone(&signal);
+            std::thread::spawn(move || signal.wait_done(generation))
+        };
+        signal.state.lock().failed = Some("disk on fire".to_string());
+        signal.notify();
+        assert_eq!(waiter.join().unwrap(), Err("disk on fire".to_string()));
+        assert_eq!(signal.failure().as_deref(), Some("disk on fire"));
+    }
+
+    #[test]
+    fn done_generations_satisfy_waiters_and_stop_releases_the_rest() {
+        let signal = FlushSignal::default();
+        let first = signal.request();
+        signal.state.lock().done = first;
+        assert_eq!(signal.wait_done(first), Ok(()));
+        let second = signal.request();
+        signal.stop();
+        assert!(signal.wait_done(second).is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! # lsm-store-async: `AsyncLsmStore`, WAL-first non-blocking writes
+//!
+//! The same engine as `lsm-store-sync` (its [`Engine`], not a copy), with a
+//! different policy: a write returns as soon as its WAL record is appended
+//! (and synced, under `SyncMode::Always`); applying it to the memtable,
+//! freezing full memtables, flushing them and compacting all happen off the
+//! writer's path.
+//!
+//! - **Write path** (`pipeline`): WAL append, then apply at once if the
+//!   core lock is free, else enqueue on a bounded queue that an applier
+//!   thread drains many writes at a time. The applier freezes full
+//!   memtables; a flusher thread writes them to L0 tables.
+//! - **Visibility**: reads see exactly the writes up to the applied
+//!   watermark, a prefix of WAL order.
+//!   [`AsyncLsmStore::wait_for_seq`] is the read-your-writes fence.
+//! - **Compaction coordinator** (`coordinator`): a bounded job queue,
+//!   worker threads, per-level gating, job status and history. Flushes
+//!   schedule compactions automatically; the manual API is
+//!   [`AsyncLsmStore::schedule_compaction`] and
+//!   [`AsyncLsmStore::compact_level`].
+//!
+//! Main types: [`AsyncLsmStore`], [`CompactionJob`], [`JobId`],
+//! [`JobState`], [`Error`]. `docs/async.md` describes the protocol step by
+//! step, with its lock order and the alternatives rejected.
+//!
+//! Guarantees: a returned sequence number under `SyncMode::Always` survives
+//! a crash; after a crash the recovered state is a prefix of the WAL; a
+//! read never sees a write while missing an earlier one; table I/O never
+//! runs under the core lock or the write gate. A background failure
+//! poisons the store: writes then fail with a `Poisoned` error, reads keep
+//! working, and the store does not resume until it is reopened.
+//!
+//! What it never does: a writer never flushes or compacts, and never waits
+//! for table I/O (except as backpressure when
+//! [`MAX_IMMUTABLE_MEMTABLES`] frozen memtables wait for the flusher);
+//! a read never takes the core lock.
+//!
+//! ```
+//! use std::time::Duration;
+//! use lsm_store_async::{AsyncLsmStore, JobState, LsmConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = AsyncLsmStore::open(LsmConfig::new(dir.path()))?;
+//! store.put("apple", "red")?;
+//! let seq = store.put("banana", "yellow")?;
+//! // The put returned after the WAL append; fence before reading it.
+//! assert!(store.wait_for_seq(seq, Duration::from_secs(10)));
+//! assert_eq!(store.get("banana")?, Some(b"yellow".to_vec()));
+//!
+//! store.flush_memtable()?; // to an L0 table, by the flusher thread
+//! let job = store.compact_level(0, true)?; // L0 into L1, waited for
+//! assert_eq!(store.compaction_status(job).map(|j| j.state), Some(JobState::Completed));
+//! assert_eq!(store.get("apple")?, Some(b"red".to_vec()));
+//! store.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod coordinator;
+mod error;
+mod flusher;
+mod pipeline;
+mod store;
+
+pub use coordinator::{
+    CompactionJob, JobId, JobKind, JobState, JOB_HISTORY_LIMIT, MAX_PENDING_JOBS,
+};
+pub use error::{Error, Result};
+pub use flusher::MAX_IMMUTABLE_MEMTABLES;
+pub use lsm_store_sync::{
+    Engine, LsmConfig, LsmConfigBuilder, SeqNo, Snapshot, StoreIterator, StoreStats, SyncMode,
+    WriteBatch,
+};
+pub use store::AsyncLsmStore;

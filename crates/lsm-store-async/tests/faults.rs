@@ -1,0 +1,156 @@
+//! Background failures: a flush or compaction whose manifest sync fails
+//! poisons the store. Later writes get a typed `Poisoned` error, reads keep
+//! working, nobody hangs, and every acknowledged write is in the WAL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::TestFs;
+use lsm_store_async::{AsyncLsmStore, Error, JobState};
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn open_failing_manifest(dir: &Path, fs: &Arc<TestFs>) -> AsyncLsmStore {
+    *fs.fail_sync_of.lock().unwrap() = "MANIFEST".to_string();
+    let config = common::small(dir)
+        .memtable_bytes(4096)
+        .apply_queue_max(16)
+        .l0_trigger(8)
+        .fs(Arc::clone(fs) as lsm_core::SharedFileSystem)
+        .build()
+        .unwrap();
+    AsyncLsmStore::open(config).unwrap()
+}
+
+fn reopen_plain(dir: &Path) -> AsyncLsmStore {
+    AsyncLsmStore::open(common::small(dir).build().unwrap()).unwrap()
+}
+
+#[test]
+fn failed_background_flush_poisons_writes_but_reads_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(TestFs::default());
+    let store = open_failing_manifest(dir.path(), &fs);
+    fs.fail_sync.store(true, Ordering::SeqCst);
+
+    // Write until the store refuses. The first full memtable goes to the
+    // flusher, whose manifest sync fails; backpressure (at most two frozen
+    // memtables) guarantees the failure lands within a bounded number of
+    // writes, so this loop ends without any timing assumption.
+    let mut acked = Vec::new();
+    let err = loop {
+        let i = acked.len();
+        assert!(
+            i < 100_000,
+            "writes were never refused after the flush failed"
+        );
+        match store.put(format!("k{i:06}"), format!("v{i}")) {
+            Ok(seq) => acked.push(seq),
+            Err(err) => break err,
+        }
+    };
+    assert!(err.is_poisoned(), "{err}");
+    assert!(err.to_string().contains("flush"), "{err}");
+    assert!(acked.len() > 10);
+    assert!(
+        store.put("again", "x").unwrap_err().is_poisoned(),
+        "the store must stay poisoned"
+    );
+    assert!(store.flush_memtable().unwrap_err().is_poisoned());
+    assert!(store.schedule_compaction(0).unwrap_err().is_poisoned());
+
+    // Reads work, and see every acknowledged write.
+    let last = *acked.last().unwrap();
+    assert!(store.wait_for_seq(last, LONG));
+    for probe in [0, acked.len() / 2, acked.len() - 1] {
+        assert_eq!(
+            store.get(format!("k{probe:06}")).unwrap(),
+            Some(format!("v{probe}").into_bytes())
+        );
+    }
+    assert_eq!(store.range::<[u8], _>(..).unwrap().count(), acked.len());
+    drop(store); // close joins every thread even though the store is poisoned
+
+    // Acknowledged writes were in the WAL all along.
+    let store = reopen_plain(dir.path());
+    assert_eq!(store.range::<[u8], _>(..).unwrap().count(), acked.len());
+    store.put("healthy", "again").unwrap();
+}
+
+#[test]
+fn failed_compaction_is_reported_on_the_job_and_poisons_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(TestFs::default());
+    let store = open_failing_manifest(dir.path(), &fs);
+    for round in 0..2 {
+        for i in 0..50u32 {
+            store
+                .put(format!("k{i:03}"), format!("v{round}-{i}"))
+                .unwrap();
+        }
+        store.flush_memtable().unwrap();
+    }
+    fs.fail_sync.store(true, Ordering::SeqCst);
+    let err = store.compact_level(0, true).unwrap_err();
+    let Error::CompactionFailed { job, reason } = &err else {
+        panic!("expected CompactionFailed, got {err}");
+    };
+    assert!(!reason.is_empty());
+    let status = store.compaction_status(*job).unwrap();
+    assert!(matches!(status.state, JobState::Failed(_)), "{status:?}");
+    assert!(status.completed_at.is_some());
+    assert!(store.put("after", "x").unwrap_err().is_poisoned());
+    assert_eq!(
+        store.get("k007").unwrap(),
+        Some(b"v1-7".to_vec()),
+        "reads keep working"
+    );
+    drop(store);
+
+    fs.fail_sync.store(false, Ordering::SeqCst);
+    let store = reopen_plain(dir.path());
+    for i in 0..50u32 {
+        assert_eq!(
+            store.get(format!("k{i:03}")).unwrap(),
+            Some(format!("v1-{i}").into_bytes())
+        );
+    }
+}
+
+#[test]
+fn failed_wal_fsync_is_not_acknowledged_and_nothing_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(TestFs::default());
+    *fs.fail_sync_of.lock().unwrap() = ".wal".to_string();
+    let config = common::small(dir.path())
+        .wal_sync(lsm_store_async::SyncMode::Always)
+        .memtable_bytes(4096)
+        .fs(Arc::clone(&fs) as lsm_core::SharedFileSystem)
+        .build()
+        .unwrap();
+    let store = AsyncLsmStore::open(config).unwrap();
+    let acked = store.put("a", "1").unwrap();
+    fs.fail_sync.store(true, Ordering::SeqCst);
+    assert!(
+        store.put("b", "2").is_err(),
+        "a write whose fsync failed was acknowledged"
+    );
+    fs.fail_sync.store(false, Ordering::SeqCst);
+    assert!(
+        store.put("c", "3").is_err(),
+        "writes stay refused after a failed fsync"
+    );
+    assert!(store.flush_memtable().is_err());
+    assert!(store.wait_for_seq(acked, LONG));
+    assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
+    let _ = store.close(); // reports the WAL failure; must not hang
+    drop(store);
+    let store = reopen_plain(dir.path());
+    assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(store.get("c").unwrap(), None);
+}

@@ -1,0 +1,304 @@
+//! The write protocol: a write returns after the WAL append, before the
+//! memtable applies it; `wait_for_seq` fences reads; visibility is a
+//! prefix; close drains the queue and refuses later writes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lsm_store_async::{AsyncLsmStore, Error, WriteBatch};
+
+const LONG: Duration = Duration::from_secs(30);
+
+#[test]
+fn write_returns_before_the_memtable_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    let before = store.put("k0", "v0").unwrap();
+    assert!(store.wait_for_seq(before, LONG));
+
+    let core = store.hold_core_lock();
+    let seq = store.put("k1", "v1").unwrap();
+    assert_eq!(seq, before + 1, "the WAL assigned the next sequence number");
+    assert!(
+        !store.wait_for_seq(seq, Duration::from_millis(50)),
+        "applied while the core lock was held"
+    );
+    assert_eq!(
+        store.get("k1").unwrap(),
+        None,
+        "a read saw an unapplied write"
+    );
+    assert_eq!(store.visible_seq(), before);
+    drop(core);
+
+    assert!(store.wait_for_seq(seq, LONG));
+    assert_eq!(store.get("k1").unwrap(), Some(b"v1".to_vec()));
+    assert_eq!(store.queued_writes(), 0);
+}
+
+#[test]
+fn queued_writes_become_visible_in_wal_order_as_one_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    let core = store.hold_core_lock();
+    let mut batch = WriteBatch::new();
+    batch.put(b"a", b"1").put(b"b", b"2").delete(b"c");
+    let first = store.put("c", "0").unwrap();
+    let last = store.write(&batch).unwrap();
+    assert_eq!(last, first + 3, "a batch takes one sequence number per op");
+    assert_eq!(store.get("c").unwrap(), None);
+    drop(core);
+    assert!(store.wait_for_seq(last, LONG));
+    assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(store.get("b").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(
+        store.get("c").unwrap(),
+        None,
+        "the batch's delete came after the put"
+    );
+}
+
+#[test]
+fn full_queue_blocks_writers_until_the_core_lock_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small(dir.path())
+        .apply_queue_max(4)
+        .apply_lock_timeout(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let store = Arc::new(AsyncLsmStore::open(config).unwrap());
+    let core = store.hold_core_lock();
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let store = Arc::clone(&store);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut last = 0;
+            for i in 0..20u32 {
+                last = store.put(format!("k{i:02}"), "v").unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+            last
+        })
+    };
+    // The writer cannot finish 20 writes with 4 queue slots and the lock
+    // held: it is blocked in the queue (backpressure), not failing.
+    while store.queued_writes() < 4 {
+        std::thread::yield_now();
+    }
+    assert!(!done.load(Ordering::SeqCst));
+    assert_eq!(store.visible_seq(), 0);
+    drop(core);
+    let last = writer.join().unwrap();
+    assert!(done.load(Ordering::SeqCst));
+    assert!(store.wait_for_seq(last, LONG));
+    assert_eq!(store.range::<[u8], _>(..).unwrap().count(), 20);
+}
+
+#[test]
+fn wait_for_seq_fences_reads_across_threads() {
+    const WRITERS: usize = 4;
+    const PER_WRITER: u32 = 600;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small(dir.path())
+        .apply_queue_max(16)
+        .build()
+        .unwrap();
+    let store = Arc::new(AsyncLsmStore::open(config).unwrap());
+    // Every acknowledged write: seq -> (key, value).
+    let acked: Arc<Mutex<BTreeMap<u64, (String, String)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            let acked = Arc::clone(&acked);
+            std::thread::spawn(move || {
+                for i in 0..PER_WRITER {
+                    // Each key is written once, so its value is fixed.
+                    let (key, value) = (format!("w{t}-{i:05}"), format!("v{t}-{i}"));
+                    let seq = store.put(&key, &value).unwrap();
+                    acked.lock().unwrap().insert(seq, (key, value));
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let acked = Arc::clone(&acked);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut checks = 0usize;
+                while !stop.load(Ordering::SeqCst) || checks == 0 {
+                    let snapshot: Vec<(u64, (String, String))> = acked
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|(s, kv)| (*s, kv.clone()))
+                        .collect();
+                    let Some(&(target, _)) = snapshot.last() else {
+                        std::thread::yield_now();
+                        continue;
+                    };
+                    assert!(
+                        store.wait_for_seq(target, LONG),
+                        "watermark never reached {target}"
+                    );
+                    // Every write acknowledged up to `target` is visible.
+                    for (seq, (key, value)) in snapshot.iter().rev().take(200) {
+                        assert!(*seq <= target);
+                        assert_eq!(
+                            store.get(key).unwrap().as_deref(),
+                            Some(value.as_bytes()),
+                            "seq {seq}"
+                        );
+                    }
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    let last = *acked.lock().unwrap().keys().last().unwrap();
+    assert!(store.wait_for_seq(last, LONG));
+    assert_eq!(
+        store.range::<[u8], _>(..).unwrap().count(),
+        WRITERS * PER_WRITER as usize
+    );
+    // The same state once everything is in tables.
+    store.flush_memtable().unwrap();
+    assert!(store.stats().unwrap().flushes > 0);
+    assert_eq!(
+        store.range::<[u8], _>(..).unwrap().count(),
+        WRITERS * PER_WRITER as usize
+    );
+}
+
+#[test]
+fn reads_see_a_prefix_of_each_writers_writes() {
+    // Writer threads write keys in increasing order; a reader that sees
+    // key i of a writer must see every earlier key of that writer.
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small(dir.path())
+        .apply_queue_max(8)
+        .build()
+        .unwrap();
+    let store = Arc::new(AsyncLsmStore::open(config).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..800u32 {
+                    store.put(format!("t{t}-{i:05}"), "v").unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let store = Arc::clone(&store);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let snapshot = store.snapshot().unwrap();
+                for t in 0..3 {
+                    let keys: Vec<Vec<u8>> = snapshot
+                        .range(format!("t{t}-").as_str()..format!("t{t}.").as_str())
+                        .unwrap()
+                        .map(|r| r.unwrap().0)
+                        .collect();
+                    for (i, key) in keys.iter().enumerate() {
+                        assert_eq!(
+                            key,
+                            format!("t{t}-{i:05}").as_bytes(),
+                            "hole in writer {t}'s writes"
+                        );
+                    }
+                }
+            }
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    reader.join().unwrap();
+}
+
+#[test]
+fn close_applies_queued_writes_and_refuses_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    for i in 0..500u32 {
+        store.put(format!("k{i:04}"), format!("v{i}")).unwrap();
+    }
+    store.close().unwrap();
+    let err = store.put("late", "x").unwrap_err();
+    assert!(err.is_closed(), "{err}");
+    assert!(store.schedule_compaction(0).unwrap_err().is_closed());
+    assert!(matches!(store.flush_memtable(), Err(e) if e.is_closed()));
+    store.close().unwrap(); // idempotent
+    drop(store);
+
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    assert_eq!(
+        store.visible_seq(),
+        500,
+        "reopen replays the WAL and continues sequence numbers"
+    );
+    assert_eq!(store.get("k0499").unwrap(), Some(b"v499".to_vec()));
+    assert_eq!(store.put("next", "x").unwrap(), 501);
+}
+
+#[test]
+fn oversized_and_empty_writes_are_refused_before_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    let err = store.write(&WriteBatch::new()).unwrap_err();
+    assert!(
+        matches!(err, Error::Store(lsm_store_sync::Error::Core(_))),
+        "{err}"
+    );
+    let huge = vec![0u8; lsm_core::MAX_KEY_BYTES + 1];
+    assert!(store.put(&huge, "v").is_err());
+    assert_eq!(
+        store.last_seq(),
+        0,
+        "a refused write took a sequence number"
+    );
+    assert_eq!(store.put("ok", "v").unwrap(), 1);
+}
+
+#[test]
+fn flush_memtable_writes_an_l0_table_and_drop_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store =
+            AsyncLsmStore::open(common::small(dir.path()).l0_trigger(8).build().unwrap()).unwrap();
+        for i in 0..100u32 {
+            store.put(format!("k{i:03}"), "v").unwrap();
+        }
+        store.flush_memtable().unwrap();
+        let stats = store.stats().unwrap();
+        assert_eq!(stats.levels[0].files, 1);
+        assert_eq!(stats.immutable_memtables, 0);
+        store.put("after", "flush").unwrap();
+        // Dropped without close: Drop closes (threads joined, WAL synced).
+    }
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    assert_eq!(store.get("after").unwrap(), Some(b"flush".to_vec()));
+    assert_eq!(store.get("k050").unwrap(), Some(b"v".to_vec()));
+}
