@@ -281,6 +281,12 @@ impl Pipeline {
         //     only the tail appended since, instead of up to a memtable's
         //     worth of dirty pages (under `SyncMode::Never`).
         self.engine.wal().sync().map_err(StoreError::from)?;
+        //     Likewise create the next segment now (file, header, directory
+        //     fsync), so the rotation under the gate does not.
+        self.engine
+            .wal()
+            .prepare_next_segment()
+            .map_err(StoreError::from)?;
         // b. The gate, exclusively, draining between attempts so that a
         //    writer blocked on a full queue (holding the gate shared) can
         //    finish.

@@ -300,6 +300,12 @@ impl Engine {
     /// and its publish, so the watermark equals the WAL's last sequence
     /// number and every record in older segments is in the frozen memtable.
     pub fn freeze_memtable(&self) -> Result<bool> {
+        // Create the next WAL segment before stopping writers, so the
+        // rotation under the gate only syncs the old segment's tail.
+        self.poison_on_err(
+            "WAL segment creation",
+            self.wal.prepare_next_segment().map_err(Error::from),
+        )?;
         let gate = self.write_gate.write();
         self.freeze_memtable_with_gate(&gate)
     }

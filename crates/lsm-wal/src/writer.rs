@@ -85,6 +85,8 @@ pub struct WalWriter {
     /// Notified when the syncer role is released or a rotation advanced
     /// `synced` (or a failure poisoned the WAL).
     synced_cv: Condvar,
+    /// Notified when a `prepare_next_segment` call finishes.
+    prepared_cv: Condvar,
 }
 
 /// Guarded by `WalWriter::state`. Offsets are *logical*: bytes of batch
@@ -125,6 +127,12 @@ struct State {
     poison: Option<String>,
     /// Set by `close`; later appends fail with `Error::Closed`.
     closed: bool,
+    /// The next segment, created ahead of time by `prepare_next_segment`
+    /// (header synced, directory synced), and its number.
+    prepared: Option<(u64, Arc<dyn WritableFile>)>,
+    /// A `prepare_next_segment` call is creating segment `segment + 1`;
+    /// rotation waits for it instead of creating the same file.
+    preparing: bool,
 }
 
 impl State {
@@ -212,9 +220,12 @@ impl WalWriter {
                 header_bytes: SEGMENT_HEADER_BYTES as u64,
                 poison: None,
                 closed: false,
+                prepared: None,
+                preparing: false,
             }),
             written_cv: Condvar::new(),
             synced_cv: Condvar::new(),
+            prepared_cv: Condvar::new(),
         })
     }
 
@@ -287,6 +298,38 @@ impl WalWriter {
         st.sync_claimed = st.sync_claimed.max(end);
         self.wait_written(st, end)?;
         self.wait_synced(st, end)
+    }
+
+    /// Creates the next segment ahead of time (file, synced header, synced
+    /// directory) without holding any role, so that a later [`rotate`]
+    /// (`WalWriter::rotate`) only has to sync the tail of the current one.
+    /// A store calls it before a short critical section that rotates (a
+    /// memtable freeze). A no-op if the next segment is already prepared.
+    /// If the writer closes before rotating, the prepared segment stays on
+    /// disk holding only its header, which recovery reads as empty.
+    ///
+    /// [`rotate`]: WalWriter::rotate
+    pub fn prepare_next_segment(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        st.refuse()?;
+        if st.preparing || st.prepared.is_some() {
+            return Ok(());
+        }
+        let Some(number) = st.segment.checked_add(1) else {
+            return Ok(()); // rotation reports the exhaustion
+        };
+        st.preparing = true;
+        let created = MutexGuard::unlocked(&mut st, || create_segment(&self.fs, &self.dir, number));
+        st.preparing = false;
+        self.prepared_cv.notify_all();
+        // A failure here loses no write, so it does not poison the WAL: the
+        // rotation creates the segment itself (and poisons if that fails).
+        let file = created?;
+        // Rotation cannot have moved past `number` while `preparing` was
+        // set: it waits for this call.
+        debug_assert_eq!(st.segment + 1, number);
+        st.prepared = Some((number, file));
+        Ok(())
     }
 
     /// Syncs and closes the current segment, creates segment number+1,
@@ -394,11 +437,21 @@ impl WalWriter {
             lsm_core::Error::io(&self.dir, exhausted)
         })?;
         let target = st.written;
+        while st.preparing {
+            self.prepared_cv.wait(st);
+        }
+        let prepared = match st.prepared.take() {
+            Some((number, file)) if number == new_number => Some(file),
+            _ => None,
+        };
         let new_file = MutexGuard::unlocked(st, || -> Result<Arc<dyn WritableFile>> {
             old.sync_data().map_err(|source| {
                 lsm_core::Error::io(segment_path(&self.dir, old_number), source)
             })?;
-            create_segment(&self.fs, &self.dir, new_number)
+            match prepared {
+                Some(file) => Ok(file),
+                None => create_segment(&self.fs, &self.dir, new_number),
+            }
         })?;
         st.synced = st.synced.max(target);
         st.sync_claimed = st.sync_claimed.max(target);

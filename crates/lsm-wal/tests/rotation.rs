@@ -169,3 +169,46 @@ fn recovery_ignores_segments_below_min_segment() {
     .unwrap();
     assert_eq!((report.records, report.next_segment), (0, 10));
 }
+
+#[test]
+fn prepared_segment_is_used_by_rotation_and_recovers_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = lsm_core::OsFileSystem::shared();
+    let options = lsm_wal::WalOptions {
+        sync_mode: lsm_wal::SyncMode::Always,
+        ..lsm_wal::WalOptions::default()
+    };
+    let wal =
+        lsm_wal::WalWriter::create(std::sync::Arc::clone(&fs), dir.path(), 7, 1, options).unwrap();
+    let mut batch = lsm_core::WriteBatch::new();
+    batch.put(b"a", b"1");
+    assert_eq!(wal.append(&batch).unwrap(), 1);
+    wal.prepare_next_segment().unwrap();
+    wal.prepare_next_segment().unwrap(); // a second call is a no-op
+    assert!(
+        dir.path().join(lsm_wal::segment_file_name(8)).exists(),
+        "segment 8 was not created ahead"
+    );
+    assert_eq!(
+        wal.current_segment(),
+        7,
+        "preparing must not switch segments"
+    );
+    assert_eq!(wal.rotate().unwrap(), 8);
+    assert_eq!(wal.append(&batch).unwrap(), 2);
+    // Prepared but never used: closes as a header-only segment.
+    wal.prepare_next_segment().unwrap();
+    wal.close().unwrap();
+    let mut seqs = Vec::new();
+    let report = lsm_wal::recover(
+        fs.as_ref(),
+        dir.path(),
+        0,
+        lsm_wal::RecoveryMode::AbsoluteConsistency,
+        |b| seqs.push(b.last_seq()),
+    )
+    .unwrap();
+    assert_eq!(seqs, [1, 2]);
+    assert_eq!(report.segments, [7, 8, 9]);
+    assert!(report.torn_tail.is_none());
+}
