@@ -1,0 +1,337 @@
+//! The one small adapter every benchmarked engine implements ([`KvEngine`]),
+//! the engines `lsm bench` knows ([`EngineKind`]) and the knobs they share
+//! ([`EngineSettings`]).
+//!
+//! Durability is chosen when an engine is opened, not per write, because
+//! `SimpleLsmStore` and `AsyncLsmStore` take their WAL sync policy from
+//! their configuration: the runner reopens the engine with `durable = true`
+//! for `fillsync` and with `durable = false` (the `--wal-sync` policy,
+//! default no sync, as db_bench) for everything else.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use lsm_store_async::AsyncLsmStore;
+use lsm_store_sync::{LsmConfig, SimpleLsmStore, SyncMode};
+
+/// A key-value engine as the benchmarks see it. `Send + Sync`: the
+/// multi-threaded workloads share one engine between threads.
+pub trait KvEngine: Send + Sync {
+    /// The engine's name in reports (`lsm-sync`, `rocksdb`, ...).
+    fn name(&self) -> &'static str;
+    /// Sets `key` to `value`, durable per how the engine was opened.
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()>;
+    /// The value of `key`, or `None`. Sees every write [`KvEngine::settle`]
+    /// waited for; for `lsm-async` a write not yet settled may be missed.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Visits up to `limit` entries in key order from the first key `>=
+    /// start`; returns how many it visited.
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize>;
+    /// Waits until every acknowledged write is visible to reads and, as far
+    /// as the engine lets us see, its background flushes and compactions
+    /// have drained. Called after each writing workload, outside the timed
+    /// operations but inside the write-amplification window.
+    fn settle(&self) -> Result<()>;
+    /// Closes the engine, syncing what it has to.
+    fn close(self: Box<Self>) -> Result<()>;
+}
+
+/// The engines `lsm bench --engine` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// `SimpleLsmStore`: flushes and compacts on the writing thread.
+    LsmSync,
+    /// `AsyncLsmStore`: WAL-first writes, background apply/flush/compaction.
+    LsmAsync,
+    /// RocksDB through the `rocksdb` crate (`peers` feature).
+    #[cfg(feature = "peers")]
+    RocksDb,
+    /// fjall 3 (`peers` feature).
+    #[cfg(feature = "peers")]
+    Fjall,
+    /// sled 0.34 (`peers` feature).
+    #[cfg(feature = "peers")]
+    Sled,
+}
+
+/// Names of the peer engines, accepted only with the `peers` feature.
+const PEER_NAMES: [&str; 3] = ["rocksdb", "fjall", "sled"];
+
+impl EngineKind {
+    /// Every engine this build can run.
+    pub const ALL: &'static [EngineKind] = &[
+        EngineKind::LsmSync,
+        EngineKind::LsmAsync,
+        #[cfg(feature = "peers")]
+        EngineKind::RocksDb,
+        #[cfg(feature = "peers")]
+        EngineKind::Fjall,
+        #[cfg(feature = "peers")]
+        EngineKind::Sled,
+    ];
+
+    /// The engine's name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::LsmSync => "lsm-sync",
+            EngineKind::LsmAsync => "lsm-async",
+            #[cfg(feature = "peers")]
+            EngineKind::RocksDb => "rocksdb",
+            #[cfg(feature = "peers")]
+            EngineKind::Fjall => "fjall",
+            #[cfg(feature = "peers")]
+            EngineKind::Sled => "sled",
+        }
+    }
+
+    /// Parses a comma-separated `--engine` list; errors name the bad entry.
+    pub fn parse_list(list: &str) -> Result<Vec<EngineKind>> {
+        let mut engines = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let Some(kind) = EngineKind::ALL.iter().find(|k| k.name() == name) else {
+                if PEER_NAMES.contains(&name) {
+                    bail!(
+                        "engine `{name}` needs the `peers` feature \
+                         (cargo run --release -p lsm-cli --features peers -- bench ...)"
+                    );
+                }
+                let known: Vec<&str> = EngineKind::ALL.iter().map(|k| k.name()).collect();
+                bail!(
+                    "unknown engine `{name}` in --engine (known: {})",
+                    known.join(", ")
+                );
+            };
+            if !engines.contains(kind) {
+                engines.push(*kind);
+            }
+        }
+        if engines.is_empty() {
+            bail!("--engine names no engine");
+        }
+        Ok(engines)
+    }
+
+    /// Opens (creating) the engine's store in `dir`. With `durable`, every
+    /// put is synced before it returns (`SyncMode::Always` or the peer's
+    /// sync option); otherwise writes follow `settings.wal_sync`.
+    pub fn open(
+        self,
+        dir: &Path,
+        settings: &EngineSettings,
+        durable: bool,
+    ) -> Result<Box<dyn KvEngine>> {
+        match self {
+            EngineKind::LsmSync => {
+                let store = SimpleLsmStore::open(settings.lsm_config(dir, durable)?)
+                    .with_context(|| format!("opening lsm-sync in {}", dir.display()))?;
+                Ok(Box::new(LsmSyncEngine { store }))
+            }
+            EngineKind::LsmAsync => {
+                let store = AsyncLsmStore::open(settings.lsm_config(dir, durable)?)
+                    .with_context(|| format!("opening lsm-async in {}", dir.display()))?;
+                Ok(Box::new(LsmAsyncEngine { store }))
+            }
+            #[cfg(feature = "peers")]
+            EngineKind::RocksDb => super::peers::open_rocksdb(dir, settings, durable),
+            #[cfg(feature = "peers")]
+            EngineKind::Fjall => super::peers::open_fjall(dir, settings, durable),
+            #[cfg(feature = "peers")]
+            EngineKind::Sled => super::peers::open_sled(dir, settings, durable),
+        }
+    }
+}
+
+/// The knobs every engine is given, mapped onto each one's nearest option.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Memtable / write buffer size in bytes.
+    pub memtable_bytes: usize,
+    /// Bloom filter bits per key (0 = no filters).
+    pub bloom_bits: u32,
+    /// Block cache bytes.
+    pub block_cache_bytes: u64,
+    /// WAL sync policy of the non-durable workloads (lsm engines only; the
+    /// peers never sync outside `fillsync`).
+    pub wal_sync: SyncMode,
+}
+
+impl EngineSettings {
+    fn lsm_config(&self, dir: &Path, durable: bool) -> Result<LsmConfig> {
+        let sync = if durable {
+            SyncMode::Always
+        } else {
+            self.wal_sync
+        };
+        LsmConfig::builder(dir)
+            .memtable_bytes(self.memtable_bytes)
+            .bloom_bits_per_key(self.bloom_bits)
+            .block_cache_bytes(self.block_cache_bytes)
+            .wal_sync(sync)
+            .build()
+            .context("bad engine settings")
+    }
+}
+
+/// Parses `--wal-sync`: `never`, `always` or `bytes:N`.
+pub fn parse_sync_mode(text: &str) -> Result<SyncMode> {
+    match text {
+        "never" => Ok(SyncMode::Never),
+        "always" => Ok(SyncMode::Always),
+        other => match other.strip_prefix("bytes:").map(str::parse::<u64>) {
+            Some(Ok(bytes)) => Ok(SyncMode::EveryBytes(bytes)),
+            _ => bail!("bad --wal-sync `{other}` (expected never, always or bytes:N)"),
+        },
+    }
+}
+
+/// Visits up to `limit` entries of an lsm store iterator.
+fn visit_lsm_range(
+    iter: lsm_store_sync::StoreIterator,
+    limit: usize,
+    visit: &mut dyn FnMut(&[u8], &[u8]),
+) -> Result<usize> {
+    let mut visited = 0;
+    for item in iter.take(limit) {
+        let (key, value) = item?;
+        visit(&key, &value);
+        visited += 1;
+    }
+    Ok(visited)
+}
+
+/// `SimpleLsmStore` behind [`KvEngine`].
+struct LsmSyncEngine {
+    store: SimpleLsmStore,
+}
+
+impl KvEngine for LsmSyncEngine {
+    fn name(&self) -> &'static str {
+        "lsm-sync"
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.store.put(key, value)?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.get(key)?)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize> {
+        visit_lsm_range(self.store.range(start..)?, limit, visit)
+    }
+
+    fn settle(&self) -> Result<()> {
+        Ok(()) // every call finishes its flush and compaction work
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        Ok(self.store.close()?)
+    }
+}
+
+/// How long `settle` waits for the async store's watermark and background
+/// work before giving up with an error.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `AsyncLsmStore` behind [`KvEngine`].
+struct LsmAsyncEngine {
+    store: AsyncLsmStore,
+}
+
+impl KvEngine for LsmAsyncEngine {
+    fn name(&self) -> &'static str {
+        "lsm-async"
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.store.put(key, value)?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.get(key)?)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize> {
+        visit_lsm_range(self.store.range(start..)?, limit, visit)
+    }
+
+    /// Fences on the last WAL sequence number, then polls until the apply
+    /// queue, the frozen memtables and the pending compactions are empty.
+    fn settle(&self) -> Result<()> {
+        let started = Instant::now();
+        let last = self.store.last_seq();
+        if !self.store.wait_for_seq(last, SETTLE_TIMEOUT) {
+            bail!("lsm-async: writes up to seq {last} not visible after {SETTLE_TIMEOUT:?}");
+        }
+        loop {
+            let stats = self.store.stats()?;
+            if self.store.queued_writes() == 0
+                && self.store.pending_compactions() == 0
+                && stats.immutable_memtables == 0
+            {
+                return Ok(());
+            }
+            if started.elapsed() > SETTLE_TIMEOUT {
+                bail!("lsm-async: background work still pending after {SETTLE_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        Ok(self.store.close()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_lists_parse_and_reject_unknown_names() {
+        assert_eq!(
+            EngineKind::parse_list("lsm-sync, lsm-async,lsm-sync").unwrap(),
+            [EngineKind::LsmSync, EngineKind::LsmAsync]
+        );
+        let err = EngineKind::parse_list("lsm-sync,nope")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`nope`"), "{err}");
+        assert!(EngineKind::parse_list(",").is_err());
+        #[cfg(not(feature = "peers"))]
+        assert!(EngineKind::parse_list("rocksdb")
+            .unwrap_err()
+            .to_string()
+            .contains("peers"));
+    }
+
+    #[test]
+    fn sync_modes_parse() {
+        assert_eq!(parse_sync_mode("never").unwrap(), SyncMode::Never);
+        assert_eq!(parse_sync_mode("always").unwrap(), SyncMode::Always);
+        assert_eq!(
+            parse_sync_mode("bytes:4096").unwrap(),
+            SyncMode::EveryBytes(4096)
+        );
+        assert!(parse_sync_mode("sometimes").is_err());
+    }
+}

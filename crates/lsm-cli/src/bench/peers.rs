@@ -1,0 +1,242 @@
+//! RocksDB, fjall and sled behind [`KvEngine`] (the `peers` cargo feature),
+//! configured as close to the lsm engines as their options allow:
+//!
+//! | setting | lsm-sync / lsm-async | rocksdb | fjall | sled |
+//! |---|---|---|---|---|
+//! | memtable | `--memtable-bytes` | `write_buffer_size` | keyspace `max_memtable_size` | n/a (no memtable) |
+//! | bloom | `--bloom-bits` per key | full filter, same bits/key | `BitsPerKey`, same bits | n/a (no filters) |
+//! | block cache | `--block-cache-bytes` | LRU cache of that size | `cache_size` | `cache_capacity` |
+//! | block size | 4 KiB | 4 KiB | 4 KiB (default) | n/a |
+//! | compression | off | `None` (built without codecs) | data and index blocks off | `use_compression(false)` |
+//! | WAL | on, sync per `--wal-sync` (default never) | on, `sync = false` | journal on, written to the OS per write, not synced | log on, `flush_every_ms(None)`: no periodic fsync |
+//! | fillsync | `SyncMode::Always` | `WriteOptions::set_sync(true)` | `persist(SyncData)` after each put | `flush()` after each put |
+//! | compaction | leveled, L0 trigger 4, L1 256 MiB, x10, 64 MiB tables | leveled defaults (the same numbers) | leveled default | n/a (B-tree) |
+//!
+//! Everything else is each engine's default. `settle` waits for nothing on
+//! the peers: their reads see writes at once, and their background work is
+//! not observable through a common API.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::engine::{EngineSettings, KvEngine};
+
+/// Opens RocksDB in `dir`.
+pub fn open_rocksdb(
+    dir: &Path,
+    settings: &EngineSettings,
+    durable: bool,
+) -> Result<Box<dyn KvEngine>> {
+    let mut table = rocksdb::BlockBasedOptions::default();
+    let cache = rocksdb::Cache::new_lru_cache(usize::try_from(settings.block_cache_bytes)?);
+    table.set_block_cache(&cache);
+    table.set_block_size(4096);
+    if settings.bloom_bits > 0 {
+        table.set_bloom_filter(f64::from(settings.bloom_bits), false);
+    }
+    let mut options = rocksdb::Options::default();
+    options.create_if_missing(true);
+    options.set_write_buffer_size(settings.memtable_bytes);
+    options.set_compression_type(rocksdb::DBCompressionType::None);
+    options.set_block_based_table_factory(&table);
+    let db = rocksdb::DB::open(&options, dir)
+        .with_context(|| format!("opening rocksdb in {}", dir.display()))?;
+    let mut write = rocksdb::WriteOptions::default();
+    write.set_sync(durable);
+    Ok(Box::new(RocksDbEngine { db, write }))
+}
+
+/// RocksDB behind [`KvEngine`].
+struct RocksDbEngine {
+    db: rocksdb::DB,
+    write: rocksdb::WriteOptions,
+}
+
+impl KvEngine for RocksDbEngine {
+    fn name(&self) -> &'static str {
+        "rocksdb"
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        Ok(self.db.put_opt(key, value, &self.write)?)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(key)?)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize> {
+        let mode = rocksdb::IteratorMode::From(start, rocksdb::Direction::Forward);
+        let mut visited = 0;
+        for item in self.db.iterator(mode).take(limit) {
+            let (key, value) = item?;
+            visit(&key, &value);
+            visited += 1;
+        }
+        Ok(visited)
+    }
+
+    fn settle(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+}
+
+/// Opens fjall in `dir` (one keyspace, `bench`).
+pub fn open_fjall(
+    dir: &Path,
+    settings: &EngineSettings,
+    durable: bool,
+) -> Result<Box<dyn KvEngine>> {
+    use fjall::config::{
+        BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry,
+    };
+
+    let db = fjall::Database::builder(dir)
+        .cache_size(settings.block_cache_bytes)
+        .open()
+        .with_context(|| format!("opening fjall in {}", dir.display()))?;
+    let memtable_bytes = settings.memtable_bytes as u64;
+    let filter = if settings.bloom_bits > 0 {
+        FilterPolicy::all(FilterPolicyEntry::Bloom(
+            BloomConstructionPolicy::BitsPerKey(settings.bloom_bits as f32),
+        ))
+    } else {
+        FilterPolicy::disabled()
+    };
+    let keyspace = db.keyspace("bench", move || {
+        fjall::KeyspaceCreateOptions::default()
+            .max_memtable_size(memtable_bytes)
+            .filter_policy(filter)
+            .data_block_compression_policy(CompressionPolicy::disabled())
+            .index_block_compression_policy(CompressionPolicy::disabled())
+    })?;
+    Ok(Box::new(FjallEngine {
+        db,
+        keyspace,
+        durable,
+    }))
+}
+
+/// fjall behind [`KvEngine`].
+struct FjallEngine {
+    db: fjall::Database,
+    keyspace: fjall::Keyspace,
+    durable: bool,
+}
+
+impl KvEngine for FjallEngine {
+    fn name(&self) -> &'static str {
+        "fjall"
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.keyspace.insert(key, value)?;
+        if self.durable {
+            self.db.persist(fjall::PersistMode::SyncData)?;
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.keyspace.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize> {
+        let mut visited = 0;
+        for guard in self.keyspace.range(start..).take(limit) {
+            let (key, value) = guard.into_inner()?;
+            visit(&key, &value);
+            visited += 1;
+        }
+        Ok(visited)
+    }
+
+    fn settle(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        self.db.persist(fjall::PersistMode::SyncAll)?;
+        Ok(())
+    }
+}
+
+/// Opens sled in `dir`.
+pub fn open_sled(
+    dir: &Path,
+    settings: &EngineSettings,
+    durable: bool,
+) -> Result<Box<dyn KvEngine>> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(settings.block_cache_bytes)
+        .use_compression(false)
+        .flush_every_ms(None)
+        .open()
+        .with_context(|| format!("opening sled in {}", dir.display()))?;
+    Ok(Box::new(SledEngine { db, durable }))
+}
+
+/// sled behind [`KvEngine`].
+struct SledEngine {
+    db: sled::Db,
+    durable: bool,
+}
+
+impl KvEngine for SledEngine {
+    fn name(&self) -> &'static str {
+        "sled"
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.db.insert(key, value)?;
+        if self.durable {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize> {
+        let mut visited = 0;
+        for item in self.db.range(start..).take(limit) {
+            let (key, value) = item?;
+            visit(&key, &value);
+            visited += 1;
+        }
+        Ok(visited)
+    }
+
+    fn settle(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,349 @@
+//! `lsm verify DIR [--all]`: checks every checksum of every live file of a
+//! store *without opening it*: nothing is written, no lock is taken, a
+//! missing directory is not created.
+//!
+//! What is checked, in order:
+//! 1. `CURRENT` and the manifest it names ([`lsm_manifest::read_manifest`]):
+//!    every record's checksum and that the edits apply. A torn last record
+//!    (what a crash during an append leaves) is a warning: recovery drops it.
+//! 2. Every table the manifest lists: [`Table::open`] (footer, index, filter
+//!    and properties blocks) and [`Table::verify_checksums`] (every data
+//!    block re-read and decoded), and that its size, entry count and key
+//!    range match the manifest's entry. A listed table that is missing is a
+//!    failure; a table file the manifest does not list is a warning (a
+//!    stray left by an interrupted flush or compaction; the next open
+//!    deletes it).
+//! 3. Every WAL segment the store still needs (numbers `>=` the manifest's
+//!    oldest WAL segment): every record's checksum, the header naming the
+//!    segment itself, and sequence numbers strictly increasing across
+//!    records and segments, as [`lsm_wal::recover`] requires. A torn tail in
+//!    the newest segment is a warning (recovery cuts it off); damage
+//!    anywhere else is a failure.
+//!
+//! One line per file: `ok`, `WARNING` or `FAILED`, naming the file and, for
+//! damage, the offset. Exit status 0 when nothing failed (warnings
+//! included); otherwise the first problem (or, with `--all`, every problem)
+//! is named and the status is 1.
+//!
+//! Run it on a closed store: a store open in another process may delete
+//! and write files while `verify` reads them.
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use lsm_core::{compare_internal_keys, FileSystem, OsFileSystem, SeqNo};
+use lsm_manifest::{
+    manifest_file_name, parse_table_file_name, read_manifest, table_file_name, FileMeta,
+};
+use lsm_sstable::Table;
+use lsm_wal::{list_segments, read_segment, segment_file_name, segment_path, SegmentTail};
+
+use crate::inspect::finish;
+use crate::inspect::readable::counted;
+use crate::inspect::store_dir::require_store;
+
+/// Arguments of `lsm verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The store directory. It is only read: not opened, locked or created.
+    pub dir: PathBuf,
+    /// Check every file and report every problem, instead of stopping at
+    /// the first one.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Runs `lsm verify`.
+pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    finish(verify(&args))
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    require_store(&args.dir)?;
+    let stdout = io::stdout().lock();
+    let mut verifier = Verifier {
+        out: io::BufWriter::new(stdout),
+        all: args.all,
+        failures: Vec::new(),
+        warnings: 0,
+        checked: 0,
+    };
+    let verified = verifier.verify_store(&args.dir);
+    let flushed = verifier.out.flush();
+    verified?;
+    flushed?;
+    match verifier.failures.split_first() {
+        None => Ok(ExitCode::SUCCESS),
+        Some((first, [])) => anyhow::bail!("verify found a problem: {first}"),
+        Some((first, rest)) => {
+            let mut text = format!("verify found {} problems: {first}", rest.len() + 1);
+            for problem in rest {
+                text.push_str("; ");
+                text.push_str(problem);
+            }
+            anyhow::bail!(text)
+        }
+    }
+}
+
+/// What checking one file found.
+enum Outcome {
+    /// All checks passed; a short description of what was checked.
+    Ok(String),
+    /// Not a failure, but worth knowing (a torn tail recovery will cut, a
+    /// stray table).
+    Warning(String),
+    /// A check failed: the message names the file and, for damage, the
+    /// offset.
+    Failure(String),
+}
+
+struct Verifier<W: Write> {
+    out: W,
+    all: bool,
+    /// Every failure so far, in the order found.
+    failures: Vec<String>,
+    warnings: usize,
+    /// Files checked.
+    checked: usize,
+}
+
+impl<W: Write> Verifier<W> {
+    /// Prints the outcome for `name`; returns false when checking should
+    /// stop (a failure without `--all`).
+    fn record(&mut self, name: &str, outcome: Outcome) -> io::Result<bool> {
+        self.checked += 1;
+        match outcome {
+            Outcome::Ok(detail) => writeln!(self.out, "ok       {name}: {detail}")?,
+            Outcome::Warning(detail) => {
+                self.warnings += 1;
+                writeln!(self.out, "WARNING  {name}: {detail}")?;
+            }
+            Outcome::Failure(detail) => {
+                writeln!(self.out, "FAILED   {name}: {detail}")?;
+                self.failures.push(format!("{name}: {detail}"));
+                return Ok(self.all);
+            }
+        }
+        Ok(true)
+    }
+
+    fn verify_store(&mut self, dir: &Path) -> anyhow::Result<()> {
+        let fs = OsFileSystem;
+        let names = fs
+            .list_dir(dir)
+            .map_err(|source| lsm_core::Error::io(dir, source))?;
+        let on_disk: BTreeSet<u64> = names
+            .iter()
+            .filter_map(|name| parse_table_file_name(name))
+            .collect();
+
+        // 1. The manifest. Without it the live set is unknown: with --all,
+        // check every table and segment on disk instead.
+        let (live, oldest_wal) = match read_manifest(&fs, dir) {
+            Ok(dump) => {
+                let name = dump
+                    .manifest_number
+                    .map_or_else(|| dump.path.display().to_string(), manifest_file_name);
+                let summary = format!(
+                    "{}, {}, last sequence number {}",
+                    counted(dump.records.len() as u64, "record"),
+                    counted(dump.version.num_files() as u64, "table"),
+                    dump.last_seq
+                );
+                let outcome = match &dump.dropped_tail {
+                    Some(tail) => Outcome::Warning(format!(
+                        "{summary}; torn last record at offset {} ({} bytes, {}) that recovery drops",
+                        tail.offset, tail.bytes, tail.reason
+                    )),
+                    None => Outcome::Ok(summary),
+                };
+                self.record(&name, outcome)?;
+                let live: Vec<(Option<usize>, u64, Option<FileMeta>)> = dump
+                    .version
+                    .all_files()
+                    .map(|(level, meta)| (Some(level), meta.number, Some(FileMeta::clone(meta))))
+                    .collect();
+                (live, dump.wal_segment)
+            }
+            Err(err) => {
+                if !self.record("CURRENT/MANIFEST", Outcome::Failure(err.to_string()))? {
+                    return Ok(());
+                }
+                let every = on_disk.iter().map(|&n| (None, n, None)).collect();
+                (every, 0)
+            }
+        };
+
+        // 2. Live tables, then strays.
+        let mut listed = BTreeSet::new();
+        for (level, number, meta) in &live {
+            listed.insert(*number);
+            let name = table_file_name(*number);
+            let outcome = check_table(&dir.join(&name), *level, meta.as_ref());
+            if !self.record(&name, outcome)? {
+                return Ok(());
+            }
+        }
+        for number in on_disk.difference(&listed) {
+            let outcome = Outcome::Warning(
+                "stray table: the manifest does not list it (left by an interrupted flush or \
+                 compaction; the next open deletes it)"
+                    .to_string(),
+            );
+            self.record(&table_file_name(*number), outcome)?;
+        }
+
+        // 3. WAL segments still needed.
+        let segments = list_segments(&fs, dir)?;
+        let needed: Vec<u64> = segments.into_iter().filter(|&n| n >= oldest_wal).collect();
+        let mut last_seq: Option<SeqNo> = None;
+        for (i, &number) in needed.iter().enumerate() {
+            let newest = i + 1 == needed.len();
+            let outcome = check_segment(&segment_path(dir, number), number, newest, &mut last_seq);
+            if !self.record(&segment_file_name(number), outcome)? {
+                return Ok(());
+            }
+        }
+
+        let failed = self.failures.len();
+        writeln!(
+            self.out,
+            "checked {} ({}, {}): {}, {}",
+            counted(self.checked as u64, "file"),
+            counted(live.len() as u64, "table"),
+            counted(needed.len() as u64, "WAL segment"),
+            if failed == 0 {
+                "no problems".to_string()
+            } else {
+                counted(failed as u64, "problem")
+            },
+            counted(self.warnings as u64, "warning")
+        )?;
+        Ok(())
+    }
+}
+
+/// Opens the table at `path`, re-reads every block and compares it with
+/// its manifest entry, if any.
+fn check_table(path: &Path, level: Option<usize>, meta: Option<&FileMeta>) -> Outcome {
+    let where_listed = level.map_or(String::new(), |level| format!("listed at L{level} but "));
+    if !path.exists() {
+        return Outcome::Failure(format!(
+            "missing: {}the file {} does not exist",
+            where_listed,
+            path.display()
+        ));
+    }
+    let table = match Table::open(&OsFileSystem, path, 0, None) {
+        Ok(table) => table,
+        Err(err) => return Outcome::Failure(err.to_string()),
+    };
+    if let Err(err) = table.verify_checksums() {
+        return Outcome::Failure(err.to_string());
+    }
+    let props = table.properties();
+    if let Some(meta) = meta {
+        let mismatch = if meta.file_bytes != props.file_bytes {
+            Some(format!(
+                "the file has {} bytes but the manifest records {}",
+                props.file_bytes, meta.file_bytes
+            ))
+        } else if meta.entries != props.entries || meta.tombstones != props.tombstones {
+            Some(format!(
+                "the table holds {} entries ({} tombstones) but the manifest records {} ({})",
+                props.entries, props.tombstones, meta.entries, meta.tombstones
+            ))
+        } else if compare_internal_keys(meta.smallest.as_bytes(), &props.smallest_key).is_ne()
+            || compare_internal_keys(meta.largest.as_bytes(), &props.largest_key).is_ne()
+        {
+            Some("the table's key range differs from the manifest's".to_string())
+        } else {
+            None
+        };
+        if let Some(mismatch) = mismatch {
+            return Outcome::Failure(format!("{}: {mismatch}", path.display()));
+        }
+    }
+    Outcome::Ok(format!(
+        "{}{}, {} entries, checksums ok",
+        level.map_or(String::new(), |level| format!("L{level}, ")),
+        counted(props.data_blocks, "data block"),
+        props.entries
+    ))
+}
+
+/// Reads segment `number` at `path` and checks it as recovery would;
+/// `last_seq` carries the last sequence number across segments.
+fn check_segment(path: &Path, number: u64, newest: bool, last_seq: &mut Option<SeqNo>) -> Outcome {
+    let corruption =
+        |offset: u64, detail: String| lsm_core::Error::corruption(path, offset, detail).to_string();
+    let contents = match read_segment(&OsFileSystem, path) {
+        Ok(contents) => contents,
+        Err(err) => return Outcome::Failure(err.to_string()),
+    };
+    if let Some(header) = contents.header {
+        if header.segment != number {
+            return Outcome::Failure(corruption(
+                0,
+                format!("segment header names segment {}", header.segment),
+            ));
+        }
+    }
+    for record in &contents.records {
+        if let Some(last) = *last_seq {
+            if record.first_seq <= last {
+                return Outcome::Failure(corruption(
+                    record.offset,
+                    format!(
+                        "sequence number {} does not follow {last}",
+                        record.first_seq
+                    ),
+                ));
+            }
+        }
+        *last_seq = Some(record.last_seq);
+    }
+    let summary = match (contents.records.first(), contents.records.last()) {
+        (Some(first), Some(last)) => format!(
+            "{}, sequence numbers {}..={}",
+            counted(contents.records.len() as u64, "record"),
+            first.first_seq,
+            last.last_seq
+        ),
+        _ => "no records".to_string(),
+    };
+    match contents.tail {
+        SegmentTail::Clean => Outcome::Ok(format!("{summary}, checksums ok")),
+        SegmentTail::Damaged {
+            offset,
+            dropped_bytes,
+            reason,
+            next_valid_record: None,
+        } if newest => Outcome::Warning(format!(
+            "{summary}; torn tail at offset {offset}: {reason} ({dropped_bytes} bytes that \
+             recovery drops: a write cut short by a crash)"
+        )),
+        SegmentTail::Damaged {
+            offset,
+            reason,
+            next_valid_record: None,
+            ..
+        } => Outcome::Failure(corruption(
+            offset,
+            format!("{reason} at the end of a segment that is not the newest"),
+        )),
+        SegmentTail::Damaged {
+            offset,
+            reason,
+            next_valid_record: Some(next),
+            ..
+        } => Outcome::Failure(corruption(
+            offset,
+            format!("{reason}, followed by a valid record at offset {next}"),
+        )),
+        SegmentTail::Invalid { offset, reason } => Outcome::Failure(corruption(offset, reason)),
+    }
+}

@@ -1,0 +1,425 @@
+//! CLI tests of the store tools: `lsm inspect sst|wal|manifest`, `lsm
+//! stats`, `lsm verify`, `lsm get|put|delete|scan`. Each builds a small
+//! store with `SimpleLsmStore` in a temp dir (a 4 KiB memtable, so there
+//! are several tables and a WAL with records), runs the built binary and
+//! checks its output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lsm_core::OsFileSystem;
+use lsm_store_sync::{LsmConfig, SimpleLsmStore, SyncMode};
+
+/// Keys written by [`build_store`]: `key0000` .. `key0299`.
+const KEYS: u32 = 300;
+/// Keys written after the last flush, so they live only in the WAL.
+const WAL_ONLY_KEYS: u32 = 5;
+
+fn key(i: u32) -> String {
+    format!("key{i:04}")
+}
+
+fn value(i: u32) -> String {
+    format!("value-{i:04}-{}", "x".repeat(40))
+}
+
+/// A closed store with several tables (L0 and, after compaction, deeper)
+/// and a WAL segment holding `WAL_ONLY_KEYS` unflushed records.
+fn build_store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LsmConfig::builder(dir.path())
+        .memtable_bytes(4096)
+        .wal_sync(SyncMode::Never)
+        .table_target_bytes(4096)
+        .block_bytes(1024)
+        .build()
+        .unwrap();
+    let store = SimpleLsmStore::open(config).unwrap();
+    for i in 0..KEYS {
+        store.put(key(i), value(i)).unwrap();
+    }
+    store.delete(key(7)).unwrap();
+    store.flush_memtable().unwrap();
+    for i in 0..WAL_ONLY_KEYS {
+        store
+            .put(format!("wal{i}"), format!("walvalue{i}"))
+            .unwrap();
+    }
+    store.close().unwrap();
+    dir
+}
+
+fn lsm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lsm"))
+        .args(args)
+        .output()
+        .expect("run lsm")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs `lsm args...`, asserts it succeeded, returns its stdout.
+fn lsm_ok(args: &[&str]) -> String {
+    let output = lsm(args);
+    assert!(
+        output.status.success(),
+        "lsm {args:?} failed: {}\n{}",
+        stderr(&output),
+        stdout(&output)
+    );
+    stdout(&output)
+}
+
+fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(suffix))
+        .collect();
+    files.sort();
+    files
+}
+
+fn newest_wal(dir: &Path) -> PathBuf {
+    files_with_suffix(dir, ".wal").pop().expect("a WAL segment")
+}
+
+fn first_table(dir: &Path) -> PathBuf {
+    files_with_suffix(dir, ".sst")
+        .into_iter()
+        .next()
+        .expect("a table")
+}
+
+fn flip_byte(path: &Path, offset: u64) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset as usize] ^= 0x40;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Asserts a failed run printed exactly one `error:` line and no panic.
+fn assert_one_error_line(output: &Output) -> String {
+    assert!(!output.status.success());
+    let err = stderr(output);
+    assert_eq!(err.lines().count(), 1, "one stderr line: {err}");
+    assert!(err.starts_with("error:"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    err
+}
+
+#[test]
+fn inspect_sst_prints_properties_index_and_bloom() {
+    let store = build_store();
+    let table = first_table(store.path());
+    let out = lsm_ok(&["inspect", "sst", table.to_str().unwrap()]);
+    for expected in [
+        "properties:",
+        "format version",
+        "entries",
+        "smallest key      key",
+        "sequence numbers",
+        "layout",
+        "index block",
+        "footer",
+        "index (",
+        "last key",
+        "bloom filter:",
+        "bits per key      10",
+        "probes            7",
+        "theoretical false-positive rate",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("entries ("), "entries only with --entries");
+}
+
+#[test]
+fn inspect_sst_entries_lists_keys_and_respects_limit() {
+    let store = build_store();
+    let table = first_table(store.path());
+    let out = lsm_ok(&["inspect", "sst", table.to_str().unwrap(), "--entries"]);
+    assert!(out.contains("entries ("), "{out}");
+    let entry_lines: Vec<&str> = out
+        .lines()
+        .filter(|line| line.trim_start().starts_with("key") && line.contains("Put"))
+        .collect();
+    assert!(entry_lines.len() > 5, "{out}");
+    assert!(
+        entry_lines[0].contains("value-"),
+        "value preview: {}",
+        entry_lines[0]
+    );
+
+    let limited = lsm_ok(&[
+        "inspect",
+        "sst",
+        table.to_str().unwrap(),
+        "--entries",
+        "--limit",
+        "2",
+    ]);
+    let shown = limited
+        .lines()
+        .filter(|line| line.trim_start().starts_with("key") && line.contains("Put"))
+        .count();
+    assert_eq!(shown, 2, "{limited}");
+    assert!(limited.contains("more (--limit 2)"), "{limited}");
+}
+
+#[test]
+fn inspect_wal_lists_records_with_seqnos_and_reports_a_torn_tail() {
+    let store = build_store();
+    let segment = newest_wal(store.path());
+    let out = lsm_ok(&["inspect", "wal", segment.to_str().unwrap()]);
+    assert!(out.contains("header: segment"), "{out}");
+    assert!(out.contains(&format!("records ({WAL_ONLY_KEYS})")), "{out}");
+    let last = KEYS + 1 + WAL_ONLY_KEYS; // puts, one delete, then the WAL-only puts
+    assert!(
+        out.contains(&format!("{last}..={last}")),
+        "seq of last record:\n{out}"
+    );
+    assert!(out.contains("tail: clean"), "{out}");
+
+    // Garbage appended after the last record is a torn tail.
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let clean_len = bytes.len();
+    bytes.extend_from_slice(&[0xAB; 7]);
+    std::fs::write(&segment, &bytes).unwrap();
+    let out = lsm_ok(&["inspect", "wal", segment.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!(
+            "torn tail at offset {clean_len}: recovery drops 7 bytes"
+        )),
+        "{out}"
+    );
+
+    // The directory form lists every segment and sums them up.
+    let out = lsm_ok(&["inspect", "wal", store.path().to_str().unwrap()]);
+    assert!(out.contains("summary:"), "{out}");
+    assert!(out.contains(&format!("{WAL_ONLY_KEYS} records")), "{out}");
+}
+
+#[test]
+fn inspect_manifest_shows_records_levels_and_files() {
+    let store = build_store();
+    let out = lsm_ok(&["inspect", "manifest", store.path().to_str().unwrap()]);
+    assert!(out.contains("MANIFEST-"), "{out}");
+    assert!(out.contains(": snapshot"), "{out}");
+    assert!(out.contains("levels ("), "{out}");
+    assert!(out.contains("  L0:"), "{out}");
+    let table = first_table(store.path());
+    let name = table.file_name().unwrap().to_str().unwrap();
+    assert!(out.contains(name), "{name} listed:\n{out}");
+    assert!(out.contains("keys key"), "key ranges:\n{out}");
+    assert!(out.contains("counters: next file number"), "{out}");
+    assert!(out.contains("dropped tail: none"), "{out}");
+}
+
+#[test]
+fn stats_shows_levels_memtable_and_seqnos() {
+    let store = build_store();
+    let out = lsm_ok(&["stats", store.path().to_str().unwrap()]);
+    assert!(out.contains("levels ("), "{out}");
+    assert!(out.contains("L0"), "{out}");
+    assert!(out.contains("score"), "{out}");
+    assert!(out.contains("memtable:"), "{out}");
+    assert!(out.contains("WAL:"), "{out}");
+    let last = KEYS + 1 + WAL_ONLY_KEYS;
+    assert!(out.contains(&format!("last {last}")), "{out}");
+}
+
+#[test]
+fn verify_passes_a_good_store() {
+    let store = build_store();
+    let output = lsm(&["verify", store.path().to_str().unwrap()]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", stderr(&output));
+    assert!(out.contains("ok       MANIFEST-"), "{out}");
+    assert!(out.contains(".sst: L"), "{out}");
+    assert!(out.contains(".wal:"), "{out}");
+    assert!(out.contains("no problems"), "{out}");
+    assert!(!out.contains("FAILED"), "{out}");
+}
+
+#[test]
+fn verify_fails_naming_the_table_and_offset_of_a_flipped_data_byte() {
+    let store = build_store();
+    let table = first_table(store.path());
+    let index = lsm_table_first_block(&table);
+    flip_byte(&table, index.offset + index.size / 2);
+    let output = lsm(&["verify", store.path().to_str().unwrap()]);
+    let name = table.file_name().unwrap().to_str().unwrap();
+    let err = assert_one_error_line(&output);
+    assert!(err.contains(name), "{err}");
+    assert!(
+        err.contains(&format!("at offset {}", index.offset)),
+        "{err}"
+    );
+    assert!(
+        stdout(&output).contains(&format!("FAILED   {name}")),
+        "{}",
+        stdout(&output)
+    );
+}
+
+/// The first data block of the table at `path`.
+fn lsm_table_first_block(path: &Path) -> lsm_sstable::BlockHandle {
+    let table = lsm_sstable::Table::open(&OsFileSystem, path, 0, None).unwrap();
+    table.index_entries()[0].handle
+}
+
+#[test]
+fn verify_fails_on_a_damaged_wal_record_that_is_not_the_last() {
+    let store = build_store();
+    let segment = newest_wal(store.path());
+    let contents = lsm_wal::read_segment(&OsFileSystem, &segment).unwrap();
+    assert!(contents.records.len() >= 2);
+    let first = contents.records[0];
+    flip_byte(&segment, first.offset + first.framed_len / 2);
+    let output = lsm(&["verify", store.path().to_str().unwrap()]);
+    let err = assert_one_error_line(&output);
+    let name = segment.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(name), "{err}");
+    assert!(
+        err.contains(&format!("at offset {}", first.offset)),
+        "{err}"
+    );
+    assert!(err.contains("followed by a valid record"), "{err}");
+}
+
+#[test]
+fn verify_warns_on_a_torn_tail_and_a_stray_table_but_passes() {
+    let store = build_store();
+    let segment = newest_wal(store.path());
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes.extend_from_slice(&[0x55; 5]);
+    std::fs::write(&segment, bytes).unwrap();
+    std::fs::copy(first_table(store.path()), store.path().join("999999.sst")).unwrap();
+    let output = lsm(&["verify", store.path().to_str().unwrap()]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", stderr(&output));
+    assert!(out.contains("WARNING  999999.sst: stray table"), "{out}");
+    assert!(out.contains("torn tail at offset"), "{out}");
+    assert!(out.contains("2 warnings"), "{out}");
+}
+
+#[test]
+fn verify_all_reports_every_problem_and_a_missing_table() {
+    let store = build_store();
+    let tables = files_with_suffix(store.path(), ".sst");
+    assert!(tables.len() >= 2, "{tables:?}");
+    std::fs::remove_file(&tables[0]).unwrap();
+    let block = lsm_table_first_block(&tables[1]);
+    flip_byte(&tables[1], block.offset + block.size / 2);
+    let output = lsm(&["verify", "--all", store.path().to_str().unwrap()]);
+    let err = assert_one_error_line(&output);
+    assert!(err.contains("verify found 2 problems"), "{err}");
+    assert!(err.contains("missing"), "{err}");
+    let out = stdout(&output);
+    assert_eq!(out.matches("FAILED").count(), 2, "{out}");
+    assert!(out.contains("2 problems"), "summary line:\n{out}");
+}
+
+#[test]
+fn get_put_delete_scan_round_trip() {
+    let store = build_store();
+    let dir = store.path().to_str().unwrap();
+    assert_eq!(lsm_ok(&["get", dir, "key0042"]), format!("{}\n", value(42)));
+
+    lsm_ok(&["put", dir, "apple", "red"]);
+    assert_eq!(lsm_ok(&["get", dir, "apple"]), "red\n");
+    lsm_ok(&["put", "--hex", dir, "6170706c65", "00ff"]);
+    assert_eq!(lsm_ok(&["get", "--hex", dir, "6170706c65"]), "00ff\n");
+
+    lsm_ok(&["delete", dir, "apple"]);
+    let missing = lsm(&["get", dir, "apple"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stdout(&missing).is_empty());
+    assert_eq!(stderr(&missing), "not found: apple\n");
+
+    let out = lsm_ok(&["scan", dir, "--start", "key0010", "--end", "key0013"]);
+    assert_eq!(
+        out,
+        format!(
+            "key0010\t{}\nkey0011\t{}\nkey0012\t{}\n",
+            value(10),
+            value(11),
+            value(12)
+        )
+    );
+    let out = lsm_ok(&["scan", dir, "--start", "key0005", "--limit", "3"]);
+    let keys: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(
+        keys,
+        ["key0005", "key0006", "key0008"],
+        "key0007 was deleted"
+    );
+    let out = lsm_ok(&["scan", dir, "--start", "77616c", "--hex"]);
+    assert!(out.starts_with("77616c30\t"), "{out}");
+
+    // The store still verifies after the tools wrote to it.
+    lsm_ok(&["verify", dir]);
+}
+
+#[test]
+fn put_creates_a_store_only_when_asked() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("new-store");
+    let dir_str = dir.to_str().unwrap();
+    let err = assert_one_error_line(&lsm(&["put", dir_str, "k", "v"]));
+    assert!(err.contains("no store at"), "{err}");
+    assert!(!dir.exists(), "a refused put creates nothing");
+    lsm_ok(&["put", "--create", dir_str, "k", "v"]);
+    assert_eq!(lsm_ok(&["get", dir_str, "k"]), "v\n");
+}
+
+#[test]
+fn missing_or_non_store_directory_is_one_clear_error_line() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("nope");
+    let missing_str = missing.to_str().unwrap();
+    for args in [
+        vec!["verify", missing_str],
+        vec!["stats", missing_str],
+        vec!["get", missing_str, "k"],
+        vec!["scan", missing_str],
+        vec!["inspect", "manifest", missing_str],
+        vec!["inspect", "wal", missing_str],
+    ] {
+        let err = assert_one_error_line(&lsm(&args));
+        assert!(err.contains(missing_str), "{args:?}: {err}");
+        assert!(!missing.exists(), "{args:?} created the directory");
+    }
+    let err = assert_one_error_line(&lsm(&["verify", parent.path().to_str().unwrap()]));
+    assert!(err.contains("CURRENT not found"), "{err}");
+    let err = assert_one_error_line(&lsm(&["inspect", "sst", missing_str]));
+    assert!(err.contains(missing_str), "{err}");
+}
+
+#[test]
+fn bad_flag_is_a_usage_error() {
+    let output = lsm(&["verify", "--no-such-flag", "/tmp"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("Usage:"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn stats_on_a_store_open_elsewhere_is_one_locked_error() {
+    let store = build_store();
+    let open = SimpleLsmStore::open(LsmConfig::new(store.path())).unwrap();
+    let err = assert_one_error_line(&lsm(&["stats", store.path().to_str().unwrap()]));
+    assert!(err.contains("locked"), "{err}");
+    drop(open);
+}
