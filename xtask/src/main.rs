@@ -56,7 +56,8 @@ fn run(step: &Step<'_>) -> Result<()> {
 
 /// The features CI turns on: every structural-invariant check. Not
 /// `--all-features`, which would include `lsm-cli/peers`.
-const CI_FEATURES: &str = "lsm-compaction/invariants,lsm-manifest/invariants,lsm-store-sync/invariants";
+const CI_FEATURES: &str =
+    "lsm-compaction/invariants,lsm-manifest/invariants,lsm-store-sync/invariants";
 
 fn ci() -> Result<()> {
     let steps = [
@@ -106,7 +107,13 @@ fn soak() -> Result<()> {
     run(&Step {
         name: "soak",
         program: "cargo",
-        args: &["test", "--workspace", "--release", "--features", CI_FEATURES],
+        args: &[
+            "test",
+            "--workspace",
+            "--release",
+            "--features",
+            CI_FEATURES,
+        ],
         env: &[("PROPTEST_CASES", "2000")],
     })
 }
