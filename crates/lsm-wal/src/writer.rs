@@ -133,6 +133,9 @@ struct State {
     /// A `prepare_next_segment` call is creating segment `segment + 1`;
     /// rotation waits for it instead of creating the same file.
     preparing: bool,
+    /// A rotation is switching to segment `segment + 1` (with the lock
+    /// released); `prepare_next_segment` must not create that file too.
+    rotating: bool,
 }
 
 impl State {
@@ -222,6 +225,7 @@ impl WalWriter {
                 closed: false,
                 prepared: None,
                 preparing: false,
+                rotating: false,
             }),
             written_cv: Condvar::new(),
             synced_cv: Condvar::new(),
@@ -312,7 +316,7 @@ impl WalWriter {
     pub fn prepare_next_segment(&self) -> Result<()> {
         let mut st = self.state.lock();
         st.refuse()?;
-        if st.preparing || st.prepared.is_some() {
+        if st.preparing || st.rotating || st.prepared.is_some() {
             return Ok(());
         }
         let Some(number) = st.segment.checked_add(1) else {
@@ -325,8 +329,9 @@ impl WalWriter {
         // A failure here loses no write, so it does not poison the WAL: the
         // rotation creates the segment itself (and poisons if that fails).
         let file = created?;
-        // Rotation cannot have moved past `number` while `preparing` was
-        // set: it waits for this call.
+        // Rotation cannot have started while `preparing` was set (it waits
+        // for this call) and was not running when it was set (checked
+        // above), so the segment is still `number - 1`.
         debug_assert_eq!(st.segment + 1, number);
         st.prepared = Some((number, file));
         Ok(())
@@ -444,6 +449,9 @@ impl WalWriter {
             Some((number, file)) if number == new_number => Some(file),
             _ => None,
         };
+        // Keeps `prepare_next_segment` from creating (and truncating) the
+        // segment this rotation is switching to while the lock is released.
+        st.rotating = true;
         let new_file = MutexGuard::unlocked(st, || -> Result<Arc<dyn WritableFile>> {
             old.sync_data().map_err(|source| {
                 lsm_core::Error::io(segment_path(&self.dir, old_number), source)
@@ -452,7 +460,9 @@ impl WalWriter {
                 Some(file) => Ok(file),
                 None => create_segment(&self.fs, &self.dir, new_number),
             }
-        })?;
+        });
+        st.rotating = false;
+        let new_file = new_file?;
         st.synced = st.synced.max(target);
         st.sync_claimed = st.sync_claimed.max(target);
         st.file = new_file;

@@ -212,3 +212,51 @@ fn prepared_segment_is_used_by_rotation_and_recovers_like_any_other() {
     assert_eq!(report.segments, [7, 8, 9]);
     assert!(report.torn_tail.is_none());
 }
+
+#[test]
+fn prepare_during_a_rotation_stands_aside_instead_of_recreating_the_new_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultFs::default();
+    let faults = Arc::clone(&fs.faults);
+    let options = WalOptions {
+        sync_mode: SyncMode::Never,
+        ..WalOptions::default()
+    };
+    let wal = Arc::new(WalWriter::create(Arc::new(fs), dir.path(), 1, 1, options).unwrap());
+    wal.append(&tagged_batch(1)).unwrap();
+    faults.block_syncs();
+    let rotation = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || wal.rotate())
+    };
+    // The rotation is parked in the old segment's fdatasync, its lock released.
+    faults.wait_blocked(1);
+    let prepare = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || wal.prepare_next_segment())
+    };
+    // A prepare that raced the rotation would create segment 2 as well and
+    // block in that file's header sync: a second blocked sync.
+    while !prepare.is_finished() {
+        assert!(
+            faults.blocked() < 2,
+            "prepare_next_segment created the segment a rotation is switching to"
+        );
+        std::thread::yield_now();
+    }
+    prepare.join().unwrap().unwrap();
+    faults.release_syncs();
+    assert_eq!(rotation.join().unwrap().unwrap(), 2);
+    wal.append(&tagged_batch(2)).unwrap();
+    wal.close().unwrap();
+    let mut replayed = 0;
+    recover(
+        &OsFileSystem,
+        dir.path(),
+        0,
+        RecoveryMode::AbsoluteConsistency,
+        |_| replayed += 1,
+    )
+    .unwrap();
+    assert_eq!(replayed, 2, "a record was lost around the rotation");
+}

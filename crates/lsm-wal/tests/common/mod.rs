@@ -52,6 +52,11 @@ impl Faults {
         self.gate_cv.notify_all();
     }
 
+    /// How many syncs are blocked in the gate right now.
+    pub fn blocked(&self) -> usize {
+        self.gate.lock().unwrap().blocked
+    }
+
     /// Waits until at least `n` syncs are blocked in the gate.
     pub fn wait_blocked(&self, n: usize) {
         let mut gate = self.gate.lock().unwrap();
