@@ -1,0 +1,273 @@
+//! The model test: operation sequences run against a store and a
+//! `BTreeMap`; every read (get, range, snapshot range and get, and a full
+//! scan after a final reopen) must agree with the model.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+
+use lsm_core::{SeqNo, WriteBatch};
+use lsm_store_sync::{LsmConfig, Snapshot, SyncMode};
+use proptest::prelude::*;
+
+/// One step of a model-test sequence. Keys are indices `0..40`, mapped to
+/// `key000`..`key039`.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Put a value under a key.
+    Put(u8, Vec<u8>),
+    /// Delete a key.
+    Delete(u8),
+    /// Apply one batch of puts (`Some`) and deletes (`None`).
+    Batch(Vec<(u8, Option<Vec<u8>>)>),
+    /// Point read, compared with the model.
+    Get(u8),
+    /// Range scan, compared with the model (skipped if the bounds are
+    /// empty or inverted).
+    Range(Bound<u8>, Bound<u8>),
+    /// Take a snapshot, then put the key, delete the next one and flush;
+    /// the snapshot must still show the state at the time it was taken.
+    SnapshotThenWrites(u8, Vec<u8>),
+    /// Flush the memtable.
+    Flush,
+    /// Compact a level into the next one.
+    Compact(usize),
+    /// Close and reopen the store.
+    Reopen,
+}
+
+/// A store the model test can drive. Every method panics on an error, so
+/// the calling test fails.
+pub trait ModelStore: Sized {
+    /// Opens (or recovers) the store.
+    fn open(config: LsmConfig) -> Self;
+    /// Puts `value` under `key`; returns the write's sequence number.
+    fn put(&self, key: &[u8], value: &[u8]) -> SeqNo;
+    /// Deletes `key`; returns the write's sequence number.
+    fn delete(&self, key: &[u8]) -> SeqNo;
+    /// Applies `batch`; returns its last sequence number.
+    fn write(&self, batch: &WriteBatch) -> SeqNo;
+    /// The value of `key`, if live.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    /// The live pairs between `start` and `end`, in key order.
+    fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)>;
+    /// A repeatable-read snapshot.
+    fn snapshot(&self) -> Snapshot;
+    /// Flushes the memtable.
+    fn flush(&self);
+    /// Compacts `level` into `level + 1`, returning once it is done.
+    fn compact(&self, level: usize);
+    /// Closes the store.
+    fn close(&self);
+    /// Makes every write up to `last` visible to reads before the model
+    /// test reads. A no-op for stores whose writes are visible on return.
+    fn fence(&self, _last: SeqNo) {}
+    /// Checks made right after the final reopen, given the sequence number
+    /// of the last acknowledged write. None by default.
+    fn check_after_reopen(&self, _last: SeqNo) {}
+}
+
+fn key(k: u8) -> Vec<u8> {
+    format!("key{k:03}").into_bytes()
+}
+
+/// A random model-test step (keys `0..40`, values up to 119 bytes).
+pub fn op_strategy() -> impl Strategy<Value = Op> {
+    let value = proptest::collection::vec(any::<u8>(), 0..120);
+    let bound = prop_oneof![
+        Just(Bound::Unbounded),
+        (0u8..40).prop_map(Bound::Included),
+        (0u8..40).prop_map(Bound::Excluded)
+    ];
+    prop_oneof![
+        8 => (0u8..40, value.clone()).prop_map(|(k, v)| Op::Put(k, v)),
+        3 => (0u8..40).prop_map(Op::Delete),
+        2 => proptest::collection::vec((0u8..40, proptest::option::of(value.clone())), 1..6).prop_map(Op::Batch),
+        4 => (0u8..40).prop_map(Op::Get),
+        2 => (bound.clone(), bound).prop_map(|(a, b)| Op::Range(a, b)),
+        1 => (0u8..40, value).prop_map(|(k, v)| Op::SnapshotThenWrites(k, v)),
+        1 => Just(Op::Flush),
+        1 => (0usize..3).prop_map(Op::Compact),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+/// The store configuration of the model test: tiny sizes so flushes,
+/// multi-level compactions and WAL rotations all happen within a few
+/// hundred operations; no WAL sync.
+pub fn model_config(dir: &Path) -> LsmConfig {
+    LsmConfig::builder(dir)
+        .memtable_bytes(4096)
+        .wal_segment_bytes(8192)
+        .table_target_bytes(4096)
+        .block_bytes(256)
+        .base_level_bytes(8192)
+        .l0_trigger(2)
+        .num_levels(4)
+        .wal_sync(SyncMode::Never)
+        .build()
+        .unwrap()
+}
+
+/// A fixed sequence of 3000 writes (with deletes, periodic reopens and
+/// range checks): enough for several flushes and compactions into L2.
+pub fn long_deterministic_ops() -> Vec<Op> {
+    let mut ops = Vec::new();
+    for i in 0..3000u32 {
+        let k = (i.wrapping_mul(7919) % 40) as u8;
+        if i % 7 == 0 {
+            ops.push(Op::Delete(k));
+        } else {
+            ops.push(Op::Put(k, vec![(i % 251) as u8; (i % 90) as usize]));
+        }
+        if i % 500 == 0 {
+            ops.push(Op::Reopen);
+        }
+        if i % 97 == 0 {
+            ops.push(Op::Range(Bound::Included(5), Bound::Excluded(30)));
+        }
+    }
+    ops
+}
+
+fn map_bound(b: &Bound<u8>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(key(*k)),
+        Bound::Excluded(k) => Bound::Excluded(key(*k)),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn valid_range(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> bool {
+    // BTreeMap::range panics on start > end or equal excluded bounds.
+    match (start, end) {
+        (Bound::Included(s), Bound::Included(e)) => s <= e,
+        (Bound::Included(s) | Bound::Excluded(s), Bound::Excluded(e))
+        | (Bound::Excluded(s), Bound::Included(e)) => s < e,
+        _ => true,
+    }
+}
+
+/// Runs `ops` against a fresh store `S` (in a temporary directory, with
+/// [`model_config`]) and a `BTreeMap`, asserting that every read agrees;
+/// finally closes, reopens, runs [`ModelStore::check_after_reopen`] and
+/// compares a full scan with the model. Panics on any disagreement.
+pub fn run_model<S: ModelStore>(ops: Vec<Op>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = S::open(model_config(dir.path()));
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut last = 0;
+    for op in ops {
+        match op {
+            Op::Put(k, v) => {
+                last = store.put(&key(k), &v);
+                model.insert(key(k), v);
+            }
+            Op::Delete(k) => {
+                last = store.delete(&key(k));
+                model.remove(&key(k));
+            }
+            Op::Batch(items) => {
+                let mut batch = WriteBatch::new();
+                for (k, v) in &items {
+                    match v {
+                        Some(v) => batch.put(&key(*k), v),
+                        None => batch.delete(&key(*k)),
+                    };
+                }
+                last = store.write(&batch);
+                for (k, v) in items {
+                    match v {
+                        Some(v) => model.insert(key(k), v),
+                        None => model.remove(&key(k)),
+                    };
+                }
+            }
+            Op::Get(k) => {
+                store.fence(last);
+                assert_eq!(store.get(&key(k)), model.get(&key(k)).cloned(), "get {k}");
+            }
+            Op::Range(a, b) => {
+                let (start, end) = (map_bound(&a), map_bound(&b));
+                if !valid_range(&start, &end) {
+                    continue;
+                }
+                store.fence(last);
+                let got = store.range(start.clone(), end.clone());
+                let want: Vec<(Vec<u8>, Vec<u8>)> = model
+                    .range((start, end))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                assert_eq!(got, want, "range {a:?}..{b:?}");
+            }
+            Op::SnapshotThenWrites(k, v) => {
+                let frozen = model.clone();
+                store.fence(last);
+                let snapshot = store.snapshot();
+                store.put(&key(k), &v);
+                last = store.delete(&key(k.wrapping_add(1) % 40));
+                store.flush();
+                model.insert(key(k), v);
+                model.remove(&key(k.wrapping_add(1) % 40));
+                let seen: Vec<(Vec<u8>, Vec<u8>)> = snapshot
+                    .range::<[u8], _>(..)
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let want: Vec<(Vec<u8>, Vec<u8>)> =
+                    frozen.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                assert_eq!(seen, want, "snapshot view changed");
+                assert_eq!(snapshot.get(key(k)).unwrap(), frozen.get(&key(k)).cloned());
+            }
+            Op::Flush => store.flush(),
+            Op::Compact(level) => store.compact(level),
+            Op::Reopen => {
+                store.close();
+                drop(store);
+                store = S::open(model_config(dir.path()));
+            }
+        }
+    }
+    // Final full comparison, after one more reopen.
+    store.close();
+    drop(store);
+    let store = S::open(model_config(dir.path()));
+    store.check_after_reopen(last);
+    let all = store.range(Bound::Unbounded, Bound::Unbounded);
+    let want: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
+    assert_eq!(all, want);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_range_rejects_the_bounds_btreemap_range_panics_on() {
+        let (a, b) = (key(3), key(7));
+        assert!(valid_range(
+            &Bound::Included(a.clone()),
+            &Bound::Included(a.clone())
+        ));
+        assert!(!valid_range(
+            &Bound::Excluded(a.clone()),
+            &Bound::Excluded(a.clone())
+        ));
+        assert!(!valid_range(
+            &Bound::Included(b.clone()),
+            &Bound::Excluded(a.clone())
+        ));
+        assert!(valid_range(&Bound::Excluded(a), &Bound::Included(b)));
+        assert!(valid_range(&Bound::Unbounded, &Bound::Unbounded));
+    }
+
+    #[test]
+    fn long_deterministic_ops_reopen_and_scan_periodically() {
+        let ops = long_deterministic_ops();
+        let reopens = ops.iter().filter(|op| matches!(op, Op::Reopen)).count();
+        let ranges = ops.iter().filter(|op| matches!(op, Op::Range(..))).count();
+        assert_eq!(reopens, 6);
+        assert_eq!(ranges, 31);
+        assert_eq!(ops.len(), 3000 + reopens + ranges);
+    }
+}
