@@ -315,25 +315,32 @@ impl Engine {
     /// its queue under the gate first).
     /// REQUIRES: every write appended to the WAL is applied and published.
     pub fn freeze_memtable_with_gate(&self, _gate: &RwLockWriteGuard<'_, ()>) -> Result<bool> {
-        let current = self.view();
-        if current.mem.is_empty() {
+        let mem = Arc::clone(&self.view.read().mem);
+        if mem.is_empty() {
             return Ok(false);
         }
         let next_segment =
             self.poison_on_err("WAL rotation", self.wal.rotate().map_err(Error::from))?;
-        current.mem.freeze();
+        mem.freeze();
         let sealed = self.visible.get();
         // Equal unless a failed append consumed sequence numbers it never
         // published (the WAL is then poisoned and refuses writes).
         debug_assert!(sealed <= self.wal.last_seq(), "watermark ahead of the WAL");
-        let mut imm = Vec::with_capacity(current.imm.len() + 1);
+        // Build the next view from the view current *now*, under its lock: a
+        // flush may have installed a new version (and dropped a flushed
+        // memtable) while the WAL rotated.
+        let mut view = self.view.write();
+        debug_assert!(
+            Arc::ptr_eq(&view.mem, &mem),
+            "only a freeze replaces the active memtable"
+        );
+        let mut imm = Vec::with_capacity(view.imm.len() + 1);
         imm.push(ImmutableMemtable {
-            mem: Arc::clone(&current.mem),
+            mem,
             next_wal_segment: next_segment,
         });
-        imm.extend(current.imm.iter().cloned());
-        let next = SuperVersion::new(Arc::new(Memtable::new()), imm, Arc::clone(&current.version));
-        let mut view = self.view.write();
+        imm.extend(view.imm.iter().cloned());
+        let next = SuperVersion::new(Arc::new(Memtable::new()), imm, Arc::clone(&view.version));
         view.seal(sealed);
         *view = Arc::new(next);
         Ok(true)
