@@ -6,6 +6,9 @@
 //! - `fail_appends(true)`: every `append` returns ENOSPC.
 //! - `target(Some("MANIFEST"))`: only files whose name contains the text
 //!   fail (`None`: all files).
+//! - `on_create(hook)`: runs `hook(path)` before every file creation, so a
+//!   test can count, delay or block creations (e.g. hold a compaction in
+//!   the middle of its table I/O).
 //! - [`FaultyFileSystem::crash`]: a simulated power loss. Every file written
 //!   through this wrapper loses what was appended after its last successful
 //!   `sync_data`, and files created since the last `sync_dir` of their
@@ -40,6 +43,9 @@ struct Tracked {
     entry_durable: bool,
 }
 
+/// Called with the path before every file creation.
+type CreateHook = Arc<dyn Fn(&Path) + Send + Sync>;
+
 /// A held lock that `crash` can release early.
 type LockSlot = Arc<Mutex<Option<Box<dyn FileLock>>>>;
 
@@ -54,6 +60,8 @@ struct State {
     files: Mutex<HashMap<PathBuf, Tracked>>,
     /// Guarded: the locks taken through the wrapper; `crash` empties them.
     locks: Mutex<Vec<LockSlot>>,
+    /// Guarded: run before every file creation.
+    create_hook: Mutex<Option<CreateHook>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,6 +115,12 @@ impl FaultyFileSystem {
     /// Restricts failures to files whose name contains `text`.
     pub fn target(&self, text: Option<&str>) {
         *lock(&self.state.target) = text.map(str::to_string);
+    }
+
+    /// Runs `hook(path)` before every later file creation (replacing any
+    /// earlier hook). The hook runs on the creating thread and may block it.
+    pub fn on_create(&self, hook: impl Fn(&Path) + Send + Sync + 'static) {
+        *lock(&self.state.create_hook) = Some(Arc::new(hook));
     }
 
     /// Successful `sync_data` calls so far.
@@ -184,6 +198,11 @@ impl FileSystem for FaultyFileSystem {
     }
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn WritableFile>> {
+        // Cloned out so a blocking hook does not hold the lock.
+        let hook = lock(&self.state.create_hook).clone();
+        if let Some(hook) = hook {
+            hook(path);
+        }
         let inner = self.inner.create(path)?;
         lock(&self.state.files).insert(path.to_path_buf(), Tracked::default());
         Ok(Arc::new(FaultyWritableFile {
@@ -297,6 +316,21 @@ mod tests {
         assert!(
             !b.exists(),
             "a file whose directory entry was never synced survived"
+        );
+    }
+
+    #[test]
+    fn create_hook_sees_every_creation() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        fs.on_create(move |path| lock(&record).push(path.to_path_buf()));
+        fs.create(&dir.path().join("x.sst")).unwrap();
+        fs.create(&dir.path().join("y.wal")).unwrap();
+        assert_eq!(
+            *lock(&seen),
+            [dir.path().join("x.sst"), dir.path().join("y.wal")]
         );
     }
 

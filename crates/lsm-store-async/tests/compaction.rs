@@ -22,13 +22,13 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// Big memtable and tables (one output table per job), no automatic
 /// compaction, table creation behind `fs.tables`.
-fn open(dir: &std::path::Path, fs: &Arc<TestFs>, workers: usize) -> AsyncLsmStore {
+fn open(dir: &std::path::Path, fs: &TestFs, workers: usize) -> AsyncLsmStore {
     let config = common::small(dir)
         .memtable_bytes(1 << 20)
         .table_target_bytes(1 << 20)
         .l0_trigger(8)
         .compaction_workers(workers)
-        .fs(Arc::clone(fs) as lsm_core::SharedFileSystem)
+        .fs(fs.shared())
         .build()
         .unwrap();
     AsyncLsmStore::open(config).unwrap()
@@ -69,7 +69,7 @@ fn l1_and_disjoint_l0(store: &AsyncLsmStore) {
 #[test]
 fn writes_keep_flowing_while_a_compaction_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
+    let fs = TestFs::new();
     let store = open(dir.path(), &fs, 1);
     fill(&store, "k", 2000);
     store.flush_memtable().unwrap();
@@ -110,7 +110,7 @@ fn writes_keep_flowing_while_a_compaction_runs() {
 #[test]
 fn job_moves_from_pending_to_running_to_completed() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
+    let fs = TestFs::new();
     let store = open(dir.path(), &fs, 1);
     l1_and_disjoint_l0(&store);
 
@@ -160,7 +160,7 @@ fn job_moves_from_pending_to_running_to_completed() {
 #[test]
 fn two_jobs_on_one_level_never_run_at_once_but_other_levels_do() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
+    let fs = TestFs::new();
     let store = open(dir.path(), &fs, 2);
     l1_and_disjoint_l0(&store);
 
@@ -202,7 +202,7 @@ fn two_jobs_on_one_level_never_run_at_once_but_other_levels_do() {
 #[test]
 fn close_cancels_pending_jobs_and_lets_the_running_one_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
+    let fs = TestFs::new();
     let store = Arc::new(open(dir.path(), &fs, 1));
     l1_and_disjoint_l0(&store);
 
@@ -237,7 +237,7 @@ fn close_cancels_pending_jobs_and_lets_the_running_one_finish() {
 #[test]
 fn unknown_jobs_and_invalid_levels_are_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
+    let fs = TestFs::new();
     let store = open(dir.path(), &fs, 1);
     assert!(!store.wait_for_compaction(JobId(424_242), Duration::from_millis(10)));
     assert_eq!(store.compaction_status(JobId(424_242)), None);
@@ -262,7 +262,7 @@ fn unknown_jobs_and_invalid_levels_are_reported() {
 #[test]
 fn a_full_job_queue_refuses_new_jobs() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
+    let fs = TestFs::new();
     let store = open(dir.path(), &fs, 1);
     l1_and_disjoint_l0(&store);
     fs.tables.close();
@@ -282,7 +282,7 @@ fn a_full_job_queue_refuses_new_jobs() {
 #[test]
 fn finished_job_history_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
+    let fs = TestFs::new();
     let store = open(dir.path(), &fs, 1);
     let jobs: Vec<JobId> = (0..JOB_HISTORY_LIMIT + 10)
         .map(|_| store.compact_level(1, true).unwrap())

@@ -6,8 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestFs;
@@ -15,13 +13,13 @@ use lsm_store_async::{AsyncLsmStore, Error, JobState};
 
 const LONG: Duration = Duration::from_secs(30);
 
-fn open_failing_manifest(dir: &Path, fs: &Arc<TestFs>) -> AsyncLsmStore {
-    *fs.fail_sync_of.lock().unwrap() = "MANIFEST".to_string();
+fn open_failing_manifest(dir: &Path, fs: &TestFs) -> AsyncLsmStore {
+    fs.faults.target(Some("MANIFEST"));
     let config = common::small(dir)
         .memtable_bytes(4096)
         .apply_queue_max(16)
         .l0_trigger(8)
-        .fs(Arc::clone(fs) as lsm_core::SharedFileSystem)
+        .fs(fs.shared())
         .build()
         .unwrap();
     AsyncLsmStore::open(config).unwrap()
@@ -34,9 +32,9 @@ fn reopen_plain(dir: &Path) -> AsyncLsmStore {
 #[test]
 fn failed_background_flush_poisons_writes_but_reads_still_work() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
+    let fs = TestFs::new();
     let store = open_failing_manifest(dir.path(), &fs);
-    fs.fail_sync.store(true, Ordering::SeqCst);
+    fs.faults.fail_syncs(true);
 
     // Write until the store refuses. The first full memtable goes to the
     // flusher, whose manifest sync fails; backpressure (at most two frozen
@@ -85,7 +83,7 @@ fn failed_background_flush_poisons_writes_but_reads_still_work() {
 #[test]
 fn failed_compaction_is_reported_on_the_job_and_poisons_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
+    let fs = TestFs::new();
     let store = open_failing_manifest(dir.path(), &fs);
     for round in 0..2 {
         for i in 0..50u32 {
@@ -95,7 +93,7 @@ fn failed_compaction_is_reported_on_the_job_and_poisons_writes() {
         }
         store.flush_memtable().unwrap();
     }
-    fs.fail_sync.store(true, Ordering::SeqCst);
+    fs.faults.fail_syncs(true);
     let err = store.compact_level(0, true).unwrap_err();
     let Error::CompactionFailed { job, reason } = &err else {
         panic!("expected CompactionFailed, got {err}");
@@ -112,7 +110,7 @@ fn failed_compaction_is_reported_on_the_job_and_poisons_writes() {
     );
     drop(store);
 
-    fs.fail_sync.store(false, Ordering::SeqCst);
+    fs.faults.fail_syncs(false);
     let store = reopen_plain(dir.path());
     for i in 0..50u32 {
         assert_eq!(
@@ -125,22 +123,22 @@ fn failed_compaction_is_reported_on_the_job_and_poisons_writes() {
 #[test]
 fn failed_wal_fsync_is_not_acknowledged_and_nothing_hangs() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(TestFs::default());
-    *fs.fail_sync_of.lock().unwrap() = ".wal".to_string();
+    let fs = TestFs::new();
+    fs.faults.target(Some(".wal"));
     let config = common::small(dir.path())
         .wal_sync(lsm_store_async::SyncMode::Always)
         .memtable_bytes(4096)
-        .fs(Arc::clone(&fs) as lsm_core::SharedFileSystem)
+        .fs(fs.shared())
         .build()
         .unwrap();
     let store = AsyncLsmStore::open(config).unwrap();
     let acked = store.put("a", "1").unwrap();
-    fs.fail_sync.store(true, Ordering::SeqCst);
+    fs.faults.fail_syncs(true);
     assert!(
         store.put("b", "2").is_err(),
         "a write whose fsync failed was acknowledged"
     );
-    fs.fail_sync.store(false, Ordering::SeqCst);
+    fs.faults.fail_syncs(false);
     assert!(
         store.put("c", "3").is_err(),
         "writes stay refused after a failed fsync"

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: configs and file-system
-//! wrappers that block or fail table and manifest I/O on demand.
+//! a file system that blocks table creation or fails syncs on demand.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,13 +8,11 @@
     dead_code
 )]
 
-use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use lsm_core::fs::{FileLock, RandomAccessFile, WritableFile};
-use lsm_core::{FileSystem, OsFileSystem};
+use lsm_core::fault::FaultyFileSystem;
+use lsm_core::{OsFileSystem, SharedFileSystem};
 use lsm_store_async::{LsmConfig, LsmConfigBuilder, SyncMode};
 
 /// Small sizes, no fsync: flushes and compactions happen after a few
@@ -90,80 +88,29 @@ impl Latch {
     }
 }
 
-/// The OS file system, except that creating a table file (`*.sst`) waits
-/// on `tables` and syncing a file whose name contains `fail_sync_of`
-/// fails with EIO while `fail_sync` is set.
-#[derive(Debug, Default)]
-pub struct TestFs {
-    pub tables: Arc<Latch>,
-    pub fail_sync: Arc<AtomicBool>,
-    pub fail_sync_of: Mutex<String>,
-}
-
+/// The OS file system through [`FaultyFileSystem`] (for failing syncs),
+/// with table creation (`*.sst`) waiting on `tables`.
 #[derive(Debug)]
-struct TestFile {
-    inner: Arc<dyn WritableFile>,
-    fail_sync: Option<Arc<AtomicBool>>,
+pub struct TestFs {
+    pub faults: Arc<FaultyFileSystem>,
+    pub tables: Arc<Latch>,
 }
 
-impl WritableFile for TestFile {
-    fn append(&self, data: &[u8]) -> io::Result<()> {
-        self.inner.append(data)
+impl TestFs {
+    pub fn new() -> TestFs {
+        let faults = FaultyFileSystem::new(OsFileSystem::shared());
+        let tables = Arc::new(Latch::default());
+        let latch = Arc::clone(&tables);
+        faults.on_create(move |path| {
+            if path.extension().is_some_and(|ext| ext == "sst") {
+                latch.pass();
+            }
+        });
+        TestFs { faults, tables }
     }
-    fn sync_data(&self) -> io::Result<()> {
-        if self
-            .fail_sync
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::SeqCst))
-        {
-            return Err(io::Error::from_raw_os_error(5)); // EIO
-        }
-        self.inner.sync_data()
-    }
-}
 
-impl FileSystem for TestFs {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        OsFileSystem.create_dir_all(dir)
-    }
-    fn create(&self, path: &Path) -> io::Result<Arc<dyn WritableFile>> {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".sst") {
-            self.tables.pass();
-        }
-        let target = self.fail_sync_of.lock().unwrap().clone();
-        let fail_sync =
-            (!target.is_empty() && name.contains(&target)).then(|| Arc::clone(&self.fail_sync));
-        Ok(Arc::new(TestFile {
-            inner: OsFileSystem.create(path)?,
-            fail_sync,
-        }))
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
-        OsFileSystem.open_read(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        OsFileSystem.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        OsFileSystem.remove_file(path)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        OsFileSystem.list_dir(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        OsFileSystem.sync_dir(dir)
-    }
-    fn file_size(&self, path: &Path) -> io::Result<u64> {
-        OsFileSystem.file_size(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        OsFileSystem.truncate(path, len)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        OsFileSystem.exists(path)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
-        OsFileSystem.lock(path)
+    /// The file system to put in a store's config.
+    pub fn shared(&self) -> SharedFileSystem {
+        Arc::clone(&self.faults) as SharedFileSystem
     }
 }
