@@ -174,20 +174,26 @@ impl Pipeline {
         first: SeqNo,
         last: SeqNo,
     ) {
-        self.apply(core, batch, first, last);
-        if self.engine.memtable_full() {
+        if self.apply(core, batch, first, last) {
             // A full wake channel means a wake-up is already pending.
             let _ = self.wake_tx.try_send(());
         }
     }
 
-    /// Inserts and publishes one write. REQUIRES: `core` held (the guard
-    /// is the proof), and the memtable cannot be frozen underneath (see
-    /// the module invariants).
-    fn apply(&self, _core: &MutexGuard<'_, ()>, batch: &WriteBatch, first: SeqNo, last: SeqNo) {
+    /// Inserts and publishes one write; true when the memtable is now full.
+    /// REQUIRES: `core` held (the guard is the proof), and the memtable
+    /// cannot be frozen underneath (see the module invariants).
+    fn apply(
+        &self,
+        _core: &MutexGuard<'_, ()>,
+        batch: &WriteBatch,
+        first: SeqNo,
+        last: SeqNo,
+    ) -> bool {
         debug_assert_eq!(last + 1 - first, u64::from(batch.count()));
-        self.engine.apply_to_memtable(batch, first);
+        let full = self.engine.apply_to_memtable(batch, first);
         self.engine.visible().publish(first, last);
+        full
     }
 
     /// Applies up to `limit` queued writes; how many it applied.

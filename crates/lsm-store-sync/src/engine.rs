@@ -55,6 +55,15 @@ use crate::watermark::VisibleSeq;
 /// Name of the lock file that keeps a second store out of a directory.
 pub const LOCK_FILE_NAME: &str = "LOCK";
 
+/// What [`Engine::write`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The batch's last sequence number.
+    pub last_seq: SeqNo,
+    /// The active memtable reached its size limit with this write.
+    pub memtable_full: bool,
+}
+
 /// State guarded by `Engine::catalog`.
 struct Catalog {
     manifest: Manifest,
@@ -255,10 +264,12 @@ impl Engine {
     }
 
     /// Inserts `batch`'s ops into the active memtable with sequence numbers
-    /// starting at `first`, and counts the user bytes.
+    /// starting at `first`, and counts the user bytes. Returns true when the
+    /// memtable has reached its size limit (the caller arranges a freeze),
+    /// so the write path reads the view once.
     /// REQUIRES: `write_gate` held (shared or exclusive), so the memtable is
     /// not frozen underneath.
-    pub fn apply_to_memtable(&self, batch: &WriteBatch, first: SeqNo) {
+    pub fn apply_to_memtable(&self, batch: &WriteBatch, first: SeqNo) -> bool {
         let mem = Arc::clone(&self.view.read().mem);
         debug_assert!(!mem.is_frozen());
         let mut bytes = 0u64;
@@ -272,20 +283,25 @@ impl Engine {
         self.counters
             .user_bytes_written
             .fetch_add(bytes, Ordering::Relaxed);
+        mem.approximate_bytes() >= self.config.memtable_bytes
     }
 
     /// The synchronous write path: WAL append (durable per the sync mode),
-    /// memtable insert, publish. Returns the batch's last sequence number.
-    pub fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
+    /// memtable insert, publish. Returns the batch's last sequence number
+    /// and whether the memtable is now full.
+    pub fn write(&self, batch: &WriteBatch) -> Result<Written> {
         self.check_writable()?;
         batch.check_limits()?;
         let gate = self.write_gate.read();
         let last = self.wal.append(batch)?;
         let first = last + 1 - u64::from(batch.count());
-        self.apply_to_memtable(batch, first);
+        let memtable_full = self.apply_to_memtable(batch, first);
         self.visible.publish(first, last);
         drop(gate);
-        Ok(last)
+        Ok(Written {
+            last_seq: last,
+            memtable_full,
+        })
     }
 
     /// True when the active memtable has reached its size limit.

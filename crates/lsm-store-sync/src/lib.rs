@@ -49,7 +49,7 @@ mod table_cache;
 mod watermark;
 
 pub use config::{LsmConfig, LsmConfigBuilder};
-pub use engine::Engine;
+pub use engine::{Engine, Written};
 pub use error::{Error, Result};
 pub use lsm_core::{SeqNo, WriteBatch};
 pub use lsm_sstable::Compression;

@@ -109,11 +109,11 @@ impl SimpleLsmStore {
     /// Applies `batch` atomically; returns its last sequence number. Durable
     /// per the configured WAL sync mode when this returns.
     pub fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
-        let seq = self.engine.write(batch)?;
-        if self.engine.memtable_full() {
+        let written = self.engine.write(batch)?;
+        if written.memtable_full {
             self.make_room()?;
         }
-        Ok(seq)
+        Ok(written.last_seq)
     }
 
     /// Freezes a full memtable, flushes it and compacts as the picker asks.
