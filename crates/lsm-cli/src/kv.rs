@@ -15,7 +15,6 @@ use std::ops::Bound;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::inspect::finish;
 use crate::inspect::readable::{hex, parse_hex};
 use crate::inspect::store_dir::open_store;
 
@@ -100,7 +99,7 @@ fn write_bytes(out: &mut dyn Write, bytes: &[u8], as_hex: bool) -> io::Result<()
 
 /// Runs `lsm get`.
 pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
-    finish(get_value(&args))
+    get_value(&args)
 }
 
 fn get_value(args: &GetArgs) -> anyhow::Result<ExitCode> {
@@ -121,7 +120,7 @@ fn get_value(args: &GetArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `lsm put`.
 pub fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
-    finish(put_value(&args))
+    put_value(&args)
 }
 
 fn put_value(args: &PutArgs) -> anyhow::Result<ExitCode> {
@@ -136,7 +135,7 @@ fn put_value(args: &PutArgs) -> anyhow::Result<ExitCode> {
 /// Runs `lsm delete`. Deleting an absent key is not an error (it writes a
 /// tombstone all the same).
 pub fn delete(args: DeleteArgs) -> anyhow::Result<ExitCode> {
-    finish(delete_key(&args))
+    delete_key(&args)
 }
 
 fn delete_key(args: &DeleteArgs) -> anyhow::Result<ExitCode> {
@@ -149,7 +148,7 @@ fn delete_key(args: &DeleteArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `lsm scan`: one `key<TAB>value` line per live key in the range.
 pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    finish(scan_range(&args))
+    scan_range(&args)
 }
 
 fn scan_range(args: &ScanArgs) -> anyhow::Result<ExitCode> {

@@ -69,20 +69,59 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `lsm ... | head` closing the pipe early is not an error.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            // One line: the error and its causes, never a backtrace. A cause
-            // whose text the line already holds (engine errors print their
-            // source) is not repeated.
-            let mut line = format!("error: {err}");
-            for cause in err.chain().skip(1) {
-                let cause = cause.to_string();
-                if !line.contains(&cause) {
-                    line.push_str(": ");
-                    line.push_str(&cause);
-                }
-            }
-            eprintln!("{line}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes as one line, never a backtrace. A cause whose
+/// text the line already holds is skipped: engine I/O errors print their
+/// `io::Error` *and* return it as their source, which would otherwise read
+/// "No such file or directory: No such file or directory".
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_causes_are_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let core = lsm_core::Error::io("/x/1.sst", io);
+        let err = anyhow::Error::new(core).context("cannot open table /x/1.sst");
+        assert_eq!(
+            one_line(&err),
+            "cannot open table /x/1.sst: I/O error on /x/1.sst: no such file"
+        );
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised_through_context() {
+        let err = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("writing the report");
+        assert!(is_broken_pipe(&err));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
     }
 }

@@ -40,7 +40,6 @@ use lsm_manifest::{
 use lsm_sstable::Table;
 use lsm_wal::{list_segments, read_segment, segment_file_name, segment_path, SegmentTail};
 
-use crate::inspect::finish;
 use crate::inspect::readable::counted;
 use crate::inspect::store_dir::require_store;
 
@@ -57,7 +56,7 @@ pub struct VerifyArgs {
 
 /// Runs `lsm verify`.
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    finish(verify(&args))
+    verify(&args)
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {

@@ -47,78 +47,14 @@ pub fn run(command: InspectCommand) -> anyhow::Result<ExitCode> {
         InspectCommand::Wal(args) => wal::run(&args, &mut out),
         InspectCommand::Manifest(args) => manifest::run(&args, &mut out),
     };
-    finish(
-        result
-            .and_then(|()| Ok(out.flush()?))
-            .map(|()| ExitCode::SUCCESS),
-    )
+    result.and_then(|()| Ok(out.flush()?))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `lsm stats`.
 pub fn run_stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
     let mut out = io::BufWriter::new(io::stdout().lock());
     let result = stats::run(&args, &mut out);
-    finish(
-        result
-            .and_then(|()| Ok(out.flush()?))
-            .map(|()| ExitCode::SUCCESS),
-    )
-}
-
-/// What a tool command returns to `main`: its exit code, or its error as
-/// one line. A closed pipe (`lsm inspect ... | head`) is a quiet success,
-/// not an error.
-pub(crate) fn finish(result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
-    match result {
-        Ok(code) => Ok(code),
-        Err(err) if is_broken_pipe(&err) => Ok(ExitCode::SUCCESS),
-        Err(err) => Err(one_line(&err)),
-    }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    })
-}
-
-/// The error and its causes as one message, skipping a cause whose text
-/// is already in the message: the engine's I/O errors print their
-/// `io::Error` *and* return it as their source, which would otherwise
-/// read "No such file or directory: No such file or directory".
-fn one_line(err: &anyhow::Error) -> anyhow::Error {
-    let mut line = err.to_string();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    anyhow::anyhow!(line)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_causes_are_printed_once() {
-        let io = io::Error::new(io::ErrorKind::NotFound, "no such file");
-        let core = lsm_core::Error::io("/x/1.sst", io);
-        let err = anyhow::Error::new(core).context("cannot open table /x/1.sst");
-        assert_eq!(
-            one_line(&err).to_string(),
-            "cannot open table /x/1.sst: I/O error on /x/1.sst: no such file"
-        );
-        assert_eq!(one_line(&err).chain().count(), 1);
-    }
-
-    #[test]
-    fn broken_pipe_is_success() {
-        let err = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe));
-        assert!(matches!(finish(Err(err)), Ok(code) if code == ExitCode::SUCCESS));
-    }
+    result.and_then(|()| Ok(out.flush()?))?;
+    Ok(ExitCode::SUCCESS)
 }
