@@ -500,24 +500,36 @@ fn read_while_writing(
     let readers = params.threads.max(1) as u64;
     let chooser = KeyChooser::new(params.num, KeyDistribution::Uniform);
     let stop = AtomicBool::new(false);
-    let (chooser, stop) = (&chooser, &stop);
+    // Set once the writer has written (or given up): readers start only
+    // then, so the reads really overlap writes even when they are few.
+    let writing = AtomicBool::new(false);
+    let (chooser, stop, writing) = (&chooser, &stop, &writing);
     let started = Instant::now();
     let (reads, writer, read_elapsed) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<WriterOutcome> {
-            let mut rng = params.rng(Workload::ReadWhileWriting, u64::MAX);
-            let pool = ValuePool::new(&mut rng, params.value_size);
-            let mut written = LiveKeys::new(params.num);
-            let mut puts = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let i = chooser.next(&mut rng);
-                engine.put(&key_bytes(i, params.key_size), pool.get(puts))?;
-                written.insert(i);
-                puts += 1;
-            }
-            Ok(WriterOutcome {
-                puts,
-                live: written,
-            })
+            let run = || -> Result<WriterOutcome> {
+                let mut rng = params.rng(Workload::ReadWhileWriting, u64::MAX);
+                let pool = ValuePool::new(&mut rng, params.value_size);
+                let mut written = LiveKeys::new(params.num);
+                let mut puts = 0;
+                loop {
+                    let i = chooser.next(&mut rng);
+                    engine.put(&key_bytes(i, params.key_size), pool.get(puts))?;
+                    written.insert(i);
+                    puts += 1;
+                    writing.store(true, Ordering::Release);
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                Ok(WriterOutcome {
+                    puts,
+                    live: written,
+                })
+            };
+            let outcome = run();
+            writing.store(true, Ordering::Release);
+            outcome
         });
         let readers: Vec<_> = (0..readers)
             .map(|t| {
@@ -525,6 +537,9 @@ fn read_while_writing(
                 let share =
                     params.reads / readers + if t == 0 { params.reads % readers } else { 0 };
                 scope.spawn(move || -> Result<(Latency, u64)> {
+                    while !writing.load(Ordering::Acquire) {
+                        std::thread::yield_now();
+                    }
                     let mut rng = params.rng(Workload::ReadWhileWriting, t);
                     let mut latency = Latency::new()?;
                     let mut found = 0;
