@@ -31,7 +31,8 @@ use crate::current::{
 use crate::error::{Error, Result};
 use crate::file_meta::parse_table_file_name;
 use crate::replay::{
-    check_named_manifest_exists, replay, require_snapshot, EDIT_RECORD_TYPE, MAX_EDIT_BYTES,
+    check_named_manifest_exists, replay, require_snapshot, DroppedTail, EDIT_RECORD_TYPE,
+    MAX_EDIT_BYTES,
 };
 use crate::version::Version;
 use crate::version_edit::{Counters, VersionEdit, MAX_LEVELS};
@@ -40,20 +41,31 @@ use crate::version_edit::{Counters, VersionEdit, MAX_LEVELS};
 /// (holding one snapshot edit) instead of appending, by default.
 pub const DEFAULT_ROLLOVER_BYTES: u64 = 4 << 20;
 
-/// The catalog state recovered by [`Manifest::open`].
+/// The catalog state the manifest files on disk hold, read by
+/// [`Manifest::recover`] without writing anything.
 #[derive(Clone, Debug)]
 pub struct RecoveredState {
     /// The current version.
     pub version: Arc<Version>,
-    /// The next unallocated file number (the new manifest's number is
-    /// already taken).
+    /// The next unallocated file number.
     pub next_file_number: u64,
-    /// The largest sequence number recorded.
+    /// The largest sequence number whose effects are in tables.
     pub last_seq: SeqNo,
     /// The oldest WAL segment still needed for recovery.
     pub wal_segment: u64,
-    /// The number of the manifest file now live.
-    pub manifest_number: u64,
+    /// The newest WAL segment the store recorded creating, if any edit
+    /// recorded one: every segment from `wal_segment` up to it must exist.
+    pub newest_wal_segment: Option<u64>,
+    /// The manifest file that was read; `None` for a fresh catalog (no
+    /// `CURRENT`).
+    pub source: Option<PathBuf>,
+    /// The damaged last record of `source` that was left out, if any. A
+    /// torn write leaves one, but so does damage to an edit that was
+    /// durable long ago: the caller must check that the state without it
+    /// is complete (its WAL segments present, its tables present) before
+    /// trusting it or deleting anything it does not list.
+    pub dropped_tail: Option<DroppedTail>,
+    counters: Counters,
 }
 
 /// The manifest log writer and the current version.
@@ -86,59 +98,80 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Opens the store's manifest in `dir` (creating `dir` if missing).
+    /// Reads the catalog of the store in `dir` without writing anything.
     ///
-    /// With no `CURRENT` file, creates a fresh catalog (empty version,
+    /// With no `CURRENT` file, the catalog is fresh (empty version,
     /// counters at their start) — unless the directory already holds table
     /// files or a manifest that records tables, which is
-    /// [`Error::MissingCurrent`]. Otherwise reads `CURRENT`, replays the
-    /// manifest it names (dropping a torn last record), then writes a new
-    /// manifest holding one snapshot edit, switches `CURRENT` to it and
-    /// removes the old one. Manifest numbers come from the same counter as
-    /// table numbers.
+    /// [`Error::MissingCurrent`]. Otherwise reads `CURRENT` and replays the
+    /// manifest it names, leaving out a damaged last record
+    /// ([`RecoveredState::dropped_tail`]).
     ///
     /// Errors: [`Error::InvalidNumLevels`] unless `1 <= num_levels <=
     /// MAX_LEVELS`; [`lsm_core::Error::Corruption`] for a garbage `CURRENT`,
     /// a missing manifest, or damage in the middle of the log;
     /// [`lsm_core::Error::Io`] for failed I/O.
-    pub fn open(
-        fs: SharedFileSystem,
-        dir: &Path,
-        num_levels: usize,
-    ) -> Result<(Manifest, RecoveredState)> {
+    pub fn recover(fs: &dyn FileSystem, dir: &Path, num_levels: usize) -> Result<RecoveredState> {
         if num_levels == 0 || num_levels > MAX_LEVELS {
             return Err(Error::InvalidNumLevels {
                 num_levels,
                 max: MAX_LEVELS,
             });
         }
-        fs.create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
-        let (version, mut counters) = match read_current(&*fs, dir)? {
+        let (version, counters, source, dropped_tail) = match read_current(fs, dir)? {
             Some(number) => {
                 let path = manifest_path(dir, number);
-                check_named_manifest_exists(&*fs, dir, &path)?;
-                let replayed = replay(&*fs, &path, num_levels, |_| {})?;
+                check_named_manifest_exists(fs, dir, &path)?;
+                let replayed = replay(fs, &path, num_levels, |_| {})?;
                 require_snapshot(&replayed, &path)?;
-                (replayed.version, replayed.counters)
+                (
+                    replayed.version,
+                    replayed.counters,
+                    Some(path),
+                    replayed.dropped_tail,
+                )
             }
             None => {
-                check_no_existing_store(&*fs, dir)?;
-                (Version::new(num_levels), Counters::FRESH)
+                check_no_existing_store(fs, dir)?;
+                (Version::new(num_levels), Counters::FRESH, None, None)
             }
         };
-        let manifest_number = allocate(&mut counters);
-        let version = Arc::new(version);
-        let (log, log_bytes) = start_manifest_file(&*fs, dir, manifest_number, &version, counters)?;
-        install_current(&*fs, dir, manifest_number)?;
-        remove_other_manifests(&*fs, dir, manifest_number);
-        let recovered = RecoveredState {
-            version: Arc::clone(&version),
+        Ok(RecoveredState {
+            version: Arc::new(version),
             next_file_number: counters.next_file_number,
             last_seq: counters.last_seq,
             wal_segment: counters.wal_segment,
-            manifest_number,
-        };
-        let manifest = Manifest {
+            newest_wal_segment: counters.newest_wal_segment,
+            source,
+            dropped_tail,
+            counters,
+        })
+    }
+
+    /// Starts a new live manifest holding one snapshot of `recovered` with
+    /// `edit` applied (say, counters that recovery moved), switches
+    /// `CURRENT` to it and removes every other manifest. Manifest numbers
+    /// come from the same counter as table numbers. Returns the manifest
+    /// and its current version.
+    ///
+    /// Errors: [`Error::InvalidEdit`] if `edit` does not apply; I/O and
+    /// size errors as [`Manifest::log_and_apply`].
+    pub fn start(
+        fs: SharedFileSystem,
+        dir: &Path,
+        recovered: &RecoveredState,
+        edit: VersionEdit,
+    ) -> Result<Manifest> {
+        edit.validate().map_err(Error::invalid_edit)?;
+        let mut counters = recovered.counters;
+        counters.absorb(&edit);
+        let version = Arc::new(recovered.version.apply(&edit)?);
+        fs.create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+        let manifest_number = allocate(&mut counters);
+        let (log, log_bytes) = start_manifest_file(&*fs, dir, manifest_number, &version, counters)?;
+        install_current(&*fs, dir, manifest_number)?;
+        remove_other_manifests(&*fs, dir, manifest_number);
+        Ok(Manifest {
             fs,
             dir: dir.to_path_buf(),
             log,
@@ -149,7 +182,21 @@ impl Manifest {
             counters,
             rollover_bytes: DEFAULT_ROLLOVER_BYTES,
             poisoned: None,
-        };
+        })
+    }
+
+    /// Opens the store's manifest in `dir` (creating `dir` if missing):
+    /// [`Manifest::recover`], then [`Manifest::start`] with no edit. For
+    /// callers that have nothing to check between the two (tools, tests);
+    /// a store checks the recovered state against its WAL and tables first.
+    pub fn open(
+        fs: SharedFileSystem,
+        dir: &Path,
+        num_levels: usize,
+    ) -> Result<(Manifest, RecoveredState)> {
+        fs.create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+        let recovered = Manifest::recover(&*fs, dir, num_levels)?;
+        let manifest = Manifest::start(fs, dir, &recovered, VersionEdit::default())?;
         Ok((manifest, recovered))
     }
 
@@ -260,6 +307,11 @@ impl Manifest {
         self.counters.wal_segment
     }
 
+    /// The newest WAL segment an edit recorded, if any.
+    pub fn newest_wal_segment(&self) -> Option<u64> {
+        self.counters.newest_wal_segment
+    }
+
     /// The next file number [`Manifest::new_file_number`] will hand out.
     pub fn next_file_number(&self) -> u64 {
         self.counters.next_file_number
@@ -315,6 +367,7 @@ fn start_manifest_file(
         next_file_number: Some(counters.next_file_number),
         last_seq: Some(counters.last_seq),
         wal_segment: Some(counters.wal_segment),
+        newest_wal_segment: counters.newest_wal_segment,
         ..version.to_snapshot_edit()
     };
     let mut payload = Vec::new();

@@ -80,6 +80,8 @@ pub struct ManifestDump {
     pub last_seq: SeqNo,
     /// The oldest WAL segment still needed.
     pub wal_segment: u64,
+    /// The newest WAL segment an edit recorded creating, if any.
+    pub newest_wal_segment: Option<u64>,
 }
 
 /// Reads the live manifest of the store in `dir` (the one `CURRENT` names)
@@ -118,6 +120,7 @@ pub fn read_manifest_file(fs: &dyn FileSystem, path: &Path) -> Result<ManifestDu
         next_file_number: replayed.counters.next_file_number,
         last_seq: replayed.counters.last_seq,
         wal_segment: replayed.counters.wal_segment,
+        newest_wal_segment: replayed.counters.newest_wal_segment,
     })
 }
 

@@ -52,6 +52,10 @@ pub mod tag {
     /// largest internal keys (length-prefixed), min seq, max seq, entries,
     /// tombstones (varints). Repeatable.
     pub const ADDED_FILE: u64 = 7;
+    /// The newest WAL segment the store had created when the edit was
+    /// logged, varint. Recovery requires every segment from
+    /// [`WAL_SEGMENT`] up to it to exist.
+    pub const NEWEST_WAL_SEGMENT: u64 = 8;
 }
 
 /// One change to the catalog: tables added and removed per level, and the
@@ -74,6 +78,11 @@ pub struct VersionEdit {
     pub last_seq: Option<SeqNo>,
     /// The oldest WAL segment still needed for recovery.
     pub wal_segment: Option<u64>,
+    /// The newest WAL segment the store had created (header and directory
+    /// entry synced) when this edit was logged: recovery requires every
+    /// segment from `wal_segment` up to it, so a lost newest segment is
+    /// detected rather than taken for an empty log.
+    pub newest_wal_segment: Option<u64>,
 }
 
 /// An edit as decoded from a record, with the framing facts the manifest
@@ -115,6 +124,7 @@ impl VersionEdit {
             (tag::NEXT_FILE_NUMBER, self.next_file_number),
             (tag::LAST_SEQ, self.last_seq),
             (tag::WAL_SEGMENT, self.wal_segment),
+            (tag::NEWEST_WAL_SEGMENT, self.newest_wal_segment),
         ] {
             if let Some(value) = value {
                 put_varint64(out, field);
@@ -207,6 +217,10 @@ pub(crate) fn decode_fields(bytes: &[u8]) -> Result<DecodedEdit, &'static str> {
                 let repeated = "WAL segment appears twice";
                 set_once(&mut edit.wal_segment, &mut input, repeated)?;
             }
+            tag::NEWEST_WAL_SEGMENT => {
+                let repeated = "newest WAL segment appears twice";
+                set_once(&mut edit.newest_wal_segment, &mut input, repeated)?;
+            }
             tag::REMOVED_FILE => {
                 let level = get_level(&mut input)?;
                 let number = get_varint64(&mut input).ok_or("truncated removed file")?;
@@ -281,6 +295,9 @@ pub(crate) struct Counters {
     pub(crate) next_file_number: u64,
     pub(crate) last_seq: SeqNo,
     pub(crate) wal_segment: u64,
+    /// `None` until an edit records one (stores written before the field
+    /// existed, and fresh catalogs).
+    pub(crate) newest_wal_segment: Option<u64>,
 }
 
 impl Counters {
@@ -289,6 +306,7 @@ impl Counters {
         next_file_number: 1,
         last_seq: 0,
         wal_segment: 0,
+        newest_wal_segment: None,
     };
 
     pub(crate) fn absorb(&mut self, edit: &VersionEdit) {
@@ -303,6 +321,9 @@ impl Counters {
         }
         if let Some(segment) = edit.wal_segment {
             self.wal_segment = self.wal_segment.max(segment);
+        }
+        if let Some(segment) = edit.newest_wal_segment {
+            self.newest_wal_segment = Some(self.newest_wal_segment.unwrap_or(0).max(segment));
         }
     }
 }
@@ -340,6 +361,7 @@ mod tests {
             next_file_number: Some(7),
             last_seq: Some(12),
             wal_segment: Some(3),
+            newest_wal_segment: None,
         }
     }
 
@@ -461,7 +483,8 @@ mod tests {
             Counters {
                 next_file_number: 21,
                 last_seq: 50,
-                wal_segment: 4
+                wal_segment: 4,
+                newest_wal_segment: None,
             }
         );
     }
@@ -511,12 +534,14 @@ mod tests {
             proptest::option::of(any::<u64>()),
             proptest::option::of(0..=MAX_SEQNO),
             proptest::option::of(any::<u64>()),
+            proptest::option::of(any::<u64>()),
         )
             .prop_map(
-                |(added, removed, next_file_number, last_seq, wal_segment)| VersionEdit {
+                |(added, removed, next_file_number, last_seq, wal_segment, newest_wal_segment)| VersionEdit {
                     added,
                     removed,
                     next_file_number,
+                    newest_wal_segment,
                     last_seq,
                     wal_segment,
                 },

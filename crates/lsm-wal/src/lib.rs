@@ -67,5 +67,5 @@ pub use options::{RecoveryMode, SyncMode, WalOptions, DEFAULT_SEGMENT_BYTES};
 pub use reader::{
     read_segment, RecordSummary, SegmentContents, SegmentReader, SegmentTail, WalRecord,
 };
-pub use recovery::{recover, RecoveryReport, TornTail};
+pub use recovery::{recover, recover_from, RecoveryReport, ReplayStart, TornTail};
 pub use writer::WalWriter;

@@ -3,17 +3,28 @@
 //! Rules (also in `docs/format/wal.md`, "Recovery"):
 //!
 //! 1. Segments below `min_segment` are ignored (their data is already in
-//!    tables). The rest are replayed in ascending order.
+//!    tables). The rest are replayed in ascending order, and no number may
+//!    be missing between the first one (`min_segment` itself when the
+//!    caller knows its flushed state) and the newest one, present or
+//!    recorded ([`ReplayStart::newest_known_segment`]).
 //! 2. Each segment must start with a header naming its own number (an empty
 //!    file counts as a segment without records).
-//! 3. Every batch must parse, and sequence numbers must strictly increase
-//!    across records and segments; a checksummed record that breaks either
-//!    rule is corruption in every mode (a bug, not a crash).
-//! 4. Frame damage (incomplete, zeroed, or failing checksum) is a *torn
-//!    tail* only when it is in the newest segment and no valid record
-//!    follows it. [`RecoveryMode`] decides what happens to damage.
+//! 3. Every batch must parse, and sequence numbers are dense: each record
+//!    starts right after the previous one, across segments too, and (when
+//!    the caller passes [`ReplayStart::flushed_seq`]) the first record past
+//!    the flushed state starts right after it. A record that repeats a
+//!    sequence number, or a gap (a lost or shortened segment), is
+//!    corruption.
+//! 4. Frame damage (incomplete, zeroed, or failing checksum) with no valid
+//!    record after it in its segment, and no record in any later segment,
+//!    is a *torn tail*: a crash during an append, or during the creation of
+//!    a segment made ahead of a rotation (which leaves a later segment with
+//!    a torn header or only a header). [`RecoveryMode`] decides what
+//!    happens to damage.
 //! 5. Prefix guarantee: recovery never skips a damaged record and goes on;
 //!    what it replays is always a prefix of what was appended.
+//! 6. Nothing is changed on disk until every check has passed: torn tails
+//!    are cut after the whole log was read.
 //!
 //! Invariant: when recovery returns `Ok`, the files hold exactly what was
 //! replayed, so a second recovery replays the same batches and reports no
@@ -28,6 +39,22 @@ use crate::options::RecoveryMode;
 use crate::reader::{SegmentReader, SegmentTail};
 use crate::Result;
 
+/// What the caller knows about the log before it is replayed, so that
+/// recovery can tell a complete log from one with a hole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStart {
+    /// Segments below this are ignored (their data is already in tables).
+    pub min_segment: u64,
+    /// The last sequence number whose write is already in tables. When set,
+    /// segment `min_segment` must exist, and the first record holding a
+    /// sequence number above it must start at most one past it.
+    pub flushed_seq: Option<SeqNo>,
+    /// The newest segment the caller recorded creating: every segment from
+    /// the first one up to it must exist, so losing the newest segment is
+    /// detected instead of taken for an empty log.
+    pub newest_known_segment: Option<u64>,
+}
+
 /// What [`recover`] replayed and repaired.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -38,8 +65,12 @@ pub struct RecoveryReport {
     pub records: u64,
     /// The last sequence number replayed, if any batch was.
     pub last_seq: Option<SeqNo>,
-    /// The damage that was cut off, if any.
+    /// The first damage that was cut off, if any.
     pub torn_tail: Option<TornTail>,
+    /// Segments after the torn tail that held no record and whose header
+    /// was torn (a crash while a segment was being created ahead of a
+    /// rotation): truncated to zero bytes, which reads as an empty segment.
+    pub torn_headers: Vec<u64>,
     /// The number to give the next segment: one past the largest existing
     /// segment number (below `min_segment` included), at least
     /// `min_segment`.
@@ -62,32 +93,89 @@ pub struct TornTail {
 }
 
 /// Replays every segment `>= min_segment` in `dir` in order, calling
-/// `apply` with each batch; see the module doc for the rules. Truncates a
-/// torn tail (and, in [`RecoveryMode::PointInTime`], everything after the
-/// first damage) through `fs.truncate`, which syncs.
-///
-/// Errors: `lsm_core::Error::Corruption` naming the segment file and the
-/// offset of the bad record; `lsm_core::Error::Io` on I/O failure.
+/// `apply` with each batch; [`recover_from`] with only `min_segment` known
+/// (so the log may start at any segment and sequence number). For tools
+/// and tests; a store passes what its manifest knows to [`recover_from`].
 pub fn recover(
     fs: &dyn FileSystem,
     dir: &Path,
     min_segment: u64,
     mode: RecoveryMode,
+    apply: impl FnMut(BatchView<'_>),
+) -> Result<RecoveryReport> {
+    let start = ReplayStart {
+        min_segment,
+        ..ReplayStart::default()
+    };
+    recover_from(fs, dir, &start, mode, apply)
+}
+
+/// A place where replay stops and the log is cut.
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    /// Index into the live segments.
+    index: usize,
+    segment: u64,
+    offset: u64,
+    dropped_bytes: u64,
+}
+
+/// Replays every segment `>= start.min_segment` in `dir` in order, calling
+/// `apply` with each batch; see the module doc for the rules. Once every
+/// check has passed, truncates torn tails (and, in
+/// [`RecoveryMode::PointInTime`], everything after the first damage)
+/// through `fs.truncate`, which syncs. When it returns an error, it has
+/// changed nothing on disk, but `apply` may have seen batches: discard
+/// them.
+///
+/// Errors: `lsm_core::Error::Corruption` naming the segment file (or the
+/// missing one) and the offset of the bad record; `lsm_core::Error::Io` on
+/// I/O failure.
+pub fn recover_from(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    start: &ReplayStart,
+    mode: RecoveryMode,
     mut apply: impl FnMut(BatchView<'_>),
 ) -> Result<RecoveryReport> {
+    let min_segment = start.min_segment;
     let all = list_segments(fs, dir)?;
     let next_segment = all
         .last()
         .map_or(0, |last| last.saturating_add(1))
         .max(min_segment);
-    let live: Vec<u64> = all.into_iter().filter(|&n| n >= min_segment).collect();
+    let mut live: Vec<u64> = all.into_iter().filter(|&n| n >= min_segment).collect();
     let mut report = RecoveryReport {
         next_segment,
         ..RecoveryReport::default()
     };
+    // Segments after a missing one hold records that follow lost ones.
+    let mut lost_from = None;
+    if let Some(missing) = first_missing_segment(&live, start) {
+        let detail = format!(
+            "WAL segment {missing} is missing: every segment from {} on must exist \
+             (its records are not in any table)",
+            if start.flushed_seq.is_some() {
+                min_segment
+            } else {
+                live.first().copied().unwrap_or(min_segment)
+            }
+        );
+        if mode != RecoveryMode::PointInTime {
+            return Err(corruption(&segment_path(dir, missing), 0, detail));
+        }
+        lost_from = Some(live.partition_point(|&n| n < missing));
+    }
+    let replayable = lost_from.unwrap_or(live.len());
 
-    for (index, &segment) in live.iter().enumerate() {
-        let newest = index + 1 == live.len();
+    let mut prev_last: Option<SeqNo> = None;
+    // TolerateTornTail: damage at the end of a segment, provisionally a
+    // torn tail as long as no later segment holds a record.
+    let mut torn: Vec<Cut> = Vec::new();
+    // PointInTime: the first damage or gap; replay stops there.
+    let mut stop: Option<Cut> = None;
+
+    'segments: for (index, &segment) in live[..replayable].iter().enumerate() {
         let path = segment_path(dir, segment);
         let buf = fs
             .read_all(&path)
@@ -105,21 +193,56 @@ pub fn recover(
         report.segments.push(segment);
         for record in reader.by_ref() {
             let batch = record.batch;
-            if let Some(last) = report.last_seq {
-                if batch.first_seq() <= last {
+            if let Some(cut) = torn.first() {
+                let damaged = segment_path(dir, cut.segment);
+                return Err(corruption(
+                    &damaged,
+                    cut.offset,
+                    format!(
+                        "damaged record at the end of segment {}, which is not the newest: \
+                         segment {segment} holds records after it (offset {})",
+                        cut.segment, record.offset
+                    ),
+                ));
+            }
+            let expected = match (prev_last, start.flushed_seq) {
+                (Some(prev), _) => Some(prev.saturating_add(1)),
+                (None, Some(flushed)) if batch.last_seq() > flushed => {
+                    Some(flushed.saturating_add(1))
+                }
+                (None, _) => None,
+            };
+            if let Some(expected) = expected {
+                let first = batch.first_seq();
+                if prev_last.is_some() && first < expected {
                     return Err(corruption(
                         &path,
                         record.offset,
-                        format!(
-                            "sequence number {} does not follow {last}",
-                            batch.first_seq()
-                        ),
+                        format!("sequence number {first} does not follow {}", expected - 1),
                     ));
+                }
+                if first > expected {
+                    let detail = format!(
+                        "sequence numbers {expected}..={} are missing before this record: \
+                         a WAL segment before it was lost or cut short",
+                        first - 1
+                    );
+                    if mode != RecoveryMode::PointInTime {
+                        return Err(corruption(&path, record.offset, detail));
+                    }
+                    stop = Some(Cut {
+                        index,
+                        segment,
+                        offset: record.offset,
+                        dropped_bytes: buf.len() as u64 - record.offset,
+                    });
+                    break 'segments;
                 }
             }
             apply(batch);
             report.records += 1;
             report.last_seq = Some(batch.last_seq());
+            prev_last = Some(batch.last_seq());
         }
 
         let tail = reader.tail().cloned().unwrap_or(SegmentTail::Clean);
@@ -134,48 +257,119 @@ pub fn recover(
                 reason,
                 next_valid_record,
             } => {
-                let torn = newest && next_valid_record.is_none();
-                let cut = match mode {
-                    RecoveryMode::PointInTime => true,
-                    RecoveryMode::TolerateTornTail => torn,
-                    RecoveryMode::AbsoluteConsistency => false,
-                };
-                if !cut {
-                    let detail = match (torn, next_valid_record) {
-                        (true, _) => format!(
-                            "{reason} at the end of the newest segment \
-                             (a torn write, refused by AbsoluteConsistency recovery)"
-                        ),
-                        (false, Some(next)) => {
-                            format!("{reason}, followed by a valid record at offset {next}")
-                        }
-                        (false, None) => {
-                            format!("{reason} at the end of a segment that is not the newest")
-                        }
-                    };
-                    return Err(corruption(&path, offset, detail));
-                }
-                // Empty the later segments before cutting this one: if we
-                // crash in between, this segment is still damaged and the
-                // next recovery stops here again (prefix guarantee).
-                for &later in live[index + 1..].iter().rev() {
-                    let later_path = segment_path(dir, later);
-                    fs.truncate(&later_path, 0)
-                        .map_err(|source| lsm_core::Error::io(&later_path, source))?;
-                }
-                report.lost_segments = live[index + 1..].to_vec();
-                fs.truncate(&path, offset)
-                    .map_err(|source| lsm_core::Error::io(&path, source))?;
-                report.torn_tail = Some(TornTail {
+                let cut = Cut {
+                    index,
                     segment,
                     offset,
                     dropped_bytes,
-                });
-                break;
+                };
+                match (mode, next_valid_record) {
+                    (RecoveryMode::PointInTime, _) => {
+                        stop = Some(cut);
+                        break 'segments;
+                    }
+                    (RecoveryMode::TolerateTornTail, None) => {
+                        // Appends reach a segment only once every older
+                        // one is synced, so only one segment can end in a
+                        // torn record; later ones can only have a torn
+                        // header (offset 0).
+                        if let (Some(first), true) = (torn.first(), offset > 0) {
+                            return Err(corruption(
+                                &segment_path(dir, first.segment),
+                                first.offset,
+                                format!(
+                                    "damaged record at the end of segment {}, which is not \
+                                     the newest: segment {segment} has a record after it",
+                                    first.segment
+                                ),
+                            ));
+                        }
+                        torn.push(cut);
+                    }
+                    (RecoveryMode::TolerateTornTail, Some(next)) => {
+                        return Err(corruption(
+                            &path,
+                            offset,
+                            format!("{reason}, followed by a valid record at offset {next}"),
+                        ));
+                    }
+                    (RecoveryMode::AbsoluteConsistency, next) => {
+                        let detail = match next {
+                            None => format!(
+                                "{reason} with no valid record after it \
+                                 (a torn write, refused by AbsoluteConsistency recovery)"
+                            ),
+                            Some(next) => {
+                                format!("{reason}, followed by a valid record at offset {next}")
+                            }
+                        };
+                        return Err(corruption(&path, offset, detail));
+                    }
+                }
             }
         }
     }
+
+    // Every check passed: repair. Later segments are emptied before the
+    // damaged one is cut, so a crash in between leaves the damage in place
+    // for the next recovery (prefix guarantee).
+    if let Some(cut) = stop {
+        let later_from = cut.index + 1;
+        for &later in live[later_from..].iter().rev() {
+            truncate(fs, dir, later, 0)?;
+        }
+        report.lost_segments = live.split_off(later_from);
+        truncate(fs, dir, cut.segment, cut.offset)?;
+        report.torn_tail = Some(torn_tail(&cut));
+    } else if let Some(from) = lost_from {
+        for &later in live[from..].iter().rev() {
+            truncate(fs, dir, later, 0)?;
+        }
+        report.lost_segments = live.split_off(from);
+    }
+    for cut in torn.iter().rev() {
+        truncate(fs, dir, cut.segment, cut.offset)?;
+    }
+    if let Some((first, later)) = torn.split_first() {
+        report.torn_tail = Some(torn_tail(first));
+        report.torn_headers = later.iter().map(|cut| cut.segment).collect();
+    }
     Ok(report)
+}
+
+/// The first segment number that should exist but does not: segments are
+/// numbered consecutively from the first needed one up to the newest one
+/// present or recorded.
+fn first_missing_segment(live: &[u64], start: &ReplayStart) -> Option<u64> {
+    let mut expected = if start.flushed_seq.is_some() {
+        start.min_segment
+    } else {
+        *live.first()?
+    };
+    for &number in live {
+        if number != expected {
+            return Some(expected);
+        }
+        expected = number.checked_add(1)?;
+    }
+    match start.newest_known_segment {
+        Some(newest) if newest >= expected => Some(expected),
+        _ => None,
+    }
+}
+
+fn torn_tail(cut: &Cut) -> TornTail {
+    TornTail {
+        segment: cut.segment,
+        offset: cut.offset,
+        dropped_bytes: cut.dropped_bytes,
+    }
+}
+
+fn truncate(fs: &dyn FileSystem, dir: &Path, segment: u64, len: u64) -> Result<()> {
+    let path = segment_path(dir, segment);
+    fs.truncate(&path, len)
+        .map_err(|source| lsm_core::Error::io(&path, source).into())
 }
 
 fn corruption(path: &Path, offset: u64, detail: impl Into<String>) -> crate::Error {
