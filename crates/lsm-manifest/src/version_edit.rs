@@ -537,13 +537,15 @@ mod tests {
             proptest::option::of(any::<u64>()),
         )
             .prop_map(
-                |(added, removed, next_file_number, last_seq, wal_segment, newest_wal_segment)| VersionEdit {
-                    added,
-                    removed,
-                    next_file_number,
-                    newest_wal_segment,
-                    last_seq,
-                    wal_segment,
+                |(added, removed, next_file_number, last_seq, wal_segment, newest_wal_segment)| {
+                    VersionEdit {
+                        added,
+                        removed,
+                        next_file_number,
+                        newest_wal_segment,
+                        last_seq,
+                        wal_segment,
+                    }
                 },
             )
     }

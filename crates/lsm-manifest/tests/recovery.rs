@@ -81,9 +81,15 @@ fn fresh_open_creates_an_empty_catalog_and_current() {
     assert_eq!(recovered.version.num_levels(), LEVELS);
     assert_eq!(recovered.version.num_files(), 0);
     assert_eq!((recovered.last_seq, recovered.wal_segment), (0, 0));
-    assert_eq!(recovered.source, None, "a fresh catalog is read from no file");
+    assert_eq!(
+        recovered.source, None,
+        "a fresh catalog is read from no file"
+    );
     assert_eq!(manifest.manifest_number(), 1);
-    assert_eq!(recovered.next_file_number, 1, "read before the new manifest took 1");
+    assert_eq!(
+        recovered.next_file_number, 1,
+        "read before the new manifest took 1"
+    );
     assert_eq!(manifest.next_file_number(), 2);
     assert_eq!(
         live_manifest(dir.path()),

@@ -37,8 +37,8 @@ use lsm_compaction::{
     choose_level_compaction, flush_to_table, level_scores, pick_compaction, run_compaction,
     CompactionChoice, CompactionOutcome, OutputContext, TableSource,
 };
-use lsm_core::{BatchOp, Error as CoreError, FileSystem, SeqNo, SharedFileSystem, WriteBatch};
-use lsm_manifest::{parse_table_file_name, FileMeta, Manifest, Version, VersionEdit};
+use lsm_core::{BatchOp, Error as CoreError, SeqNo, SharedFileSystem, WriteBatch};
+use lsm_manifest::{FileMeta, Manifest, Version, VersionEdit};
 use lsm_memtable::Memtable;
 use lsm_sstable::BlockCache;
 use lsm_wal::{list_segments, segment_file_name, WalWriter};
@@ -47,6 +47,7 @@ use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use crate::config::LsmConfig;
 use crate::error::{Error, Result};
 use crate::read::{self, ImmutableMemtable, StoreIterator, SuperVersion};
+use crate::recovery::{self, Recovered};
 use crate::snapshot::{SnapshotHandle, SnapshotList};
 use crate::stats::{LevelStats, StoreStats};
 use crate::table_cache::TableCache;
@@ -123,9 +124,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CoreError + '_ {
 
 impl Engine {
     /// Opens (or creates) the store in `config.dir`: takes the directory
-    /// lock, replays the manifest, replays the WAL segments newer than the
-    /// last flush into a fresh memtable, removes stray files, and starts a
-    /// new WAL segment.
+    /// lock, checks the manifest, the tables and the WAL for completeness
+    /// (reading only), replays the WAL segments newer than the last flush
+    /// into a fresh memtable, then starts a new WAL segment and manifest and
+    /// removes (or quarantines) stray files. See [`crate::recovery`].
     pub fn open(config: LsmConfig) -> Result<Engine> {
         config.validate()?;
         let fs = Arc::clone(&config.fs);
@@ -140,44 +142,18 @@ impl Engine {
             Err(e) => return Err(CoreError::io(lock_path, e).into()),
         };
 
-        let (manifest, recovered) = Manifest::open(Arc::clone(&fs), &dir, config.num_levels)?;
-        let flushed_seq = recovered.last_seq;
-        let mem = Arc::new(Memtable::new());
-        let mut replayed_last = flushed_seq;
-        let report = lsm_wal::recover(
-            fs.as_ref(),
-            &dir,
-            recovered.wal_segment,
-            config.wal_recovery,
-            |batch| {
-                if batch.last_seq() > flushed_seq {
-                    mem.apply(batch.iter().filter(|op| op.seq > flushed_seq));
-                    replayed_last = replayed_last.max(batch.last_seq());
-                }
-            },
-        )?;
-        let last_seq = replayed_last;
-
-        let version = recovered.version.clone();
-        // Segments that replayed nothing new hold only writes already in
-        // tables: the new segment below supersedes them.
-        let oldest_needed_wal = if mem.is_empty() {
-            report.next_segment.max(recovered.wal_segment)
-        } else {
-            recovered.wal_segment
-        };
-        remove_strays(fs.as_ref(), &dir, &version, oldest_needed_wal)?;
+        let check = recovery::check(fs.as_ref(), &config, false)?;
+        let version = Arc::clone(&check.manifest.version);
+        let Recovered {
+            manifest,
+            wal,
+            mem,
+            last_seq,
+        } = recovery::repair(&fs, &config, check)?;
 
         let block_cache =
             (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
         let tables = Arc::new(TableCache::new(Arc::clone(&fs), dir.clone(), block_cache));
-        let wal = WalWriter::create(
-            Arc::clone(&fs),
-            &dir,
-            report.next_segment.max(recovered.wal_segment),
-            last_seq + 1,
-            config.wal_options(),
-        )?;
         let view = SuperVersion::new(mem, Vec::new(), version);
         Ok(Engine {
             fs,
@@ -394,6 +370,9 @@ impl Engine {
         let output = flush_to_table(&mut oldest.mem.iter(), ctx)?;
         let mut edit = VersionEdit {
             wal_segment: Some(oldest.next_wal_segment),
+            // Every segment up to the current one exists (its header and
+            // directory entry were synced before any append went to it).
+            newest_wal_segment: Some(self.wal.current_segment()),
             ..VersionEdit::default()
         };
         if let Some(max_seq) = oldest.mem.max_seq() {
@@ -670,35 +649,4 @@ impl Engine {
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
-}
-
-/// Removes files an interrupted flush or compaction left behind: tables the
-/// version does not list and WAL segments older than the oldest needed one.
-fn remove_strays(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    version: &Version,
-    oldest_wal: u64,
-) -> Result<()> {
-    let live: BTreeSet<u64> = version.all_files().map(|(_, f)| f.number).collect();
-    let mut removed = false;
-    for name in fs.list_dir(dir).map_err(io_err(dir))? {
-        let stray = match (
-            parse_table_file_name(&name),
-            lsm_wal::parse_segment_file_name(&name),
-        ) {
-            (Some(number), _) => !live.contains(&number),
-            (_, Some(segment)) => segment < oldest_wal,
-            _ => false,
-        };
-        if stray {
-            let path = dir.join(&name);
-            fs.remove_file(&path).map_err(io_err(&path))?;
-            removed = true;
-        }
-    }
-    if removed {
-        fs.sync_dir(dir).map_err(io_err(dir))?;
-    }
-    Ok(())
 }

@@ -52,3 +52,21 @@ pub enum Error {
         max: usize,
     },
 }
+
+impl Error {
+    /// True when the error reports damaged or missing bytes on disk, from
+    /// any layer: a bad table block, WAL record or manifest edit, a hole in
+    /// the WAL, a table the manifest lists but the directory lacks. The
+    /// error's text names the file and the offset.
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            Error::Core(err) => err.is_corruption(),
+            Error::Wal(err) => err.is_corruption(),
+            Error::Sstable(err) => err.is_corruption(),
+            Error::Manifest(err) => err.is_corruption(),
+            Error::Compaction(lsm_compaction::Error::Core(err)) => err.is_corruption(),
+            Error::Compaction(lsm_compaction::Error::Sstable(err)) => err.is_corruption(),
+            _ => false,
+        }
+    }
+}

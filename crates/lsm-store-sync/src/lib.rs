@@ -42,6 +42,7 @@ mod config;
 pub mod engine;
 mod error;
 mod read;
+mod recovery;
 mod snapshot;
 mod stats;
 mod store;

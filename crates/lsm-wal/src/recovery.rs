@@ -53,6 +53,9 @@ pub struct ReplayStart {
     /// the first one up to it must exist, so losing the newest segment is
     /// detected instead of taken for an empty log.
     pub newest_known_segment: Option<u64>,
+    /// Check and replay only: cut nothing (the report says what a repair
+    /// would cut). For read-only opens and `lsm verify`.
+    pub dry_run: bool,
 }
 
 /// What [`recover`] replayed and repaired.
@@ -310,29 +313,28 @@ pub fn recover_from(
         }
     }
 
+    // Every segment from here on is emptied: its records follow lost ones.
+    let lost_from = stop.map(|cut| cut.index + 1).or(lost_from);
+    if let Some(from) = lost_from {
+        report.lost_segments = live.split_off(from);
+    }
+    if let Some(cut) = stop {
+        report.torn_tail = Some(torn_tail(&cut));
+    } else if let Some((first, later)) = torn.split_first() {
+        report.torn_tail = Some(torn_tail(first));
+        report.torn_headers = later.iter().map(|cut| cut.segment).collect();
+    }
+    if start.dry_run {
+        return Ok(report);
+    }
     // Every check passed: repair. Later segments are emptied before the
     // damaged one is cut, so a crash in between leaves the damage in place
     // for the next recovery (prefix guarantee).
-    if let Some(cut) = stop {
-        let later_from = cut.index + 1;
-        for &later in live[later_from..].iter().rev() {
-            truncate(fs, dir, later, 0)?;
-        }
-        report.lost_segments = live.split_off(later_from);
-        truncate(fs, dir, cut.segment, cut.offset)?;
-        report.torn_tail = Some(torn_tail(&cut));
-    } else if let Some(from) = lost_from {
-        for &later in live[from..].iter().rev() {
-            truncate(fs, dir, later, 0)?;
-        }
-        report.lost_segments = live.split_off(from);
+    for &later in report.lost_segments.iter().rev() {
+        truncate(fs, dir, later, 0)?;
     }
-    for cut in torn.iter().rev() {
+    for cut in stop.iter().chain(torn.iter()).rev() {
         truncate(fs, dir, cut.segment, cut.offset)?;
-    }
-    if let Some((first, later)) = torn.split_first() {
-        report.torn_tail = Some(torn_tail(first));
-        report.torn_headers = later.iter().map(|cut| cut.segment).collect();
     }
     Ok(report)
 }

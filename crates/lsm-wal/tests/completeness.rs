@@ -13,8 +13,8 @@ use common::{owned, tagged_batch, Replayed};
 use lsm_core::OsFileSystem;
 use lsm_wal::format::SEGMENT_HEADER_BYTES;
 use lsm_wal::{
-    read_segment, recover, recover_from, segment_path, RecordSummary, RecoveryMode,
-    RecoveryReport, ReplayStart, SyncMode, TornTail, WalOptions, WalWriter,
+    read_segment, recover, recover_from, segment_path, RecordSummary, RecoveryMode, RecoveryReport,
+    ReplayStart, SyncMode, TornTail, WalOptions, WalWriter,
 };
 
 const RECORDS: u64 = 4;
@@ -262,6 +262,7 @@ fn log_must_continue_from_the_flushed_state() {
         min_segment: 4,
         flushed_seq: Some(10),
         newest_known_segment: Some(4),
+        dry_run: false,
     };
     let (replayed, _) = replay_from(dir.path(), &start, RecoveryMode::TolerateTornTail).unwrap();
     assert_eq!(last_seqs(&replayed), [11, 12, 13, 14]);
@@ -273,7 +274,10 @@ fn log_must_continue_from_the_flushed_state() {
     };
     let err = replay_from(dir.path(), &start, RecoveryMode::TolerateTornTail).unwrap_err();
     let (path, offset, detail) = corruption(&err);
-    assert_eq!((path, offset), (segment_path(dir.path(), 4), records[0].offset));
+    assert_eq!(
+        (path, offset),
+        (segment_path(dir.path(), 4), records[0].offset)
+    );
     assert!(detail.contains("7..=10 are missing"), "{detail}");
     // Records already in tables are skipped, not a gap.
     let start = ReplayStart {
@@ -293,6 +297,7 @@ fn missing_first_needed_or_recorded_newest_segment_is_corruption() {
         min_segment: 4,
         flushed_seq: Some(0),
         newest_known_segment: None,
+        dry_run: false,
     };
     let err = replay_from(dir.path(), &start, RecoveryMode::TolerateTornTail).unwrap_err();
     assert_eq!(corruption(&err).0, segment_path(dir.path(), 4));
@@ -301,6 +306,7 @@ fn missing_first_needed_or_recorded_newest_segment_is_corruption() {
         min_segment: 5,
         flushed_seq: Some(0),
         newest_known_segment: Some(6),
+        dry_run: false,
     };
     let err = replay_from(dir.path(), &start, RecoveryMode::TolerateTornTail).unwrap_err();
     assert_eq!(corruption(&err).0, segment_path(dir.path(), 6));
@@ -310,4 +316,26 @@ fn missing_first_needed_or_recorded_newest_segment_is_corruption() {
         replay_from(dir.path(), &start, RecoveryMode::TolerateTornTail).unwrap();
     assert_eq!(replayed.len() as u64, RECORDS);
     assert_eq!(report.segments, [5, 6]);
+}
+
+#[test]
+fn dry_run_reports_the_torn_tail_and_cuts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = write_segment(dir.path(), 1, 1);
+    header_only_segment(dir.path(), 2, 5);
+    let last = records.last().unwrap();
+    cut(&segment_path(dir.path(), 1), last.offset + 5);
+    let before = snapshot(dir.path());
+    let start = ReplayStart {
+        dry_run: true,
+        ..ReplayStart::default()
+    };
+    let (replayed, report) =
+        replay_from(dir.path(), &start, RecoveryMode::TolerateTornTail).unwrap();
+    assert_eq!(last_seqs(&replayed), [1, 2, 3]);
+    assert_eq!(
+        report.torn_tail.map(|t| (t.segment, t.offset)),
+        Some((1, last.offset))
+    );
+    assert_eq!(snapshot(dir.path()), before, "a dry run wrote");
 }

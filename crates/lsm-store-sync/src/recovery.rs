@@ -1,0 +1,295 @@
+//! Opening a store's files after a restart: what was durable, whether it is
+//! complete, and the repairs open makes. Checks first, writes after.
+//!
+//! [`check`] reads only: the manifest ([`Manifest::recover`]), the tables it
+//! lists (present, with the size it recorded), and the WAL from the
+//! manifest's `wal_segment` on ([`lsm_wal::recover_from`]: every segment
+//! present, sequence numbers continuing the tables' `last_seq` without a
+//! gap, damage only where a crash leaves it), replayed into a memtable. Any
+//! hole is a corruption error naming the file and offset. [`RecoveryCheck`]
+//! says what a repair would change. `lsm verify` and read-only tools stop
+//! there.
+//!
+//! [`repair`] runs only after every check passed, in this order (each step
+//! durable before the next; docs/durability.md, "Open"):
+//! 1. cut the WAL's torn tail (done by the WAL recovery itself);
+//! 2. create the new WAL segment (header, fdatasync, directory fsync);
+//! 3. if the manifest's last record was damaged, keep a copy of that
+//!    manifest in `quarantine/`;
+//! 4. start a new manifest: the recovered catalog, `newest_wal_segment` =
+//!    the new segment, and, when the WAL held nothing the tables lack,
+//!    `wal_segment` = the new segment;
+//! 5. remove WAL segments below the manifest's `wal_segment`, and tables the
+//!    manifest does not list. A table is deleted only when the manifest was
+//!    read whole (so the table's edit never reached the disk); after a
+//!    damaged last record it is moved to `quarantine/` instead, since the
+//!    lost edit may have been the one that listed it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lsm_core::{Error as CoreError, FileSystem, SeqNo, SharedFileSystem};
+use lsm_manifest::{
+    parse_table_file_name, table_file_name, DroppedTail, Manifest, RecoveredState, VersionEdit,
+};
+use lsm_memtable::Memtable;
+use lsm_wal::{parse_segment_file_name, RecoveryReport, ReplayStart, WalWriter};
+
+use crate::config::LsmConfig;
+use crate::error::{Error, Result};
+
+/// Name of the directory, inside the store directory, where open moves
+/// files it may not delete: tables no intact manifest lists, and a manifest
+/// whose last record was damaged.
+pub const QUARANTINE_DIR_NAME: &str = "quarantine";
+
+/// What [`check`] found: the recovered state and what a repair would
+/// change. Nothing here is an error; errors are returned instead.
+#[derive(Debug)]
+pub(crate) struct RecoveryCheck {
+    /// The catalog the manifest holds.
+    pub(crate) manifest: RecoveredState,
+    /// The WAL's writes the tables lack.
+    pub(crate) mem: Arc<Memtable>,
+    /// The last sequence number of the recovered state.
+    pub(crate) last_seq: SeqNo,
+    /// What the WAL replay found (torn tail, next segment number).
+    pub(crate) wal: RecoveryReport,
+    /// Tables in the directory the manifest does not list.
+    pub(crate) stray_tables: Vec<u64>,
+}
+
+/// Every check open makes, reading only (see the module doc). With
+/// `dry_run` the WAL's torn tail is reported but not cut; otherwise it is
+/// cut once every check has passed.
+pub(crate) fn check(
+    fs: &dyn FileSystem,
+    config: &LsmConfig,
+    dry_run: bool,
+) -> Result<RecoveryCheck> {
+    let dir = &config.dir;
+    let manifest = Manifest::recover(fs, dir, config.num_levels)?;
+    let names = fs.list_dir(dir).map_err(|e| CoreError::io(dir, e))?;
+    let present: BTreeSet<u64> = names
+        .iter()
+        .filter_map(|name| parse_table_file_name(name))
+        .collect();
+    let incomplete = |err: Error| explain_dropped_tail(&manifest, err);
+    check_listed_tables(fs, dir, &manifest, &present).map_err(incomplete)?;
+
+    let flushed_seq = manifest.last_seq;
+    let mem = Arc::new(Memtable::new());
+    let mut last_seq = flushed_seq;
+    let start = ReplayStart {
+        min_segment: manifest.wal_segment,
+        flushed_seq: Some(flushed_seq),
+        newest_known_segment: manifest.newest_wal_segment,
+        dry_run,
+    };
+    let wal = lsm_wal::recover_from(fs, dir, &start, config.wal_recovery, |batch| {
+        if batch.last_seq() > flushed_seq {
+            mem.apply(batch.iter().filter(|op| op.seq > flushed_seq));
+            last_seq = last_seq.max(batch.last_seq());
+        }
+    })
+    .map_err(|err| incomplete(err.into()))?;
+
+    let live: BTreeSet<u64> = manifest
+        .version
+        .all_files()
+        .map(|(_, f)| f.number)
+        .collect();
+    let stray_tables = present.difference(&live).copied().collect();
+    Ok(RecoveryCheck {
+        manifest,
+        mem,
+        last_seq,
+        wal,
+        stray_tables,
+    })
+}
+
+/// Every table the manifest lists must exist with the size it recorded.
+fn check_listed_tables(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    manifest: &RecoveredState,
+    present: &BTreeSet<u64>,
+) -> Result<()> {
+    for (level, file) in manifest.version.all_files() {
+        let path = dir.join(table_file_name(file.number));
+        if !present.contains(&file.number) {
+            return Err(CoreError::corruption(
+                &path,
+                0,
+                format!(
+                    "table {} of level {level} is listed in the manifest but missing",
+                    file.number
+                ),
+            )
+            .into());
+        }
+        let size = fs.file_size(&path).map_err(|e| CoreError::io(&path, e))?;
+        if size != file.file_bytes {
+            return Err(CoreError::corruption(
+                &path,
+                size.min(file.file_bytes),
+                format!(
+                    "table is {size} bytes, the manifest recorded {}",
+                    file.file_bytes
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// When the manifest's last record was left out and the state without it
+/// is incomplete, the damage was not a torn write: say so, naming the
+/// manifest, and keep the underlying finding.
+fn explain_dropped_tail(manifest: &RecoveredState, err: Error) -> Error {
+    let (Some(tail), Some(path)) = (&manifest.dropped_tail, &manifest.source) else {
+        return err;
+    };
+    if !err.is_corruption() {
+        return err;
+    }
+    let DroppedTail { offset, reason, .. } = tail;
+    CoreError::corruption(
+        path,
+        *offset,
+        format!(
+            "the manifest's last record is damaged ({reason}) and the state before it is \
+             incomplete, so it was a durable edit, not a torn write: {err}"
+        ),
+    )
+    .into()
+}
+
+/// What open builds from a checked directory.
+pub(crate) struct Recovered {
+    pub(crate) manifest: Manifest,
+    pub(crate) wal: WalWriter,
+    pub(crate) mem: Arc<Memtable>,
+    pub(crate) last_seq: SeqNo,
+}
+
+/// Makes the checked state the store's (see the module doc for the order).
+pub(crate) fn repair(
+    fs: &SharedFileSystem,
+    config: &LsmConfig,
+    check: RecoveryCheck,
+) -> Result<Recovered> {
+    let dir = &config.dir;
+    let RecoveryCheck {
+        manifest: recovered,
+        mem,
+        last_seq,
+        wal: report,
+        stray_tables,
+    } = check;
+    let new_segment = report.next_segment.max(recovered.wal_segment);
+    let wal = WalWriter::create(
+        Arc::clone(fs),
+        dir,
+        new_segment,
+        last_seq + 1,
+        config.wal_options(),
+    )?;
+    if let Some(source) = recovered
+        .dropped_tail
+        .as_ref()
+        .and(recovered.source.as_ref())
+    {
+        quarantine_copy(fs.as_ref(), dir, source)?;
+    }
+    let mut edit = VersionEdit {
+        newest_wal_segment: Some(new_segment),
+        ..VersionEdit::default()
+    };
+    if mem.is_empty() {
+        // The older segments hold only writes already in tables.
+        edit.wal_segment = Some(new_segment);
+    }
+    let manifest = Manifest::start(Arc::clone(fs), dir, &recovered, edit)?;
+
+    let names = fs.list_dir(dir).map_err(|e| CoreError::io(dir, e))?;
+    let oldest_needed = manifest.wal_segment();
+    let mut removed = false;
+    for name in names {
+        if parse_segment_file_name(&name).is_some_and(|segment| segment < oldest_needed) {
+            let path = dir.join(&name);
+            fs.remove_file(&path).map_err(|e| CoreError::io(&path, e))?;
+            removed = true;
+        }
+    }
+    for number in stray_tables {
+        let path = dir.join(table_file_name(number));
+        if recovered.dropped_tail.is_some() {
+            quarantine_move(fs.as_ref(), dir, &path)?;
+        } else {
+            fs.remove_file(&path).map_err(|e| CoreError::io(&path, e))?;
+        }
+        removed = true;
+    }
+    if removed {
+        fs.sync_dir(dir).map_err(|e| CoreError::io(dir, e))?;
+    }
+    Ok(Recovered {
+        manifest,
+        wal,
+        mem,
+        last_seq,
+    })
+}
+
+/// A path in the quarantine directory for `name` that is not taken yet.
+fn quarantine_path(fs: &dyn FileSystem, dir: &Path, name: &str) -> Result<PathBuf> {
+    let quarantine = dir.join(QUARANTINE_DIR_NAME);
+    fs.create_dir_all(&quarantine)
+        .map_err(|e| CoreError::io(&quarantine, e))?;
+    let mut path = quarantine.join(name);
+    let mut n = 1u32;
+    while fs.exists(&path) {
+        path = quarantine.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    Ok(path)
+}
+
+/// Moves `path` into the quarantine directory (both directories synced).
+fn quarantine_move(fs: &dyn FileSystem, dir: &Path, path: &Path) -> Result<()> {
+    let name = file_name(path);
+    let target = quarantine_path(fs, dir, &name)?;
+    fs.rename(path, &target)
+        .map_err(|e| CoreError::io(path, e))?;
+    sync_quarantine(fs, dir)
+}
+
+/// Copies `path` into the quarantine directory, synced.
+fn quarantine_copy(fs: &dyn FileSystem, dir: &Path, path: &Path) -> Result<()> {
+    let bytes = fs.read_all(path).map_err(|e| CoreError::io(path, e))?;
+    let target = quarantine_path(fs, dir, &file_name(path))?;
+    let file = fs.create(&target).map_err(|e| CoreError::io(&target, e))?;
+    file.append(&bytes)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| CoreError::io(&target, e))?;
+    sync_quarantine(fs, dir)
+}
+
+fn sync_quarantine(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    let quarantine = dir.join(QUARANTINE_DIR_NAME);
+    fs.sync_dir(&quarantine)
+        .map_err(|e| CoreError::io(&quarantine, e))?;
+    fs.sync_dir(dir).map_err(|e| CoreError::io(dir, e))?;
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || "unnamed".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
