@@ -39,7 +39,10 @@
 //! The test prints a table of outcomes per file kind and fails listing
 //! every failure, grouped by kind.
 //!
-//! Run: `cargo test -p lsm-cli --test damage_matrix -- --nocapture`.
+//! Run: `cargo test -p lsm-cli --test damage_matrix -- --nocapture`. Set
+//! `LSM_DAMAGE_MATRIX_VERBOSE=1` to print every case's outcome and what
+//! `lsm verify` said, `LSM_DAMAGE_MATRIX_KEEP=<dir>` to keep a copy of the
+//! pristine store for damaging by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet};
