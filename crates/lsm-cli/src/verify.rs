@@ -14,11 +14,14 @@
 //!    stray left by an interrupted flush or compaction; the next open
 //!    deletes it).
 //! 3. Every WAL segment the store still needs (numbers `>=` the manifest's
-//!    oldest WAL segment): every record's checksum, the header naming the
-//!    segment itself, and sequence numbers strictly increasing across
-//!    records and segments, as [`lsm_wal::recover`] requires. A torn tail in
-//!    the newest segment is a warning (recovery cuts it off); damage
-//!    anywhere else is a failure.
+//!    oldest WAL segment): what it holds and how it ends, without judging.
+//! 4. The checks open runs ([`lsm_store_sync::check_store`], reading
+//!    only): every table the manifest lists present with its recorded
+//!    size, every WAL segment it needs present, sequence numbers continuing
+//!    the tables' `last_seq` without a gap, damage only as a torn tail of
+//!    the newest segment holding records (a warning: open cuts it), and a
+//!    damaged last manifest record only when the state without it is
+//!    complete (a warning). Anything open would refuse is a failure.
 //!
 //! One line per file: `ok`, `WARNING` or `FAILED`, naming the file and, for
 //! damage, the offset. Exit status 0 when nothing failed (warnings
@@ -33,11 +36,12 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use lsm_core::{compare_internal_keys, FileSystem, OsFileSystem, SeqNo};
+use lsm_core::{compare_internal_keys, FileSystem, OsFileSystem};
 use lsm_manifest::{
     manifest_file_name, parse_table_file_name, read_manifest, table_file_name, FileMeta,
 };
 use lsm_sstable::Table;
+use lsm_store_sync::{check_store, LsmConfig, StoreCheck};
 use lsm_wal::{list_segments, read_segment, segment_file_name, segment_path, SegmentTail};
 
 use crate::inspect::readable::counted;
@@ -141,7 +145,7 @@ impl<W: Write> Verifier<W> {
 
         // 1. The manifest. Without it the live set is unknown: with --all,
         // check every table and segment on disk instead.
-        let (live, oldest_wal) = match read_manifest(&fs, dir) {
+        let (live, oldest_wal, levels) = match read_manifest(&fs, dir) {
             Ok(dump) => {
                 let name = dump
                     .manifest_number
@@ -165,14 +169,14 @@ impl<W: Write> Verifier<W> {
                     .all_files()
                     .map(|(level, meta)| (Some(level), meta.number, Some(FileMeta::clone(meta))))
                     .collect();
-                (live, dump.wal_segment)
+                (live, dump.wal_segment, dump.version.num_levels())
             }
             Err(err) => {
                 if !self.record("CURRENT/MANIFEST", Outcome::Failure(err.to_string()))? {
                     return Ok(());
                 }
                 let every = on_disk.iter().map(|&n| (None, n, None)).collect();
-                (every, 0)
+                (every, 0, 1)
             }
         };
 
@@ -189,23 +193,33 @@ impl<W: Write> Verifier<W> {
         for number in on_disk.difference(&listed) {
             let outcome = Outcome::Warning(
                 "stray table: the manifest does not list it (left by an interrupted flush or \
-                 compaction; the next open deletes it)"
+                 compaction; the next open deletes it, or moves it to quarantine/ when the \
+                 manifest's last record is damaged)"
                     .to_string(),
             );
             self.record(&table_file_name(*number), outcome)?;
         }
 
-        // 3. WAL segments still needed.
+        // 3. WAL segments still needed: what each holds. Whether the log
+        // as a whole is complete and where damage is a torn write is judged
+        // in step 4, by the checks open runs.
         let segments = list_segments(&fs, dir)?;
         let needed: Vec<u64> = segments.into_iter().filter(|&n| n >= oldest_wal).collect();
-        let mut last_seq: Option<SeqNo> = None;
-        for (i, &number) in needed.iter().enumerate() {
-            let newest = i + 1 == needed.len();
-            let outcome = check_segment(&segment_path(dir, number), number, newest, &mut last_seq);
+        for &number in &needed {
+            let outcome = describe_segment(&segment_path(dir, number));
             if !self.record(&segment_file_name(number), outcome)? {
                 return Ok(());
             }
         }
+
+        // 4. What open checks: the manifest's tables present, every WAL
+        // segment it needs present, sequence numbers continuing the tables'
+        // without a gap, damage only where a crash leaves it.
+        let outcome = match check_store(&open_check_config(dir, levels)) {
+            Ok(check) => open_check_outcome(&check),
+            Err(err) => Outcome::Failure(format!("open would refuse the store: {err}")),
+        };
+        self.record("open check", outcome)?;
 
         let failed = self.failures.len();
         writeln!(
@@ -274,37 +288,14 @@ fn check_table(path: &Path, level: Option<usize>, meta: Option<&FileMeta>) -> Ou
     ))
 }
 
-/// Reads segment `number` at `path` and checks it as recovery would;
-/// `last_seq` carries the last sequence number across segments.
-fn check_segment(path: &Path, number: u64, newest: bool, last_seq: &mut Option<SeqNo>) -> Outcome {
-    let corruption =
-        |offset: u64, detail: String| lsm_core::Error::corruption(path, offset, detail).to_string();
+/// What segment `path` holds (records, sequence numbers, how it ends),
+/// without judging it: a damaged end may be a torn write, which only the
+/// whole log tells (step 4).
+fn describe_segment(path: &Path) -> Outcome {
     let contents = match read_segment(&OsFileSystem, path) {
         Ok(contents) => contents,
         Err(err) => return Outcome::Failure(err.to_string()),
     };
-    if let Some(header) = contents.header {
-        if header.segment != number {
-            return Outcome::Failure(corruption(
-                0,
-                format!("segment header names segment {}", header.segment),
-            ));
-        }
-    }
-    for record in &contents.records {
-        if let Some(last) = *last_seq {
-            if record.first_seq <= last {
-                return Outcome::Failure(corruption(
-                    record.offset,
-                    format!(
-                        "sequence number {} does not follow {last}",
-                        record.first_seq
-                    ),
-                ));
-            }
-        }
-        *last_seq = Some(record.last_seq);
-    }
     let summary = match (contents.records.first(), contents.records.last()) {
         (Some(first), Some(last)) => format!(
             "{}, sequence numbers {}..={}",
@@ -312,37 +303,66 @@ fn check_segment(path: &Path, number: u64, newest: bool, last_seq: &mut Option<S
             first.first_seq,
             last.last_seq
         ),
+        _ if contents.header.is_some() => "header only, no records".to_string(),
         _ => "no records".to_string(),
     };
     match contents.tail {
         SegmentTail::Clean => Outcome::Ok(format!("{summary}, checksums ok")),
-        SegmentTail::Damaged {
-            offset,
-            dropped_bytes,
-            reason,
-            next_valid_record: None,
-        } if newest => Outcome::Warning(format!(
-            "{summary}; torn tail at offset {offset}: {reason} ({dropped_bytes} bytes that \
-             recovery drops: a write cut short by a crash)"
+        SegmentTail::Damaged { offset, reason, .. } => Outcome::Ok(format!(
+            "{summary}; ends in damage at offset {offset} ({reason})"
         )),
-        SegmentTail::Damaged {
-            offset,
-            reason,
-            next_valid_record: None,
-            ..
-        } => Outcome::Failure(corruption(
-            offset,
-            format!("{reason} at the end of a segment that is not the newest"),
+        SegmentTail::Invalid { offset, reason } => Outcome::Ok(format!(
+            "{summary}; ends in an invalid record at offset {offset} ({reason})"
         )),
-        SegmentTail::Damaged {
-            offset,
-            reason,
-            next_valid_record: Some(next),
-            ..
-        } => Outcome::Failure(corruption(
-            offset,
-            format!("{reason}, followed by a valid record at offset {next}"),
-        )),
-        SegmentTail::Invalid { offset, reason } => Outcome::Failure(corruption(offset, reason)),
+    }
+}
+
+/// The configuration `check_store` reads the store with: the defaults,
+/// with at least as many levels as the manifest uses.
+fn open_check_config(dir: &Path, levels: usize) -> LsmConfig {
+    let mut config = LsmConfig::new(dir);
+    config.num_levels = config.num_levels.max(levels);
+    config
+}
+
+/// A store open would accept: ok, or a warning naming what open would cut
+/// or set aside.
+fn open_check_outcome(check: &StoreCheck) -> Outcome {
+    let mut repairs = Vec::new();
+    if let Some(torn) = &check.wal_torn_tail {
+        repairs.push(format!(
+            "torn tail at offset {} of {} ({} bytes that open cuts: a write cut short by a crash)",
+            torn.offset,
+            torn.path.display(),
+            torn.bytes
+        ));
+    }
+    for path in &check.wal_torn_headers {
+        repairs.push(format!(
+            "torn header of {} (a segment created ahead of a rotation; open empties it)",
+            path.display()
+        ));
+    }
+    if let Some(tail) = &check.manifest_dropped_tail {
+        repairs.push(format!(
+            "damaged last record at offset {} of {} ({} bytes) that open leaves out; the state \
+             before it is complete",
+            tail.offset,
+            tail.path.display(),
+            tail.bytes
+        ));
+    }
+    let summary = format!(
+        "the WAL continues the tables (sequence number {}) without a gap: {} in {}, up to \
+         sequence number {}",
+        check.flushed_seq,
+        counted(check.wal_records, "record"),
+        counted(check.wal_segments.len() as u64, "segment"),
+        check.last_seq
+    );
+    if repairs.is_empty() {
+        Outcome::Ok(summary)
+    } else {
+        Outcome::Warning(format!("{summary}; {}", repairs.join("; ")))
     }
 }

@@ -56,6 +56,7 @@ pub use lsm_core::{SeqNo, WriteBatch};
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};
 pub use read::{ImmutableMemtable, StoreIterator, SuperVersion};
+pub use recovery::{check_store, StoreCheck, Truncation, QUARANTINE_DIR_NAME};
 pub use snapshot::{SnapshotHandle, SnapshotList};
 pub use stats::{LevelStats, StoreStats};
 pub use store::{owned_bounds, SimpleLsmStore, Snapshot};

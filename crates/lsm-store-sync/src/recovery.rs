@@ -44,6 +44,90 @@ use crate::error::{Error, Result};
 /// whose last record was damaged.
 pub const QUARANTINE_DIR_NAME: &str = "quarantine";
 
+/// Bytes that open would cut from (or, for the manifest, leave out of) the
+/// end of a file: a torn write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Truncation {
+    /// The file.
+    pub path: PathBuf,
+    /// Where the damaged bytes start.
+    pub offset: u64,
+    /// How many bytes from there to the end of the file.
+    pub bytes: u64,
+}
+
+/// What [`check_store`] found in a store directory that open would accept:
+/// the state open would recover, and what it would repair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreCheck {
+    /// The last sequence number of the state open would recover.
+    pub last_seq: SeqNo,
+    /// The sequence number the tables hold up to (the manifest's).
+    pub flushed_seq: SeqNo,
+    /// The WAL segments open would replay.
+    pub wal_segments: Vec<u64>,
+    /// WAL records (batches) in them.
+    pub wal_records: u64,
+    /// The torn tail open would cut from the newest WAL segment.
+    pub wal_torn_tail: Option<Truncation>,
+    /// Later WAL segments holding no record whose torn header open would cut
+    /// to zero bytes.
+    pub wal_torn_headers: Vec<PathBuf>,
+    /// The damaged last manifest record open would leave out (the state
+    /// without it was checked complete).
+    pub manifest_dropped_tail: Option<Truncation>,
+    /// Tables the manifest does not list, which open would delete (or move
+    /// to `quarantine/` when `manifest_dropped_tail` is set).
+    pub stray_tables: Vec<PathBuf>,
+}
+
+/// Runs every check [`crate::SimpleLsmStore::open`] runs on the files of
+/// `config.dir`, reading only: no lock, no repair, no new file. `Ok` when
+/// open would succeed, with what it would recover and repair; otherwise the
+/// error open would return (a corruption error names the file and offset).
+/// Table blocks are not read (open does not read them either); `lsm verify`
+/// checks those separately. Run it on a closed store: one open in another
+/// process may be writing while this reads.
+pub fn check_store(config: &LsmConfig) -> Result<StoreCheck> {
+    config.validate()?;
+    let fs = config.fs.as_ref();
+    let dir = &config.dir;
+    if !fs.exists(dir) {
+        return Err(CoreError::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such store directory"),
+        )
+        .into());
+    }
+    let found = check(fs, config, true)?;
+    let segment = |number: u64| lsm_wal::segment_path(dir, number);
+    Ok(StoreCheck {
+        last_seq: found.last_seq,
+        flushed_seq: found.manifest.last_seq,
+        wal_segments: found.wal.segments.clone(),
+        wal_records: found.wal.records,
+        wal_torn_tail: found.wal.torn_tail.map(|torn| Truncation {
+            path: segment(torn.segment),
+            offset: torn.offset,
+            bytes: torn.dropped_bytes,
+        }),
+        wal_torn_headers: found.wal.torn_headers.iter().map(|&n| segment(n)).collect(),
+        manifest_dropped_tail: match (&found.manifest.dropped_tail, &found.manifest.source) {
+            (Some(tail), Some(path)) => Some(Truncation {
+                path: path.clone(),
+                offset: tail.offset,
+                bytes: tail.bytes,
+            }),
+            _ => None,
+        },
+        stray_tables: found
+            .stray_tables
+            .iter()
+            .map(|&n| dir.join(table_file_name(n)))
+            .collect(),
+    })
+}
+
 /// What [`check`] found: the recovered state and what a repair would
 /// change. Nothing here is an error; errors are returned instead.
 #[derive(Debug)]
@@ -93,7 +177,7 @@ pub(crate) fn check(
             last_seq = last_seq.max(batch.last_seq());
         }
     })
-    .map_err(|err| incomplete(err.into()))?;
+    .map_err(|err| incomplete(with_manifest_context(err, &manifest)))?;
 
     let live: BTreeSet<u64> = manifest
         .version
@@ -124,8 +208,9 @@ fn check_listed_tables(
                 &path,
                 0,
                 format!(
-                    "table {} of level {level} is listed in the manifest but missing",
-                    file.number
+                    "table {} of level {level} is listed in {} but missing",
+                    file.number,
+                    manifest_name(manifest)
                 ),
             )
             .into());
@@ -136,7 +221,8 @@ fn check_listed_tables(
                 &path,
                 size.min(file.file_bytes),
                 format!(
-                    "table is {size} bytes, the manifest recorded {}",
+                    "table is {size} bytes, {} recorded {}",
+                    manifest_name(manifest),
                     file.file_bytes
                 ),
             )
@@ -144,6 +230,38 @@ fn check_listed_tables(
         }
     }
     Ok(())
+}
+
+/// The manifest's path for error texts.
+fn manifest_name(manifest: &RecoveredState) -> String {
+    manifest.source.as_ref().map_or_else(
+        || "the fresh catalog".to_string(),
+        |path| path.display().to_string(),
+    )
+}
+
+/// A WAL corruption error, with what the manifest says the WAL must hold
+/// (a manifest cut short makes the WAL look incomplete).
+fn with_manifest_context(err: lsm_wal::Error, manifest: &RecoveredState) -> Error {
+    match err {
+        lsm_wal::Error::Core(CoreError::Corruption {
+            path,
+            offset,
+            detail,
+        }) => CoreError::corruption(
+            path,
+            offset,
+            format!(
+                "{detail} ({} records tables up to sequence number {} and needs WAL \
+                 segments from {} on)",
+                manifest_name(manifest),
+                manifest.last_seq,
+                manifest.wal_segment
+            ),
+        )
+        .into(),
+        other => other.into(),
+    }
 }
 
 /// When the manifest's last record was left out and the state without it

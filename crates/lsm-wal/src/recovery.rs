@@ -172,6 +172,10 @@ pub fn recover_from(
     let replayable = lost_from.unwrap_or(live.len());
 
     let mut prev_last: Option<SeqNo> = None;
+    // The segment holding the record that ends at `prev_last`, and the
+    // segments after it that held no record.
+    let mut prev_end: Option<u64> = None;
+    let mut empty_since: Vec<u64> = Vec::new();
     // TolerateTornTail: damage at the end of a segment, provisionally a
     // torn tail as long as no later segment holds a record.
     let mut torn: Vec<Cut> = Vec::new();
@@ -225,9 +229,30 @@ pub fn recover_from(
                     ));
                 }
                 if first > expected {
+                    let after = match prev_end {
+                        Some(prev) => format!(
+                            "{} ends with sequence number {}: it was cut short, or a \
+                             segment after it was lost",
+                            segment_path(dir, prev).display(),
+                            expected - 1
+                        ),
+                        None => format!(
+                            "the log must continue from sequence number {}: a segment \
+                             before this one was lost or cut short",
+                            expected - 1
+                        ),
+                    };
+                    let empty: Vec<String> = empty_since
+                        .iter()
+                        .map(|&n| segment_path(dir, n).display().to_string())
+                        .collect();
+                    let empty = match empty.as_slice() {
+                        [] => String::new(),
+                        paths => format!(" ({} held no record)", paths.join(", ")),
+                    };
                     let detail = format!(
-                        "sequence numbers {expected}..={} are missing before this record: \
-                         a WAL segment before it was lost or cut short",
+                        "sequence numbers {expected}..={} are missing before this record; \
+                         {after}{empty}",
                         first - 1
                     );
                     if mode != RecoveryMode::PointInTime {
@@ -246,8 +271,13 @@ pub fn recover_from(
             report.records += 1;
             report.last_seq = Some(batch.last_seq());
             prev_last = Some(batch.last_seq());
+            prev_end = Some(segment);
+            empty_since.clear();
         }
 
+        if prev_end != Some(segment) {
+            empty_since.push(segment);
+        }
         let tail = reader.tail().cloned().unwrap_or(SegmentTail::Clean);
         match tail {
             SegmentTail::Clean => {}
