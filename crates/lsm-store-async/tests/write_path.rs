@@ -302,3 +302,56 @@ fn flush_memtable_writes_an_l0_table_and_drop_closes() {
     assert_eq!(store.get("after").unwrap(), Some(b"flush".to_vec()));
     assert_eq!(store.get("k050").unwrap(), Some(b"v".to_vec()));
 }
+
+#[test]
+fn put_then_wait_for_seq_then_get_sees_the_own_write_from_several_threads() {
+    // The async store's read-your-writes recipe, from threads that each
+    // rewrite their own key and a shared one: after `wait_for_seq(seq)`
+    // returns true, `get` returns the thread's value (own key) or a value
+    // from a write at least as new (shared key).
+    const WRITERS: usize = 4;
+    const ITERATIONS: u32 = 1500;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small(dir.path())
+        .apply_queue_max(16)
+        .build()
+        .unwrap();
+    let store = Arc::new(AsyncLsmStore::open(config).unwrap());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let own = format!("own-{t}");
+                // (own write's seq, value read back from the shared key)
+                let mut shared_reads = Vec::new();
+                for i in 0..ITERATIONS {
+                    let value = format!("{t}-{i}");
+                    let seq = store.put(&own, &value).unwrap();
+                    assert!(store.wait_for_seq(seq, LONG), "fence timed out at {seq}");
+                    assert_eq!(
+                        store.get(&own).unwrap().as_deref(),
+                        Some(value.as_bytes()),
+                        "writer {t}: get after the fence missed its own write {seq}"
+                    );
+                    let seq = store.put("shared", &value).unwrap();
+                    assert!(store.wait_for_seq(seq, LONG), "fence timed out at {seq}");
+                    shared_reads.push((value, seq, store.get("shared").unwrap()));
+                }
+                shared_reads
+            })
+        })
+        .collect();
+    let results: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    let seq_of: std::collections::HashMap<Vec<u8>, u64> = results
+        .iter()
+        .flatten()
+        .map(|(value, seq, _)| (value.as_bytes().to_vec(), *seq))
+        .collect();
+    for (value, own_seq, read) in results.iter().flatten() {
+        let read_seq = read.as_ref().and_then(|v| seq_of.get(v));
+        assert!(
+            read_seq.is_some_and(|s| s >= own_seq),
+            "after writing {value} at {own_seq} the shared key read {read:?} (seq {read_seq:?})"
+        );
+    }
+}

@@ -287,17 +287,49 @@ impl Engine {
     }
 
     /// The synchronous write path: WAL append (durable per the sync mode),
-    /// memtable insert, publish. Returns the batch's last sequence number
-    /// and whether the memtable is now full.
+    /// memtable insert, publish, then wait until the watermark covers the
+    /// batch, so the caller's next read sees it (read-your-writes). Returns
+    /// the batch's last sequence number and whether the memtable is now
+    /// full.
+    ///
+    /// The watermark advances only over contiguous published ranges, so a
+    /// writer that publishes while an earlier writer is still between its
+    /// append and its publish waits for it (`VisibleSeq::wait_visible`:
+    /// one atomic load when there is nothing to wait for). An append that
+    /// fails after taking sequence numbers leaves a range that is never
+    /// published; it poisons the engine, and a writer waiting behind it
+    /// returns `Poisoned` (its write is in the WAL but cannot become
+    /// visible before a reopen).
     pub fn write(&self, batch: &WriteBatch) -> Result<Written> {
         self.check_writable()?;
         batch.check_limits()?;
         let gate = self.write_gate.read();
-        let last = self.wal.append(batch)?;
+        let last = match self.wal.append(batch) {
+            Ok(last) => last,
+            Err(err) => {
+                // I/O failures (and waiters failed by them) may have taken
+                // sequence numbers that will never be published.
+                if matches!(
+                    err,
+                    lsm_wal::Error::Core(_) | lsm_wal::Error::Poisoned { .. }
+                ) {
+                    self.poison(format!("WAL append failed: {err}"));
+                }
+                return Err(err.into());
+            }
+        };
         let first = last + 1 - u64::from(batch.count());
         let memtable_full = self.apply_to_memtable(batch, first);
         self.visible.publish(first, last);
         drop(gate);
+        if !self
+            .visible
+            .wait_visible(last, || self.poisoned.load(Ordering::Acquire))
+        {
+            // `wait_visible` gives up only once the engine is poisoned.
+            let reason = self.poison.lock().clone().unwrap_or_default();
+            return Err(Error::Poisoned { reason });
+        }
         Ok(Written {
             last_seq: last,
             memtable_full,

@@ -107,7 +107,9 @@ impl SimpleLsmStore {
     }
 
     /// Applies `batch` atomically; returns its last sequence number. Durable
-    /// per the configured WAL sync mode when this returns.
+    /// per the configured WAL sync mode, and visible to the caller's next
+    /// read (read-your-writes, also with many writer threads), when this
+    /// returns.
     pub fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
         let written = self.engine.write(batch)?;
         if written.memtable_full {
