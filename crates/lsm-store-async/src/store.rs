@@ -129,7 +129,9 @@ impl AsyncLsmStore {
     }
 
     /// Waits until every write up to `seq` is visible to reads (a condition
-    /// variable, not polling). False if `timeout` passes first.
+    /// variable, not polling). False if `timeout` passes first; a timeout
+    /// too large for an `Instant` (e.g. `Duration::MAX`) waits without a
+    /// deadline.
     pub fn wait_for_seq(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.engine.visible().wait_for(seq, timeout)
     }
@@ -213,7 +215,8 @@ impl AsyncLsmStore {
     }
 
     /// Waits until `job` is completed, failed or cancelled. False if the
-    /// job is unknown or `timeout` passes first.
+    /// job is unknown or `timeout` passes first; a timeout too large for an
+    /// `Instant` (e.g. `Duration::MAX`) waits without a deadline.
     pub fn wait_for_compaction(&self, job: JobId, timeout: Duration) -> bool {
         self.coordinator.wait_for(job, timeout)
     }

@@ -355,3 +355,62 @@ fn put_then_wait_for_seq_then_get_sees_the_own_write_from_several_threads() {
         );
     }
 }
+
+#[test]
+fn wait_for_seq_accepts_duration_max_as_no_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap());
+    let seq = store.put("a", "1").unwrap();
+    assert!(store.wait_for_seq(seq, Duration::MAX));
+    // Not reached yet when the wait starts: it must wait, not panic.
+    let waiter = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.wait_for_seq(seq + 1, Duration::MAX))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    store.put("b", "2").unwrap();
+    assert!(
+        waiter.join().unwrap(),
+        "wait_for_seq(_, Duration::MAX) returned false"
+    );
+}
+
+#[test]
+fn absurd_config_values_are_refused_at_open_with_the_option_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, lsm_store_async::LsmConfigBuilder)> = vec![
+        (
+            "apply_queue_max",
+            common::small(dir.path()).apply_queue_max(usize::MAX),
+        ),
+        (
+            "apply_queue_max",
+            common::small(dir.path()).apply_queue_max(0),
+        ),
+        (
+            "apply_lock_timeout",
+            common::small(dir.path()).apply_lock_timeout(Duration::MAX),
+        ),
+        (
+            "compaction_workers",
+            common::small(dir.path()).compaction_workers(usize::MAX),
+        ),
+    ];
+    for (option, builder) in cases {
+        // The builder refuses it...
+        let err = builder.clone().build().unwrap_err();
+        assert!(
+            matches!(&err, lsm_store_sync::Error::InvalidConfig { option: o, .. } if *o == option),
+            "{err}"
+        );
+        // ...and so does open, for a config assembled by hand.
+        let mut config = common::small(dir.path()).build().unwrap();
+        match option {
+            "apply_queue_max" => config.apply_queue_max = usize::MAX,
+            "apply_lock_timeout" => config.apply_lock_timeout = Duration::MAX,
+            _ => config.compaction_workers = usize::MAX,
+        }
+        let err = AsyncLsmStore::open(config).unwrap_err();
+        assert!(err.to_string().contains(option), "{err}");
+    }
+}

@@ -41,8 +41,15 @@ pub enum Error {
         reason: String,
     },
     /// A configuration value is out of range.
-    #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
+    #[error("invalid configuration: {option} = {value} is out of range (accepted: {accepted})")]
+    InvalidConfig {
+        /// The option (the `LsmConfig` field).
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// The accepted range.
+        accepted: String,
+    },
     /// A level argument is out of range for the operation.
     #[error("level {level} is not valid here: levels 0..={max} can be compacted")]
     InvalidLevel {

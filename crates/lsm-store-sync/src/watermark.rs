@@ -135,16 +135,23 @@ impl VisibleSeq {
         }
     }
 
-    /// Waits until the watermark is at least `seq`; false on timeout.
+    /// Waits until the watermark is at least `seq`; false on timeout. A
+    /// timeout too large for an `Instant` (e.g. `Duration::MAX`) waits
+    /// without a deadline.
     pub fn wait_for(&self, seq: SeqNo, timeout: Duration) -> bool {
         if self.get() >= seq {
             return true;
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         let mut state = self.state.lock();
         while state.visible < seq {
-            if self.advanced.wait_until(&mut state, deadline).timed_out() {
-                return state.visible >= seq;
+            match deadline {
+                Some(deadline) => {
+                    if self.advanced.wait_until(&mut state, deadline).timed_out() {
+                        return state.visible >= seq;
+                    }
+                }
+                None => self.advanced.wait(&mut state),
             }
         }
         true
@@ -176,6 +183,17 @@ mod tests {
         let t = std::thread::spawn(move || w2.wait_for(2, Duration::from_secs(30)));
         w.publish(1, 2);
         assert!(t.join().unwrap());
+    }
+
+    #[test]
+    fn wait_for_with_an_unrepresentable_deadline_waits_without_one() {
+        let w = Arc::new(VisibleSeq::new(0));
+        let w2 = Arc::clone(&w);
+        let t = std::thread::spawn(move || w2.wait_for(1, Duration::MAX));
+        std::thread::sleep(Duration::from_millis(20));
+        w.publish(1, 1);
+        assert!(t.join().unwrap());
+        assert!(w.wait_for(1, Duration::MAX), "already reached");
     }
 
     #[test]
