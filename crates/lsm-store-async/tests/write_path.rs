@@ -414,3 +414,23 @@ fn absurd_config_values_are_refused_at_open_with_the_option_named() {
         assert!(err.to_string().contains(option), "{err}");
     }
 }
+
+#[test]
+fn close_releases_the_directory_lock_while_a_snapshot_is_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    for i in 0..500u32 {
+        store.put(format!("k{i:04}"), format!("v{i}")).unwrap();
+    }
+    let snapshot = store.snapshot().unwrap();
+    store.close().unwrap();
+    // The store handle and its snapshot are alive; the directory is free.
+    let second = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    assert_eq!(second.get("k0499").unwrap(), Some(b"v499".to_vec()));
+    second.put("next", "x").unwrap();
+    let err = snapshot.get("k0001").unwrap_err();
+    assert!(matches!(err, lsm_store_sync::Error::Closed), "{err}");
+    assert!(store.get("k0001").unwrap_err().is_closed());
+    drop((snapshot, store));
+    second.close().unwrap();
+}

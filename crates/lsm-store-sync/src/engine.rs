@@ -687,15 +687,36 @@ impl Engine {
         self.config.num_levels - 2
     }
 
-    /// Stops accepting calls and makes the WAL durable. Idempotent.
+    /// Stops accepting calls, makes the WAL durable, deletes obsolete
+    /// tables, then releases the directory lock, so the directory can be
+    /// opened again (by this process or another) while snapshots or
+    /// iterators of this engine are still alive; reads through them return
+    /// `Closed`. Idempotent.
+    ///
+    /// REQUIRES: no flush or compaction of this engine is running or
+    /// starts later (the stores stop theirs first): after the lock is
+    /// released, another store may own the directory.
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         // Wait for in-flight writes to publish before the final sync.
-        let _gate = self.write_gate.write();
-        self.wal.close()?;
-        self.purge_obsolete_files()
+        let gate = self.write_gate.write();
+        let result = self
+            .wal
+            .close()
+            .map_err(Error::from)
+            .and_then(|()| self.purge_obsolete_files());
+        drop(gate);
+        // Released even if the final sync failed: nothing here writes to
+        // the directory any more, and the next owner recovers from what
+        // is on disk.
+        let lock_path = self.dir.join(LOCK_FILE_NAME);
+        let released = self
+            ._lock
+            .release()
+            .map_err(|e| Error::from(CoreError::io(lock_path, e)));
+        result.and(released)
     }
 
     /// True once `close` has run.

@@ -121,8 +121,11 @@ impl SimpleLsmStore {
     /// Freezes a full memtable, flushes it and compacts as the picker asks.
     fn make_room(&self) -> Result<()> {
         let _maintenance = self.maintenance.lock();
-        if !self.engine.memtable_full() {
-            return Ok(()); // another writer made room while we waited
+        if self.engine.is_closed() || !self.engine.memtable_full() {
+            // Closed: `close` waited for `maintenance` and released the
+            // directory; the write is in the synced WAL. Not full: another
+            // writer made room while we waited.
+            return Ok(());
         }
         self.flush_and_compact()
     }
@@ -160,6 +163,7 @@ impl SimpleLsmStore {
     pub fn flush_memtable(&self) -> Result<()> {
         self.engine.check_writable()?;
         let _maintenance = self.maintenance.lock();
+        self.engine.check_writable()?; // `close` may have run meanwhile
         self.flush_and_compact()
     }
 
@@ -172,6 +176,7 @@ impl SimpleLsmStore {
             return Err(Error::InvalidLevel { level, max });
         }
         let _maintenance = self.maintenance.lock();
+        self.engine.check_writable()?; // `close` may have run meanwhile
         if let Some((choice, version)) = self.engine.reserve_compaction(Some(level)) {
             self.engine.run_reserved_compaction(choice, version)?;
         }
@@ -184,9 +189,14 @@ impl SimpleLsmStore {
         self.engine.stats()
     }
 
-    /// Syncs the WAL and closes the store; later calls fail with
-    /// [`Error::Closed`]. Dropping the store closes it too.
+    /// Waits for a running flush or compaction, syncs the WAL, closes the
+    /// store and releases the directory lock: the directory can be opened
+    /// again at once, even while snapshots or iterators of this store are
+    /// alive. Later calls, also through those snapshots, fail with
+    /// [`Error::Closed`]. Idempotent; dropping the store closes it too.
     pub fn close(&self) -> Result<()> {
+        // No maintenance may touch the directory once its lock is released.
+        let _maintenance = self.maintenance.lock();
         self.engine.close()
     }
 }
