@@ -59,3 +59,17 @@ pub enum Error {
         max: usize,
     },
 }
+
+impl Error {
+    /// True when the store refuses writes until it is reopened, after a
+    /// write-path failure (WAL or manifest sync, ENOSPC) or a failed flush
+    /// or compaction. Reads still work.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self, Error::Poisoned { .. })
+    }
+
+    /// True when the error is the store being closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Closed)
+    }
+}

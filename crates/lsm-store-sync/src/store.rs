@@ -110,10 +110,23 @@ impl SimpleLsmStore {
     /// per the configured WAL sync mode, and visible to the caller's next
     /// read (read-your-writes, also with many writer threads), when this
     /// returns.
+    ///
+    /// A write that fills the memtable then freezes it, flushes it and runs
+    /// the compactions the picker asks for, inline. If that maintenance
+    /// fails, the write still returns `Ok`: it is in the WAL and visible,
+    /// so it was made. The failure poisons the store instead, and the next
+    /// write (or flush, or compaction) fails with [`Error::Poisoned`] naming
+    /// it. See `docs/durability.md`, promise 5.
     pub fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
         let written = self.engine.write(batch)?;
         if written.memtable_full {
-            self.make_room()?;
+            if let Err(err) = self.make_room() {
+                // Flush and compaction failures have poisoned the engine
+                // already (with their own reason, which `poison` keeps);
+                // this covers the rest, e.g. deleting obsolete tables.
+                self.engine
+                    .poison(format!("maintenance after a write failed: {err}"));
+            }
         }
         Ok(written.last_seq)
     }
@@ -121,10 +134,11 @@ impl SimpleLsmStore {
     /// Freezes a full memtable, flushes it and compacts as the picker asks.
     fn make_room(&self) -> Result<()> {
         let _maintenance = self.maintenance.lock();
-        if self.engine.is_closed() || !self.engine.memtable_full() {
+        if self.engine.check_writable().is_err() || !self.engine.memtable_full() {
             // Closed: `close` waited for `maintenance` and released the
-            // directory; the write is in the synced WAL. Not full: another
-            // writer made room while we waited.
+            // directory; the write is in the synced WAL. Poisoned: the
+            // store does no more maintenance until it is reopened. Not
+            // full: another writer made room while we waited.
             return Ok(());
         }
         self.flush_and_compact()

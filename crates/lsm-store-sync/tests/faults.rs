@@ -246,3 +246,78 @@ fn a_writer_behind_a_failed_append_does_not_wait_forever_for_visibility() {
     assert!(matches!(store.put("c", "x"), Err(Error::Poisoned { .. })));
     assert_eq!(store.get("b").unwrap(), None, "B is not visible");
 }
+
+/// Writes until the write that fills the memtable runs the inline flush,
+/// whose table I/O `fs` fails. Returns the key and value of that write and
+/// what its `put` returned.
+fn put_until_the_inline_flush_runs(
+    store: &SimpleLsmStore,
+) -> (String, String, lsm_store_sync::Result<u64>) {
+    for i in 0..100_000u32 {
+        let (key, value) = (
+            format!("k{i:06}"),
+            format!("value-{i:06}-{}", "x".repeat(100)),
+        );
+        let result = store.put(&key, &value);
+        // The triggering write is the first after which the store refuses
+        // writes (its flush failed), or the first that returned an error.
+        if result.is_err() || store.engine().check_writable().is_err() {
+            return (key, value, result);
+        }
+    }
+    panic!("no put ran a flush");
+}
+
+#[test]
+fn a_put_whose_inline_flush_fails_returns_ok_and_the_next_write_is_poisoned() {
+    for (fault, fail) in [
+        (
+            "ENOSPC on table append",
+            FaultyFileSystem::fail_appends as fn(&FaultyFileSystem, bool),
+        ),
+        ("EIO on table sync", FaultyFileSystem::fail_syncs),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = faulty();
+        fs.target(Some(".sst"));
+        let store = open(dir.path(), Arc::clone(&fs));
+        store.put("before", "1").unwrap();
+        fail(&fs, true);
+        let (key, value, result) = put_until_the_inline_flush_runs(&store);
+        // The write is in the WAL and the memtable: it was written, so it
+        // is acknowledged; the maintenance failure is the store's, not the
+        // write's.
+        let seq = match result {
+            Ok(seq) => seq,
+            Err(err) => panic!(
+                "{fault}: the put that triggered the failing flush returned {err}, \
+                 although its write is durable and visible"
+            ),
+        };
+        assert_eq!(store.stats().unwrap().last_seq, seq, "{fault}");
+        assert_eq!(
+            store.get(&key).unwrap().as_deref(),
+            Some(value.as_bytes()),
+            "{fault}"
+        );
+        let err = store.put("after", "x").unwrap_err();
+        assert!(err.is_poisoned(), "{fault}: {err}");
+        match &err {
+            Error::Poisoned { reason } => {
+                assert!(reason.contains("flush"), "{fault}: reason {reason:?}")
+            }
+            other => panic!("{fault}: {other}"),
+        }
+        assert_eq!(store.get("before").unwrap(), Some(b"1".to_vec()));
+        drop(store);
+        fail(&fs, false);
+        let store = reopen_plain(dir.path());
+        assert_eq!(
+            store.get(&key).unwrap().as_deref(),
+            Some(value.as_bytes()),
+            "{fault}: the acknowledged write was lost by the reopen"
+        );
+        assert_eq!(store.get("after").unwrap(), None, "{fault}");
+        store.put("healthy", "again").unwrap();
+    }
+}
