@@ -288,7 +288,14 @@ impl fmt::Debug for FaultyLock {
     }
 }
 
-impl FileLock for FaultyLock {}
+impl FileLock for FaultyLock {
+    fn release(&self) -> io::Result<()> {
+        match lock(&self.0).take() {
+            Some(inner) => inner.release(),
+            None => Ok(()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -38,9 +38,14 @@ pub trait RandomAccessFile: Send + Sync + Debug {
     }
 }
 
-/// An exclusive lock on a file, released when dropped (or when the owning
-/// process dies).
-pub trait FileLock: Send + Sync + Debug {}
+/// An exclusive lock on a file, released by [`FileLock::release`], when
+/// dropped, or when the owning process dies.
+pub trait FileLock: Send + Sync + Debug {
+    /// Releases the lock now, so another holder can take it while this
+    /// handle is still alive (a closed store whose snapshots live on).
+    /// Idempotent; dropping the handle afterwards does nothing more.
+    fn release(&self) -> io::Result<()>;
+}
 
 /// The file operations the engine needs, and nothing more.
 pub trait FileSystem: Send + Sync + Debug + 'static {
@@ -114,10 +119,16 @@ impl RandomAccessFile for OsRandomAccessFile {
     }
 }
 
+/// An `flock` on the open file (per open file description: closing this
+/// handle's descriptor never touches a lock another open of the file took).
 #[derive(Debug)]
-struct OsFileLock(#[allow(dead_code, reason = "held for its Drop, which releases the lock")] File);
+struct OsFileLock(File);
 
-impl FileLock for OsFileLock {}
+impl FileLock for OsFileLock {
+    fn release(&self) -> io::Result<()> {
+        self.0.unlock()
+    }
+}
 
 impl FileSystem for OsFileSystem {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
@@ -222,5 +233,21 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         drop(first);
         assert!(fs.lock(&path).is_ok());
+    }
+
+    #[test]
+    fn released_lock_can_be_taken_while_the_first_handle_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = OsFileSystem;
+        let path = dir.path().join("LOCK");
+        let first = fs.lock(&path).unwrap();
+        first.release().unwrap();
+        first.release().unwrap(); // idempotent
+        let second = fs.lock(&path).unwrap();
+        // Dropping the released handle leaves the new holder's lock alone.
+        drop(first);
+        let err = fs.lock(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        drop(second);
     }
 }

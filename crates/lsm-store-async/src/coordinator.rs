@@ -307,8 +307,10 @@ impl Coordinator {
     }
 
     /// [`Coordinator::wait`] with a timeout: true once the job is terminal.
+    /// A timeout too large for an `Instant` (e.g. `Duration::MAX`) waits
+    /// without a deadline.
     pub(crate) fn wait_for(&self, id: JobId, timeout: Duration) -> bool {
-        self.wait(id, Some(Instant::now() + timeout)).is_some()
+        self.wait(id, Instant::now().checked_add(timeout)).is_some()
     }
 
     /// Stops the coordinator: pending jobs become `Cancelled`, workers exit

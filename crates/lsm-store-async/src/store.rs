@@ -11,7 +11,9 @@
 //! 4. Stop the flusher (it finishes the table it is writing; frozen
 //!    memtables it did not reach stay in the WAL); join it.
 //! 5. Join the compaction workers (each returns after its running job).
-//! 6. `Engine::close`: sync the WAL, delete obsolete tables, refuse calls.
+//! 6. `Engine::close`: sync the WAL, delete obsolete tables, refuse calls,
+//!    release the directory lock (the directory can be reopened while
+//!    snapshots of this store are alive).
 
 use std::borrow::Cow;
 use std::ops::RangeBounds;
@@ -129,7 +131,9 @@ impl AsyncLsmStore {
     }
 
     /// Waits until every write up to `seq` is visible to reads (a condition
-    /// variable, not polling). False if `timeout` passes first.
+    /// variable, not polling). False if `timeout` passes first; a timeout
+    /// too large for an `Instant` (e.g. `Duration::MAX`) waits without a
+    /// deadline.
     pub fn wait_for_seq(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.engine.visible().wait_for(seq, timeout)
     }
@@ -213,7 +217,8 @@ impl AsyncLsmStore {
     }
 
     /// Waits until `job` is completed, failed or cancelled. False if the
-    /// job is unknown or `timeout` passes first.
+    /// job is unknown or `timeout` passes first; a timeout too large for an
+    /// `Instant` (e.g. `Duration::MAX`) waits without a deadline.
     pub fn wait_for_compaction(&self, job: JobId, timeout: Duration) -> bool {
         self.coordinator.wait_for(job, timeout)
     }
@@ -249,8 +254,10 @@ impl AsyncLsmStore {
 
     /// Closes the store (see the module docs for the steps): later writes
     /// fail with `Closed`, queued writes are applied, running compactions
-    /// finish, pending ones are cancelled, every thread is joined and the
-    /// WAL is synced. Idempotent. Dropping the store closes it too.
+    /// finish, pending ones are cancelled, every thread is joined, the WAL
+    /// is synced and the directory lock is released (the directory can be
+    /// opened again while snapshots of this store are alive; reads through
+    /// them return `Closed`). Idempotent. Dropping the store closes it too.
     pub fn close(&self) -> Result<()> {
         // Held throughout, so a concurrent `close` returns only after this
         // one has joined every thread.

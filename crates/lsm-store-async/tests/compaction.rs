@@ -328,3 +328,19 @@ fn flushes_schedule_compactions_without_being_asked() {
         assert!(store.get(format!("k{probe:05}")).unwrap().is_some());
     }
 }
+
+#[test]
+fn wait_for_compaction_accepts_duration_max_as_no_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::new();
+    let store = open(dir.path(), &fs, 1);
+    fill(&store, "a", 200);
+    store.flush_memtable().unwrap();
+    let job = store.schedule_compaction(0).unwrap();
+    assert!(store.wait_for_compaction(job, Duration::MAX));
+    assert_eq!(state(&store, job), JobState::Completed);
+    assert!(
+        store.wait_for_compaction(job, Duration::MAX),
+        "already done"
+    );
+}

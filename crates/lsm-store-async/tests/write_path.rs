@@ -302,3 +302,135 @@ fn flush_memtable_writes_an_l0_table_and_drop_closes() {
     assert_eq!(store.get("after").unwrap(), Some(b"flush".to_vec()));
     assert_eq!(store.get("k050").unwrap(), Some(b"v".to_vec()));
 }
+
+#[test]
+fn put_then_wait_for_seq_then_get_sees_the_own_write_from_several_threads() {
+    // The async store's read-your-writes recipe, from threads that each
+    // rewrite their own key and a shared one: after `wait_for_seq(seq)`
+    // returns true, `get` returns the thread's value (own key) or a value
+    // from a write at least as new (shared key).
+    const WRITERS: usize = 4;
+    const ITERATIONS: u32 = 1500;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small(dir.path())
+        .apply_queue_max(16)
+        .build()
+        .unwrap();
+    let store = Arc::new(AsyncLsmStore::open(config).unwrap());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let own = format!("own-{t}");
+                // (own write's seq, value read back from the shared key)
+                let mut shared_reads = Vec::new();
+                for i in 0..ITERATIONS {
+                    let value = format!("{t}-{i}");
+                    let seq = store.put(&own, &value).unwrap();
+                    assert!(store.wait_for_seq(seq, LONG), "fence timed out at {seq}");
+                    assert_eq!(
+                        store.get(&own).unwrap().as_deref(),
+                        Some(value.as_bytes()),
+                        "writer {t}: get after the fence missed its own write {seq}"
+                    );
+                    let seq = store.put("shared", &value).unwrap();
+                    assert!(store.wait_for_seq(seq, LONG), "fence timed out at {seq}");
+                    shared_reads.push((value, seq, store.get("shared").unwrap()));
+                }
+                shared_reads
+            })
+        })
+        .collect();
+    let results: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    let seq_of: std::collections::HashMap<Vec<u8>, u64> = results
+        .iter()
+        .flatten()
+        .map(|(value, seq, _)| (value.as_bytes().to_vec(), *seq))
+        .collect();
+    for (value, own_seq, read) in results.iter().flatten() {
+        let read_seq = read.as_ref().and_then(|v| seq_of.get(v));
+        assert!(
+            read_seq.is_some_and(|s| s >= own_seq),
+            "after writing {value} at {own_seq} the shared key read {read:?} (seq {read_seq:?})"
+        );
+    }
+}
+
+#[test]
+fn wait_for_seq_accepts_duration_max_as_no_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap());
+    let seq = store.put("a", "1").unwrap();
+    assert!(store.wait_for_seq(seq, Duration::MAX));
+    // Not reached yet when the wait starts: it must wait, not panic.
+    let waiter = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.wait_for_seq(seq + 1, Duration::MAX))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    store.put("b", "2").unwrap();
+    assert!(
+        waiter.join().unwrap(),
+        "wait_for_seq(_, Duration::MAX) returned false"
+    );
+}
+
+#[test]
+fn absurd_config_values_are_refused_at_open_with_the_option_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, lsm_store_async::LsmConfigBuilder)> = vec![
+        (
+            "apply_queue_max",
+            common::small(dir.path()).apply_queue_max(usize::MAX),
+        ),
+        (
+            "apply_queue_max",
+            common::small(dir.path()).apply_queue_max(0),
+        ),
+        (
+            "apply_lock_timeout",
+            common::small(dir.path()).apply_lock_timeout(Duration::MAX),
+        ),
+        (
+            "compaction_workers",
+            common::small(dir.path()).compaction_workers(usize::MAX),
+        ),
+    ];
+    for (option, builder) in cases {
+        // The builder refuses it...
+        let err = builder.clone().build().unwrap_err();
+        assert!(
+            matches!(&err, lsm_store_sync::Error::InvalidConfig { option: o, .. } if *o == option),
+            "{err}"
+        );
+        // ...and so does open, for a config assembled by hand.
+        let mut config = common::small(dir.path()).build().unwrap();
+        match option {
+            "apply_queue_max" => config.apply_queue_max = usize::MAX,
+            "apply_lock_timeout" => config.apply_lock_timeout = Duration::MAX,
+            _ => config.compaction_workers = usize::MAX,
+        }
+        let err = AsyncLsmStore::open(config).unwrap_err();
+        assert!(err.to_string().contains(option), "{err}");
+    }
+}
+
+#[test]
+fn close_releases_the_directory_lock_while_a_snapshot_is_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    for i in 0..500u32 {
+        store.put(format!("k{i:04}"), format!("v{i}")).unwrap();
+    }
+    let snapshot = store.snapshot().unwrap();
+    store.close().unwrap();
+    // The store handle and its snapshot are alive; the directory is free.
+    let second = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    assert_eq!(second.get("k0499").unwrap(), Some(b"v499".to_vec()));
+    second.put("next", "x").unwrap();
+    let err = snapshot.get("k0001").unwrap_err();
+    assert!(matches!(err, lsm_store_sync::Error::Closed), "{err}");
+    assert!(store.get("k0001").unwrap_err().is_closed());
+    drop((snapshot, store));
+    second.close().unwrap();
+}

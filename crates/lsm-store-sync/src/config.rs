@@ -112,39 +112,105 @@ impl LsmConfig {
         }
     }
 
-    /// Checks every value's range.
+    /// Smallest `memtable_bytes`, `wal_segment_bytes`, `table_target_bytes`
+    /// and `base_level_bytes`.
+    pub const MIN_SIZE_BYTES: u64 = 4096;
+    /// Largest `memtable_bytes` (64 GiB): the memtable lives in memory.
+    pub const MAX_MEMTABLE_BYTES: usize = 64 << 30;
+    /// Largest `wal_segment_bytes` and `table_target_bytes` (1 TiB).
+    pub const MAX_FILE_BYTES: u64 = 1 << 40;
+    /// Largest `base_level_bytes` (1 PiB).
+    pub const MAX_BASE_LEVEL_BYTES: u64 = 1 << 50;
+    /// Largest `block_cache_bytes` (1 TiB; 0 disables the cache).
+    pub const MAX_BLOCK_CACHE_BYTES: u64 = 1 << 40;
+    /// Accepted `block_bytes`.
+    pub const BLOCK_BYTES: std::ops::RangeInclusive<usize> = 64..=(16 << 20);
+    /// Accepted `num_levels`.
+    pub const NUM_LEVELS: std::ops::RangeInclusive<usize> = 2..=16;
+    /// Accepted `level_ratio`.
+    pub const LEVEL_RATIO: std::ops::RangeInclusive<u64> = 2..=1000;
+    /// Accepted `l0_trigger`.
+    pub const L0_TRIGGER: std::ops::RangeInclusive<usize> = 1..=1024;
+    /// Largest `bloom_bits_per_key`.
+    pub const MAX_BLOOM_BITS_PER_KEY: u32 = 64;
+    /// Accepted `apply_queue_max`: the queue's slots are allocated at open.
+    pub const APPLY_QUEUE_MAX: std::ops::RangeInclusive<usize> = 1..=(1 << 20);
+    /// Longest `apply_lock_timeout` (a writer's wait for the core lock).
+    pub const MAX_APPLY_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Accepted `compaction_workers` (one thread each).
+    pub const COMPACTION_WORKERS: std::ops::RangeInclusive<usize> = 1..=64;
+
+    /// Checks every value's range: [`Error::InvalidConfig`] names the first
+    /// option out of range, its value and the accepted range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str| Err(Error::InvalidConfig(what.to_string()));
-        if self.memtable_bytes < 4096 {
-            return bad("memtable_bytes must be at least 4096");
+        fn check<T: PartialOrd + std::fmt::Debug>(
+            option: &'static str,
+            value: T,
+            range: std::ops::RangeInclusive<T>,
+        ) -> Result<()> {
+            if range.contains(&value) {
+                return Ok(());
+            }
+            Err(Error::InvalidConfig {
+                option,
+                value: format!("{value:?}"),
+                accepted: format!("{:?}..={:?}", range.start(), range.end()),
+            })
         }
-        if self.num_levels < 2 || self.num_levels > 16 {
-            return bad("num_levels must be between 2 and 16");
+        let min = Self::MIN_SIZE_BYTES;
+        check(
+            "memtable_bytes",
+            self.memtable_bytes,
+            min as usize..=Self::MAX_MEMTABLE_BYTES,
+        )?;
+        if let SyncMode::EveryBytes(bytes) = self.wal_sync {
+            // 0 would sync every write: that is `SyncMode::Always`.
+            check("wal_sync (SyncMode::EveryBytes)", bytes, 1..=u64::MAX)?;
         }
-        if self.level_ratio < 2 {
-            return bad("level_ratio must be at least 2");
-        }
-        if self.l0_trigger == 0 {
-            return bad("l0_trigger must be at least 1");
-        }
-        if self.block_bytes < 64 || self.block_bytes > (16 << 20) {
-            return bad("block_bytes must be between 64 and 16 MiB");
-        }
-        if self.table_target_bytes < 4096 {
-            return bad("table_target_bytes must be at least 4096");
-        }
-        if self.wal_segment_bytes < 4096 {
-            return bad("wal_segment_bytes must be at least 4096");
-        }
-        if self.bloom_bits_per_key > 64 {
-            return bad("bloom_bits_per_key must be at most 64");
-        }
-        if self.apply_queue_max == 0 {
-            return bad("apply_queue_max must be at least 1");
-        }
-        if self.compaction_workers == 0 {
-            return bad("compaction_workers must be at least 1");
-        }
+        check(
+            "wal_segment_bytes",
+            self.wal_segment_bytes,
+            min..=Self::MAX_FILE_BYTES,
+        )?;
+        check(
+            "bloom_bits_per_key",
+            self.bloom_bits_per_key,
+            0..=Self::MAX_BLOOM_BITS_PER_KEY,
+        )?;
+        check("block_bytes", self.block_bytes, Self::BLOCK_BYTES)?;
+        check(
+            "table_target_bytes",
+            self.table_target_bytes,
+            min..=Self::MAX_FILE_BYTES,
+        )?;
+        check("num_levels", self.num_levels, Self::NUM_LEVELS)?;
+        check(
+            "base_level_bytes",
+            self.base_level_bytes,
+            min..=Self::MAX_BASE_LEVEL_BYTES,
+        )?;
+        check("level_ratio", self.level_ratio, Self::LEVEL_RATIO)?;
+        check("l0_trigger", self.l0_trigger, Self::L0_TRIGGER)?;
+        check(
+            "block_cache_bytes",
+            self.block_cache_bytes,
+            0..=Self::MAX_BLOCK_CACHE_BYTES,
+        )?;
+        check(
+            "apply_queue_max",
+            self.apply_queue_max,
+            Self::APPLY_QUEUE_MAX,
+        )?;
+        check(
+            "apply_lock_timeout",
+            self.apply_lock_timeout,
+            Duration::ZERO..=Self::MAX_APPLY_LOCK_TIMEOUT,
+        )?;
+        check(
+            "compaction_workers",
+            self.compaction_workers,
+            Self::COMPACTION_WORKERS,
+        )?;
         Ok(())
     }
 }
@@ -236,11 +302,79 @@ mod tests {
     fn out_of_range_values_are_rejected() {
         assert!(matches!(
             LsmConfig::builder("/tmp/x").num_levels(1).build(),
-            Err(Error::InvalidConfig(_))
+            Err(Error::InvalidConfig {
+                option: "num_levels",
+                ..
+            })
         ));
         assert!(LsmConfig::builder("/tmp/x")
             .memtable_bytes(10)
             .build()
             .is_err());
+    }
+
+    /// Every numeric and duration option, at an absurd value (zero where
+    /// zero means nothing, the type's maximum), is a typed error naming the
+    /// option and the accepted range; the bounds themselves are accepted.
+    #[test]
+    fn every_option_is_range_checked_and_the_error_names_it() {
+        type Edit = fn(LsmConfigBuilder) -> LsmConfigBuilder;
+        let b = || LsmConfig::builder("/tmp/x");
+        let bad: &[(&str, Edit)] = &[
+            ("memtable_bytes", |c| c.memtable_bytes(0)),
+            ("memtable_bytes", |c| c.memtable_bytes(usize::MAX)),
+            ("wal_sync", |c| c.wal_sync(SyncMode::EveryBytes(0))),
+            ("wal_segment_bytes", |c| c.wal_segment_bytes(0)),
+            ("wal_segment_bytes", |c| c.wal_segment_bytes(u64::MAX)),
+            ("bloom_bits_per_key", |c| c.bloom_bits_per_key(u32::MAX)),
+            ("block_bytes", |c| c.block_bytes(0)),
+            ("block_bytes", |c| c.block_bytes(usize::MAX)),
+            ("table_target_bytes", |c| c.table_target_bytes(0)),
+            ("table_target_bytes", |c| c.table_target_bytes(u64::MAX)),
+            ("num_levels", |c| c.num_levels(0)),
+            ("num_levels", |c| c.num_levels(usize::MAX)),
+            ("base_level_bytes", |c| c.base_level_bytes(0)),
+            ("base_level_bytes", |c| c.base_level_bytes(u64::MAX)),
+            ("level_ratio", |c| c.level_ratio(0)),
+            ("level_ratio", |c| c.level_ratio(u64::MAX)),
+            ("l0_trigger", |c| c.l0_trigger(0)),
+            ("l0_trigger", |c| c.l0_trigger(usize::MAX)),
+            ("block_cache_bytes", |c| c.block_cache_bytes(u64::MAX)),
+            ("apply_queue_max", |c| c.apply_queue_max(0)),
+            ("apply_queue_max", |c| c.apply_queue_max(usize::MAX)),
+            ("apply_lock_timeout", |c| {
+                c.apply_lock_timeout(Duration::MAX)
+            }),
+            ("compaction_workers", |c| c.compaction_workers(0)),
+            ("compaction_workers", |c| c.compaction_workers(usize::MAX)),
+        ];
+        for (option, edit) in bad {
+            match edit(b()).build() {
+                Err(err @ Error::InvalidConfig { option: named, .. }) => {
+                    assert!(named.starts_with(option), "{option}: {err}");
+                    let text = err.to_string();
+                    assert!(text.contains(option) && text.contains("..="), "{text}");
+                }
+                other => panic!("{option}: expected InvalidConfig, got {other:?}"),
+            }
+        }
+        let edges: &[Edit] = &[
+            |c| c.memtable_bytes(4096).wal_segment_bytes(4096),
+            |c| c.memtable_bytes(LsmConfig::MAX_MEMTABLE_BYTES),
+            |c| c.wal_sync(SyncMode::EveryBytes(1)),
+            |c| c.table_target_bytes(LsmConfig::MAX_FILE_BYTES),
+            |c| c.base_level_bytes(LsmConfig::MAX_BASE_LEVEL_BYTES),
+            |c| c.bloom_bits_per_key(0).block_cache_bytes(0),
+            |c| c.level_ratio(2).l0_trigger(1).num_levels(2),
+            |c| {
+                c.apply_queue_max(1 << 20)
+                    .apply_lock_timeout(Duration::ZERO)
+            },
+            |c| c.apply_lock_timeout(LsmConfig::MAX_APPLY_LOCK_TIMEOUT),
+            |c| c.compaction_workers(64).block_bytes(64),
+        ];
+        for edit in edges {
+            edit(b()).build().unwrap();
+        }
     }
 }

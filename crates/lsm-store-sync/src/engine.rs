@@ -263,17 +263,49 @@ impl Engine {
     }
 
     /// The synchronous write path: WAL append (durable per the sync mode),
-    /// memtable insert, publish. Returns the batch's last sequence number
-    /// and whether the memtable is now full.
+    /// memtable insert, publish, then wait until the watermark covers the
+    /// batch, so the caller's next read sees it (read-your-writes). Returns
+    /// the batch's last sequence number and whether the memtable is now
+    /// full.
+    ///
+    /// The watermark advances only over contiguous published ranges, so a
+    /// writer that publishes while an earlier writer is still between its
+    /// append and its publish waits for it (`VisibleSeq::wait_visible`:
+    /// one atomic load when there is nothing to wait for). An append that
+    /// fails after taking sequence numbers leaves a range that is never
+    /// published; it poisons the engine, and a writer waiting behind it
+    /// returns `Poisoned` (its write is in the WAL but cannot become
+    /// visible before a reopen).
     pub fn write(&self, batch: &WriteBatch) -> Result<Written> {
         self.check_writable()?;
         batch.check_limits()?;
         let gate = self.write_gate.read();
-        let last = self.wal.append(batch)?;
+        let last = match self.wal.append(batch) {
+            Ok(last) => last,
+            Err(err) => {
+                // I/O failures (and waiters failed by them) may have taken
+                // sequence numbers that will never be published.
+                if matches!(
+                    err,
+                    lsm_wal::Error::Core(_) | lsm_wal::Error::Poisoned { .. }
+                ) {
+                    self.poison(format!("WAL append failed: {err}"));
+                }
+                return Err(err.into());
+            }
+        };
         let first = last + 1 - u64::from(batch.count());
         let memtable_full = self.apply_to_memtable(batch, first);
         self.visible.publish(first, last);
         drop(gate);
+        if !self
+            .visible
+            .wait_visible(last, || self.poisoned.load(Ordering::Acquire))
+        {
+            // `wait_visible` gives up only once the engine is poisoned.
+            let reason = self.poison.lock().clone().unwrap_or_default();
+            return Err(Error::Poisoned { reason });
+        }
         Ok(Written {
             last_seq: last,
             memtable_full,
@@ -634,15 +666,36 @@ impl Engine {
         self.config.num_levels - 2
     }
 
-    /// Stops accepting calls and makes the WAL durable. Idempotent.
+    /// Stops accepting calls, makes the WAL durable, deletes obsolete
+    /// tables, then releases the directory lock, so the directory can be
+    /// opened again (by this process or another) while snapshots or
+    /// iterators of this engine are still alive; reads through them return
+    /// `Closed`. Idempotent.
+    ///
+    /// REQUIRES: no flush or compaction of this engine is running or
+    /// starts later (the stores stop theirs first): after the lock is
+    /// released, another store may own the directory.
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         // Wait for in-flight writes to publish before the final sync.
-        let _gate = self.write_gate.write();
-        self.wal.close()?;
-        self.purge_obsolete_files()
+        let gate = self.write_gate.write();
+        let result = self
+            .wal
+            .close()
+            .map_err(Error::from)
+            .and_then(|()| self.purge_obsolete_files());
+        drop(gate);
+        // Released even if the final sync failed: nothing here writes to
+        // the directory any more, and the next owner recovers from what
+        // is on disk.
+        let lock_path = self.dir.join(LOCK_FILE_NAME);
+        let released = self
+            ._lock
+            .release()
+            .map_err(|e| Error::from(CoreError::io(lock_path, e)));
+        result.and(released)
     }
 
     /// True once `close` has run.

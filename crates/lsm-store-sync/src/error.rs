@@ -41,8 +41,15 @@ pub enum Error {
         reason: String,
     },
     /// A configuration value is out of range.
-    #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
+    #[error("invalid configuration: {option} = {value} is out of range (accepted: {accepted})")]
+    InvalidConfig {
+        /// The option (the `LsmConfig` field).
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// The accepted range.
+        accepted: String,
+    },
     /// A level argument is out of range for the operation.
     #[error("level {level} is not valid here: levels 0..={max} can be compacted")]
     InvalidLevel {
@@ -68,5 +75,22 @@ impl Error {
             Error::Compaction(lsm_compaction::Error::Sstable(err)) => err.is_corruption(),
             _ => false,
         }
+    }
+
+    /// True when the store refuses writes until it is reopened, after a
+    /// write-path failure (WAL or manifest sync, ENOSPC) or a failed flush
+    /// or compaction. Reads still work.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(
+            self,
+            Error::Poisoned { .. }
+                | Error::Wal(lsm_wal::Error::Poisoned { .. })
+                | Error::Manifest(lsm_manifest::Error::Poisoned { .. })
+        )
+    }
+
+    /// True when the error is the store being closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Closed)
     }
 }

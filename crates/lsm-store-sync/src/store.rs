@@ -107,11 +107,26 @@ impl SimpleLsmStore {
     }
 
     /// Applies `batch` atomically; returns its last sequence number. Durable
-    /// per the configured WAL sync mode when this returns.
+    /// per the configured WAL sync mode, and visible to the caller's next
+    /// read (read-your-writes, also with many writer threads), when this
+    /// returns.
+    ///
+    /// A write that fills the memtable then freezes it, flushes it and runs
+    /// the compactions the picker asks for, inline. If that maintenance
+    /// fails, the write still returns `Ok`: it is in the WAL and visible,
+    /// so it was made. The failure poisons the store instead, and the next
+    /// write (or flush, or compaction) fails with [`Error::Poisoned`] naming
+    /// it. See `docs/durability.md`, promise 5.
     pub fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
         let written = self.engine.write(batch)?;
         if written.memtable_full {
-            self.make_room()?;
+            if let Err(err) = self.make_room() {
+                // Flush and compaction failures have poisoned the engine
+                // already (with their own reason, which `poison` keeps);
+                // this covers the rest, e.g. deleting obsolete tables.
+                self.engine
+                    .poison(format!("maintenance after a write failed: {err}"));
+            }
         }
         Ok(written.last_seq)
     }
@@ -119,8 +134,12 @@ impl SimpleLsmStore {
     /// Freezes a full memtable, flushes it and compacts as the picker asks.
     fn make_room(&self) -> Result<()> {
         let _maintenance = self.maintenance.lock();
-        if !self.engine.memtable_full() {
-            return Ok(()); // another writer made room while we waited
+        if self.engine.check_writable().is_err() || !self.engine.memtable_full() {
+            // Closed: `close` waited for `maintenance` and released the
+            // directory; the write is in the synced WAL. Poisoned: the
+            // store does no more maintenance until it is reopened. Not
+            // full: another writer made room while we waited.
+            return Ok(());
         }
         self.flush_and_compact()
     }
@@ -158,6 +177,7 @@ impl SimpleLsmStore {
     pub fn flush_memtable(&self) -> Result<()> {
         self.engine.check_writable()?;
         let _maintenance = self.maintenance.lock();
+        self.engine.check_writable()?; // `close` may have run meanwhile
         self.flush_and_compact()
     }
 
@@ -170,6 +190,7 @@ impl SimpleLsmStore {
             return Err(Error::InvalidLevel { level, max });
         }
         let _maintenance = self.maintenance.lock();
+        self.engine.check_writable()?; // `close` may have run meanwhile
         if let Some((choice, version)) = self.engine.reserve_compaction(Some(level)) {
             self.engine.run_reserved_compaction(choice, version)?;
         }
@@ -182,9 +203,14 @@ impl SimpleLsmStore {
         self.engine.stats()
     }
 
-    /// Syncs the WAL and closes the store; later calls fail with
-    /// [`Error::Closed`]. Dropping the store closes it too.
+    /// Waits for a running flush or compaction, syncs the WAL, closes the
+    /// store and releases the directory lock: the directory can be opened
+    /// again at once, even while snapshots or iterators of this store are
+    /// alive. Later calls, also through those snapshots, fail with
+    /// [`Error::Closed`]. Idempotent; dropping the store closes it too.
     pub fn close(&self) -> Result<()> {
+        // No maintenance may touch the directory once its lock is released.
+        let _maintenance = self.maintenance.lock();
         self.engine.close()
     }
 }
