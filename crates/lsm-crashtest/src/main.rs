@@ -132,7 +132,15 @@ fn run_args(fault: Fault, rest: &[String]) -> Result<RunArgs> {
     })
 }
 
-fn main() -> Result<()> {
+fn main() {
+    // One line per error, no backtrace: the checks print their own details.
+    if let Err(e) = real_main() {
+        eprintln!("lsm-crashtest: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (command, rest) = args.split_first().context(USAGE)?;
     let fault = match command.as_str() {

@@ -273,14 +273,14 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_sort_by_index() {
-        for suffix in 0..SUFFIXES.len() {
+        for (suffix, text) in SUFFIXES.iter().enumerate() {
             let id = KeyId {
                 cycle: 12,
                 thread: 3,
                 index: 4567,
                 suffix,
             };
-            let k = key(id.cycle, id.thread, id.index, SUFFIXES[suffix]);
+            let k = key(id.cycle, id.thread, id.index, text);
             assert_eq!(parse_key(k.as_bytes()), Some(id));
         }
         assert_eq!(parse_key(b"c0001-t0-0000001"), None);
