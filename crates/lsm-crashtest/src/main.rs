@@ -8,6 +8,7 @@
 //!                        [--keep-failures DIR] [--threads N] [--seed S]
 //! lsm-crashtest writer   --store sync|async --dir D --sync always|never --threads N
 //!                        --seed S [--cycle C]
+//! lsm-crashtest inspect  --store sync|async --dir D [--sync always|never]
 //! ```
 //!
 //! - `powercut` (root only) makes a 256 MiB ext4 image under `/tmp`,
@@ -26,6 +27,8 @@
 //!   instead of the power cut: every acknowledged write must survive, in
 //!   both sync modes.
 //! - `writer` is the child process both run.
+//! - `inspect` opens a store (e.g. in a kept image, mounted), scans it and
+//!   prints how many keys each cycle and writer thread has.
 //!
 //! The state after a failing cycle (the image right after the cut, or a
 //! copy of the store directory) is kept under `--keep-failures` (default
@@ -54,7 +57,8 @@ use workload::{now_ns, StoreKind, SyncKind};
 const USAGE: &str = "usage:
   lsm-crashtest powercut --store sync|async|both --sync always|never|both --cycles N [--keep-failures DIR] [--threads N] [--seed S]
   lsm-crashtest kill     --store sync|async|both --sync always|never|both --cycles N [--keep-failures DIR] [--threads N] [--seed S]
-  lsm-crashtest writer   --store sync|async --dir D --sync always|never --threads N --seed S [--cycle C]";
+  lsm-crashtest writer   --store sync|async --dir D --sync always|never --threads N --seed S [--cycle C]
+  lsm-crashtest inspect  --store sync|async --dir D [--sync always|never]";
 
 /// `--name value` pairs.
 fn flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>> {
@@ -132,6 +136,27 @@ fn run_args(fault: Fault, rest: &[String]) -> Result<RunArgs> {
     })
 }
 
+/// Replays a kept failure: opens the store in `dir` (recovering it), scans
+/// it and prints how many keys each cycle and thread has and the highest
+/// index present.
+fn inspect(store: StoreKind, dir: &std::path::Path, sync: SyncKind) -> Result<()> {
+    let store = workload::Store::open(store, dir, sync).context("open")?;
+    let pairs = store.scan_all().context("full scan")?;
+    let mut per: std::collections::BTreeMap<(u32, usize), (u64, u64)> = Default::default();
+    for (k, _) in &pairs {
+        if let Some(id) = workload::parse_key(k) {
+            let e = per.entry((id.cycle, id.thread)).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(id.index);
+        }
+    }
+    println!("{} keys", pairs.len());
+    for ((cycle, thread), (n, max)) in per {
+        println!("cycle {cycle} thread {thread}: {n} keys, highest index {max}");
+    }
+    store.close().context("close")
+}
+
 fn main() {
     // One line per error, no backtrace: the checks print their own details.
     if let Err(e) = real_main() {
@@ -154,6 +179,14 @@ fn real_main() -> Result<()> {
                 seed: get(&f, "seed", None)?,
                 cycle: get(&f, "cycle", Some(0))?,
             });
+        }
+        "inspect" => {
+            let f = flags(rest, &["store", "dir", "sync"])?;
+            return inspect(
+                StoreKind::parse(&get::<String>(&f, "store", None)?)?,
+                &PathBuf::from(get::<String>(&f, "dir", None)?),
+                SyncKind::parse(&get::<String>(&f, "sync", Some("always".into()))?)?,
+            );
         }
         "powercut" => Fault::PowerCut,
         "kill" => Fault::Kill,
