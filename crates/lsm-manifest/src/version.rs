@@ -135,6 +135,11 @@ impl Version {
     pub fn apply(&self, edit: &VersionEdit) -> Result<Version> {
         let num_levels = self.num_levels();
         let mut levels = self.levels.clone();
+        // Tables the edit removes, so that one it adds back (a move between
+        // levels) keeps its `Arc`: the store deletes a table file once no
+        // version holds its `Arc<FileMeta>`, which would be wrong while an
+        // older version holds another `Arc` of the same file.
+        let mut moved: Vec<Arc<FileMeta>> = Vec::new();
         for &(level, number) in &edit.removed {
             let files = levels.get_mut(level).ok_or_else(|| {
                 Error::invalid_edit(format!(
@@ -149,7 +154,7 @@ impl Version {
                         "removes table {number} from level {level}, which does not hold it"
                     ))
                 })?;
-            files.remove(at);
+            moved.push(files.remove(at));
         }
         let mut numbers: HashSet<u64> = levels.iter().flatten().map(|f| f.number).collect();
         let mut touched = vec![false; num_levels];
@@ -167,7 +172,11 @@ impl Version {
                     "adds table {number} to level {level}, but the version already holds that number"
                 )));
             }
-            files.push(Arc::new(meta.clone()));
+            let same = moved.iter().position(|f| **f == *meta);
+            files.push(match same {
+                Some(at) => moved.swap_remove(at),
+                None => Arc::new(meta.clone()),
+            });
             touched[*level] = true;
         }
         for (level, files) in levels.iter_mut().enumerate() {
@@ -303,6 +312,32 @@ mod tests {
 
     fn numbers(files: &[Arc<FileMeta>]) -> Vec<u64> {
         files.iter().map(|f| f.number).collect()
+    }
+
+    #[test]
+    fn a_table_moved_between_levels_keeps_its_arc() {
+        // The store deletes a table once no version holds its Arc; a move
+        // that made a new Arc let a compaction of the moved table delete
+        // the file while an older version (a reader's) still listed it.
+        let v = Version::new(4)
+            .apply(&add(&[(1, meta(7, b"a", b"c", 5))]))
+            .unwrap();
+        let moved = VersionEdit {
+            removed: vec![(1, 7)],
+            added: vec![(2, meta(7, b"a", b"c", 5))],
+            ..VersionEdit::default()
+        };
+        let w = v.apply(&moved).unwrap();
+        assert_eq!(numbers(w.files_at(2)), [7]);
+        assert!(Arc::ptr_eq(&v.files_at(1)[0], &w.files_at(2)[0]));
+        // A re-added number with other contents is a new entry.
+        let replaced = VersionEdit {
+            removed: vec![(1, 7)],
+            added: vec![(1, meta(7, b"a", b"d", 6))],
+            ..VersionEdit::default()
+        };
+        let x = v.apply(&replaced).unwrap();
+        assert!(!Arc::ptr_eq(&v.files_at(1)[0], &x.files_at(1)[0]));
     }
 
     #[test]
