@@ -27,6 +27,11 @@
 //!   instead of the power cut: every acknowledged write must survive, in
 //!   both sync modes.
 //! - `writer` is the child process both run.
+//! - `fsync-probe` (root only) is the power cut without the store: threads
+//!   append records to their own files with an `fdatasync` after each, and
+//!   after the remount every record whose sync returned before the cut must
+//!   be there; syncs in flight during the cut are reported apart (what the
+//!   file system itself promises at the moment of the cut).
 //! - `inspect` opens a store (e.g. in a kept image, mounted), scans it and
 //!   prints how many keys each cycle and writer thread has.
 //!
@@ -43,6 +48,7 @@
 
 mod disk;
 mod harness;
+mod probe;
 mod workload;
 mod writer;
 
@@ -58,7 +64,8 @@ const USAGE: &str = "usage:
   lsm-crashtest powercut --store sync|async|both --sync always|never|both --cycles N [--keep-failures DIR] [--threads N] [--seed S]
   lsm-crashtest kill     --store sync|async|both --sync always|never|both --cycles N [--keep-failures DIR] [--threads N] [--seed S]
   lsm-crashtest writer   --store sync|async --dir D --sync always|never --threads N --seed S [--cycle C]
-  lsm-crashtest inspect  --store sync|async --dir D [--sync always|never]";
+  lsm-crashtest inspect  --store sync|async --dir D [--sync always|never]
+  lsm-crashtest fsync-probe --cycles N [--threads N] [--seed S]";
 
 /// `--name value` pairs.
 fn flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>> {
@@ -187,6 +194,18 @@ fn real_main() -> Result<()> {
                 &PathBuf::from(get::<String>(&f, "dir", None)?),
                 SyncKind::parse(&get::<String>(&f, "sync", Some("always".into()))?)?,
             );
+        }
+        "fsync-probe" => {
+            let f = flags(rest, &["cycles", "threads", "seed"])?;
+            let ok = probe::run(
+                get(&f, "cycles", Some(20))?,
+                get(&f, "threads", Some(4))?,
+                get(&f, "seed", Some(now_ns()))?,
+            )?;
+            if !ok {
+                bail!("a record whose fdatasync returned before the cut was lost");
+            }
+            return Ok(());
         }
         "powercut" => Fault::PowerCut,
         "kill" => Fault::Kill,
