@@ -127,7 +127,7 @@ impl Engine {
     /// lock, checks the manifest, the tables and the WAL for completeness
     /// (reading only), replays the WAL segments newer than the last flush
     /// into a fresh memtable, then starts a new WAL segment and manifest and
-    /// removes (or quarantines) stray files. See [`crate::recovery`].
+    /// removes (or quarantines) stray files (the `recovery` module).
     pub fn open(config: LsmConfig) -> Result<Engine> {
         config.validate()?;
         let fs = Arc::clone(&config.fs);
