@@ -81,7 +81,7 @@ fn run(step: &Step<'_>) -> Result<()> {
 /// The features CI turns on: every structural-invariant check. Not
 /// `--all-features`, which would include `lsm-cli/peers`.
 const CI_FEATURES: &str =
-    "lsm-compaction/invariants,lsm-manifest/invariants,lsm-store-sync/invariants";
+    "lsm-compaction/invariants,lsm-manifest/invariants,lsm-engine/invariants,lsm-store-sync/invariants";
 
 fn ci() -> Result<()> {
     let steps = [

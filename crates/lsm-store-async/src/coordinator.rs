@@ -41,9 +41,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lsm_compaction::{level_scores, CompactionChoice, LevelShape};
-use lsm_manifest::Version;
-use lsm_store_sync::{Engine, Error as StoreError};
+use lsm_engine::{CompactionReservation, Engine, Error as StoreError};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
@@ -125,7 +123,7 @@ pub struct CompactionJob {
     pub bytes_written: u64,
 }
 
-type Reservation = (CompactionChoice, Arc<Version>);
+type Reservation = CompactionReservation;
 
 struct JobEntry {
     info: CompactionJob,
@@ -158,7 +156,6 @@ struct Jobs {
 pub(crate) struct Coordinator {
     // Immutable.
     engine: Arc<Engine>,
-    shape: LevelShape,
     jobs: Mutex<Jobs>,
     /// Notified whenever a job changes state or a job is scheduled.
     changed: Condvar,
@@ -173,16 +170,8 @@ struct Task {
 
 impl Coordinator {
     pub(crate) fn new(engine: Arc<Engine>) -> Coordinator {
-        let config = engine.config();
-        let shape = LevelShape {
-            num_levels: config.num_levels,
-            l0_trigger: config.l0_trigger,
-            base_level_bytes: config.base_level_bytes,
-            level_ratio: config.level_ratio,
-        };
         Coordinator {
             engine,
-            shape,
             jobs: Mutex::new(Jobs {
                 next_id: 1,
                 entries: HashMap::new(),
@@ -238,8 +227,8 @@ impl Coordinator {
 
     /// True when the picker's scores say some level needs compaction.
     pub(crate) fn compaction_due(&self) -> bool {
-        let version = Arc::clone(&self.engine.view().version);
-        level_scores(&version, &self.shape)
+        self.engine
+            .compaction_scores()
             .iter()
             .any(|&score| score >= 1.0)
     }
@@ -347,9 +336,8 @@ impl Coordinator {
                     self.changed.wait(&mut jobs);
                 }
             };
-            let (choice, version) = task.reservation;
-            let level = choice.level;
-            let result = self.engine.run_reserved_compaction(choice, version);
+            let level = task.reservation.level();
+            let result = self.engine.run_reserved_compaction(task.reservation);
             let mut jobs = self.jobs.lock();
             jobs.running -= 1;
             jobs.running_levels.remove(&level);
@@ -384,7 +372,7 @@ impl Coordinator {
             match self.try_start(jobs, id) {
                 Start::Run(reservation) => {
                     jobs.pending.remove(index);
-                    let level = reservation.0.level;
+                    let level = reservation.level();
                     debug_assert!(!jobs.running_levels.contains(&level));
                     jobs.running_levels.insert(level);
                     jobs.running += 1;
@@ -425,7 +413,7 @@ impl Coordinator {
             return Start::Finish(JobState::Cancelled);
         };
         if let Some(reservation) = entry.reservation.take() {
-            if jobs.running_levels.contains(&reservation.0.level) {
+            if jobs.running_levels.contains(&reservation.level()) {
                 entry.reservation = Some(reservation);
                 return Start::Wait;
             }
@@ -451,8 +439,8 @@ impl Coordinator {
             _ => match self.engine.reserve_compaction(None) {
                 None => Start::Finish(JobState::Completed),
                 Some(reservation) => {
-                    if jobs.running_levels.contains(&reservation.0.level) {
-                        entry.info.level = Some(reservation.0.level);
+                    if jobs.running_levels.contains(&reservation.level()) {
+                        entry.info.level = Some(reservation.level());
                         entry.reservation = Some(reservation);
                         Start::Wait
                     } else {

@@ -13,7 +13,7 @@ pub enum Error {
     /// A failure of the shared engine: I/O, corruption, a size limit, a
     /// closed or poisoned store, an invalid level.
     #[error(transparent)]
-    Store(#[from] lsm_store_sync::Error),
+    Store(#[from] lsm_engine::Error),
     /// The compaction job queue holds its maximum number of pending jobs.
     #[error("the compaction queue is full: {capacity} jobs are already pending")]
     QueueFull {
@@ -43,7 +43,7 @@ impl From<lsm_core::Error> for Error {
     /// Core errors (size limits, I/O, corruption) are reported the way the
     /// sync store reports them, so there is one way to match each.
     fn from(err: lsm_core::Error) -> Self {
-        Error::Store(lsm_store_sync::Error::Core(err))
+        Error::Store(lsm_engine::Error::Core(err))
     }
 }
 
@@ -51,11 +51,11 @@ impl Error {
     /// True when the error is the store refusing writes after a background
     /// (or write-path) failure.
     pub fn is_poisoned(&self) -> bool {
-        matches!(self, Error::Store(lsm_store_sync::Error::Poisoned { .. }))
+        matches!(self, Error::Store(lsm_engine::Error::Poisoned { .. }))
     }
 
     /// True when the error is the store being closed.
     pub fn is_closed(&self) -> bool {
-        matches!(self, Error::Store(lsm_store_sync::Error::Closed))
+        matches!(self, Error::Store(lsm_engine::Error::Closed))
     }
 }

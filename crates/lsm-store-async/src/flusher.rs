@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use lsm_store_sync::Engine;
+use lsm_engine::Engine;
 use parking_lot::{Condvar, Mutex};
 
 use crate::coordinator::Coordinator;

@@ -1,6 +1,7 @@
 //! # lsm-store-async: `AsyncLsmStore`, WAL-first non-blocking writes
 //!
-//! The same engine as `lsm-store-sync` (its [`Engine`], not a copy), with a
+//! The same engine as `lsm-store-sync` (the `lsm-engine` crate, shared, not
+//! copied), with a
 //! different policy: a write returns as soon as its WAL record is appended
 //! (and synced, under `SyncMode::Always`); applying it to the memtable,
 //! freezing full memtables, flushing them and compacting all happen off the
@@ -66,8 +67,7 @@ pub use coordinator::{
 };
 pub use error::{Error, Result};
 pub use flusher::MAX_IMMUTABLE_MEMTABLES;
-pub use lsm_store_sync::{
-    Engine, LsmConfig, LsmConfigBuilder, SeqNo, Snapshot, StoreIterator, StoreStats, SyncMode,
-    WriteBatch,
-};
+pub use lsm_core::{SeqNo, WriteBatch};
+pub use lsm_engine::{LsmConfig, LsmConfigBuilder, Snapshot, StoreIterator, StoreStats};
+pub use lsm_wal::SyncMode;
 pub use store::AsyncLsmStore;

@@ -3,31 +3,31 @@
 //! freezes full memtables. `docs/async.md` walks through it step by step.
 //!
 //! # Locks (lock order: top to bottom)
-//! 1. `Engine::write_gate` (RwLock): held *shared* by a writer from before
-//!    its WAL append until its batch is applied or enqueued; held
-//!    *exclusive* by the applier only to freeze. So once the applier holds
-//!    it, every WAL-appended write is applied or in the queue.
-//! 2. `Pipeline::core` (Mutex<()>): the core lock. Whoever applies to the
-//!    memtable holds it: a writer that got it with `try_lock` (or
-//!    `try_lock_for` when the queue is full) or the applier draining. The
-//!    applier also holds it across a freeze and while it waits for the
-//!    flusher to make room, which is what turns a slow flusher into
-//!    backpressure.
+//! 1. The engine's write gate, through a `WritePermit`: held *shared* by a
+//!    writer from before its WAL append until its batch is applied or
+//!    enqueued; held *exclusive* by the applier's `Freezer::freeze` only.
+//!    So once a freeze holds it, every WAL-appended write is applied or in
+//!    the queue.
+//! 2. `Pipeline::core` (`Mutex<Freezer>`): the core lock, guarding the
+//!    engine's one `Freezer`. Whoever applies to the memtable holds it: a
+//!    writer that got it with `try_lock` (or `try_lock_for` when the queue
+//!    is full) or the applier draining. The applier also holds it across a
+//!    freeze and while it waits for the flusher to make room, which is what
+//!    turns a slow flusher into backpressure.
 //!
 //! Writers take `core` only with `try_lock`/`try_lock_for`, never blocking,
-//! and the applier takes the gate only with `try_write_for` and drains the
-//! queue between attempts, so a writer that holds the gate while blocked on
-//! a full queue cannot deadlock the applier.
+//! and `Freezer::freeze` takes the gate only with `try_write_for`, with the
+//! applier draining the queue between attempts, so a writer that holds the
+//! gate while blocked on a full queue cannot deadlock the applier.
 //!
 //! # Invariants
 //! - WAL order = sequence order = visibility order: the WAL assigns
 //!   sequence numbers; memtable inserts may land out of order (a direct
 //!   apply can overtake a queued one), but `VisibleSeq` only advances over
 //!   contiguous applied ranges, so reads see a prefix of the WAL.
-//! - Only the applier thread freezes the active memtable (or `close`, after
-//!   the applier has exited). `Engine::apply_to_memtable` REQUIRES the gate
-//!   or that the memtable cannot be frozen underneath: writers hold the
-//!   gate; the applier applies only between its own freezes.
+//! - Only the holder of the `Freezer` (the core lock) freezes the active
+//!   memtable, so applying under the core lock is safe without the gate;
+//!   writers that apply hold their permit too.
 //! - A queued write's WAL record exists before it is queued, so a crash
 //!   loses no acknowledged write: recovery replays the WAL, a superset of
 //!   what was applied.
@@ -39,16 +39,11 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TrySendError};
 use lsm_core::{SeqNo, WriteBatch};
-use lsm_store_sync::{Engine, Error as StoreError};
-use parking_lot::{Mutex, MutexGuard, RwLockWriteGuard};
+use lsm_engine::{Drain, Engine, Error as StoreError, Freezer};
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::Result;
 use crate::flusher::FlushSignal;
-
-/// The first wait for the write gate when freezing; it doubles up to
-/// [`GATE_WAIT_MAX`] between queue drains.
-const GATE_WAIT_START: Duration = Duration::from_millis(1);
-const GATE_WAIT_MAX: Duration = Duration::from_millis(32);
 
 /// A write whose WAL record is appended and which waits to be applied.
 #[derive(Debug)]
@@ -84,19 +79,21 @@ pub(crate) struct Pipeline {
     commands_rx: Receiver<Command>,
     pub(crate) flush: FlushSignal,
 
-    /// The core lock; see the module docs.
-    core: Mutex<()>,
+    /// The core lock, guarding the engine's freezer; see the module docs.
+    core: Mutex<Freezer>,
     /// Set once by `close`; read by writers while they hold the gate.
     closed: AtomicBool,
 }
 
 impl Pipeline {
-    pub(crate) fn new(engine: Arc<Engine>) -> Pipeline {
+    /// The pipeline of `engine`; `None` if its freezer was already taken.
+    pub(crate) fn new(engine: Arc<Engine>) -> Option<Pipeline> {
+        let freezer = engine.freezer()?;
         let config = engine.config();
         let (queue_tx, queue_rx) = bounded(config.apply_queue_max);
         let (wake_tx, wake_rx) = bounded(1);
         let (commands_tx, commands_rx) = unbounded();
-        Pipeline {
+        Some(Pipeline {
             lock_timeout: config.apply_lock_timeout,
             drain_limit: config.apply_queue_max,
             engine,
@@ -107,9 +104,9 @@ impl Pipeline {
             commands_tx,
             commands_rx,
             flush: FlushSignal::default(),
-            core: Mutex::new(()),
+            core: Mutex::new(freezer),
             closed: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Steps 1-5 of the write protocol. Returns the batch's last sequence
@@ -117,10 +114,10 @@ impl Pipeline {
     /// `SyncMode::Always`) and the batch is applied or queued.
     pub(crate) fn write(&self, batch: Cow<'_, WriteBatch>) -> Result<SeqNo> {
         // 1. Cheap refusals first.
-        self.engine.check_writable()?;
         batch.check_limits()?;
-        // 2. The gate, shared, until the batch is applied or queued.
-        let gate = self.engine.write_gate().read();
+        // 2. The gate, shared, until the batch is applied or queued (the
+        //    permit refuses a closed or poisoned engine).
+        let permit = self.engine.begin_write()?;
         // Checked under the gate: `close` sets the flag, then takes the gate
         // exclusively once, so every write that gets the gate after that
         // sees the flag.
@@ -128,16 +125,16 @@ impl Pipeline {
             return Err(StoreError::Closed.into());
         }
         // 3. WAL append: assigns the sequence numbers.
-        let last = self.engine.wal().append(&batch).map_err(StoreError::from)?;
-        let first = last + 1 - u64::from(batch.count());
+        let (first, last) = permit.append(&batch)?;
         // 4. Apply now or enqueue.
         self.apply_or_enqueue(batch, first, last);
         // 5. Done: visibility follows when the watermark passes `last`.
-        drop(gate);
+        drop(permit);
         Ok(last)
     }
 
-    /// Step 4. REQUIRES: the caller holds the write gate shared.
+    /// Step 4. REQUIRES: the caller holds a write permit (the gate shared),
+    /// so no freeze can start before the batch is applied or queued.
     fn apply_or_enqueue(&self, batch: Cow<'_, WriteBatch>, first: SeqNo, last: SeqNo) {
         if let Some(core) = self.core.try_lock() {
             self.apply_and_wake(&core, &batch, first, last);
@@ -169,7 +166,7 @@ impl Pipeline {
 
     fn apply_and_wake(
         &self,
-        core: &MutexGuard<'_, ()>,
+        core: &MutexGuard<'_, Freezer>,
         batch: &WriteBatch,
         first: SeqNo,
         last: SeqNo,
@@ -181,23 +178,15 @@ impl Pipeline {
     }
 
     /// Inserts and publishes one write; true when the memtable is now full.
-    /// REQUIRES: `core` held (the guard is the proof), and the memtable
-    /// cannot be frozen underneath (see the module invariants).
-    fn apply(
-        &self,
-        _core: &MutexGuard<'_, ()>,
-        batch: &WriteBatch,
-        first: SeqNo,
-        last: SeqNo,
-    ) -> bool {
+    /// The freezer (the core lock) is the proof that the memtable cannot be
+    /// frozen underneath.
+    fn apply(&self, freezer: &Freezer, batch: &WriteBatch, first: SeqNo, last: SeqNo) -> bool {
         debug_assert_eq!(last + 1 - first, u64::from(batch.count()));
-        let full = self.engine.apply_to_memtable(batch, first);
-        self.engine.visible().publish(first, last);
-        full
+        freezer.apply(batch, first, last)
     }
 
     /// Applies up to `limit` queued writes; how many it applied.
-    fn drain(&self, core: &MutexGuard<'_, ()>, limit: usize) -> usize {
+    fn drain(&self, core: &Freezer, limit: usize) -> usize {
         let mut applied = 0;
         while applied < limit {
             let Ok(item) = self.queue_rx.try_recv() else {
@@ -214,12 +203,11 @@ impl Pipeline {
         self.commands_tx.send(command).is_ok()
     }
 
-    /// Stops new writes: sets the flag, then waits (by taking the gate
-    /// exclusively once) for every write already past the flag check to be
-    /// applied or queued.
+    /// Stops new writes: sets the flag, then waits for every write already
+    /// past the flag check (holding a permit) to be applied or queued.
     pub(crate) fn refuse_writes(&self) {
         self.closed.store(true, Ordering::Release);
-        drop(self.engine.write_gate().write());
+        self.engine.wait_for_write_permits();
     }
 
     /// True once `refuse_writes` ran.
@@ -234,7 +222,7 @@ impl Pipeline {
 
     /// The test hook's lock.
     #[cfg(any(test, feature = "test-hooks"))]
-    pub(crate) fn core(&self) -> MutexGuard<'_, ()> {
+    pub(crate) fn core(&self) -> MutexGuard<'_, Freezer> {
         self.core.lock()
     }
 
@@ -274,61 +262,26 @@ impl Pipeline {
     fn freeze(&self, force: bool) -> Result<u64> {
         // a. Room: wait (holding `core`, so writers queue and then block)
         //    while too many frozen memtables wait for the flusher.
-        {
-            let core = self.core.lock();
-            self.drain(&core, self.drain_limit);
-            self.flush.wait_for_room(&self.engine);
-        }
+        let mut core = self.core.lock();
+        self.drain(&core, self.drain_limit);
+        self.flush.wait_for_room(&self.engine);
         if let Some(reason) = self.flush.failure() {
             return Err(StoreError::Poisoned { reason }.into());
         }
-        // a'. Sync the WAL now, outside the gate: the rotation in step d
-        //     fdatasyncs the old segment under the gate, and this leaves it
-        //     only the tail appended since, instead of up to a memtable's
-        //     worth of dirty pages (under `SyncMode::Never`).
-        self.engine.wal().sync().map_err(StoreError::from)?;
-        //     Likewise create the next segment now (file, header, directory
-        //     fsync), so the rotation under the gate does not.
-        self.engine
-            .wal()
-            .prepare_next_segment()
-            .map_err(StoreError::from)?;
-        // b. The gate, exclusively, draining between attempts so that a
-        //    writer blocked on a full queue (holding the gate shared) can
-        //    finish.
-        let gate = self.lock_gate_exclusive();
-        // c. Nothing new can be appended now: apply every queued write,
-        //    so the WAL's last sequence number is published.
-        let core = self.core.lock();
-        while self.drain(&core, usize::MAX) > 0 {}
-        // The watermark now equals the WAL's last sequence number, unless
-        // an append took sequence numbers and then failed, which poisons
-        // the WAL: then do not freeze (the rotation would fail anyway).
-        let all_published = self.engine.visible().get() == self.engine.wal().last_seq();
-        // d. Freeze (rotates the WAL segment) and release both locks.
-        let frozen = if all_published && (force || self.engine.memtable_full()) {
-            self.engine.freeze_memtable_with_gate(&gate)
-        } else {
-            Ok(false)
-        };
+        // b-d. The freezer syncs the WAL and creates the next segment
+        //    outside the gate, takes the gate exclusively (draining between
+        //    attempts, so that a writer blocked on a full queue while
+        //    holding its permit can finish), has every queued write
+        //    applied, and freezes.
+        let drain_limit = self.drain_limit;
+        core.freeze(force, |freezer, drain| match drain {
+            Drain::Some => {
+                self.drain(freezer, drain_limit);
+            }
+            Drain::All => while self.drain(freezer, usize::MAX) > 0 {},
+        })?;
         drop(core);
-        drop(gate);
-        frozen?;
         // e. Hand the frozen memtable to the flusher.
         Ok(self.flush.request())
-    }
-
-    fn lock_gate_exclusive(&self) -> RwLockWriteGuard<'_, ()> {
-        let mut wait = GATE_WAIT_START;
-        loop {
-            if let Some(gate) = self.engine.write_gate().try_write_for(wait) {
-                return gate;
-            }
-            if !self.queue_rx.is_empty() {
-                let core = self.core.lock();
-                self.drain(&core, self.drain_limit);
-            }
-            wait = (wait * 2).min(GATE_WAIT_MAX);
-        }
     }
 }

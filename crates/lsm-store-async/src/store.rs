@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use lsm_core::{SeqNo, WriteBatch};
-use lsm_store_sync::{
+use lsm_engine::{
     owned_bounds, Engine, Error as StoreError, LsmConfig, Snapshot, StoreIterator, StoreStats,
 };
 use parking_lot::Mutex;
@@ -67,7 +67,10 @@ impl AsyncLsmStore {
     pub fn open(config: LsmConfig) -> Result<AsyncLsmStore> {
         let workers = config.compaction_workers;
         let engine = Arc::new(Engine::open(config)?);
-        let pipeline = Arc::new(Pipeline::new(Arc::clone(&engine)));
+        let pipeline = Pipeline::new(Arc::clone(&engine)).ok_or_else(|| StoreError::Poisoned {
+            reason: "a new engine's freezer was already taken".to_string(),
+        })?;
+        let pipeline = Arc::new(pipeline);
         let coordinator = Arc::new(Coordinator::new(Arc::clone(&engine)));
         let store = AsyncLsmStore {
             engine,
@@ -97,11 +100,6 @@ impl AsyncLsmStore {
         // A reopened tree may already need compaction.
         store.coordinator.schedule_automatic_if_due();
         Ok(store)
-    }
-
-    /// The shared internals (for tools and tests).
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
     }
 
     /// Sets `key` to `value`; returns the write's sequence number once it
@@ -135,17 +133,17 @@ impl AsyncLsmStore {
     /// too large for an `Instant` (e.g. `Duration::MAX`) waits without a
     /// deadline.
     pub fn wait_for_seq(&self, seq: SeqNo, timeout: Duration) -> bool {
-        self.engine.visible().wait_for(seq, timeout)
+        self.engine.wait_visible(seq, timeout)
     }
 
     /// The applied watermark: reads see exactly the writes up to it.
     pub fn visible_seq(&self) -> SeqNo {
-        self.engine.visible().get()
+        self.engine.visible_seq()
     }
 
     /// The last sequence number the WAL assigned.
     pub fn last_seq(&self) -> SeqNo {
-        self.engine.wal().last_seq()
+        self.engine.last_seq()
     }
 
     /// The value of `key` at the watermark, or `None`.
@@ -248,7 +246,7 @@ impl AsyncLsmStore {
     /// Test hook: holds the core lock, so writes queue up instead of being
     /// applied, until the guard drops.
     #[cfg(any(test, feature = "test-hooks"))]
-    pub fn hold_core_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
+    pub fn hold_core_lock(&self) -> parking_lot::MutexGuard<'_, lsm_engine::Freezer> {
         self.pipeline.core()
     }
 

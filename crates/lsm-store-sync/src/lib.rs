@@ -8,14 +8,16 @@
 //! clone.
 //!
 //! Main types: [`SimpleLsmStore`], [`LsmConfig`], [`Snapshot`],
-//! [`StoreIterator`], [`StoreStats`], and [`Engine`], the internals that
-//! `lsm-store-async` wraps rather than copies.
+//! [`StoreIterator`], [`StoreStats`], [`Error`]. The internals it shares with
+//! `lsm-store-async` live in the `lsm-engine` crate and are not part of
+//! this API.
 //!
 //! Guarantees (see `docs/durability.md`): a write acknowledged under
 //! `SyncMode::Always` survives a crash or power loss; after any crash the
 //! recovered state is a prefix of the acknowledged writes; a second open of
-//! the same directory fails with [`Error::Locked`]; bad bytes on disk are a
-//! [`Error::Core`] corruption error naming file and offset, never a panic.
+//! the same directory fails with [`Error::Locked`]; damaged or missing bytes
+//! on disk are an error for which [`Error::is_corruption`] is true, naming
+//! file and offset, never a silent gap or a panic.
 //! It never runs background threads: all work happens inside calls.
 //!
 //! ```
@@ -38,30 +40,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod config;
-pub mod engine;
-mod error;
-mod read;
-mod recovery;
-mod snapshot;
-mod stats;
 mod store;
-mod table_cache;
-mod watermark;
 
-pub use config::{LsmConfig, LsmConfigBuilder};
-pub use engine::{Engine, Written};
-pub use error::{Error, Result};
 pub use lsm_core::{SeqNo, WriteBatch};
+pub use lsm_engine::Snapshot;
+pub use lsm_engine::{
+    check_store, Error, LevelStats, LsmConfig, LsmConfigBuilder, Result, StoreCheck, StoreIterator,
+    StoreStats, Truncation, QUARANTINE_DIR_NAME,
+};
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};
-pub use read::{ImmutableMemtable, StoreIterator, SuperVersion};
-pub use recovery::{check_store, StoreCheck, Truncation, QUARANTINE_DIR_NAME};
-pub use snapshot::{SnapshotHandle, SnapshotList};
-pub use stats::{LevelStats, StoreStats};
-pub use store::{owned_bounds, SimpleLsmStore, Snapshot};
-pub use table_cache::TableCache;
-pub use watermark::VisibleSeq;
+pub use store::SimpleLsmStore;
 
 /// The README's code blocks, compiled and run as doctests so the quick
 /// start stays true.

@@ -2,91 +2,38 @@
 //! caller's thread: a write that fills the memtable freezes it, flushes it to
 //! an L0 table and runs any compaction the picker asks for before returning.
 
-use std::ops::{Bound, RangeBounds};
+use std::ops::RangeBounds;
 use std::sync::Arc;
 
 use lsm_core::{SeqNo, WriteBatch};
 use parking_lot::Mutex;
 
-use crate::config::LsmConfig;
-use crate::engine::Engine;
-use crate::error::{Error, Result};
-use crate::read::StoreIterator;
-use crate::snapshot::SnapshotHandle;
-use crate::stats::StoreStats;
-
-/// Converts any `RangeBounds` over byte-like keys into owned bounds.
-pub fn owned_bounds<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
-    range: &R,
-) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    let own = |bound: Bound<&K>| match bound {
-        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
-        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
-        Bound::Unbounded => Bound::Unbounded,
-    };
-    (own(range.start_bound()), own(range.end_bound()))
-}
-
-/// A repeatable-read view: every read through it sees the store as of the
-/// sequence number it was taken at. Versions it can see are kept by
-/// compactions until it is dropped.
-#[derive(Clone, Debug)]
-pub struct Snapshot {
-    engine: Arc<Engine>,
-    handle: Arc<SnapshotHandle>,
-}
-
-impl Snapshot {
-    /// Registers a snapshot of `engine` at its current watermark.
-    pub fn new(engine: &Arc<Engine>) -> Result<Snapshot> {
-        Ok(Snapshot {
-            handle: engine.snapshot()?,
-            engine: Arc::clone(engine),
-        })
-    }
-
-    /// The sequence number the snapshot reads at.
-    pub fn seq(&self) -> SeqNo {
-        self.handle.seq()
-    }
-
-    /// The value of `key` as of the snapshot.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.engine.get_at(key.as_ref(), self.handle.seq())
-    }
-
-    /// The live keys in `range` as of the snapshot, in order.
-    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
-        &self,
-        range: R,
-    ) -> Result<StoreIterator> {
-        let (start, end) = owned_bounds(&range);
-        self.engine
-            .range(start, end, Some(Arc::clone(&self.handle)))
-    }
-}
+use lsm_engine::{
+    owned_bounds, Engine, Error, Freezer, LsmConfig, Result, Snapshot, StoreIterator, StoreStats,
+};
 
 /// The synchronous LSM store. `Send + Sync`: share it with `Arc`.
 #[derive(Debug)]
 pub struct SimpleLsmStore {
     engine: Arc<Engine>,
-    /// Serializes freeze + flush + compaction on the writer's thread.
-    maintenance: Mutex<()>,
+    /// The engine's freezer. Holding it serializes freeze + flush +
+    /// compaction on the writer's thread, and `close` takes it so that no
+    /// maintenance runs after the directory lock is released.
+    maintenance: Mutex<Freezer>,
 }
 
 impl SimpleLsmStore {
     /// Opens or creates the store described by `config`, recovering from
     /// the manifest and WAL.
     pub fn open(config: LsmConfig) -> Result<SimpleLsmStore> {
+        let engine = Arc::new(Engine::open(config)?);
+        let freezer = engine.freezer().ok_or_else(|| Error::Poisoned {
+            reason: "a new engine's freezer was already taken".to_string(),
+        })?;
         Ok(SimpleLsmStore {
-            engine: Arc::new(Engine::open(config)?),
-            maintenance: Mutex::new(()),
+            engine,
+            maintenance: Mutex::new(freezer),
         })
-    }
-
-    /// The shared internals (for tools and the async store's tests).
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
     }
 
     /// Sets `key` to `value`; returns the write's sequence number.
@@ -133,7 +80,7 @@ impl SimpleLsmStore {
 
     /// Freezes a full memtable, flushes it and compacts as the picker asks.
     fn make_room(&self) -> Result<()> {
-        let _maintenance = self.maintenance.lock();
+        let mut freezer = self.maintenance.lock();
         if self.engine.check_writable().is_err() || !self.engine.memtable_full() {
             // Closed: `close` waited for `maintenance` and released the
             // directory; the write is in the synced WAL. Poisoned: the
@@ -141,14 +88,17 @@ impl SimpleLsmStore {
             // full: another writer made room while we waited.
             return Ok(());
         }
-        self.flush_and_compact()
+        self.flush_and_compact(&mut freezer)
     }
 
-    fn flush_and_compact(&self) -> Result<()> {
-        self.engine.freeze_memtable()?;
+    /// The guard's freezer is the proof of holding `maintenance`.
+    fn flush_and_compact(&self, freezer: &mut Freezer) -> Result<()> {
+        // Nothing to drain: every writer applies its own batch under its
+        // write permit before releasing it.
+        freezer.freeze(true, |_, _| {})?;
         while self.engine.flush_oldest_immutable()? {}
-        while let Some((choice, version)) = self.engine.reserve_compaction(None) {
-            self.engine.run_reserved_compaction(choice, version)?;
+        while let Some(reservation) = self.engine.reserve_compaction(None) {
+            self.engine.run_reserved_compaction(reservation)?;
         }
         Ok(())
     }
@@ -176,9 +126,9 @@ impl SimpleLsmStore {
     /// that makes due).
     pub fn flush_memtable(&self) -> Result<()> {
         self.engine.check_writable()?;
-        let _maintenance = self.maintenance.lock();
+        let mut freezer = self.maintenance.lock();
         self.engine.check_writable()?; // `close` may have run meanwhile
-        self.flush_and_compact()
+        self.flush_and_compact(&mut freezer)
     }
 
     /// Compacts every table of `level` into `level + 1`. Levels
@@ -191,8 +141,8 @@ impl SimpleLsmStore {
         }
         let _maintenance = self.maintenance.lock();
         self.engine.check_writable()?; // `close` may have run meanwhile
-        if let Some((choice, version)) = self.engine.reserve_compaction(Some(level)) {
-            self.engine.run_reserved_compaction(choice, version)?;
+        if let Some(reservation) = self.engine.reserve_compaction(Some(level)) {
+            self.engine.run_reserved_compaction(reservation)?;
         }
         Ok(())
     }

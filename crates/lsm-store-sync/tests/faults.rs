@@ -229,7 +229,7 @@ fn a_writer_behind_a_failed_append_does_not_wait_forever_for_visibility() {
             .is_err(),
         "a writer returned while A's sync was held"
     );
-    assert_eq!(store.engine().wal().last_seq(), 2, "B's append did not run");
+    assert_eq!(store.stats().unwrap().last_seq, 2, "B's append did not run");
     held.set(|s| s.released = true);
     let mut results = std::collections::HashMap::new();
     for _ in 0..2 {
@@ -261,7 +261,7 @@ fn put_until_the_inline_flush_runs(
         let result = store.put(&key, &value);
         // The triggering write is the first after which the store refuses
         // writes (its flush failed), or the first that returned an error.
-        if result.is_err() || store.engine().check_writable().is_err() {
+        if result.is_err() || store.stats().unwrap().poisoned.is_some() {
             return (key, value, result);
         }
     }

@@ -54,6 +54,10 @@ pub struct StoreStats {
     pub block_cache_hits: u64,
     /// Block cache misses since open.
     pub block_cache_misses: u64,
+    /// Why the store refuses writes until it is reopened (a failed WAL
+    /// or manifest sync, a failed flush or compaction); `None` while it
+    /// accepts them.
+    pub poisoned: Option<String>,
 }
 
 impl StoreStats {

@@ -81,7 +81,7 @@ pub struct StoreCheck {
     pub stray_tables: Vec<PathBuf>,
 }
 
-/// Runs every check [`crate::SimpleLsmStore::open`] runs on the files of
+/// Runs every check [`crate::Engine::open`] (a store's open) runs on the files of
 /// `config.dir`, reading only: no lock, no repair, no new file. `Ok` when
 /// open would succeed, with what it would recover and repair; otherwise the
 /// error open would return (a corruption error names the file and offset).

@@ -1,0 +1,363 @@
+//! `Engine`: the internals both stores share. It owns the WAL, the
+//! memtables, the manifest, the table cache and the applied watermark, and
+//! offers the steps a store composes into its own policy:
+//! `SimpleLsmStore` runs them inline on the writer's thread; the async
+//! store runs flush and compaction in the background.
+//!
+//! The steps, one module each:
+//! - [`write`](self::write): [`Engine::write`] (the synchronous write), and
+//!   [`WritePermit`] (a WAL append now, the memtable insert maybe later, for
+//!   the async pipeline).
+//! - [`freeze`](self::freeze): the [`Freezer`], the one holder of the right
+//!   to freeze the active memtable.
+//! - [`flush`](self::flush): writing the oldest frozen memtable to an L0
+//!   table.
+//! - [`compaction`](self::compaction): reserving and running a compaction
+//!   ([`CompactionReservation`]), and deleting the tables it made obsolete.
+//! - [`lookup`](self::lookup): point reads, range iterators, snapshots.
+//! - here: open, stats, poisoning and close.
+//!
+//! # Locks and what they guard (lock order: top to bottom)
+//! 1. `write_gate` ([`WriteGate`]): orders writes against freezes. Held
+//!    *shared* by a [`WritePermit`] (a writer from its WAL append until its
+//!    memtable insert is published, or queued for the applier) and
+//!    *exclusively* by [`Freezer::freeze`]. So a freeze sees no half-applied
+//!    write: every record in the WAL segments before the rotation is in the
+//!    frozen memtable.
+//! 2. `flushing` (`Mutex<()>`): orders flushes: one at a time, oldest
+//!    frozen memtable first. Guards no data; the frozen memtables are in
+//!    the view.
+//! 3. `catalog` (`Mutex<Catalog>`): the manifest, the files being compacted,
+//!    the tables waiting for deletion. Held for picking, logging an edit and
+//!    installing its version, never across table I/O.
+//! 4. `snapshots` (`SnapshotList`'s mutex): the live snapshots' sequence
+//!    numbers. A snapshot chooses its number and registers under it, and a
+//!    flush or compaction reads the list under it.
+//! 5. `view` (`RwLock<Arc<SuperVersion>>`): the current read view. Readers
+//!    clone the Arc and drop the lock at once; writers replace it.
+//! 6. `poison` (`Mutex<Option<String>>`): the first failure's reason; a
+//!    leaf.
+//!
+//! # Invariants
+//! - WAL order = sequence order = visibility order: the WAL assigns sequence
+//!   numbers, and the watermark advances only over contiguous applied ranges.
+//! - Only the [`Freezer`] freezes the active memtable, and there is one per
+//!   engine.
+//! - No table file is deleted while a live `Version` references it: removed
+//!   files wait in `Catalog::obsolete` until only that list holds their
+//!   `Arc<FileMeta>` (a table moved between levels keeps its `Arc`).
+//! - A WAL segment is deleted only after a synced manifest edit records that
+//!   every record in it is in a table (`wal_segment` moved past it).
+
+mod compaction;
+mod flush;
+mod freeze;
+mod lookup;
+mod write;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lsm_compaction::level_scores;
+use lsm_core::{Error as CoreError, SeqNo, SharedFileSystem};
+use lsm_manifest::{FileMeta, Manifest};
+use lsm_sstable::BlockCache;
+use lsm_wal::{list_segments, segment_file_name, WalWriter};
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::LsmConfig;
+use crate::error::{Error, Result};
+use crate::read::SuperVersion;
+use crate::recovery::{self, Recovered};
+use crate::snapshot::SnapshotList;
+use crate::stats::{LevelStats, StoreStats};
+use crate::table_cache::TableCache;
+use crate::watermark::VisibleSeq;
+
+pub use compaction::{CompactionReport, CompactionReservation};
+pub use freeze::{Drain, Freezer};
+pub use write::{WritePermit, Written};
+
+/// Name of the lock file that keeps a second store out of a directory.
+pub const LOCK_FILE_NAME: &str = "LOCK";
+
+/// Orders writes against freezes; see the module docs. Guards no data of
+/// its own: holding it shared is the proof a [`WritePermit`] carries that
+/// the active memtable is not frozen underneath, and holding it exclusively
+/// is the proof a freeze needs that no write is between its WAL append and
+/// its memtable insert.
+#[derive(Debug, Default)]
+struct WriteGate(RwLock<()>);
+
+/// State guarded by `Engine::catalog`.
+struct Catalog {
+    manifest: Manifest,
+    /// Numbers of files inputs of a running compaction.
+    busy: BTreeSet<u64>,
+    /// Tables removed from the current version, deleted once no live
+    /// version references them (`Arc::strong_count == 1`).
+    obsolete: Vec<Arc<FileMeta>>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    flushes: AtomicU64,
+    compactions: AtomicU64,
+    trivial_moves: AtomicU64,
+    flush_bytes_written: AtomicU64,
+    compaction_bytes_read: AtomicU64,
+    compaction_bytes_written: AtomicU64,
+    user_bytes_written: AtomicU64,
+}
+
+/// The shared internals of a store. See the module docs for the locks.
+pub struct Engine {
+    // Immutable after open.
+    config: LsmConfig,
+    fs: SharedFileSystem,
+    dir: PathBuf,
+    tables: Arc<TableCache>,
+    wal: WalWriter,
+    snapshots: Arc<SnapshotList>,
+    visible: VisibleSeq,
+    lock: Box<dyn lsm_core::fs::FileLock>,
+
+    write_gate: WriteGate,
+    flushing: Mutex<()>,
+    catalog: Mutex<Catalog>,
+    view: RwLock<Arc<SuperVersion>>,
+    /// Set once [`Engine::freezer`] handed out the one freezer.
+    freezer_taken: AtomicBool,
+
+    /// The first failure; write calls fail with it. `poisoned` is its
+    /// lock-free flag.
+    poison: Mutex<Option<String>>,
+    poisoned: AtomicBool,
+    closed: AtomicBool,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CoreError + '_ {
+    move |e| CoreError::io(path, e)
+}
+
+impl Engine {
+    /// Opens (or creates) the store in `config.dir`: takes the directory
+    /// lock, checks the manifest, the tables and the WAL for completeness
+    /// (reading only), replays the WAL segments newer than the last flush
+    /// into a fresh memtable, then starts a new WAL segment and manifest and
+    /// removes (or quarantines) stray files (the `recovery` module).
+    pub fn open(config: LsmConfig) -> Result<Engine> {
+        config.validate()?;
+        let fs = Arc::clone(&config.fs);
+        let dir = config.dir.clone();
+        fs.create_dir_all(&dir).map_err(io_err(&dir))?;
+        let lock_path = dir.join(LOCK_FILE_NAME);
+        let lock = match fs.lock(&lock_path) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(Error::Locked { dir })
+            }
+            Err(e) => return Err(CoreError::io(lock_path, e).into()),
+        };
+
+        let check = recovery::check(fs.as_ref(), &config, false)?;
+        let version = Arc::clone(&check.manifest.version);
+        let Recovered {
+            manifest,
+            wal,
+            mem,
+            last_seq,
+        } = recovery::repair(&fs, &config, check)?;
+
+        let block_cache =
+            (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
+        let tables = Arc::new(TableCache::new(Arc::clone(&fs), dir.clone(), block_cache));
+        let view = SuperVersion::new(mem, Vec::new(), version);
+        Ok(Engine {
+            fs,
+            dir,
+            tables,
+            wal,
+            snapshots: Arc::new(SnapshotList::default()),
+            visible: VisibleSeq::new(last_seq),
+            lock,
+            write_gate: WriteGate::default(),
+            flushing: Mutex::new(()),
+            freezer_taken: AtomicBool::new(false),
+            catalog: Mutex::new(Catalog {
+                manifest,
+                busy: BTreeSet::new(),
+                obsolete: Vec::new(),
+            }),
+            view: RwLock::new(Arc::new(view)),
+            poison: Mutex::new(None),
+            poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            counters: Counters::default(),
+            config,
+        })
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &LsmConfig {
+        &self.config
+    }
+
+    /// The current read view.
+    fn view(&self) -> Arc<SuperVersion> {
+        Arc::clone(&self.view.read())
+    }
+
+    /// The last sequence number the WAL assigned.
+    pub fn last_seq(&self) -> SeqNo {
+        self.wal.last_seq()
+    }
+
+    /// The applied watermark: reads see every write up to it.
+    pub fn visible_seq(&self) -> SeqNo {
+        self.visible.get()
+    }
+
+    /// Waits until the watermark reaches `seq`; false on timeout. A
+    /// timeout too large for a deadline waits without one.
+    pub fn wait_visible(&self, seq: SeqNo, timeout: Duration) -> bool {
+        self.visible.wait_for(seq, timeout)
+    }
+
+    /// Fails if the store is closed or poisoned.
+    pub fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.poisoned.load(Ordering::Acquire) {
+            let reason = self.poison.lock().clone().unwrap_or_default();
+            return Err(Error::Poisoned { reason });
+        }
+        Ok(())
+    }
+
+    /// Fails if the store is closed.
+    pub fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Makes every later write fail with `reason` (reads keep working).
+    /// The first reason is kept.
+    pub fn poison(&self, reason: String) {
+        let mut poison = self.poison.lock();
+        if poison.is_none() {
+            *poison = Some(reason);
+        }
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    fn poison_on_err<T>(&self, what: &str, result: Result<T>) -> Result<T> {
+        if let Err(err) = &result {
+            self.poison(format!("{what} failed: {err}"));
+        }
+        result
+    }
+
+    /// The store's shape and counters.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let view = self.view();
+        let (memtable_bytes, immutable_bytes) = view.memtable_bytes();
+        let scores = level_scores(&view.version, &self.config.level_shape());
+        let levels = (0..view.version.num_levels())
+            .map(|level| LevelStats {
+                files: view.version.files_at(level).len(),
+                bytes: view.version.level_bytes(level),
+                score: scores.get(level).copied().unwrap_or(0.0),
+            })
+            .collect();
+        let mut wal_bytes = 0;
+        let segments = list_segments(self.fs.as_ref(), &self.dir)?;
+        for number in &segments {
+            let path = self.dir.join(segment_file_name(*number));
+            wal_bytes += self.fs.file_size(&path).unwrap_or(0);
+        }
+        let (block_cache_hits, block_cache_misses) = self
+            .tables
+            .block_cache()
+            .map_or((0, 0), |cache| (cache.hits(), cache.misses()));
+        let c = &self.counters;
+        Ok(StoreStats {
+            memtable_bytes,
+            immutable_memtables: view.imm.len(),
+            immutable_bytes,
+            levels,
+            wal_bytes,
+            wal_segments: segments.len(),
+            last_seq: self.wal.last_seq(),
+            visible_seq: self.visible.get(),
+            flushes: c.flushes.load(Ordering::Relaxed),
+            compactions: c.compactions.load(Ordering::Relaxed),
+            trivial_moves: c.trivial_moves.load(Ordering::Relaxed),
+            flush_bytes_written: c.flush_bytes_written.load(Ordering::Relaxed),
+            compaction_bytes_read: c.compaction_bytes_read.load(Ordering::Relaxed),
+            compaction_bytes_written: c.compaction_bytes_written.load(Ordering::Relaxed),
+            user_bytes_written: c.user_bytes_written.load(Ordering::Relaxed),
+            wal_bytes_written: self.wal.bytes_written(),
+            live_snapshots: self.snapshots.count(),
+            block_cache_hits,
+            block_cache_misses,
+            poisoned: self.poison.lock().clone(),
+        })
+    }
+
+    /// The deepest level `compact_level` accepts (the last level has no
+    /// level below it).
+    pub fn max_compactable_level(&self) -> usize {
+        self.config.num_levels - 2
+    }
+
+    /// Stops accepting calls, makes the WAL durable, deletes obsolete
+    /// tables, then releases the directory lock, so the directory can be
+    /// opened again (by this process or another) while snapshots or
+    /// iterators of this engine are still alive; reads through them return
+    /// `Closed`. Idempotent.
+    ///
+    /// REQUIRES: no flush or compaction of this engine is running or
+    /// starts later (the stores stop theirs first): after the lock is
+    /// released, another store may own the directory.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        // Wait for in-flight writes to publish before the final sync.
+        let gate = self.write_gate.0.write();
+        let result = self
+            .wal
+            .close()
+            .map_err(Error::from)
+            .and_then(|()| self.purge_obsolete_files());
+        drop(gate);
+        // Released even if the final sync failed: nothing here writes to
+        // the directory any more, and the next owner recovers from what
+        // is on disk.
+        let lock_path = self.dir.join(LOCK_FILE_NAME);
+        let released = self
+            .lock
+            .release()
+            .map_err(|e| Error::from(CoreError::io(lock_path, e)));
+        result.and(released)
+    }
+
+    /// True once `close` has run.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}

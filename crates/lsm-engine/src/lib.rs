@@ -1,0 +1,55 @@
+//! # lsm-engine: what both lsm stores share
+//!
+//! `lsm-store-sync` (`SimpleLsmStore`) and `lsm-store-async`
+//! (`AsyncLsmStore`) are two policies over one set of internals: the WAL,
+//! the active and frozen memtables, the manifest and table cache, the
+//! applied watermark, the read view, recovery at open, and the flush and
+//! compaction steps. This crate is those internals. It is a layer of the
+//! workspace, not a store: depend on one of the two store crates, which
+//! re-export what a user touches ([`LsmConfig`], [`Error`],
+//! [`StoreIterator`], [`StoreStats`], [`check_store`]).
+//!
+//! What it guarantees (see `docs/durability.md`): a write acknowledged
+//! under `SyncMode::Always` survives a crash or power loss; after any crash
+//! the recovered state is a prefix of the acknowledged writes; open checks
+//! that the durable state is complete before it changes anything, and a
+//! hole is an [`Error`] with [`Error::is_corruption`], naming file and
+//! offset, never a silent gap or a panic.
+//!
+//! What it never does: start threads (the stores decide where work runs),
+//! or decide when to flush or compact (the stores' policies do).
+//!
+//! ```
+//! use lsm_engine::{Engine, LsmConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let engine = Engine::open(LsmConfig::new(dir.path()))?;
+//! let mut batch = lsm_core::WriteBatch::new();
+//! batch.put(b"apple", b"red");
+//! let written = engine.write(&batch)?;
+//! assert_eq!(engine.get(b"apple")?, Some(b"red".to_vec()));
+//! assert_eq!(written.last_seq, 1);
+//! engine.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod engine;
+mod error;
+mod read;
+mod recovery;
+mod snapshot;
+mod stats;
+mod table_cache;
+mod watermark;
+
+pub use config::{LsmConfig, LsmConfigBuilder};
+pub use engine::{
+    CompactionReport, CompactionReservation, Drain, Engine, Freezer, WritePermit, Written,
+    LOCK_FILE_NAME,
+};
+pub use error::{Error, Result};
+pub use read::StoreIterator;
+pub use recovery::{check_store, StoreCheck, Truncation, QUARANTINE_DIR_NAME};
+pub use snapshot::{owned_bounds, Snapshot};
+pub use stats::{LevelStats, StoreStats};

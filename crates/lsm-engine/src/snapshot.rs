@@ -1,0 +1,149 @@
+//! Snapshots: a registered sequence number that compactions must preserve
+//! (every version it can see is kept until it is dropped).
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use lsm_core::SeqNo;
+use parking_lot::Mutex;
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::read::StoreIterator;
+
+/// The live snapshots of a store.
+#[derive(Debug, Default)]
+pub struct SnapshotList {
+    /// Guarded: seq -> number of live handles at that seq.
+    live: Mutex<BTreeMap<SeqNo, usize>>,
+}
+
+impl SnapshotList {
+    /// Registers a snapshot at the sequence number `choose` returns,
+    /// called under the list's lock: a flush or compaction reads the list
+    /// under the same lock, so it either sees the snapshot or ran entirely
+    /// before its number was chosen (and then holds only writes at or below
+    /// it). Choosing first and registering after would let a flush in
+    /// between drop a version the snapshot needs.
+    pub fn acquire_with(self: &Arc<Self>, choose: impl FnOnce() -> SeqNo) -> SnapshotHandle {
+        let mut live = self.live.lock();
+        let seq = choose();
+        *live.entry(seq).or_insert(0) += 1;
+        SnapshotHandle {
+            seq,
+            list: Arc::clone(self),
+        }
+    }
+
+    /// The live snapshot sequence numbers, ascending.
+    pub fn sequence_numbers(&self) -> Vec<SeqNo> {
+        self.live.lock().keys().copied().collect()
+    }
+
+    /// Number of live snapshot handles.
+    pub fn count(&self) -> usize {
+        self.live.lock().values().sum()
+    }
+
+    fn release(&self, seq: SeqNo) {
+        let mut live = self.live.lock();
+        if let Some(count) = live.get_mut(&seq) {
+            *count -= 1;
+            if *count == 0 {
+                live.remove(&seq);
+            }
+        }
+    }
+}
+
+/// A registered snapshot; released when dropped.
+#[derive(Debug)]
+pub struct SnapshotHandle {
+    seq: SeqNo,
+    list: Arc<SnapshotList>,
+}
+
+impl SnapshotHandle {
+    /// The snapshot's sequence number: reads see writes up to it.
+    pub fn seq(&self) -> SeqNo {
+        self.seq
+    }
+}
+
+impl Drop for SnapshotHandle {
+    fn drop(&mut self) {
+        self.list.release(self.seq);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_register_and_release() {
+        let list = Arc::new(SnapshotList::default());
+        let a = list.acquire_with(|| 5);
+        let b = list.acquire_with(|| 5);
+        let c = list.acquire_with(|| 9);
+        assert_eq!(list.sequence_numbers(), [5, 9]);
+        drop(a);
+        assert_eq!(list.sequence_numbers(), [5, 9]);
+        drop(b);
+        drop(c);
+        assert!(list.sequence_numbers().is_empty());
+        assert_eq!(list.count(), 0);
+    }
+}
+
+/// Converts any `RangeBounds` over byte-like keys into owned bounds.
+pub fn owned_bounds<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
+    range: &R,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let own = |bound: Bound<&K>| match bound {
+        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (own(range.start_bound()), own(range.end_bound()))
+}
+
+/// A repeatable-read view: every read through it sees the store as of the
+/// sequence number it was taken at. Versions it can see are kept by
+/// compactions until it is dropped.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    engine: Arc<Engine>,
+    handle: Arc<SnapshotHandle>,
+}
+
+impl Snapshot {
+    /// Registers a snapshot of `engine` at its current watermark.
+    pub fn new(engine: &Arc<Engine>) -> Result<Snapshot> {
+        Ok(Snapshot {
+            handle: engine.snapshot()?,
+            engine: Arc::clone(engine),
+        })
+    }
+
+    /// The sequence number the snapshot reads at.
+    pub fn seq(&self) -> SeqNo {
+        self.handle.seq()
+    }
+
+    /// The value of `key` as of the snapshot.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.engine.get_at(key.as_ref(), self.handle.seq())
+    }
+
+    /// The live keys in `range` as of the snapshot, in order.
+    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> Result<StoreIterator> {
+        let (start, end) = owned_bounds(&range);
+        self.engine
+            .range(start, end, Some(Arc::clone(&self.handle)))
+    }
+}
