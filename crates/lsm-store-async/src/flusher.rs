@@ -8,8 +8,10 @@
 //!
 //! Memory bound: the applier does not freeze again while
 //! [`MAX_IMMUTABLE_MEMTABLES`] frozen memtables wait (`wait_for_room`).
-//! That wait is the store's only write stall, and it is backpressure: it
-//! ends as soon as the flusher finishes one table.
+//! That wait is the store's one stall on flush progress, and it is
+//! backpressure: it ends as soon as the flusher finishes one table. (Writers
+//! also wait out each freeze's short exclusive hold of the write gate: the
+//! WAL rotation's fdatasync of the old segment's tail.)
 //!
 //! A failed flush is recorded in `FlushState::failed` (the engine has
 //! already poisoned itself, so writes are refused); the flusher then stops
@@ -128,6 +130,11 @@ pub(crate) fn run_flusher(engine: &Engine, signal: &FlushSignal, coordinator: &A
                 Ok(true) => signal.notify(),
                 Ok(false) => break Ok(()),
                 Err(err) => break Err(err),
+            }
+            // `stop` is honoured between tables: the memtables left frozen
+            // are in the WAL and replayed on reopen.
+            if signal.state.lock().stop {
+                return;
             }
         };
         // Schedule before marking the generation done, so a caller of
