@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TrySendError};
 use lsm_core::{SeqNo, WriteBatch};
-use lsm_engine::{Drain, Engine, Error as StoreError, Freezer};
+use lsm_engine::{Drain, Engine, Error as StoreError, Freezer, WritePermit};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::Result;
@@ -127,15 +127,21 @@ impl Pipeline {
         // 3. WAL append: assigns the sequence numbers.
         let (first, last) = permit.append(&batch)?;
         // 4. Apply now or enqueue.
-        self.apply_or_enqueue(batch, first, last);
+        self.apply_or_enqueue(&permit, batch, first, last);
         // 5. Done: visibility follows when the watermark passes `last`.
         drop(permit);
         Ok(last)
     }
 
-    /// Step 4. REQUIRES: the caller holds a write permit (the gate shared),
-    /// so no freeze can start before the batch is applied or queued.
-    fn apply_or_enqueue(&self, batch: Cow<'_, WriteBatch>, first: SeqNo, last: SeqNo) {
+    /// Step 4. The permit (the gate shared) is the proof that no freeze can
+    /// start before the batch is applied or queued.
+    fn apply_or_enqueue(
+        &self,
+        _permit: &WritePermit<'_>,
+        batch: Cow<'_, WriteBatch>,
+        first: SeqNo,
+        last: SeqNo,
+    ) {
         if let Some(core) = self.core.try_lock() {
             self.apply_and_wake(&core, &batch, first, last);
             return;
