@@ -60,6 +60,7 @@ mod coordinator;
 mod error;
 mod flusher;
 mod pipeline;
+mod read;
 mod store;
 
 pub use coordinator::{
@@ -68,6 +69,10 @@ pub use coordinator::{
 pub use error::{Error, Result};
 pub use flusher::MAX_IMMUTABLE_MEMTABLES;
 pub use lsm_core::{SeqNo, WriteBatch};
-pub use lsm_engine::{LsmConfig, LsmConfigBuilder, Snapshot, StoreIterator, StoreStats};
+pub use lsm_engine::{
+    Backlog, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig, LsmConfigBuilder,
+    StoreStats,
+};
 pub use lsm_wal::SyncMode;
+pub use read::{Snapshot, StoreIterator};
 pub use store::AsyncLsmStore;

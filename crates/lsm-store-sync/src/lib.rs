@@ -43,10 +43,10 @@
 mod store;
 
 pub use lsm_core::{SeqNo, WriteBatch};
-pub use lsm_engine::Snapshot;
 pub use lsm_engine::{
-    check_store, Error, LevelStats, LsmConfig, LsmConfigBuilder, Result, StoreCheck, StoreIterator,
-    StoreStats, Truncation, QUARANTINE_DIR_NAME,
+    check_store, Backlog, Error, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig,
+    LsmConfigBuilder, Result, Snapshot, StoreCheck, StoreIterator, StoreStats, Truncation,
+    QUARANTINE_DIR_NAME,
 };
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};
