@@ -220,21 +220,9 @@ fn damage_matrix_child() {
 
 /// `<0|1 corruption> <variant path> <display text on one line>`.
 fn describe_error(err: &Error) -> String {
-    let corruption = u8::from(store_error_is_corruption(err));
+    let corruption = u8::from(err.is_corruption());
     let text = err.to_string().replace(['\n', '\r'], " ");
     format!("{corruption} {} {text}", variant_path(err))
-}
-
-/// The store's error type has no `is_corruption` of its own: ask the layer
-/// it wraps. (`Compaction` errors cannot come from opening or reading.)
-fn store_error_is_corruption(err: &Error) -> bool {
-    match err {
-        Error::Core(e) => e.is_corruption(),
-        Error::Wal(e) => e.is_corruption(),
-        Error::Sstable(e) => e.is_corruption(),
-        Error::Manifest(e) => e.is_corruption(),
-        _ => false,
-    }
 }
 
 /// The chain of variant names, from the `Debug` text: `Manifest(Core(Io {

@@ -1,13 +1,14 @@
 //! What the writer writes and how the checker recognizes it: keys, values,
 //! batches, the store configuration, and one handle over both stores.
 
+use std::ops::Bound;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use lsm_core::WriteBatch;
 use lsm_store_async::AsyncLsmStore;
-use lsm_store_sync::{LsmConfig, SimpleLsmStore, SyncMode};
+use lsm_store_sync::{KvStore, LsmConfig, SimpleLsmStore, SyncMode};
 
 /// Every `BATCH_EVERY`-th write of a thread (index `i % 10 == 9`) is a
 /// three-key batch.
@@ -246,15 +247,10 @@ impl Store {
 
     /// Every live pair, in key order.
     pub fn scan_all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let iter = match self {
-            Store::Sync(s) => s.range::<[u8], _>(..)?,
-            Store::Async(s) => s.range::<[u8], _>(..)?,
-        };
-        let mut out = Vec::new();
-        for item in iter {
-            out.push(item.context("range scan")?);
+        match self {
+            Store::Sync(s) => scan_all(s),
+            Store::Async(s) => scan_all(s),
         }
-        Ok(out)
     }
 
     /// Closes the store (syncs the WAL).
@@ -265,6 +261,15 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Every live pair of `store`, in key order.
+fn scan_all<S: KvStore>(store: &S) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for item in store.range(Bound::Unbounded, Bound::Unbounded)? {
+        out.push(item.context("range scan")?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 //! applied watermark, the read view, recovery at open, and the flush and
 //! compaction steps. This crate is those internals. It is a layer of the
 //! workspace, not a store: depend on one of the two store crates, which
-//! re-export what a user touches ([`LsmConfig`], [`Error`],
-//! [`StoreIterator`], [`StoreStats`], [`check_store`]).
+//! re-export what a user touches ([`LsmConfig`], [`Error`], [`KvError`],
+//! [`KvStore`], [`KvSnapshot`], [`StoreIterator`], [`StoreStats`],
+//! [`check_store`]).
 //!
 //! What it guarantees (see `docs/durability.md`): a write acknowledged
 //! under `SyncMode::Always` survives a crash or power loss; after any crash
@@ -40,6 +41,7 @@ mod read;
 mod recovery;
 mod snapshot;
 mod stats;
+mod store_trait;
 mod table_cache;
 mod watermark;
 
@@ -48,8 +50,9 @@ pub use engine::{
     CompactionReport, CompactionReservation, Drain, Engine, Freezer, WritePermit, Written,
     LOCK_FILE_NAME,
 };
-pub use error::{Error, Result};
+pub use error::{Error, KvError, Result};
 pub use read::StoreIterator;
 pub use recovery::{check_store, StoreCheck, Truncation, QUARANTINE_DIR_NAME};
 pub use snapshot::{owned_bounds, Snapshot};
 pub use stats::{LevelStats, StoreStats};
+pub use store_trait::{Backlog, KvItem, KvSnapshot, KvStore};

@@ -9,8 +9,9 @@ use lsm_core::SeqNo;
 use parking_lot::Mutex;
 
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::read::StoreIterator;
+use crate::store_trait::KvSnapshot;
 
 /// The live snapshots of a store.
 #[derive(Debug, Default)]
@@ -143,6 +144,24 @@ impl Snapshot {
         range: R,
     ) -> Result<StoreIterator> {
         let (start, end) = owned_bounds(&range);
+        self.engine
+            .range(start, end, Some(Arc::clone(&self.handle)))
+    }
+}
+
+impl KvSnapshot for Snapshot {
+    type Error = Error;
+    type Iter = StoreIterator;
+
+    fn seq(&self) -> SeqNo {
+        Snapshot::seq(self)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Snapshot::get(self, key)
+    }
+
+    fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
         self.engine
             .range(start, end, Some(Arc::clone(&self.handle)))
     }

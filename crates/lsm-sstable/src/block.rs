@@ -248,6 +248,8 @@ pub(crate) struct BlockCursor {
     key: Vec<u8>,
     value_start: usize,
     value_end: usize,
+    /// Offset of the current entry.
+    entry_offset: usize,
     /// Offset of the entry after the current one.
     next_offset: usize,
     valid: bool,
@@ -261,6 +263,7 @@ impl BlockCursor {
             key: Vec::new(),
             value_start: 0,
             value_end: 0,
+            entry_offset: 0,
             next_offset: 0,
             valid: false,
         }
@@ -281,6 +284,12 @@ impl BlockCursor {
             .data
             .get(self.value_start..self.value_end)
             .unwrap_or(&[])
+    }
+
+    /// Offset in the decoded block of the current entry, for error
+    /// reports. REQUIRES: `valid()`.
+    pub fn entry_offset(&self) -> usize {
+        self.entry_offset
     }
 
     /// Decodes the entry at `next_offset` into the cursor, or becomes
@@ -311,6 +320,7 @@ impl BlockCursor {
             .extend_from_slice(&self.block.data[header.key_start..key_end]);
         self.value_start = key_end;
         self.value_end = key_end + header.value_len;
+        self.entry_offset = self.next_offset;
         self.next_offset = self.value_end;
         self.valid = true;
         Ok(())
@@ -400,6 +410,28 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn entry_offset_is_where_the_current_entry_starts() {
+        let block = build(&numbered(3), 16);
+        let mut cursor = BlockCursor::new(block.clone());
+        cursor.seek_to_first().unwrap();
+        assert_eq!(cursor.entry_offset(), 0);
+        let mut offsets = vec![cursor.entry_offset()];
+        while cursor.valid() {
+            cursor.next().unwrap();
+            if cursor.valid() {
+                offsets.push(cursor.entry_offset());
+            }
+        }
+        assert_eq!(offsets.len(), 3);
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+        // Each entry starts where the previous one's value ended.
+        cursor.seek_to_first().unwrap();
+        let first_end = cursor.value_end;
+        cursor.next().unwrap();
+        assert_eq!(cursor.entry_offset(), first_end);
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl Table {
                 .block_corruption(
                     entry.handle,
                     BlockError {
-                        offset: 0,
+                        offset: cursor.entry_offset(),
                         detail: "entry key is not an internal key",
                     },
                 )

@@ -1,17 +1,24 @@
-//! The async store's error type: every store error, plus the compaction
+//! The async store's error type: every engine error, plus the compaction
 //! coordinator's own failures.
+
+use std::path::Path;
+
+use lsm_engine::KvError;
 
 use crate::coordinator::JobId;
 
 /// Result alias for [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything an `AsyncLsmStore` call can fail with.
+/// Everything an `AsyncLsmStore` call (and its snapshots and iterators)
+/// can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A failure of the shared engine: I/O, corruption, a size limit, a
-    /// closed or poisoned store, an invalid level.
+    /// closed, locked or poisoned store, an invalid level. The engine
+    /// flattens I/O into `lsm_engine::Error::Io` and damaged bytes into
+    /// `lsm_engine::Error::Corruption`, whichever layer found them.
     #[error(transparent)]
     Store(#[from] lsm_engine::Error),
     /// The compaction job queue holds its maximum number of pending jobs.
@@ -23,7 +30,8 @@ pub enum Error {
     /// The job id was never issued, or the job left the bounded history.
     #[error("compaction job {0} is unknown (never scheduled, or dropped from the history)")]
     UnknownJob(JobId),
-    /// A compaction job the caller waited for failed.
+    /// A compaction job the caller waited for failed. The failure also
+    /// poisoned the store: later writes fail with a poisoned error.
     #[error("compaction job {job} failed: {reason}")]
     CompactionFailed {
         /// The job.
@@ -43,19 +51,97 @@ impl From<lsm_core::Error> for Error {
     /// Core errors (size limits, I/O, corruption) are reported the way the
     /// sync store reports them, so there is one way to match each.
     fn from(err: lsm_core::Error) -> Self {
-        Error::Store(lsm_engine::Error::Core(err))
+        Error::Store(err.into())
     }
 }
 
 impl Error {
-    /// True when the error is the store refusing writes after a background
-    /// (or write-path) failure.
+    fn engine(&self) -> Option<&lsm_engine::Error> {
+        match self {
+            Error::Store(err) => Some(err),
+            _ => None,
+        }
+    }
+
+    /// True when the error reports damaged or missing bytes on disk, from
+    /// any layer; [`Error::path`] and [`Error::offset`] say where.
+    pub fn is_corruption(&self) -> bool {
+        self.engine().is_some_and(lsm_engine::Error::is_corruption)
+    }
+
+    /// True when the store refuses writes until it is reopened, after a
+    /// background (flush, compaction) or write-path (WAL or manifest sync,
+    /// ENOSPC) failure. Reads keep working.
     pub fn is_poisoned(&self) -> bool {
-        matches!(self, Error::Store(lsm_engine::Error::Poisoned { .. }))
+        self.engine().is_some_and(lsm_engine::Error::is_poisoned)
+    }
+
+    /// True when another open store holds the directory's lock.
+    pub fn is_locked(&self) -> bool {
+        self.engine().is_some_and(lsm_engine::Error::is_locked)
     }
 
     /// True when the error is the store being closed.
     pub fn is_closed(&self) -> bool {
-        matches!(self, Error::Store(lsm_engine::Error::Closed))
+        self.engine().is_some_and(lsm_engine::Error::is_closed)
+    }
+
+    /// The file an I/O or corruption error names (the directory of a
+    /// locked-store error); `None` otherwise.
+    pub fn path(&self) -> Option<&Path> {
+        self.engine().and_then(lsm_engine::Error::path)
+    }
+
+    /// Where a corruption error's bad bytes start in [`Error::path`].
+    pub fn offset(&self) -> Option<u64> {
+        self.engine().and_then(lsm_engine::Error::offset)
+    }
+}
+
+impl KvError for Error {
+    fn is_corruption(&self) -> bool {
+        Error::is_corruption(self)
+    }
+    fn is_poisoned(&self) -> bool {
+        Error::is_poisoned(self)
+    }
+    fn is_locked(&self) -> bool {
+        Error::is_locked(self)
+    }
+    fn is_closed(&self) -> bool {
+        Error::is_closed(self)
+    }
+    fn path(&self) -> Option<&Path> {
+        Error::path(self)
+    }
+    fn offset(&self) -> Option<u64> {
+        Error::offset(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predicates_see_through_the_store_variant() {
+        let corrupt: Error =
+            lsm_core::Error::corruption("/s/000004.wal", 77, "bad record checksum").into();
+        assert!(corrupt.is_corruption());
+        assert!(matches!(
+            &corrupt,
+            Error::Store(lsm_engine::Error::Corruption { offset: 77, .. })
+        ));
+        assert_eq!(corrupt.path(), Some(Path::new("/s/000004.wal")));
+        assert_eq!(corrupt.offset(), Some(77));
+        let poisoned = Error::Store(lsm_engine::Error::Wal(lsm_wal::Error::Poisoned {
+            reason: "EIO".into(),
+        }));
+        assert!(poisoned.is_poisoned() && !poisoned.is_corruption());
+        assert!(Error::Store(lsm_engine::Error::Closed).is_closed());
+        let locked = Error::Store(lsm_engine::Error::Locked { dir: "/s".into() });
+        assert!(locked.is_locked());
+        let full = Error::QueueFull { capacity: 1 };
+        assert!(!full.is_poisoned() && !full.is_closed() && full.path().is_none());
     }
 }

@@ -20,9 +20,14 @@
 //!   [`AsyncLsmStore::schedule_compaction`] and
 //!   [`AsyncLsmStore::compact_level`].
 //!
-//! Main types: [`AsyncLsmStore`], [`CompactionJob`], [`JobId`],
-//! [`JobState`], [`Error`]. `docs/async.md` describes the protocol step by
-//! step, with its lock order and the alternatives rejected.
+//! Main types: [`AsyncLsmStore`], [`Snapshot`], [`StoreIterator`],
+//! [`CompactionJob`], [`JobId`], [`JobState`], [`Error`]. It implements
+//! [`KvStore`], the API it shares with `lsm_store_sync::SimpleLsmStore`
+//! (there `flush` is [`AsyncLsmStore::flush_memtable`], `compact_level`
+//! waits for its job, and `wait_visible` is
+//! [`AsyncLsmStore::wait_for_seq`]). `docs/async.md` describes the
+//! protocol step by step, with its lock order and the alternatives
+//! rejected.
 //!
 //! Guarantees: a returned sequence number under `SyncMode::Always` survives
 //! a crash; after a crash the recovered state is a prefix of the WAL; a
@@ -55,11 +60,49 @@
 //! store.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Errors
+//!
+//! Every call, and every read through a [`Snapshot`] or a
+//! [`StoreIterator`], fails with this crate's one [`Error`]: the engine's
+//! failures in [`Error::Store`] (one shape each for I/O and corruption,
+//! whichever layer found it), plus the compaction coordinator's own. The
+//! predicates see through the nesting:
+//!
+//! - [`Error::is_corruption`]: bytes on disk are damaged or a file the
+//!   store needs is missing; reopening will not help. [`Error::path`] names
+//!   the file, [`Error::offset`] where the bad bytes start.
+//! - [`Error::is_poisoned`]: a background flush or compaction, or a WAL
+//!   write or fsync, failed; the store refuses writes until it is
+//!   reopened. Reads keep working; every acknowledged write is in the WAL.
+//!   (A compaction job waited for reports its own failure as
+//!   [`Error::CompactionFailed`]; the writes after it are poisoned.)
+//! - [`Error::is_locked`]: another open store holds the directory
+//!   ([`Error::path`] names it).
+//! - [`Error::is_closed`]: the store (of this snapshot or iterator) was
+//!   closed.
+//!
+//! ```
+//! use lsm_store_async::{AsyncLsmStore, LsmConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = AsyncLsmStore::open(LsmConfig::new(dir.path()))?;
+//! let err = AsyncLsmStore::open(LsmConfig::new(dir.path())).unwrap_err();
+//! assert!(err.is_locked() && err.path() == Some(dir.path()));
+//! store.put("apple", "red")?;
+//! let snapshot = store.snapshot()?;
+//! store.close()?;
+//! // The snapshot reports the async crate's error type too.
+//! let err: lsm_store_async::Error = snapshot.get("apple").unwrap_err();
+//! assert!(err.is_closed() && !err.is_poisoned());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod coordinator;
 mod error;
 mod flusher;
 mod pipeline;
+mod read;
 mod store;
 
 pub use coordinator::{
@@ -68,6 +111,10 @@ pub use coordinator::{
 pub use error::{Error, Result};
 pub use flusher::MAX_IMMUTABLE_MEMTABLES;
 pub use lsm_core::{SeqNo, WriteBatch};
-pub use lsm_engine::{LsmConfig, LsmConfigBuilder, Snapshot, StoreIterator, StoreStats};
+pub use lsm_engine::{
+    Backlog, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig, LsmConfigBuilder,
+    StoreStats,
+};
 pub use lsm_wal::SyncMode;
+pub use read::{Snapshot, StoreIterator};
 pub use store::AsyncLsmStore;

@@ -16,14 +16,14 @@
 //!    snapshots of this store are alive).
 
 use std::borrow::Cow;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use lsm_core::{SeqNo, WriteBatch};
 use lsm_engine::{
-    owned_bounds, Engine, Error as StoreError, LsmConfig, Snapshot, StoreIterator, StoreStats,
+    owned_bounds, Backlog, Engine, Error as StoreError, KvStore, LsmConfig, StoreStats,
 };
 use parking_lot::Mutex;
 
@@ -31,6 +31,7 @@ use crate::coordinator::{CompactionJob, Coordinator, JobId, JobState};
 use crate::error::{Error, Result};
 use crate::flusher::run_flusher;
 use crate::pipeline::{Command, Pipeline};
+use crate::read::{Snapshot, StoreIterator};
 
 /// The threads a store runs, joined by `close`.
 #[derive(Debug, Default)]
@@ -157,12 +158,12 @@ impl AsyncLsmStore {
         range: R,
     ) -> Result<StoreIterator> {
         let (start, end) = owned_bounds(&range);
-        Ok(self.engine.range(start, end, None)?)
+        KvStore::range(self, start, end)
     }
 
     /// A repeatable-read snapshot at the watermark.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        Ok(Snapshot::new(&self.engine)?)
+        Ok(Snapshot::new(lsm_engine::Snapshot::new(&self.engine)?))
     }
 
     /// Freezes the memtable and waits until the flusher has written it
@@ -284,6 +285,60 @@ impl AsyncLsmStore {
             return Err(StoreError::Poisoned { reason }.into());
         }
         Ok(())
+    }
+}
+
+/// The shared API; each method is the inherent one of the same name, but
+/// `flush` is [`AsyncLsmStore::flush_memtable`], `compact_level` waits for
+/// its job (`compact_level(level, true)`), and `wait_visible` is
+/// [`AsyncLsmStore::wait_for_seq`]: a write is visible once that returns
+/// true.
+impl KvStore for AsyncLsmStore {
+    type Error = Error;
+    type Snapshot = Snapshot;
+    type Iter = StoreIterator;
+
+    fn open(config: LsmConfig) -> Result<Self> {
+        AsyncLsmStore::open(config)
+    }
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<SeqNo> {
+        AsyncLsmStore::put(self, key, value)
+    }
+    fn delete(&self, key: &[u8]) -> Result<SeqNo> {
+        AsyncLsmStore::delete(self, key)
+    }
+    fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
+        AsyncLsmStore::write(self, batch)
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        AsyncLsmStore::get(self, key)
+    }
+    fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
+        Ok(StoreIterator::new(self.engine.range(start, end, None)?))
+    }
+    fn snapshot(&self) -> Result<Snapshot> {
+        AsyncLsmStore::snapshot(self)
+    }
+    fn flush(&self) -> Result<()> {
+        self.flush_memtable()
+    }
+    fn compact_level(&self, level: usize) -> Result<()> {
+        AsyncLsmStore::compact_level(self, level, true).map(drop)
+    }
+    fn stats(&self) -> Result<StoreStats> {
+        AsyncLsmStore::stats(self)
+    }
+    fn backlog(&self) -> Option<Backlog> {
+        Some(Backlog {
+            queued_writes: self.queued_writes(),
+            pending_compactions: self.pending_compactions(),
+        })
+    }
+    fn close(&self) -> Result<()> {
+        AsyncLsmStore::close(self)
+    }
+    fn wait_visible(&self, seq: SeqNo, timeout: Duration) -> bool {
+        self.wait_for_seq(seq, timeout)
     }
 }
 

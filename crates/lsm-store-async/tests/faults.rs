@@ -134,19 +134,34 @@ fn failed_wal_fsync_is_not_acknowledged_and_nothing_hangs() {
     let store = AsyncLsmStore::open(config).unwrap();
     let acked = store.put("a", "1").unwrap();
     fs.faults.fail_syncs(true);
+    let err = store
+        .put("b", "2")
+        .expect_err("a write whose fsync failed was acknowledged");
+    // The I/O error itself, naming the WAL segment.
     assert!(
-        store.put("b", "2").is_err(),
-        "a write whose fsync failed was acknowledged"
+        matches!(err, Error::Store(lsm_store_sync::Error::Io { .. })),
+        "{err:?}"
+    );
+    assert!(!err.is_corruption() && err.offset().is_none());
+    assert_eq!(
+        err.path()
+            .and_then(|p| p.extension())
+            .and_then(|e| e.to_str()),
+        Some("wal"),
+        "{err}"
     );
     fs.faults.fail_syncs(false);
-    assert!(
-        store.put("c", "3").is_err(),
-        "writes stay refused after a failed fsync"
-    );
-    assert!(store.flush_memtable().is_err());
+    let err = store
+        .put("c", "3")
+        .expect_err("writes stay refused after a failed fsync");
+    assert!(err.is_poisoned(), "{err}");
+    assert!(store.flush_memtable().unwrap_err().is_poisoned());
     assert!(store.wait_for_seq(acked, LONG));
     assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
-    let _ = store.close(); // reports the WAL failure; must not hang
+    // Close reports the poisoned WAL (its final sync is refused); it must
+    // not hang.
+    let err = store.close().unwrap_err();
+    assert!(err.is_poisoned(), "{err}");
     drop(store);
     let store = reopen_plain(dir.path());
     assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));

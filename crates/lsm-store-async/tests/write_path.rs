@@ -273,7 +273,16 @@ fn oversized_and_empty_writes_are_refused_before_the_wal() {
         "{err}"
     );
     let huge = vec![0u8; lsm_core::MAX_KEY_BYTES + 1];
-    assert!(store.put(&huge, "v").is_err());
+    let err = store.put(&huge, "v").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Store(lsm_store_sync::Error::Core(
+                lsm_core::Error::KeyTooLarge { .. }
+            ))
+        ),
+        "{err}"
+    );
     assert_eq!(
         store.last_seq(),
         0,
@@ -429,8 +438,24 @@ fn close_releases_the_directory_lock_while_a_snapshot_is_alive() {
     assert_eq!(second.get("k0499").unwrap(), Some(b"v499".to_vec()));
     second.put("next", "x").unwrap();
     let err = snapshot.get("k0001").unwrap_err();
-    assert!(matches!(err, lsm_store_sync::Error::Closed), "{err}");
+    // Snapshots report the async store's error type too.
+    assert!(
+        matches!(err, Error::Store(lsm_store_sync::Error::Closed)),
+        "{err}"
+    );
+    assert!(err.is_closed());
     assert!(store.get("k0001").unwrap_err().is_closed());
     drop((snapshot, store));
     second.close().unwrap();
+}
+
+#[test]
+fn a_second_open_is_a_locked_error_naming_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    let err = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap_err();
+    assert!(err.is_locked(), "{err}");
+    assert!(!err.is_poisoned() && !err.is_closed() && !err.is_corruption());
+    assert_eq!(err.path(), Some(dir.path()));
+    store.close().unwrap();
 }

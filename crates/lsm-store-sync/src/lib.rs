@@ -10,7 +10,8 @@
 //! Main types: [`SimpleLsmStore`], [`LsmConfig`], [`Snapshot`],
 //! [`StoreIterator`], [`StoreStats`], [`Error`]. The internals it shares with
 //! `lsm-store-async` live in the `lsm-engine` crate and are not part of
-//! this API.
+//! this API; what the two stores share is the [`KvStore`] trait (and
+//! [`KvSnapshot`], [`KvError`]), so code written against it runs on either.
 //!
 //! Guarantees (see `docs/durability.md`): a write acknowledged under
 //! `SyncMode::Always` survives a crash or power loss; after any crash the
@@ -39,14 +40,78 @@
 //! store.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Errors
+//!
+//! Every call fails with the one [`Error`] type. Whichever layer found the
+//! problem (WAL, table, manifest, compaction), an I/O failure is
+//! [`Error::Io`] and damaged bytes are [`Error::Corruption`]; the
+//! predicates answer what a caller can do about it:
+//!
+//! - [`Error::is_corruption`]: bytes on disk are damaged or a file the
+//!   store needs is missing. Reopening will not help; restore the file
+//!   named by [`Error::path`] (the bad bytes start at [`Error::offset`]) or
+//!   move the store aside.
+//! - [`Error::is_poisoned`]: an earlier write-path failure (a failed WAL or
+//!   manifest fsync, ENOSPC, a failed flush or compaction) made the store
+//!   refuse writes until it is reopened. Reads keep working; every write
+//!   acknowledged before it is durable per the sync mode.
+//! - [`Error::is_locked`]: another open store, in this process or another,
+//!   holds the directory ([`Error::path`] names it). Close that one first.
+//! - [`Error::is_closed`]: this store (or the store of this snapshot or
+//!   iterator) was closed.
+//! - [`Error::path`] / [`Error::offset`]: the file of an I/O or corruption
+//!   error, and where a corruption's bad bytes start.
+//!
+//! ```
+//! use lsm_store_sync::{LsmConfig, SimpleLsmStore};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
+//! let err = SimpleLsmStore::open(LsmConfig::new(dir.path())).unwrap_err();
+//! assert!(err.is_locked() && !err.is_poisoned() && !err.is_corruption());
+//! assert_eq!(err.path(), Some(dir.path()));
+//! store.close()?;
+//! let err = store.get("apple").unwrap_err();
+//! assert!(err.is_closed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # One API for both stores
+//!
+//! [`KvStore`] is implemented by this crate's [`SimpleLsmStore`] and by
+//! `lsm_store_async::AsyncLsmStore`. Its methods take byte slices and
+//! owned range bounds (so it stays usable as `dyn KvStore<..>`); the
+//! inherent methods keep their generic arguments. A write is visible when
+//! the sync store's call returns; [`KvStore::wait_visible`] is the fence
+//! that makes generic code correct for the async store too.
+//!
+//! ```
+//! use std::ops::Bound;
+//! use std::time::Duration;
+//! use lsm_store_sync::{KvStore, LsmConfig, SimpleLsmStore};
+//!
+//! fn put_then_count<S: KvStore>(store: &S) -> Result<usize, S::Error> {
+//!     let seq = store.put(b"k", b"v")?;
+//!     assert!(store.wait_visible(seq, Duration::from_secs(10)));
+//!     Ok(store.range(Bound::Unbounded, Bound::Unbounded)?.count())
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
+//! assert_eq!(put_then_count(&store)?, 1);
+//! KvStore::close(&store)?;
+//! assert!(put_then_count(&store).unwrap_err().is_closed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod store;
 
 pub use lsm_core::{SeqNo, WriteBatch};
-pub use lsm_engine::Snapshot;
 pub use lsm_engine::{
-    check_store, Error, LevelStats, LsmConfig, LsmConfigBuilder, Result, StoreCheck, StoreIterator,
-    StoreStats, Truncation, QUARANTINE_DIR_NAME,
+    check_store, Backlog, Error, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig,
+    LsmConfigBuilder, Result, Snapshot, StoreCheck, StoreIterator, StoreStats, Truncation,
+    QUARANTINE_DIR_NAME,
 };
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};

@@ -2,14 +2,16 @@
 //! caller's thread: a write that fills the memtable freezes it, flushes it to
 //! an L0 table and runs any compaction the picker asks for before returning.
 
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+use std::time::Duration;
 
 use lsm_core::{SeqNo, WriteBatch};
 use parking_lot::Mutex;
 
 use lsm_engine::{
-    owned_bounds, Engine, Error, Freezer, LsmConfig, Result, Snapshot, StoreIterator, StoreStats,
+    owned_bounds, Backlog, Engine, Error, Freezer, KvStore, LsmConfig, Result, Snapshot,
+    StoreIterator, StoreStats,
 };
 
 /// The synchronous LSM store. `Send + Sync`: share it with `Arc`.
@@ -162,6 +164,59 @@ impl SimpleLsmStore {
         // No maintenance may touch the directory once its lock is released.
         let _maintenance = self.maintenance.lock();
         self.engine.close()
+    }
+}
+
+/// The shared API; each method is the inherent one of the same name
+/// (`flush` is [`SimpleLsmStore::flush_memtable`]). A write is visible
+/// when it returns, so `wait_visible` is true at once for any acknowledged
+/// sequence number, and there is never a backlog.
+impl KvStore for SimpleLsmStore {
+    type Error = Error;
+    type Snapshot = Snapshot;
+    type Iter = StoreIterator;
+
+    fn open(config: LsmConfig) -> Result<Self> {
+        SimpleLsmStore::open(config)
+    }
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<SeqNo> {
+        SimpleLsmStore::put(self, key, value)
+    }
+    fn delete(&self, key: &[u8]) -> Result<SeqNo> {
+        SimpleLsmStore::delete(self, key)
+    }
+    fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
+        SimpleLsmStore::write(self, batch)
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        SimpleLsmStore::get(self, key)
+    }
+    fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
+        self.engine.range(start, end, None)
+    }
+    fn snapshot(&self) -> Result<Snapshot> {
+        SimpleLsmStore::snapshot(self)
+    }
+    fn flush(&self) -> Result<()> {
+        self.flush_memtable()
+    }
+    fn compact_level(&self, level: usize) -> Result<()> {
+        SimpleLsmStore::compact_level(self, level)
+    }
+    fn stats(&self) -> Result<StoreStats> {
+        SimpleLsmStore::stats(self)
+    }
+    fn backlog(&self) -> Option<Backlog> {
+        None
+    }
+    fn close(&self) -> Result<()> {
+        SimpleLsmStore::close(self)
+    }
+    /// The engine's watermark wait: every write this store acknowledged is
+    /// already below the watermark, so this returns true at once for it
+    /// (and waits only for a sequence number no write has returned yet).
+    fn wait_visible(&self, seq: SeqNo, timeout: Duration) -> bool {
+        self.engine.wait_visible(seq, timeout)
     }
 }
 

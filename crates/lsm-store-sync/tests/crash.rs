@@ -6,45 +6,22 @@
 //! The harness lives in `lsm_testkit::crash`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::ops::Bound;
-
-use lsm_store_sync::{LsmConfig, SimpleLsmStore, StoreStats};
-use lsm_testkit::crash::{CrashHarness, CrashStore};
+use lsm_store_sync::SimpleLsmStore;
+use lsm_testkit::crash::CrashHarness;
 
 const HARNESS: CrashHarness = CrashHarness {
     child_test: "crash_child_writer",
     dir_env: "LSM_CRASH_CHILD_DIR",
 };
 
-struct Store(SimpleLsmStore);
-
-impl CrashStore for Store {
-    fn open(config: LsmConfig) -> Self {
-        Store(SimpleLsmStore::open(config).unwrap())
-    }
-    fn put(&self, key: &[u8], value: &[u8]) {
-        self.0.put(key, value).unwrap();
-    }
-    fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.0
-            .range((start, end))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-    fn stats(&self) -> StoreStats {
-        self.0.stats().unwrap()
-    }
-}
-
 /// The child's workload. Does nothing unless started by the parent test.
 #[test]
 #[ignore = "entry point of the child process of crash_recovery_keeps_every_acknowledged_write"]
 fn crash_child_writer() {
-    HARNESS.child_writer::<Store>();
+    HARNESS.child_writer::<SimpleLsmStore>();
 }
 
 #[test]
 fn crash_recovery_keeps_every_acknowledged_write() {
-    HARNESS.run_parent::<Store>();
+    HARNESS.run_parent::<SimpleLsmStore>();
 }

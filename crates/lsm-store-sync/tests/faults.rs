@@ -29,6 +29,20 @@ fn reopen_plain(dir: &Path) -> SimpleLsmStore {
     SimpleLsmStore::open(LsmConfig::new(dir)).unwrap()
 }
 
+/// The error of the write whose WAL fsync (or append) failed: the I/O
+/// error itself, naming the WAL segment, with no offset (not corruption).
+fn assert_wal_io_error(err: &Error) {
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(!err.is_corruption() && !err.is_closed() && !err.is_locked());
+    let path = err.path().expect("an I/O error names its file");
+    assert_eq!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("wal"),
+        "{err}"
+    );
+    assert_eq!(err.offset(), None);
+}
+
 #[test]
 fn failed_wal_fsync_refuses_writes_keeps_reads_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,15 +51,20 @@ fn failed_wal_fsync_refuses_writes_keeps_reads_and_loses_nothing_acknowledged() 
     store.put("a", "1").unwrap();
     store.put("b", "2").unwrap();
     fs.fail_syncs(true);
-    assert!(
-        store.put("c", "3").is_err(),
-        "a write whose fsync failed was acknowledged"
-    );
+    let err = store
+        .put("c", "3")
+        .expect_err("a write whose fsync failed was acknowledged");
+    assert_wal_io_error(&err);
     fs.fail_syncs(false);
+    let err = store
+        .put("d", "4")
+        .expect_err("writes must stay refused after a failed fsync");
+    assert!(err.is_poisoned(), "{err}");
     assert!(
-        store.put("d", "4").is_err(),
-        "writes must stay refused after a failed fsync"
+        store.flush_memtable().unwrap_err().is_poisoned(),
+        "a flush after a failed WAL fsync must be refused as poisoned"
     );
+    assert!(store.stats().unwrap().poisoned.is_some());
     assert_eq!(
         store.get("a").unwrap(),
         Some(b"1".to_vec()),
@@ -71,8 +90,10 @@ fn enospc_on_wal_append_is_not_acknowledged() {
         err.to_string().contains("28") || err.to_string().to_lowercase().contains("space"),
         "{err}"
     );
+    assert_wal_io_error(&err);
     fs.fail_appends(false);
-    assert!(store.put("c", "3").is_err());
+    let err = store.put("c", "3").unwrap_err();
+    assert!(err.is_poisoned(), "{err}");
     drop(store);
     let store = reopen_plain(dir.path());
     assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
@@ -89,10 +110,19 @@ fn failed_manifest_sync_during_flush_poisons_writes_but_not_reads() {
         store.put(format!("k{i:03}"), "v").unwrap();
     }
     fs.fail_syncs(true);
-    assert!(store.flush_memtable().is_err());
+    let err = store.flush_memtable().unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(
+        err.path()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("MANIFEST")),
+        "{err}"
+    );
     fs.fail_syncs(false);
     let err = store.put("after", "x").unwrap_err();
     assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert!(err.is_poisoned());
     assert_eq!(store.get("k050").unwrap(), Some(b"v".to_vec()));
     drop(store);
     let store = reopen_plain(dir.path());
@@ -240,9 +270,13 @@ fn a_writer_behind_a_failed_append_does_not_wait_forever_for_visibility() {
     }
     a.join().unwrap();
     b.join().unwrap();
-    assert!(results["a"].is_err(), "A's failed sync was acknowledged");
+    let a_err = results["a"]
+        .as_ref()
+        .expect_err("A's failed sync was acknowledged");
+    assert_wal_io_error(a_err);
     let b_err = results["b"].as_ref().unwrap_err();
     assert!(matches!(b_err, Error::Poisoned { .. }), "{b_err}");
+    assert!(b_err.is_poisoned());
     assert!(matches!(store.put("c", "x"), Err(Error::Poisoned { .. })));
     assert_eq!(store.get("b").unwrap(), None, "B is not visible");
 }

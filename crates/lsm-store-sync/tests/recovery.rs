@@ -81,7 +81,12 @@ fn expect_corruption(result: Result<SimpleLsmStore, Error>, naming: &Path) -> St
     match result {
         Err(err) => {
             assert!(err.is_corruption(), "expected corruption, got {err:?}");
+            // One shape whichever layer found it, with the file and offset.
+            assert!(matches!(err, Error::Corruption { .. }), "{err:?}");
+            let path = err.path().expect("a corruption error names its file");
+            assert!(err.offset().is_some(), "{err:?}");
             let text = err.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
             assert!(
                 text.contains(&naming.display().to_string()),
                 "error does not name {}: {text}",

@@ -133,6 +133,8 @@ fn second_open_of_same_directory_is_locked_until_close() {
     let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
     let err = SimpleLsmStore::open(small_config(dir.path())).unwrap_err();
     assert!(matches!(err, Error::Locked { .. }), "{err}");
+    assert!(err.is_locked() && !err.is_poisoned() && !err.is_corruption());
+    assert_eq!(err.path(), Some(dir.path()));
     assert!(err.to_string().contains("locked"));
     drop(store);
     SimpleLsmStore::open(small_config(dir.path())).unwrap();

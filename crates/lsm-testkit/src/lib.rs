@@ -1,17 +1,17 @@
 //! The shared test harness of the store crates (`lsm-store-sync` and
 //! `lsm-store-async`): each store's integration tests drive the same
-//! checks through a small trait they implement for their store.
+//! checks through the stores' shared `KvStore` trait.
 //!
 //! - [`model`]: the model test. Random (or fixed) operation sequences —
 //!   put, delete, batch, get, range, snapshot reads, flush, compact, close
 //!   and reopen — run against a store and a `BTreeMap`; every read must
-//!   agree. Stores implement [`model::ModelStore`].
+//!   agree. Generic over any `KvStore`.
 //! - [`crash`]: the crash-recovery test. A child process (the test binary
 //!   re-run with an ignored test as its entry point) writes from several
 //!   threads and prints each acknowledged write; the parent SIGKILLs it
 //!   mid-workload, reopens the store and checks that every acknowledged
-//!   write is there and that each writer's writes form a prefix. Stores
-//!   implement [`crash::CrashStore`].
+//!   write is there and that each writer's writes form a prefix. Generic
+//!   over any `KvStore`.
 //!
 //! This crate is unpublished and is not a public API: it exists only so the
 //! store crates' tests share one copy of these harnesses. Its functions

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 
+use std::time::Duration;
+
 use lsm_core::{SeqNo, WriteBatch};
-use lsm_store_sync::{LsmConfig, Snapshot, SyncMode};
+use lsm_store_sync::{KvSnapshot, KvStore, LsmConfig, SyncMode};
 use proptest::prelude::*;
 
 /// One step of a model-test sequence. Keys are indices `0..40`, mapped to
@@ -36,36 +38,9 @@ pub enum Op {
     Reopen,
 }
 
-/// A store the model test can drive. Every method panics on an error, so
-/// the calling test fails.
-pub trait ModelStore: Sized {
-    /// Opens (or recovers) the store.
-    fn open(config: LsmConfig) -> Self;
-    /// Puts `value` under `key`; returns the write's sequence number.
-    fn put(&self, key: &[u8], value: &[u8]) -> SeqNo;
-    /// Deletes `key`; returns the write's sequence number.
-    fn delete(&self, key: &[u8]) -> SeqNo;
-    /// Applies `batch`; returns its last sequence number.
-    fn write(&self, batch: &WriteBatch) -> SeqNo;
-    /// The value of `key`, if live.
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
-    /// The live pairs between `start` and `end`, in key order.
-    fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)>;
-    /// A repeatable-read snapshot.
-    fn snapshot(&self) -> Snapshot;
-    /// Flushes the memtable.
-    fn flush(&self);
-    /// Compacts `level` into `level + 1`, returning once it is done.
-    fn compact(&self, level: usize);
-    /// Closes the store.
-    fn close(&self);
-    /// Makes every write up to `last` visible to reads before the model
-    /// test reads. A no-op for stores whose writes are visible on return.
-    fn fence(&self, _last: SeqNo) {}
-    /// Checks made right after the final reopen, given the sequence number
-    /// of the last acknowledged write. None by default.
-    fn check_after_reopen(&self, _last: SeqNo) {}
-}
+/// How long the model test waits for a write to become visible
+/// ([`KvStore::wait_visible`]) before failing.
+pub const FENCE: Duration = Duration::from_secs(30);
 
 fn key(k: u8) -> Vec<u8> {
     format!("key{k:03}").into_bytes()
@@ -148,23 +123,40 @@ fn valid_range(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> bool {
     }
 }
 
+/// Every pair of `iter`, panicking on an error.
+fn collect<E: std::fmt::Debug>(
+    iter: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), E>>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    iter.collect::<Result<_, _>>().unwrap()
+}
+
+/// Makes every write up to `last` visible to reads before the model test
+/// reads (at once for the sync store).
+fn fence<S: KvStore>(store: &S, last: SeqNo) {
+    assert!(
+        store.wait_visible(last, FENCE),
+        "watermark never reached {last}"
+    );
+}
+
 /// Runs `ops` against a fresh store `S` (in a temporary directory, with
 /// [`model_config`]) and a `BTreeMap`, asserting that every read agrees;
-/// finally closes, reopens, runs [`ModelStore::check_after_reopen`] and
-/// compares a full scan with the model. Panics on any disagreement.
-pub fn run_model<S: ModelStore>(ops: Vec<Op>) {
+/// finally closes, reopens, checks that the reopened store's watermark is
+/// the last acknowledged write, and compares a full scan with the model.
+/// Panics on any disagreement.
+pub fn run_model<S: KvStore>(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = S::open(model_config(dir.path()));
+    let mut store = S::open(model_config(dir.path())).unwrap();
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let mut last = 0;
     for op in ops {
         match op {
             Op::Put(k, v) => {
-                last = store.put(&key(k), &v);
+                last = store.put(&key(k), &v).unwrap();
                 model.insert(key(k), v);
             }
             Op::Delete(k) => {
-                last = store.delete(&key(k));
+                last = store.delete(&key(k)).unwrap();
                 model.remove(&key(k));
             }
             Op::Batch(items) => {
@@ -175,7 +167,7 @@ pub fn run_model<S: ModelStore>(ops: Vec<Op>) {
                         None => batch.delete(&key(*k)),
                     };
                 }
-                last = store.write(&batch);
+                last = store.write(&batch).unwrap();
                 for (k, v) in items {
                     match v {
                         Some(v) => model.insert(key(k), v),
@@ -184,16 +176,20 @@ pub fn run_model<S: ModelStore>(ops: Vec<Op>) {
                 }
             }
             Op::Get(k) => {
-                store.fence(last);
-                assert_eq!(store.get(&key(k)), model.get(&key(k)).cloned(), "get {k}");
+                fence(&store, last);
+                assert_eq!(
+                    store.get(&key(k)).unwrap(),
+                    model.get(&key(k)).cloned(),
+                    "get {k}"
+                );
             }
             Op::Range(a, b) => {
                 let (start, end) = (map_bound(&a), map_bound(&b));
                 if !valid_range(&start, &end) {
                     continue;
                 }
-                store.fence(last);
-                let got = store.range(start.clone(), end.clone());
+                fence(&store, last);
+                let got = collect(store.range(start.clone(), end.clone()).unwrap());
                 let want: Vec<(Vec<u8>, Vec<u8>)> = model
                     .range((start, end))
                     .map(|(k, v)| (k.clone(), v.clone()))
@@ -202,38 +198,36 @@ pub fn run_model<S: ModelStore>(ops: Vec<Op>) {
             }
             Op::SnapshotThenWrites(k, v) => {
                 let frozen = model.clone();
-                store.fence(last);
-                let snapshot = store.snapshot();
-                store.put(&key(k), &v);
-                last = store.delete(&key(k.wrapping_add(1) % 40));
-                store.flush();
+                fence(&store, last);
+                let snapshot = store.snapshot().unwrap();
+                store.put(&key(k), &v).unwrap();
+                last = store.delete(&key(k.wrapping_add(1) % 40)).unwrap();
+                store.flush().unwrap();
                 model.insert(key(k), v);
                 model.remove(&key(k.wrapping_add(1) % 40));
-                let seen: Vec<(Vec<u8>, Vec<u8>)> = snapshot
-                    .range::<[u8], _>(..)
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap();
+                let seen = collect(snapshot.range(Bound::Unbounded, Bound::Unbounded).unwrap());
                 let want: Vec<(Vec<u8>, Vec<u8>)> =
                     frozen.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 assert_eq!(seen, want, "snapshot view changed");
-                assert_eq!(snapshot.get(key(k)).unwrap(), frozen.get(&key(k)).cloned());
+                assert_eq!(snapshot.get(&key(k)).unwrap(), frozen.get(&key(k)).cloned());
             }
-            Op::Flush => store.flush(),
-            Op::Compact(level) => store.compact(level),
+            Op::Flush => store.flush().unwrap(),
+            Op::Compact(level) => store.compact_level(level).unwrap(),
             Op::Reopen => {
-                store.close();
+                store.close().unwrap();
                 drop(store);
-                store = S::open(model_config(dir.path()));
+                store = S::open(model_config(dir.path())).unwrap();
             }
         }
     }
     // Final full comparison, after one more reopen.
-    store.close();
+    store.close().unwrap();
     drop(store);
-    let store = S::open(model_config(dir.path()));
-    store.check_after_reopen(last);
-    let all = store.range(Bound::Unbounded, Bound::Unbounded);
+    let store = S::open(model_config(dir.path())).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.last_seq, last, "reopen must recover every write");
+    assert_eq!(stats.visible_seq, last, "reopen must replay every write");
+    let all = collect(store.range(Bound::Unbounded, Bound::Unbounded).unwrap());
     let want: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
     assert_eq!(all, want);
 }

@@ -8,15 +8,18 @@
 //! for `fillsync` and with `durable = false` (the `--wal-sync` policy,
 //! default no sync, as db_bench) for everything else.
 
+use std::ops::Bound;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use lsm_store_async::AsyncLsmStore;
-use lsm_store_sync::{LsmConfig, SimpleLsmStore, SyncMode};
+use lsm_store_sync::{KvStore, LsmConfig, SimpleLsmStore, SyncMode};
 
 /// A key-value engine as the benchmarks see it. `Send + Sync`: the
-/// multi-threaded workloads share one engine between threads.
+/// multi-threaded workloads share one engine between threads. The two lsm
+/// stores get it from their shared `KvStore` trait ([`LsmEngine`]); the
+/// peers implement it in `peers.rs`.
 pub trait KvEngine: Send + Sync {
     /// The engine's name in reports (`lsm-sync`, `rocksdb`, ...).
     fn name(&self) -> &'static str;
@@ -128,14 +131,10 @@ impl EngineKind {
     ) -> Result<Box<dyn KvEngine>> {
         match self {
             EngineKind::LsmSync => {
-                let store = SimpleLsmStore::open(settings.lsm_config(dir, durable)?)
-                    .with_context(|| format!("opening lsm-sync in {}", dir.display()))?;
-                Ok(Box::new(LsmSyncEngine { store }))
+                LsmEngine::<SimpleLsmStore>::open(self.name(), settings.lsm_config(dir, durable)?)
             }
             EngineKind::LsmAsync => {
-                let store = AsyncLsmStore::open(settings.lsm_config(dir, durable)?)
-                    .with_context(|| format!("opening lsm-async in {}", dir.display()))?;
-                Ok(Box::new(LsmAsyncEngine { store }))
+                LsmEngine::<AsyncLsmStore>::open(self.name(), settings.lsm_config(dir, durable)?)
             }
             #[cfg(feature = "peers")]
             EngineKind::RocksDb => super::peers::open_rocksdb(dir, settings, durable),
@@ -190,70 +189,28 @@ pub fn parse_sync_mode(text: &str) -> Result<SyncMode> {
     }
 }
 
-/// Visits up to `limit` entries of an lsm store iterator.
-fn visit_lsm_range(
-    iter: lsm_store_sync::StoreIterator,
-    limit: usize,
-    visit: &mut dyn FnMut(&[u8], &[u8]),
-) -> Result<usize> {
-    let mut visited = 0;
-    for item in iter.take(limit) {
-        let (key, value) = item?;
-        visit(&key, &value);
-        visited += 1;
-    }
-    Ok(visited)
-}
-
-/// `SimpleLsmStore` behind [`KvEngine`].
-struct LsmSyncEngine {
-    store: SimpleLsmStore,
-}
-
-impl KvEngine for LsmSyncEngine {
-    fn name(&self) -> &'static str {
-        "lsm-sync"
-    }
-
-    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.store.put(key, value)?;
-        Ok(())
-    }
-
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.store.get(key)?)
-    }
-
-    fn scan(
-        &self,
-        start: &[u8],
-        limit: usize,
-        visit: &mut dyn FnMut(&[u8], &[u8]),
-    ) -> Result<usize> {
-        visit_lsm_range(self.store.range(start..)?, limit, visit)
-    }
-
-    fn settle(&self) -> Result<()> {
-        Ok(()) // every call finishes its flush and compaction work
-    }
-
-    fn close(self: Box<Self>) -> Result<()> {
-        Ok(self.store.close()?)
-    }
-}
-
-/// How long `settle` waits for the async store's watermark and background
+/// How long `settle` waits for an lsm store's watermark and background
 /// work before giving up with an error.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// `AsyncLsmStore` behind [`KvEngine`].
-struct LsmAsyncEngine {
-    store: AsyncLsmStore,
+/// Either lsm store behind [`KvEngine`], through the stores' shared
+/// `KvStore` trait.
+struct LsmEngine<S> {
+    name: &'static str,
+    store: S,
 }
 
-impl KvEngine for LsmAsyncEngine {
+impl<S: KvStore + 'static> LsmEngine<S> {
+    fn open(name: &'static str, config: LsmConfig) -> Result<Box<dyn KvEngine>> {
+        let dir = config.dir.display().to_string();
+        let store = S::open(config).with_context(|| format!("opening {name} in {dir}"))?;
+        Ok(Box::new(LsmEngine { name, store }))
+    }
+}
+
+impl<S: KvStore> KvEngine for LsmEngine<S> {
     fn name(&self) -> &'static str {
-        "lsm-async"
+        self.name
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -271,30 +228,45 @@ impl KvEngine for LsmAsyncEngine {
         limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<usize> {
-        visit_lsm_range(self.store.range(start..)?, limit, visit)
+        let iter = self
+            .store
+            .range(Bound::Included(start.to_vec()), Bound::Unbounded)?;
+        let mut visited = 0;
+        for item in iter.take(limit) {
+            let (key, value) = item?;
+            visit(&key, &value);
+            visited += 1;
+        }
+        Ok(visited)
     }
 
-    /// Fences on the last WAL sequence number, then polls until the apply
-    /// queue, the frozen memtables and the pending compactions are empty.
+    /// Fences on the last WAL sequence number; then, for a store with
+    /// background work (`lsm-async`), polls until the apply queue, the
+    /// frozen memtables and the pending compactions are empty. A store
+    /// without (`lsm-sync`) finished its flushes and compactions inside
+    /// its calls.
     fn settle(&self) -> Result<()> {
         let started = Instant::now();
-        let last = self.store.last_seq();
-        if !self.store.wait_for_seq(last, SETTLE_TIMEOUT) {
-            bail!("lsm-async: writes up to seq {last} not visible after {SETTLE_TIMEOUT:?}");
+        let last = self.store.stats()?.last_seq;
+        if !self.store.wait_visible(last, SETTLE_TIMEOUT) {
+            bail!(
+                "{}: writes up to seq {last} not visible after {SETTLE_TIMEOUT:?}",
+                self.name
+            );
         }
-        loop {
-            let stats = self.store.stats()?;
-            if self.store.queued_writes() == 0
-                && self.store.pending_compactions() == 0
-                && stats.immutable_memtables == 0
-            {
+        while let Some(backlog) = self.store.backlog() {
+            if backlog.is_empty() && self.store.stats()?.immutable_memtables == 0 {
                 return Ok(());
             }
             if started.elapsed() > SETTLE_TIMEOUT {
-                bail!("lsm-async: background work still pending after {SETTLE_TIMEOUT:?}");
+                bail!(
+                    "{}: background work still pending after {SETTLE_TIMEOUT:?}",
+                    self.name
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        Ok(())
     }
 
     fn close(self: Box<Self>) -> Result<()> {

@@ -6,6 +6,7 @@
 //! stores driven with the same spec see the same key and value sequences
 //! (at a fixed rate also the same number of operations).
 
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 
-use super::store::DemoStore;
 use crate::workload::{key_bytes, value_bytes, KeyChooser, Rng};
+use lsm_store_sync::KvStore;
 
 /// The largest latency a histogram records exactly (longer ones saturate).
 const MAX_LATENCY_NS: u64 = 60_000_000_000;
@@ -196,7 +197,10 @@ impl OpKind {
 
 impl Driver {
     /// Starts one thread per operation kind whose rate is not `Off`.
-    pub fn start(store: Arc<DemoStore>, spec: &WorkloadSpec) -> anyhow::Result<Driver> {
+    pub fn start<S: KvStore + 'static>(
+        store: Arc<S>,
+        spec: &WorkloadSpec,
+    ) -> anyhow::Result<Driver> {
         let mut driver = Driver {
             counters: Arc::new(OpCounters::new()?),
             stop: Arc::new(AtomicBool::new(false)),
@@ -219,7 +223,7 @@ impl Driver {
             let handle = std::thread::Builder::new()
                 .name(format!("demo-{}", kind.name()))
                 .spawn(move || {
-                    let result = drive(kind, rate, &store, &spec, &counters, &stop);
+                    let result = drive(kind, rate, &*store, &spec, &counters, &stop);
                     if result.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -291,10 +295,21 @@ impl Pacer {
     }
 }
 
-fn drive(
+/// Reads up to `limit` live keys from `start` on; returns how many.
+fn scan<S: KvStore>(store: &S, start: &[u8], limit: usize) -> anyhow::Result<usize> {
+    let iter = store.range(Bound::Included(start.to_vec()), Bound::Unbounded)?;
+    let mut count = 0;
+    for item in iter.take(limit) {
+        item?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn drive<S: KvStore>(
     kind: OpKind,
     rate: Rate,
-    store: &DemoStore,
+    store: &S,
     spec: &WorkloadSpec,
     counters: &OpCounters,
     stop: &AtomicBool,
@@ -323,9 +338,7 @@ fn drive(
                 counters.deletes.fetch_add(1, Ordering::Relaxed);
             }
             OpKind::Range => {
-                store
-                    .scan(&key, spec.range_len)
-                    .context("range scan failed")?;
+                scan(store, &key, spec.range_len).context("range scan failed")?;
                 counters.ranges.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -44,12 +44,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use lsm_store_sync::StoreStats;
+use lsm_store_async::AsyncLsmStore;
+use lsm_store_sync::{KvStore, SimpleLsmStore, StoreStats};
 
 pub use args::DemoArgs;
 use driver::{Driver, OpTotals};
 use sampler::{LatencySummary, Sample, Sampler};
-use store::{DemoStore, StoreKind};
+use store::StoreKind;
 
 /// Everything recorded about one store's run.
 #[derive(Debug)]
@@ -291,8 +292,22 @@ fn progress_message(sample: &Sample) -> String {
 
 /// Drives one store for `--duration` seconds, sampling it, then closes it.
 fn run_store(kind: StoreKind, args: &DemoArgs, dir: &Path) -> anyhow::Result<StoreRun> {
+    match kind {
+        StoreKind::Simple => run_store_of::<SimpleLsmStore>(kind, args, dir),
+        StoreKind::Async => run_store_of::<AsyncLsmStore>(kind, args, dir),
+    }
+}
+
+/// [`run_store`] for the store type `S` (of kind `kind`).
+fn run_store_of<S: KvStore + 'static>(
+    kind: StoreKind,
+    args: &DemoArgs,
+    dir: &Path,
+) -> anyhow::Result<StoreRun> {
     let config = args.store_config(dir)?;
-    let store = Arc::new(DemoStore::open(kind, config)?);
+    let store = Arc::new(
+        S::open(config).with_context(|| format!("cannot open a store in {}", dir.display()))?,
+    );
     let duration = Duration::from_secs_f64(args.duration);
     let tick = Duration::from_millis(args.sample_ms);
     let bar = progress_bar(kind, duration);
@@ -301,7 +316,7 @@ fn run_store(kind: StoreKind, args: &DemoArgs, dir: &Path) -> anyhow::Result<Sto
     let driver = Driver::start(Arc::clone(&store), &args.workload())?;
     let mut sampler = Sampler::new(started)?;
     let sampled = sample_until(
-        &store,
+        &*store,
         &driver,
         &mut sampler,
         &bar,
@@ -334,8 +349,8 @@ const QUEUE_POLL: Duration = Duration::from_millis(2);
 
 /// Takes a sample every `tick` until `deadline` (the last one at the
 /// deadline), or until a driver thread fails.
-fn sample_until(
-    store: &DemoStore,
+fn sample_until<S: KvStore>(
+    store: &S,
     driver: &Driver,
     sampler: &mut Sampler,
     bar: &ProgressBar,
@@ -347,12 +362,13 @@ fn sample_until(
     let mut next = start;
     loop {
         next = (next + tick).min(deadline);
-        let mut queue_max = store.apply_queue_depth().map(|n| n as u64);
+        let queue_depth = || store.backlog().map(|b| b.queued_writes as u64);
+        let mut queue_max = queue_depth();
         while Instant::now() < next && !driver.failed() {
             let left = next.saturating_duration_since(Instant::now());
             std::thread::sleep(left.min(QUEUE_POLL));
-            if let (Some(max), Some(now)) = (queue_max.as_mut(), store.apply_queue_depth()) {
-                *max = (*max).max(now as u64);
+            if let (Some(max), Some(now)) = (queue_max.as_mut(), queue_depth()) {
+                *max = (*max).max(now);
             }
         }
         if driver.failed() {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 
 use super::driver::{OpCounters, OpTotals};
-use super::store::DemoStore;
+use lsm_store_sync::KvStore;
 
 /// Put latency percentiles of one window, in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,15 +113,16 @@ impl Sampler {
 
     /// Takes one sample; `apply_queue_max` is the deepest apply queue the
     /// caller saw polling during the window.
-    pub fn sample(
+    pub fn sample<S: KvStore>(
         &mut self,
-        store: &DemoStore,
+        store: &S,
         counters: &OpCounters,
         apply_queue_max: Option<u64>,
     ) -> anyhow::Result<Sample> {
         let latencies = counters.take_put_latencies();
         let totals = counters.totals();
         let stats = store.stats()?;
+        let backlog = store.backlog();
         let now = Instant::now();
         let window = now.duration_since(self.previous_at).as_secs_f64().max(1e-6);
         let rate = |now: u64, before: u64| now.saturating_sub(before) as f64 / window;
@@ -144,9 +145,9 @@ impl Sampler {
             wal_bytes: stats.wal_bytes,
             last_seq: stats.last_seq,
             visible_seq: stats.visible_seq,
-            apply_queue_depth: store.apply_queue_depth().map(|n| n as u64),
+            apply_queue_depth: backlog.map(|b| b.queued_writes as u64),
             apply_queue_max,
-            pending_compactions: store.pending_compactions().map(|n| n as u64),
+            pending_compactions: backlog.map(|b| b.pending_compactions as u64),
         };
         self.previous = totals;
         self.previous_at = now;

@@ -1,0 +1,80 @@
+//! The async store's read handles: the engine's snapshot and range
+//! iterator, reporting this crate's [`Error`] so an async user matches one
+//! error type everywhere.
+
+use std::ops::{Bound, RangeBounds};
+
+use lsm_core::SeqNo;
+use lsm_engine::{owned_bounds, KvSnapshot};
+
+use crate::error::{Error, Result};
+
+/// Iterator over the live keys of a range, in key order, as of one
+/// sequence number. Yields `Result<(key, value), Error>`; after an error it
+/// ends.
+#[derive(Debug)]
+pub struct StoreIterator(lsm_engine::StoreIterator);
+
+impl StoreIterator {
+    pub(crate) fn new(inner: lsm_engine::StoreIterator) -> Self {
+        StoreIterator(inner)
+    }
+}
+
+impl Iterator for StoreIterator {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|item| item.map_err(Error::from))
+    }
+}
+
+/// A repeatable-read snapshot of an [`crate::AsyncLsmStore`]: every read
+/// through it sees the store as of [`Snapshot::seq`], the watermark when it
+/// was taken. Versions it can see are kept by compactions until it is
+/// dropped. Reads after the store closed fail with a `Closed` error.
+#[derive(Clone, Debug)]
+pub struct Snapshot(lsm_engine::Snapshot);
+
+impl Snapshot {
+    pub(crate) fn new(inner: lsm_engine::Snapshot) -> Self {
+        Snapshot(inner)
+    }
+
+    /// The sequence number the snapshot reads at.
+    pub fn seq(&self) -> SeqNo {
+        self.0.seq()
+    }
+
+    /// The value of `key` as of the snapshot.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.get(key)?)
+    }
+
+    /// The live keys in `range` as of the snapshot, in order.
+    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> Result<StoreIterator> {
+        let (start, end) = owned_bounds(&range);
+        KvSnapshot::range(self, start, end)
+    }
+}
+
+impl KvSnapshot for Snapshot {
+    type Error = Error;
+    type Iter = StoreIterator;
+
+    fn seq(&self) -> SeqNo {
+        self.0.seq()
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Snapshot::get(self, key)
+    }
+
+    fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
+        let inner = KvSnapshot::range(&self.0, start, end)?;
+        Ok(StoreIterator::new(inner))
+    }
+}
