@@ -317,3 +317,34 @@ fn a_crash_between_the_temp_file_and_the_rename_opens_fine() {
     assert_eq!(store.stats().unwrap().levels.len(), 4);
     assert!(!dir.path().join("OPTIONS.tmp").exists());
 }
+
+/// `OPTIONS` recording fewer levels than the manifest uses (the store was
+/// opened by a build older than the file with more levels): the two files
+/// disagree, which is corruption naming `OPTIONS`, whatever the config.
+#[test]
+fn options_recording_fewer_levels_than_the_manifest_uses_is_corruption_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_4_levels(dir.path(), true);
+    // The fixture with num_levels 3 and its checksum redone.
+    let mut bytes = FIXTURE_4_LEVELS[..18].to_vec();
+    bytes[17] = 3;
+    let crc = lsm_core::checksum::masked_crc32(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(options_path(dir.path()), &bytes).unwrap();
+    let before = snapshot(dir.path());
+    for config in [
+        builder(dir.path()).build().unwrap(),
+        builder(dir.path()).num_levels(3).build().unwrap(),
+    ] {
+        let err = SimpleLsmStore::open(config.clone()).unwrap_err();
+        assert!(err.is_corruption(), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&options_path(dir.path()).display().to_string()),
+            "{text}"
+        );
+        assert!(text.contains("level 3"), "{text}");
+        assert!(check_store(&config).unwrap_err().is_corruption());
+    }
+    assert_eq!(snapshot(dir.path()), before, "a failed open changed files");
+}
