@@ -41,7 +41,7 @@ use lsm_manifest::{
     manifest_file_name, parse_table_file_name, read_manifest, table_file_name, FileMeta,
 };
 use lsm_sstable::Table;
-use lsm_store_sync::{check_store, LsmConfig, StoreCheck};
+use lsm_store_sync::{check_store, Error, LsmConfig, StoreCheck};
 use lsm_wal::{list_segments, read_segment, segment_file_name, segment_path, SegmentTail};
 
 use crate::inspect::readable::counted;
@@ -215,7 +215,7 @@ impl<W: Write> Verifier<W> {
         // 4. What open checks: the manifest's tables present, every WAL
         // segment it needs present, sequence numbers continuing the tables'
         // without a gap, damage only where a crash leaves it.
-        let outcome = match check_store(&open_check_config(dir, levels)) {
+        let outcome = match open_check(dir, levels) {
             Ok(check) => open_check_outcome(&check),
             Err(err) => Outcome::Failure(format!("open would refuse the store: {err}")),
         };
@@ -317,12 +317,20 @@ fn describe_segment(path: &Path) -> Outcome {
     }
 }
 
-/// The configuration `check_store` reads the store with: the defaults,
-/// with at least as many levels as the manifest uses.
-fn open_check_config(dir: &Path, levels: usize) -> LsmConfig {
-    let mut config = LsmConfig::new(dir);
-    config.num_levels = config.num_levels.max(levels);
-    config
+/// `check_store` with the store's own levels: the defaults, whose
+/// `num_levels` is left unset so the one `OPTIONS` records is used; a store
+/// without `OPTIONS` (older than the file) whose manifest uses more levels
+/// than the default is checked with as many levels as the manifest uses.
+fn open_check(dir: &Path, levels: usize) -> lsm_store_sync::Result<StoreCheck> {
+    let config = LsmConfig::new(dir);
+    match check_store(&config) {
+        Err(Error::IncompatibleOptions { .. }) if levels > config.num_levels => {
+            let mut config = config;
+            config.num_levels = levels;
+            check_store(&config)
+        }
+        other => other,
+    }
 }
 
 /// A store open would accept: ok, or a warning naming what open would cut

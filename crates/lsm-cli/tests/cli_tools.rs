@@ -251,6 +251,55 @@ fn verify_passes_a_good_store() {
     assert!(!out.contains("FAILED"), "{out}");
 }
 
+/// A store created with 9 levels whose deepest table is on L7: verify
+/// checks it with the 9 levels its `OPTIONS` records (not the 8 the
+/// manifest shows, which open would refuse as a configuration error), and
+/// without `OPTIONS` (a store older than the file) with the manifest's 8.
+/// A damaged `OPTIONS` is a failure naming it.
+#[test]
+fn verify_checks_with_the_stores_own_levels_and_flags_a_damaged_options_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LsmConfig::builder(dir.path())
+        .memtable_bytes(4096)
+        .table_target_bytes(4096)
+        .l0_trigger(100)
+        .num_levels(9)
+        .build()
+        .unwrap();
+    let store = SimpleLsmStore::open(config).unwrap();
+    for i in 0..50 {
+        store.put(key(i), value(i)).unwrap();
+    }
+    store.flush_memtable().unwrap();
+    for level in 0..7 {
+        store.compact_level(level).unwrap();
+    }
+    assert!(store.stats().unwrap().levels[7].files > 0);
+    store.close().unwrap();
+    drop(store);
+    let path = dir.path().to_str().unwrap();
+    let options = dir.path().join("OPTIONS");
+    let good = std::fs::read(&options).unwrap();
+
+    let output = lsm(&["verify", path]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", stderr(&output));
+    assert!(out.contains("no problems"), "{out}");
+
+    std::fs::remove_file(&options).unwrap();
+    let output = lsm(&["verify", path]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", stderr(&output));
+    assert!(!options.exists(), "verify wrote OPTIONS");
+
+    std::fs::write(&options, &good[..good.len() - 1]).unwrap();
+    let output = lsm(&["verify", path]);
+    let out = stdout(&output);
+    assert!(!output.status.success(), "{out}");
+    assert!(out.contains("FAILED   open check"), "{out}");
+    assert!(out.contains(&options.display().to_string()), "{out}");
+}
+
 #[test]
 fn verify_fails_naming_the_table_and_offset_of_a_flipped_data_byte() {
     let store = build_store();

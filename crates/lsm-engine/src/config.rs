@@ -31,7 +31,12 @@ pub struct LsmConfig {
     pub compression: Compression,
     /// A compaction output table is cut at this size.
     pub table_target_bytes: u64,
-    /// Number of levels, L0 included.
+    /// Number of levels, L0 included. The store's files depend on it, so
+    /// it is fixed when the store is created and recorded in its `OPTIONS`
+    /// file (`docs/format/options.md`). Reopening with the value *left
+    /// unset* uses the recorded one; see
+    /// [`LsmConfig::num_levels_is_explicit`] for what counts as set. Set to
+    /// another value, open fails with [`Error::IncompatibleOptions`].
     pub num_levels: usize,
     /// Target bytes of L1; each deeper level is `level_ratio` times larger.
     pub base_level_bytes: u64,
@@ -52,6 +57,8 @@ pub struct LsmConfig {
     pub compaction_workers: usize,
     /// The file system all I/O goes through.
     pub fs: SharedFileSystem,
+    /// True once [`LsmConfigBuilder::num_levels`] was called.
+    num_levels_set: bool,
 }
 
 impl LsmConfig {
@@ -68,7 +75,7 @@ impl LsmConfig {
                 block_bytes: 4096,
                 compression: Compression::None,
                 table_target_bytes: 64 << 20,
-                num_levels: 7,
+                num_levels: Self::DEFAULT_NUM_LEVELS,
                 base_level_bytes: 256 << 20,
                 level_ratio: 10,
                 l0_trigger: 4,
@@ -77,6 +84,7 @@ impl LsmConfig {
                 apply_lock_timeout: Duration::from_millis(5),
                 compaction_workers: 1,
                 fs: OsFileSystem::shared(),
+                num_levels_set: false,
             },
         }
     }
@@ -84,6 +92,19 @@ impl LsmConfig {
     /// The defaults, for the store in `dir`.
     pub fn new(dir: impl AsRef<Path>) -> LsmConfig {
         Self::builder(dir).config
+    }
+
+    /// The default `num_levels`.
+    pub const DEFAULT_NUM_LEVELS: usize = 7;
+
+    /// Whether the user chose `num_levels`, or left it for an existing
+    /// store's recorded value: true when [`LsmConfigBuilder::num_levels`]
+    /// was called (even with the default value), or when the field differs
+    /// from [`LsmConfig::DEFAULT_NUM_LEVELS`] (set directly on the struct).
+    /// A config from [`LsmConfig::new`] or a builder that never set it, with
+    /// the field still at the default, leaves it unset.
+    pub fn num_levels_is_explicit(&self) -> bool {
+        self.num_levels_set || self.num_levels != Self::DEFAULT_NUM_LEVELS
     }
 
     pub(crate) fn table_options(&self) -> lsm_sstable::TableOptions {
@@ -248,8 +269,15 @@ impl LsmConfigBuilder {
         compression: Compression);
     setter!(/// Compaction output table size.
         table_target_bytes: u64);
-    setter!(/// Number of levels.
-        num_levels: usize);
+    /// Number of levels, L0 included. Fixed when the store is created: a
+    /// reopen that calls this with another value than the store's fails
+    /// with [`Error::IncompatibleOptions`]; a reopen that does not call it
+    /// uses the store's (see [`LsmConfig::num_levels_is_explicit`]).
+    pub fn num_levels(mut self, value: usize) -> Self {
+        self.config.num_levels = value;
+        self.config.num_levels_set = true;
+        self
+    }
     setter!(/// L1 target bytes.
         base_level_bytes: u64);
     setter!(/// Level size ratio.
@@ -296,6 +324,24 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(config.bloom_bits_per_key, 10);
+    }
+
+    /// `num_levels` is explicit once the builder set it (even to the
+    /// default) or the field differs from the default; otherwise an
+    /// existing store's recorded value is used.
+    #[test]
+    fn num_levels_is_explicit_when_the_builder_set_it_or_it_differs_from_the_default() {
+        let unset = LsmConfig::builder("/tmp/x").build().unwrap();
+        assert!(!unset.num_levels_is_explicit());
+        assert!(!LsmConfig::new("/tmp/x").num_levels_is_explicit());
+        let default_value = LsmConfig::builder("/tmp/x")
+            .num_levels(LsmConfig::DEFAULT_NUM_LEVELS)
+            .build()
+            .unwrap();
+        assert!(default_value.num_levels_is_explicit());
+        let mut direct = LsmConfig::new("/tmp/x");
+        direct.num_levels = 4;
+        assert!(direct.num_levels_is_explicit());
     }
 
     #[test]

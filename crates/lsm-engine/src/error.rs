@@ -96,6 +96,25 @@ pub enum Error {
         /// The deepest level the operation accepts.
         max: usize,
     },
+    /// The configuration does not fit the store's files: an option the
+    /// files depend on (see `docs/format/options.md`) differs from the value
+    /// the store was created with (recorded in its `OPTIONS` file), or the
+    /// manifest lists tables at a level the configuration does not have.
+    /// Nothing was changed on disk; the message says what to set.
+    #[error(
+        "incompatible configuration: {option} is {requested}, but the store needs {stored} \
+         ({reason}); set {option} to {stored}"
+    )]
+    IncompatibleOptions {
+        /// The option (the `LsmConfig` field).
+        option: &'static str,
+        /// What the store's files need (say `4`, or `at least 6`).
+        stored: String,
+        /// The value the configuration asked for.
+        requested: String,
+        /// Why the store needs it, naming the file that says so.
+        reason: String,
+    },
 }
 
 impl From<lsm_core::Error> for Error {

@@ -37,6 +37,7 @@
 mod config;
 mod engine;
 mod error;
+mod options_file;
 mod read;
 mod recovery;
 mod snapshot;
@@ -51,6 +52,7 @@ pub use engine::{
     LOCK_FILE_NAME,
 };
 pub use error::{Error, KvError, Result};
+pub use options_file::{OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};
 pub use read::StoreIterator;
 pub use recovery::{check_store, StoreCheck, Truncation, QUARANTINE_DIR_NAME};
 pub use snapshot::{owned_bounds, Snapshot};

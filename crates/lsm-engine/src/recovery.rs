@@ -1,7 +1,11 @@
 //! Opening a store's files after a restart: what was durable, whether it is
 //! complete, and the repairs open makes. Checks first, writes after.
 //!
-//! [`check`] reads only: the manifest ([`Manifest::recover`]), the tables it
+//! [`check`] reads only: the `OPTIONS` file (a damaged one is corruption;
+//! a config value set explicitly that differs from the stored one is
+//! [`Error::IncompatibleOptions`]; one left unset takes the stored value),
+//! the manifest ([`Manifest::recover`]; a table deeper than `num_levels`
+//! allows is [`Error::IncompatibleOptions`], not corruption), the tables it
 //! lists (present, with the size it recorded), and the WAL from the
 //! manifest's `wal_segment` on ([`lsm_wal::recover_from`]: every segment
 //! present, sequence numbers continuing the tables' `last_seq` without a
@@ -13,13 +17,17 @@
 //! [`repair`] runs only after every check passed, in this order (each step
 //! durable before the next; docs/durability.md, "Open"):
 //! 1. cut the WAL's torn tail (done by the WAL recovery itself);
-//! 2. create the new WAL segment (header, fdatasync, directory fsync);
-//! 3. if the manifest's last record was damaged, keep a copy of that
+//! 2. write `OPTIONS` when it is missing (temp file, fsync, rename,
+//!    directory fsync), and remove a leftover `OPTIONS.tmp`: the checks
+//!    found the manifest fits the recorded levels, and everything written
+//!    after depends on them;
+//! 3. create the new WAL segment (header, fdatasync, directory fsync);
+//! 4. if the manifest's last record was damaged, keep a copy of that
 //!    manifest in `quarantine/`;
-//! 4. start a new manifest: the recovered catalog, `newest_wal_segment` =
+//! 5. start a new manifest: the recovered catalog, `newest_wal_segment` =
 //!    the new segment, and, when the WAL held nothing the tables lack,
 //!    `wal_segment` = the new segment;
-//! 5. remove WAL segments below the manifest's `wal_segment`, and tables the
+//! 6. remove WAL segments below the manifest's `wal_segment`, and tables the
 //!    manifest does not list. A table is deleted only when the manifest was
 //!    read whole (so the table's edit never reached the disk); after a
 //!    damaged last record it is moved to `quarantine/` instead, since the
@@ -31,13 +39,15 @@ use std::sync::Arc;
 
 use lsm_core::{Error as CoreError, FileSystem, SeqNo, SharedFileSystem};
 use lsm_manifest::{
-    parse_table_file_name, table_file_name, DroppedTail, Manifest, RecoveredState, VersionEdit,
+    parse_table_file_name, table_file_name, DroppedTail, Manifest, RecoveredState, Version,
+    VersionEdit, MAX_LEVELS,
 };
 use lsm_memtable::Memtable;
 use lsm_wal::{parse_segment_file_name, RecoveryReport, ReplayStart, WalWriter};
 
 use crate::config::LsmConfig;
 use crate::error::{Error, Result};
+use crate::options_file::{self, StoredOptions, OPTIONS_FILE_NAME};
 
 /// Name of the directory, inside the store directory, where open moves
 /// files it may not delete: tables no intact manifest lists, and a manifest
@@ -79,6 +89,12 @@ pub struct StoreCheck {
     /// Tables the manifest does not list, which open would delete (or move
     /// to `quarantine/` when `manifest_dropped_tail` is set).
     pub stray_tables: Vec<PathBuf>,
+    /// The `num_levels` open would use: the one recorded in `OPTIONS`, or
+    /// the config's when there is none.
+    pub num_levels: usize,
+    /// Whether open would write `OPTIONS` (the store has none: it is new,
+    /// or older than the file).
+    pub writes_options: bool,
 }
 
 /// Runs every check [`crate::Engine::open`] (a store's open) runs on the files of
@@ -125,6 +141,8 @@ pub fn check_store(config: &LsmConfig) -> Result<StoreCheck> {
             .iter()
             .map(|&n| dir.join(table_file_name(n)))
             .collect(),
+        num_levels: found.options.num_levels,
+        writes_options: found.write_options,
     })
 }
 
@@ -142,6 +160,10 @@ pub(crate) struct RecoveryCheck {
     pub(crate) wal: RecoveryReport,
     /// Tables in the directory the manifest does not list.
     pub(crate) stray_tables: Vec<u64>,
+    /// The options the store is opened with (stored, or the config's).
+    pub(crate) options: StoredOptions,
+    /// True when `OPTIONS` is missing or holds other options.
+    pub(crate) write_options: bool,
 }
 
 /// Every check open makes, reading only (see the module doc). With
@@ -153,7 +175,9 @@ pub(crate) fn check(
     dry_run: bool,
 ) -> Result<RecoveryCheck> {
     let dir = &config.dir;
-    let manifest = Manifest::recover(fs, dir, config.num_levels)?;
+    let stored = options_file::read(fs, dir)?;
+    let options = options_file::resolve(config, stored)?;
+    let manifest = recover_manifest(fs, dir, options, stored.is_some())?;
     let names = fs.list_dir(dir).map_err(|e| CoreError::io(dir, e))?;
     let present: BTreeSet<u64> = names
         .iter()
@@ -191,7 +215,53 @@ pub(crate) fn check(
         last_seq,
         wal,
         stray_tables,
+        options,
+        write_options: stored != Some(options),
     })
+}
+
+/// The manifest's catalog in a version of `options.num_levels` levels. The
+/// manifest is replayed with every level the format allows, so a table
+/// deeper than the config's levels is found as such rather than as an edit
+/// that does not apply: [`Error::IncompatibleOptions`] naming the level
+/// (or, when `OPTIONS` recorded the levels, a corruption error naming it:
+/// the two files disagree).
+fn recover_manifest(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    options: StoredOptions,
+    options_stored: bool,
+) -> Result<RecoveredState> {
+    let mut manifest = Manifest::recover(fs, dir, MAX_LEVELS)?;
+    let deepest = manifest.version.all_files().map(|(level, _)| level).max();
+    let num_levels = options.num_levels;
+    if let Some(level) = deepest.filter(|&level| level >= num_levels) {
+        let needed = level + 1;
+        let manifest = manifest_name(&manifest);
+        if options_stored {
+            let path = dir.join(OPTIONS_FILE_NAME);
+            return Err(CoreError::corruption(
+                &path,
+                0,
+                format!(
+                    "OPTIONS records num_levels {num_levels}, but {manifest} lists tables at \
+                     level {level}: the store was opened with more levels without updating \
+                     OPTIONS (by a build older than the file?); remove OPTIONS and open with \
+                     num_levels of at least {needed}"
+                ),
+            )
+            .into());
+        }
+        return Err(Error::IncompatibleOptions {
+            option: "num_levels",
+            stored: format!("at least {needed}"),
+            requested: num_levels.to_string(),
+            reason: format!("{manifest} lists tables at level {level}"),
+        });
+    }
+    let version = Version::new(num_levels).apply(&manifest.version.to_snapshot_edit())?;
+    manifest.version = Arc::new(version);
+    Ok(manifest)
 }
 
 /// Every table the manifest lists must exist with the size it recorded.
@@ -307,7 +377,15 @@ pub(crate) fn repair(
         last_seq,
         wal: report,
         stray_tables,
+        options,
+        write_options,
     } = check;
+    if write_options {
+        options_file::write(fs.as_ref(), dir, &options)?;
+    }
+    if options_file::remove_temp(fs.as_ref(), dir)? {
+        fs.sync_dir(dir).map_err(|e| CoreError::io(dir, e))?;
+    }
     let new_segment = report.next_segment.max(recovered.wal_segment);
     let wal = WalWriter::create(
         Arc::clone(fs),

@@ -154,8 +154,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CoreError + '_ {
 
 impl Engine {
     /// Opens (or creates) the store in `config.dir`: takes the directory
-    /// lock, checks the manifest, the tables and the WAL for completeness
-    /// (reading only), replays the WAL segments newer than the last flush
+    /// lock, checks the `OPTIONS` file against `config` (taking its recorded
+    /// `num_levels` when `config` left it unset) and the manifest, the
+    /// tables and the WAL for completeness (reading only), replays the WAL segments newer than the last flush
     /// into a fresh memtable, then starts a new WAL segment and manifest and
     /// removes (or quarantines) stray files (the `recovery` module).
     pub fn open(config: LsmConfig) -> Result<Engine> {
@@ -173,6 +174,8 @@ impl Engine {
         };
 
         let check = recovery::check(fs.as_ref(), &config, false)?;
+        // The store's recorded shape (`OPTIONS`) where the config left it unset.
+        let config = check.options.apply_to(config);
         let version = Arc::clone(&check.manifest.version);
         let Recovered {
             manifest,
