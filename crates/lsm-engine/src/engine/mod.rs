@@ -361,3 +361,89 @@ impl Engine {
         self.closed.load(Ordering::Acquire)
     }
 }
+
+/// Helpers for the unit tests of the engine modules.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use lsm_core::WriteBatch;
+    use lsm_wal::SyncMode;
+
+    use super::{Engine, Freezer};
+    use crate::config::LsmConfig;
+
+    /// A small configuration in `dir`: 4 levels, 64 KiB memtable, no WAL
+    /// fsync per write, no block cache, no automatic L0 trigger to speak of.
+    pub(crate) fn small_config(dir: &std::path::Path) -> LsmConfig {
+        LsmConfig::builder(dir)
+            .memtable_bytes(64 << 10)
+            .wal_sync(SyncMode::Never)
+            .num_levels(4)
+            .base_level_bytes(4096)
+            .table_target_bytes(1 << 20)
+            .l0_trigger(64)
+            .block_cache_bytes(0)
+            .build()
+            .unwrap()
+    }
+
+    /// An engine over [`small_config`] in a fresh temporary directory.
+    pub(crate) fn open_small() -> (tempfile::TempDir, Arc<Engine>) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(small_config(dir.path())).unwrap());
+        (dir, engine)
+    }
+
+    pub(crate) fn put(engine: &Engine, key: &str, value: &str) -> u64 {
+        let mut batch = WriteBatch::new();
+        batch.put(key.as_bytes(), value.as_bytes());
+        engine.write(&batch).unwrap().last_seq
+    }
+
+    pub(crate) fn delete(engine: &Engine, key: &str) -> u64 {
+        let mut batch = WriteBatch::new();
+        batch.delete(key.as_bytes());
+        engine.write(&batch).unwrap().last_seq
+    }
+
+    pub(crate) fn get(engine: &Engine, key: &str) -> Option<String> {
+        engine
+            .get(key.as_bytes())
+            .unwrap()
+            .map(|v| String::from_utf8(v).unwrap())
+    }
+
+    /// Freezes the active memtable (forced) and flushes every frozen one;
+    /// true if a memtable was frozen.
+    pub(crate) fn freeze_and_flush(engine: &Engine, freezer: &mut Freezer) -> bool {
+        let froze = freezer.freeze(true, |_, _| {}).unwrap();
+        while engine.flush_oldest_immutable().unwrap() {}
+        froze
+    }
+
+    /// The table files in the engine's directory, by number.
+    pub(crate) fn table_numbers(engine: &Engine) -> Vec<u64> {
+        let mut numbers: Vec<u64> = engine
+            .fs
+            .list_dir(&engine.dir)
+            .unwrap()
+            .iter()
+            .filter_map(|name| lsm_manifest::parse_table_file_name(name))
+            .collect();
+        numbers.sort_unstable();
+        numbers
+    }
+
+    /// Every live `(key, value)` at the watermark, in order.
+    pub(crate) fn scan(engine: &Engine) -> Vec<(String, String)> {
+        engine
+            .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, None)
+            .unwrap()
+            .map(|item| {
+                let (k, v) = item.unwrap();
+                (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap())
+            })
+            .collect()
+    }
+}
