@@ -447,3 +447,113 @@ pub(crate) mod test_support {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{freeze_and_flush, get, open_small, put, small_config};
+    use super::*;
+
+    #[test]
+    fn stats_count_what_happened() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        let empty = engine.stats().unwrap();
+        assert_eq!(
+            (empty.last_seq, empty.flushes, empty.total_files()),
+            (0, 0, 0)
+        );
+        assert_eq!(empty.levels.len(), 4);
+        assert_eq!(empty.poisoned, None);
+
+        put(&engine, "a", "12"); // 3 user bytes
+        put(&engine, "b", "1");
+        freeze_and_flush(&engine, &mut freezer);
+        put(&engine, "a", "3");
+        freeze_and_flush(&engine, &mut freezer);
+        put(&engine, "c", "4");
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        let snapshot = engine.snapshot().unwrap();
+        let stats = engine.stats().unwrap();
+        assert_eq!((stats.last_seq, stats.visible_seq), (4, 4));
+        assert_eq!(stats.user_bytes_written, 3 + 2 + 2 + 2);
+        assert_eq!(stats.flushes, 2);
+        assert_eq!(stats.immutable_memtables, 1);
+        assert!(stats.immutable_bytes > 0);
+        assert_eq!(stats.memtable_bytes, 0);
+        assert_eq!(stats.levels[0].files, 2);
+        let l0_bytes: u64 = engine
+            .view()
+            .version
+            .files_at(0)
+            .iter()
+            .map(|f| f.file_bytes)
+            .sum();
+        assert_eq!(stats.levels[0].bytes, l0_bytes);
+        assert_eq!(stats.flush_bytes_written, l0_bytes);
+        assert_eq!(stats.levels[0].score, 2.0 / 64.0);
+        assert_eq!(stats.live_snapshots, 1);
+        assert!(stats.wal_segments >= 1 && stats.wal_bytes > 0);
+        assert_eq!((stats.compactions, stats.trivial_moves), (0, 0));
+
+        while engine.flush_oldest_immutable().unwrap() {}
+        let reservation = engine.reserve_compaction(Some(0)).unwrap();
+        let merged = engine.run_reserved_compaction(reservation).unwrap();
+        let reservation = engine.reserve_compaction(Some(1)).unwrap();
+        let moved = engine.run_reserved_compaction(reservation).unwrap();
+        assert!(!merged.trivial_move && moved.trivial_move);
+        drop(snapshot);
+        let stats = engine.stats().unwrap();
+        assert_eq!((stats.compactions, stats.trivial_moves), (2, 1));
+        assert_eq!(stats.compaction_bytes_read, merged.bytes_read);
+        assert_eq!(stats.compaction_bytes_written, merged.bytes_written);
+        assert_eq!(stats.levels[2].files, 1);
+        assert_eq!(stats.levels[2].bytes, merged.bytes_written);
+        assert_eq!(stats.total_files(), 1);
+        assert_eq!(stats.live_snapshots, 0);
+    }
+
+    #[test]
+    fn poison_keeps_the_first_reason() {
+        let (_dir, engine) = open_small();
+        engine.poison("first".to_string());
+        engine.poison("second".to_string());
+        assert_eq!(engine.stats().unwrap().poisoned.as_deref(), Some("first"));
+        let err = engine.check_writable().unwrap_err();
+        assert!(
+            err.is_poisoned() && err.to_string().contains("first"),
+            "{err}"
+        );
+        assert!(engine.check_open().is_ok());
+    }
+
+    /// `close` releases the directory lock, so a second engine can open the
+    /// directory while the first (and its snapshot) are still alive; the
+    /// closed engine refuses every call, reads included; a second `close`
+    /// does nothing.
+    #[test]
+    fn close_releases_the_lock_and_is_idempotent() {
+        let (dir, engine) = open_small();
+        put(&engine, "a", "1");
+        let snapshot = crate::snapshot::Snapshot::new(&engine).unwrap();
+        let err = Engine::open(small_config(dir.path())).unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+
+        engine.close().unwrap();
+        assert!(engine.is_closed());
+        engine.close().unwrap();
+        assert!(matches!(engine.get(b"a"), Err(Error::Closed)));
+        assert!(matches!(snapshot.get("a"), Err(Error::Closed)));
+        assert!(matches!(engine.begin_write(), Err(Error::Closed)));
+        assert!(matches!(engine.snapshot(), Err(Error::Closed)));
+        let mut batch = lsm_core::WriteBatch::new();
+        batch.put(b"b", b"2");
+        assert!(matches!(engine.write(&batch), Err(Error::Closed)));
+
+        let reopened = Engine::open(small_config(dir.path())).unwrap();
+        assert_eq!(get(&reopened, "a").as_deref(), Some("1"));
+        assert_eq!(reopened.last_seq(), 1);
+        drop(snapshot);
+        drop(engine);
+        reopened.close().unwrap();
+    }
+}
