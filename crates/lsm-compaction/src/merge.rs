@@ -6,7 +6,9 @@
 //! Two children never hold the same internal key in a healthy store; if they
 //! do (e.g. the same WAL record replayed into a memtable and also present in
 //! a table), the newer child's entry comes first and the duplicate follows,
-//! which the version filters above treat as a shadowed older version.
+//! which the version filters above treat as a shadowed older version. With
+//! the `invariants` cargo feature, [`MergingIterator::next`] instead panics
+//! on it (see [`MergingIterator`]).
 //!
 //! Like LevelDB's merger, it finds the smallest child by a linear scan: the
 //! fan-in is small (a few memtables, the L0 tables, one cursor per level), so
@@ -20,6 +22,12 @@ use lsm_core::{compare_internal_keys, InternalIterator, Result};
 pub type BoxedIterator = Box<dyn InternalIterator + Send>;
 
 /// Merges sorted children into one sorted stream.
+///
+/// With the `invariants` cargo feature (a test-only switch; release builds
+/// too), every [`InternalIterator::next`] asserts that the entry it moves
+/// to has an internal key strictly greater than the one it left: a child
+/// out of order, or the same internal key from two children (or twice from
+/// one), panics. Without the feature nothing is checked.
 pub struct MergingIterator {
     children: Vec<BoxedIterator>,
     /// Index of the child at the smallest key; `None` when exhausted or not
@@ -87,10 +95,7 @@ impl InternalIterator for MergingIterator {
         self.find_smallest();
         #[cfg(feature = "invariants")]
         if let Some(now) = self.current {
-            debug_assert!(
-                compare_internal_keys(&previous, self.children[now].key()) != Ordering::Greater,
-                "merge output went backwards"
-            );
+            assert_strictly_increasing(&previous, self.children[now].key());
         }
         Ok(())
     }
@@ -111,6 +116,23 @@ impl InternalIterator for MergingIterator {
         }
         self.find_smallest();
         Ok(())
+    }
+}
+
+/// The `invariants` check of [`MergingIterator::next`]: `next` must sort
+/// strictly after `previous`.
+#[cfg(feature = "invariants")]
+#[allow(
+    clippy::panic,
+    reason = "the invariants feature is a test-only switch whose checks panic"
+)]
+fn assert_strictly_increasing(previous: &[u8], next: &[u8]) {
+    if compare_internal_keys(previous, next) != Ordering::Less {
+        panic!(
+            "invariant broken: merge output not strictly increasing: {:?} then {:?}",
+            lsm_core::parse_internal_key(previous),
+            lsm_core::parse_internal_key(next),
+        );
     }
 }
 
@@ -155,6 +177,67 @@ mod tests {
         m.next().unwrap();
         assert!(m.next().is_err());
         assert!(!m.valid());
+    }
+
+    /// With the feature, a repeated internal key (here from two children)
+    /// panics on the `next` that reaches the copy; without it, the copy
+    /// follows the original.
+    #[test]
+    #[cfg_attr(
+        feature = "invariants",
+        should_panic(expected = "merge output not strictly increasing")
+    )]
+    fn a_repeated_internal_key_is_caught_under_invariants() {
+        let a = VecCursor::new(vec![e("a", 5), e("b", 1)]);
+        let b = VecCursor::new(vec![e("a", 5)]);
+        let mut m = MergingIterator::new(vec![Box::new(a), Box::new(b)]);
+        m.seek_to_first().unwrap();
+        assert_eq!(drain(&mut m), [&b"a5"[..], b"a5", b"b1"]);
+    }
+
+    /// A child that goes backwards is caught the same way.
+    #[test]
+    #[cfg_attr(
+        feature = "invariants",
+        should_panic(expected = "merge output not strictly increasing")
+    )]
+    fn a_child_out_of_order_is_caught_under_invariants() {
+        let unsorted = Unsorted {
+            entries: vec![e("b", 1), e("a", 1)],
+            pos: 0,
+        };
+        let mut m = MergingIterator::new(vec![Box::new(unsorted)]);
+        m.seek_to_first().unwrap();
+        assert_eq!(drain(&mut m), [&b"b1"[..], b"a1"]);
+    }
+
+    /// A cursor that yields its entries in the order given.
+    struct Unsorted {
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        pos: usize,
+    }
+
+    impl InternalIterator for Unsorted {
+        fn valid(&self) -> bool {
+            self.pos < self.entries.len()
+        }
+        fn key(&self) -> &[u8] {
+            &self.entries[self.pos].0
+        }
+        fn value(&self) -> &[u8] {
+            &self.entries[self.pos].1
+        }
+        fn next(&mut self) -> Result<()> {
+            self.pos += 1;
+            Ok(())
+        }
+        fn seek(&mut self, _target: &[u8]) -> Result<()> {
+            unimplemented!("not used")
+        }
+        fn seek_to_first(&mut self) -> Result<()> {
+            self.pos = 0;
+            Ok(())
+        }
     }
 
     proptest! {

@@ -96,6 +96,25 @@ mod tests {
         assert!(list.sequence_numbers().is_empty());
         assert_eq!(list.count(), 0);
     }
+
+    /// `choose` runs under the list's lock: a reader of the list (a flush
+    /// or compaction) that comes while a number is being chosen sees the
+    /// snapshot registered.
+    #[test]
+    fn choose_runs_under_the_lists_lock() {
+        let list = Arc::new(SnapshotList::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let _handle = list.acquire_with(|| {
+                let reader = Arc::clone(&list);
+                s.spawn(move || tx.send(reader.sequence_numbers()).unwrap());
+                let early = rx.recv_timeout(std::time::Duration::from_millis(200));
+                assert!(early.is_err(), "read the list while choosing: {early:?}");
+                7
+            });
+            assert_eq!(rx.recv().unwrap(), [7]);
+        });
+    }
 }
 
 /// Converts any `RangeBounds` over byte-like keys into owned bounds.

@@ -1,8 +1,9 @@
 //! [`Version`]: an immutable snapshot of which tables make up each level.
 //!
 //! Invariants (checked by [`Version::check_invariants`]; [`Version::apply`]
-//! refuses edits that would break them, and re-checks its result in debug
-//! builds and with the `invariants` cargo feature):
+//! refuses edits that would break them, and re-checks its result: with the
+//! `invariants` cargo feature, in every build, a violation panics; in other
+//! debug builds it is returned as [`Error::BrokenInvariant`]):
 //! - Level 0 is ordered newest first: `max_seq` descending, ties broken by
 //!   file number descending. Level-0 tables may overlap.
 //! - Every level of 1 or more is sorted by smallest key and its tables'
@@ -205,11 +206,27 @@ impl Version {
             levels,
             level_bytes,
         };
-        // A self-check of the code above: cheap next to the clone, but still
-        // linear, so only in debug builds and with the `invariants` feature.
-        #[cfg(any(debug_assertions, feature = "invariants"))]
+        // A self-check of the code above (and of `self`): cheap next to the
+        // clone, but still linear, so only with the `invariants` feature
+        // (which panics) and in other debug builds (which return the error).
+        #[cfg(feature = "invariants")]
+        version.assert_invariants();
+        #[cfg(all(debug_assertions, not(feature = "invariants")))]
         version.check_invariants()?;
         Ok(version)
+    }
+
+    /// [`Version::check_invariants`], panicking with the first violation.
+    /// Only with the `invariants` cargo feature, a test-only switch.
+    #[cfg(feature = "invariants")]
+    #[allow(
+        clippy::panic,
+        reason = "the invariants feature is a test-only switch whose checks panic"
+    )]
+    pub fn assert_invariants(&self) {
+        if let Err(err) = self.check_invariants() {
+            panic!("invariant broken: {err}");
+        }
     }
 
     /// Checks every invariant in the module doc; [`Error::BrokenInvariant`]
@@ -473,6 +490,30 @@ mod tests {
         assert_eq!(Arc::strong_count(&v.files_at(1)[0]), 2);
         drop(w);
         assert_eq!(Arc::strong_count(&v.files_at(1)[0]), 1);
+    }
+
+    /// `apply` re-checks the version it builds: a damaged base that an
+    /// empty edit carries over panics with the `invariants` feature, is an
+    /// error in other debug builds, and goes unchecked otherwise.
+    #[test]
+    #[cfg_attr(feature = "invariants", should_panic(expected = "invariant broken"))]
+    fn apply_rechecks_the_version_it_builds() {
+        let mut v = Version::new(2)
+            .apply(&add(&[
+                (1, meta(1, b"a", b"b", 1)),
+                (1, meta(2, b"c", b"d", 1)),
+            ]))
+            .unwrap();
+        v.levels[1].swap(0, 1);
+        let result = v.apply(&VersionEdit::default());
+        if cfg!(debug_assertions) {
+            assert!(matches!(
+                result,
+                Err(Error::BrokenInvariant { level: 1, .. })
+            ));
+        } else {
+            assert_eq!(result.unwrap(), v);
+        }
     }
 
     #[test]

@@ -157,3 +157,224 @@ impl Engine {
         level_scores(&self.view().version, &self.config.level_shape())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lsm_core::fault::FaultyFileSystem;
+    use lsm_core::OsFileSystem;
+
+    use super::super::test_support::{
+        freeze_and_flush, get, open_small, put, scan, small_config, table_numbers,
+    };
+    use super::*;
+
+    fn compact(engine: &Engine, level: Option<usize>) -> CompactionReport {
+        let reservation = engine.reserve_compaction(level).unwrap();
+        engine.run_reserved_compaction(reservation).unwrap()
+    }
+
+    fn numbers_at(engine: &Engine, level: usize) -> Vec<u64> {
+        let view = engine.view();
+        view.version
+            .files_at(level)
+            .iter()
+            .map(|f| f.number)
+            .collect()
+    }
+
+    /// A reservation's inputs (and the output-level tables they overlap)
+    /// are busy: no other reservation takes them until it has run; a
+    /// compaction of other tables can be reserved meanwhile.
+    #[test]
+    fn a_reservations_inputs_are_busy_until_it_has_run() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "a", "1");
+        freeze_and_flush(&engine, &mut freezer);
+        assert!(compact(&engine, Some(0)).trivial_move); // a at L1
+        put(&engine, "m", "1");
+        freeze_and_flush(&engine, &mut freezer); // m at L0
+
+        let l1 = engine.reserve_compaction(Some(1)).unwrap();
+        assert_eq!(l1.level(), 1);
+        assert!(engine.reserve_compaction(Some(1)).is_none(), "L1 busy");
+        let l0 = engine.reserve_compaction(Some(0)).unwrap();
+        assert_eq!(l0.level(), 0, "disjoint from the busy L1 table");
+        assert!(engine.reserve_compaction(Some(0)).is_none(), "L0 busy");
+        assert_eq!(engine.catalog.lock().busy.len(), 2);
+        engine.run_reserved_compaction(l1).unwrap();
+        assert!(
+            engine.reserve_compaction(Some(0)).is_none(),
+            "L0 still busy"
+        );
+        engine.run_reserved_compaction(l0).unwrap();
+        assert!(engine.catalog.lock().busy.is_empty());
+        assert_eq!(numbers_at(&engine, 1).len(), 1);
+        assert_eq!(numbers_at(&engine, 2).len(), 1);
+
+        // An L0 compaction whose output range overlaps a busy L1 table.
+        put(&engine, "m", "2");
+        freeze_and_flush(&engine, &mut freezer);
+        let l1 = engine.reserve_compaction(Some(1)).unwrap();
+        assert!(engine.reserve_compaction(Some(0)).is_none());
+        engine.run_reserved_compaction(l1).unwrap();
+        assert!(engine.reserve_compaction(Some(0)).is_some());
+    }
+
+    /// The input tables of a merge are deleted once no reader's view holds
+    /// them: an iterator opened before the compaction keeps them (and reads
+    /// them) until it is dropped.
+    #[test]
+    fn obsolete_inputs_are_deleted_only_after_the_last_reader_drops() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "a", "1");
+        put(&engine, "b", "1");
+        freeze_and_flush(&engine, &mut freezer);
+        put(&engine, "b", "2");
+        put(&engine, "c", "2");
+        freeze_and_flush(&engine, &mut freezer);
+        let inputs = table_numbers(&engine);
+        assert_eq!(inputs.len(), 2);
+
+        let mut reader = engine
+            .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, None)
+            .unwrap();
+        let report = compact(&engine, Some(0));
+        assert!(!report.trivial_move);
+        assert!(report.bytes_read > 0 && report.bytes_written > 0);
+        let output = numbers_at(&engine, 1);
+        assert_eq!(output.len(), 1);
+        let on_disk = table_numbers(&engine);
+        assert!(inputs.iter().all(|n| on_disk.contains(n)), "{on_disk:?}");
+        assert_eq!(engine.catalog.lock().obsolete.len(), 2);
+        engine.purge_obsolete_files().unwrap();
+        assert_eq!(
+            table_numbers(&engine).len(),
+            3,
+            "still read by the iterator"
+        );
+
+        let first = reader.next().unwrap().unwrap();
+        assert_eq!(first, (b"a".to_vec(), b"1".to_vec()));
+        let rest: Vec<_> = reader.by_ref().map(|r| r.unwrap().0).collect();
+        assert_eq!(rest, [b"b".to_vec(), b"c".to_vec()]);
+        drop(reader);
+        assert_eq!(table_numbers(&engine).len(), 3, "deleted only by a purge");
+        engine.purge_obsolete_files().unwrap();
+        assert_eq!(table_numbers(&engine), output);
+        assert!(engine.catalog.lock().obsolete.is_empty());
+        assert_eq!(get(&engine, "b").as_deref(), Some("2"));
+
+        // With no reader left, the compaction deletes its inputs itself.
+        put(&engine, "d", "3");
+        freeze_and_flush(&engine, &mut freezer);
+        compact(&engine, Some(0));
+        assert_eq!(table_numbers(&engine), numbers_at(&engine, 1));
+    }
+
+    /// A trivial move keeps the table's `Arc<FileMeta>`, so a reader whose
+    /// view predates the move keeps the table alive through a later
+    /// compaction of it. The reader opens the moved table only after that
+    /// compaction (levels 1+ open their tables lazily), so the read needs
+    /// the file itself. (A move that made a new `Arc` let the compaction
+    /// delete the file while the old view still listed it.)
+    #[test]
+    fn a_reader_from_before_a_trivial_move_still_reads_the_moved_table() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        // L2: X = {a0}.
+        put(&engine, "a0", "x");
+        freeze_and_flush(&engine, &mut freezer);
+        assert!(compact(&engine, Some(0)).trivial_move);
+        assert!(compact(&engine, Some(1)).trivial_move);
+        // L1: A = {a0, a5} (overlaps X), then T = {m000..m059} (overlaps
+        // nothing below), together over L1's 4 KiB target.
+        put(&engine, "a0", "y");
+        put(&engine, "a5", "y");
+        freeze_and_flush(&engine, &mut freezer);
+        assert!(compact(&engine, Some(0)).trivial_move);
+        let value = "v".repeat(100);
+        let mut expected = vec![
+            ("a0".to_string(), "y".to_string()),
+            ("a5".to_string(), "y".to_string()),
+        ];
+        for i in 0..60 {
+            let key = format!("m{i:03}");
+            put(&engine, &key, &value);
+            expected.push((key, value.clone()));
+        }
+        freeze_and_flush(&engine, &mut freezer);
+        assert!(compact(&engine, Some(0)).trivial_move);
+        let t = numbers_at(&engine, 1)[1];
+        let t_before = Arc::clone(&engine.view().version.files_at(1)[1]);
+        assert_eq!(t_before.number, t);
+
+        // The reader's view has T at L1; its L1 cursor is inside A.
+        let mut reader = engine
+            .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, None)
+            .unwrap();
+        let first = reader.next().unwrap().unwrap();
+        assert_eq!(first, (b"a0".to_vec(), b"y".to_vec()));
+
+        // The picker moves T (no overlap below) to L2, keeping its Arc ...
+        let reservation = engine.reserve_compaction(None).unwrap();
+        assert_eq!(reservation.level(), 1);
+        assert!(
+            engine
+                .run_reserved_compaction(reservation)
+                .unwrap()
+                .trivial_move
+        );
+        assert_eq!(numbers_at(&engine, 2).len(), 2);
+        let t_after = Arc::clone(&engine.view().version.files_at(2)[1]);
+        assert_eq!(t_after.number, t);
+        assert!(Arc::ptr_eq(&t_before, &t_after), "the move made a new Arc");
+        drop((t_before, t_after));
+        // ... then a merge of L2 (X and T) makes T obsolete.
+        assert!(!compact(&engine, Some(2)).trivial_move);
+        assert!(numbers_at(&engine, 2).is_empty());
+        assert!(
+            table_numbers(&engine).contains(&t),
+            "deleted under a reader"
+        );
+
+        let rest: Vec<_> = reader
+            .by_ref()
+            .map(|r| {
+                let (k, v) = r.unwrap();
+                (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap())
+            })
+            .collect();
+        assert_eq!(rest, expected[1..]);
+        drop(reader);
+        engine.purge_obsolete_files().unwrap();
+        assert!(!table_numbers(&engine).contains(&t));
+        assert_eq!(scan(&engine), expected);
+    }
+
+    #[test]
+    fn a_failed_compaction_poisons_and_releases_its_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let mut config = small_config(dir.path());
+        config.fs = fs.clone();
+        let engine = Arc::new(Engine::open(config).unwrap());
+        let mut freezer = engine.freezer().unwrap();
+        for value in ["1", "2"] {
+            put(&engine, "a", value);
+            freeze_and_flush(&engine, &mut freezer);
+        }
+        let before = table_numbers(&engine);
+        let reservation = engine.reserve_compaction(Some(0)).unwrap();
+        fs.target(Some(".sst"));
+        fs.fail_appends(true);
+        assert!(engine.run_reserved_compaction(reservation).is_err());
+        fs.fail_appends(false);
+        assert!(engine.check_writable().unwrap_err().is_poisoned());
+        assert!(engine.catalog.lock().busy.is_empty());
+        assert_eq!(numbers_at(&engine, 0).len(), 2, "version unchanged");
+        assert_eq!(table_numbers(&engine), before, "partial output removed");
+        assert_eq!(get(&engine, "a").as_deref(), Some("2"));
+    }
+}

@@ -71,7 +71,9 @@ impl Engine {
 
     /// Publishes a view with `version` and without the flushed memtable.
     /// The catalog guard is the proof that versions are installed in the
-    /// order their edits were logged.
+    /// order their edits were logged. With the `invariants` feature it
+    /// panics (in every build) if `version` breaks one of the invariants
+    /// `Version::check_invariants` checks.
     pub(super) fn install(
         &self,
         _catalog: &MutexGuard<'_, Catalog>,
@@ -79,9 +81,7 @@ impl Engine {
         flushed: Option<&Arc<Memtable>>,
     ) {
         #[cfg(feature = "invariants")]
-        if let Err(err) = version.check_invariants() {
-            debug_assert!(false, "version invariant broken: {err}");
-        }
+        version.assert_invariants();
         let mut view = self.view.write();
         let imm = view
             .imm
@@ -104,5 +104,141 @@ impl Engine {
             self.fs.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lsm_core::fault::FaultyFileSystem;
+    use lsm_core::OsFileSystem;
+
+    use super::super::test_support::{delete, get, open_small, put, small_config, table_numbers};
+    use super::super::Engine;
+    use super::*;
+
+    fn segments(engine: &Engine) -> Vec<u64> {
+        list_segments(engine.fs.as_ref(), &engine.dir).unwrap()
+    }
+
+    fn wal_segment_in_manifest(engine: &Engine) -> u64 {
+        engine.catalog.lock().manifest.wal_segment()
+    }
+
+    #[test]
+    fn nothing_frozen_nothing_flushed() {
+        let (_dir, engine) = open_small();
+        put(&engine, "a", "1");
+        assert!(!engine.flush_oldest_immutable().unwrap());
+        assert_eq!(engine.stats().unwrap().flushes, 0);
+        assert!(table_numbers(&engine).is_empty());
+    }
+
+    /// Each flush writes the oldest frozen memtable to one L0 table, moves
+    /// the manifest's `wal_segment` to the segment created when that
+    /// memtable was frozen, and deletes the segments below it (and only
+    /// those).
+    #[test]
+    fn a_flush_moves_wal_segment_and_deletes_the_segments_below() {
+        let (dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        let first_segment = engine.wal.current_segment();
+        put(&engine, "a", "1");
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        put(&engine, "b", "2");
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        put(&engine, "c", "3");
+        let view = engine.view();
+        let (newer, older) = (&view.imm[0], &view.imm[1]);
+        assert!(first_segment < older.next_wal_segment);
+        assert!(older.next_wal_segment < newer.next_wal_segment);
+        let all = segments(&engine);
+        assert_eq!(all.first(), Some(&first_segment));
+        assert_eq!(all.last(), Some(&newer.next_wal_segment));
+        assert!(wal_segment_in_manifest(&engine) <= first_segment);
+
+        assert!(engine.flush_oldest_immutable().unwrap());
+        assert_eq!(wal_segment_in_manifest(&engine), older.next_wal_segment);
+        assert!(segments(&engine)
+            .iter()
+            .all(|&n| n >= older.next_wal_segment));
+        assert!(segments(&engine).contains(&older.next_wal_segment));
+        let after = engine.view();
+        assert_eq!(after.imm.len(), 1);
+        assert!(Arc::ptr_eq(&after.imm[0].mem, &newer.mem), "oldest first");
+        let l0 = after.version.files_at(0);
+        assert_eq!(l0.len(), 1);
+        assert_eq!((l0[0].entries, l0[0].max_seq), (1, 1), "only a@1");
+        assert_eq!(table_numbers(&engine), [l0[0].number]);
+
+        assert!(engine.flush_oldest_immutable().unwrap());
+        assert_eq!(wal_segment_in_manifest(&engine), newer.next_wal_segment);
+        assert_eq!(segments(&engine), [newer.next_wal_segment]);
+        assert_eq!(engine.view().version.files_at(0).len(), 2);
+        assert_eq!(engine.stats().unwrap().flushes, 2);
+        assert_eq!(engine.catalog.lock().manifest.last_seq(), 2);
+        drop(view);
+
+        // Nothing is lost or replayed twice: a reopen reads the tables and
+        // replays only the live segment (c).
+        engine.close().unwrap();
+        drop(freezer);
+        drop(engine);
+        let engine = Engine::open(small_config(dir.path())).unwrap();
+        assert_eq!(engine.view().mem.len(), 1);
+        assert_eq!(engine.view().version.files_at(0).len(), 2);
+        for (key, value) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            assert_eq!(get(&engine, key).as_deref(), Some(value));
+        }
+    }
+
+    /// A flush keeps, per key, the newest version and the newest version
+    /// each live snapshot can read (tombstones too: older data may lie
+    /// below), and drops the rest.
+    #[test]
+    fn a_flush_keeps_only_the_versions_someone_can_read() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "k", "1");
+        put(&engine, "k", "2");
+        let snapshot = engine.snapshot().unwrap();
+        put(&engine, "k", "3");
+        put(&engine, "k", "4");
+        put(&engine, "gone", "x");
+        delete(&engine, "gone");
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        assert!(engine.flush_oldest_immutable().unwrap());
+        let view = engine.view();
+        let table = &view.version.files_at(0)[0];
+        // k@4, k@2 (the snapshot's), gone's tombstone.
+        assert_eq!((table.entries, table.tombstones), (3, 1));
+        assert_eq!(
+            engine.get_at(b"k", snapshot.seq()).unwrap(),
+            Some(b"2".to_vec())
+        );
+        assert_eq!(get(&engine, "k").as_deref(), Some("4"));
+        assert_eq!(get(&engine, "gone"), None);
+    }
+
+    #[test]
+    fn a_failed_flush_poisons_and_keeps_the_memtable() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let mut config = small_config(dir.path());
+        config.fs = fs.clone();
+        let engine = Arc::new(Engine::open(config).unwrap());
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "a", "1");
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        let segments_before = segments(&engine);
+        fs.target(Some(".sst"));
+        fs.fail_appends(true);
+        assert!(engine.flush_oldest_immutable().is_err());
+        fs.fail_appends(false);
+        assert!(engine.check_writable().unwrap_err().is_poisoned());
+        assert_eq!(engine.immutable_count(), 1);
+        assert_eq!(engine.view().version.num_files(), 0);
+        assert!(table_numbers(&engine).is_empty(), "partial output removed");
+        assert_eq!(segments(&engine), segments_before, "no segment deleted");
+        assert_eq!(get(&engine, "a").as_deref(), Some("1"));
     }
 }

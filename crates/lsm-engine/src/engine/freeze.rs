@@ -141,3 +141,204 @@ impl Engine {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use lsm_core::Lookup;
+
+    use super::super::test_support::{get, open_small, put};
+    use super::*;
+
+    fn batch(key: &str, value: &str) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.put(key.as_bytes(), value.as_bytes());
+        batch
+    }
+
+    #[test]
+    fn an_engine_hands_out_one_freezer() {
+        let (_dir, engine) = open_small();
+        let freezer = engine.freezer();
+        assert!(freezer.is_some());
+        assert!(engine.freezer().is_none());
+        drop(freezer);
+        assert!(
+            engine.freezer().is_none(),
+            "not handed out again once dropped"
+        );
+    }
+
+    #[test]
+    fn freezing_an_empty_memtable_does_nothing() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        let mem = Arc::clone(&engine.view().mem);
+        assert!(!freezer.freeze(true, |_, _| {}).unwrap());
+        assert_eq!(engine.immutable_count(), 0);
+        assert!(Arc::ptr_eq(&engine.view().mem, &mem));
+        assert!(!mem.is_frozen());
+    }
+
+    #[test]
+    fn an_unforced_freeze_waits_for_a_full_memtable() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "a", "1");
+        assert!(!freezer.freeze(false, |_, _| {}).unwrap());
+        assert_eq!(engine.immutable_count(), 0);
+        assert_eq!(engine.view().mem.len(), 1, "still the active memtable");
+        let value = "x".repeat(1000);
+        let mut i = 0;
+        while !engine.memtable_full() {
+            put(&engine, &format!("k{i:04}"), &value);
+            i += 1;
+        }
+        assert!(freezer.freeze(false, |_, _| {}).unwrap());
+        assert_eq!(engine.immutable_count(), 1);
+        assert!(engine.view().mem.is_empty());
+    }
+
+    /// A freeze seals the memtable at the watermark and starts the next WAL
+    /// segment; reads keep seeing the frozen writes.
+    #[test]
+    fn a_freeze_seals_the_memtable_and_rotates_the_wal() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "a", "1");
+        let segment = engine.wal.current_segment();
+        let before = engine.view();
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        let view = engine.view();
+        assert_eq!(view.imm.len(), 1);
+        assert!(Arc::ptr_eq(&view.imm[0].mem, &before.mem));
+        assert!(before.mem.is_frozen());
+        assert!(engine.wal.current_segment() > segment);
+        assert_eq!(view.imm[0].next_wal_segment, engine.wal.current_segment());
+        assert_eq!(before.read_seq(u64::MAX), 1, "the old view is sealed");
+        assert_eq!(view.read_seq(u64::MAX), u64::MAX);
+        assert_eq!(get(&engine, "a").as_deref(), Some("1"));
+        assert_eq!(put(&engine, "b", "2"), 2);
+        assert_eq!(engine.view().mem.len(), 1, "the new memtable takes writes");
+    }
+
+    /// Writes appended through a permit that was released before they were
+    /// applied (an applier's queue) are applied by `Drain::All`, called once
+    /// with the write gate held, and end up in the frozen memtable.
+    #[test]
+    fn drain_all_runs_once_under_the_gate_and_applies_queued_writes() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "a", "1");
+        let mut queue = Vec::new();
+        for (key, value) in [("q1", "x"), ("q2", "y")] {
+            let permit = engine.begin_write().unwrap();
+            let b = batch(key, value);
+            let (first, last) = permit.append(&b).unwrap();
+            queue.push((b, first, last));
+        }
+        assert_eq!((engine.last_seq(), engine.visible_seq()), (3, 1));
+        assert_eq!(get(&engine, "q1"), None, "queued, not applied");
+
+        let mut calls = Vec::new();
+        let froze = freezer
+            .freeze(true, |freezer, drain| {
+                let gate_held = engine.write_gate.0.try_read().is_none();
+                calls.push((drain, gate_held));
+                if drain == Drain::All {
+                    for (b, first, last) in queue.drain(..) {
+                        freezer.apply(&b, first, last);
+                    }
+                }
+            })
+            .unwrap();
+        assert!(froze);
+        assert_eq!(calls, [(Drain::All, true)]);
+        assert_eq!(engine.visible_seq(), 3);
+        let view = engine.view();
+        assert_eq!(view.imm.len(), 1);
+        assert!(view.mem.is_empty());
+        let frozen = &view.imm[0].mem;
+        assert_eq!(frozen.len(), 3);
+        assert!(matches!(frozen.get(b"q2", 3), Some(Lookup::Value(v)) if v == b"y"));
+    }
+
+    /// While a writer still holds its permit (blocked on the freezer's
+    /// holder, e.g. a full apply queue), the freeze asks for `Drain::Some`
+    /// until the writer can finish, then `Drain::All` once.
+    #[test]
+    fn drain_some_lets_a_writer_holding_a_permit_finish() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (queue_tx, queue_rx) = mpsc::channel::<(WriteBatch, SeqNo, SeqNo)>();
+        let (appended_tx, appended_rx) = mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            let engine = &engine;
+            s.spawn(move || {
+                let permit = engine.begin_write().unwrap();
+                let b = batch("w", "1");
+                let (first, last) = permit.append(&b).unwrap();
+                appended_tx.send(()).unwrap();
+                // Blocked until the freezer's holder makes room.
+                release_rx.recv().unwrap();
+                queue_tx.send((b, first, last)).unwrap();
+                drop(permit);
+            });
+            appended_rx.recv().unwrap();
+            let mut calls = Vec::new();
+            let froze = freezer
+                .freeze(true, |freezer, drain| {
+                    calls.push(drain);
+                    match drain {
+                        Drain::Some => {
+                            let _ = release_tx.send(());
+                        }
+                        Drain::All => {
+                            for (b, first, last) in queue_rx.try_iter() {
+                                freezer.apply(&b, first, last);
+                            }
+                        }
+                    }
+                })
+                .unwrap();
+            assert!(froze);
+            assert!(calls.len() >= 2 && calls[..calls.len() - 1].iter().all(|d| *d == Drain::Some));
+            assert_eq!(calls.last(), Some(&Drain::All));
+        });
+        assert_eq!(engine.visible_seq(), 1);
+        assert_eq!(engine.view().imm[0].mem.len(), 1);
+        assert_eq!(get(&engine, "w").as_deref(), Some("1"));
+    }
+
+    /// A write appended but never applied leaves a gap below the WAL's last
+    /// sequence number: the freeze refuses, since the frozen memtable would
+    /// miss a record of the segments it covers.
+    #[test]
+    fn a_freeze_refuses_while_an_appended_write_is_unpublished() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "a", "1");
+        let b = batch("late", "1");
+        let (first, last) = {
+            let permit = engine.begin_write().unwrap();
+            permit.append(&b).unwrap()
+        };
+        assert!(!freezer.freeze(true, |_, _| {}).unwrap());
+        assert_eq!(engine.immutable_count(), 0);
+        freezer.apply(&b, first, last);
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        assert_eq!(engine.view().imm[0].mem.len(), 2);
+    }
+
+    #[test]
+    fn a_poisoned_engine_does_not_freeze() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "a", "1");
+        engine.poison("test".to_string());
+        assert!(freezer.freeze(true, |_, _| {}).unwrap_err().is_poisoned());
+        assert_eq!(engine.immutable_count(), 0);
+    }
+}

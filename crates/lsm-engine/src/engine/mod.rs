@@ -364,3 +364,199 @@ impl Engine {
         self.closed.load(Ordering::Acquire)
     }
 }
+
+/// Helpers for the unit tests of the engine modules.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use lsm_core::WriteBatch;
+    use lsm_wal::SyncMode;
+
+    use super::{Engine, Freezer};
+    use crate::config::LsmConfig;
+
+    /// A small configuration in `dir`: 4 levels, 64 KiB memtable, no WAL
+    /// fsync per write, no block cache, no automatic L0 trigger to speak of.
+    pub(crate) fn small_config(dir: &std::path::Path) -> LsmConfig {
+        LsmConfig::builder(dir)
+            .memtable_bytes(64 << 10)
+            .wal_sync(SyncMode::Never)
+            .num_levels(4)
+            .base_level_bytes(4096)
+            .table_target_bytes(1 << 20)
+            .l0_trigger(64)
+            .block_cache_bytes(0)
+            .build()
+            .unwrap()
+    }
+
+    /// An engine over [`small_config`] in a fresh temporary directory.
+    pub(crate) fn open_small() -> (tempfile::TempDir, Arc<Engine>) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(small_config(dir.path())).unwrap());
+        (dir, engine)
+    }
+
+    pub(crate) fn put(engine: &Engine, key: &str, value: &str) -> u64 {
+        let mut batch = WriteBatch::new();
+        batch.put(key.as_bytes(), value.as_bytes());
+        engine.write(&batch).unwrap().last_seq
+    }
+
+    pub(crate) fn delete(engine: &Engine, key: &str) -> u64 {
+        let mut batch = WriteBatch::new();
+        batch.delete(key.as_bytes());
+        engine.write(&batch).unwrap().last_seq
+    }
+
+    pub(crate) fn get(engine: &Engine, key: &str) -> Option<String> {
+        engine
+            .get(key.as_bytes())
+            .unwrap()
+            .map(|v| String::from_utf8(v).unwrap())
+    }
+
+    /// Freezes the active memtable (forced) and flushes every frozen one;
+    /// true if a memtable was frozen.
+    pub(crate) fn freeze_and_flush(engine: &Engine, freezer: &mut Freezer) -> bool {
+        let froze = freezer.freeze(true, |_, _| {}).unwrap();
+        while engine.flush_oldest_immutable().unwrap() {}
+        froze
+    }
+
+    /// The table files in the engine's directory, by number.
+    pub(crate) fn table_numbers(engine: &Engine) -> Vec<u64> {
+        let mut numbers: Vec<u64> = engine
+            .fs
+            .list_dir(&engine.dir)
+            .unwrap()
+            .iter()
+            .filter_map(|name| lsm_manifest::parse_table_file_name(name))
+            .collect();
+        numbers.sort_unstable();
+        numbers
+    }
+
+    /// Every live `(key, value)` at the watermark, in order.
+    pub(crate) fn scan(engine: &Engine) -> Vec<(String, String)> {
+        engine
+            .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, None)
+            .unwrap()
+            .map(|item| {
+                let (k, v) = item.unwrap();
+                (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{freeze_and_flush, get, open_small, put, small_config};
+    use super::*;
+
+    #[test]
+    fn stats_count_what_happened() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        let empty = engine.stats().unwrap();
+        assert_eq!(
+            (empty.last_seq, empty.flushes, empty.total_files()),
+            (0, 0, 0)
+        );
+        assert_eq!(empty.levels.len(), 4);
+        assert_eq!(empty.poisoned, None);
+
+        put(&engine, "a", "12"); // 3 user bytes
+        put(&engine, "b", "1");
+        freeze_and_flush(&engine, &mut freezer);
+        put(&engine, "a", "3");
+        freeze_and_flush(&engine, &mut freezer);
+        put(&engine, "c", "4");
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        let snapshot = engine.snapshot().unwrap();
+        let stats = engine.stats().unwrap();
+        assert_eq!((stats.last_seq, stats.visible_seq), (4, 4));
+        assert_eq!(stats.user_bytes_written, 3 + 2 + 2 + 2);
+        assert_eq!(stats.flushes, 2);
+        assert_eq!(stats.immutable_memtables, 1);
+        assert!(stats.immutable_bytes > 0);
+        assert_eq!(stats.memtable_bytes, 0);
+        assert_eq!(stats.levels[0].files, 2);
+        let l0_bytes: u64 = engine
+            .view()
+            .version
+            .files_at(0)
+            .iter()
+            .map(|f| f.file_bytes)
+            .sum();
+        assert_eq!(stats.levels[0].bytes, l0_bytes);
+        assert_eq!(stats.flush_bytes_written, l0_bytes);
+        assert_eq!(stats.levels[0].score, 2.0 / 64.0);
+        assert_eq!(stats.live_snapshots, 1);
+        assert!(stats.wal_segments >= 1 && stats.wal_bytes > 0);
+        assert_eq!((stats.compactions, stats.trivial_moves), (0, 0));
+
+        while engine.flush_oldest_immutable().unwrap() {}
+        let reservation = engine.reserve_compaction(Some(0)).unwrap();
+        let merged = engine.run_reserved_compaction(reservation).unwrap();
+        let reservation = engine.reserve_compaction(Some(1)).unwrap();
+        let moved = engine.run_reserved_compaction(reservation).unwrap();
+        assert!(!merged.trivial_move && moved.trivial_move);
+        drop(snapshot);
+        let stats = engine.stats().unwrap();
+        assert_eq!((stats.compactions, stats.trivial_moves), (2, 1));
+        assert_eq!(stats.compaction_bytes_read, merged.bytes_read);
+        assert_eq!(stats.compaction_bytes_written, merged.bytes_written);
+        assert_eq!(stats.levels[2].files, 1);
+        assert_eq!(stats.levels[2].bytes, merged.bytes_written);
+        assert_eq!(stats.total_files(), 1);
+        assert_eq!(stats.live_snapshots, 0);
+    }
+
+    #[test]
+    fn poison_keeps_the_first_reason() {
+        let (_dir, engine) = open_small();
+        engine.poison("first".to_string());
+        engine.poison("second".to_string());
+        assert_eq!(engine.stats().unwrap().poisoned.as_deref(), Some("first"));
+        let err = engine.check_writable().unwrap_err();
+        assert!(
+            err.is_poisoned() && err.to_string().contains("first"),
+            "{err}"
+        );
+        assert!(engine.check_open().is_ok());
+    }
+
+    /// `close` releases the directory lock, so a second engine can open the
+    /// directory while the first (and its snapshot) are still alive; the
+    /// closed engine refuses every call, reads included; a second `close`
+    /// does nothing.
+    #[test]
+    fn close_releases_the_lock_and_is_idempotent() {
+        let (dir, engine) = open_small();
+        put(&engine, "a", "1");
+        let snapshot = crate::snapshot::Snapshot::new(&engine).unwrap();
+        let err = Engine::open(small_config(dir.path())).unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+
+        engine.close().unwrap();
+        assert!(engine.is_closed());
+        engine.close().unwrap();
+        assert!(matches!(engine.get(b"a"), Err(Error::Closed)));
+        assert!(matches!(snapshot.get("a"), Err(Error::Closed)));
+        assert!(matches!(engine.begin_write(), Err(Error::Closed)));
+        assert!(matches!(engine.snapshot(), Err(Error::Closed)));
+        let mut batch = lsm_core::WriteBatch::new();
+        batch.put(b"b", b"2");
+        assert!(matches!(engine.write(&batch), Err(Error::Closed)));
+
+        let reopened = Engine::open(small_config(dir.path())).unwrap();
+        assert_eq!(get(&reopened, "a").as_deref(), Some("1"));
+        assert_eq!(reopened.last_seq(), 1);
+        drop(snapshot);
+        drop(engine);
+        reopened.close().unwrap();
+    }
+}

@@ -145,3 +145,119 @@ impl WritePermit<'_> {
         full
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lsm_core::fault::FaultyFileSystem;
+    use lsm_core::OsFileSystem;
+
+    use super::super::test_support::{get, open_small, put, small_config};
+    use super::*;
+
+    fn batch(ops: &[(&str, &str)]) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        for (key, value) in ops {
+            batch.put(key.as_bytes(), value.as_bytes());
+        }
+        batch
+    }
+
+    #[test]
+    fn batches_take_consecutive_sequence_numbers_and_are_visible_on_return() {
+        let (_dir, engine) = open_small();
+        let written = engine
+            .write(&batch(&[("a", "1"), ("b", "2"), ("a", "3")]))
+            .unwrap();
+        assert_eq!(written.last_seq, 3);
+        assert_eq!((engine.last_seq(), engine.visible_seq()), (3, 3));
+        assert_eq!(get(&engine, "a").as_deref(), Some("3"), "later op wins");
+        assert_eq!(engine.get_at(b"a", 1).unwrap(), Some(b"1".to_vec()));
+        assert_eq!(put(&engine, "c", "4"), 4);
+        assert_eq!(get(&engine, "c").as_deref(), Some("4"));
+        let stats = engine.stats().unwrap();
+        assert_eq!(stats.user_bytes_written, 8, "key + value bytes of 4 ops");
+    }
+
+    #[test]
+    fn a_write_reports_when_it_fills_the_memtable() {
+        let (_dir, engine) = open_small();
+        let value = "x".repeat(1000);
+        let mut writes = 0;
+        loop {
+            writes += 1;
+            let written = engine
+                .write(&batch(&[(&format!("key{writes:04}"), &value)]))
+                .unwrap();
+            assert_eq!(written.memtable_full, engine.memtable_full());
+            if written.memtable_full {
+                break;
+            }
+            assert!(writes < 1000, "never full");
+        }
+        // 64 KiB of ~1 KiB entries.
+        assert!((50..=70).contains(&writes), "full after {writes} writes");
+        assert!(engine.view().mem.approximate_bytes() >= engine.config().memtable_bytes);
+        assert_eq!(engine.immutable_count(), 0, "a write never freezes");
+    }
+
+    #[test]
+    fn a_poisoned_engine_refuses_permits_and_writes_but_serves_reads() {
+        let (_dir, engine) = open_small();
+        put(&engine, "a", "1");
+        engine.poison("disk on fire".to_string());
+        let err = engine.begin_write().unwrap_err();
+        assert!(err.is_poisoned(), "{err}");
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+        let err = engine.write(&batch(&[("b", "2")])).unwrap_err();
+        assert!(err.is_poisoned(), "{err}");
+        assert_eq!(engine.last_seq(), 1, "nothing reached the WAL");
+        assert_eq!(get(&engine, "a").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn an_invalid_batch_is_refused_without_poisoning() {
+        let (_dir, engine) = open_small();
+        let err = engine.write(&WriteBatch::new()).unwrap_err();
+        assert!(!err.is_poisoned(), "{err}");
+        let huge = "k".repeat(lsm_core::MAX_KEY_BYTES + 1);
+        let err = engine.write(&batch(&[(&huge, "v")])).unwrap_err();
+        assert!(!err.is_poisoned(), "{err}");
+        assert_eq!(engine.last_seq(), 0);
+        assert_eq!(put(&engine, "a", "1"), 1, "still writable");
+    }
+
+    #[test]
+    fn a_failed_wal_append_poisons_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let mut config = small_config(dir.path());
+        config.fs = fs.clone();
+        let engine = Engine::open(config).unwrap();
+        put(&engine, "a", "1");
+        fs.fail_appends(true);
+        assert!(engine.write(&batch(&[("b", "2")])).is_err());
+        fs.fail_appends(false);
+        let err = engine.begin_write().unwrap_err();
+        assert!(err.is_poisoned(), "{err}");
+        assert!(engine.stats().unwrap().poisoned.is_some());
+        assert_eq!(get(&engine, "b"), None);
+        assert_eq!(get(&engine, "a").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn wait_for_write_permits_waits_for_a_permit_handed_out_before() {
+        let (_dir, engine) = open_small();
+        let permit = engine.begin_write().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                engine.wait_for_write_permits();
+                tx.send(()).unwrap();
+            });
+            let early = rx.recv_timeout(std::time::Duration::from_millis(100));
+            assert!(early.is_err(), "returned while a permit was held");
+            drop(permit);
+            rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        });
+    }
+}
