@@ -82,10 +82,10 @@ impl Freezer {
             "WAL sync before a freeze",
             engine.wal.sync().map_err(Error::from),
         )?;
-        engine.poison_on_err(
-            "WAL segment creation",
-            engine.wal.prepare_next_segment().map_err(Error::from),
-        )?;
+        // Best effort: a failure here loses no write (the rotation below
+        // creates the segment itself, and poisons the engine if that
+        // fails), so it is no reason to refuse writes.
+        let _ = engine.wal.prepare_next_segment();
         let mut wait = GATE_WAIT_START;
         let gate = loop {
             if let Some(gate) = engine.write_gate.0.try_write_for(wait) {
