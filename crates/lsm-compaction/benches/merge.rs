@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lsm_compaction::{BoxedIterator, MergingIterator, VersionFilter};
+use lsm_compaction::{BoxedIterator, EntryFilter, MergingIterator};
 use lsm_core::{parse_internal_key, InternalIterator, InternalKey, ValueKind, VecCursor};
 
 const PER_INPUT: u64 = 50_000;
@@ -41,7 +41,7 @@ fn bench_merge(c: &mut Criterion) {
                 .map(|c| Box::new(c.clone()) as BoxedIterator)
                 .collect();
             let mut merge = MergingIterator::new(children);
-            let mut filter = VersionFilter::new(Vec::new());
+            let mut filter = EntryFilter::new(Vec::new());
             let mut kept = 0u64;
             merge.seek_to_first().unwrap();
             while merge.valid() {

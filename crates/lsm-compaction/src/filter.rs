@@ -1,22 +1,22 @@
-//! `VersionFilter`: decides which versions a flush or compaction keeps.
+//! `EntryFilter`: decides which entries of a key a flush or compaction keeps.
 //!
 //! Live snapshots split the sequence-number line into *stripes*: two
-//! versions of a key are in the same stripe when no snapshot can see one but
-//! not the other. Within a stripe only the newest version is ever read, so
+//! entries of a key are in the same stripe when no snapshot can see one but
+//! not the other. Within a stripe only the newest entry is ever read, so
 //! the older ones are dropped. A tombstone is dropped too when it is in the
-//! oldest stripe (no snapshot predates it, so every older version is shadowed
+//! oldest stripe (no snapshot predates it, so every older entry is shadowed
 //! for every reader) and no older data for its key can exist in a level
 //! below the output (the caller's `bottommost` check).
 //!
 //! Readers that are not registered snapshots read at the latest visible
-//! sequence number, captured after the version they read from; every entry in
-//! that version's tables is at or below it, so the latest stripe serves them.
+//! sequence number, captured after the read view they read from; every entry in
+//! that view's tables is at or below it, so the latest stripe serves them.
 
 use lsm_core::{ParsedInternalKey, SeqNo, ValueKind};
 
 /// Keep or drop, per entry, in input order (user key ascending, newest first).
 #[derive(Debug)]
-pub struct VersionFilter {
+pub struct EntryFilter {
     /// Live snapshot sequence numbers, ascending, deduplicated.
     snapshots: Vec<SeqNo>,
     current_user_key: Vec<u8>,
@@ -25,26 +25,26 @@ pub struct VersionFilter {
     last_stripe: Option<usize>,
 }
 
-impl VersionFilter {
+impl EntryFilter {
     /// A filter for the given live snapshots (any order).
     pub fn new(mut snapshots: Vec<SeqNo>) -> Self {
         snapshots.sort_unstable();
         snapshots.dedup();
-        VersionFilter {
+        EntryFilter {
             snapshots,
             current_user_key: Vec::new(),
             last_stripe: None,
         }
     }
 
-    /// Number of snapshots strictly below `seq`: versions with equal stripe
+    /// Number of snapshots strictly below `seq`: entries with equal stripe
     /// are indistinguishable to every reader.
     fn stripe(&self, seq: SeqNo) -> usize {
         self.snapshots.partition_point(|&snapshot| snapshot < seq)
     }
 
     /// True if the entry must be written to the output. `bottommost(user_key)`
-    /// answers "can no older version of this key exist below the output
+    /// answers "can no older entry of this key exist below the output
     /// level?" and is asked only for tombstones that could be dropped.
     /// REQUIRES: entries arrive in internal-key order.
     pub fn keep(
@@ -63,7 +63,7 @@ impl VersionFilter {
         }
         debug_assert!(
             self.last_stripe.is_none_or(|last| stripe < last),
-            "versions out of order"
+            "entries of a key out of order"
         );
         self.last_stripe = Some(stripe);
         !(entry.kind == ValueKind::Delete && stripe == 0 && bottommost(entry.user_key))
@@ -79,7 +79,7 @@ mod tests {
         entries: &[(&str, SeqNo, ValueKind)],
         bottommost: bool,
     ) -> Vec<(String, SeqNo)> {
-        let mut filter = VersionFilter::new(snapshots);
+        let mut filter = EntryFilter::new(snapshots);
         entries
             .iter()
             .filter(|(k, seq, kind)| {

@@ -19,7 +19,7 @@ use lsm_core::{
 use lsm_manifest::{table_file_name, FileMeta, Version, VersionEdit};
 use lsm_sstable::{TableBuilder, TableOptions, TableProperties};
 
-use crate::filter::VersionFilter;
+use crate::filter::EntryFilter;
 use crate::level::{LevelIterator, TableSource};
 use crate::merge::{BoxedIterator, MergingIterator};
 use crate::picker::CompactionChoice;
@@ -154,7 +154,7 @@ impl<'a, 'b> OutputWriter<'a, 'b> {
 /// Streams `input` through the version filter into `writer`.
 fn write_filtered(
     input: &mut dyn InternalIterator,
-    filter: &mut VersionFilter,
+    filter: &mut EntryFilter,
     bottommost: &dyn Fn(&[u8]) -> bool,
     writer: &mut OutputWriter<'_, '_>,
     path_for_errors: &Path,
@@ -181,12 +181,12 @@ fn write_filtered(
 /// Flushes a memtable (or any sorted stream) into one L0 table. Shadowed
 /// versions no snapshot needs are dropped; tombstones are kept (L0 is never
 /// bottommost). Returns `None` when nothing survives (cannot happen for a
-/// non-empty memtable, since the newest version of each key is kept).
+/// non-empty memtable, since the newest entry of each key is kept).
 pub fn flush_to_table(
     input: &mut dyn InternalIterator,
     mut ctx: OutputContext<'_>,
 ) -> Result<Option<FileMeta>> {
-    let mut filter = VersionFilter::new(ctx.snapshots.clone());
+    let mut filter = EntryFilter::new(ctx.snapshots.clone());
     let dir = ctx.dir.to_path_buf();
     let mut writer = OutputWriter::new(&mut ctx, false);
     match write_filtered(input, &mut filter, &|_| false, &mut writer, &dir) {
@@ -254,7 +254,7 @@ pub fn run_compaction(
                 .is_empty()
         })
     };
-    let mut filter = VersionFilter::new(ctx.snapshots.clone());
+    let mut filter = EntryFilter::new(ctx.snapshots.clone());
     let dir = ctx.dir.to_path_buf();
     let mut writer = OutputWriter::new(&mut ctx, true);
     let outputs = match write_filtered(&mut input, &mut filter, &bottommost, &mut writer, &dir) {

@@ -3,7 +3,7 @@
 //! - [`MergingIterator`]: a k-way merge of sorted cursors (memtables, L0
 //!   tables, one [`LevelIterator`] per deeper level); the newest child wins
 //!   ties.
-//! - [`VersionFilter`]: drops versions no live snapshot can read, and
+//! - [`EntryFilter`]: drops versions no live snapshot can read, and
 //!   tombstones where no older data for the key can exist below.
 //! - [`pick_compaction`]: the leveled picker, a pure function of a
 //!   [`lsm_manifest::Version`] and a [`LevelShape`].
@@ -32,7 +32,7 @@ mod level;
 mod merge;
 mod picker;
 
-pub use filter::VersionFilter;
+pub use filter::EntryFilter;
 pub use job::{
     file_meta_from_properties, flush_to_table, run_compaction, CompactionOutcome, OutputContext,
 };

@@ -6,7 +6,7 @@
 //! Two children never hold the same internal key in a healthy store; if they
 //! do (e.g. the same WAL record replayed into a memtable and also present in
 //! a table), the newer child's entry comes first and the duplicate follows,
-//! which the version filters above treat as a shadowed older version. With
+//! which the entry filter above treats as a shadowed older entry. With
 //! the `invariants` cargo feature, [`MergingIterator::next`] instead panics
 //! on it (see [`MergingIterator`]).
 //!

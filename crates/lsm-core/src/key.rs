@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Internal keys order by user key ascending (bytewise), then by trailer
-//! *descending*, so the newest version of a key sorts first. This is the one
+//! *descending*, so the newest entry of a key sorts first. This is the one
 //! order used by the memtable, every table and every merge; see
 //! [`compare_internal_keys`]. The layout is documented in
 //! `docs/format/sstable.md` and `docs/format/wal.md`.
@@ -161,7 +161,7 @@ impl InternalKey {
         InternalKey(bytes)
     }
 
-    /// The key to seek to for the newest version of `user_key` visible at
+    /// The key to seek to for the newest entry of `user_key` visible at
     /// `snapshot`: it sorts before every entry of `user_key` with a sequence
     /// number `<= snapshot` and after every newer one.
     pub fn for_seek(user_key: &[u8], snapshot: SeqNo) -> Self {

@@ -5,7 +5,7 @@
 //! - [`SeqNo`] and [`ValueKind`]: each operation gets a strictly increasing
 //!   sequence number; an entry is a put or a tombstone.
 //! - The internal key ([`InternalKey`], [`compare_internal_keys`]): user key
-//!   ascending, then sequence number descending, so the newest version of a
+//!   ascending, then sequence number descending, so the newest entry of a
 //!   key sorts first.
 //! - [`WriteBatch`]: puts and deletes applied atomically, kept encoded so the
 //!   WAL writes it as is.
@@ -28,7 +28,7 @@
 //!
 //! let newer = InternalKey::new(b"apple", 7, ValueKind::Put);
 //! let older = InternalKey::new(b"apple", 3, ValueKind::Delete);
-//! assert!(newer < older, "the newest version sorts first");
+//! assert!(newer < older, "the newest entry sorts first");
 //!
 //! let mut batch = WriteBatch::new();
 //! batch.put(b"apple", b"red").delete(b"pear");

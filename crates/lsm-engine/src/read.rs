@@ -1,4 +1,4 @@
-//! The read path: a [`SuperVersion`] is one consistent view of the tree
+//! The read path: a [`ReadView`] is one consistent view of the tree
 //! (active memtable, frozen memtables, table version); point reads and range
 //! iterators run against it without holding any store lock.
 //!
@@ -33,7 +33,7 @@ pub struct ImmutableMemtable {
 
 /// One consistent view of the tree. Immutable but for `sealed_seq`.
 #[derive(Debug)]
-pub struct SuperVersion {
+pub struct ReadView {
     /// The memtable taking writes when this view was made.
     pub mem: Arc<Memtable>,
     /// Frozen memtables, newest first.
@@ -46,10 +46,10 @@ pub struct SuperVersion {
     sealed_seq: AtomicU64,
 }
 
-impl SuperVersion {
+impl ReadView {
     /// A view whose active memtable is still taking writes.
     pub fn new(mem: Arc<Memtable>, imm: Vec<ImmutableMemtable>, version: Arc<Version>) -> Self {
-        SuperVersion {
+        ReadView {
             mem,
             imm,
             version,
@@ -78,13 +78,8 @@ impl SuperVersion {
     }
 }
 
-/// The newest version of `key` visible at `seq`, or `None`.
-pub fn get(
-    sv: &SuperVersion,
-    tables: &TableCache,
-    key: &[u8],
-    seq: SeqNo,
-) -> Result<Option<Vec<u8>>> {
+/// The newest entry of `key` visible at `seq`, or `None`.
+pub fn get(sv: &ReadView, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
     let found = |lookup: Lookup| match lookup {
         Lookup::Value(value) => Some(value),
         Lookup::Deleted => None,
@@ -109,7 +104,7 @@ pub fn get(
 }
 
 /// A merged cursor over every layer of `sv`.
-pub fn merged_cursor(sv: &SuperVersion, tables: &Arc<TableCache>) -> Result<MergingIterator> {
+pub fn merged_cursor(sv: &ReadView, tables: &Arc<TableCache>) -> Result<MergingIterator> {
     let mut children: Vec<BoxedIterator> = Vec::new();
     children.push(Box::new(sv.mem.iter()));
     for imm in &sv.imm {
@@ -142,7 +137,7 @@ pub struct StoreIterator {
     skip_key: Option<Vec<u8>>,
     done: bool,
     /// Keeps the tables and memtables of the view alive.
-    _view: Arc<SuperVersion>,
+    _view: Arc<ReadView>,
     /// Keeps a snapshot's versions from being compacted away.
     _snapshot: Option<Arc<SnapshotHandle>>,
 }
@@ -159,7 +154,7 @@ impl std::fmt::Debug for StoreIterator {
 impl StoreIterator {
     /// Positions an iterator over `(start, end)` in `view` at `seq`.
     pub fn new(
-        view: Arc<SuperVersion>,
+        view: Arc<ReadView>,
         tables: &Arc<TableCache>,
         seq: SeqNo,
         start: Bound<Vec<u8>>,

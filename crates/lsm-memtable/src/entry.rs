@@ -98,7 +98,7 @@ pub(crate) struct KeyProbe<'a> {
 }
 
 impl<'a> KeyProbe<'a> {
-    /// The probe that sorts just before the newest version of `user_key`
+    /// The probe that sorts just before the newest entry of `user_key`
     /// visible at `snapshot`: the same position as
     /// `InternalKey::for_seek(user_key, snapshot)`.
     #[inline]

@@ -6,7 +6,7 @@
 //! number)` is its own entry, so every version of a key is kept, and a
 //! delete is a tombstone entry ([`ValueKind::Delete`](lsm_core::ValueKind),
 //! empty value). Entries sort by [`lsm_core::compare_internal_keys`]: user
-//! key ascending, newest version first.
+//! key ascending, newest entry first.
 //!
 //! Main types: [`Memtable`] (insert, apply a batch, point lookups at a
 //! snapshot, size and sequence-number bookkeeping, freeze) and

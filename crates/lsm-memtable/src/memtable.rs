@@ -115,7 +115,7 @@ impl Memtable {
         }
     }
 
-    /// The newest version of `user_key` with a sequence number `<= snapshot`:
+    /// The newest entry of `user_key` with a sequence number `<= snapshot`:
     /// `Some(Lookup::Value)` for a put, `Some(Lookup::Deleted)` for a
     /// tombstone, `None` when this memtable holds no such version (ask the
     /// next layer).

@@ -145,7 +145,7 @@ impl Table {
         }))
     }
 
-    /// The newest version of `user_key` with sequence number `<= snapshot`
+    /// The newest entry of `user_key` with sequence number `<= snapshot`
     /// in this table, or `None` if the table has none. Consults the bloom
     /// filter first, then the index, then one data block.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<Lookup>> {

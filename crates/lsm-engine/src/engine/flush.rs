@@ -11,7 +11,7 @@ use parking_lot::MutexGuard;
 
 use super::{io_err, Catalog, Engine};
 use crate::error::Result;
-use crate::read::SuperVersion;
+use crate::read::ReadView;
 
 impl Engine {
     /// Flushes the oldest frozen memtable to an L0 table, logs the edit
@@ -89,7 +89,7 @@ impl Engine {
             .filter(|m| flushed.is_none_or(|f| !Arc::ptr_eq(&m.mem, f)))
             .cloned()
             .collect();
-        *view = Arc::new(SuperVersion::new(Arc::clone(&view.mem), imm, version));
+        *view = Arc::new(ReadView::new(Arc::clone(&view.mem), imm, version));
     }
 
     fn delete_wal_segments_before(&self, segment: u64) -> Result<()> {
@@ -191,7 +191,7 @@ mod tests {
         }
     }
 
-    /// A flush keeps, per key, the newest version and the newest version
+    /// A flush keeps, per key, the newest entry and the newest entry
     /// each live snapshot can read (tombstones too: older data may lie
     /// below), and drops the rest.
     #[test]

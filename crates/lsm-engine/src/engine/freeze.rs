@@ -12,7 +12,7 @@ use parking_lot::RwLockWriteGuard;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::read::{ImmutableMemtable, SuperVersion};
+use crate::read::{ImmutableMemtable, ReadView};
 
 /// The first wait for the write gate in [`Freezer::freeze`]; it doubles up
 /// to [`GATE_WAIT_MAX`] between drains.
@@ -135,7 +135,7 @@ impl Engine {
             next_wal_segment: next_segment,
         });
         imm.extend(view.imm.iter().cloned());
-        let next = SuperVersion::new(Arc::new(Memtable::new()), imm, Arc::clone(&view.version));
+        let next = ReadView::new(Arc::new(Memtable::new()), imm, Arc::clone(&view.version));
         view.seal(sealed);
         *view = Arc::new(next);
         Ok(true)

@@ -7,12 +7,12 @@ use lsm_core::SeqNo;
 
 use super::Engine;
 use crate::error::Result;
-use crate::read::{self, StoreIterator, SuperVersion};
+use crate::read::{self, ReadView, StoreIterator};
 use crate::snapshot::SnapshotHandle;
 
 impl Engine {
     /// The sequence number a read started now uses, with the view it reads.
-    fn read_view(&self) -> (Arc<SuperVersion>, SeqNo) {
+    fn read_view(&self) -> (Arc<ReadView>, SeqNo) {
         // Load the view first, then the watermark: every table in the view
         // holds only writes at or below the watermark loaded after it.
         let view = self.view();
@@ -120,7 +120,7 @@ mod tests {
     /// sequence number (the watermark, at which `k` is "old"); before it is
     /// registered, another thread overwrites `k`, freezes the memtable
     /// holding both versions and flushes it. A flush that does not see the
-    /// snapshot keeps only the newest version, and the snapshot then reads
+    /// snapshot keeps only the newest entry, and the snapshot then reads
     /// `k` as absent. The hook waits (bounded) for that flush to finish
     /// before letting the snapshot register: with the number chosen under
     /// the list's lock, the flush cannot read the list until the snapshot

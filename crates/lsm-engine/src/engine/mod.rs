@@ -33,7 +33,7 @@
 //! 4. `snapshots` (`SnapshotList`'s mutex): the live snapshots' sequence
 //!    numbers. A snapshot chooses its number and registers under it, and a
 //!    flush or compaction reads the list under it.
-//! 5. `view` (`RwLock<Arc<SuperVersion>>`): the current read view. Readers
+//! 5. `view` (`RwLock<Arc<ReadView>>`): the current read view. Readers
 //!    clone the Arc and drop the lock at once; writers replace it.
 //! 6. `poison` (`Mutex<Option<String>>`): the first failure's reason; a
 //!    leaf.
@@ -70,7 +70,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::LsmConfig;
 use crate::error::{Error, Result};
-use crate::read::SuperVersion;
+use crate::read::ReadView;
 use crate::recovery::{self, Recovered};
 use crate::snapshot::SnapshotList;
 use crate::stats::{LevelStats, StoreStats};
@@ -128,7 +128,7 @@ pub struct Engine {
     write_gate: WriteGate,
     flushing: Mutex<()>,
     catalog: Mutex<Catalog>,
-    view: RwLock<Arc<SuperVersion>>,
+    view: RwLock<Arc<ReadView>>,
     /// Set once [`Engine::freezer`] handed out the one freezer.
     freezer_taken: AtomicBool,
 
@@ -187,7 +187,7 @@ impl Engine {
         let block_cache =
             (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
         let tables = Arc::new(TableCache::new(Arc::clone(&fs), dir.clone(), block_cache));
-        let view = SuperVersion::new(mem, Vec::new(), version);
+        let view = ReadView::new(mem, Vec::new(), version);
         Ok(Engine {
             fs,
             dir,
@@ -219,7 +219,7 @@ impl Engine {
     }
 
     /// The current read view.
-    fn view(&self) -> Arc<SuperVersion> {
+    fn view(&self) -> Arc<ReadView> {
         Arc::clone(&self.view.read())
     }
 
