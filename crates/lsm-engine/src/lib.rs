@@ -10,6 +10,22 @@
 //! [`KvStore`], [`KvSnapshot`], [`StoreIterator`], [`StoreStats`],
 //! [`check_store`]).
 //!
+//! Its public items are exactly these:
+//! - what the stores re-export to users: [`LsmConfig`] / [`LsmConfigBuilder`],
+//!   [`Error`] / [`Result`] / [`KvError`], the store trait [`KvStore`] with
+//!   [`KvSnapshot`], [`KvItem`] and [`Backlog`], [`Snapshot`],
+//!   [`StoreIterator`], [`StoreStats`] / [`LevelStats`], and the read-only
+//!   inspection [`check_store`] with [`StoreCheck`] / [`Truncation`];
+//! - the interface the two stores use, and nothing else does: [`Engine`]
+//!   (open, `write`, `begin_write` → [`WritePermit`], the one [`Freezer`]
+//!   with its [`Drain`] step, `flush_oldest_immutable`,
+//!   `reserve_compaction` → [`CompactionReservation`] →
+//!   [`CompactionReport`], reads, `stats`, `close`), [`Written`],
+//!   [`owned_bounds`];
+//! - the names of the files it keeps in a store directory:
+//!   [`LOCK_FILE_NAME`], [`OPTIONS_FILE_NAME`], [`OPTIONS_TEMP_FILE_NAME`],
+//!   [`QUARANTINE_DIR_NAME`].
+//!
 //! What it guarantees (see `docs/durability.md`): a write acknowledged
 //! under `SyncMode::Always` survives a crash or power loss; after any crash
 //! the recovered state is a prefix of the acknowledged writes; open checks
