@@ -8,14 +8,17 @@
 //! workspace, not a store: depend on one of the two store crates, which
 //! re-export what a user touches ([`LsmConfig`], [`Error`], [`KvError`],
 //! [`KvStore`], [`KvSnapshot`], [`StoreIterator`], [`StoreStats`],
-//! [`check_store`]).
+//! [`check_store`], [`ReadOnlyStore`]).
+//!
+//! Feature `serde`: `Serialize` for [`StoreStats`] and [`LevelStats`].
 //!
 //! Its public items are exactly these:
 //! - what the stores re-export to users: [`LsmConfig`] / [`LsmConfigBuilder`],
 //!   [`Error`] / [`Result`] / [`KvError`], the store trait [`KvStore`] with
 //!   [`KvSnapshot`], [`KvItem`] and [`Backlog`], [`Snapshot`],
 //!   [`StoreIterator`], [`StoreStats`] / [`LevelStats`], and the read-only
-//!   inspection [`check_store`] with [`StoreCheck`] / [`Truncation`];
+//!   inspection: [`check_store`] with [`StoreCheck`] / [`Truncation`], and
+//!   [`ReadOnlyStore`] (open for reading, writing nothing, taking no lock);
 //! - the interface the two stores use, and nothing else does: [`Engine`]
 //!   (open, `write`, `begin_write` → [`WritePermit`], the one [`Freezer`]
 //!   with its [`Drain`] step, `flush_oldest_immutable`,
@@ -55,6 +58,7 @@ mod engine;
 mod error;
 mod options_file;
 mod read;
+mod read_only;
 mod recovery;
 mod snapshot;
 mod stats;
@@ -70,6 +74,7 @@ pub use engine::{
 pub use error::{Error, KvError, Result};
 pub use options_file::{OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};
 pub use read::StoreIterator;
+pub use read_only::ReadOnlyStore;
 pub use recovery::{check_store, StoreCheck, Truncation, QUARANTINE_DIR_NAME};
 pub use snapshot::{owned_bounds, Snapshot};
 pub use stats::{LevelStats, StoreStats};

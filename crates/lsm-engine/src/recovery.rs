@@ -116,13 +116,18 @@ pub fn check_store(config: &LsmConfig) -> Result<StoreCheck> {
         .into());
     }
     let found = check(fs, config, true)?;
+    Ok(store_check(dir, &found))
+}
+
+/// The public summary of what [`check`] found in `dir`.
+pub(crate) fn store_check(dir: &Path, found: &RecoveryCheck) -> StoreCheck {
     let segment = |number: u64| lsm_wal::segment_path(dir, number);
-    Ok(StoreCheck {
+    StoreCheck {
         last_seq: found.last_seq,
         flushed_seq: found.manifest.last_seq,
         wal_segments: found.wal.segments.clone(),
         wal_records: found.wal.records,
-        wal_torn_tail: found.wal.torn_tail.map(|torn| Truncation {
+        wal_torn_tail: found.wal.torn_tail.as_ref().map(|torn| Truncation {
             path: segment(torn.segment),
             offset: torn.offset,
             bytes: torn.dropped_bytes,
@@ -143,7 +148,7 @@ pub fn check_store(config: &LsmConfig) -> Result<StoreCheck> {
             .collect(),
         num_levels: found.options.num_levels,
         writes_options: found.write_options,
-    })
+    }
 }
 
 /// What [`check`] found: the recovered state and what a repair would

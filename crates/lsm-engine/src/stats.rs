@@ -4,6 +4,7 @@ use lsm_core::SeqNo;
 
 /// One level's shape.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LevelStats {
     /// Number of tables.
     pub files: usize,
@@ -15,6 +16,7 @@ pub struct LevelStats {
 
 /// A point-in-time picture of a store.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct StoreStats {
     /// Bytes in the active memtable.
     pub memtable_bytes: usize,

@@ -8,7 +8,8 @@
 //! clone.
 //!
 //! Main types: [`SimpleLsmStore`], [`LsmConfig`], [`Snapshot`],
-//! [`StoreIterator`], [`StoreStats`], [`Error`]. The internals it shares with
+//! [`StoreIterator`], [`StoreStats`], [`Error`]; [`ReadOnlyStore`] opens a
+//! store for reading only (no lock, nothing written), for tools. The internals it shares with
 //! `lsm-store-async` live in the `lsm-engine` crate and are not part of
 //! this API; what the two stores share is the [`KvStore`] trait (and
 //! [`KvSnapshot`], [`KvError`]), so code written against it runs on either.
@@ -110,8 +111,8 @@ mod store;
 pub use lsm_core::{SeqNo, WriteBatch};
 pub use lsm_engine::{
     check_store, Backlog, Error, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig,
-    LsmConfigBuilder, Result, Snapshot, StoreCheck, StoreIterator, StoreStats, Truncation,
-    QUARANTINE_DIR_NAME,
+    LsmConfigBuilder, ReadOnlyStore, Result, Snapshot, StoreCheck, StoreIterator, StoreStats,
+    Truncation, QUARANTINE_DIR_NAME,
 };
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};

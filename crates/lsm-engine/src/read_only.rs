@@ -1,0 +1,191 @@
+//! [`ReadOnlyStore`]: a store opened for reading only, for tools that look
+//! at a store without changing it (`lsm get`, `lsm scan`, `lsm stats`,
+//! `lsm verify`).
+//!
+//! It runs every check a real open runs ([`crate::recovery`] with
+//! `dry_run`), then keeps what they read: the manifest's tables, and the
+//! WAL's writes the tables lack replayed into a memtable in memory. It
+//! writes nothing, and it takes no lock, so it also opens a store that
+//! another process (or this one) holds open; it then reads the state of
+//! the moment it opened.
+
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use lsm_compaction::level_scores;
+use lsm_core::{Error as CoreError, SeqNo};
+use lsm_manifest::CURRENT_FILE_NAME;
+use lsm_sstable::BlockCache;
+use lsm_wal::{list_segments, segment_file_name};
+
+use crate::config::LsmConfig;
+use crate::error::Result;
+use crate::read::{self, ReadView, StoreIterator};
+use crate::recovery::{self, StoreCheck};
+use crate::snapshot::owned_bounds;
+use crate::stats::{LevelStats, StoreStats};
+use crate::table_cache::TableCache;
+
+/// A store opened for reading only.
+///
+/// Guarantees:
+/// - **Nothing is written**: no directory lock is taken (the `LOCK` file
+///   is not even created), no WAL segment or manifest is started, no
+///   `OPTIONS` file is written, no torn tail is cut, no stray file is
+///   deleted or moved, and a missing directory is not created. Every file
+///   in the directory keeps its bytes, and the directory its listing.
+/// - **The same checks and the same answers as an open**: opening fails
+///   exactly where [`crate::Engine::open`] would (a corruption error names
+///   the file and offset), and [`get`](Self::get) and
+///   [`range`](Self::range) return what a store opened on the same files
+///   would return right after its open (the WAL's torn tail left out, as
+///   open cuts it).
+/// - **Writes are refused by not existing**: the type has no write method.
+///
+/// A store held open by another process can be opened too. The handle then
+/// holds the state of the moment it opened (the manifest it read, the WAL
+/// records complete at that moment; a record being appended reads as a torn
+/// tail and is left out) and does not follow later writes. Reading the
+/// tables afterwards can fail with an I/O error if that process deleted one
+/// in a compaction meanwhile: open again to read the newer state.
+#[derive(Debug)]
+pub struct ReadOnlyStore {
+    config: LsmConfig,
+    view: Arc<ReadView>,
+    tables: Arc<TableCache>,
+    last_seq: SeqNo,
+    check: StoreCheck,
+    wal_segments: usize,
+    wal_bytes: u64,
+}
+
+impl ReadOnlyStore {
+    /// Opens the store in `config.dir` for reading (see the type's doc for
+    /// what is and is not done). A directory that does not exist, or holds
+    /// no store (no `CURRENT` file), is an I/O error naming it, not an
+    /// empty store. An unset `num_levels` takes the one `OPTIONS` records,
+    /// as open does.
+    pub fn open(config: LsmConfig) -> Result<ReadOnlyStore> {
+        config.validate()?;
+        let fs = Arc::clone(&config.fs);
+        let dir = config.dir.clone();
+        if !fs.exists(&dir) {
+            return Err(CoreError::io(
+                &dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such store directory"),
+            )
+            .into());
+        }
+        let current = dir.join(CURRENT_FILE_NAME);
+        if !fs.exists(&current) {
+            return Err(CoreError::io(
+                &current,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no store here: CURRENT not found",
+                ),
+            )
+            .into());
+        }
+        let found = recovery::check(fs.as_ref(), &config, true)?;
+        let check = recovery::store_check(&dir, &found);
+        let config = found.options.apply_to(config);
+
+        let mut wal_bytes = 0;
+        let segments = list_segments(fs.as_ref(), &dir)?;
+        for number in &segments {
+            let path = dir.join(segment_file_name(*number));
+            wal_bytes += fs.file_size(&path).map_err(|e| CoreError::io(&path, e))?;
+        }
+
+        let block_cache =
+            (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
+        let tables = Arc::new(TableCache::new(fs, dir, block_cache));
+        let view = ReadView::new(found.mem, Vec::new(), Arc::clone(&found.manifest.version));
+        Ok(ReadOnlyStore {
+            config,
+            view: Arc::new(view),
+            tables,
+            last_seq: found.last_seq,
+            check,
+            wal_segments: segments.len(),
+            wal_bytes,
+        })
+    }
+
+    /// The configuration in use (`num_levels` as `OPTIONS` records it).
+    pub fn config(&self) -> &LsmConfig {
+        &self.config
+    }
+
+    /// What the checks found: the state recovered, and what a real open
+    /// would repair (the WAL's torn tail it would cut, a damaged last
+    /// manifest record it would leave out, stray tables it would delete,
+    /// whether it would write `OPTIONS`). Nothing was repaired.
+    pub fn check(&self) -> &StoreCheck {
+        &self.check
+    }
+
+    /// The last sequence number of the recovered state; every read sees
+    /// every write up to it.
+    pub fn last_seq(&self) -> SeqNo {
+        self.last_seq
+    }
+
+    /// The value of `key`, or `None`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        read::get(&self.view, &self.tables, key.as_ref(), self.last_seq)
+    }
+
+    /// The live keys in `range`, in order.
+    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> Result<StoreIterator> {
+        let (start, end) = owned_bounds(&range);
+        StoreIterator::new(
+            Arc::clone(&self.view),
+            &self.tables,
+            self.last_seq,
+            start,
+            end,
+            None,
+        )
+    }
+
+    /// The store's shape as of the open: per level the tables, their bytes
+    /// and the compaction picker's score (under this config's level
+    /// targets), the replayed WAL writes as the active memtable, the WAL
+    /// segments on disk, and `last_seq` = `visible_seq`. The counters of
+    /// work since open (flushes, compactions, bytes written, cache hits)
+    /// are zero: a read-only store does no work.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let version = &self.view.version;
+        let scores = level_scores(version, &self.config.level_shape());
+        let levels = (0..version.num_levels())
+            .map(|level| LevelStats {
+                files: version.files_at(level).len(),
+                bytes: version.level_bytes(level),
+                score: scores.get(level).copied().unwrap_or(0.0),
+            })
+            .collect();
+        let (memtable_bytes, immutable_bytes) = self.view.memtable_bytes();
+        let (block_cache_hits, block_cache_misses) = self
+            .tables
+            .block_cache()
+            .map_or((0, 0), |cache| (cache.hits(), cache.misses()));
+        Ok(StoreStats {
+            memtable_bytes,
+            immutable_memtables: 0,
+            immutable_bytes,
+            levels,
+            wal_bytes: self.wal_bytes,
+            wal_segments: self.wal_segments,
+            last_seq: self.last_seq,
+            visible_seq: self.last_seq,
+            block_cache_hits,
+            block_cache_misses,
+            ..StoreStats::default()
+        })
+    }
+}
