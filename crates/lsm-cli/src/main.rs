@@ -20,6 +20,7 @@ mod bench;
 mod demo;
 mod inspect;
 mod kv;
+mod units;
 mod verify;
 mod workload;
 

@@ -177,18 +177,6 @@ impl EngineSettings {
     }
 }
 
-/// Parses `--wal-sync`: `never`, `always` or `bytes:N`.
-pub fn parse_sync_mode(text: &str) -> Result<SyncMode> {
-    match text {
-        "never" => Ok(SyncMode::Never),
-        "always" => Ok(SyncMode::Always),
-        other => match other.strip_prefix("bytes:").map(str::parse::<u64>) {
-            Some(Ok(bytes)) => Ok(SyncMode::EveryBytes(bytes)),
-            _ => bail!("bad --wal-sync `{other}` (expected never, always or bytes:N)"),
-        },
-    }
-}
-
 /// How long `settle` waits for an lsm store's watermark and background
 /// work before giving up with an error.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -294,16 +282,5 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("peers"));
-    }
-
-    #[test]
-    fn sync_modes_parse() {
-        assert_eq!(parse_sync_mode("never").unwrap(), SyncMode::Never);
-        assert_eq!(parse_sync_mode("always").unwrap(), SyncMode::Always);
-        assert_eq!(
-            parse_sync_mode("bytes:4096").unwrap(),
-            SyncMode::EveryBytes(4096)
-        );
-        assert!(parse_sync_mode("sometimes").is_err());
     }
 }

@@ -35,6 +35,10 @@ pub mod workloads;
 use engine::{EngineKind, EngineSettings, KvEngine};
 use metrics::IoCounters;
 use report::Row;
+
+use lsm_store_sync::SyncMode;
+
+use crate::units::{human_bytes, parse_size, parse_size_usize, parse_sync_mode, sync_mode_label};
 use workloads::{LiveKeys, Workload, WorkloadParams};
 
 /// Output format of the results on stdout.
@@ -69,11 +73,11 @@ pub struct BenchArgs {
     /// seeks a tenth of this many times [default: --num].
     #[arg(long)]
     pub reads: Option<u64>,
-    /// Key size in bytes (at least 8).
-    #[arg(long, default_value_t = 16)]
+    /// Key size (at least 8 bytes; a size: bytes, or 1k, 4KiB, ...).
+    #[arg(long, default_value = "16", value_parser = parse_size_usize)]
     pub key_size: usize,
-    /// Value size in bytes.
-    #[arg(long, default_value_t = 100)]
+    /// Value size.
+    #[arg(long, default_value = "100", value_parser = parse_size_usize)]
     pub value_size: usize,
     /// Threads of fillsync, and readers of readwhilewriting.
     #[arg(long, default_value_t = 4)]
@@ -85,19 +89,19 @@ pub struct BenchArgs {
     /// instead of a temporary directory removed afterwards.
     #[arg(long, value_name = "DIR")]
     pub db: Option<PathBuf>,
-    /// Memtable (write buffer) size in bytes.
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Memtable (write buffer) size.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size_usize)]
     pub memtable_bytes: usize,
     /// Bloom filter bits per key (0 disables filters).
     #[arg(long, default_value_t = 10)]
     pub bloom_bits: u32,
-    /// Block cache size in bytes.
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Block cache size.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     pub block_cache_bytes: u64,
     /// WAL sync of the lsm engines outside fillsync: never, always or
-    /// bytes:N (fillsync always syncs every put).
-    #[arg(long, default_value = "never")]
-    pub wal_sync: String,
+    /// every-bytes:N (fillsync always syncs every put).
+    #[arg(long, default_value = "never", value_parser = parse_sync_mode)]
+    pub wal_sync: SyncMode,
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -146,7 +150,7 @@ impl Plan {
                 memtable_bytes: args.memtable_bytes,
                 bloom_bits: args.bloom_bits,
                 block_cache_bytes: args.block_cache_bytes,
-                wal_sync: engine::parse_sync_mode(&args.wal_sync)?,
+                wal_sync: args.wal_sync,
             },
         })
     }
@@ -382,11 +386,11 @@ fn settings_notes(plan: &Plan, rows: &[Row]) -> String {
     ));
     out.push_str(&format!(
         "- Engines: memtable {}, bloom {} bits/key, block cache {}, compression off, \
-         WAL on; lsm WAL sync {:?} outside fillsync, every put synced in fillsync.\n",
+         WAL on; lsm WAL sync {} outside fillsync, every put synced in fillsync.\n",
         human_bytes(s.memtable_bytes as u64),
         s.bloom_bits,
         human_bytes(s.block_cache_bytes),
-        s.wal_sync,
+        sync_mode_label(s.wal_sync),
     ));
     out.push_str(
         "- Latencies in microseconds (hdrhistogram); ops/s over the timed operations \
@@ -401,27 +405,4 @@ fn settings_notes(plan: &Plan, rows: &[Row]) -> String {
         "- Peak RSS: VmHWM of the whole process (all threads), {rss}.\n"
     ));
     out
-}
-
-/// `n` as `N MiB` / `N KiB` when it is a whole number of them, else `N B`.
-fn human_bytes(n: u64) -> String {
-    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
-        format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
-        format!("{} KiB", n >> 10)
-    } else {
-        format!("{n} B")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_counts_print_in_whole_units() {
-        assert_eq!(human_bytes(64 << 20), "64 MiB");
-        assert_eq!(human_bytes(65536), "64 KiB");
-        assert_eq!(human_bytes(1000), "1000 B");
-    }
 }

@@ -8,6 +8,7 @@ use lsm_store_sync::{LsmConfig, SyncMode};
 
 use super::driver::{Rate, WorkloadSpec};
 use super::store::StoreKind;
+use crate::units;
 use crate::workload::KeyChooser;
 
 /// Which stores the demo drives.
@@ -86,11 +87,11 @@ pub struct DemoArgs {
     /// Number of distinct keys.
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub key_space: u64,
-    /// Key length in bytes (at least 8).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(8..=1024))]
+    /// Key length in bytes (8 to 1 KiB).
+    #[arg(long, default_value = "16", value_parser = units::size_in(8, 1024))]
     pub key_size: u64,
-    /// Value length in bytes.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=(1 << 20)))]
+    /// Value length in bytes (at most 1 MiB).
+    #[arg(long, default_value = "100", value_parser = units::size_in(0, 1 << 20))]
     pub value_size: u64,
     /// Key distribution.
     #[arg(long, value_enum, default_value_t = DistributionArg::Uniform)]
@@ -99,13 +100,13 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0.99, value_parser = positive_f64)]
     pub zipf_skew: f64,
     /// Memtable bytes that trigger a flush.
-    #[arg(long, default_value_t = 4 << 20)]
+    #[arg(long, default_value = "4MiB", value_parser = units::parse_size_usize)]
     pub memtable_bytes: usize,
     /// Target size of a compaction output table.
-    #[arg(long, default_value_t = 2 << 20)]
+    #[arg(long, default_value = "2MiB", value_parser = units::parse_size)]
     pub table_bytes: u64,
     /// Target bytes of L1 (each deeper level is `--level-ratio` times more).
-    #[arg(long, default_value_t = 8 << 20)]
+    #[arg(long, default_value = "8MiB", value_parser = units::parse_size)]
     pub l1_bytes: u64,
     /// Growth factor between level targets.
     #[arg(long, default_value_t = 10)]
@@ -125,7 +126,7 @@ pub struct DemoArgs {
     pub l0_trigger: usize,
     /// WAL sync policy: `always`, `never` or `every-bytes:N`. The demo
     /// defaults to `never` so it measures the tree, not the disk's fsync.
-    #[arg(long, default_value = "never", value_parser = parse_sync_mode)]
+    #[arg(long, default_value = "never", value_parser = units::parse_sync_mode)]
     pub wal_sync: SyncMode,
     /// Seed of the workload generator (the same seed drives every store).
     #[arg(long, default_value_t = 42)]
@@ -171,11 +172,7 @@ impl DemoArgs {
 
     /// The WAL sync mode as the user would type it.
     pub fn wal_sync_label(&self) -> String {
-        match self.wal_sync {
-            SyncMode::Always => "always".to_string(),
-            SyncMode::Never => "never".to_string(),
-            SyncMode::EveryBytes(n) => format!("every-bytes:{n}"),
-        }
+        units::sync_mode_label(self.wal_sync)
     }
 
     /// Bloom bits per key actually used.
@@ -198,35 +195,5 @@ fn fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
         _ => Err(format!("expected a number between 0 and 1, got `{text}`")),
-    }
-}
-
-/// Parses `always`, `never` or `every-bytes:N`.
-pub fn parse_sync_mode(text: &str) -> Result<SyncMode, String> {
-    match text {
-        "always" => Ok(SyncMode::Always),
-        "never" => Ok(SyncMode::Never),
-        _ => text
-            .strip_prefix("every-bytes:")
-            .and_then(|n| n.parse::<u64>().ok())
-            .map(SyncMode::EveryBytes)
-            .ok_or_else(|| format!("expected always, never or every-bytes:N, got `{text}`")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sync_modes_parse_and_garbage_is_rejected() {
-        assert_eq!(parse_sync_mode("always"), Ok(SyncMode::Always));
-        assert_eq!(parse_sync_mode("never"), Ok(SyncMode::Never));
-        assert_eq!(
-            parse_sync_mode("every-bytes:4096"),
-            Ok(SyncMode::EveryBytes(4096))
-        );
-        assert!(parse_sync_mode("every-bytes:").is_err());
-        assert!(parse_sync_mode("sometimes").is_err());
     }
 }

@@ -8,8 +8,9 @@ use anyhow::Context as _;
 use lsm_core::OsFileSystem;
 use lsm_manifest::{read_manifest, table_file_name, FileMeta, VersionEdit};
 
-use super::readable::{counted, human_bytes, internal_key_text};
+use super::readable::{counted, internal_key_text};
 use super::store_dir::require_store;
+use crate::units::human_bytes;
 
 /// Arguments of `lsm inspect manifest`.
 #[derive(Debug, clap::Args)]

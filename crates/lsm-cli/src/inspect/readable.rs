@@ -1,6 +1,6 @@
 //! Bytes made readable for the tools: keys and values as text when every
 //! byte is printable ASCII, as `0x`-prefixed hex otherwise; internal keys as
-//! `user_key@seq:Kind`; sizes in B/KiB/MiB/GiB.
+//! `user_key@seq:Kind`. Sizes print through [`crate::units::human_bytes`].
 
 use std::fmt::Write as _;
 
@@ -81,21 +81,6 @@ pub(crate) fn counted(count: impl Into<u64>, noun: &str) -> String {
     }
 }
 
-/// `bytes` with a binary unit: `512 B`, `12.3 KiB`, `4.0 MiB`.
-pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,12 +125,5 @@ mod tests {
         assert_eq!(counted(1u64, "table"), "1 table");
         assert_eq!(counted(0u64, "table"), "0 tables");
         assert_eq!(counted(12u32, "record"), "12 records");
-    }
-
-    #[test]
-    fn sizes_use_binary_units() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 << 20), "5.0 MiB");
     }
 }

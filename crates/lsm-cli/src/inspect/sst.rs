@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use lsm_core::{parse_internal_key, InternalIterator, OsFileSystem};
 use lsm_sstable::{FilterInfo, Table, BLOCK_TRAILER_BYTES, FOOTER_BYTES};
 
-use super::readable::{bytes_text, counted, human_bytes, internal_key_text, preview};
+use super::readable::{bytes_text, counted, internal_key_text, preview};
+use crate::units::human_bytes;
 
 /// Bits in one line of the blocked bloom filter (docs/format/sstable.md).
 const BLOOM_LINE_BITS: f64 = 512.0;

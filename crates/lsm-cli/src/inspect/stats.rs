@@ -4,9 +4,9 @@ use std::io::Write;
 
 use lsm_store_sync::StoreStats;
 
-use super::readable::human_bytes;
 use super::store_dir::open_store;
 use super::StatsArgs;
+use crate::units::human_bytes;
 
 /// Opens the store in `args.dir`, prints its shape and closes it.
 pub(super) fn run(args: &StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
