@@ -1,22 +1,31 @@
-//! `lsm get|put|delete|scan`: poke at a store from the shell. Each command
-//! opens the store in DIR with the default configuration (WAL writes synced
-//! before they are acknowledged), does one thing, and closes it.
+//! `lsm get|put|delete|scan`: poke at a store from the shell.
+//!
+//! `get` and `scan` open the store read-only ([`ReadOnlyStore`]): nothing
+//! is written and no lock is taken. `put` and `delete` open it with the
+//! default configuration (WAL writes synced before they are acknowledged),
+//! write, and close it.
 //!
 //! Keys and values are taken from the command line as UTF-8 text, or as hex
 //! with `--hex` (which also prints them as hex). Without `--hex`, `get` and
-//! `scan` print the stored bytes as they are.
+//! `scan` print the stored bytes as they are. `put --value-file PATH` takes
+//! the value's bytes from a file, or from stdin when PATH is `-`.
 //!
 //! Exit status: 0 on success; 1 on an error (one `error: ...` line on
-//! stderr) and for `get` of a key that is absent (nothing on stdout,
-//! `not found: KEY` on stderr); 2 for bad flags.
+//! stderr); 2 for bad flags; 3 for `get` of a key that is absent (nothing
+//! on stdout, `not found: KEY` on stderr).
+//!
+//! [`ReadOnlyStore`]: lsm_store_sync::ReadOnlyStore
 
-use std::io::{self, Write};
+use std::io::{self, Read as _, Write};
 use std::ops::Bound;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::inspect::readable::{hex, parse_hex};
-use crate::inspect::store_dir::open_store;
+use anyhow::Context as _;
+
+use crate::inspect::store_dir::{open_read_only, open_store};
+use crate::EXIT_NOT_FOUND;
 
 /// Arguments of `lsm get`.
 #[derive(Debug, clap::Args)]
@@ -37,9 +46,14 @@ pub struct PutArgs {
     pub dir: PathBuf,
     /// The key.
     pub key: String,
-    /// The value.
-    pub value: String,
-    /// The key and value are hex.
+    /// The value (or give --value-file).
+    #[arg(required_unless_present = "value_file", conflicts_with = "value_file")]
+    pub value: Option<String>,
+    /// Read the value's bytes from PATH (as they are, never hex), or from
+    /// stdin when PATH is -.
+    #[arg(long, value_name = "PATH")]
+    pub value_file: Option<PathBuf>,
+    /// The key and VALUE are hex.
     #[arg(long)]
     pub hex: bool,
     /// Create the store if DIR holds none (otherwise that is an error, so a
@@ -104,12 +118,10 @@ pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
 
 fn get_value(args: &GetArgs) -> anyhow::Result<ExitCode> {
     let key = arg_bytes(&args.key, args.hex)?;
-    let store = open_store(&args.dir, false)?;
-    let value = store.get(&key)?;
-    store.close()?;
-    let Some(value) = value else {
+    let store = open_read_only(&args.dir)?;
+    let Some(value) = store.get(&key)? else {
         eprintln!("not found: {}", args.key);
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(EXIT_NOT_FOUND));
     };
     let mut out = io::stdout().lock();
     write_bytes(&mut out, &value, args.hex)?;
@@ -125,7 +137,20 @@ pub fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
 
 fn put_value(args: &PutArgs) -> anyhow::Result<ExitCode> {
     let key = arg_bytes(&args.key, args.hex)?;
-    let value = arg_bytes(&args.value, args.hex)?;
+    let value = match (&args.value, &args.value_file) {
+        (_, Some(path)) if path.as_os_str() == "-" => {
+            let mut bytes = Vec::new();
+            io::stdin()
+                .lock()
+                .read_to_end(&mut bytes)
+                .context("cannot read the value from stdin")?;
+            bytes
+        }
+        (_, Some(path)) => std::fs::read(path)
+            .with_context(|| format!("cannot read the value from {}", path.display()))?,
+        (Some(text), None) => arg_bytes(text, args.hex)?,
+        (None, None) => anyhow::bail!("no value: give VALUE or --value-file"),
+    };
     let store = open_store(&args.dir, args.create)?;
     store.put(&key, &value)?;
     store.close()?;
@@ -160,20 +185,16 @@ fn scan_range(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         Some(text) => Bound::Excluded(arg_bytes(text, args.hex)?),
         None => Bound::Unbounded,
     };
-    let store = open_store(&args.dir, false)?;
+    let store = open_read_only(&args.dir)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let limit = args.limit.unwrap_or(usize::MAX);
-    let written = (|| -> anyhow::Result<()> {
-        for item in store.range::<Vec<u8>, _>((start, end))?.take(limit) {
-            let (key, value) = item?;
-            write_bytes(&mut out, &key, args.hex)?;
-            out.write_all(b"\t")?;
-            write_bytes(&mut out, &value, args.hex)?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
-        Ok(())
-    })();
-    store.close()?;
-    written.map(|()| ExitCode::SUCCESS)
+    for item in store.range::<Vec<u8>, _>((start, end))?.take(limit) {
+        let (key, value) = item?;
+        write_bytes(&mut out, &key, args.hex)?;
+        out.write_all(b"\t")?;
+        write_bytes(&mut out, &value, args.hex)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,11 +6,13 @@
 //!   and space amplification (and, with the `peers` feature, RocksDB, fjall
 //!   and sled side by side).
 //! - `lsm inspect sst|wal|manifest`, `lsm stats`, `lsm verify`: read a
-//!   store's files without changing them.
-//! - `lsm get|put|delete|scan`: poke at a store from the shell.
+//!   store's files without changing them (`stats` opens it read-only).
+//! - `lsm get|put|delete|scan`: poke at a store from the shell (`get` and
+//!   `scan` read-only).
+//! - `lsm flush`, `lsm compact`: maintenance on a closed store.
 //!
-//! Errors print as one line on stderr (`error: ...`) and exit with status 1;
-//! bad flags exit with clap's status 2.
+//! Exit status ([`EXIT_STATUS_HELP`]): 0 ok; 1 error (one `error: ...` line
+//! on stderr); 2 usage (bad flags or arguments); 3 `get` found no such key.
 
 use std::process::ExitCode;
 
@@ -20,13 +22,49 @@ mod bench;
 mod demo;
 mod inspect;
 mod kv;
+mod maintain;
 mod units;
 mod verify;
 mod workload;
 
+/// Exit status of `lsm get` for a key that is absent.
+pub(crate) const EXIT_NOT_FOUND: u8 = 3;
+/// Exit status of a usage error (clap's own, and [`UsageError`]).
+const EXIT_USAGE: u8 = 2;
+
+/// The exit statuses, as `lsm --help` prints them.
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success
+  1  error: one line on stderr, starting with error:
+  2  usage error: a bad flag, argument or value
+  3  lsm get: the key is not in the store
+
+Sizes take binary units: 4096, 64k, 4MiB, 1G.";
+
+/// An error in what the user asked for, found after parsing the flags
+/// (e.g. a bench setting out of range): exits with status 2, like clap's
+/// own usage errors.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// See an LSM tree work, benchmark it, and look inside its files.
 #[derive(Debug, Parser)]
-#[command(name = "lsm", version, about, long_about = None)]
+#[command(
+    name = "lsm",
+    version,
+    about = "See an LSM tree work, benchmark it, and look inside its files.",
+    long_about = None,
+    after_help = EXIT_STATUS_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,18 +79,23 @@ enum Command {
     /// Print the contents of a table, WAL or manifest.
     #[command(subcommand)]
     Inspect(inspect::InspectCommand),
-    /// Print a store's shape: levels, files, sizes, sequence numbers.
+    /// Print a store's shape: levels, files, sizes, sequence numbers
+    /// (read-only).
     Stats(inspect::StatsArgs),
-    /// Check every checksum of every live file of a store.
+    /// Check every checksum of every live file of a store (read-only).
     Verify(verify::VerifyArgs),
-    /// Print the value of a key.
+    /// Print the value of a key (read-only; exit status 3 if absent).
     Get(kv::GetArgs),
     /// Set a key to a value.
     Put(kv::PutArgs),
     /// Delete a key.
     Delete(kv::DeleteArgs),
-    /// Print the keys and values in a range.
+    /// Print the keys and values in a range (read-only).
     Scan(kv::ScanArgs),
+    /// Flush a closed store's memtable (its unflushed WAL) to an L0 table.
+    Flush(maintain::FlushArgs),
+    /// Compact a closed store: one level, or until no level is due.
+    Compact(maintain::CompactArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +110,8 @@ fn main() -> ExitCode {
         Command::Put(args) => kv::put(args),
         Command::Delete(args) => kv::delete(args),
         Command::Scan(args) => kv::scan(args),
+        Command::Flush(args) => maintain::flush(args),
+        Command::Compact(args) => maintain::compact(args),
     };
     match result {
         Ok(code) => code,
@@ -74,7 +119,11 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", one_line(&err));
-            ExitCode::FAILURE
+            if err.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -116,6 +165,16 @@ mod tests {
             one_line(&err),
             "cannot open table /x/1.sst: I/O error on /x/1.sst: no such file"
         );
+    }
+
+    #[test]
+    fn top_level_help_lists_exit_statuses_without_backticks() {
+        use clap::CommandFactory as _;
+        let help = Cli::command().render_help().to_string();
+        assert!(!help.contains('`'), "{help}");
+        for line in ["0  success", "2  usage error", "3  lsm get"] {
+            assert!(help.contains(line), "{line:?} in {help}");
+        }
     }
 
     #[test]

@@ -39,6 +39,7 @@ use report::Row;
 use lsm_store_sync::SyncMode;
 
 use crate::units::{human_bytes, parse_size, parse_size_usize, parse_sync_mode, sync_mode_label};
+use crate::UsageError;
 use workloads::{LiveKeys, Workload, WorkloadParams};
 
 /// Output format of the results on stdout.
@@ -124,16 +125,19 @@ impl Plan {
         let workloads = Workload::parse_list(&args.benchmarks)?;
         let engines = EngineKind::parse_list(&args.engine)?;
         if args.num == 0 {
-            bail!("--num must be at least 1");
+            return Err(UsageError("--num must be at least 1".to_string()).into());
         }
         if args.threads == 0 {
-            bail!("--threads must be at least 1");
+            return Err(UsageError("--threads must be at least 1".to_string()).into());
         }
         if args.key_size < 8 {
-            bail!("--key-size must be at least 8 (keys are zero-padded decimal numbers)");
+            return Err(UsageError(
+                "--key-size must be at least 8 (keys are zero-padded decimal numbers)".to_string(),
+            )
+            .into());
         }
         if args.num > 1 << 32 {
-            bail!("--num must be at most 2^32");
+            return Err(UsageError("--num must be at most 2^32".to_string()).into());
         }
         Ok(Plan {
             workloads,

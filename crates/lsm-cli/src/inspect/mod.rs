@@ -1,7 +1,7 @@
 //! `lsm inspect sst|wal|manifest` and `lsm stats`: print what a store's
-//! files hold, readably. Inspecting never writes; `lsm stats` opens the
-//! store (which replays its WAL and starts a new segment, as any open does)
-//! and closes it again.
+//! files hold, readably, or with `--json` as JSON. None of them writes:
+//! `inspect` reads the files themselves, `stats` opens the store read-only
+//! (no lock, no new WAL segment or manifest).
 //!
 //! Keys and values print as text when they are printable ASCII and as
 //! `0x`-prefixed hex otherwise ([`readable`]); internal keys as
@@ -37,6 +37,9 @@ pub enum InspectCommand {
 pub struct StatsArgs {
     /// The store directory.
     pub dir: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `lsm inspect`.

@@ -6,8 +6,9 @@ use std::io;
 use std::path::Path;
 
 use anyhow::Context as _;
+use lsm_core::OsFileSystem;
 use lsm_manifest::CURRENT_FILE_NAME;
-use lsm_store_sync::{LsmConfig, SimpleLsmStore};
+use lsm_store_sync::{LsmConfig, ReadOnlyStore, SimpleLsmStore};
 
 /// Checks that `dir` is a directory holding a store (a `CURRENT` file),
 /// without creating or changing anything.
@@ -49,4 +50,28 @@ pub(crate) fn open_store(dir: &Path, create: bool) -> anyhow::Result<SimpleLsmSt
         Err(err @ lsm_store_sync::Error::Locked { .. }) => Err(err.into()),
         Err(err) => Err(err).with_context(|| format!("cannot open the store at {}", dir.display())),
     }
+}
+
+/// Opens the store in `dir` for reading only ([`ReadOnlyStore`]): nothing
+/// is written and no lock is taken, so it also reads a store another
+/// process holds open (as of this moment). The store's own `num_levels`
+/// is used: the one `OPTIONS` records, or for a store without `OPTIONS`
+/// whose manifest is deeper than the default, as many as the manifest uses.
+pub(crate) fn open_read_only(dir: &Path) -> anyhow::Result<ReadOnlyStore> {
+    require_store(dir)?;
+    let config = LsmConfig::new(dir);
+    let opened = match ReadOnlyStore::open(config.clone()) {
+        Err(lsm_store_sync::Error::IncompatibleOptions { .. }) => {
+            match lsm_manifest::read_manifest(&OsFileSystem, dir) {
+                Ok(dump) if dump.version.num_levels() > config.num_levels => {
+                    let mut deeper = config;
+                    deeper.num_levels = dump.version.num_levels();
+                    ReadOnlyStore::open(deeper)
+                }
+                _ => ReadOnlyStore::open(config),
+            }
+        }
+        other => other,
+    };
+    opened.with_context(|| format!("cannot read the store at {}", dir.display()))
 }
