@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use lsm_core::OsFileSystem;
 use lsm_manifest::{read_manifest, table_file_name, FileMeta, VersionEdit};
+use serde::Serialize;
 
 use super::readable::{counted, internal_key_text};
 use super::store_dir::require_store;
@@ -17,6 +18,142 @@ use crate::units::human_bytes;
 pub struct ManifestArgs {
     /// The store directory (the manifest is the one `CURRENT` names).
     pub dir: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `inspect manifest --json` prints: the same facts as the text.
+#[derive(Serialize)]
+struct ManifestReport {
+    path: PathBuf,
+    file_bytes: u64,
+    records: Vec<RecordReport>,
+    /// The damaged last record recovery drops, if any.
+    dropped_tail: Option<DroppedTailReport>,
+    levels: Vec<LevelReport>,
+    next_file_number: u64,
+    last_seq: u64,
+    oldest_wal_segment: u64,
+}
+
+#[derive(Serialize)]
+struct RecordReport {
+    offset: u64,
+    bytes: u64,
+    /// `snapshot` or `edit`.
+    kind: &'static str,
+    next_file_number: Option<u64>,
+    last_seq: Option<u64>,
+    oldest_wal_segment: Option<u64>,
+    added: Vec<TableReport>,
+    removed: Vec<RemovedReport>,
+}
+
+#[derive(Serialize)]
+struct RemovedReport {
+    level: usize,
+    table: String,
+}
+
+#[derive(Serialize)]
+struct DroppedTailReport {
+    offset: u64,
+    bytes: u64,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct LevelReport {
+    level: usize,
+    bytes: u64,
+    tables: Vec<TableReport>,
+}
+
+#[derive(Serialize)]
+struct TableReport {
+    level: usize,
+    table: String,
+    file_bytes: u64,
+    /// Internal keys as `user_key@seq:Kind`.
+    smallest_key: String,
+    largest_key: String,
+    min_seq: u64,
+    max_seq: u64,
+    entries: u64,
+    tombstones: u64,
+}
+
+fn table_report(level: usize, meta: &FileMeta) -> TableReport {
+    TableReport {
+        level,
+        table: table_file_name(meta.number),
+        file_bytes: meta.file_bytes,
+        smallest_key: internal_key_text(meta.smallest.as_bytes()),
+        largest_key: internal_key_text(meta.largest.as_bytes()),
+        min_seq: meta.min_seq,
+        max_seq: meta.max_seq,
+        entries: meta.entries,
+        tombstones: meta.tombstones,
+    }
+}
+
+fn json_report(dump: &lsm_manifest::ManifestDump) -> ManifestReport {
+    let version = &dump.version;
+    ManifestReport {
+        path: dump.path.clone(),
+        file_bytes: dump.file_bytes,
+        records: dump
+            .records
+            .iter()
+            .map(|record| RecordReport {
+                offset: record.offset,
+                bytes: record.framed_bytes,
+                kind: if record.is_snapshot {
+                    "snapshot"
+                } else {
+                    "edit"
+                },
+                next_file_number: record.edit.next_file_number,
+                last_seq: record.edit.last_seq,
+                oldest_wal_segment: record.edit.wal_segment,
+                added: record
+                    .edit
+                    .added
+                    .iter()
+                    .map(|(level, meta)| table_report(*level, meta))
+                    .collect(),
+                removed: record
+                    .edit
+                    .removed
+                    .iter()
+                    .map(|(level, number)| RemovedReport {
+                        level: *level,
+                        table: table_file_name(*number),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        dropped_tail: dump.dropped_tail.as_ref().map(|tail| DroppedTailReport {
+            offset: tail.offset,
+            bytes: tail.bytes,
+            reason: tail.reason.to_string(),
+        }),
+        levels: (0..version.num_levels())
+            .map(|level| LevelReport {
+                level,
+                bytes: version.level_bytes(level),
+                tables: version
+                    .files_at(level)
+                    .iter()
+                    .map(|meta| table_report(level, meta))
+                    .collect(),
+            })
+            .collect(),
+        next_file_number: dump.next_file_number,
+        last_seq: dump.last_seq,
+        oldest_wal_segment: dump.wal_segment,
+    }
 }
 
 /// Prints the live manifest of the store in `args.dir`.
@@ -25,6 +162,11 @@ pub(super) fn run(args: &ManifestArgs, out: &mut dyn Write) -> anyhow::Result<()
     require_store(dir)?;
     let dump = read_manifest(&OsFileSystem, dir)
         .with_context(|| format!("cannot read the manifest of {}", dir.display()))?;
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &json_report(&dump))?;
+        writeln!(out)?;
+        return Ok(());
+    }
 
     writeln!(
         out,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use lsm_core::{parse_internal_key, InternalIterator, OsFileSystem};
 use lsm_sstable::{FilterInfo, Table, BLOCK_TRAILER_BYTES, FOOTER_BYTES};
+use serde::Serialize;
 
 use super::readable::{bytes_text, counted, internal_key_text, preview};
 use crate::units::human_bytes;
@@ -28,6 +29,9 @@ pub struct SstArgs {
     /// Print at most this many index entries and entries.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Prints the table at `args.file`.
@@ -37,6 +41,12 @@ pub(super) fn run(args: &SstArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open table {}", path.display()))?;
     let props = table.properties();
     let limit = args.limit.unwrap_or(usize::MAX);
+    if args.json {
+        let report = json_report(args, &table, limit)?;
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
 
     writeln!(out, "table {} ({} bytes)", path.display(), props.file_bytes)?;
     writeln!(out, "properties:")?;
@@ -207,6 +217,178 @@ fn write_entries(
         )?;
     }
     Ok(())
+}
+
+/// What `inspect sst --json` prints: the same facts as the text.
+#[derive(Serialize)]
+struct SstReport {
+    path: PathBuf,
+    properties: PropertiesReport,
+    layout: LayoutReport,
+    /// Data blocks in the index (all of them, whatever `--limit` shows).
+    index_count: usize,
+    /// The index entries shown (at most `--limit`).
+    index: Vec<IndexReport>,
+    /// `None` when the table has no filter.
+    bloom: Option<BloomReport>,
+    /// With `--entries`: the entries shown (at most `--limit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries: Option<Vec<EntryReport>>,
+}
+
+#[derive(Serialize)]
+struct PropertiesReport {
+    format_version: u32,
+    entries: u64,
+    tombstones: u64,
+    /// Internal keys as `user_key@seq:Kind`.
+    smallest_key: String,
+    largest_key: String,
+    min_seq: u64,
+    max_seq: u64,
+    data_blocks: u64,
+    raw_key_bytes: u64,
+    raw_value_bytes: u64,
+    file_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct HandleReport {
+    offset: u64,
+    /// Without the block trailer.
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct LayoutReport {
+    /// Data blocks run from offset 0 to here (trailers included).
+    data_end: u64,
+    filter: Option<HandleReport>,
+    properties: HandleReport,
+    index: HandleReport,
+    footer_offset: u64,
+    footer_bytes: usize,
+}
+
+#[derive(Serialize)]
+struct IndexReport {
+    block: usize,
+    offset: u64,
+    size: u64,
+    last_key: String,
+}
+
+#[derive(Serialize)]
+struct BloomReport {
+    keys: u64,
+    bits_per_key: u32,
+    bits: u64,
+    probes: u32,
+    bytes: u64,
+    /// Theoretical rates, as fractions (not percent).
+    false_positive_rate: f64,
+    plain_bloom_false_positive_rate: f64,
+}
+
+#[derive(Serialize)]
+struct EntryReport {
+    /// Printable text, or `0x`-prefixed hex.
+    user_key: String,
+    seq: u64,
+    kind: String,
+    value_bytes: usize,
+    /// Printable text, or `0x`-prefixed hex; whole, not a preview.
+    value: String,
+}
+
+fn json_report(
+    args: &SstArgs,
+    table: &std::sync::Arc<Table>,
+    limit: usize,
+) -> anyhow::Result<SstReport> {
+    let props = table.properties();
+    let layout = table.layout();
+    let index = table.index_entries();
+    let handle = |h: lsm_sstable::BlockHandle| HandleReport {
+        offset: h.offset,
+        size: h.size,
+    };
+    let entries = if args.entries {
+        let mut entries = Vec::new();
+        let mut cursor = table.iter();
+        cursor.seek_to_first()?;
+        while cursor.valid() && entries.len() < limit {
+            let entry = match parse_internal_key(cursor.key()) {
+                Some(parsed) => EntryReport {
+                    user_key: bytes_text(parsed.user_key),
+                    seq: parsed.seq,
+                    kind: format!("{:?}", parsed.kind),
+                    value_bytes: cursor.value().len(),
+                    value: bytes_text(cursor.value()),
+                },
+                None => EntryReport {
+                    user_key: internal_key_text(cursor.key()),
+                    seq: 0,
+                    kind: "unparsable".to_string(),
+                    value_bytes: cursor.value().len(),
+                    value: bytes_text(cursor.value()),
+                },
+            };
+            entries.push(entry);
+            cursor.next()?;
+        }
+        Some(entries)
+    } else {
+        None
+    };
+    Ok(SstReport {
+        path: args.file.clone(),
+        properties: PropertiesReport {
+            format_version: props.format_version,
+            entries: props.entries,
+            tombstones: props.tombstones,
+            smallest_key: internal_key_text(&props.smallest_key),
+            largest_key: internal_key_text(&props.largest_key),
+            min_seq: props.min_seq,
+            max_seq: props.max_seq,
+            data_blocks: props.data_blocks,
+            raw_key_bytes: props.raw_key_bytes,
+            raw_value_bytes: props.raw_value_bytes,
+            file_bytes: props.file_bytes,
+        },
+        layout: LayoutReport {
+            data_end: index.last().map_or(0, |e| {
+                e.handle.offset + e.handle.size + BLOCK_TRAILER_BYTES as u64
+            }),
+            filter: layout.filter.map(handle),
+            properties: handle(layout.properties),
+            index: handle(layout.index),
+            footer_offset: layout.footer_offset,
+            footer_bytes: FOOTER_BYTES,
+        },
+        index_count: index.len(),
+        index: index
+            .iter()
+            .take(limit)
+            .enumerate()
+            .map(|(block, entry)| IndexReport {
+                block,
+                offset: entry.handle.offset,
+                size: entry.handle.size,
+                last_key: internal_key_text(&entry.last_key),
+            })
+            .collect(),
+        bloom: table.filter_info().map(|info| BloomReport {
+            keys: info.keys,
+            bits_per_key: info.bits_per_key,
+            bits: info.bits,
+            probes: info.probes,
+            bytes: info.bytes,
+            false_positive_rate: blocked_bloom_fp_rate(&info),
+            plain_bloom_false_positive_rate: plain_bloom_fp_rate(&info),
+        }),
+        entries,
+    })
 }
 
 /// The false-positive rate of a plain bloom filter of `info.bits` bits
