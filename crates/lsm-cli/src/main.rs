@@ -22,6 +22,7 @@ mod bench;
 mod demo;
 mod inspect;
 mod kv;
+mod lock_probe;
 mod maintain;
 mod units;
 mod verify;

@@ -1,6 +1,8 @@
-//! `lsm verify DIR [--all]`: checks every checksum of every live file of a
-//! store *without opening it*: nothing is written, no lock is taken, a
-//! missing directory is not created.
+//! `lsm verify DIR [--all] [--json]`: checks every checksum of every live
+//! file of a store *without opening it for writing*: nothing is written, no
+//! lock is taken (not even tried: whether another process holds the store
+//! is looked up in `/proc/locks`, see [`crate::lock_probe`]), a missing
+//! directory is not created.
 //!
 //! What is checked, in order:
 //! 1. `CURRENT` and the manifest it names ([`lsm_manifest::read_manifest`]):
@@ -15,8 +17,8 @@
 //!    deletes it).
 //! 3. Every WAL segment the store still needs (numbers `>=` the manifest's
 //!    oldest WAL segment): what it holds and how it ends, without judging.
-//! 4. The checks open runs ([`lsm_store_sync::check_store`], reading
-//!    only): every table the manifest lists present with its recorded
+//! 4. The checks open runs (a [`ReadOnlyStore`] open, which runs them
+//!    reading only): every table the manifest lists present with its recorded
 //!    size, every WAL segment it needs present, sequence numbers continuing
 //!    the tables' `last_seq` without a gap, damage only as a torn tail of
 //!    the newest segment holding records (a warning: open cuts it), and a
@@ -28,8 +30,13 @@
 //! included); otherwise the first problem (or, with `--all`, every problem)
 //! is named and the status is 1.
 //!
-//! Run it on a closed store: a store open in another process may delete
-//! and write files while `verify` reads them.
+//! On a store another process holds open, `verify` says so first and still
+//! checks; that process may replace files while `verify` reads them, so a
+//! table it deleted meanwhile shows as missing. Run it on a closed store for
+//! a verdict that holds.
+//!
+//! With `--json`, one JSON object (the same lines, the summary, the lock
+//! state) instead of text; the exit status is the same.
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
@@ -41,11 +48,13 @@ use lsm_manifest::{
     manifest_file_name, parse_table_file_name, read_manifest, table_file_name, FileMeta,
 };
 use lsm_sstable::Table;
-use lsm_store_sync::{check_store, Error, LsmConfig, StoreCheck};
+use lsm_store_sync::{Error, LsmConfig, ReadOnlyStore, StoreCheck};
 use lsm_wal::{list_segments, read_segment, segment_file_name, segment_path, SegmentTail};
+use serde::Serialize;
 
 use crate::inspect::readable::counted;
 use crate::inspect::store_dir::require_store;
+use crate::lock_probe::{self, LockState};
 
 /// Arguments of `lsm verify`.
 #[derive(Debug, clap::Args)]
@@ -56,6 +65,34 @@ pub struct VerifyArgs {
     /// the first one.
     #[arg(long)]
     pub all: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `verify --json` prints.
+#[derive(Serialize)]
+struct VerifyReport<'a> {
+    store: String,
+    /// Whether another process holds the store open.
+    lock: LockState,
+    /// One entry per file (and the open check), in the order checked.
+    files: &'a [FileReport],
+    tables: usize,
+    wal_segments: usize,
+    problems: &'a [String],
+    warnings: usize,
+    /// True when nothing failed (warnings allowed): exit status 0.
+    ok: bool,
+}
+
+/// One checked file.
+#[derive(Serialize)]
+struct FileReport {
+    name: String,
+    /// `ok`, `warning` or `failed`.
+    status: &'static str,
+    detail: String,
 }
 
 /// Runs `lsm verify`.
@@ -66,14 +103,41 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     require_store(&args.dir)?;
     let stdout = io::stdout().lock();
+    let lock = lock_probe::probe(&args.dir);
     let mut verifier = Verifier {
         out: io::BufWriter::new(stdout),
         all: args.all,
+        json: args.json,
+        files: Vec::new(),
         failures: Vec::new(),
         warnings: 0,
         checked: 0,
+        counts: (0, 0),
     };
+    if !args.json {
+        if let LockState::Held { pid } = lock {
+            writeln!(
+                verifier.out,
+                "note     LOCK: the store is held by another process (pid {pid}); checking \
+                 the files as they are now (that process may replace some meanwhile)"
+            )?;
+        }
+    }
     let verified = verifier.verify_store(&args.dir);
+    if args.json && verified.is_ok() {
+        let report = VerifyReport {
+            store: args.dir.display().to_string(),
+            lock,
+            files: &verifier.files,
+            tables: verifier.counts.0,
+            wal_segments: verifier.counts.1,
+            problems: &verifier.failures,
+            warnings: verifier.warnings,
+            ok: verifier.failures.is_empty(),
+        };
+        serde_json::to_writer_pretty(&mut verifier.out, &report)?;
+        writeln!(verifier.out)?;
+    }
     let flushed = verifier.out.flush();
     verified?;
     flushed?;
@@ -106,6 +170,11 @@ enum Outcome {
 struct Verifier<W: Write> {
     out: W,
     all: bool,
+    /// Collect into `files` for one JSON object instead of printing lines.
+    json: bool,
+    files: Vec<FileReport>,
+    /// Tables and WAL segments checked, for the summary.
+    counts: (usize, usize),
     /// Every failure so far, in the order found.
     failures: Vec<String>,
     warnings: usize,
@@ -118,19 +187,27 @@ impl<W: Write> Verifier<W> {
     /// stop (a failure without `--all`).
     fn record(&mut self, name: &str, outcome: Outcome) -> io::Result<bool> {
         self.checked += 1;
-        match outcome {
-            Outcome::Ok(detail) => writeln!(self.out, "ok       {name}: {detail}")?,
+        let (status, label, detail) = match outcome {
+            Outcome::Ok(detail) => ("ok", "ok      ", detail),
             Outcome::Warning(detail) => {
                 self.warnings += 1;
-                writeln!(self.out, "WARNING  {name}: {detail}")?;
+                ("warning", "WARNING ", detail)
             }
             Outcome::Failure(detail) => {
-                writeln!(self.out, "FAILED   {name}: {detail}")?;
                 self.failures.push(format!("{name}: {detail}"));
-                return Ok(self.all);
+                ("failed", "FAILED  ", detail)
             }
+        };
+        if self.json {
+            self.files.push(FileReport {
+                name: name.to_string(),
+                status,
+                detail,
+            });
+        } else {
+            writeln!(self.out, "{label} {name}: {detail}")?;
         }
-        Ok(true)
+        Ok(status != "failed" || self.all)
     }
 
     fn verify_store(&mut self, dir: &Path) -> anyhow::Result<()> {
@@ -222,6 +299,10 @@ impl<W: Write> Verifier<W> {
         self.record("open check", outcome)?;
 
         let failed = self.failures.len();
+        self.counts = (live.len(), needed.len());
+        if self.json {
+            return Ok(());
+        }
         writeln!(
             self.out,
             "checked {} ({}, {}): {}, {}",
@@ -317,20 +398,22 @@ fn describe_segment(path: &Path) -> Outcome {
     }
 }
 
-/// `check_store` with the store's own levels: the defaults, whose
-/// `num_levels` is left unset so the one `OPTIONS` records is used; a store
-/// without `OPTIONS` (older than the file) whose manifest uses more levels
-/// than the default is checked with as many levels as the manifest uses.
+/// A read-only open's checks with the store's own levels: the defaults,
+/// whose `num_levels` is left unset so the one `OPTIONS` records is used; a
+/// store without `OPTIONS` (older than the file) whose manifest uses more
+/// levels than the default is checked with as many levels as the manifest
+/// uses.
 fn open_check(dir: &Path, levels: usize) -> lsm_store_sync::Result<StoreCheck> {
     let config = LsmConfig::new(dir);
-    match check_store(&config) {
+    let opened = match ReadOnlyStore::open(config.clone()) {
         Err(Error::IncompatibleOptions { .. }) if levels > config.num_levels => {
             let mut config = config;
             config.num_levels = levels;
-            check_store(&config)
+            ReadOnlyStore::open(config)
         }
         other => other,
-    }
+    };
+    opened.map(|store| store.check().clone())
 }
 
 /// A store open would accept: ok, or a warning naming what open would cut

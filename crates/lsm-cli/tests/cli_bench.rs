@@ -51,7 +51,7 @@ fn every_workload_prints_a_row_with_numbers_and_reads_find_what_fills_wrote() {
         "lsm-sync,lsm-async",
         "--memtable-bytes",
         "65536",
-        "--json",
+        "--json-out",
         json.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -140,7 +140,7 @@ fn every_workload_prints_a_row_with_numbers_and_reads_find_what_fills_wrote() {
 }
 
 #[test]
-fn json_format_prints_one_object_per_row_and_no_table() {
+fn json_prints_one_object_per_row_and_no_table() {
     let out = lsm(&[
         "bench",
         "--num",
@@ -149,8 +149,7 @@ fn json_format_prints_one_object_per_row_and_no_table() {
         "fillseq,readrandom",
         "--engine",
         "lsm-sync",
-        "--format",
-        "json",
+        "--json",
     ]);
     assert!(
         out.status.success(),

@@ -112,7 +112,7 @@ pub use lsm_core::{SeqNo, WriteBatch};
 pub use lsm_engine::{
     check_store, Backlog, Error, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig,
     LsmConfigBuilder, ReadOnlyStore, Result, Snapshot, StoreCheck, StoreIterator, StoreStats,
-    Truncation, QUARANTINE_DIR_NAME,
+    Truncation, LOCK_FILE_NAME, QUARANTINE_DIR_NAME,
 };
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};

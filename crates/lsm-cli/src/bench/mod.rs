@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 
 pub mod engine;
 pub mod metrics;
@@ -41,15 +42,6 @@ use lsm_store_sync::SyncMode;
 use crate::units::{human_bytes, parse_size, parse_size_usize, parse_sync_mode, sync_mode_label};
 use crate::UsageError;
 use workloads::{LiveKeys, Workload, WorkloadParams};
-
-/// Output format of the results on stdout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// A Markdown table, then notes on how to read it.
-    Table,
-    /// One JSON object per line, one line per engine and workload.
-    Json,
-}
 
 /// Arguments of `lsm bench`.
 #[derive(Debug, clap::Args)]
@@ -103,12 +95,13 @@ pub struct BenchArgs {
     /// every-bytes:N (fillsync always syncs every put).
     #[arg(long, default_value = "never", value_parser = parse_sync_mode)]
     pub wal_sync: SyncMode,
-    /// What to print on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Print the results as JSON lines (one object per engine and
+    /// workload) instead of the table.
+    #[arg(long)]
+    pub json: bool,
     /// Also write the results as JSON lines to FILE.
     #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
+    pub json_out: Option<PathBuf>,
 }
 
 /// Everything a run needs, parsed and checked.
@@ -163,7 +156,7 @@ impl Plan {
 /// Runs the benchmarks.
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let plan = Plan::from_args(&args)?;
-    let mut json_file = match &args.json {
+    let mut json_file = match &args.json_out {
         Some(path) => Some(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
         ),
@@ -183,16 +176,17 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             }
         };
         for row in run_engine(kind, &dir, &plan)? {
+            let line = row.to_json().context("encoding a result as JSON")?;
             if let Some(file) = &mut json_file {
-                writeln!(file, "{}", row.to_json()).context("writing --json")?;
+                writeln!(file, "{line}").context("writing --json-out")?;
             }
-            if args.format == Format::Json {
-                println!("{}", row.to_json());
+            if args.json {
+                println!("{line}");
             }
             rows.push(row);
         }
     }
-    if args.format == Format::Table {
+    if !args.json {
         print!("{}", report::markdown_table(&rows));
         println!();
         print!("{}", settings_notes(&plan, &rows));
@@ -259,6 +253,7 @@ fn run_engine(kind: EngineKind, dir: &Path, plan: &Plan) -> Result<Vec<Row>> {
             bail!("internal error: no open engine");
         };
         let started = Instant::now();
+        let bar = progress_bar(o.engine.name(), workload.name());
         let rss_reset = metrics::reset_peak_rss();
         let io_before = IoCounters::read();
         let outcome = workloads::run(workload, o.engine.as_ref(), params, &mut live)
@@ -282,6 +277,7 @@ fn run_engine(kind: EngineKind, dir: &Path, plan: &Plan) -> Result<Vec<Row>> {
         } else {
             (None, None)
         };
+        bar.finish_and_clear();
         eprintln!(
             "{} {}: {} ops in {:.1} s",
             o.engine.name(),
@@ -304,6 +300,19 @@ fn run_engine(kind: EngineKind, dir: &Path, plan: &Plan) -> Result<Vec<Row>> {
             .with_context(|| format!("closing {}", kind.name()))?;
     }
     Ok(rows)
+}
+
+/// A spinner on stderr while a workload runs (the demo's indicatif style;
+/// drawn only on a terminal). It shows the elapsed time, not a count: the
+/// workloads are not slowed by reporting each operation.
+fn progress_bar(engine: &str, workload: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner:.cyan} {elapsed:>4} {wide_msg}") {
+        bar.set_style(style);
+    }
+    bar.set_message(format!("{engine} {workload}"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }
 
 /// What `run_engine` measured around a workload.

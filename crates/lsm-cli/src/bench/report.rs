@@ -1,7 +1,59 @@
 //! The results: one [`Row`] per engine and workload, printed as a Markdown
-//! table or as JSON lines (one object per row, written by hand).
+//! table or as JSON lines (one [`RowJson`] object per row, through serde).
 
 use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// One row as JSON: the measurements, the ratios computed from them, and
+/// `null` for what was not measured (or is not finite).
+#[derive(Debug, Serialize)]
+pub struct RowJson<'a> {
+    /// Engine name.
+    pub engine: &'a str,
+    /// Workload name.
+    pub workload: &'a str,
+    /// Operations timed.
+    pub ops: u64,
+    /// Threads that ran them.
+    pub threads: usize,
+    /// Wall time of the operations in seconds.
+    pub seconds: f64,
+    /// Operations per second.
+    pub ops_per_sec: f64,
+    /// Median latency in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile latency in microseconds.
+    pub p99_us: f64,
+    /// 99.9th percentile latency in microseconds.
+    pub p999_us: f64,
+    /// Maximum latency in microseconds.
+    pub max_us: f64,
+    /// Key + value bytes put.
+    pub user_bytes: u64,
+    /// Bytes the process wrote.
+    pub disk_bytes_written: Option<u64>,
+    /// The `/proc/self/io` counter `disk_bytes_written` came from.
+    pub write_counter: Option<&'a str>,
+    /// Write amplification.
+    pub write_amp: Option<f64>,
+    /// Store directory bytes.
+    pub dir_bytes: Option<u64>,
+    /// Live keys times entry size.
+    pub live_bytes: Option<u64>,
+    /// Space amplification.
+    pub space_amp: Option<f64>,
+    /// Peak RSS in MiB.
+    pub peak_rss_mib: Option<f64>,
+    /// `workload` or `process`.
+    pub peak_rss_scope: &'a str,
+    /// Lookups that found their key.
+    pub found: Option<u64>,
+    /// Lookups made.
+    pub lookups: Option<u64>,
+    /// Free text.
+    pub note: &'a str,
+}
 
 /// The measurements of one workload on one engine.
 #[derive(Clone, Debug)]
@@ -92,46 +144,38 @@ impl Row {
         parts.join("; ")
     }
 
+    /// The row as its JSON record.
+    pub fn json(&self) -> RowJson<'_> {
+        let finite = |v: f64| Some(v).filter(|v| v.is_finite());
+        RowJson {
+            engine: &self.engine,
+            workload: self.workload,
+            ops: self.ops,
+            threads: self.threads,
+            seconds: self.seconds,
+            ops_per_sec: self.ops_per_sec(),
+            p50_us: self.p50_us,
+            p99_us: self.p99_us,
+            p999_us: self.p999_us,
+            max_us: self.max_us,
+            user_bytes: self.user_bytes,
+            disk_bytes_written: self.disk_bytes.map(|(bytes, _)| bytes),
+            write_counter: self.disk_bytes.map(|(_, counter)| counter),
+            write_amp: self.write_amp().and_then(finite),
+            dir_bytes: self.dir_bytes,
+            live_bytes: self.live_bytes,
+            space_amp: self.space_amp().and_then(finite),
+            peak_rss_mib: self.peak_rss_mib(),
+            peak_rss_scope: self.peak_rss_scope,
+            found: self.found.map(|(found, _)| found),
+            lookups: self.found.map(|(_, lookups)| lookups),
+            note: &self.note,
+        }
+    }
+
     /// The row as one JSON object on one line.
-    pub fn to_json(&self) -> String {
-        let mut out = String::from("{");
-        let mut field = |name: &str, value: String| {
-            if out.len() > 1 {
-                out.push(',');
-            }
-            let _ = write!(out, "{}:{value}", json_string(name));
-        };
-        field("engine", json_string(&self.engine));
-        field("workload", json_string(self.workload));
-        field("ops", self.ops.to_string());
-        field("threads", self.threads.to_string());
-        field("seconds", json_number(Some(self.seconds)));
-        field("ops_per_sec", json_number(Some(self.ops_per_sec())));
-        field("p50_us", json_number(Some(self.p50_us)));
-        field("p99_us", json_number(Some(self.p99_us)));
-        field("p999_us", json_number(Some(self.p999_us)));
-        field("max_us", json_number(Some(self.max_us)));
-        field("user_bytes", self.user_bytes.to_string());
-        field(
-            "disk_bytes_written",
-            json_u64(self.disk_bytes.map(|(b, _)| b)),
-        );
-        field(
-            "write_counter",
-            self.disk_bytes
-                .map_or_else(|| "null".to_string(), |(_, s)| json_string(s)),
-        );
-        field("write_amp", json_number(self.write_amp()));
-        field("dir_bytes", json_u64(self.dir_bytes));
-        field("live_bytes", json_u64(self.live_bytes));
-        field("space_amp", json_number(self.space_amp()));
-        field("peak_rss_mib", json_number(self.peak_rss_mib()));
-        field("peak_rss_scope", json_string(self.peak_rss_scope));
-        field("found", json_u64(self.found.map(|(f, _)| f)));
-        field("lookups", json_u64(self.found.map(|(_, t)| t)));
-        field("note", json_string(&self.note));
-        out.push('}');
-        out
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(&self.json())
     }
 }
 
@@ -192,43 +236,6 @@ fn ratio(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.2}"))
 }
 
-/// `value` as a JSON string literal: quotes, backslashes and control
-/// characters escaped.
-pub fn json_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A finite number, or `null` (JSON has no NaN or infinity).
-fn json_number(value: Option<f64>) -> String {
-    match value {
-        Some(v) if v.is_finite() => {
-            let text = format!("{v:.3}");
-            text.trim_end_matches('0').trim_end_matches('.').to_string()
-        }
-        _ => "null".to_string(),
-    }
-}
-
-fn json_u64(value: Option<u64>) -> String {
-    value.map_or_else(|| "null".to_string(), |v| v.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,20 +263,45 @@ mod tests {
     }
 
     #[test]
-    fn json_strings_escape_quotes_backslashes_and_controls() {
-        assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    fn a_row_is_one_json_object_with_amplifications() {
+        let json = row().to_json().unwrap();
+        assert!(json.starts_with('{') && json.ends_with('}'), "{json}");
+        assert!(
+            !json.contains('\n'),
+            "the note's newline is escaped: {json}"
+        );
+        assert!(json.contains("\"workload\":\"fillseq\""), "{json}");
+        assert!(json.contains("\"ops_per_sec\":2000.0,"), "{json}");
+        assert!(json.contains("\"write_amp\":2.0,"), "{json}");
+        assert!(json.contains("\"space_amp\":1.5,"), "{json}");
+        assert!(json.contains("\"found\":null"), "{json}");
+        assert!(
+            json.contains("\"note\":\"a \\\"quoted\\\"\\nnote\""),
+            "quotes and newlines escaped: {json}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["disk_bytes_written"], 232_000);
+        assert_eq!(value["write_counter"], "write_bytes");
     }
 
     #[test]
-    fn a_row_is_one_json_object_with_amplifications() {
-        let json = row().to_json();
-        assert!(json.starts_with('{') && json.ends_with('}'), "{json}");
-        assert!(!json.contains('\n'));
-        assert!(json.contains("\"workload\":\"fillseq\""), "{json}");
-        assert!(json.contains("\"ops_per_sec\":2000,"), "{json}");
-        assert!(json.contains("\"write_amp\":2,"), "{json}");
-        assert!(json.contains("\"space_amp\":1.5,"), "{json}");
-        assert!(json.contains("\"found\":null"), "{json}");
+    fn unmeasured_fields_are_null() {
+        let mut read = row();
+        read.user_bytes = 0;
+        read.disk_bytes = None;
+        read.dir_bytes = None;
+        read.live_bytes = None;
+        read.peak_rss_bytes = None;
+        let value: serde_json::Value = serde_json::from_str(&read.to_json().unwrap()).unwrap();
+        for field in [
+            "write_amp",
+            "space_amp",
+            "disk_bytes_written",
+            "write_counter",
+            "peak_rss_mib",
+        ] {
+            assert!(value[field].is_null(), "{field}: {value}");
+        }
     }
 
     #[test]
