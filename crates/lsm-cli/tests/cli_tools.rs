@@ -1,5 +1,7 @@
 //! CLI tests of the store tools: `lsm inspect sst|wal|manifest`, `lsm
-//! stats`, `lsm verify`, `lsm get|put|delete|scan`. Each builds a small
+//! stats`, `lsm verify`, `lsm get|put|delete|scan`, `lsm flush|compact`,
+//! their `--json` output, exit statuses and usage errors (`demo` and
+//! `bench` have their own files). Each builds a small
 //! store with `SimpleLsmStore` in a temp dir (a 4 KiB memtable, so there
 //! are several tables and a WAL with records), runs the built binary and
 //! checks its output.
@@ -395,7 +397,7 @@ fn get_put_delete_scan_round_trip() {
 
     lsm_ok(&["delete", dir, "apple"]);
     let missing = lsm(&["get", dir, "apple"]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(3), "absent key: exit status 3");
     assert!(stdout(&missing).is_empty());
     assert_eq!(stderr(&missing), "not found: apple\n");
 
@@ -467,11 +469,371 @@ fn bad_flag_is_a_usage_error() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// Every file under `dir` with its bytes: the directory's listing and
+/// contents in one value.
+fn snapshot_dir(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.insert(path.clone(), Vec::new());
+                stack.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// The read commands (get, scan, stats, verify, inspect) write nothing:
+/// 20 of them leave the directory listing and every file's bytes as they
+/// were (before, each get or scan left a new WAL segment and manifest).
 #[test]
-fn stats_on_a_store_open_elsewhere_is_one_locked_error() {
+fn twenty_read_commands_leave_the_directory_unchanged() {
     let store = build_store();
-    let open = SimpleLsmStore::open(LsmConfig::new(store.path())).unwrap();
-    let err = assert_one_error_line(&lsm(&["stats", store.path().to_str().unwrap()]));
-    assert!(err.contains("locked"), "{err}");
-    drop(open);
+    let dir = store.path().to_str().unwrap();
+    let table = first_table(store.path());
+    let table = table.to_str().unwrap();
+    let before = snapshot_dir(store.path());
+    let wal_files = files_with_suffix(store.path(), ".wal").len();
+    let commands: [&[&str]; 10] = [
+        &["get", dir, "key0042"],
+        &["scan", dir, "--limit", "5"],
+        &["stats", dir],
+        &["stats", "--json", dir],
+        &["verify", dir],
+        &["verify", "--all", "--json", dir],
+        &["inspect", "manifest", dir],
+        &["inspect", "wal", dir],
+        &["inspect", "sst", table, "--entries"],
+        &["get", dir, "wal0"],
+    ];
+    for round in 0..2 {
+        for args in commands {
+            lsm_ok(args);
+            assert_eq!(
+                files_with_suffix(store.path(), ".wal").len(),
+                wal_files,
+                "round {round}: {args:?} added a WAL segment"
+            );
+        }
+    }
+    assert_eq!(snapshot_dir(store.path()), before, "a read command wrote");
+}
+
+/// Another process (here: this test) holds the store open: `stats`, `get`
+/// and `scan` read it as of now, and `verify` says it is held and still
+/// checks; none of them writes, and the holder's lock stays.
+#[test]
+fn read_commands_work_on_a_store_another_process_holds() {
+    let store = build_store();
+    let dir = store.path().to_str().unwrap();
+    let holder = SimpleLsmStore::open(LsmConfig::new(store.path())).unwrap();
+    holder.put("held", "yes").unwrap();
+    let before = snapshot_dir(store.path());
+
+    let out = lsm_ok(&["stats", dir]);
+    let last = KEYS + 1 + WAL_ONLY_KEYS + 1;
+    assert!(out.contains(&format!("last {last}")), "{out}");
+    assert_eq!(lsm_ok(&["get", dir, "held"]), "yes\n");
+    assert!(lsm_ok(&["scan", dir, "--start", "held"]).starts_with("held\tyes\n"));
+
+    let out = lsm_ok(&["verify", dir]);
+    let pid = std::process::id();
+    assert!(
+        out.starts_with(&format!(
+            "note     LOCK: the store is held by another process (pid {pid})"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("no problems"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&lsm_ok(&["verify", "--json", dir])).unwrap();
+    assert_eq!(json["lock"]["state"], "held", "{json}");
+    assert_eq!(json["lock"]["pid"], pid, "{json}");
+    assert_eq!(json["ok"], true, "{json}");
+
+    assert_eq!(snapshot_dir(store.path()), before, "a read command wrote");
+    let err = SimpleLsmStore::open(LsmConfig::new(store.path())).unwrap_err();
+    assert!(err.is_locked(), "the holder keeps its lock: {err}");
+    holder.close().unwrap();
+
+    let json: serde_json::Value =
+        serde_json::from_str(&lsm_ok(&["verify", "--json", dir])).unwrap();
+    assert_eq!(json["lock"]["state"], "free", "{json}");
+    assert!(!lsm_ok(&["verify", dir]).contains("note     LOCK"));
+}
+
+/// `put`, `delete`, `flush` and `compact` still need the lock: on a held
+/// store they fail with one line naming it.
+#[test]
+fn writing_commands_on_a_held_store_are_one_locked_error() {
+    let store = build_store();
+    let dir = store.path().to_str().unwrap();
+    let holder = SimpleLsmStore::open(LsmConfig::new(store.path())).unwrap();
+    for args in [
+        vec!["put", dir, "k", "v"],
+        vec!["delete", dir, "k"],
+        vec!["flush", dir],
+        vec!["compact", dir],
+    ] {
+        let output = lsm(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let err = assert_one_error_line(&output);
+        assert!(err.contains("locked"), "{args:?}: {err}");
+    }
+    holder.close().unwrap();
+}
+
+#[test]
+fn flush_writes_the_wal_to_an_l0_table_and_compact_empties_l0() {
+    let store = build_store();
+    let dir = store.path().to_str().unwrap();
+    let tables_before = files_with_suffix(store.path(), ".sst").len();
+    let out = lsm_ok(&["flush", dir]);
+    assert!(out.starts_with("flushed "), "{out}");
+    assert!(out.contains("levels: L0 "), "{out}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&lsm_ok(&["stats", "--json", dir])).unwrap();
+    assert_eq!(
+        stats["stats"]["memtable_bytes"], 0,
+        "the WAL's writes are in a table"
+    );
+    assert_eq!(lsm_ok(&["get", dir, "wal3"]), "walvalue3\n");
+    assert!(files_with_suffix(store.path(), ".sst").len() > tables_before);
+    let out = lsm_ok(&["flush", dir]);
+    assert!(out.starts_with("nothing to flush"), "{out}");
+
+    let out = lsm_ok(&["compact", dir, "--level", "0"]);
+    assert!(out.starts_with("compacted L0 into L1"), "{out}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&lsm_ok(&["stats", "--json", dir])).unwrap();
+    assert_eq!(stats["stats"]["levels"][0]["files"], 0, "{stats}");
+    let out = lsm_ok(&["compact", dir]);
+    assert!(out.contains("levels: "), "{out}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&lsm_ok(&["stats", "--json", dir])).unwrap();
+    for level in stats["stats"]["levels"].as_array().unwrap() {
+        assert!(
+            level["score"].as_f64().unwrap() < 1.0,
+            "quiet after compact: {stats}"
+        );
+    }
+    assert_eq!(lsm_ok(&["get", dir, "key0042"]), format!("{}\n", value(42)));
+    lsm_ok(&["verify", dir]);
+
+    let err = assert_one_error_line(&lsm(&["compact", dir, "--level", "99"]));
+    assert!(err.contains("99"), "{err}");
+}
+
+#[test]
+fn put_reads_the_value_from_a_file_or_stdin() {
+    let store = build_store();
+    let dir = store.path().to_str().unwrap();
+    let file = store.path().join("value.bin");
+    std::fs::write(&file, [0u8, 1, 2, 255, b'\n']).unwrap();
+    lsm_ok(&[
+        "put",
+        dir,
+        "fromfile",
+        "--value-file",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(
+        lsm_ok(&["get", "--hex", dir, "66726f6d66696c65"]),
+        "000102ff0a\n"
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lsm"))
+        .args(["put", dir, "fromstdin", "--value-file", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped value")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(lsm_ok(&["get", dir, "fromstdin"]), "piped value\n");
+
+    let output = lsm(&["put", dir, "k", "v", "--value-file", "x"]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "VALUE and --value-file conflict"
+    );
+    let output = lsm(&["put", dir, "k"]);
+    assert_eq!(output.status.code(), Some(2), "no value at all");
+    let err = assert_one_error_line(&lsm(&["put", dir, "k", "--value-file", "/nonexistent/v"]));
+    assert!(err.contains("/nonexistent/v"), "{err}");
+}
+
+#[test]
+fn inspect_wal_limit_caps_records_and_json_matches() {
+    let store = build_store();
+    let segment = newest_wal(store.path());
+    let path = segment.to_str().unwrap();
+    let out = lsm_ok(&["inspect", "wal", path, "--limit", "2"]);
+    assert!(
+        out.contains(&format!("records ({WAL_ONLY_KEYS}):")),
+        "{out}"
+    );
+    let shown = out.lines().filter(|l| l.contains("..=")).count();
+    assert_eq!(shown, 2, "{out}");
+    assert!(
+        out.contains(&format!("... {} more (--limit 2)", WAL_ONLY_KEYS - 2)),
+        "{out}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&lsm_ok(&["inspect", "wal", "--json", "--limit", "2", path])).unwrap();
+    let seg = &json["segments"][0];
+    assert_eq!(seg["record_count"], WAL_ONLY_KEYS, "{json}");
+    assert_eq!(seg["records"].as_array().unwrap().len(), 2, "{json}");
+    assert_eq!(seg["tail"]["kind"], "clean", "{json}");
+    let json: serde_json::Value = serde_json::from_str(&lsm_ok(&[
+        "inspect",
+        "wal",
+        "--json",
+        store.path().to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(json["summary"]["records"], WAL_ONLY_KEYS, "{json}");
+}
+
+#[test]
+fn inspect_wal_on_a_directory_without_a_store_is_an_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = lsm(&["inspect", "wal", empty.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = assert_one_error_line(&output);
+    assert!(
+        err.contains("no store at") && err.contains("CURRENT not found"),
+        "{err}"
+    );
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn json_output_of_stats_inspect_and_verify_parses() {
+    let store = build_store();
+    let dir = store.path().to_str().unwrap();
+    let json =
+        |args: &[&str]| -> serde_json::Value { serde_json::from_str(&lsm_ok(args)).unwrap() };
+
+    let stats = json(&["stats", "--json", dir]);
+    assert_eq!(stats["store"], dir);
+    assert_eq!(stats["stats"]["last_seq"], KEYS + 1 + WAL_ONLY_KEYS);
+    assert_eq!(
+        stats["stats"]["flushes"], 0,
+        "a read-only open does no work"
+    );
+    assert!(stats["stats"]["levels"][0]["files"].is_u64(), "{stats}");
+
+    let manifest = json(&["inspect", "manifest", "--json", dir]);
+    assert_eq!(manifest["records"][0]["kind"], "snapshot", "{manifest}");
+    assert!(manifest["dropped_tail"].is_null(), "{manifest}");
+    let listed: usize = manifest["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|level| level["tables"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, files_with_suffix(store.path(), ".sst").len());
+
+    let table = first_table(store.path());
+    let sst = json(&[
+        "inspect",
+        "sst",
+        "--json",
+        "--entries",
+        "--limit",
+        "3",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(sst["entries"].as_array().unwrap().len(), 3, "{sst}");
+    assert_eq!(
+    let index = sst["index"].as_array().unwrap();
+    assert!(index.len() <= 3, "--limit caps the index: {sst}");
+    assert!(sst["index_count"].as_u64().unwrap() >= index.len() as u64, "{sst}");
+    assert_eq!(sst["bloom"]["bits_per_key"], 10, "{sst}");
+    assert!(
+        sst["entries"][0]["user_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("key"),
+        "{sst}"
+    );
+
+    let verify = json(&["verify", "--json", dir]);
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert_eq!(verify["problems"].as_array().unwrap().len(), 0);
+    let statuses: Vec<&str> = verify["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == "ok"), "{verify}");
+    assert_eq!(
+        verify["files"].as_array().unwrap().last().unwrap()["name"],
+        "open check"
+    );
+
+    // A failure: still one JSON object on stdout, exit status 1.
+    let block = lsm_table_first_block(&table);
+    flip_byte(&table, block.offset + block.size / 2);
+    let output = lsm(&["verify", "--json", dir]);
+    assert_eq!(output.status.code(), Some(1));
+    let verify: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(verify["ok"], false, "{verify}");
+    assert_eq!(verify["problems"].as_array().unwrap().len(), 1, "{verify}");
+}
+
+/// Exit statuses: 2 for bad flags and values (sizes included) and for
+/// settings out of range; the top-level help lists them and prints no
+/// backticks.
+#[test]
+fn usage_errors_exit_2_and_help_lists_the_exit_statuses() {
+    for args in [
+        vec!["bench", "--memtable-bytes", "64MB"],
+        vec!["bench", "--value-size", "12x"],
+        vec!["bench", "--wal-sync", "bytes:4096"],
+        vec!["bench", "--num", "0"],
+        vec!["demo", "--key-size", "2k"],
+        vec!["stats"],
+        vec!["inspect", "wal", "/tmp", "--limit", "many"],
+        vec!["compact", "/tmp", "--level", "-1"],
+    ] {
+        let output = lsm(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("panicked"), "{args:?}");
+    }
+    let err = stderr(&lsm(&["bench", "--memtable-bytes", "64MB"]));
+    assert!(err.contains("ambiguous") && err.contains("64MiB"), "{err}");
+
+    let help = lsm_ok(&["--help"]);
+    assert!(!help.contains('`'), "{help}");
+    for line in [
+        "0  success",
+        "1  error",
+        "2  usage error",
+        "3  lsm get",
+        "flush",
+        "compact",
+    ] {
+        assert!(help.contains(line), "{line:?} in {help}");
+    }
 }
