@@ -759,10 +759,12 @@ fn json_output_of_stats_inspect_and_verify_parses() {
         table.to_str().unwrap(),
     ]);
     assert_eq!(sst["entries"].as_array().unwrap().len(), 3, "{sst}");
-    assert_eq!(
     let index = sst["index"].as_array().unwrap();
     assert!(index.len() <= 3, "--limit caps the index: {sst}");
-    assert!(sst["index_count"].as_u64().unwrap() >= index.len() as u64, "{sst}");
+    assert!(
+        sst["index_count"].as_u64().unwrap() >= index.len() as u64,
+        "{sst}"
+    );
     assert_eq!(sst["bloom"]["bits_per_key"], 10, "{sst}");
     assert!(
         sst["entries"][0]["user_key"]
