@@ -63,7 +63,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     };
     let scaled = numerator << shift;
     let denominator = 10u128.pow(digits);
-    if scaled % denominator != 0 {
+    if !scaled.is_multiple_of(denominator) {
         return Err(format!("`{text}` is not a whole number of bytes"));
     }
     let bytes = whole
