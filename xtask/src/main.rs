@@ -78,10 +78,11 @@ fn run(step: &Step<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The features CI turns on: every structural-invariant check. Not
+/// The features CI turns on: every structural-invariant check, and
+/// lsm-engine's optional `metrics` export (so it is built and tested). Not
 /// `--all-features`, which would include `lsm-cli/peers`.
 const CI_FEATURES: &str =
-    "lsm-compaction/invariants,lsm-manifest/invariants,lsm-engine/invariants,lsm-store-sync/invariants";
+    "lsm-compaction/invariants,lsm-manifest/invariants,lsm-engine/invariants,lsm-store-sync/invariants,lsm-engine/metrics";
 
 fn ci() -> Result<()> {
     let steps = [

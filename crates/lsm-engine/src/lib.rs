@@ -23,7 +23,8 @@
 //!   (open, `write`, `begin_write` → [`WritePermit`], the one [`Freezer`]
 //!   with its [`Drain`] step, `flush_oldest_immutable`,
 //!   `reserve_compaction` → [`CompactionReservation`] →
-//!   [`CompactionReport`], reads, `stats`, `close`), [`Written`],
+//!   [`CompactionReport`], reads, `stats`, `record_stall` with
+//!   [`StallCause`] and [`STALL_WARN_THRESHOLD`], `close`), [`Written`],
 //!   [`owned_bounds`];
 //! - the names of the files it keeps in a store directory:
 //!   [`LOCK_FILE_NAME`], [`OPTIONS_FILE_NAME`], [`OPTIONS_TEMP_FILE_NAME`],
@@ -35,6 +36,13 @@
 //! that the durable state is complete before it changes anything, and a
 //! hole is an [`Error`] with [`Error::is_corruption`], naming file and
 //! offset, never a silent gap or a panic.
+//!
+//! What it tells (see `docs/observability.md`): structured events through
+//! `tracing` (open and recovery, flush, compaction, stalls, poisoning,
+//! close; nothing per read or write), the counters and gauges of
+//! [`StoreStats`], and with the cargo feature `metrics`,
+//! `StoreStats::record_metrics`, which publishes them through the
+//! `metrics` facade.
 //!
 //! What it never does: start threads (the stores decide where work runs),
 //! or decide when to flush or compact (the stores' policies do).
@@ -56,6 +64,8 @@
 mod config;
 mod engine;
 mod error;
+#[cfg(feature = "metrics")]
+mod metrics_export;
 mod options_file;
 mod read;
 mod read_only;
@@ -68,8 +78,8 @@ mod watermark;
 
 pub use config::{LsmConfig, LsmConfigBuilder};
 pub use engine::{
-    CompactionReport, CompactionReservation, Drain, Engine, Freezer, WritePermit, Written,
-    LOCK_FILE_NAME,
+    CompactionReport, CompactionReservation, Drain, Engine, Freezer, StallCause, WritePermit,
+    Written, LOCK_FILE_NAME, STALL_WARN_THRESHOLD,
 };
 pub use error::{Error, KvError, Result};
 pub use options_file::{OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};

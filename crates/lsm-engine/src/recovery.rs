@@ -367,6 +367,87 @@ pub(crate) struct Recovered {
     pub(crate) wal: WalWriter,
     pub(crate) mem: Arc<Memtable>,
     pub(crate) last_seq: SeqNo,
+    /// What recovery replayed and repaired, for the `lsm.open` event.
+    pub(crate) summary: RecoverySummary,
+}
+
+/// What [`repair`] did, for the `lsm.open` event (the warnings about
+/// damage are emitted by `repair` itself, one event each).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RecoverySummary {
+    /// The sequence number the tables hold up to (the manifest's).
+    pub(crate) flushed_seq: SeqNo,
+    /// The WAL segments replayed, ascending.
+    pub(crate) replayed_segments: Vec<u64>,
+    /// WAL records (batches) replayed.
+    pub(crate) replayed_records: u64,
+    /// The last sequence number the replay saw, if any record.
+    pub(crate) replayed_last_seq: Option<SeqNo>,
+    /// The segment new writes go to.
+    pub(crate) new_wal_segment: u64,
+    /// A torn tail was cut from the WAL (or torn headers, or lost
+    /// segments), or the manifest's damaged last record was left out.
+    pub(crate) repaired_damage: bool,
+    /// `OPTIONS` was written (new store, or one older than the file).
+    pub(crate) options_written: bool,
+    /// Old WAL segments deleted (their writes are in tables).
+    pub(crate) removed_wal_segments: usize,
+    /// Tables no manifest lists, deleted.
+    pub(crate) removed_tables: usize,
+    /// Files moved (tables) or copied (the manifest) to `quarantine/`.
+    pub(crate) quarantined: usize,
+}
+
+/// Emits one `warn` event per piece of damage open repairs (see
+/// `docs/observability.md`): a torn WAL tail, torn segment headers,
+/// segments lost after the damage point, the manifest's damaged last
+/// record. True if there was any.
+fn report_damage(dir: &Path, report: &RecoveryReport, manifest: &RecoveredState) -> bool {
+    let mut damage = false;
+    if let Some(torn) = &report.torn_tail {
+        damage = true;
+        tracing::warn!(
+            name: "lsm.recovery.torn_tail",
+            dir = %dir.display(),
+            path = %lsm_wal::segment_path(dir, torn.segment).display(),
+            segment = torn.segment,
+            offset = torn.offset,
+            bytes = torn.dropped_bytes,
+            "cut a torn tail from the WAL (a crash during an append)"
+        );
+    }
+    for &segment in &report.torn_headers {
+        damage = true;
+        tracing::warn!(
+            name: "lsm.recovery.torn_header",
+            dir = %dir.display(),
+            path = %lsm_wal::segment_path(dir, segment).display(),
+            segment,
+            "cut a torn WAL segment header to zero bytes (a crash while the segment was created)"
+        );
+    }
+    if !report.lost_segments.is_empty() {
+        damage = true;
+        tracing::warn!(
+            name: "lsm.recovery.lost_segments",
+            dir = %dir.display(),
+            segments = ?report.lost_segments,
+            "point-in-time recovery emptied the WAL segments after the damage"
+        );
+    }
+    if let (Some(tail), Some(path)) = (&manifest.dropped_tail, &manifest.source) {
+        damage = true;
+        tracing::warn!(
+            name: "lsm.recovery.manifest_tail_dropped",
+            dir = %dir.display(),
+            path = %path.display(),
+            offset = tail.offset,
+            bytes = tail.bytes,
+            reason = %tail.reason,
+            "left out the manifest's damaged last record (a torn write)"
+        );
+    }
+    damage
 }
 
 /// Makes the checked state the store's (see the module doc for the order).
@@ -385,12 +466,20 @@ pub(crate) fn repair(
         options,
         write_options,
     } = check;
+    let repaired_damage = report_damage(dir, &report, &recovered);
     if write_options {
         options_file::write(fs.as_ref(), dir, &options)?;
+        tracing::debug!(
+            name: "lsm.recovery.options_written",
+            dir = %dir.display(),
+            num_levels = options.num_levels,
+            "wrote OPTIONS"
+        );
     }
     if options_file::remove_temp(fs.as_ref(), dir)? {
         fs.sync_dir(dir).map_err(|e| CoreError::io(dir, e))?;
     }
+    let mut quarantined = 0;
     let new_segment = report.next_segment.max(recovered.wal_segment);
     let wal = WalWriter::create(
         Arc::clone(fs),
@@ -405,6 +494,7 @@ pub(crate) fn repair(
         .and(recovered.source.as_ref())
     {
         quarantine_copy(fs.as_ref(), dir, source)?;
+        quarantined += 1;
     }
     let mut edit = VersionEdit {
         newest_wal_segment: Some(new_segment),
@@ -418,31 +508,54 @@ pub(crate) fn repair(
 
     let names = fs.list_dir(dir).map_err(|e| CoreError::io(dir, e))?;
     let oldest_needed = manifest.wal_segment();
-    let mut removed = false;
+    let mut removed_wal_segments = 0;
+    let mut removed_tables = 0;
     for name in names {
         if parse_segment_file_name(&name).is_some_and(|segment| segment < oldest_needed) {
             let path = dir.join(&name);
             fs.remove_file(&path).map_err(|e| CoreError::io(&path, e))?;
-            removed = true;
+            removed_wal_segments += 1;
         }
     }
-    for number in stray_tables {
-        let path = dir.join(table_file_name(number));
+    for number in &stray_tables {
+        let path = dir.join(table_file_name(*number));
         if recovered.dropped_tail.is_some() {
             quarantine_move(fs.as_ref(), dir, &path)?;
+            quarantined += 1;
         } else {
             fs.remove_file(&path).map_err(|e| CoreError::io(&path, e))?;
+            removed_tables += 1;
         }
-        removed = true;
     }
-    if removed {
+    if removed_wal_segments > 0 || !stray_tables.is_empty() {
         fs.sync_dir(dir).map_err(|e| CoreError::io(dir, e))?;
     }
+    if removed_tables > 0 {
+        tracing::debug!(
+            name: "lsm.recovery.stray_tables_removed",
+            dir = %dir.display(),
+            tables = ?stray_tables,
+            "deleted tables no manifest lists (their flush or compaction never committed)"
+        );
+    }
+    let summary = RecoverySummary {
+        flushed_seq: recovered.last_seq,
+        replayed_segments: report.segments,
+        replayed_records: report.records,
+        replayed_last_seq: report.last_seq,
+        new_wal_segment: new_segment,
+        repaired_damage,
+        options_written: write_options,
+        removed_wal_segments,
+        removed_tables,
+        quarantined,
+    };
     Ok(Recovered {
         manifest,
         wal,
         mem,
         last_seq,
+        summary,
     })
 }
 
@@ -466,7 +579,16 @@ fn quarantine_move(fs: &dyn FileSystem, dir: &Path, path: &Path) -> Result<()> {
     let target = quarantine_path(fs, dir, &name)?;
     fs.rename(path, &target)
         .map_err(|e| CoreError::io(path, e))?;
-    sync_quarantine(fs, dir)
+    sync_quarantine(fs, dir)?;
+    tracing::warn!(
+        name: "lsm.recovery.quarantined",
+        dir = %dir.display(),
+        path = %path.display(),
+        target = %target.display(),
+        action = "moved",
+        "moved a table no intact manifest lists to quarantine (the manifest's last record was damaged)"
+    );
+    Ok(())
 }
 
 /// Copies `path` into the quarantine directory, synced.
@@ -477,7 +599,16 @@ fn quarantine_copy(fs: &dyn FileSystem, dir: &Path, path: &Path) -> Result<()> {
     file.append(&bytes)
         .and_then(|()| file.sync_data())
         .map_err(|e| CoreError::io(&target, e))?;
-    sync_quarantine(fs, dir)
+    sync_quarantine(fs, dir)?;
+    tracing::warn!(
+        name: "lsm.recovery.quarantined",
+        dir = %dir.display(),
+        path = %path.display(),
+        target = %target.display(),
+        action = "copied",
+        "kept a copy of the manifest whose last record was damaged in quarantine"
+    );
+    Ok(())
 }
 
 fn sync_quarantine(fs: &dyn FileSystem, dir: &Path) -> Result<()> {

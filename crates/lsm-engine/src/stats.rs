@@ -60,6 +60,24 @@ pub struct StoreStats {
     /// or manifest sync, a failed flush or compaction); `None` while it
     /// accepts them.
     pub poisoned: Option<String>,
+    /// The picker's estimate of the table bytes compactions must still
+    /// rewrite before no level is due (`lsm_compaction::pending_compaction_bytes`,
+    /// RocksDB's "estimated pending compaction bytes"); 0 when the tree is
+    /// in shape. A backlog gauge: rising means compaction falls behind.
+    pub pending_compaction_bytes: u64,
+    /// Write stalls since open: times a write (or the thread applying
+    /// writes) waited for the store to make room. Async store: the applier
+    /// waiting for the flusher (too many frozen memtables), and a writer
+    /// blocked on a full apply queue; sync store: a write that froze,
+    /// flushed and compacted inline (or waited for another write doing
+    /// so). See `docs/observability.md`.
+    pub write_stalls: u64,
+    /// Nanoseconds spent in those stalls since open, summed over threads
+    /// (stalls that overlap in time each count).
+    pub write_stall_nanos: u64,
+    /// fdatasync calls the WAL made since open (`WalWriter::sync_count`):
+    /// group-commit syncs, rotations and new segments' headers.
+    pub wal_syncs: u64,
 }
 
 impl StoreStats {
@@ -71,5 +89,31 @@ impl StoreStats {
     /// Bytes of tables across all levels.
     pub fn total_table_bytes(&self) -> u64 {
         self.levels.iter().map(|l| l.bytes).sum()
+    }
+
+    /// Bytes the store wrote per byte the user wrote, since open:
+    /// (WAL + flush + compaction bytes written) / user bytes. `None` before
+    /// any user byte was written.
+    pub fn write_amplification(&self) -> Option<f64> {
+        if self.user_bytes_written == 0 {
+            return None;
+        }
+        let written = self
+            .wal_bytes_written
+            .saturating_add(self.flush_bytes_written)
+            .saturating_add(self.compaction_bytes_written);
+        Some(written as f64 / self.user_bytes_written as f64)
+    }
+
+    /// The share of block cache lookups that hit, since open, in `0..=1`.
+    /// `None` before any lookup (or without a block cache).
+    pub fn block_cache_hit_rate(&self) -> Option<f64> {
+        let lookups = self
+            .block_cache_hits
+            .saturating_add(self.block_cache_misses);
+        if lookups == 0 {
+            return None;
+        }
+        Some(self.block_cache_hits as f64 / lookups as f64)
     }
 }

@@ -18,6 +18,7 @@
 //! flushing, and every waiter is released with the failure.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use lsm_engine::Engine;
 use parking_lot::{Condvar, Mutex};
@@ -84,15 +85,20 @@ impl FlushSignal {
     /// Blocks while `MAX_IMMUTABLE_MEMTABLES` frozen memtables wait, unless
     /// flushing failed or stopped. The immutable count only drops in the
     /// flusher, which takes `state` after each table before notifying, so
-    /// checking it under `state` loses no wake-up.
-    pub(crate) fn wait_for_room(&self, engine: &Engine) {
+    /// checking it under `state` loses no wake-up. How long it waited, if
+    /// it had to (the caller records the stall); no clock is read when
+    /// there is room.
+    pub(crate) fn wait_for_room(&self, engine: &Engine) -> Option<Duration> {
         let mut state = self.state.lock();
+        let mut started = None;
         while engine.immutable_count() >= MAX_IMMUTABLE_MEMTABLES
             && state.failed.is_none()
             && !state.stop
         {
+            started.get_or_insert_with(Instant::now);
             self.changed.wait(&mut state);
         }
+        started.map(|started| started.elapsed())
     }
 
     /// The first flush failure, if any.

@@ -35,11 +35,11 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TrySendError};
 use lsm_core::{SeqNo, WriteBatch};
-use lsm_engine::{Drain, Engine, Error as StoreError, Freezer, WritePermit};
+use lsm_engine::{Drain, Engine, Error as StoreError, Freezer, StallCause, WritePermit};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::Result;
@@ -155,6 +155,17 @@ impl Pipeline {
             Ok(()) => return,
             Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => item,
         };
+        // A full queue is a stall: measured from here (the fast paths above
+        // read no clock) until the write is applied or queued.
+        let stalled = Instant::now();
+        self.apply_or_enqueue_blocking(item);
+        self.engine
+            .record_stall(StallCause::ApplyQueueFull, stalled.elapsed());
+    }
+
+    /// Step 4 with the queue full: the core lock if it frees up within
+    /// `apply_lock_timeout`, else a blocking send.
+    fn apply_or_enqueue_blocking(&self, item: QueuedWrite) {
         if let Some(core) = self.core.try_lock_for(self.lock_timeout) {
             self.apply_and_wake(&core, &item.batch, item.first, item.last);
             return;
@@ -270,7 +281,9 @@ impl Pipeline {
         //    while too many frozen memtables wait for the flusher.
         let mut core = self.core.lock();
         self.drain(&core, self.drain_limit);
-        self.flush.wait_for_room(&self.engine);
+        if let Some(waited) = self.flush.wait_for_room(&self.engine) {
+            self.engine.record_stall(StallCause::FlushBacklog, waited);
+        }
         if let Some(reason) = self.flush.failure() {
             return Err(StoreError::Poisoned { reason }.into());
         }

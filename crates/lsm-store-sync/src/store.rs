@@ -4,14 +4,14 @@
 
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lsm_core::{SeqNo, WriteBatch};
 use parking_lot::Mutex;
 
 use lsm_engine::{
     owned_bounds, Backlog, Engine, Error, Freezer, KvStore, LsmConfig, Result, Snapshot,
-    StoreIterator, StoreStats,
+    StallCause, StoreIterator, StoreStats,
 };
 
 /// The synchronous LSM store. `Send + Sync`: share it with `Arc`.
@@ -66,10 +66,18 @@ impl SimpleLsmStore {
     /// so it was made. The failure poisons the store instead, and the next
     /// write (or flush, or compaction) fails with [`Error::Poisoned`] naming
     /// it. See `docs/durability.md`, promise 5.
+    ///
+    /// That inline maintenance is a write stall (`StallCause::InlineMaintenance`
+    /// in the stats and the `lsm.stall` event), as long as it keeps the
+    /// writer, waiting for another writer's maintenance included.
     pub fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
         let written = self.engine.write(batch)?;
         if written.memtable_full {
-            if let Err(err) = self.make_room() {
+            let stalled = Instant::now();
+            let made_room = self.make_room();
+            self.engine
+                .record_stall(StallCause::InlineMaintenance, stalled.elapsed());
+            if let Err(err) = made_room {
                 // Flush and compaction failures have poisoned the engine
                 // already (with their own reason, which `poison` keeps);
                 // this covers the rest, e.g. deleting obsolete tables.

@@ -360,3 +360,46 @@ fn reopening_without_new_writes_does_not_accumulate_wal_segments() {
     let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
     assert_eq!(store.get("b").unwrap(), Some(b"2".to_vec()));
 }
+
+/// A write that fills the memtable freezes, flushes and compacts on its own
+/// thread: each such write is one stall, as long as its maintenance, and
+/// explicit flushes are not stalls. The dashboard ratios follow the
+/// counters.
+#[test]
+fn inline_maintenance_counts_as_write_stalls() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
+    let value = "v".repeat(100);
+    let mut maintenance_writes = 0u64;
+    for i in 0..2000u32 {
+        let before = store.stats().unwrap().flushes;
+        store.put(format!("k{i:05}"), &value).unwrap();
+        if store.stats().unwrap().flushes > before {
+            maintenance_writes += 1;
+        }
+    }
+    let stats = store.stats().unwrap();
+    assert!(stats.flushes >= 5, "{stats:?}");
+    assert_eq!(
+        stats.write_stalls, maintenance_writes,
+        "one per flushing write"
+    );
+    assert!(stats.write_stall_nanos > 0);
+    store.flush_memtable().unwrap();
+    assert_eq!(store.stats().unwrap().write_stalls, stats.write_stalls);
+
+    let amplification = stats.write_amplification().unwrap();
+    let expected = (stats.wal_bytes_written
+        + stats.flush_bytes_written
+        + stats.compaction_bytes_written) as f64
+        / stats.user_bytes_written as f64;
+    assert_eq!(amplification, expected);
+    assert!(
+        amplification > 1.0,
+        "WAL and tables both count: {amplification}"
+    );
+    assert!(
+        stats.wal_syncs >= stats.flushes,
+        "a rotation syncs: {stats:?}"
+    );
+}

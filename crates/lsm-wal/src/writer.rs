@@ -50,7 +50,9 @@
 
 use std::mem;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use lsm_core::fs::WritableFile;
 use lsm_core::{SeqNo, SharedFileSystem, WriteBatch, MAX_SEQNO};
@@ -60,6 +62,29 @@ use crate::format::{encode_segment_header, frame_batch_record, ops_crc, SEGMENT_
 use crate::naming::segment_path;
 use crate::options::{SyncMode, WalOptions};
 use crate::{Error, Result};
+
+/// Why a rotation happened (the `reason` field of `lsm.wal.rotate`).
+#[derive(Clone, Copy, Debug)]
+enum RotateReason {
+    /// [`WalWriter::rotate`]: the store froze its memtable.
+    Requested,
+    /// An append found the segment at its size limit.
+    SegmentFull,
+}
+
+impl RotateReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            RotateReason::Requested => "requested",
+            RotateReason::SegmentFull => "segment_full",
+        }
+    }
+}
+
+/// Whole microseconds, saturating.
+fn micros(elapsed: std::time::Duration) -> u64 {
+    u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// A spare buffer larger than this is dropped instead of kept, so one huge
 /// batch does not pin its memory for the writer's lifetime.
@@ -87,6 +112,9 @@ pub struct WalWriter {
     synced_cv: Condvar,
     /// Notified when a `prepare_next_segment` call finishes.
     prepared_cv: Condvar,
+    /// fdatasync calls made on segment files since create (see
+    /// [`WalWriter::sync_count`]). Counted outside `state`, after each call.
+    syncs: AtomicU64,
 }
 
 /// Guarded by `WalWriter::state`. Offsets are *logical*: bytes of batch
@@ -176,16 +204,23 @@ impl State {
 }
 
 /// Creates segment `number` in `dir`: the file (truncating), its header
-/// (written and fdatasynced), then an fsync of the directory. Returns the
-/// file, ready for appends.
-fn create_segment(fs: &SharedFileSystem, dir: &Path, number: u64) -> Result<Arc<dyn WritableFile>> {
+/// (written and fdatasynced, counted in `syncs`), then an fsync of the
+/// directory. Returns the file, ready for appends.
+fn create_segment(
+    fs: &SharedFileSystem,
+    dir: &Path,
+    number: u64,
+    syncs: &AtomicU64,
+) -> Result<Arc<dyn WritableFile>> {
     let path = segment_path(dir, number);
     let io = |source| lsm_core::Error::io(&path, source);
     let file = fs.create(&path).map_err(io)?;
     let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
     encode_segment_header(&mut header, number);
     file.append(&header).map_err(io)?;
-    file.sync_data().map_err(io)?;
+    let synced = file.sync_data();
+    syncs.fetch_add(1, Ordering::Relaxed);
+    synced.map_err(io)?;
     fs.sync_dir(dir)
         .map_err(|source| lsm_core::Error::io(dir, source))?;
     Ok(file)
@@ -201,7 +236,8 @@ impl WalWriter {
         next_seq: SeqNo,
         options: WalOptions,
     ) -> Result<WalWriter> {
-        let file = create_segment(&fs, dir, segment)?;
+        let syncs = AtomicU64::new(0);
+        let file = create_segment(&fs, dir, segment, &syncs)?;
         Ok(WalWriter {
             fs,
             dir: dir.to_path_buf(),
@@ -230,6 +266,7 @@ impl WalWriter {
             written_cv: Condvar::new(),
             synced_cv: Condvar::new(),
             prepared_cv: Condvar::new(),
+            syncs,
         })
     }
 
@@ -323,7 +360,9 @@ impl WalWriter {
             return Ok(()); // rotation reports the exhaustion
         };
         st.preparing = true;
-        let created = MutexGuard::unlocked(&mut st, || create_segment(&self.fs, &self.dir, number));
+        let created = MutexGuard::unlocked(&mut st, || {
+            create_segment(&self.fs, &self.dir, number, &self.syncs)
+        });
         st.preparing = false;
         self.prepared_cv.notify_all();
         // A failure here loses no write, so it does not poison the WAL: the
@@ -349,7 +388,7 @@ impl WalWriter {
             st.check_poison()?;
         }
         st.writer_active = true;
-        let result = self.rotate_locked(&mut st);
+        let result = self.rotate_locked(&mut st, RotateReason::Requested);
         self.release_writer(&mut st, result.as_ref().err());
         result
     }
@@ -370,6 +409,14 @@ impl WalWriter {
     pub fn bytes_written(&self) -> u64 {
         let st = self.state.lock();
         st.written + st.header_bytes
+    }
+
+    /// fdatasync calls made on segment files since create: group-commit
+    /// syncs, the sync of the old segment at each rotation, and the header
+    /// sync of every segment created (the first one included). Failed calls
+    /// count too; directory fsyncs do not. One relaxed atomic load.
+    pub fn sync_count(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 
     /// Waits until every byte below `end` was written, taking the writer
@@ -413,7 +460,7 @@ impl WalWriter {
         debug_assert!(st.writer_active);
         let in_segment = st.written - st.segment_start;
         if in_segment > 0 && SEGMENT_HEADER_BYTES as u64 + in_segment >= self.segment_bytes {
-            self.rotate_locked(st)?;
+            self.rotate_locked(st, RotateReason::SegmentFull)?;
         }
         let mut chunk = mem::take(&mut st.spare);
         mem::swap(&mut chunk, &mut st.pending);
@@ -430,11 +477,15 @@ impl WalWriter {
         Ok(())
     }
 
-    /// Syncs the current segment, creates the next one and switches to it.
+    /// Syncs the current segment, creates the next one and switches to it,
+    /// then emits the `lsm.wal.rotate` event (debug level: old and new
+    /// segment, why, the old segment's record bytes, whether the new one
+    /// was prepared ahead, how long the switch took).
     /// REQUIRES: the caller holds the writer role (so nothing is written
     /// meanwhile).
-    fn rotate_locked(&self, st: &mut MutexGuard<'_, State>) -> Result<u64> {
+    fn rotate_locked(&self, st: &mut MutexGuard<'_, State>, reason: RotateReason) -> Result<u64> {
         debug_assert!(st.writer_active);
+        let started = Instant::now();
         let old = Arc::clone(&st.file);
         let old_number = st.segment;
         let new_number = old_number.checked_add(1).ok_or_else(|| {
@@ -452,17 +503,21 @@ impl WalWriter {
         // Keeps `prepare_next_segment` from creating (and truncating) the
         // segment this rotation is switching to while the lock is released.
         st.rotating = true;
+        let was_prepared = prepared.is_some();
         let new_file = MutexGuard::unlocked(st, || -> Result<Arc<dyn WritableFile>> {
-            old.sync_data().map_err(|source| {
+            let synced = old.sync_data();
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+            synced.map_err(|source| {
                 lsm_core::Error::io(segment_path(&self.dir, old_number), source)
             })?;
             match prepared {
                 Some(file) => Ok(file),
-                None => create_segment(&self.fs, &self.dir, new_number),
+                None => create_segment(&self.fs, &self.dir, new_number, &self.syncs),
             }
         });
         st.rotating = false;
         let new_file = new_file?;
+        let old_record_bytes = target - st.segment_start;
         st.synced = st.synced.max(target);
         st.sync_claimed = st.sync_claimed.max(target);
         st.file = new_file;
@@ -470,6 +525,17 @@ impl WalWriter {
         st.segment_start = target;
         st.header_bytes += SEGMENT_HEADER_BYTES as u64;
         self.synced_cv.notify_all();
+        tracing::debug!(
+            name: "lsm.wal.rotate",
+            dir = %self.dir.display(),
+            old_segment = old_number,
+            new_segment = new_number,
+            reason = reason.as_str(),
+            old_segment_record_bytes = old_record_bytes,
+            prepared = was_prepared,
+            duration_us = micros(started.elapsed()),
+            "WAL segment rotated"
+        );
         Ok(new_number)
     }
 
@@ -494,6 +560,7 @@ impl WalWriter {
             let file = Arc::clone(&st.file);
             let segment = st.segment;
             let result = MutexGuard::unlocked(st, || file.sync_data());
+            self.syncs.fetch_add(1, Ordering::Relaxed);
             st.syncer_active = false;
             match result {
                 Ok(()) => st.synced = st.synced.max(target),
@@ -550,6 +617,35 @@ mod tests {
         wal.append(&batch(b"k")).unwrap();
         let size = fs.file_size(&segment_path(dir.path(), 3)).unwrap();
         assert_eq!(wal.bytes_written(), size);
+    }
+
+    /// Every fdatasync is counted: the first segment's header, one per
+    /// durable append here (they do not overlap), none for a no-sync
+    /// append, and two per rotation (the old segment, the new header); a
+    /// prepared segment's header is counted when it is prepared.
+    #[test]
+    fn sync_count_counts_every_fdatasync() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = WalWriter::create(
+            OsFileSystem::shared(),
+            dir.path(),
+            1,
+            1,
+            WalOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(wal.sync_count(), 1, "the header of segment 1");
+        wal.append_with(&batch(b"a"), true).unwrap();
+        wal.append_with(&batch(b"b"), true).unwrap();
+        assert_eq!(wal.sync_count(), 3);
+        wal.append_with(&batch(b"c"), false).unwrap();
+        assert_eq!(wal.sync_count(), 3, "a no-sync append syncs nothing");
+        assert_eq!(wal.rotate().unwrap(), 2);
+        assert_eq!(wal.sync_count(), 5, "old segment + new header");
+        wal.prepare_next_segment().unwrap();
+        assert_eq!(wal.sync_count(), 6, "the prepared header");
+        assert_eq!(wal.rotate().unwrap(), 3);
+        assert_eq!(wal.sync_count(), 7, "only the old segment");
     }
 
     #[test]

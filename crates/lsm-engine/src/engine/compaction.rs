@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use lsm_compaction::{
     choose_level_compaction, level_scores, pick_compaction, run_compaction, CompactionChoice,
@@ -11,6 +12,7 @@ use lsm_compaction::{
 use lsm_core::Error as CoreError;
 use lsm_manifest::Version;
 
+use super::stall::micros;
 use super::{io_err, Engine};
 use crate::error::Result;
 
@@ -62,11 +64,29 @@ impl Engine {
     /// references any more. Takes the choice and version by value so their
     /// references to the inputs are gone before that purge. A failure
     /// poisons the store.
+    ///
+    /// Emits `lsm.compaction.start` and `lsm.compaction.end` (debug; see
+    /// `docs/observability.md`).
     pub fn run_reserved_compaction(
         &self,
         reservation: CompactionReservation,
     ) -> Result<CompactionReport> {
         let CompactionReservation { choice, version } = reservation;
+        let started = Instant::now();
+        tracing::debug!(
+            name: "lsm.compaction.start",
+            dir = %self.dir.display(),
+            level = choice.level,
+            output_level = choice.output_level,
+            inputs = choice.inputs.len(),
+            overlapping = choice.overlapping.len(),
+            input_bytes = choice.input_bytes(),
+            score = choice.score,
+            trivial_move = choice.is_trivial_move(),
+            "compaction started"
+        );
+        let level = choice.level;
+        let inputs = choice.inputs.len() + choice.overlapping.len();
         let result = self.run_reserved_locked(&choice, &version);
         let mut catalog = self.catalog.lock();
         for number in choice.input_numbers() {
@@ -77,6 +97,19 @@ impl Engine {
         drop(version);
         let outcome = self.poison_on_err("compaction", result)?;
         self.purge_obsolete_files()?;
+        tracing::debug!(
+            name: "lsm.compaction.end",
+            dir = %self.dir.display(),
+            level,
+            output_level = level + 1,
+            inputs,
+            outputs = outcome.outputs.len(),
+            bytes_read = outcome.bytes_read,
+            bytes_written = outcome.bytes_written,
+            trivial_move = outcome.trivial_move,
+            duration_us = micros(started.elapsed()),
+            "compaction finished"
+        );
         Ok(CompactionReport {
             bytes_read: outcome.bytes_read,
             bytes_written: outcome.bytes_written,

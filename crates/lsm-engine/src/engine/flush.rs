@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use lsm_compaction::{flush_to_table, OutputContext};
 use lsm_manifest::{Version, VersionEdit};
@@ -9,6 +10,7 @@ use lsm_memtable::Memtable;
 use lsm_wal::{list_segments, segment_file_name};
 use parking_lot::MutexGuard;
 
+use super::stall::micros;
 use super::{io_err, Catalog, Engine};
 use crate::error::Result;
 use crate::read::ReadView;
@@ -18,6 +20,9 @@ impl Engine {
     /// (which also moves the WAL's oldest needed segment past it), installs
     /// the new version and deletes the WAL segments it made obsolete. False
     /// if nothing was frozen. A failure poisons the store.
+    ///
+    /// Emits `lsm.flush.start` and `lsm.flush.end` (debug; see
+    /// `docs/observability.md`).
     pub fn flush_oldest_immutable(&self) -> Result<bool> {
         let _flushing = self.flushing.lock();
         let result = self.flush_oldest_locked();
@@ -25,9 +30,21 @@ impl Engine {
     }
 
     fn flush_oldest_locked(&self) -> Result<bool> {
-        let Some(oldest) = self.view().imm.last().cloned() else {
+        let view = self.view();
+        let Some(oldest) = view.imm.last().cloned() else {
             return Ok(false);
         };
+        let frozen = view.imm.len();
+        drop(view);
+        let started = Instant::now();
+        tracing::debug!(
+            name: "lsm.flush.start",
+            dir = %self.dir.display(),
+            memtable_bytes = oldest.mem.approximate_bytes(),
+            entries = oldest.mem.len(),
+            frozen_memtables = frozen,
+            "flush started"
+        );
         let table_options = self.config.table_options();
         let mut new_number = || self.catalog.lock().manifest.new_file_number();
         let ctx = OutputContext {
@@ -50,6 +67,7 @@ impl Engine {
             edit.last_seq = Some(max_seq);
         }
         let written = output.as_ref().map_or(0, |f| f.file_bytes);
+        let table = output.as_ref().map(|f| f.number);
         if let Some(file) = output {
             edit.added.push((0, file));
         }
@@ -66,6 +84,15 @@ impl Engine {
             .flush_bytes_written
             .fetch_add(written, Ordering::Relaxed);
         self.delete_wal_segments_before(oldest.next_wal_segment)?;
+        tracing::debug!(
+            name: "lsm.flush.end",
+            dir = %self.dir.display(),
+            table,
+            table_bytes = written,
+            wal_segment = oldest.next_wal_segment,
+            duration_us = micros(started.elapsed()),
+            "flush finished"
+        );
         Ok(true)
     }
 

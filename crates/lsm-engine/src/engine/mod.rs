@@ -53,15 +53,16 @@ mod compaction;
 mod flush;
 mod freeze;
 mod lookup;
+mod stall;
 mod write;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use lsm_compaction::level_scores;
+use lsm_compaction::{level_scores, pending_compaction_bytes};
 use lsm_core::{Error as CoreError, SeqNo, SharedFileSystem};
 use lsm_manifest::{FileMeta, Manifest};
 use lsm_sstable::BlockCache;
@@ -79,7 +80,10 @@ use crate::watermark::VisibleSeq;
 
 pub use compaction::{CompactionReport, CompactionReservation};
 pub use freeze::{Drain, Freezer};
+pub use stall::{StallCause, STALL_WARN_THRESHOLD};
 pub use write::{WritePermit, Written};
+
+use stall::micros;
 
 /// Name of the lock file that keeps a second store out of a directory.
 pub const LOCK_FILE_NAME: &str = "LOCK";
@@ -111,6 +115,9 @@ struct Counters {
     compaction_bytes_read: AtomicU64,
     compaction_bytes_written: AtomicU64,
     user_bytes_written: AtomicU64,
+    /// Write stalls the stores reported ([`Engine::record_stall`]).
+    stalls: AtomicU64,
+    stall_nanos: AtomicU64,
 }
 
 /// The shared internals of a store. See the module docs for the locks.
@@ -159,7 +166,12 @@ impl Engine {
     /// tables and the WAL for completeness (reading only), replays the WAL segments newer than the last flush
     /// into a fresh memtable, then starts a new WAL segment and manifest and
     /// removes (or quarantines) stray files (the `recovery` module).
+    ///
+    /// Emits `lsm.open` (info) with what recovery replayed, and a `warn`
+    /// event for each piece of damage it repaired (see
+    /// `docs/observability.md`).
     pub fn open(config: LsmConfig) -> Result<Engine> {
+        let started = Instant::now();
         config.validate()?;
         let fs = Arc::clone(&config.fs);
         let dir = config.dir.clone();
@@ -182,7 +194,30 @@ impl Engine {
             wal,
             mem,
             last_seq,
+            summary,
         } = recovery::repair(&fs, &config, check)?;
+        tracing::info!(
+            name: "lsm.open",
+            dir = %dir.display(),
+            last_seq,
+            flushed_seq = summary.flushed_seq,
+            replayed_segments = summary.replayed_segments.len(),
+            first_replayed_segment = summary.replayed_segments.first().copied(),
+            last_replayed_segment = summary.replayed_segments.last().copied(),
+            replayed_records = summary.replayed_records,
+            replayed_last_seq = summary.replayed_last_seq,
+            replayed_entries = mem.len(),
+            wal_segment = summary.new_wal_segment,
+            tables = version.all_files().count(),
+            num_levels = config.num_levels,
+            repaired_damage = summary.repaired_damage,
+            options_written = summary.options_written,
+            removed_wal_segments = summary.removed_wal_segments,
+            removed_tables = summary.removed_tables,
+            quarantined = summary.quarantined,
+            duration_us = micros(started.elapsed()),
+            "store opened"
+        );
 
         let block_cache =
             (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
@@ -259,9 +294,16 @@ impl Engine {
 
     /// Makes every later write fail with `reason` (reads keep working).
     /// The first reason is kept.
+    /// The first reason is also emitted as `lsm.poisoned` (info).
     pub fn poison(&self, reason: String) {
         let mut poison = self.poison.lock();
         if poison.is_none() {
+            tracing::info!(
+                name: "lsm.poisoned",
+                dir = %self.dir.display(),
+                reason = %reason,
+                "store poisoned: writes are refused until it is reopened"
+            );
             *poison = Some(reason);
         }
         self.poisoned.store(true, Ordering::Release);
@@ -278,7 +320,8 @@ impl Engine {
     pub fn stats(&self) -> Result<StoreStats> {
         let view = self.view();
         let (memtable_bytes, immutable_bytes) = view.memtable_bytes();
-        let scores = level_scores(&view.version, &self.config.level_shape());
+        let shape = self.config.level_shape();
+        let scores = level_scores(&view.version, &shape);
         let levels = (0..view.version.num_levels())
             .map(|level| LevelStats {
                 files: view.version.files_at(level).len(),
@@ -318,6 +361,10 @@ impl Engine {
             block_cache_hits,
             block_cache_misses,
             poisoned: self.poison.lock().clone(),
+            pending_compaction_bytes: pending_compaction_bytes(&view.version, &shape),
+            write_stalls: c.stalls.load(Ordering::Relaxed),
+            write_stall_nanos: c.stall_nanos.load(Ordering::Relaxed),
+            wal_syncs: self.wal.sync_count(),
         })
     }
 
@@ -336,10 +383,13 @@ impl Engine {
     /// REQUIRES: no flush or compaction of this engine is running or
     /// starts later (the stores stop theirs first): after the lock is
     /// released, another store may own the directory.
+    ///
+    /// Emits `lsm.close` (info) once, with the outcome.
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let started = Instant::now();
         // Wait for in-flight writes to publish before the final sync.
         let gate = self.write_gate.0.write();
         let result = self
@@ -356,7 +406,18 @@ impl Engine {
             .lock
             .release()
             .map_err(|e| Error::from(CoreError::io(lock_path, e)));
-        result.and(released)
+        let result = result.and(released);
+        tracing::info!(
+            name: "lsm.close",
+            dir = %self.dir.display(),
+            last_seq = self.wal.last_seq(),
+            visible_seq = self.visible.get(),
+            wal_syncs = self.wal.sync_count(),
+            error = result.as_ref().err().map(tracing::field::display),
+            duration_us = micros(started.elapsed()),
+            "store closed"
+        );
+        result
     }
 
     /// True once `close` has run.
