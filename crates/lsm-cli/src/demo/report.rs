@@ -32,7 +32,7 @@ const LAG: RGBColor = RGBColor(214, 39, 40);
 /// Reference lines (memtable limit, L0 trigger).
 const LIMIT: RGBColor = RGBColor(60, 60, 60);
 const LEVEL_COLORS: [RGBColor; 8] = [
-    RGBColor(255, 187, 120),
+    RGBColor(23, 190, 207),
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
@@ -161,12 +161,18 @@ fn series(
     }
 }
 
-/// The largest point of all series (at least `floor`).
-fn max_of(all: &[Vec<Series>], floor: f64) -> f64 {
-    all.iter()
+/// The largest point of all series, or `empty` if none is above zero.
+fn max_of(all: &[Vec<Series>], empty: f64) -> f64 {
+    let max = all
+        .iter()
         .flatten()
         .flat_map(|s| s.points.iter().map(|p| p.1))
-        .fold(floor, f64::max)
+        .fold(0.0, f64::max);
+    if max > 0.0 {
+        max
+    } else {
+        empty
+    }
 }
 
 /// The smallest positive point of all series (for log axes).
@@ -260,9 +266,10 @@ fn chart_row(
                                 .map(|s| s.points.get(j).map_or(0.0, |p| p.1))
                                 .sum::<f64>()
                         })
-                        .fold(1.0, f64::max)
+                        .fold(0.0, f64::max)
                 })
-                .fold(1.0, f64::max);
+                .fold(0.0, f64::max);
+            let stacked_max = if stacked_max > 0.0 { stacked_max } else { 1.0 };
             0.0..stacked_max.max(limit_max) * 1.1
         }
         (Scale::Linear, Style::Lines) => 0.0..max_of(&all, 1.0).max(limit_max) * 1.1,
