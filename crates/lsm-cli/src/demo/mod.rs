@@ -356,7 +356,11 @@ fn run_store_of<S: KvStore + 'static>(
         tick,
     );
     let workload_secs = started.elapsed().as_secs_f64();
+    let counters = driver.shared_counters();
     let stopped = driver.stop();
+    // Every put is in the whole run's latencies, also those that completed
+    // between the last sample and the stop.
+    sampler.add_unsampled(&counters.take_put_latencies());
     progress.finish();
     let totals = stopped.with_context(|| format!("{} workload failed", kind.type_name()))?;
     let samples = sampled?;

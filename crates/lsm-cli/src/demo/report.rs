@@ -673,7 +673,7 @@ fn headline_html(runs: &[StoreRun]) -> String {
         ("puts slower than 10 ms", "over_10ms", |h| {
             (h.over_10ms as f64, count_share(h.over_10ms, h.puts))
         }),
-        ("puts timed", "puts", |h| (h.puts as f64, thousands(h.puts))),
+        ("puts", "puts", |h| (h.puts as f64, thousands(h.puts))),
     ];
     for (name, metric, value) in metrics {
         let _ = write!(html, "<tr><th>{name}</th>");
