@@ -240,6 +240,12 @@ impl Driver {
         &self.counters
     }
 
+    /// The shared counters, to read after [`Driver::stop`] (the puts that
+    /// completed after the last sample).
+    pub fn shared_counters(&self) -> Arc<OpCounters> {
+        Arc::clone(&self.counters)
+    }
+
     /// Whether a thread stopped on an error (`stop` reports it).
     pub fn failed(&self) -> bool {
         self.stop.load(Ordering::Relaxed)

@@ -9,7 +9,10 @@
 //! Modules: [`args`] (flags → store config and workload), [`store`] (one
 //! interface over both stores), [`driver`] (the paced workload threads),
 //! [`sampler`] (counters + stats → one [`sampler::Sample`] per tick),
-//! [`csv`], [`charts`] (plotters SVG) and [`report`] (the HTML page).
+//! [`progress`] (the progress line), [`csv`], [`latency`] (the whole run's
+//! put latency distribution: headline numbers, CDF, `put_latency.csv`),
+//! [`meta`] (machine and build metadata), [`charts`] (plotters SVG) and
+//! [`report`] (the HTML page).
 //!
 //! # CSV columns
 //! One row per sample per store:
@@ -25,6 +28,10 @@
 //! (async store only; empty for the simple store; `apply_queue_max` is the
 //! deepest queue seen polling every 2 ms during the window).
 //!
+//! `put_latency.csv` holds every put's latency of the whole run as the
+//! recorded buckets of an HDR histogram (3 significant digits):
+//! `store, latency_us, count, cumulative_count, cumulative_fraction`.
+//!
 //! What it never does: read a store's internals (only `stats()`, plus the
 //! async store's public `queued_writes()` and `pending_compactions()`), or
 //! delete a directory the user named with `--dir`.
@@ -33,6 +40,9 @@ pub mod args;
 pub mod charts;
 pub mod csv;
 pub mod driver;
+pub mod latency;
+pub mod meta;
+pub mod progress;
 pub mod report;
 pub mod sampler;
 pub mod store;
@@ -40,15 +50,16 @@ pub mod store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
+use hdrhistogram::Histogram;
 use lsm_store_async::AsyncLsmStore;
 use lsm_store_sync::{KvStore, SimpleLsmStore, StoreStats};
 
 pub use args::DemoArgs;
 use driver::{Driver, OpTotals};
+use progress::Progress;
 use sampler::{LatencySummary, Sample, Sampler};
 use store::StoreKind;
 
@@ -63,6 +74,8 @@ pub struct StoreRun {
     pub totals: OpTotals,
     /// Put latency over the whole run (`None`: no puts).
     pub put_latency: Option<LatencySummary>,
+    /// Every put's latency over the whole run, nanoseconds.
+    pub put_histogram: Histogram<u64>,
     /// Stats after the workload stopped, before close.
     pub final_stats: StoreStats,
     /// Seconds the workload ran.
@@ -89,6 +102,7 @@ impl BaseDir {
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let started_at = SystemTime::now();
     let kinds = args.store.kinds();
     // Check the engine settings before doing anything slow.
     args.store_config(Path::new("."))?;
@@ -118,6 +132,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create the report directory {}", args.out.display()))?;
     let out = args.out.canonicalize().unwrap_or_else(|_| args.out.clone());
     let csv_path = out.join("demo.csv");
+    let latency_csv_path = out.join("put_latency.csv");
     let html_path = out.join("report.html");
 
     println!(
@@ -146,27 +161,63 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     std::fs::write(&csv_path, csv::render(&runs))
         .with_context(|| format!("cannot write {}", csv_path.display()))?;
+    std::fs::write(&latency_csv_path, latency::render_csv(&runs))
+        .with_context(|| format!("cannot write {}", latency_csv_path.display()))?;
     let settings = report::Settings {
         items: settings_items(&args),
+        metadata: meta::items(started_at),
         csv_path: csv_path.display().to_string(),
+        latency_csv_path: latency_csv_path.display().to_string(),
+        memtable_limit_bytes: args.memtable_bytes as u64,
+        l0_trigger: args.l0_trigger as u64,
     };
     let html = report::render(&runs, &settings)?;
     std::fs::write(&html_path, html)
         .with_context(|| format!("cannot write {}", html_path.display()))?;
 
-    match base {
-        BaseDir::Temp(dir) if args.keep => {
-            println!("store directory kept: {}", dir.keep().display());
+    let kept = match base {
+        BaseDir::Temp(dir) if args.keep => Some(dir.keep()),
+        BaseDir::Temp(dir) => {
+            dir.close()
+                .context("cannot remove the temporary store directory")?;
+            None
         }
-        BaseDir::Temp(dir) => dir
-            .close()
-            .context("cannot remove the temporary store directory")?,
-        BaseDir::Given(path) => println!("store directory: {}", path.display()),
-    }
+        BaseDir::Given(path) => Some(path),
+    };
     println!("samples: {}", csv_path.display());
+    println!("         {}", latency_csv_path.display());
     println!("report:  {}", html_path.display());
+    match kept {
+        Some(base) => {
+            println!("stores kept in {}; look inside with:", base.display());
+            for kind in kinds {
+                let dir = base.join(kind.name());
+                println!("  lsm stats {}", shell_word(&dir));
+                println!("  lsm verify {}", shell_word(&dir));
+            }
+        }
+        None => println!(
+            "stores removed; to look inside them with `lsm stats DIR` and `lsm verify DIR`, \
+             rerun with --keep or --dir DIR"
+        ),
+    }
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `path` as one shell word: as is if it needs no quoting, else in single
+/// quotes.
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c));
+    if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 fn settings_items(args: &DemoArgs) -> Vec<(String, String)> {
@@ -227,14 +278,15 @@ fn settings_items(args: &DemoArgs) -> Vec<(String, String)> {
 }
 
 fn print_summary(run: &StoreRun) {
-    let latency = run
-        .put_latency
-        .map(|l| {
+    let latency = latency::Headline::of(&run.put_histogram)
+        .map(|h| {
             format!(
-                "put p50 {}, p99 {}, max {}",
-                report::fmt_us(Some(l.p50_us)),
-                report::fmt_us(Some(l.p99_us)),
-                report::fmt_us(Some(l.max_us))
+                "put p50 {}, p99.9 {}, worst {}; {} puts over 1 ms, {} over 10 ms",
+                report::fmt_us(Some(h.p50_us)),
+                report::fmt_us(Some(h.p999_us)),
+                report::fmt_us(Some(h.max_us)),
+                h.over_1ms,
+                h.over_10ms
             )
         })
         .unwrap_or_else(|| "no puts".to_string());
@@ -246,8 +298,8 @@ fn print_summary(run: &StoreRun) {
         .map(|(i, l)| format!("L{i}:{}", l.files))
         .collect();
     println!(
-        "{:>14}: {} puts ({:.0}/s), {} gets, {} deletes, {} range scans in {:.1} s; \
-         {} flushes, {} compactions; {latency}; tables {}; closed in {:.2} s",
+        "{}: {} puts ({:.0}/s), {} gets, {} deletes, {} range scans in {:.1} s; \
+         {} flushes, {} compactions; tables {}; closed in {:.2} s\n  {latency}",
         run.kind.type_name(),
         run.totals.puts,
         run.totals.puts as f64 / run.workload_secs.max(1e-9),
@@ -260,34 +312,6 @@ fn print_summary(run: &StoreRun) {
         levels.join(" "),
         run.close_secs,
     );
-}
-
-fn progress_bar(kind: StoreKind, duration: Duration) -> ProgressBar {
-    let bar = ProgressBar::new(duration.as_millis() as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{prefix:>6} {elapsed:>4} {bar:16.cyan/blue} {wide_msg}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_prefix(kind.name());
-    bar
-}
-
-fn progress_message(sample: &Sample) -> String {
-    let ops = sample.puts_per_s + sample.gets_per_s + sample.deletes_per_s + sample.ranges_per_s;
-    let files: Vec<String> = sample
-        .level_files
-        .iter()
-        .enumerate()
-        .map(|(i, n)| format!("L{i}:{n}"))
-        .collect();
-    format!(
-        "{} ops/s | tables {} | {} flushes, {} compactions",
-        charts::compact(ops.round()),
-        files.join(" "),
-        sample.flushes,
-        sample.compactions
-    )
 }
 
 /// Drives one store for `--duration` seconds, sampling it, then closes it.
@@ -310,7 +334,7 @@ fn run_store_of<S: KvStore + 'static>(
     );
     let duration = Duration::from_secs_f64(args.duration);
     let tick = Duration::from_millis(args.sample_ms);
-    let bar = progress_bar(kind, duration);
+    let mut progress = Progress::new();
 
     let started = Instant::now();
     let driver = Driver::start(Arc::clone(&store), &args.workload())?;
@@ -319,13 +343,25 @@ fn run_store_of<S: KvStore + 'static>(
         &*store,
         &driver,
         &mut sampler,
-        &bar,
+        &mut |sample: &Sample, last: bool| {
+            let line = progress::line(
+                kind.name(),
+                sample.elapsed_ms as f64 / 1000.0,
+                args.duration,
+                sample,
+            );
+            progress.show(line, last);
+        },
         started + duration,
         tick,
     );
     let workload_secs = started.elapsed().as_secs_f64();
+    let counters = driver.shared_counters();
     let stopped = driver.stop();
-    bar.finish_and_clear();
+    // Every put is in the whole run's latencies, also those that completed
+    // between the last sample and the stop.
+    sampler.add_unsampled(&counters.take_put_latencies());
+    progress.finish();
     let totals = stopped.with_context(|| format!("{} workload failed", kind.type_name()))?;
     let samples = sampled?;
     let final_stats = store.stats()?;
@@ -338,6 +374,7 @@ fn run_store_of<S: KvStore + 'static>(
         samples,
         totals,
         put_latency: LatencySummary::of(sampler.whole_run_latency()),
+        put_histogram: sampler.whole_run_latency().clone(),
         final_stats,
         workload_secs,
         close_secs,
@@ -353,7 +390,7 @@ fn sample_until<S: KvStore>(
     store: &S,
     driver: &Driver,
     sampler: &mut Sampler,
-    bar: &ProgressBar,
+    show: &mut dyn FnMut(&Sample, bool),
     deadline: Instant,
     tick: Duration,
 ) -> anyhow::Result<Vec<Sample>> {
@@ -375,8 +412,7 @@ fn sample_until<S: KvStore>(
             return Ok(samples);
         }
         let sample = sampler.sample(store, driver.counters(), queue_max)?;
-        bar.set_position(start.elapsed().as_millis() as u64);
-        bar.set_message(progress_message(&sample));
+        show(&sample, next >= deadline);
         samples.push(sample);
         if next >= deadline {
             return Ok(samples);

@@ -1,13 +1,15 @@
 //! The HTML report: a self-contained page (inline CSS and SVG, no scripts,
-//! no external files) with the run's settings, a summary table per store,
-//! and the panels, each with one chart per store side by side on shared
-//! axes.
+//! no external files): the headline numbers of put latency, the machine,
+//! build and settings the run used, a summary table per store, and the
+//! panels: the put latency distribution (both stores in one chart), then
+//! one chart per store side by side on shared axes.
 
 use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
 
-use super::charts::{self, ChartSpec, Markers, Series, Style, YScale};
+use super::charts::{self, Axis, ChartSpec, HLine, Markers, Scale, Series, Style, Unit};
+use super::latency::{self, Headline};
 use super::sampler::Sample;
 use super::store::StoreKind;
 use super::StoreRun;
@@ -16,8 +18,10 @@ const PUTS: RGBColor = RGBColor(31, 119, 180);
 const GETS: RGBColor = RGBColor(44, 160, 44);
 const DELETES: RGBColor = RGBColor(214, 39, 40);
 const RANGES: RGBColor = RGBColor(148, 103, 189);
+/// Flush markers: solid orange.
 const FLUSH: RGBColor = RGBColor(255, 127, 14);
-const COMPACTION: RGBColor = RGBColor(140, 86, 75);
+/// Compaction markers: dashed dark violet, unlike any series colour.
+const COMPACTION: RGBColor = RGBColor(90, 40, 140);
 const MEMTABLE: RGBColor = RGBColor(31, 119, 180);
 const IMMUTABLE: RGBColor = RGBColor(23, 190, 207);
 const P50: RGBColor = RGBColor(44, 160, 44);
@@ -25,8 +29,10 @@ const P99: RGBColor = RGBColor(31, 119, 180);
 const MAX: RGBColor = RGBColor(214, 39, 40);
 const QUEUE: RGBColor = RGBColor(31, 119, 180);
 const LAG: RGBColor = RGBColor(214, 39, 40);
+/// Reference lines (memtable limit, L0 trigger).
+const LIMIT: RGBColor = RGBColor(60, 60, 60);
 const LEVEL_COLORS: [RGBColor; 8] = [
-    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
@@ -36,23 +42,40 @@ const LEVEL_COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+/// The colour of a store's line where both stores share a chart.
+fn store_color(kind: StoreKind) -> RGBColor {
+    match kind {
+        StoreKind::Simple => RGBColor(214, 39, 40),
+        StoreKind::Async => RGBColor(31, 119, 180),
+    }
+}
+
 /// The report's panel titles, in order (the last only with an async run).
-pub const PANEL_TITLES: [&str; 6] = [
+pub const PANEL_TITLES: [&str; 7] = [
+    "Put latency distribution",
+    "Put latency over time",
     "Throughput",
     "Memtable",
     "Tables per level",
     "Bytes per level",
-    "Put latency",
     "Apply queue and watermark lag",
 ];
 
-/// The settings line printed at the top of the report.
+/// What the report shows besides the runs.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// One `(name, value)` per setting.
+    /// The demo's settings, one `(name, value)` each.
     pub items: Vec<(String, String)>,
-    /// Where the CSV is (named in the report).
+    /// The machine and build, one `(name, value)` each.
+    pub metadata: Vec<(String, String)>,
+    /// Where the samples CSV is (named in the report).
     pub csv_path: String,
+    /// Where the put latency distribution CSV is.
+    pub latency_csv_path: String,
+    /// Memtable bytes that trigger a flush (a line on the memtable chart).
+    pub memtable_limit_bytes: u64,
+    /// L0 tables that trigger a compaction (a line on the tables chart).
+    pub l0_trigger: u64,
 }
 
 /// What one legend entry looks like.
@@ -61,6 +84,8 @@ enum Swatch {
     Line,
     Band,
     Marker,
+    DashedMarker,
+    Limit,
 }
 
 /// One cell of a panel row: a chart or a note saying why there is none.
@@ -71,7 +96,8 @@ enum Cell {
 
 struct Row {
     legend: Vec<(String, RGBColor, Swatch)>,
-    cells: Vec<(StoreKind, Cell)>,
+    /// `(caption, cell)`.
+    cells: Vec<(String, Cell)>,
 }
 
 struct Panel {
@@ -105,6 +131,7 @@ fn flush_markers(samples: &[Sample]) -> Markers {
     Markers {
         label: "flush".into(),
         color: FLUSH,
+        dashed: false,
         xs: events(samples, |s| s.flushes),
     }
 }
@@ -113,6 +140,7 @@ fn compaction_markers(samples: &[Sample]) -> Markers {
     Markers {
         label: "compaction".into(),
         color: COMPACTION,
+        dashed: true,
         xs: events(samples, |s| s.compactions),
     }
 }
@@ -133,12 +161,18 @@ fn series(
     }
 }
 
-/// The largest point of all series (at least `floor`).
-fn max_of(all: &[Vec<Series>], floor: f64) -> f64 {
-    all.iter()
+/// The largest point of all series, or `empty` if none is above zero.
+fn max_of(all: &[Vec<Series>], empty: f64) -> f64 {
+    let max = all
+        .iter()
         .flatten()
         .flat_map(|s| s.points.iter().map(|p| p.1))
-        .fold(floor, f64::max)
+        .fold(0.0, f64::max);
+    if max > 0.0 {
+        max
+    } else {
+        empty
+    }
 }
 
 /// The smallest positive point of all series (for log axes).
@@ -160,34 +194,67 @@ fn legend_of(
     series: &[Series],
     swatch: Swatch,
     markers: &[Markers],
+    hlines: &[HLine],
 ) -> Vec<(String, RGBColor, Swatch)> {
     let mut legend: Vec<_> = series
         .iter()
         .map(|s| (s.label.clone(), s.color, swatch))
         .collect();
+    legend.extend(markers.iter().map(|m| {
+        let swatch = if m.dashed {
+            Swatch::DashedMarker
+        } else {
+            Swatch::Marker
+        };
+        (m.label.clone(), m.color, swatch)
+    }));
     legend.extend(
-        markers
+        hlines
             .iter()
-            .map(|m| (m.label.clone(), m.color, Swatch::Marker)),
+            .map(|h| (h.label.clone(), h.color, Swatch::Limit)),
     );
     legend
 }
 
-/// One chart per run on shared axes: `build` gives each run's series and
-/// markers.
+/// How the charts of one time-series row look.
+struct RowSpec<'a> {
+    y_desc: &'a str,
+    y_scale: Scale,
+    y_unit: Unit,
+    style: Style,
+    /// Step-shaped series (values that jump at events).
+    step: bool,
+    /// Reference lines, on every chart of the row.
+    hlines: Vec<HLine>,
+}
+
+impl<'a> RowSpec<'a> {
+    fn new(y_desc: &'a str, style: Style) -> RowSpec<'a> {
+        RowSpec {
+            y_desc,
+            y_scale: Scale::Linear,
+            y_unit: Unit::Plain,
+            style,
+            step: false,
+            hlines: Vec::new(),
+        }
+    }
+}
+
+/// One chart per run on shared axes over time: `build` gives each run's
+/// series and markers.
 fn chart_row(
     runs: &[&StoreRun],
     x_max: f64,
-    y_desc: &str,
-    scale: YScale,
-    style: Style,
+    spec: &RowSpec<'_>,
     build: impl Fn(&StoreRun) -> (Vec<Series>, Vec<Markers>),
 ) -> anyhow::Result<Row> {
     let built: Vec<(Vec<Series>, Vec<Markers>)> = runs.iter().map(|r| build(r)).collect();
     let all: Vec<Vec<Series>> = built.iter().map(|(s, _)| s.clone()).collect();
-    let y_range = match (scale, style) {
-        (YScale::Log, _) => min_positive(&all, 1.0)..max_of(&all, 1.0),
-        (YScale::Linear, Style::StackedAreas) => {
+    let limit_max = spec.hlines.iter().map(|h| h.y).fold(0.0, f64::max);
+    let y_range = match (spec.y_scale, spec.style) {
+        (Scale::Log, _) => min_positive(&all, 1.0)..max_of(&all, 1.0).max(limit_max),
+        (Scale::Linear, Style::StackedAreas) => {
             let stacked_max = all
                 .iter()
                 .map(|series| {
@@ -199,38 +266,129 @@ fn chart_row(
                                 .map(|s| s.points.get(j).map_or(0.0, |p| p.1))
                                 .sum::<f64>()
                         })
-                        .fold(1.0, f64::max)
+                        .fold(0.0, f64::max)
                 })
-                .fold(1.0, f64::max);
-            0.0..stacked_max * 1.1
+                .fold(0.0, f64::max);
+            let stacked_max = if stacked_max > 0.0 { stacked_max } else { 1.0 };
+            0.0..stacked_max.max(limit_max) * 1.1
         }
-        (YScale::Linear, Style::Lines) => 0.0..max_of(&all, 1.0) * 1.1,
+        (Scale::Linear, Style::Lines) => 0.0..max_of(&all, 1.0).max(limit_max) * 1.1,
     };
-    let swatch = match style {
+    let swatch = match spec.style {
         Style::Lines => Swatch::Line,
         Style::StackedAreas => Swatch::Band,
     };
     let legend = built
         .first()
-        .map(|(s, m)| legend_of(s, swatch, m))
+        .map(|(s, m)| legend_of(s, swatch, m, &spec.hlines))
         .unwrap_or_default();
     let mut cells = Vec::with_capacity(runs.len());
     for (run, (series, markers)) in runs.iter().zip(&built) {
         let svg = charts::render(&ChartSpec {
-            y_desc,
-            x_max,
-            y_range: y_range.clone(),
-            scale,
-            style,
+            x: Axis::linear("seconds", 0.0..x_max),
+            y: Axis::linear(spec.y_desc, y_range.clone())
+                .scale(spec.y_scale)
+                .unit(spec.y_unit),
+            style: spec.style,
+            step: spec.step,
             series,
             markers,
+            hlines: &spec.hlines,
         })?;
-        cells.push((run.kind, Cell::Chart(svg)));
+        cells.push((run.kind.type_name().to_string(), Cell::Chart(svg)));
     }
     Ok(Row { legend, cells })
 }
 
-fn panels(runs: &[StoreRun]) -> anyhow::Result<Vec<Panel>> {
+/// The put latency distribution of every run, both stores on one chart:
+/// the CDF (share of puts at most this slow) and its tail (share of puts
+/// at least this slow, log scale), on a log latency axis.
+fn distribution_row(runs: &[StoreRun]) -> anyhow::Result<Row> {
+    let mut cdfs = Vec::new();
+    let mut tails = Vec::new();
+    for run in runs {
+        let total = run.put_histogram.len();
+        if total == 0 {
+            continue;
+        }
+        let points = latency::thin(&latency::cdf(&run.put_histogram));
+        let share = |n: u64| n as f64 * 100.0 / total as f64;
+        let label = run.kind.type_name().to_string();
+        let color = store_color(run.kind);
+        cdfs.push(Series {
+            label: label.clone(),
+            color,
+            points: points
+                .iter()
+                .map(|p| (p.latency_us, share(p.cumulative)))
+                .collect(),
+        });
+        // Puts at least as slow as each bucket: all but those before it.
+        let mut before = 0;
+        let tail = points
+            .iter()
+            .map(|p| {
+                let point = (p.latency_us, share(total - before));
+                before = p.cumulative;
+                point
+            })
+            .collect();
+        tails.push(Series {
+            label,
+            color,
+            points: tail,
+        });
+    }
+    let legend = legend_of(&cdfs, Swatch::Line, &[], &[]);
+    if cdfs.is_empty() {
+        return Ok(Row {
+            legend,
+            cells: vec![(
+                "CDF".to_string(),
+                Cell::Note("No puts: run with a --write-rate other than off.".to_string()),
+            )],
+        });
+    }
+    let all = [cdfs.clone()];
+    let latency_range = {
+        let xs = || cdfs.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+        xs().fold(f64::INFINITY, f64::min).max(1e-3)..xs().fold(1.0, f64::max)
+    };
+    let smallest_share = min_positive(&[tails.clone()], 100.0).min(min_positive(&all, 100.0));
+    let cdf = charts::render(&ChartSpec {
+        x: Axis::linear("put latency (log scale)", latency_range.clone())
+            .scale(Scale::Log)
+            .unit(Unit::Micros),
+        y: Axis::linear("puts at most this slow", 0.0..100.0).unit(Unit::Percent),
+        style: Style::Lines,
+        step: true,
+        series: &cdfs,
+        markers: &[],
+        hlines: &[],
+    })?;
+    let tail = charts::render(&ChartSpec {
+        x: Axis::linear("put latency (log scale)", latency_range)
+            .scale(Scale::Log)
+            .unit(Unit::Micros),
+        y: Axis::linear("puts at least this slow", smallest_share..100.0)
+            .scale(Scale::Log)
+            .unit(Unit::Percent),
+        style: Style::Lines,
+        step: true,
+        series: &tails,
+        markers: &[],
+        hlines: &[],
+    })?;
+    Ok(Row {
+        legend,
+        cells: vec![
+            ("CDF".to_string(), Cell::Chart(cdf)),
+            ("Tail (log scale)".to_string(), Cell::Chart(tail)),
+        ],
+    })
+}
+
+fn panels(runs: &[StoreRun], settings: &Settings) -> anyhow::Result<Vec<Panel>> {
     let every: Vec<&StoreRun> = runs.iter().collect();
     let x_max = runs
         .iter()
@@ -245,42 +403,105 @@ fn panels(runs: &[StoreRun]) -> anyhow::Result<Vec<Panel>> {
 
     panels.push(Panel {
         title: PANEL_TITLES[0],
-        id: "throughput",
-        description: "Operations completed per second in each sample window (log scale). \
-            Dips in puts are writers blocked by the store.",
-        row: chart_row(&every, x_max, "ops/s", YScale::Log, Style::Lines, |run| {
-            let s = &run.samples;
-            (
-                vec![
-                    series("puts", PUTS, s, |x| Some(x.puts_per_s)),
-                    series("gets", GETS, s, |x| Some(x.gets_per_s)),
-                    series("deletes", DELETES, s, |x| Some(x.deletes_per_s)),
-                    series("range scans", RANGES, s, |x| Some(x.ranges_per_s)),
-                ],
-                vec![],
-            )
-        })?,
+        id: "latency-distribution",
+        description: "Every put of the run, both stores on one chart, on a log latency axis. \
+            Left, the CDF: the share of puts that took at most this long. Right, its tail: \
+            the share that took at least this long, on a log scale, where the slowest \
+            0.1% and the single worst put (the last step) are visible.",
+        row: distribution_row(runs)?,
     });
 
     panels.push(Panel {
         title: PANEL_TITLES[1],
+        id: "latency",
+        description: "Put latency percentiles within each sample window (log scale), with \
+            flush (solid) and compaction (dashed) markers. The simple store flushes and \
+            compacts on the writing thread, so its slowest puts wait for that work; the \
+            async store's puts return after the WAL append.",
+        row: chart_row(
+            &every,
+            x_max,
+            &RowSpec {
+                y_scale: Scale::Log,
+                y_unit: Unit::Micros,
+                ..RowSpec::new("put latency", Style::Lines)
+            },
+            |run| {
+                let s = &run.samples;
+                (
+                    vec![
+                        series("p50", P50, s, |x| x.put_latency.map(|l| l.p50_us)),
+                        series("p99", P99, s, |x| x.put_latency.map(|l| l.p99_us)),
+                        series("max", MAX, s, |x| x.put_latency.map(|l| l.max_us)),
+                    ],
+                    vec![flush_markers(s), compaction_markers(s)],
+                )
+            },
+        )?,
+    });
+
+    panels.push(Panel {
+        title: PANEL_TITLES[2],
+        id: "throughput",
+        description: "Operations completed per second in each sample window (log scale). \
+            Dips in puts are writers blocked by the store.",
+        row: chart_row(
+            &every,
+            x_max,
+            &RowSpec {
+                y_scale: Scale::Log,
+                ..RowSpec::new("ops/s", Style::Lines)
+            },
+            |run| {
+                let s = &run.samples;
+                (
+                    vec![
+                        series("puts", PUTS, s, |x| Some(x.puts_per_s)),
+                        series("gets", GETS, s, |x| Some(x.gets_per_s)),
+                        series("deletes", DELETES, s, |x| Some(x.deletes_per_s)),
+                        series("range scans", RANGES, s, |x| Some(x.ranges_per_s)),
+                    ],
+                    vec![],
+                )
+            },
+        )?,
+    });
+
+    panels.push(Panel {
+        title: PANEL_TITLES[3],
         id: "memtable",
         description: "Bytes in the active memtable and in frozen memtables waiting for \
-            flush; a marker wherever the flush counter grew since the previous sample.",
-        row: chart_row(&every, x_max, "MiB", YScale::Linear, Style::Lines, |run| {
-            let s = &run.samples;
-            (
-                vec![
-                    series("active memtable", MEMTABLE, s, |x| {
-                        Some(x.memtable_bytes as f64 / MIB)
-                    }),
-                    series("frozen memtables", IMMUTABLE, s, |x| {
-                        Some(x.immutable_bytes as f64 / MIB)
-                    }),
-                ],
-                vec![flush_markers(s)],
-            )
-        })?,
+            flush, with the limit that freezes the memtable; a marker wherever the flush \
+            counter grew since the previous sample.",
+        row: chart_row(
+            &every,
+            x_max,
+            &RowSpec {
+                hlines: vec![HLine {
+                    label: format!(
+                        "memtable limit ({})",
+                        fmt_mib(settings.memtable_limit_bytes)
+                    ),
+                    color: LIMIT,
+                    y: settings.memtable_limit_bytes as f64 / MIB,
+                }],
+                ..RowSpec::new("MiB", Style::Lines)
+            },
+            |run| {
+                let s = &run.samples;
+                (
+                    vec![
+                        series("active memtable", MEMTABLE, s, |x| {
+                            Some(x.memtable_bytes as f64 / MIB)
+                        }),
+                        series("frozen memtables", IMMUTABLE, s, |x| {
+                            Some(x.immutable_bytes as f64 / MIB)
+                        }),
+                    ],
+                    vec![flush_markers(s)],
+                )
+            },
+        )?,
     });
 
     let level_series = |run: &StoreRun, bytes: bool| -> Vec<Series> {
@@ -298,59 +519,51 @@ fn panels(runs: &[StoreRun]) -> anyhow::Result<Vec<Panel>> {
             .collect()
     };
     panels.push(Panel {
-        title: PANEL_TITLES[2],
+        title: PANEL_TITLES[4],
         id: "tables",
-        description: "Tables in each level, stacked (L0 at the bottom); a marker wherever \
-            the compaction counter grew since the previous sample.",
+        description: "Tables in each level, stacked (L0 at the bottom), as steps: a count \
+            holds until the sample where it changed. The line is the L0 trigger: when L0 \
+            reaches it, L0 is compacted into L1. Flush and compaction markers where the \
+            counters grew since the previous sample.",
         row: chart_row(
             &every,
             x_max,
-            "tables",
-            YScale::Linear,
-            Style::StackedAreas,
+            &RowSpec {
+                step: true,
+                hlines: vec![HLine {
+                    label: format!("L0 trigger ({} tables)", settings.l0_trigger),
+                    color: LIMIT,
+                    y: settings.l0_trigger as f64,
+                }],
+                ..RowSpec::new("tables", Style::StackedAreas)
+            },
             |run| {
                 (
                     level_series(run, false),
-                    vec![compaction_markers(&run.samples)],
+                    vec![
+                        flush_markers(&run.samples),
+                        compaction_markers(&run.samples),
+                    ],
                 )
             },
         )?,
     });
     panels.push(Panel {
-        title: PANEL_TITLES[3],
+        title: PANEL_TITLES[5],
         id: "bytes",
-        description: "Table bytes in each level, with compaction markers: flushes grow L0, \
-            compactions move bytes down.",
-        row: chart_row(&every, x_max, "MiB", YScale::Linear, Style::Lines, |run| {
-            (
-                level_series(run, true),
-                vec![compaction_markers(&run.samples)],
-            )
-        })?,
-    });
-
-    panels.push(Panel {
-        title: PANEL_TITLES[4],
-        id: "latency",
-        description: "Put latency percentiles within each sample window, in microseconds \
-            (log scale), with flush and compaction markers. The simple store flushes and \
-            compacts on the writing thread, so its slowest puts wait for that work; the \
-            async store's puts return after the WAL append.",
+        description: "Table bytes in each level, as steps, with compaction markers: flushes \
+            grow L0, compactions move bytes down.",
         row: chart_row(
             &every,
             x_max,
-            "microseconds",
-            YScale::Log,
-            Style::Lines,
+            &RowSpec {
+                step: true,
+                ..RowSpec::new("MiB", Style::Lines)
+            },
             |run| {
-                let s = &run.samples;
                 (
-                    vec![
-                        series("p50", P50, s, |x| x.put_latency.map(|l| l.p50_us)),
-                        series("p99", P99, s, |x| x.put_latency.map(|l| l.p99_us)),
-                        series("max", MAX, s, |x| x.put_latency.map(|l| l.max_us)),
-                    ],
-                    vec![flush_markers(s), compaction_markers(s)],
+                    level_series(run, true),
+                    vec![compaction_markers(&run.samples)],
                 )
             },
         )?,
@@ -375,9 +588,7 @@ fn panels(runs: &[StoreRun]) -> anyhow::Result<Vec<Panel>> {
         let mut row = chart_row(
             &async_runs,
             x_max,
-            "writes",
-            YScale::Linear,
-            Style::Lines,
+            &RowSpec::new("writes", Style::Lines),
             build,
         )?;
         let mut cells = Vec::new();
@@ -388,7 +599,7 @@ fn panels(runs: &[StoreRun]) -> anyhow::Result<Vec<Panel>> {
                 }
             } else {
                 cells.push((
-                    run.kind,
+                    run.kind.type_name().to_string(),
                     Cell::Note(
                         "Not applicable: SimpleLsmStore applies every write to the memtable \
                          before the put returns, so it has no apply queue and no lag."
@@ -399,7 +610,7 @@ fn panels(runs: &[StoreRun]) -> anyhow::Result<Vec<Panel>> {
         }
         row.cells = cells;
         panels.push(Panel {
-            title: PANEL_TITLES[5],
+            title: PANEL_TITLES[6],
             id: "apply-queue",
             description: "AsyncLsmStore only: the most writes seen waiting in the apply queue \
                 during each window (AsyncLsmStore::queued_writes, polled every 2 ms), and the \
@@ -410,6 +621,134 @@ fn panels(runs: &[StoreRun]) -> anyhow::Result<Vec<Panel>> {
         });
     }
     Ok(panels)
+}
+
+/// Bytes as `4 MiB` or `64 KiB`.
+fn fmt_mib(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", charts::compact(bytes as f64 / MIB))
+    } else {
+        format!("{} KiB", charts::compact(bytes as f64 / 1024.0))
+    }
+}
+
+/// An integer with thousands separators: `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The headline: the story in numbers, each store side by side. Every
+/// number is also in a `data-value` attribute (raw: microseconds or a
+/// count) with `data-store` and `data-metric`, for scripts and tests.
+fn headline_html(runs: &[StoreRun]) -> String {
+    let headlines: Vec<(StoreKind, Option<Headline>)> = runs
+        .iter()
+        .map(|r| (r.kind, Headline::of(&r.put_histogram)))
+        .collect();
+    let mut html = String::from(
+        "<section id=\"headline\"><h2>Headline: how slow did puts get?</h2>\
+         <table class=\"headline\"><tr><th></th>",
+    );
+    for (kind, _) in &headlines {
+        let _ = write!(html, "<th>{}</th>", kind.type_name());
+    }
+    html.push_str("</tr>");
+    type Metric = fn(&Headline) -> (f64, String);
+    let metrics: [(&str, &str, Metric); 5] = [
+        ("worst put", "max_us", |h| {
+            (h.max_us, fmt_us(Some(h.max_us)))
+        }),
+        ("p99.9", "p999_us", |h| (h.p999_us, fmt_us(Some(h.p999_us)))),
+        ("puts slower than 1 ms", "over_1ms", |h| {
+            (h.over_1ms as f64, count_share(h.over_1ms, h.puts))
+        }),
+        ("puts slower than 10 ms", "over_10ms", |h| {
+            (h.over_10ms as f64, count_share(h.over_10ms, h.puts))
+        }),
+        ("puts", "puts", |h| (h.puts as f64, thousands(h.puts))),
+    ];
+    for (name, metric, value) in metrics {
+        let _ = write!(html, "<tr><th>{name}</th>");
+        for (kind, headline) in &headlines {
+            match headline {
+                Some(h) => {
+                    let (raw, text) = value(h);
+                    let _ = write!(
+                        html,
+                        "<td data-store=\"{}\" data-metric=\"{metric}\" data-value=\"{raw}\">{}</td>",
+                        kind.name(),
+                        escape(&text)
+                    );
+                }
+                None => html.push_str("<td>no puts</td>"),
+            }
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table><p class=\"desc\">");
+    let sentences: Vec<String> = headlines
+        .iter()
+        .filter_map(|(kind, h)| {
+            h.map(|h| {
+                format!(
+                    "{}: the slowest of {} puts took {}; {} took longer than 1 ms and {} \
+                     longer than 10 ms.",
+                    kind.type_name(),
+                    thousands(h.puts),
+                    fmt_us(Some(h.max_us)),
+                    thousands(h.over_1ms),
+                    thousands(h.over_10ms)
+                )
+            })
+        })
+        .collect();
+    html.push_str(&escape(&sentences.join(" ")));
+    html.push_str(
+        " Counted over every put of the run from an HDR histogram (3 significant digits), \
+         not from the per-window percentiles.</p></section>\n",
+    );
+    html
+}
+
+/// `count` and its share of `total`: `1,234 (0.52%)`.
+fn count_share(count: u64, total: u64) -> String {
+    if total == 0 {
+        return thousands(count);
+    }
+    let share = count as f64 * 100.0 / total as f64;
+    let share = if share == 0.0 || share >= 0.1 {
+        format!("{share:.1}%")
+    } else {
+        format!("{share:.3}%")
+    };
+    format!("{} ({share})", thousands(count))
+}
+
+/// The machine, build and settings block.
+fn metadata_html(settings: &Settings) -> String {
+    let mut html = String::from(
+        "<section id=\"metadata\" class=\"meta\"><h2>Machine, build and settings</h2><dl>",
+    );
+    for (name, value) in settings.metadata.iter().chain(&settings.items) {
+        let _ = write!(html, "<dt>{}</dt><dd>{}</dd>", escape(name), escape(value));
+    }
+    html.push_str("</dl>");
+    if cfg!(debug_assertions) {
+        html.push_str(
+            "<p class=\"warn\">This is a debug build: its latencies are many times those of \
+             a release build. Run <code>cargo run --release -p lsm-cli -- demo</code>.</p>",
+        );
+    }
+    html.push_str("</section>\n");
+    html
 }
 
 /// Escapes text for HTML.
@@ -502,6 +841,8 @@ fn legend_html(legend: &[(String, RGBColor, Swatch)]) -> String {
             Swatch::Line => "line",
             Swatch::Band => "band",
             Swatch::Marker => "marker",
+            Swatch::DashedMarker => "marker dashed",
+            Swatch::Limit => "limit",
         };
         let _ = write!(
             html,
@@ -542,12 +883,23 @@ const STYLE: &str = "
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px; color: #222; max-width: 1280px; }
 h1 { margin-bottom: 4px; }
 h2 { margin: 32px 0 4px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.top { display: flex; flex-wrap: wrap; gap: 8px 40px; }
+.top h2 { margin-top: 16px; }
+#headline { flex: 1 1 520px; }
+#metadata { flex: 1 1 460px; }
 p.desc { margin: 4px 0 8px; color: #444; max-width: 1000px; }
-.settings { color: #555; font-size: 14px; }
-.settings b { color: #222; font-weight: 600; }
 table.summary { border-collapse: collapse; margin: 16px 0; font-size: 14px; }
 table.summary th, table.summary td { border: 1px solid #ddd; padding: 4px 10px; text-align: left; }
 table.summary tr th:first-child { background: #f7f7f7; font-weight: 500; }
+table.headline { border-collapse: collapse; margin: 8px 0; }
+table.headline th, table.headline td { padding: 4px 18px 4px 0; text-align: left; }
+table.headline tr:first-child th { font-size: 15px; color: #555; font-weight: 600; }
+table.headline tr th:first-child { font-weight: 500; color: #444; }
+table.headline td { font-size: 24px; font-weight: 700; font-variant-numeric: tabular-nums; }
+.meta dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; font-size: 13px; color: #444; margin: 8px 0; }
+.meta dt { font-weight: 600; color: #222; }
+.meta dd { margin: 0; }
+.warn { background: #fff3cd; border: 1px solid #e0c36b; padding: 6px 10px; font-size: 14px; }
 .row { display: flex; flex-wrap: wrap; gap: 16px; }
 figure { margin: 0; }
 figcaption { font-weight: 600; margin-bottom: 2px; }
@@ -556,8 +908,10 @@ figcaption { font-weight: 600; margin-bottom: 2px; }
 .legend i { display: inline-block; width: 22px; margin-right: 6px; vertical-align: middle; }
 .legend i.line { height: 3px; background: var(--c); }
 .legend i.band { height: 12px; background: var(--c); }
-.legend i.marker { height: 14px; width: 0; border-left: 2px solid var(--c); opacity: 0.7; margin-left: 10px; margin-right: 14px; }
-dl { font-size: 14px; } dt { font-family: monospace; margin-top: 6px; } dd { margin-left: 20px; color: #444; }
+.legend i.marker { height: 14px; width: 0; border-left: 2px solid var(--c); margin-left: 10px; margin-right: 14px; }
+.legend i.marker.dashed { border-left-style: dashed; }
+.legend i.limit { height: 0; border-top: 2px dashed var(--c); }
+dl.csv { font-size: 14px; } dl.csv dt { font-family: monospace; margin-top: 6px; } dl.csv dd { margin-left: 20px; color: #444; }
 ";
 
 /// Renders the report page.
@@ -572,22 +926,20 @@ pub fn render(runs: &[StoreRun], settings: &Settings) -> anyhow::Result<String> 
         escape(&title),
         escape(&title)
     );
-    html.push_str("<p class=\"settings\">");
-    let items: Vec<String> = settings
-        .items
-        .iter()
-        .map(|(k, v)| format!("<b>{}</b> {}", escape(k), escape(v)))
-        .collect();
-    html.push_str(&items.join(" · "));
-    html.push_str("</p>\n");
+    html.push_str("<div class=\"top\">");
+    html.push_str(&headline_html(runs));
+    html.push_str(&metadata_html(settings));
+    html.push_str("</div>\n");
     let _ = writeln!(
         html,
         "<p class=\"desc\">Each store ran the same seeded workload in a fresh directory, \
-         sampled through its public <code>stats()</code>. The raw samples are in <code>{}</code>.</p>",
-        escape(&settings.csv_path)
+         sampled through its public <code>stats()</code>. The raw samples are in <code>{}</code>, \
+         every put's latency in <code>{}</code>.</p>",
+        escape(&settings.csv_path),
+        escape(&settings.latency_csv_path)
     );
     html.push_str(&summary_table(runs));
-    for (i, panel) in panels(runs)?.iter().enumerate() {
+    for (i, panel) in panels(runs, settings)?.iter().enumerate() {
         let _ = write!(
             html,
             "\n<section id=\"{}\"><h2>{}. {}</h2><p class=\"desc\">{}</p>{}<div class=\"row\">",
@@ -597,12 +949,8 @@ pub fn render(runs: &[StoreRun], settings: &Settings) -> anyhow::Result<String> 
             escape(panel.description),
             legend_html(&panel.row.legend)
         );
-        for (kind, cell) in &panel.row.cells {
-            let _ = write!(
-                html,
-                "<figure><figcaption>{}</figcaption>",
-                kind.type_name()
-            );
+        for (caption, cell) in &panel.row.cells {
+            let _ = write!(html, "<figure><figcaption>{}</figcaption>", escape(caption));
             match cell {
                 Cell::Chart(svg) => html.push_str(svg),
                 Cell::Note(text) => {
@@ -613,7 +961,7 @@ pub fn render(runs: &[StoreRun], settings: &Settings) -> anyhow::Result<String> 
         }
         html.push_str("</div></section>\n");
     }
-    html.push_str("\n<h2>CSV columns</h2><dl>");
+    html.push_str("\n<h2>CSV columns</h2><dl class=\"csv\">");
     for (name, meaning) in CSV_COLUMNS {
         let _ = write!(
             html,
@@ -622,6 +970,32 @@ pub fn render(runs: &[StoreRun], settings: &Settings) -> anyhow::Result<String> 
             escape(meaning)
         );
     }
+    let _ = write!(
+        html,
+        "<dt>put_latency.csv</dt><dd>{}: every recorded latency bucket of every store's puts \
+         over the whole run (HDR histogram, 3 significant digits), fastest first</dd>",
+        escape(latency::CSV_HEADER)
+    );
     html.push_str("</dl>\n</body></html>\n");
     Ok(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separate_groups_of_three() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn shares_keep_small_fractions_visible() {
+        assert_eq!(count_share(0, 100), "0 (0.0%)");
+        assert_eq!(count_share(5, 100), "5 (5.0%)");
+        assert_eq!(count_share(3, 100_000), "3 (0.003%)");
+    }
 }

@@ -154,6 +154,13 @@ impl Sampler {
         Ok(sample)
     }
 
+    /// Adds put latencies that belong to no sample window (those of the
+    /// puts that completed after the last sample) to the whole run's.
+    pub fn add_unsampled(&mut self, latencies: &Histogram<u64>) {
+        // Saturating: both histograms share bounds, so this cannot fail.
+        let _ = self.whole_run.add(latencies);
+    }
+
     /// Put latencies of the whole run so far.
     pub fn whole_run_latency(&self) -> &Histogram<u64> {
         &self.whole_run

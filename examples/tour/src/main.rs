@@ -2,7 +2,10 @@
 //! has flushed and compacted several times, printing the tree's shape as it
 //! grows, then reads, scans, deletes, reopens and checks everything.
 //!
-//! `cargo run --release -p lsm-store-sync --example tour`
+//! `cargo run --release -p lsm-tour`
+//!
+//! (A package of its own rather than an example of `lsm-store-sync`, so a
+//! release build of it does not compile that crate's dev-dependencies.)
 
 use std::time::Instant;
 
