@@ -52,6 +52,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::units::human_bytes;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use lsm_store_async::AsyncLsmStore;
@@ -137,7 +138,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     println!(
         "lsm demo: {} for {} s{}, puts {}, gets {}, deletes {}, range scans {}; \
-         memtable {} KiB, WAL sync {}",
+         memtable {}, WAL sync {}",
         kinds
             .iter()
             .map(|k| k.type_name())
@@ -149,7 +150,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         args.read_rate.label(),
         args.delete_rate.label(),
         args.range_rate.label(),
-        args.memtable_bytes / 1024,
+        human_bytes(args.memtable_bytes as u64),
         args.wal_sync_label(),
     );
     let mut runs = Vec::with_capacity(kinds.len());
@@ -249,11 +250,11 @@ fn settings_items(args: &DemoArgs) -> Vec<(String, String)> {
         (
             "engine",
             format!(
-                "memtable {} KiB, tables {} KiB, L1 {} KiB ×{} per level, {} levels, \
+                "memtable {}, tables {}, L1 {} ×{} per level, {} levels, \
                  L0 trigger {}, bloom {}",
-                args.memtable_bytes / 1024,
-                args.table_bytes / 1024,
-                args.l1_bytes / 1024,
+                human_bytes(args.memtable_bytes as u64),
+                human_bytes(args.table_bytes),
+                human_bytes(args.l1_bytes),
                 args.level_ratio,
                 args.levels,
                 args.l0_trigger,

@@ -37,10 +37,20 @@ pub fn line(store: &str, elapsed: f64, total: f64, sample: &Sample) -> String {
     };
     let ops = sample.puts_per_s + sample.gets_per_s + sample.deletes_per_s + sample.ranges_per_s;
     let head = format!(
-        "{store:<6} {elapsed:>4.1}s [{bar}] {} ops/s, {} flushes, {} compactions",
+        "{store:<6} {elapsed:>4.1}s [{bar}] {} ops/s, {} {}, {} {}",
         charts::compact(ops.round()),
         sample.flushes,
-        sample.compactions
+        if sample.flushes == 1 {
+            "flush"
+        } else {
+            "flushes"
+        },
+        sample.compactions,
+        if sample.compactions == 1 {
+            "compaction"
+        } else {
+            "compactions"
+        }
     );
     let tables: Vec<String> = sample.level_files.iter().map(u64::to_string).collect();
     let full = format!("{head}, tables {}", tables.join("/"));
