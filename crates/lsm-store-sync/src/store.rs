@@ -104,8 +104,8 @@ impl SimpleLsmStore {
     /// The guard's freezer is the proof of holding `maintenance`.
     fn flush_and_compact(&self, freezer: &mut Freezer) -> Result<()> {
         // Nothing to drain: every writer applies its own batch under its
-        // write permit before releasing it.
-        freezer.freeze(true, |_, _| {})?;
+        // write permit before releasing it, so wait for the gate plainly.
+        freezer.freeze_waiting(true)?;
         while self.engine.flush_oldest_immutable()? {}
         while let Some(reservation) = self.engine.reserve_compaction(None) {
             self.engine.run_reserved_compaction(reservation)?;

@@ -78,14 +78,7 @@ impl Freezer {
     pub fn freeze(&mut self, force: bool, mut drain: impl FnMut(&Freezer, Drain)) -> Result<bool> {
         let engine = Arc::clone(&self.engine);
         engine.check_writable()?;
-        engine.poison_on_err(
-            "WAL sync before a freeze",
-            engine.wal.sync().map_err(Error::from),
-        )?;
-        // Best effort: a failure here loses no write (the rotation below
-        // creates the segment itself, and poisons the engine if that
-        // fails), so it is no reason to refuse writes.
-        let _ = engine.wal.prepare_next_segment();
+        self.prepare_outside_the_gate()?;
         let mut wait = GATE_WAIT_START;
         let gate = loop {
             if let Some(gate) = engine.write_gate.0.try_write_for(wait) {
@@ -95,13 +88,50 @@ impl Freezer {
             wait = (wait * 2).min(GATE_WAIT_MAX);
         };
         drain(self, Drain::All);
+        self.freeze_under(&gate, force)
+    }
+
+    /// [`Freezer::freeze`] for a caller that holds no appended write of its
+    /// own to apply (every writer applies under its own permit, as in
+    /// `SimpleLsmStore`): it waits for the write gate without timeouts, as
+    /// the sync store did before the freezer existed. (A timed wait gives
+    /// the gate back to new writers at every timeout, which only a caller
+    /// with queued writes to apply in between needs.)
+    pub fn freeze_waiting(&mut self, force: bool) -> Result<bool> {
+        let engine = Arc::clone(&self.engine);
+        engine.check_writable()?;
+        self.prepare_outside_the_gate()?;
+        let gate = engine.write_gate.0.write();
+        self.freeze_under(&gate, force)
+    }
+
+    /// Syncs the WAL and creates the next segment before writers are
+    /// stopped, so the rotation under the gate only syncs the tail written
+    /// since.
+    fn prepare_outside_the_gate(&self) -> Result<()> {
+        let engine = &self.engine;
+        engine.poison_on_err(
+            "WAL sync before a freeze",
+            engine.wal.sync().map_err(Error::from),
+        )?;
+        // Best effort: a failure here loses no write (the rotation below
+        // creates the segment itself, and poisons the engine if that
+        // fails), so it is no reason to refuse writes.
+        let _ = engine.wal.prepare_next_segment();
+        Ok(())
+    }
+
+    /// The freeze itself, with the gate held exclusively and every
+    /// appended write applied by the caller.
+    fn freeze_under(&self, gate: &RwLockWriteGuard<'_, ()>, force: bool) -> Result<bool> {
+        let engine = &self.engine;
         if engine.visible.get() != engine.wal.last_seq() {
             return Ok(false);
         }
         if !force && !engine.memtable_full() {
             return Ok(false);
         }
-        engine.freeze_with_gate(&gate)
+        engine.freeze_with_gate(gate)
     }
 }
 
