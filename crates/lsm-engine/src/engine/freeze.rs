@@ -253,6 +253,47 @@ mod tests {
         assert_eq!(engine.view().mem.len(), 1, "the new memtable takes writes");
     }
 
+    /// `freeze_waiting` waits for a writer holding its permit (no timeout
+    /// hands the gate back), then freezes with that write in the memtable.
+    #[test]
+    fn freeze_waiting_waits_for_a_held_permit_then_freezes() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        put(&engine, "a", "1");
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let writer = {
+            let engine = Arc::clone(&engine);
+            std::thread::spawn(move || {
+                let permit = engine.begin_write().unwrap();
+                let b = batch("b", "2");
+                let (first, last) = permit.append(&b).unwrap();
+                held_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                permit.apply(&b, first, last);
+            })
+        };
+        held_rx.recv().unwrap();
+        let freezing = std::thread::spawn(move || {
+            let frozen = freezer.freeze_waiting(true).unwrap();
+            (frozen, freezer)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!freezing.is_finished(), "froze while a permit was held");
+        release_tx.send(()).unwrap();
+        writer.join().unwrap();
+        let (frozen, _freezer) = freezing.join().unwrap();
+        assert!(frozen);
+        let view = engine.view();
+        assert_eq!(view.imm.len(), 1);
+        assert_eq!(
+            view.imm[0].mem.len(),
+            2,
+            "the held write is in the frozen memtable"
+        );
+        assert!(view.mem.is_empty());
+    }
+
     /// Writes appended through a permit that was released before they were
     /// applied (an applier's queue) are applied by `Drain::All`, called once
     /// with the write gate held, and end up in the frozen memtable.
