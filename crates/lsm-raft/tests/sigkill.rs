@@ -63,8 +63,8 @@ impl Model {
             0 => Op::Vote(t),
             1 => Op::Append { term: t, n: 10 },
             2 => Op::Apply(last.saturating_sub(5).max(self.applied.unwrap_or(0))),
-            3 if t % 3 == 0 => Op::Truncate(last - 4),
-            4 if t % 4 == 0 => Op::Purge(self.applied.unwrap_or(0)),
+            3 if t.is_multiple_of(3) => Op::Truncate(last - 4),
+            4 if t.is_multiple_of(4) => Op::Purge(self.applied.unwrap_or(0)),
             _ => Op::Nothing,
         }
     }
@@ -248,7 +248,8 @@ fn sigkill_mid_operation_keeps_vote_log_and_state_machine() {
         .build()
         .unwrap();
     let mut start = 0;
-    let rounds: [(u64, fn(Op) -> bool); 8] = [
+    type Target = fn(Op) -> bool;
+    let rounds: [(u64, Target); 8] = [
         (157, |op| matches!(op, Op::Append { .. })),
         (233, |op| matches!(op, Op::Truncate(_))),
         (91, |op| matches!(op, Op::Purge(_))),
