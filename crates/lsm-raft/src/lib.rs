@@ -108,7 +108,9 @@ use openraft::RaftTypeConfig;
 
 pub use kv::{KvConfig, KvOp, KvRequest, KvResponse};
 pub use log_store::{LsmLogReader, LsmLogStore};
-pub use state_machine::{LsmSnapshotBuilder, LsmStateMachine, SnapshotData, StagedWrites};
+pub use state_machine::{
+    LsmSnapshotBuilder, LsmStateMachine, SnapshotData, StagedWrites, StateReader,
+};
 
 /// What an application adds to its type config: how a committed entry
 /// changes the state machine.

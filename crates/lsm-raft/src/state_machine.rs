@@ -57,6 +57,19 @@ impl StagedWrites<'_> {
     }
 }
 
+/// Reads the state machine's data (what has been applied on this node).
+#[derive(Debug, Clone)]
+pub struct StateReader {
+    shared: Arc<Shared>,
+}
+
+impl StateReader {
+    /// The value of the state machine's `key`.
+    pub fn get(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        self.shared.store.get(data_key(key)).map_err(store_err)
+    }
+}
+
 /// The state machine half: application data under its own prefix, plus
 /// the last applied log id and membership, written in the same batch as
 /// the data they describe.
@@ -126,6 +139,14 @@ impl<C: LsmApp> LsmStateMachine<C> {
     /// outside openraft: what has been applied on this node).
     pub fn get(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
         self.shared.store.get(data_key(key)).map_err(store_err)
+    }
+
+    /// A read-only handle on the state machine's data, for reads outside
+    /// openraft while the state machine itself belongs to a `Raft`.
+    pub fn reader(&self) -> StateReader {
+        StateReader {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Writes the staged data and the applied metadata in one batch.
