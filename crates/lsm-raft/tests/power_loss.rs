@@ -145,3 +145,25 @@ async fn unsynced_state_machine_writes_lost_to_power_loss_never_outrun_the_log()
         assert_eq!(sm_term(&sm, i).is_some(), i <= applied, "key {i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fsync_fails_the_append_callback_and_save_vote_and_loses_no_durable_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fs, mut log, sm) = faulty_open(dir.path());
+    append(&mut log, (0..10).map(|i| entry(1, i)).collect()).await;
+    fs.fail_syncs(true);
+    let (tx, rx) = C::oneshot();
+    log.append((10..20).map(|i| entry(1, i)), IOFlushed::signal(tx))
+        .await
+        .unwrap();
+    assert!(
+        rx.await.unwrap().is_err(),
+        "the callback reports the failed fsync"
+    );
+    assert!(log.save_vote(&vote(2)).await.is_err(), "save_vote too");
+    lose_power(&fs, log, sm);
+    let (mut log, _sm) = open(dir.path());
+    let (_, entries) = check_log(&mut log).await;
+    assert_eq!(entries.len(), 10, "the unsynced entries are gone, no hole");
+    assert_eq!(log.read_vote().await.unwrap(), None);
+}
