@@ -8,6 +8,12 @@
 //! opens. openraft's own storage suite (`openraft::testing::log::Suite`)
 //! runs against them in this crate's tests.
 //!
+//! openraft is used with `default-features = false` and the features
+//! `tokio-rt` (the default `AsyncRuntime` of `declare_raft_types!`) and
+//! `serde` (entries, votes, log ids and membership are stored serialized).
+//! `type-alias` is not needed: `openraft::type_config::alias` is public
+//! without it, and the `openraft::testing` suite is always compiled.
+//!
 //! ## Layout
 //!
 //! One-byte key prefixes (the store has no keyspaces): `0x01` + the
