@@ -113,6 +113,16 @@ impl SimpleLsmStore {
         Ok(())
     }
 
+    /// Makes every write that returned so far durable (one WAL fdatasync,
+    /// shared with concurrent callers). With `SyncMode::Always` writes are
+    /// durable already and this costs one cheap check; with
+    /// `SyncMode::Never` or `EveryBytes` it is how a caller batches many
+    /// writes under one fsync. A failed sync poisons the store
+    /// ([`Error::Poisoned`] for later writes), like a failed synced write.
+    pub fn sync(&self) -> Result<()> {
+        self.engine.sync_wal()
+    }
+
     /// The value of `key`, or `None`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         self.engine.get(key.as_ref())

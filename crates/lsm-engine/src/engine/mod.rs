@@ -374,6 +374,17 @@ impl Engine {
         self.config.num_levels - 2
     }
 
+    /// Makes every write appended so far durable: one WAL fdatasync (shared
+    /// with any sync already in flight, per the WAL's group commit) covering
+    /// every record written before it. Lets a store opened with
+    /// `SyncMode::Never` (or `EveryBytes`) choose its own durability points,
+    /// e.g. many writes, then one sync. A failed sync poisons the engine:
+    /// after a failed fdatasync the kernel may have dropped the dirty pages.
+    pub fn sync_wal(&self) -> Result<()> {
+        self.check_writable()?;
+        self.poison_on_err("WAL sync", self.wal.sync().map_err(Error::from))
+    }
+
     /// Stops accepting calls, makes the WAL durable, deletes obsolete
     /// tables, then releases the directory lock, so the directory can be
     /// opened again (by this process or another) while snapshots or

@@ -1,0 +1,104 @@
+//! The sample type config: a key-value state machine with put, delete
+//! and batch requests.
+
+use std::fmt;
+use std::io;
+
+use openraft::EntryPayload;
+use serde::{Deserialize, Serialize};
+
+use crate::{LsmApp, StagedWrites};
+
+/// One key-value operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvOp {
+    /// Set `key` to `value`.
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Delete `key`.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
+}
+
+/// A client request: one operation, or several applied together (they
+/// are one log entry, so they are applied atomically).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvRequest {
+    /// Set `key` to `value`.
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Delete `key`.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Several operations, in order.
+    Batch(Vec<KvOp>),
+}
+
+impl fmt::Display for KvRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KvRequest::Put { key, value } => {
+                write!(f, "put({} bytes, {} bytes)", key.len(), value.len())
+            }
+            KvRequest::Delete { key } => write!(f, "delete({} bytes)", key.len()),
+            KvRequest::Batch(ops) => write!(f, "batch({} ops)", ops.len()),
+        }
+    }
+}
+
+/// The response to a request: for `Put` and `Delete`, the value the key
+/// had before; for a batch or an entry without a request, `None`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvResponse {
+    /// The previous value of the key.
+    pub previous: Option<Vec<u8>>,
+}
+
+openraft::declare_raft_types!(
+    /// The sample type config: [`KvRequest`] in, [`KvResponse`] out, `u64`
+    /// node ids, `BasicNode`, tokio.
+    pub KvConfig:
+        D = KvRequest,
+        R = KvResponse,
+);
+
+impl LsmApp for KvConfig {
+    fn apply(entry: &Self::Entry, state: &mut StagedWrites<'_>) -> io::Result<KvResponse> {
+        let EntryPayload::Normal(request) = &entry.payload else {
+            return Ok(KvResponse::default());
+        };
+        Ok(match request {
+            KvRequest::Put { key, value } => {
+                let previous = state.get(key)?;
+                state.put(key, value);
+                KvResponse { previous }
+            }
+            KvRequest::Delete { key } => {
+                let previous = state.get(key)?;
+                state.delete(key);
+                KvResponse { previous }
+            }
+            KvRequest::Batch(ops) => {
+                for op in ops {
+                    match op {
+                        KvOp::Put { key, value } => state.put(key, value),
+                        KvOp::Delete { key } => state.delete(key),
+                    }
+                }
+                KvResponse::default()
+            }
+        })
+    }
+}
