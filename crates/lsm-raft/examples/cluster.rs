@@ -1,9 +1,11 @@
 //! A three-node openraft cluster in one process, each node on its own
 //! `lsm-raft` store, talking over an in-memory "network" (direct calls
 //! into the other nodes' `Raft` handles). Writes go through the leader;
-//! node 3 is stopped, misses writes (and the log they were in, purged
-//! behind a snapshot), is restarted from its store directory and catches
-//! up by snapshot installation plus log replication.
+//! node 3 is stopped and misses writes, is restarted from its store
+//! directory and catches up: by log replication, or by installing the
+//! leader's snapshot where the leader already purged the log it missed (the
+//! output prints the leader's snapshot and purge point, and node 3's, so you
+//! can see which happened).
 //!
 //! `cargo run -p lsm-raft --example cluster`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -195,8 +197,9 @@ async fn main() {
     let metrics = leader.metrics().borrow_watched().clone();
     let applied = metrics.last_applied.unwrap().index;
     let snapshot = metrics.snapshot;
+    let purged = metrics.purged;
     println!(
-        "wrote 200 more keys while node {follower} was down; leader applied {applied}, snapshot at {snapshot:?}"
+        "wrote 200 more keys while node {follower} was down; leader applied {applied}, snapshot at {snapshot:?}, purged up to {purged:?}"
     );
 
     println!("restarting node {follower} from its store directory");
