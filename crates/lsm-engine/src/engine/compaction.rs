@@ -193,11 +193,9 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use lsm_core::fault::FaultyFileSystem;
-    use lsm_core::OsFileSystem;
 
     use super::super::test_support::{
-        freeze_and_flush, get, open_small, put, scan, small_config, table_numbers,
+        freeze_and_flush, get, open_faulty, open_small, put, scan, table_numbers,
     };
     use super::*;
 
@@ -388,11 +386,7 @@ mod tests {
 
     #[test]
     fn a_failed_compaction_poisons_and_releases_its_inputs() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = FaultyFileSystem::new(OsFileSystem::shared());
-        let mut config = small_config(dir.path());
-        config.fs = fs.clone();
-        let engine = Arc::new(Engine::open(config).unwrap());
+        let (_dir, fs, engine) = open_faulty();
         let mut freezer = engine.freezer().unwrap();
         for value in ["1", "2"] {
             put(&engine, "a", value);

@@ -136,10 +136,10 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use lsm_core::fault::FaultyFileSystem;
-    use lsm_core::OsFileSystem;
 
-    use super::super::test_support::{delete, get, open_small, put, small_config, table_numbers};
+    use super::super::test_support::{
+        delete, get, open_faulty, open_small, put, small_config, table_numbers,
+    };
     use super::super::Engine;
     use super::*;
 
@@ -248,11 +248,7 @@ mod tests {
 
     #[test]
     fn a_failed_flush_poisons_and_keeps_the_memtable() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = FaultyFileSystem::new(OsFileSystem::shared());
-        let mut config = small_config(dir.path());
-        config.fs = fs.clone();
-        let engine = Arc::new(Engine::open(config).unwrap());
+        let (_dir, fs, engine) = open_faulty();
         let mut freezer = engine.freezer().unwrap();
         put(&engine, "a", "1");
         assert!(freezer.freeze(true, |_, _| {}).unwrap());

@@ -470,6 +470,21 @@ pub(crate) mod test_support {
         (dir, engine)
     }
 
+    /// An engine over [`small_config`] on a fault-injecting file system, in
+    /// a fresh temporary directory.
+    pub(crate) fn open_faulty() -> (
+        tempfile::TempDir,
+        Arc<lsm_core::fault::FaultyFileSystem>,
+        Arc<Engine>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = lsm_core::fault::FaultyFileSystem::new(lsm_core::OsFileSystem::shared());
+        let mut config = small_config(dir.path());
+        config.fs = fs.clone();
+        let engine = Arc::new(Engine::open(config).unwrap());
+        (dir, fs, engine)
+    }
+
     pub(crate) fn put(engine: &Engine, key: &str, value: &str) -> u64 {
         let mut batch = WriteBatch::new();
         batch.put(key.as_bytes(), value.as_bytes());

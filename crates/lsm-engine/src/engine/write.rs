@@ -148,10 +148,8 @@ impl WritePermit<'_> {
 
 #[cfg(test)]
 mod tests {
-    use lsm_core::fault::FaultyFileSystem;
-    use lsm_core::OsFileSystem;
 
-    use super::super::test_support::{get, open_small, put, small_config};
+    use super::super::test_support::{get, open_faulty, open_small, put};
     use super::*;
 
     fn batch(ops: &[(&str, &str)]) -> WriteBatch {
@@ -228,11 +226,7 @@ mod tests {
 
     #[test]
     fn a_failed_wal_append_poisons_the_engine() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = FaultyFileSystem::new(OsFileSystem::shared());
-        let mut config = small_config(dir.path());
-        config.fs = fs.clone();
-        let engine = Engine::open(config).unwrap();
+        let (_dir, fs, engine) = open_faulty();
         put(&engine, "a", "1");
         fs.fail_appends(true);
         assert!(engine.write(&batch(&[("b", "2")])).is_err());
