@@ -1,38 +1,98 @@
-//! `WriteBatch`: an atomic group of puts and deletes, kept in its encoded
-//! form so the WAL writes it without re-encoding.
+//! `WriteBatch`: an atomic group of puts, deletes and range deletes,
+//! possibly spanning keyspaces, kept in its encoded form so the WAL writes
+//! it without re-encoding.
 //!
 //! Layout (see `docs/format/wal.md`, "batch payload"):
 //!
 //! ```text
-//! +----------------+-------------+--------------------------------------+
-//! | first seq: u64 | count: u32  | op * count                           |
-//! | little-endian  | LE          | kind u8 | key (varint len + bytes)   |
-//! |                |             |         | value (varint len + bytes) |
-//! |                |             |         |   (Put only)               |
-//! +----------------+-------------+--------------------------------------+
+//! +----------------+-------------+------------------------------------------+
+//! | first seq: u64 | count: u32  | op * count                               |
+//! | little-endian  | LE          | kind u8 | key (varint len + tree key)    |
+//! |                |             |         | value (varint len + bytes)     |
+//! |                |             |         |   Put: the value               |
+//! |                |             |         |   RangeDelete: the end tree key|
+//! +----------------+-------------+------------------------------------------+
 //! ```
 //!
-//! Op `i` (0-based) carries sequence number `first seq + i`.
+//! Op `i` (0-based) carries sequence number `first seq + i`. Keys are *tree
+//! keys*: the keyspace prefix, then the user key ([`crate::keyspace`]).
+
+use std::ops::Bound;
 
 use byteorder::{ByteOrder, LittleEndian};
 
-use crate::coding::{get_length_prefixed, put_length_prefixed};
+use crate::coding::{get_length_prefixed, put_length_prefixed, put_varint32};
 use crate::error::{Error, Result};
 use crate::key::{SeqNo, ValueKind};
+use crate::keyspace::{split_tree_key, KeyspaceId};
 use crate::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
 /// Bytes of the batch header (first sequence number and count).
 pub const BATCH_HEADER_BYTES: usize = 12;
 
-/// An ordered group of puts and deletes applied atomically.
+/// What one batch operation does. The discriminants are written to disk:
+/// never change them, only append new ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum OpKind {
+    /// Delete one key.
+    Delete = 0,
+    /// Set one key.
+    Put = 1,
+    /// Delete every key in `[key, value)` (both tree keys).
+    RangeDelete = 2,
+}
+
+impl OpKind {
+    /// Decodes a kind byte; `None` for an unknown value.
+    pub fn from_u8(byte: u8) -> Option<OpKind> {
+        match byte {
+            0 => Some(OpKind::Delete),
+            1 => Some(OpKind::Put),
+            2 => Some(OpKind::RangeDelete),
+            _ => None,
+        }
+    }
+
+    /// The entry kind a point op stores; `None` for a range delete.
+    pub fn value_kind(self) -> Option<ValueKind> {
+        match self {
+            OpKind::Delete => Some(ValueKind::Delete),
+            OpKind::Put => Some(ValueKind::Put),
+            OpKind::RangeDelete => None,
+        }
+    }
+}
+
+/// An ordered group of puts, deletes and range deletes applied atomically.
 ///
 /// Building never fails; [`WriteBatch::check_limits`] reports a key, value
-/// or batch over its limit before the batch is written.
+/// or batch over its limit before the batch is written. The plain methods
+/// write to the default keyspace; the `_in` methods take a keyspace id (a
+/// store's `Keyspace` handle gives it; the store rejects a batch naming a
+/// keyspace that does not exist).
+///
+/// ```
+/// use lsm_core::keyspace::KeyspaceId;
+/// use lsm_core::{OpKind, WriteBatch};
+///
+/// let mut batch = WriteBatch::new();
+/// batch.put("apple", "red").delete(b"pear");
+/// batch.put_in(KeyspaceId::new(7), "apple", "green");
+/// batch.delete_range("k0", "k5");
+/// assert_eq!(batch.count(), 4);
+/// assert_eq!(batch.keyspaces(), [KeyspaceId::new(7)]);
+/// let kinds: Vec<OpKind> = batch.iter().map(|op| op.kind).collect();
+/// assert_eq!(kinds, [OpKind::Put, OpKind::Delete, OpKind::Put, OpKind::RangeDelete]);
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct WriteBatch {
     rep: Vec<u8>,
     max_key_len: usize,
     max_value_len: usize,
+    /// Keyspaces other than the default one the batch writes to, sorted,
+    /// without duplicates.
+    keyspaces: Vec<KeyspaceId>,
 }
 
 impl Default for WriteBatch {
@@ -64,29 +124,119 @@ impl WriteBatch {
             rep,
             max_key_len: 0,
             max_value_len: 0,
+            keyspaces: Vec::new(),
         }
     }
 
-    /// Adds a put of `key` → `value`.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) -> &mut Self {
-        self.push(ValueKind::Put, key, Some(value));
+    /// Adds a put of `key` → `value` in the default keyspace.
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
+        self.put_in(KeyspaceId::DEFAULT, key, value)
+    }
+
+    /// Adds a delete of `key` in the default keyspace.
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
+        self.delete_in(KeyspaceId::DEFAULT, key)
+    }
+
+    /// Adds a delete of every key in `[start, end)` of the default
+    /// keyspace: one operation, one sequence number, whatever the number of
+    /// keys. An empty range (`start >= end`) deletes nothing.
+    pub fn delete_range(&mut self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) -> &mut Self {
+        self.delete_range_in(
+            KeyspaceId::DEFAULT,
+            Bound::Included(start.as_ref()),
+            Bound::Excluded(end.as_ref()),
+        )
+    }
+
+    /// Adds a put of `key` → `value` in `keyspace`.
+    pub fn put_in(
+        &mut self,
+        keyspace: KeyspaceId,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> &mut Self {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        self.push_key(OpKind::Put, keyspace, key);
+        put_length_prefixed(&mut self.rep, value);
+        self.max_value_len = self.max_value_len.max(value.len());
+        self.count_op();
         self
     }
 
-    /// Adds a delete of `key`.
-    pub fn delete(&mut self, key: &[u8]) -> &mut Self {
-        self.push(ValueKind::Delete, key, None);
+    /// Adds a delete of `key` in `keyspace`.
+    pub fn delete_in(&mut self, keyspace: KeyspaceId, key: impl AsRef<[u8]>) -> &mut Self {
+        self.push_key(OpKind::Delete, keyspace, key.as_ref());
+        self.count_op();
         self
     }
 
-    fn push(&mut self, kind: ValueKind, key: &[u8], value: Option<&[u8]>) {
+    /// Adds a delete of every key of `keyspace` between `start` and `end`
+    /// (any bounds; `(Unbounded, Unbounded)` is the whole keyspace).
+    pub fn delete_range_in(
+        &mut self,
+        keyspace: KeyspaceId,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+    ) -> &mut Self {
+        let (prefix_start, prefix_end) = keyspace.tree_range();
+        let tree = |user: &[u8], successor: bool| {
+            let mut key = Vec::with_capacity(prefix_start.len() + user.len() + 1);
+            key.extend_from_slice(&prefix_start);
+            key.extend_from_slice(user);
+            if successor {
+                key.push(0); // the first key after `user`
+            }
+            key
+        };
+        let start_key = match start {
+            Bound::Included(k) => tree(k, false),
+            Bound::Excluded(k) => tree(k, true),
+            Bound::Unbounded => prefix_start.clone(),
+        };
+        let end_key = match end {
+            Bound::Included(k) => tree(k, true),
+            Bound::Excluded(k) => tree(k, false),
+            Bound::Unbounded => prefix_end,
+        };
+        let user_len = |b: Bound<&[u8]>| match b {
+            Bound::Included(k) | Bound::Excluded(k) => k.len(),
+            Bound::Unbounded => 0,
+        };
+        self.max_key_len = self
+            .max_key_len
+            .max(user_len(start))
+            .max(user_len(end));
+        self.note_keyspace(keyspace);
+        self.rep.push(OpKind::RangeDelete as u8);
+        put_length_prefixed(&mut self.rep, &start_key);
+        put_length_prefixed(&mut self.rep, &end_key);
+        self.count_op();
+        self
+    }
+
+    /// Appends kind and tree key (prefix + user key) of one op.
+    fn push_key(&mut self, kind: OpKind, keyspace: KeyspaceId, key: &[u8]) {
         self.rep.push(kind as u8);
-        put_length_prefixed(&mut self.rep, key);
+        let (prefix, prefix_len) = keyspace.encode_prefix();
+        let prefix = &prefix[..prefix_len];
+        let tree_len = prefix.len() + key.len();
+        put_varint32(&mut self.rep, u32::try_from(tree_len).unwrap_or(u32::MAX));
+        self.rep.extend_from_slice(prefix);
+        self.rep.extend_from_slice(key);
         self.max_key_len = self.max_key_len.max(key.len());
-        if let Some(value) = value {
-            put_length_prefixed(&mut self.rep, value);
-            self.max_value_len = self.max_value_len.max(value.len());
+        self.note_keyspace(keyspace);
+    }
+
+    fn note_keyspace(&mut self, keyspace: KeyspaceId) {
+        if keyspace != KeyspaceId::DEFAULT {
+            if let Err(at) = self.keyspaces.binary_search(&keyspace) {
+                self.keyspaces.insert(at, keyspace);
+            }
         }
+    }
+
+    fn count_op(&mut self) {
         let count = self.count() + 1;
         LittleEndian::write_u32(&mut self.rep[8..12], count);
     }
@@ -101,16 +251,24 @@ impl WriteBatch {
         self.count() == 0
     }
 
+    /// The keyspaces other than the default one this batch writes to,
+    /// sorted.
+    pub fn keyspaces(&self) -> &[KeyspaceId] {
+        &self.keyspaces
+    }
+
     /// Removes every operation, keeping the allocation.
     pub fn clear(&mut self) {
         self.rep.truncate(BATCH_HEADER_BYTES);
         self.rep.fill(0);
         self.max_key_len = 0;
         self.max_value_len = 0;
+        self.keyspaces.clear();
     }
 
-    /// Checks the batch against [`MAX_KEY_BYTES`], [`MAX_VALUE_BYTES`] and
-    /// [`MAX_BATCH_BYTES`], and that it is not empty.
+    /// Checks the batch against [`MAX_KEY_BYTES`] (for user keys, without
+    /// the keyspace prefix), [`MAX_VALUE_BYTES`] and [`MAX_BATCH_BYTES`],
+    /// and that it is not empty.
     pub fn check_limits(&self) -> Result<()> {
         if self.is_empty() {
             return Err(Error::EmptyBatch);
@@ -170,14 +328,24 @@ impl WriteBatch {
 /// One operation of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchOp<'a> {
-    /// Put or delete.
-    pub kind: ValueKind,
-    /// The user key.
+    /// Put, delete or range delete.
+    pub kind: OpKind,
+    /// The tree key (keyspace prefix + user key); a range delete's first
+    /// tree key.
     pub key: &'a [u8],
-    /// The value (empty for a delete).
+    /// A put's value; a range delete's end tree key (exclusive); empty for
+    /// a delete.
     pub value: &'a [u8],
     /// The sequence number this op carries.
     pub seq: SeqNo,
+}
+
+impl<'a> BatchOp<'a> {
+    /// The keyspace and user key of [`BatchOp::key`] (`None` only for a
+    /// malformed prefix, which [`BatchView::parse`] rejects).
+    pub fn keyspace_and_user_key(&self) -> Option<(KeyspaceId, &'a [u8])> {
+        split_tree_key(self.key)
+    }
 }
 
 /// Iterator over a batch's operations; see [`WriteBatch::iter`] and
@@ -209,12 +377,12 @@ impl<'a> Iterator for BatchIter<'a> {
 
 fn decode_op<'a>(input: &mut &'a [u8], seq: SeqNo) -> Option<BatchOp<'a>> {
     let (&kind, rest) = input.split_first()?;
-    let kind = ValueKind::from_u8(kind)?;
+    let kind = OpKind::from_u8(kind)?;
     let mut rest = rest;
     let key = get_length_prefixed(&mut rest)?;
     let value = match kind {
-        ValueKind::Put => get_length_prefixed(&mut rest)?,
-        ValueKind::Delete => &[],
+        OpKind::Put | OpKind::RangeDelete => get_length_prefixed(&mut rest)?,
+        OpKind::Delete => &[],
     };
     *input = rest;
     Some(BatchOp {
@@ -235,8 +403,10 @@ pub struct BatchView<'a> {
 
 impl<'a> BatchView<'a> {
     /// Checks that `encoded` is a whole, well-formed batch: header present,
-    /// exactly `count` ops, every length in bounds, known kinds, no trailing
-    /// bytes, at least one op. The error is a reason for a corruption report.
+    /// exactly `count` ops, every length in bounds, known kinds, every key
+    /// (and a range delete's end) a tree key with a valid keyspace prefix,
+    /// no trailing bytes, at least one op. The error is a reason for a
+    /// corruption report.
     pub fn parse(encoded: &'a [u8]) -> std::result::Result<Self, &'static str> {
         if encoded.len() < BATCH_HEADER_BYTES {
             return Err("batch shorter than its header");
@@ -254,8 +424,13 @@ impl<'a> BatchView<'a> {
         }
         let mut rest = &encoded[BATCH_HEADER_BYTES..];
         for i in 0..count {
-            if decode_op(&mut rest, first_seq + u64::from(i)).is_none() {
+            let Some(op) = decode_op(&mut rest, first_seq + u64::from(i)) else {
                 return Err("batch operation is truncated or has an unknown kind");
+            };
+            if split_tree_key(op.key).is_none()
+                || (op.kind == OpKind::RangeDelete && split_tree_key(op.value).is_none())
+            {
+                return Err("batch operation key has no valid keyspace prefix");
             }
         }
         if !rest.is_empty() {
@@ -300,13 +475,23 @@ impl<'a> BatchView<'a> {
     /// Copies the view into an owned [`WriteBatch`].
     pub fn to_batch(&self) -> WriteBatch {
         let mut batch = WriteBatch::with_capacity(self.encoded.len());
+        batch.rep.clear();
+        batch.rep.extend_from_slice(self.encoded);
         for op in self.iter() {
-            match op.kind {
-                ValueKind::Put => batch.put(op.key, op.value),
-                ValueKind::Delete => batch.delete(op.key),
+            let Some((keyspace, user_key)) = op.keyspace_and_user_key() else {
+                continue; // `parse` checked every prefix
             };
+            batch.note_keyspace(keyspace);
+            batch.max_key_len = batch.max_key_len.max(user_key.len());
+            match op.kind {
+                OpKind::Put => batch.max_value_len = batch.max_value_len.max(op.value.len()),
+                OpKind::RangeDelete => {
+                    let end = split_tree_key(op.value).map_or(0, |(_, k)| k.len());
+                    batch.max_key_len = batch.max_key_len.max(end);
+                }
+                OpKind::Delete => {}
+            }
         }
-        batch.set_first_seq(self.first_seq);
         batch
     }
 }
@@ -325,9 +510,9 @@ mod tests {
         assert_eq!(ops.len(), 3);
         assert_eq!(
             (ops[0].key, ops[0].value, ops[0].seq),
-            (&b"a"[..], &b"1"[..], 10)
+            (&b"\0a"[..], &b"1"[..], 10)
         );
-        assert_eq!((ops[1].kind, ops[1].seq), (ValueKind::Delete, 11));
+        assert_eq!((ops[1].kind, ops[1].seq), (OpKind::Delete, 11));
         assert_eq!(ops[2].seq, 12);
         let view = BatchView::parse(batch.encoded()).unwrap();
         assert_eq!(view.last_seq(), 12);
@@ -385,8 +570,8 @@ mod tests {
             let view = BatchView::parse(batch.encoded()).unwrap();
             prop_assert_eq!(view.count() as usize, ops.len());
             for (op, (put, k, v)) in view.iter().zip(&ops) {
-                prop_assert_eq!(op.kind == ValueKind::Put, *put);
-                prop_assert_eq!(op.key, &k[..]);
+                prop_assert_eq!(op.kind == OpKind::Put, *put);
+                prop_assert_eq!(op.keyspace_and_user_key().map(|(_, k)| k), Some(&k[..]));
                 if *put { prop_assert_eq!(op.value, &v[..]); }
             }
         }

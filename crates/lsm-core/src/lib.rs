@@ -7,8 +7,10 @@
 //! - The internal key ([`InternalKey`], [`compare_internal_keys`]): user key
 //!   ascending, then sequence number descending, so the newest entry of a
 //!   key sorts first.
-//! - [`WriteBatch`]: puts and deletes applied atomically, kept encoded so the
-//!   WAL writes it as is.
+//! - [`WriteBatch`]: puts, deletes and range deletes applied atomically,
+//!   kept encoded so the WAL writes it as is; keys in it are *tree keys*
+//!   ([`keyspace`]: a keyspace prefix, then the user key).
+//! - [`RangeTombstones`]: range deletes, fragmented for lookups.
 //! - [`coding`] and [`checksum`]: varints, fixed-width little-endian integers
 //!   and masked CRC-32, used by every on-disk format; [`record`] frames the
 //!   checksummed records of the WAL and the manifest log.
@@ -47,9 +49,13 @@ mod error;
 pub mod fault;
 pub mod fs;
 pub mod key;
+pub mod keyspace;
+pub mod range_tombstone;
 pub mod record;
 
-pub use batch::{BatchOp, BatchView, WriteBatch};
+pub use batch::{BatchOp, BatchView, OpKind, WriteBatch};
+pub use keyspace::KeyspaceId;
+pub use range_tombstone::{RangeTombstone, RangeTombstones};
 pub use cursor::{InternalIterator, VecCursor};
 pub use error::{Error, Result};
 pub use fs::{FileSystem, OsFileSystem, SharedFileSystem};
@@ -60,6 +66,9 @@ pub use key::{
 
 /// Longest user key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 64 * 1024 - 1;
+/// Longest tree key (keyspace prefix + user key) a table, the memtable or
+/// the manifest holds.
+pub const MAX_TREE_KEY_BYTES: usize = MAX_KEY_BYTES + keyspace::MAX_PREFIX_BYTES;
 /// Longest value accepted, in bytes.
 pub const MAX_VALUE_BYTES: usize = 32 * 1024 * 1024;
 /// Largest encoded write batch accepted, in bytes. Also bounds a WAL record,

@@ -1,14 +1,14 @@
 //! A table file's catalog entry ([`FileMeta`]) and table file names.
 
 use lsm_core::key::TRAILER_BYTES;
-use lsm_core::{compare_internal_keys, InternalKey, SeqNo, MAX_KEY_BYTES, MAX_SEQNO};
+use lsm_core::{compare_internal_keys, InternalKey, SeqNo, MAX_SEQNO, MAX_TREE_KEY_BYTES};
 
 /// A table file's catalog entry. Immutable once created; versions share it
 /// as `Arc<FileMeta>`.
 ///
 /// Invariant (checked by [`FileMeta::validate`], on decode and on apply):
 /// both keys are real internal keys (a user key of at most
-/// [`MAX_KEY_BYTES`] and a known kind), `smallest <= largest` in internal-key
+/// [`MAX_TREE_KEY_BYTES`] and a known kind), `smallest <= largest` in internal-key
 /// order, `min_seq <= max_seq <= MAX_SEQNO`, and `tombstones <= entries`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileMeta {
@@ -60,7 +60,7 @@ impl FileMeta {
     /// decodes again.
     pub fn validate(&self) -> Result<(), &'static str> {
         for key in [&self.smallest, &self.largest] {
-            if key.as_bytes().len() > MAX_KEY_BYTES + TRAILER_BYTES {
+            if key.as_bytes().len() > MAX_TREE_KEY_BYTES + TRAILER_BYTES {
                 return Err("table key longer than the key limit");
             }
             if key.parse().is_none() {

@@ -23,7 +23,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use lsm_core::compare_internal_keys;
+use lsm_core::{compare_internal_keys, RangeTombstones};
 
 use crate::error::{Error, Result};
 use crate::file_meta::FileMeta;
@@ -38,6 +38,9 @@ pub struct Version {
     levels: Vec<Vec<Arc<FileMeta>>>,
     /// `level_bytes[l]` is the sum of `file_bytes` over `levels[l]`.
     level_bytes: Vec<u64>,
+    /// The range deletes flushed to tables' catalog and not yet collected:
+    /// they hide older versions in every table, whatever its level.
+    range_tombstones: Arc<RangeTombstones>,
 }
 
 impl Version {
@@ -46,7 +49,15 @@ impl Version {
         Version {
             levels: vec![Vec::new(); num_levels],
             level_bytes: vec![0; num_levels],
+            range_tombstones: RangeTombstones::empty(),
         }
+    }
+
+    /// The flushed range deletes (see `docs/format/manifest.md`, tags 9
+    /// and 10): each hides the versions older than it in its key range, in
+    /// every table.
+    pub fn range_tombstones(&self) -> &Arc<RangeTombstones> {
+        &self.range_tombstones
     }
 
     /// How many levels the version has.
@@ -202,9 +213,11 @@ impl Version {
             }
         }
         let level_bytes = levels.iter().map(|files| sum_bytes(files)).collect();
+        let range_tombstones = self.apply_range_tombstones(edit)?;
         let version = Version {
             levels,
             level_bytes,
+            range_tombstones,
         };
         // A self-check of the code above (and of `self`): cheap next to the
         // clone, but still linear, so only with the `invariants` feature
@@ -214,6 +227,32 @@ impl Version {
         #[cfg(all(debug_assertions, not(feature = "invariants")))]
         version.check_invariants()?;
         Ok(version)
+    }
+
+    /// The range-tombstone set after `edit`: removals must name a tombstone
+    /// the version holds, additions a sequence number it does not.
+    fn apply_range_tombstones(&self, edit: &VersionEdit) -> Result<Arc<RangeTombstones>> {
+        if edit.added_range_tombstones.is_empty() && edit.removed_range_tombstones.is_empty() {
+            return Ok(Arc::clone(&self.range_tombstones));
+        }
+        let held: HashSet<u64> = self.range_tombstones.tombstones().iter().map(|t| t.seq).collect();
+        for seq in &edit.removed_range_tombstones {
+            if !held.contains(seq) {
+                return Err(Error::invalid_edit(format!(
+                    "removes range tombstone {seq}, which the version does not hold"
+                )));
+            }
+        }
+        let kept = self.range_tombstones.without(&edit.removed_range_tombstones);
+        for tombstone in &edit.added_range_tombstones {
+            if kept.tombstones().iter().any(|t| t.seq == tombstone.seq) {
+                return Err(Error::invalid_edit(format!(
+                    "adds range tombstone {}, which the version already holds",
+                    tombstone.seq
+                )));
+            }
+        }
+        Ok(Arc::new(kept.with(&edit.added_range_tombstones)))
     }
 
     /// [`Version::check_invariants`], panicking with the first violation.
@@ -272,7 +311,8 @@ impl Version {
         Ok(())
     }
 
-    /// Every table as an edit that rebuilds this version from an empty one
+    /// Every table and range tombstone as an edit that rebuilds this
+    /// version from an empty one
     /// (the snapshot that opens a manifest file), counters unset.
     pub fn to_snapshot_edit(&self) -> VersionEdit {
         VersionEdit {
@@ -280,6 +320,7 @@ impl Version {
                 .all_files()
                 .map(|(level, file)| (level, FileMeta::clone(file)))
                 .collect(),
+            added_range_tombstones: self.range_tombstones.tombstones().to_vec(),
             ..VersionEdit::default()
         }
     }

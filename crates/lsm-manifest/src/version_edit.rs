@@ -12,13 +12,15 @@ use lsm_core::coding::{
     get_length_prefixed, get_varint32, get_varint64, put_length_prefixed, put_varint64,
 };
 use lsm_core::key::TRAILER_BYTES;
-use lsm_core::{InternalKey, SeqNo, MAX_KEY_BYTES, MAX_SEQNO};
+use lsm_core::{InternalKey, RangeTombstone, SeqNo, MAX_SEQNO, MAX_TREE_KEY_BYTES};
 
 use crate::file_meta::FileMeta;
 
 /// The version of the edit encoding written by this code. Readers reject
-/// any other value.
-pub const FORMAT_VERSION: u64 = 1;
+/// any other value. Version 2 (keyspaces): table keys are tree keys (a
+/// keyspace prefix, then the user key) and edits may carry range
+/// tombstones; a version-1 store predates keyspaces and is refused.
+pub const FORMAT_VERSION: u64 = 2;
 
 /// Eight bytes that open the first record of every manifest file (as the
 /// [`tag::MANIFEST_MAGIC`] field), so a file that is not a manifest (say a
@@ -56,6 +58,12 @@ pub mod tag {
     /// logged, varint. Recovery requires every segment from
     /// [`WAL_SEGMENT`] up to it to exist.
     pub const NEWEST_WAL_SEGMENT: u64 = 8;
+    /// A range tombstone flushed from a memtable: sequence number varint,
+    /// start and end tree keys (length-prefixed). Repeatable.
+    pub const ADDED_RANGE_TOMBSTONE: u64 = 9;
+    /// A range tombstone no longer needed (no table holds data it could
+    /// hide): its sequence number, varint. Repeatable.
+    pub const REMOVED_RANGE_TOMBSTONE: u64 = 10;
 }
 
 /// One change to the catalog: tables added and removed per level, and the
@@ -83,6 +91,11 @@ pub struct VersionEdit {
     /// segment from `wal_segment` up to it, so a lost newest segment is
     /// detected rather than taken for an empty log.
     pub newest_wal_segment: Option<u64>,
+    /// Range tombstones that join the catalog (from a flushed memtable).
+    pub added_range_tombstones: Vec<RangeTombstone>,
+    /// Range tombstones (by sequence number) that leave it. Removals are
+    /// applied before additions.
+    pub removed_range_tombstones: Vec<SeqNo>,
 }
 
 /// An edit as decoded from a record, with the framing facts the manifest
@@ -148,6 +161,16 @@ impl VersionEdit {
             put_varint64(out, meta.entries);
             put_varint64(out, meta.tombstones);
         }
+        for &seq in &self.removed_range_tombstones {
+            put_varint64(out, tag::REMOVED_RANGE_TOMBSTONE);
+            put_varint64(out, seq);
+        }
+        for tombstone in &self.added_range_tombstones {
+            put_varint64(out, tag::ADDED_RANGE_TOMBSTONE);
+            put_varint64(out, tombstone.seq);
+            put_length_prefixed(out, &tombstone.start);
+            put_length_prefixed(out, &tombstone.end);
+        }
     }
 
     /// Decodes an edit payload. Never panics and allocates no more than the
@@ -173,6 +196,16 @@ impl VersionEdit {
         if self.last_seq.is_some_and(|seq| seq > MAX_SEQNO) {
             return Err("last sequence number exceeds 56 bits");
         }
+        for tombstone in &self.added_range_tombstones {
+            if tombstone.seq > MAX_SEQNO {
+                return Err("range tombstone sequence number exceeds 56 bits");
+            }
+            if tombstone.start.len() > MAX_TREE_KEY_BYTES
+                || tombstone.end.len() > MAX_TREE_KEY_BYTES
+            {
+                return Err("range tombstone key longer than the key limit");
+            }
+        }
         Ok(())
     }
 }
@@ -184,6 +217,9 @@ pub(crate) fn decode_fields(bytes: &[u8]) -> Result<DecodedEdit, &'static str> {
     }
     match get_varint64(&mut input) {
         Some(FORMAT_VERSION) => {}
+        Some(1) => {
+            return Err("edit format version 1: the store was written before keyspaces; this build reads version 2")
+        }
         Some(_) => return Err("unsupported edit format version"),
         None => return Err("truncated format version"),
     }
@@ -231,6 +267,18 @@ pub(crate) fn decode_fields(bytes: &[u8]) -> Result<DecodedEdit, &'static str> {
                 let meta = get_file_meta(&mut input).ok_or("truncated added file")??;
                 edit.added.push((level, meta));
             }
+            tag::ADDED_RANGE_TOMBSTONE => {
+                let truncated = "truncated range tombstone";
+                let seq = get_varint64(&mut input).ok_or(truncated)?;
+                let start = get_length_prefixed(&mut input).ok_or(truncated)?.to_vec();
+                let end = get_length_prefixed(&mut input).ok_or(truncated)?.to_vec();
+                edit.added_range_tombstones
+                    .push(RangeTombstone::new(start, end, seq));
+            }
+            tag::REMOVED_RANGE_TOMBSTONE => {
+                let seq = get_varint64(&mut input).ok_or("truncated removed range tombstone")?;
+                edit.removed_range_tombstones.push(seq);
+            }
             _ => return Err("unknown field tag"),
         }
         second_field = false;
@@ -268,7 +316,7 @@ fn get_file_meta(input: &mut &[u8]) -> Option<Result<FileMeta, &'static str>> {
     let mut keys = [Vec::new(), Vec::new()];
     for key in &mut keys {
         let bytes = get_length_prefixed(input)?;
-        if bytes.len() > MAX_KEY_BYTES + TRAILER_BYTES {
+        if bytes.len() > MAX_TREE_KEY_BYTES + TRAILER_BYTES {
             return Some(Err("table key longer than the key limit"));
         }
         *key = bytes.to_vec();
@@ -349,8 +397,8 @@ mod tests {
                 FileMeta {
                     number: 5,
                     file_bytes: 4096,
-                    smallest: InternalKey::new(b"apple", 10, ValueKind::Put),
-                    largest: InternalKey::new(b"pear", 12, ValueKind::Delete),
+                    smallest: InternalKey::new(b"\0apple", 10, ValueKind::Put),
+                    largest: InternalKey::new(b"\0pear", 12, ValueKind::Delete),
                     min_seq: 10,
                     max_seq: 12,
                     entries: 3,
@@ -362,6 +410,8 @@ mod tests {
             last_seq: Some(12),
             wal_segment: Some(3),
             newest_wal_segment: None,
+            added_range_tombstones: vec![RangeTombstone::new(b"\0b".to_vec(), b"\0d".to_vec(), 11)],
+            removed_range_tombstones: vec![],
         }
     }
 
@@ -375,21 +425,24 @@ mod tests {
         println!("payload ({} bytes): {}", payload.len(), hex(&payload));
         println!("record  ({} bytes): {}", record.len(), hex(&record));
         let documented = [
-            "9945464b",           // masked CRC-32 (LE)
-            "38000000",           // payload length 56 (LE)
+            "d0344329",           // masked CRC-32 (LE)
+            "42000000",           // payload length 66 (LE)
             "01",                 // record type 1 = version edit
-            "0101",               // tag 1 format version = 1
+            "0102",               // tag 1 format version = 2
             "024c534d4d414e4946", // tag 2 manifest magic "LSMMANIF"
             "0307",               // tag 3 next file number = 7
             "040c",               // tag 4 last seq = 12
             "0503",               // tag 5 WAL segment = 3
             "060004",             // tag 6 removed: level 0, table 4
-            "07010580200d",       // tag 7 added: level 1, table 5, 4096 bytes, key len 13
-            "6170706c65",         // "apple"
+            "07010580200e",       // tag 7 added: level 1, table 5, 4096 bytes, key len 14
+            "006170706c65",       // tree key: keyspace 0, "apple"
             "010a000000000000",   // trailer (10 << 8) | Put
-            "0c70656172",         // key len 12, "pear"
+            "0d0070656172",       // key len 13, keyspace 0, "pear"
             "000c000000000000",   // trailer (12 << 8) | Delete
             "0a0c0301",           // min seq 10, max seq 12, 3 entries, 1 tombstone
+            "090b",               // tag 9 range tombstone at seq 11
+            "020062",             // start: len 2, keyspace 0, "b"
+            "020064",             // end: len 2, keyspace 0, "d"
         ];
         assert_eq!(hex(&record), documented.concat());
         let decoded = decode_fields(&payload).unwrap();
@@ -401,7 +454,7 @@ mod tests {
     fn plain_edit_has_no_magic() {
         let mut payload = Vec::new();
         VersionEdit::default().encode(&mut payload);
-        assert_eq!(payload, [0x01, 0x01]);
+        assert_eq!(payload, [0x01, 0x02]);
         let decoded = decode_fields(&payload).unwrap();
         assert!(!decoded.starts_file);
         assert!(decoded.edit.is_empty());
@@ -415,20 +468,20 @@ mod tests {
                 &[0x03, 0x01],
                 "edit does not start with the format version field",
             ),
-            (&[0x01, 0x02], "unsupported edit format version"),
+            (&[0x01, 0x03], "unsupported edit format version"),
             (&[0x01], "truncated format version"),
-            (&[0x01, 0x01, 0x63, 0x00], "unknown field tag"),
+            (&[0x01, 0x02, 0x63, 0x00], "unknown field tag"),
             (
-                &[0x01, 0x01, 0x03, 0x05, 0x03, 0x06],
+                &[0x01, 0x02, 0x03, 0x05, 0x03, 0x06],
                 "next file number appears twice",
             ),
             (
-                &[0x01, 0x01, 0x01, 0x01],
+                &[0x01, 0x02, 0x01, 0x02],
                 "format version field appears twice",
             ),
-            (&[0x01, 0x01, 0x06, 0x20, 0x01], "level number out of range"),
+            (&[0x01, 0x02, 0x06, 0x20, 0x01], "level number out of range"),
             (
-                &[0x01, 0x01, 0x04, 0x05, 0x02, b'L'],
+                &[0x01, 0x02, 0x04, 0x05, 0x02, b'L'],
                 "manifest magic is not the second field",
             ),
         ];
@@ -439,7 +492,7 @@ mod tests {
                 "{bytes:02x?}"
             );
         }
-        let mut wrong_magic = vec![0x01, 0x01, 0x02];
+        let mut wrong_magic = vec![0x01, 0x02, 0x02];
         wrong_magic.extend_from_slice(b"LSMWAL..");
         assert_eq!(
             VersionEdit::decode(&wrong_magic).unwrap_err(),
@@ -535,9 +588,27 @@ mod tests {
             proptest::option::of(0..=MAX_SEQNO),
             proptest::option::of(any::<u64>()),
             proptest::option::of(any::<u64>()),
+            proptest::collection::vec(
+                (
+                    0..=MAX_SEQNO,
+                    proptest::collection::vec(any::<u8>(), 0..6),
+                    proptest::collection::vec(any::<u8>(), 0..6),
+                ),
+                0..4,
+            ),
+            proptest::collection::vec(any::<u64>(), 0..4),
         )
             .prop_map(
-                |(added, removed, next_file_number, last_seq, wal_segment, newest_wal_segment)| {
+                |(
+                    added,
+                    removed,
+                    next_file_number,
+                    last_seq,
+                    wal_segment,
+                    newest_wal_segment,
+                    tombstones,
+                    removed_range_tombstones,
+                )| {
                     VersionEdit {
                         added,
                         removed,
@@ -545,6 +616,11 @@ mod tests {
                         newest_wal_segment,
                         last_seq,
                         wal_segment,
+                        added_range_tombstones: tombstones
+                            .into_iter()
+                            .map(|(seq, start, end)| RangeTombstone::new(start, end, seq))
+                            .collect(),
+                        removed_range_tombstones,
                     }
                 },
             )

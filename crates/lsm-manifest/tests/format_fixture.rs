@@ -1,4 +1,4 @@
-//! Committed manifest files of format version 1, to catch accidental format
+//! Committed manifest files of format version 2, to catch accidental format
 //! changes: today's writer must produce the same bytes, and today's reader
 //! must recover the same catalog from them (a torn copy included).
 //!
@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lsm_core::{InternalKey, OsFileSystem, ValueKind};
+use lsm_core::{InternalKey, OsFileSystem, RangeTombstone, ValueKind};
 use lsm_manifest::{
     manifest_file_name, read_manifest, FileMeta, Manifest, VersionEdit, CURRENT_FILE_NAME,
 };
@@ -63,6 +63,7 @@ fn build_store(dir: &Path) {
     manifest
         .log_and_apply(VersionEdit {
             added: vec![(0, table(d, "kiwi", "pear", 20))],
+            added_range_tombstones: vec![RangeTombstone::new(b"\0b".to_vec(), b"\0d".to_vec(), 15)],
             last_seq: Some(20),
             wal_segment: Some(2),
             ..VersionEdit::default()
@@ -77,7 +78,7 @@ const FILES: [&str; 2] = [CURRENT_FILE_NAME, "MANIFEST-000001"];
 fn regenerate_fixtures() {
     let scratch = tempfile::tempdir().unwrap();
     build_store(scratch.path());
-    for (name, torn) in [("manifest-v1", false), ("manifest-v1-torn", true)] {
+    for (name, torn) in [("manifest-v2", false), ("manifest-v2-torn", true)] {
         let out = fixture_dir(name);
         std::fs::create_dir_all(&out).unwrap();
         for file in FILES {
@@ -97,7 +98,7 @@ fn todays_writer_produces_the_committed_bytes() {
     for file in FILES {
         assert_eq!(
             std::fs::read(scratch.path().join(file)).unwrap(),
-            std::fs::read(fixture_dir("manifest-v1").join(file)).unwrap(),
+            std::fs::read(fixture_dir("manifest-v2").join(file)).unwrap(),
             "{file} changed: the on-disk format moved"
         );
     }
@@ -119,12 +120,13 @@ fn numbers_at(version: &lsm_manifest::Version, level: usize) -> Vec<u64> {
 }
 
 #[test]
-fn version_1_fixture_recovers_the_expected_catalog() {
-    let dump = read_manifest(&OsFileSystem, &fixture_dir("manifest-v1")).unwrap();
+fn version_2_fixture_recovers_the_expected_catalog() {
+    let dump = read_manifest(&OsFileSystem, &fixture_dir("manifest-v2")).unwrap();
     assert_eq!(dump.records.len(), 4);
     assert_eq!(dump.dropped_tail, None);
-    let (_dir, recovered, started) = open_copy("manifest-v1");
+    let (_dir, recovered, started) = open_copy("manifest-v2");
     let v = &recovered.version;
+    assert_eq!(v.range_tombstones().covering_seq(b"\0c", 20), Some(15));
     assert_eq!(numbers_at(v, 0), [5]);
     assert_eq!(numbers_at(v, 1), [3, 4]);
     assert_eq!(v.files_at(1)[1].smallest_user_key(), b"grape");
@@ -136,15 +138,26 @@ fn version_1_fixture_recovers_the_expected_catalog() {
 }
 
 #[test]
-fn torn_version_1_fixture_recovers_the_edit_before_the_tear() {
-    let dump = read_manifest(&OsFileSystem, &fixture_dir("manifest-v1-torn")).unwrap();
+fn torn_version_2_fixture_recovers_the_edit_before_the_tear() {
+    let dump = read_manifest(&OsFileSystem, &fixture_dir("manifest-v2-torn")).unwrap();
     assert_eq!(dump.records.len(), 3);
     assert!(dump.dropped_tail.is_some());
-    let (_dir, recovered, started) = open_copy("manifest-v1-torn");
+    let (_dir, recovered, started) = open_copy("manifest-v2-torn");
     assert_eq!(numbers_at(&recovered.version, 0), Vec::<u64>::new());
+    assert!(recovered.version.range_tombstones().is_empty(), "the torn edit carried it");
     assert_eq!(numbers_at(&recovered.version, 1), [3, 4]);
     assert_eq!((recovered.last_seq, recovered.wal_segment), (10, 1));
     // Table 5's number was never recorded durably, so it may be reused.
     assert!(recovered.dropped_tail.is_some());
     assert_eq!(started, 5);
+}
+
+/// A store written before keyspaces (format 1: keys without a keyspace
+/// prefix) is refused by name rather than misread.
+#[test]
+fn version_1_manifest_is_refused_with_a_reason() {
+    let err = read_manifest(&OsFileSystem, &fixture_dir("manifest-v1")).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("MANIFEST-000001"), "{text}");
+    assert!(text.contains("before keyspaces"), "{text}");
 }

@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use crossbeam_skiplist::SkipMap;
 use lsm_core::key::TRAILER_BYTES;
-use lsm_core::{BatchOp, Lookup, SeqNo, ValueKind, MAX_SEQNO};
+use lsm_core::{BatchOp, Lookup, RangeTombstone, RangeTombstones, SeqNo, ValueKind, MAX_SEQNO};
+use parking_lot::Mutex;
 
 use crate::entry::{KeyProbe, MemtableEntry};
 use crate::iterator::MemtableIterator;
@@ -48,9 +49,16 @@ const NO_MIN_SEQ: u64 = u64::MAX;
 /// take a lock. See the crate docs for what it guarantees.
 #[doc(alias = "write buffer")]
 pub struct Memtable {
-    // Every field is lock-free: the skiplist is concurrent, the rest atomic.
+    // Every field but `range_tombstones` is lock-free: the skiplist is
+    // concurrent, the rest atomic.
     /// The entries, ordered by internal key.
     pub(crate) entries: SkipMap<MemtableEntry, ()>,
+    /// The range deletes, fragmented; replaced (copy on write) by each new
+    /// one. The mutex guards the replacement; readers clone the `Arc` and
+    /// let go, and skip the lock while `has_range_tombstones` is false.
+    range_tombstones: Mutex<Arc<RangeTombstones>>,
+    /// Set (Release) once a range delete is stored; read Acquire.
+    has_range_tombstones: AtomicBool,
     /// Sum of [`MemtableEntry`] charges (key + trailer + value +
     /// [`ENTRY_OVERHEAD_BYTES`]) of the stored entries. Relaxed: a counter.
     approximate_bytes: AtomicUsize,
@@ -67,6 +75,8 @@ impl Memtable {
     pub fn new() -> Self {
         Memtable {
             entries: SkipMap::new(),
+            range_tombstones: Mutex::new(RangeTombstones::empty()),
+            has_range_tombstones: AtomicBool::new(false),
             approximate_bytes: AtomicUsize::new(0),
             min_seq: AtomicU64::new(NO_MIN_SEQ),
             max_seq_plus_one: AtomicU64::new(0),
@@ -99,19 +109,61 @@ impl Memtable {
             // A replayed duplicate: the first copy stays, nothing to count.
             return;
         }
+        self.count(charge, seq);
+    }
+
+    fn count(&self, charge: usize, seq: SeqNo) {
         self.approximate_bytes.fetch_add(charge, Ordering::Relaxed);
         self.min_seq.fetch_min(seq, Ordering::Relaxed);
         self.max_seq_plus_one.fetch_max(seq + 1, Ordering::Relaxed);
     }
 
-    /// Inserts every operation of a batch, each with its own `op.seq`.
+    /// Stores a range delete of the tree keys `[start, end)` at `seq`. A
+    /// replayed duplicate (same `seq`) changes nothing.
+    ///
+    /// Costs a rebuild of the fragmented set (`O(n log n)` in the range
+    /// deletes this memtable holds): range deletes are meant to be rare next
+    /// to point writes. REQUIRES: as for [`Memtable::insert`].
+    pub fn insert_range_tombstone(&self, start: &[u8], end: &[u8], seq: SeqNo) {
+        debug_assert!(!self.is_frozen(), "insert into a frozen memtable");
+        let tombstone = RangeTombstone::new(start.to_vec(), end.to_vec(), seq);
+        let charge = tombstone.charge() + ENTRY_OVERHEAD_BYTES;
+        let mut set = self.range_tombstones.lock();
+        if set.tombstones().iter().any(|t| t.seq == seq) {
+            return;
+        }
+        *set = Arc::new(set.with(&[tombstone]));
+        self.has_range_tombstones.store(true, Ordering::Release);
+        drop(set);
+        self.count(charge, seq);
+    }
+
+    /// The range deletes stored so far (an empty set when there are none,
+    /// without taking the lock).
+    pub fn range_tombstones(&self) -> Arc<RangeTombstones> {
+        if !self.has_range_tombstones.load(Ordering::Acquire) {
+            return RangeTombstones::empty();
+        }
+        Arc::clone(&self.range_tombstones.lock())
+    }
+
+    /// True when a range delete was stored.
+    pub fn has_range_tombstones(&self) -> bool {
+        self.has_range_tombstones.load(Ordering::Acquire)
+    }
+
+    /// Inserts every operation of a batch, each with its own `op.seq`
+    /// (range deletes into the range-tombstone set).
     ///
     /// Not atomic towards concurrent readers: the store makes a batch
     /// visible by publishing its last sequence number only after this
     /// returns. REQUIRES: as for [`Memtable::insert`].
     pub fn apply<'a>(&self, ops: impl IntoIterator<Item = BatchOp<'a>>) {
         for op in ops {
-            self.insert(op.key, op.seq, op.kind, op.value);
+            match op.kind.value_kind() {
+                Some(kind) => self.insert(op.key, op.seq, kind, op.value),
+                None => self.insert_range_tombstone(op.key, op.value, op.seq),
+            }
         }
     }
 
@@ -154,9 +206,9 @@ impl Memtable {
         self.entries.len()
     }
 
-    /// True when no entry has been inserted.
+    /// True when no entry and no range delete has been inserted.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && !self.has_range_tombstones()
     }
 
     /// Marks the memtable immutable: it is about to be flushed, and any

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use lsm_core::fs::{FileSystem, WritableFile};
 use lsm_core::{
-    compare_internal_keys, parse_internal_key, user_key_of, SeqNo, ValueKind, MAX_KEY_BYTES,
+    compare_internal_keys, parse_internal_key, user_key_of, SeqNo, ValueKind, MAX_TREE_KEY_BYTES,
     MAX_VALUE_BYTES,
 };
 
@@ -111,10 +111,10 @@ impl<'fs> TableBuilder<'fs> {
                 key: key.to_vec(),
             });
         };
-        if parsed.user_key.len() > MAX_KEY_BYTES {
+        if parsed.user_key.len() > MAX_TREE_KEY_BYTES {
             return Err(lsm_core::Error::KeyTooLarge {
                 len: parsed.user_key.len(),
-                max: MAX_KEY_BYTES,
+                max: MAX_TREE_KEY_BYTES,
             }
             .into());
         }

@@ -26,7 +26,7 @@ pub const RECORD_TYPE_SEGMENT_HEADER: u8 = 2;
 /// The first eight payload bytes of a segment header.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"lsm-wal\0";
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of a segment-header payload: magic, version, segment number.
 pub const SEGMENT_HEADER_PAYLOAD_BYTES: usize = 8 + 4 + 8;
 /// Bytes the framed segment header takes at the start of every segment.
@@ -165,9 +165,9 @@ mod tests {
     fn header_with_wrong_magic_or_version_is_rejected() {
         let mut payload = [0u8; SEGMENT_HEADER_PAYLOAD_BYTES];
         payload[..8].copy_from_slice(&SEGMENT_MAGIC);
-        payload[8] = 2;
+        payload[8] = 1; // written before keyspaces
         assert!(decode_segment_header(&payload).is_err());
-        payload[8] = 1;
+        payload[8] = 2;
         payload[0] = b'L';
         assert!(decode_segment_header(&payload).is_err());
         assert!(decode_segment_header(&payload[..19]).is_err());

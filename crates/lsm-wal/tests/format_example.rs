@@ -5,14 +5,14 @@
 use lsm_core::{OsFileSystem, WriteBatch};
 use lsm_wal::{segment_path, WalOptions, WalWriter};
 
-/// Segment 1: header, then one batch (seqnos 5 and 6):
-/// put "apple" -> "red", delete "pear".
+/// Segment 1: header, then one batch (seqnos 5 to 7), all in the default
+/// keyspace: put "apple" -> "red", delete "pear", delete range "k0".."k5".
 const EXAMPLE_HEX: &str = concat!(
-    "effc21d614000000026c736d2d77616c",
-    "0001000000010000000000000064a147",
-    "151d0000000105000000000000000200",
-    "000001056170706c6503726564000470",
-    "656172",
+    "02e8023914000000026c736d2d77616c",
+    "000200000001000000000000009099bb",
+    "72280000000105000000000000000300",
+    "00000106006170706c65037265640005",
+    "00706561720203006b3003006b35",
 );
 
 fn hex(bytes: &[u8]) -> String {
@@ -31,10 +31,10 @@ fn documented_example_segment_bytes_are_stable() {
     )
     .unwrap();
     let mut batch = WriteBatch::new();
-    batch.put(b"apple", b"red").delete(b"pear");
-    assert_eq!(wal.append(&batch).unwrap(), 6);
+    batch.put(b"apple", b"red").delete(b"pear").delete_range("k0", "k5");
+    assert_eq!(wal.append(&batch).unwrap(), 7);
     wal.close().unwrap();
-    assert_eq!(wal.bytes_written(), 67);
+    assert_eq!(wal.bytes_written(), 78);
     let bytes = std::fs::read(segment_path(dir.path(), 1)).unwrap();
     for (i, line) in bytes.chunks(16).enumerate() {
         let text: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();

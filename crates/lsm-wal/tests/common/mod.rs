@@ -174,7 +174,7 @@ pub fn owned(view: BatchView<'_>) -> Replayed {
         .iter()
         .map(|op| {
             (
-                op.kind == lsm_core::ValueKind::Put,
+                op.kind == lsm_core::OpKind::Put,
                 op.key.to_vec(),
                 op.value.to_vec(),
             )
