@@ -8,11 +8,19 @@
 //! for every reader) and no older data for its key can exist in a level
 //! below the output (the caller's `bottommost` check).
 //!
+//! A version older than a range tombstone covering its key is dropped
+//! too, when the two are in the same stripe (no snapshot sees the version
+//! but not the tombstone): the tombstone stays in the catalog while any
+//! table could hold older data in its range, so it keeps hiding what is
+//! not dropped.
+//!
 //! Readers that are not registered snapshots read at the latest visible
 //! sequence number, captured after the read view they read from; every entry in
 //! that view's tables is at or below it, so the latest stripe serves them.
 
-use lsm_core::{ParsedInternalKey, SeqNo, ValueKind};
+use std::sync::Arc;
+
+use lsm_core::{ParsedInternalKey, RangeTombstones, SeqNo, ValueKind};
 
 /// Keep or drop, per entry, in input order (user key ascending, newest first).
 #[derive(Debug)]
@@ -23,6 +31,8 @@ pub struct EntryFilter {
     /// Stripe of the last entry seen for `current_user_key`; `None` before
     /// the first entry of a key.
     last_stripe: Option<usize>,
+    /// Range deletes that may hide the entries (the version's).
+    range_tombstones: Arc<RangeTombstones>,
 }
 
 impl EntryFilter {
@@ -34,7 +44,26 @@ impl EntryFilter {
             snapshots,
             current_user_key: Vec::new(),
             last_stripe: None,
+            range_tombstones: RangeTombstones::empty(),
         }
+    }
+
+    /// The same filter, also dropping versions `range_tombstones` hide from
+    /// every reader.
+    pub fn with_range_tombstones(mut self, range_tombstones: Arc<RangeTombstones>) -> Self {
+        self.range_tombstones = range_tombstones;
+        self
+    }
+
+    /// True when a range tombstone newer than the entry covers it and no
+    /// snapshot sees the entry but not that tombstone.
+    fn hidden_by_range_tombstone(&self, entry: &ParsedInternalKey<'_>) -> bool {
+        if self.range_tombstones.is_empty() {
+            return false;
+        }
+        self.range_tombstones
+            .oldest_covering_seq_above(entry.user_key, entry.seq)
+            .is_some_and(|tombstone| self.stripe(tombstone) == self.stripe(entry.seq))
     }
 
     /// Number of snapshots strictly below `seq`: entries with equal stripe
@@ -66,6 +95,9 @@ impl EntryFilter {
             "entries of a key out of order"
         );
         self.last_stripe = Some(stripe);
+        if self.hidden_by_range_tombstone(entry) {
+            return false;
+        }
         !(entry.kind == ValueKind::Delete && stripe == 0 && bottommost(entry.user_key))
     }
 }
@@ -95,6 +127,52 @@ mod tests {
     }
 
     use ValueKind::{Delete, Put};
+
+    /// A range delete at 10 over [b, d): without snapshots it drops every
+    /// older version in its range; a snapshot at 7 keeps the version it
+    /// reads (7 sees the put at 5 but not the tombstone at 10); versions
+    /// newer than the tombstone and keys outside it stay.
+    #[test]
+    fn versions_under_a_range_tombstone_are_dropped_within_their_stripe() {
+        let tombstones = Arc::new(RangeTombstones::new(&[lsm_core::RangeTombstone::new(
+            b"b".to_vec(),
+            b"d".to_vec(),
+            10,
+        )]));
+        let entries = [
+            ("a", 5, Put),
+            ("b", 12, Put),
+            ("b", 5, Put),
+            ("c", 8, Put),
+            ("c", 5, Put),
+            ("d", 5, Put),
+        ];
+        let run_with = |snapshots: Vec<SeqNo>| -> Vec<(String, SeqNo)> {
+            let mut filter =
+                EntryFilter::new(snapshots).with_range_tombstones(Arc::clone(&tombstones));
+            entries
+                .iter()
+                .filter(|(k, seq, kind)| {
+                    let parsed = ParsedInternalKey {
+                        user_key: k.as_bytes(),
+                        seq: *seq,
+                        kind: *kind,
+                    };
+                    filter.keep(&parsed, |_| false)
+                })
+                .map(|(k, seq, _)| (k.to_string(), *seq))
+                .collect()
+        };
+        let owned = |v: &[(&str, SeqNo)]| -> Vec<(String, SeqNo)> {
+            v.iter().map(|(k, s)| (k.to_string(), *s)).collect()
+        };
+        assert_eq!(run_with(vec![]), owned(&[("a", 5), ("b", 12), ("d", 5)]));
+        assert_eq!(
+            run_with(vec![7]),
+            owned(&[("a", 5), ("b", 12), ("b", 5), ("c", 5), ("d", 5)]),
+            "snapshot 7 reads b@5 and c@5"
+        );
+    }
 
     #[test]
     fn without_snapshots_only_newest_survives() {

@@ -254,7 +254,8 @@ pub fn run_compaction(
                 .is_empty()
         })
     };
-    let mut filter = EntryFilter::new(ctx.snapshots.clone());
+    let mut filter = EntryFilter::new(ctx.snapshots.clone())
+        .with_range_tombstones(Arc::clone(version.range_tombstones()));
     let dir = ctx.dir.to_path_buf();
     let mut writer = OutputWriter::new(&mut ctx, true);
     let outputs = match write_filtered(&mut input, &mut filter, &bottommost, &mut writer, &dir) {

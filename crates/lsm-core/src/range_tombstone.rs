@@ -172,6 +172,16 @@ impl RangeTombstones {
         fragment.seqs.get(i).copied()
     }
 
+    /// The smallest sequence number above `seq` of a tombstone covering
+    /// `key` (the oldest one that hides a version of `key` at `seq`), or
+    /// `None`.
+    pub fn oldest_covering_seq_above(&self, key: &[u8], seq: SeqNo) -> Option<SeqNo> {
+        let fragment = self.fragment_at(key)?;
+        // `seqs` is descending: the ones above `seq` come first.
+        let above = fragment.seqs.partition_point(|&s| s > seq);
+        above.checked_sub(1).map(|i| fragment.seqs[i])
+    }
+
     /// True when a version of `key` at `seq` is hidden, for a reader at
     /// `snapshot`, by a tombstone newer than it.
     pub fn hides(&self, key: &[u8], seq: SeqNo, snapshot: SeqNo) -> bool {
@@ -239,6 +249,11 @@ mod tests {
         assert_eq!(set.covering_seq(b"c", 10), None);
         assert_eq!(set.covering_seq(b"a", 1), None, "snapshot older than it");
         assert_eq!(set.covering_seq(b"a", 2), Some(2));
+        let nested = RangeTombstones::new(&[t("a", "z", 5), t("c", "e", 9), t("c", "d", 20)]);
+        assert_eq!(nested.oldest_covering_seq_above(b"c", 1), Some(5));
+        assert_eq!(nested.oldest_covering_seq_above(b"c", 5), Some(9));
+        assert_eq!(nested.oldest_covering_seq_above(b"c", 9), Some(20));
+        assert_eq!(nested.oldest_covering_seq_above(b"c", 20), None);
         assert!(set.without(&[2]).covering_seq(b"a", 10).is_none());
         assert_eq!(set.with(&[t("c", "e", 7)]).covering_seq(b"d", 10), Some(7));
     }

@@ -356,14 +356,35 @@ mod tests {
         batch.put(b"a", b"1").delete(b"b").put(b"a", b"2");
         batch.set_first_seq(20);
         let m = Memtable::new();
-        m.insert(b"b", 5, ValueKind::Put, b"old");
+        // Batch keys are tree keys: the default keyspace's prefix is 0.
+        m.insert(b"\0b", 5, ValueKind::Put, b"old");
         m.apply(batch.iter());
         assert_eq!(m.len(), 4);
-        assert_eq!(m.get(b"a", 20), value("1"));
-        assert_eq!(m.get(b"a", 22), value("2"));
-        assert_eq!(m.get(b"b", 20), value("old"));
-        assert_eq!(m.get(b"b", 21), Some(Lookup::Deleted));
+        assert_eq!(m.get(b"\0a", 20), value("1"));
+        assert_eq!(m.get(b"\0a", 22), value("2"));
+        assert_eq!(m.get(b"\0b", 20), value("old"));
+        assert_eq!(m.get(b"\0b", 21), Some(Lookup::Deleted));
         assert_eq!((m.min_seq(), m.max_seq()), (Some(5), Some(22)));
+    }
+
+    #[test]
+    fn range_deletes_go_to_the_tombstone_set_once() {
+        let mut batch = WriteBatch::new();
+        batch.put(b"c", b"1").delete_range(b"a", b"m");
+        batch.set_first_seq(7);
+        let m = Memtable::new();
+        assert!(m.is_empty() && m.range_tombstones().is_empty());
+        m.apply(batch.iter());
+        m.apply(batch.iter()); // a replayed WAL
+        assert_eq!(m.len(), 1, "the range delete is not a point entry");
+        let set = m.range_tombstones();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.covering_seq(b"\0c", 100), Some(8));
+        assert_eq!(set.covering_seq(b"\0m", 100), None);
+        assert_eq!(m.max_seq(), Some(8), "the range delete's seq counts");
+        let only_tombstone = Memtable::new();
+        only_tombstone.insert_range_tombstone(b"\0a", b"\0b", 3);
+        assert!(!only_tombstone.is_empty(), "a memtable holding a range delete needs a flush");
     }
 
     #[test]
