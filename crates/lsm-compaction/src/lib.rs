@@ -40,7 +40,7 @@ pub use level::{sstable_error_to_core, LevelIterator, TableSource};
 pub use merge::{BoxedIterator, MergingIterator};
 pub use picker::{
     choose_level_compaction, level_scores, pending_compaction_bytes, pick_compaction,
-    CompactionChoice, LevelShape,
+    pick_range_delete_compaction, CompactionChoice, LevelShape,
 };
 
 /// Result alias for [`Error`].

@@ -64,7 +64,8 @@ impl LevelShape {
 pub struct CompactionChoice {
     /// Source level.
     pub level: usize,
-    /// Destination level (`level + 1`).
+    /// Destination level: `level + 1`, or `level` itself for a rewrite in
+    /// place of a last-level table (to drop what range deletes hide).
     pub output_level: usize,
     /// Files taken from `level`.
     pub inputs: Vec<Arc<FileMeta>>,
@@ -78,7 +79,7 @@ impl CompactionChoice {
     /// True when the inputs can move down without being rewritten: one
     /// file and nothing to merge with at the output level.
     pub fn is_trivial_move(&self) -> bool {
-        self.inputs.len() == 1 && self.overlapping.is_empty()
+        self.inputs.len() == 1 && self.overlapping.is_empty() && self.output_level != self.level
     }
 
     /// Every input file with its level.
@@ -229,6 +230,59 @@ fn pick_file_in_level(
         }
     }
     best.map(|(_, choice)| choice)
+}
+
+/// A compaction that drops data range deletes hide, for when no level is
+/// due: the first table (not busy) that overlaps a range tombstone at or
+/// below `oldest_reader` (so no reader needs what it hides), holds versions
+/// older than it (`min_seq`), and is not known to be clean of it
+/// (`clean_under(file)`: the largest tombstone sequence number a rewrite
+/// of that table already applied). A table of the last level is rewritten
+/// in place (`output_level == level`); any other is compacted into the next
+/// level with its overlaps.
+pub fn pick_range_delete_compaction(
+    version: &Version,
+    busy: &BTreeSet<u64>,
+    oldest_reader: u64,
+    clean_under: impl Fn(u64) -> u64,
+) -> Option<CompactionChoice> {
+    let tombstones = version.range_tombstones();
+    if tombstones.is_empty() {
+        return None;
+    }
+    let last = version.num_levels().checked_sub(1)?;
+    for (level, file) in version.all_files() {
+        if busy.contains(&file.number) {
+            continue;
+        }
+        let hides = tombstones.tombstones().iter().any(|t| {
+            t.seq <= oldest_reader
+                && file.min_seq < t.seq
+                && clean_under(file.number) < t.seq
+                && t.overlaps(file.smallest_user_key(), file.largest_user_key())
+        });
+        if !hides {
+            continue;
+        }
+        if level == last {
+            return Some(CompactionChoice {
+                level,
+                output_level: level,
+                inputs: vec![Arc::clone(file)],
+                overlapping: Vec::new(),
+                score: 0.0,
+            });
+        }
+        let inputs = if level == 0 {
+            version.files_at(0).to_vec()
+        } else {
+            vec![Arc::clone(file)]
+        };
+        if let Some(choice) = with_overlaps(version, level, inputs, 0.0, busy) {
+            return Some(choice);
+        }
+    }
+    None
 }
 
 /// The manual compaction of a whole level into the next one (every file of

@@ -203,10 +203,7 @@ impl WriteBatch {
             Bound::Included(k) | Bound::Excluded(k) => k.len(),
             Bound::Unbounded => 0,
         };
-        self.max_key_len = self
-            .max_key_len
-            .max(user_len(start))
-            .max(user_len(end));
+        self.max_key_len = self.max_key_len.max(user_len(start)).max(user_len(end));
         self.note_keyspace(keyspace);
         self.rep.push(OpKind::RangeDelete as u8);
         put_length_prefixed(&mut self.rep, &start_key);

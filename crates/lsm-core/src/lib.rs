@@ -54,8 +54,6 @@ pub mod range_tombstone;
 pub mod record;
 
 pub use batch::{BatchOp, BatchView, OpKind, WriteBatch};
-pub use keyspace::KeyspaceId;
-pub use range_tombstone::{RangeTombstone, RangeTombstones};
 pub use cursor::{InternalIterator, VecCursor};
 pub use error::{Error, Result};
 pub use fs::{FileSystem, OsFileSystem, SharedFileSystem};
@@ -63,6 +61,8 @@ pub use key::{
     compare_internal_keys, parse_internal_key, user_key_of, InternalKey, Lookup, ParsedInternalKey,
     SeqNo, ValueKind, MAX_SEQNO,
 };
+pub use keyspace::KeyspaceId;
+pub use range_tombstone::{RangeTombstone, RangeTombstones};
 
 /// Longest user key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 64 * 1024 - 1;

@@ -88,6 +88,22 @@ pub enum Error {
         /// The accepted range.
         accepted: String,
     },
+    /// A batch names a keyspace that does not exist (never created, or
+    /// dropped), or writes to the store's own keyspace catalog.
+    #[error("keyspace {id} does not exist (never created, or dropped)")]
+    UnknownKeyspace {
+        /// The keyspace id the batch named.
+        id: u32,
+    },
+    /// A keyspace name is empty, longer than 255 bytes, or names a
+    /// keyspace that does not exist where one must.
+    #[error("keyspace {name:?}: {reason}")]
+    InvalidKeyspace {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A level argument is out of range for the operation.
     #[error("level {level} is not valid here: levels 0..={max} can be compacted")]
     InvalidLevel {

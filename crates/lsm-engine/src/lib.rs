@@ -78,10 +78,11 @@ mod watermark;
 
 pub use config::{LsmConfig, LsmConfigBuilder};
 pub use engine::{
-    CompactionReport, CompactionReservation, Drain, Engine, Freezer, StallCause, WritePermit,
-    Written, LOCK_FILE_NAME, STALL_WARN_THRESHOLD,
+    CompactionReport, CompactionReservation, Drain, Engine, Freezer, KeyspaceStats, StallCause,
+    WritePermit, Written, LOCK_FILE_NAME, MAX_KEYSPACE_NAME_BYTES, STALL_WARN_THRESHOLD,
 };
 pub use error::{Error, KvError, Result};
+pub use lsm_core::{KeyspaceId, WriteBatch};
 pub use options_file::{OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};
 pub use read::StoreIterator;
 pub use read_only::ReadOnlyStore;

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use lsm_compaction::{BoxedIterator, LevelIterator, MergingIterator, TableSource};
 use lsm_core::{
-    parse_internal_key, Error as CoreError, InternalIterator, InternalKey, Lookup, SeqNo, ValueKind,
+    parse_internal_key, Error as CoreError, InternalIterator, InternalKey, Lookup, RangeTombstones,
+    SeqNo, ValueKind,
 };
 use lsm_manifest::Version;
 use lsm_memtable::Memtable;
@@ -69,6 +70,33 @@ impl ReadView {
         watermark.min(self.sealed_seq.load(Ordering::SeqCst))
     }
 
+    /// Every range delete of the view (memtables and the version's), as one
+    /// set. No merge (and no allocation) when only one layer holds any.
+    pub fn range_tombstones(&self) -> Arc<RangeTombstones> {
+        let mut sets: Vec<Arc<RangeTombstones>> = Vec::new();
+        for mem in std::iter::once(&self.mem).chain(self.imm.iter().map(|m| &m.mem)) {
+            if mem.has_range_tombstones() {
+                sets.push(mem.range_tombstones());
+            }
+        }
+        let flushed = self.version.range_tombstones();
+        if !flushed.is_empty() {
+            sets.push(Arc::clone(flushed));
+        }
+        match sets.len() {
+            0 => Arc::clone(flushed),
+            1 => sets.swap_remove(0),
+            _ => Arc::new(RangeTombstones::merged(sets.iter().map(|s| s.as_ref()))),
+        }
+    }
+
+    /// True when no layer of the view holds a range delete.
+    fn has_range_tombstones(&self) -> bool {
+        self.mem.has_range_tombstones()
+            || self.imm.iter().any(|m| m.mem.has_range_tombstones())
+            || !self.version.range_tombstones().is_empty()
+    }
+
     /// Bytes held by the active and frozen memtables.
     pub fn memtable_bytes(&self) -> (usize, usize) {
         (
@@ -78,25 +106,37 @@ impl ReadView {
     }
 }
 
-/// The newest entry of `key` visible at `seq`, or `None`.
+/// The newest entry of `key` (a tree key) visible at `seq`, or `None`.
+///
+/// Range deletes: the newest range tombstone covering `key` at `seq` (one
+/// lookup in the fragmented set, skipped when the view holds none) hides
+/// every version older than it: the first layer holding a version answers
+/// as before, and a version older than the tombstone reads as absent.
 pub fn get(sv: &ReadView, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
-    let found = |lookup: Lookup| match lookup {
-        Lookup::Value(value) => Some(value),
-        Lookup::Deleted => None,
+    let hidden_below = if sv.has_range_tombstones() {
+        sv.range_tombstones().covering_seq(key, seq)
+    } else {
+        None
     };
-    if let Some(lookup) = sv.mem.get(key, seq) {
-        return Ok(found(lookup));
+    let found = |lookup: Lookup, version_seq: Option<SeqNo>| match lookup {
+        Lookup::Value(value) if hidden_below.is_none_or(|t| version_seq.is_some_and(|v| v > t)) => {
+            Some(value)
+        }
+        _ => None,
+    };
+    if let Some((lookup, version_seq)) = sv.mem.get_with_seq(key, seq) {
+        return Ok(found(lookup, Some(version_seq)));
     }
     for imm in &sv.imm {
-        if let Some(lookup) = imm.mem.get(key, seq) {
-            return Ok(found(lookup));
+        if let Some((lookup, version_seq)) = imm.mem.get_with_seq(key, seq) {
+            return Ok(found(lookup, Some(version_seq)));
         }
     }
     let version = &sv.version;
     for level in 0..version.num_levels() {
         for file in version.files_for_key(level, key) {
-            if let Some(lookup) = tables.table(file)?.get(key, seq)? {
-                return Ok(found(lookup));
+            if let Some((lookup, version_seq)) = tables.table(file)?.get_with_seq(key, seq)? {
+                return Ok(found(lookup, Some(version_seq)));
             }
         }
     }
@@ -136,6 +176,11 @@ pub struct StoreIterator {
     /// deleted, or excluded by the start bound).
     skip_key: Option<Vec<u8>>,
     done: bool,
+    /// The view's range deletes (empty for most views).
+    range_tombstones: Arc<RangeTombstones>,
+    /// Bytes cut from the front of every key yielded: the keyspace prefix
+    /// (bounds and the cursor work in tree keys).
+    strip: usize,
     /// Keeps the tables and memtables of the view alive.
     _view: Arc<ReadView>,
     /// Keeps a snapshot's versions from being compacted away.
@@ -162,6 +207,7 @@ impl StoreIterator {
         snapshot: Option<Arc<SnapshotHandle>>,
     ) -> Result<Self> {
         let mut cursor = merged_cursor(&view, tables)?;
+        let range_tombstones = view.range_tombstones();
         let mut skip_key = None;
         match &start {
             Bound::Unbounded => cursor.seek_to_first()?,
@@ -177,9 +223,18 @@ impl StoreIterator {
             end,
             skip_key,
             done: false,
+            range_tombstones,
+            strip: 0,
             _view: view,
             _snapshot: snapshot,
         })
+    }
+
+    /// The same iterator, yielding keys without their first `bytes` bytes
+    /// (the keyspace prefix every key in its bounds shares).
+    pub fn strip_prefix(mut self, bytes: usize) -> Self {
+        self.strip = bytes;
+        self
     }
 
     fn past_end(&self, user_key: &[u8]) -> bool {
@@ -205,11 +260,19 @@ impl StoreIterator {
             if self.past_end(parsed.user_key) {
                 return Ok(None);
             }
-            // The newest visible version of a new user key.
+            // The newest visible version of a new user key; a range delete
+            // newer than it hides it.
             let user_key = parsed.user_key.to_vec();
+            let hidden = !self.range_tombstones.is_empty()
+                && self
+                    .range_tombstones
+                    .hides(parsed.user_key, parsed.seq, self.seq);
             let item = match parsed.kind {
-                ValueKind::Put => Some((user_key.clone(), self.cursor.value().to_vec())),
-                ValueKind::Delete => None,
+                ValueKind::Put if !hidden => Some((
+                    user_key.get(self.strip..).unwrap_or_default().to_vec(),
+                    self.cursor.value().to_vec(),
+                )),
+                _ => None,
             };
             self.skip_key = Some(user_key);
             self.cursor.next()?;

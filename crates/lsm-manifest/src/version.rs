@@ -235,7 +235,12 @@ impl Version {
         if edit.added_range_tombstones.is_empty() && edit.removed_range_tombstones.is_empty() {
             return Ok(Arc::clone(&self.range_tombstones));
         }
-        let held: HashSet<u64> = self.range_tombstones.tombstones().iter().map(|t| t.seq).collect();
+        let held: HashSet<u64> = self
+            .range_tombstones
+            .tombstones()
+            .iter()
+            .map(|t| t.seq)
+            .collect();
         for seq in &edit.removed_range_tombstones {
             if !held.contains(seq) {
                 return Err(Error::invalid_edit(format!(
@@ -243,7 +248,9 @@ impl Version {
                 )));
             }
         }
-        let kept = self.range_tombstones.without(&edit.removed_range_tombstones);
+        let kept = self
+            .range_tombstones
+            .without(&edit.removed_range_tombstones);
         for tombstone in &edit.added_range_tombstones {
             if kept.tombstones().iter().any(|t| t.seq == tombstone.seq) {
                 return Err(Error::invalid_edit(format!(

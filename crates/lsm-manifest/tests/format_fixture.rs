@@ -144,7 +144,10 @@ fn torn_version_2_fixture_recovers_the_edit_before_the_tear() {
     assert!(dump.dropped_tail.is_some());
     let (_dir, recovered, started) = open_copy("manifest-v2-torn");
     assert_eq!(numbers_at(&recovered.version, 0), Vec::<u64>::new());
-    assert!(recovered.version.range_tombstones().is_empty(), "the torn edit carried it");
+    assert!(
+        recovered.version.range_tombstones().is_empty(),
+        "the torn edit carried it"
+    );
     assert_eq!(numbers_at(&recovered.version, 1), [3, 4]);
     assert_eq!((recovered.last_seq, recovered.wal_segment), (10, 1));
     // Table 5's number was never recorded durably, so it may be reused.

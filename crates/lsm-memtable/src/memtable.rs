@@ -174,6 +174,12 @@ impl Memtable {
     ///
     /// Never blocks and never allocates except for the returned value.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<Lookup> {
+        self.get_with_seq(user_key, snapshot)
+            .map(|(lookup, _)| lookup)
+    }
+
+    /// [`Memtable::get`], with the sequence number of the version found.
+    pub fn get_with_seq(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(Lookup, SeqNo)> {
         let probe = KeyProbe::for_snapshot(user_key, snapshot);
         let found = self
             .entries
@@ -183,10 +189,11 @@ impl Memtable {
             return None;
         }
         debug_assert!(entry.seq() <= snapshot);
-        Some(match entry.kind() {
+        let lookup = match entry.kind() {
             ValueKind::Put => Lookup::Value(entry.value().to_vec()),
             ValueKind::Delete => Lookup::Deleted,
-        })
+        };
+        Some((lookup, entry.seq()))
     }
 
     /// A cursor over every entry, in internal-key order. It holds a clone of
@@ -384,7 +391,10 @@ mod tests {
         assert_eq!(m.max_seq(), Some(8), "the range delete's seq counts");
         let only_tombstone = Memtable::new();
         only_tombstone.insert_range_tombstone(b"\0a", b"\0b", 3);
-        assert!(!only_tombstone.is_empty(), "a memtable holding a range delete needs a flush");
+        assert!(
+            !only_tombstone.is_empty(),
+            "a memtable holding a range delete needs a flush"
+        );
     }
 
     #[test]

@@ -149,6 +149,17 @@ impl Table {
     /// in this table, or `None` if the table has none. Consults the bloom
     /// filter first, then the index, then one data block.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<Lookup>> {
+        Ok(self
+            .get_with_seq(user_key, snapshot)?
+            .map(|(lookup, _)| lookup))
+    }
+
+    /// [`Table::get`], with the sequence number of the version found.
+    pub fn get_with_seq(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(Lookup, SeqNo)>> {
         if !self.may_contain(user_key) {
             return Ok(None);
         }
@@ -178,10 +189,11 @@ impl Table {
         if found.user_key != user_key {
             return Ok(None);
         }
-        Ok(Some(match found.kind {
+        let lookup = match found.kind {
             ValueKind::Put => Lookup::Value(cursor.value().to_vec()),
             ValueKind::Delete => Lookup::Deleted,
-        }))
+        };
+        Ok(Some((lookup, found.seq)))
     }
 
     /// The bloom filter's answer for `user_key`: false means certainly

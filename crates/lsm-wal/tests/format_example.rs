@@ -31,7 +31,10 @@ fn documented_example_segment_bytes_are_stable() {
     )
     .unwrap();
     let mut batch = WriteBatch::new();
-    batch.put(b"apple", b"red").delete(b"pear").delete_range("k0", "k5");
+    batch
+        .put(b"apple", b"red")
+        .delete(b"pear")
+        .delete_range("k0", "k5");
     assert_eq!(wal.append(&batch).unwrap(), 7);
     wal.close().unwrap();
     assert_eq!(wal.bytes_written(), 78);

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lsm_compaction::{
-    choose_level_compaction, level_scores, pick_compaction, run_compaction, CompactionChoice,
-    CompactionOutcome, OutputContext, TableSource,
+    choose_level_compaction, level_scores, pick_compaction, pick_range_delete_compaction,
+    run_compaction, CompactionChoice, CompactionOutcome, OutputContext, TableSource,
 };
-use lsm_core::Error as CoreError;
+use lsm_core::{Error as CoreError, SeqNo};
 use lsm_manifest::Version;
 
 use super::stall::micros;
@@ -53,7 +53,14 @@ impl Engine {
         let version = catalog.manifest.current();
         let choice = match manual_level {
             Some(level) => choose_level_compaction(&version, level, &catalog.busy),
-            None => pick_compaction(&version, &self.config.level_shape(), &catalog.busy),
+            None => {
+                pick_compaction(&version, &self.config.level_shape(), &catalog.busy).or_else(|| {
+                    let oldest_reader = self.oldest_reader();
+                    pick_range_delete_compaction(&version, &catalog.busy, oldest_reader, |n| {
+                        catalog.clean_under(n)
+                    })
+                })
+            }
         }?;
         catalog.busy.extend(choice.input_numbers());
         Some(CompactionReservation { choice, version })
@@ -97,6 +104,8 @@ impl Engine {
         drop(version);
         let outcome = self.poison_on_err("compaction", result)?;
         self.purge_obsolete_files()?;
+        let collected = self.collect_range_tombstones();
+        self.poison_on_err("collecting range deletes", collected)?;
         tracing::debug!(
             name: "lsm.compaction.end",
             dir = %self.dir.display(),
@@ -124,12 +133,22 @@ impl Engine {
     ) -> Result<CompactionOutcome> {
         let table_options = self.config.table_options();
         let mut new_number = || self.catalog.lock().manifest.new_file_number();
+        let snapshots = self.snapshots.sequence_numbers();
+        // The outputs hold nothing the tombstones no snapshot predates hide.
+        let oldest_snapshot = snapshots.iter().copied().min().unwrap_or(u64::MAX);
+        let clean_under = version
+            .range_tombstones()
+            .tombstones()
+            .iter()
+            .map(|t| t.seq)
+            .filter(|&seq| seq <= oldest_snapshot)
+            .max();
         let ctx = OutputContext {
             fs: &self.fs,
             dir: &self.dir,
             table_options: &table_options,
             target_file_bytes: self.config.table_target_bytes,
-            snapshots: self.snapshots.sequence_numbers(),
+            snapshots,
             new_file_number: &mut new_number,
         };
         let source: Arc<dyn TableSource> = Arc::clone(&self.tables) as Arc<dyn TableSource>;
@@ -142,6 +161,14 @@ impl Engine {
                 catalog
                     .obsolete
                     .extend(choice.all_inputs().map(|(_, f)| Arc::clone(f)));
+                for (_, input) in choice.all_inputs() {
+                    catalog.clean_under.remove(&input.number);
+                }
+                if let Some(seq) = clean_under {
+                    for output in &outcome.outputs {
+                        catalog.clean_under.insert(output.number, seq);
+                    }
+                }
             }
         }
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
@@ -183,6 +210,17 @@ impl Engine {
             self.fs.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
         }
         Ok(())
+    }
+
+    /// The smallest sequence number a reader may read at: the oldest live
+    /// snapshot's, or `u64::MAX` (readers without a snapshot read at the
+    /// watermark, which covers every flushed write).
+    pub(super) fn oldest_reader(&self) -> SeqNo {
+        self.snapshots
+            .sequence_numbers()
+            .into_iter()
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// The picker's score of every level (1.0 or more: due for compaction).

@@ -71,11 +71,23 @@ impl Engine {
         if let Some(file) = output {
             edit.added.push((0, file));
         }
+        let range_tombstones = oldest.mem.range_tombstones();
         {
             let mut catalog = self.catalog.lock();
             if let Some(last) = edit.last_seq {
                 edit.last_seq = Some(last.max(catalog.manifest.last_seq()));
             }
+            // The memtable's range deletes join the catalog with its table
+            // (one edit), unless a replayed WAL brought one already there.
+            let current = catalog.manifest.current();
+            let held = current.range_tombstones();
+            edit.added_range_tombstones = range_tombstones
+                .tombstones()
+                .iter()
+                .filter(|t| !held.tombstones().iter().any(|h| h.seq == t.seq))
+                .cloned()
+                .collect();
+            drop(current);
             let version = catalog.manifest.log_and_apply(edit)?;
             self.install(&catalog, version, Some(&oldest.mem));
         }
@@ -84,6 +96,7 @@ impl Engine {
             .flush_bytes_written
             .fetch_add(written, Ordering::Relaxed);
         self.delete_wal_segments_before(oldest.next_wal_segment)?;
+        self.collect_range_tombstones()?;
         tracing::debug!(
             name: "lsm.flush.end",
             dir = %self.dir.display(),

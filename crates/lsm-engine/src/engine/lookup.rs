@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
-use lsm_core::SeqNo;
+use lsm_core::{KeyspaceId, SeqNo};
 
 use super::Engine;
 use crate::error::Result;
-use crate::read::{self, ReadView, StoreIterator};
+use crate::read::{ReadView, StoreIterator};
 use crate::snapshot::SnapshotHandle;
 
 impl Engine {
     /// The sequence number a read started now uses, with the view it reads.
-    fn read_view(&self) -> (Arc<ReadView>, SeqNo) {
+    pub(super) fn read_view(&self) -> (Arc<ReadView>, SeqNo) {
         // Load the view first, then the watermark: every table in the view
         // holds only writes at or below the watermark loaded after it.
         let view = self.view();
@@ -20,33 +20,25 @@ impl Engine {
         (view, seq)
     }
 
-    /// Point read at the current watermark.
+    /// Point read in the default keyspace at the current watermark.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.check_open()?;
-        let (view, seq) = self.read_view();
-        read::get(&view, &self.tables, key, seq)
+        self.get_in(KeyspaceId::DEFAULT, key)
     }
 
-    /// Point read at `seq` (a snapshot's).
+    /// Point read in the default keyspace at `seq` (a snapshot's).
     pub fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
-        self.check_open()?;
-        let view = self.view();
-        read::get(&view, &self.tables, key, seq)
+        self.get_at_in(KeyspaceId::DEFAULT, key, seq)
     }
 
-    /// A range iterator at `seq` (the current watermark if `None`).
+    /// A range iterator over the default keyspace at `seq` (the current
+    /// watermark if `None`).
     pub fn range(
         &self,
         start: std::ops::Bound<Vec<u8>>,
         end: std::ops::Bound<Vec<u8>>,
         snapshot: Option<Arc<SnapshotHandle>>,
     ) -> Result<StoreIterator> {
-        self.check_open()?;
-        let (view, seq) = match &snapshot {
-            Some(handle) => (self.view(), handle.seq()),
-            None => self.read_view(),
-        };
-        StoreIterator::new(view, &self.tables, seq, start, end, snapshot)
+        self.range_in(KeyspaceId::DEFAULT, start, end, snapshot)
     }
 
     /// Registers a snapshot at the current watermark.

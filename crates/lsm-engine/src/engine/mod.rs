@@ -52,11 +52,13 @@
 mod compaction;
 mod flush;
 mod freeze;
+mod keyspaces;
 mod lookup;
+mod range_delete;
 mod stall;
 mod write;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -80,6 +82,7 @@ use crate::watermark::VisibleSeq;
 
 pub use compaction::{CompactionReport, CompactionReservation};
 pub use freeze::{Drain, Freezer};
+pub use keyspaces::{KeyspaceStats, MAX_KEYSPACE_NAME_BYTES};
 pub use stall::{StallCause, STALL_WARN_THRESHOLD};
 pub use write::{WritePermit, Written};
 
@@ -104,6 +107,19 @@ struct Catalog {
     /// Tables removed from the current version, deleted once no live
     /// version references them (`Arc::strong_count == 1`).
     obsolete: Vec<Arc<FileMeta>>,
+    /// Tables a compaction wrote while no reader needed what the catalog's
+    /// range tombstones up to this sequence number hide: they hold nothing
+    /// those tombstones hide. In memory only (after a reopen such a table
+    /// is rewritten once more before its tombstones can go).
+    clean_under: HashMap<u64, SeqNo>,
+}
+
+impl Catalog {
+    /// The largest range-tombstone sequence number table `number` is known
+    /// to be clean of (0: none).
+    fn clean_under(&self, number: u64) -> SeqNo {
+        self.clean_under.get(&number).copied().unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -135,6 +151,7 @@ pub struct Engine {
     write_gate: WriteGate,
     flushing: Mutex<()>,
     catalog: Mutex<Catalog>,
+    keyspaces: RwLock<keyspaces::Keyspaces>,
     view: RwLock<Arc<ReadView>>,
     /// Set once [`Engine::freezer`] handed out the one freezer.
     freezer_taken: AtomicBool,
@@ -223,7 +240,7 @@ impl Engine {
             (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
         let tables = Arc::new(TableCache::new(Arc::clone(&fs), dir.clone(), block_cache));
         let view = ReadView::new(mem, Vec::new(), version);
-        Ok(Engine {
+        let engine = Engine {
             fs,
             dir,
             tables,
@@ -238,14 +255,18 @@ impl Engine {
                 manifest,
                 busy: BTreeSet::new(),
                 obsolete: Vec::new(),
+                clean_under: HashMap::new(),
             }),
             view: RwLock::new(Arc::new(view)),
             poison: Mutex::new(None),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             counters: Counters::default(),
+            keyspaces: RwLock::new(keyspaces::Keyspaces::default()),
             config,
-        })
+        };
+        *engine.keyspaces.write() = keyspaces::Keyspaces::load(&engine)?;
+        Ok(engine)
     }
 
     /// The configuration the store was opened with.

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use lsm_core::{BatchOp, SeqNo, WriteBatch};
+use lsm_core::{BatchOp, OpKind, SeqNo, WriteBatch};
 use parking_lot::RwLockReadGuard;
 
 use super::Engine;
@@ -57,7 +57,13 @@ impl Engine {
         debug_assert!(!mem.is_frozen());
         let mut bytes = 0u64;
         mem.apply(batch.iter().enumerate().map(|(i, op)| {
-            bytes += (op.key.len() + op.value.len()) as u64;
+            let user_key = op.keyspace_and_user_key().map_or(op.key, |(_, key)| key);
+            let value = if op.kind == OpKind::Put {
+                op.value
+            } else {
+                &[]
+            };
+            bytes += (user_key.len() + value.len()) as u64;
             BatchOp {
                 seq: first + i as u64,
                 ..op
@@ -88,6 +94,17 @@ impl Engine {
         let (first, last) = permit.append(batch)?;
         let memtable_full = permit.apply(batch, first, last);
         drop(permit);
+        self.wait_own_write(last)?;
+        Ok(Written {
+            last_seq: last,
+            memtable_full,
+        })
+    }
+
+    /// Waits until the watermark covers `last`, the caller's own published
+    /// write (read-your-writes); `Poisoned` if an earlier write can never
+    /// be published.
+    pub(super) fn wait_own_write(&self, last: SeqNo) -> Result<()> {
         if !self
             .visible
             .wait_visible(last, || self.poisoned.load(Ordering::Acquire))
@@ -96,10 +113,7 @@ impl Engine {
             let reason = self.poison.lock().clone().unwrap_or_default();
             return Err(Error::Poisoned { reason });
         }
-        Ok(Written {
-            last_seq: last,
-            memtable_full,
-        })
+        Ok(())
     }
 
     /// True when the active memtable has reached its size limit.
@@ -118,8 +132,24 @@ impl WritePermit<'_> {
     /// returns) and returns its first and last sequence numbers. An I/O
     /// failure poisons the engine: the sequence numbers it took are never
     /// published, so later writes could never become visible.
+    ///
+    /// A batch naming a keyspace other than the default one fails with
+    /// [`Error::UnknownKeyspace`] unless that keyspace exists, and holds it
+    /// (it cannot be dropped) until the append returned.
     pub fn append(&self, batch: &WriteBatch) -> Result<(SeqNo, SeqNo)> {
         batch.check_limits()?;
+        let _keyspaces = self.engine.check_batch_keyspaces(batch)?;
+        self.append_unchecked(batch)
+    }
+
+    /// Appends a keyspace-catalog batch; the caller holds the keyspace lock
+    /// exclusively (create and drop).
+    pub(super) fn append_catalog(&self, batch: &WriteBatch) -> Result<(SeqNo, SeqNo)> {
+        batch.check_limits()?;
+        self.append_unchecked(batch)
+    }
+
+    fn append_unchecked(&self, batch: &WriteBatch) -> Result<(SeqNo, SeqNo)> {
         let engine = self.engine;
         match engine.wal.append(batch) {
             Ok(last) => Ok((last + 1 - u64::from(batch.count()), last)),

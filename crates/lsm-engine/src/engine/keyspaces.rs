@@ -1,0 +1,301 @@
+//! Keyspaces: named, independently ordered key spaces in one tree.
+//!
+//! A keyspace is a run of the tree: every key in it starts with the
+//! keyspace's id (`lsm_core::keyspace`), so one WAL, one memtable and one
+//! set of levels serve them all, a batch spanning keyspaces is one WAL
+//! record, and a keyspace costs one prefix byte per key (ids below 128).
+//! The name -> id catalog lives in the tree too, in keyspace
+//! [`KeyspaceId::CATALOG`]: creating a keyspace is one batch (its name and
+//! the next free id), dropping one is one batch (the delete of its name and
+//! a range delete of its whole prefix), so a crash leaves a keyspace fully
+//! there or fully gone, in WAL order with the writes around it.
+//!
+//! Locking: `keyspaces` (after `write_gate` in the lock order) is held
+//! shared by a write that names a keyspace other than the default one,
+//! from checking that it exists until its WAL append returned, and
+//! exclusively by a create or drop while it appends its catalog batch. So
+//! no write to a keyspace is appended after the range delete that drops
+//! it, and none before the record that creates it.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use lsm_core::keyspace::tree_key;
+use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
+use parking_lot::RwLockReadGuard;
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::read::{self, StoreIterator};
+use crate::snapshot::SnapshotHandle;
+
+/// Longest keyspace name, in bytes.
+pub const MAX_KEYSPACE_NAME_BYTES: usize = 255;
+
+/// The catalog's key holding the next id to assign (no name is empty).
+const NEXT_ID_KEY: &[u8] = b"";
+
+/// The keyspace catalog in memory, guarded by `Engine::keyspaces`.
+#[derive(Debug, Default)]
+pub(crate) struct Keyspaces {
+    by_name: BTreeMap<String, KeyspaceId>,
+    /// The id the next created keyspace gets; ids are never reused.
+    next_id: u32,
+}
+
+impl Keyspaces {
+    /// Reads the catalog keyspace of `engine` as of its watermark.
+    pub(crate) fn load(engine: &Engine) -> Result<Keyspaces> {
+        let mut keyspaces = Keyspaces {
+            by_name: BTreeMap::new(),
+            next_id: KeyspaceId::FIRST_NAMED.get(),
+        };
+        let malformed = |what: String| Error::Corruption {
+            path: engine.dir.clone(),
+            offset: 0,
+            detail: format!("keyspace catalog: {what}"),
+        };
+        for item in engine.range_in(
+            KeyspaceId::CATALOG,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            None,
+        )? {
+            let (name, value) = item?;
+            let Ok(id_bytes) = <[u8; 4]>::try_from(value.as_slice()) else {
+                return Err(malformed(format!(
+                    "entry {:?} holds {} bytes, not a 4-byte id",
+                    String::from_utf8_lossy(&name),
+                    value.len()
+                )));
+            };
+            let id = u32::from_le_bytes(id_bytes);
+            if name == NEXT_ID_KEY {
+                keyspaces.next_id = keyspaces.next_id.max(id);
+                continue;
+            }
+            let name = String::from_utf8(name)
+                .map_err(|e| malformed(format!("a name is not UTF-8: {e}")))?;
+            if id < KeyspaceId::FIRST_NAMED.get() {
+                return Err(malformed(format!("keyspace {name:?} has reserved id {id}")));
+            }
+            keyspaces.next_id = keyspaces.next_id.max(id.saturating_add(1));
+            keyspaces.by_name.insert(name, KeyspaceId::new(id));
+        }
+        Ok(keyspaces)
+    }
+
+    fn is_live(&self, id: KeyspaceId) -> bool {
+        self.by_name.values().any(|&live| live == id)
+    }
+}
+
+/// What one keyspace holds on disk, from the table catalog (no I/O).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct KeyspaceStats {
+    /// The keyspace's name.
+    pub name: String,
+    /// Its id (the prefix of its keys).
+    pub id: u32,
+    /// Tables holding keys of this keyspace (a table may hold other
+    /// keyspaces' keys too: they share memtables and levels).
+    pub tables: usize,
+    /// Bytes of those tables: an upper bound of the space the keyspace
+    /// takes on disk.
+    pub table_bytes: u64,
+    /// Tables holding only keys of this keyspace.
+    pub exclusive_tables: usize,
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "a keyspace name is not empty"
+    } else if name.len() > MAX_KEYSPACE_NAME_BYTES {
+        "a keyspace name is at most 255 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidKeyspace {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+impl Engine {
+    /// The id of keyspace `name`, if it exists.
+    pub fn keyspace_id(&self, name: &str) -> Option<KeyspaceId> {
+        self.keyspaces.read().by_name.get(name).copied()
+    }
+
+    /// The names of every keyspace, in name order (the default keyspace
+    /// has no name and is not listed).
+    pub fn keyspace_names(&self) -> Vec<String> {
+        self.keyspaces.read().by_name.keys().cloned().collect()
+    }
+
+    /// The id of keyspace `name`, creating it (one WAL record, durable per
+    /// the sync mode) if it does not exist. Returns the id and, when it was
+    /// created, the catalog write's sequence number.
+    pub fn open_keyspace(&self, name: &str) -> Result<(KeyspaceId, Option<SeqNo>)> {
+        check_name(name)?;
+        if let Some(id) = self.keyspace_id(name) {
+            return Ok((id, None));
+        }
+        self.check_writable()?;
+        let permit = self.begin_write()?;
+        let mut keyspaces = self.keyspaces.write();
+        if let Some(&id) = keyspaces.by_name.get(name) {
+            return Ok((id, None));
+        }
+        let id = keyspaces.next_id;
+        let next = id.checked_add(1).ok_or(Error::InvalidKeyspace {
+            name: name.to_string(),
+            reason: "every keyspace id has been used",
+        })?;
+        let mut batch = WriteBatch::new();
+        batch.put_in(KeyspaceId::CATALOG, name, id.to_le_bytes());
+        batch.put_in(KeyspaceId::CATALOG, NEXT_ID_KEY, next.to_le_bytes());
+        let (first, last) = permit.append_catalog(&batch)?;
+        keyspaces
+            .by_name
+            .insert(name.to_string(), KeyspaceId::new(id));
+        keyspaces.next_id = next;
+        drop(keyspaces);
+        permit.apply(&batch, first, last);
+        drop(permit);
+        self.wait_own_write(last)?;
+        Ok((KeyspaceId::new(id), Some(last)))
+    }
+
+    /// Drops keyspace `name`: one WAL record deletes its name and, with one
+    /// range delete, every key in it. Later writes naming its id fail with
+    /// [`Error::UnknownKeyspace`]; its space is reclaimed as tables holding
+    /// only its keys are deleted and compaction rewrites the others.
+    /// Returns the record's sequence number.
+    pub fn drop_keyspace(&self, name: &str) -> Result<SeqNo> {
+        check_name(name)?;
+        self.check_writable()?;
+        let permit = self.begin_write()?;
+        let mut keyspaces = self.keyspaces.write();
+        let Some(&id) = keyspaces.by_name.get(name) else {
+            return Err(Error::InvalidKeyspace {
+                name: name.to_string(),
+                reason: "no such keyspace",
+            });
+        };
+        let mut batch = WriteBatch::new();
+        batch.delete_in(KeyspaceId::CATALOG, name);
+        batch.delete_range_in(id, Bound::Unbounded, Bound::Unbounded);
+        let (first, last) = permit.append_catalog(&batch)?;
+        keyspaces.by_name.remove(name);
+        drop(keyspaces);
+        permit.apply(&batch, first, last);
+        drop(permit);
+        self.wait_own_write(last)?;
+        Ok(last)
+    }
+
+    /// Fails with [`Error::UnknownKeyspace`] unless every keyspace `batch`
+    /// names (other than the default one) exists; the returned guard keeps
+    /// them from being dropped until the batch is appended. `None` (no
+    /// lock) for a default-keyspace batch.
+    pub(super) fn check_batch_keyspaces(
+        &self,
+        batch: &WriteBatch,
+    ) -> Result<Option<RwLockReadGuard<'_, Keyspaces>>> {
+        if batch.keyspaces().is_empty() {
+            return Ok(None);
+        }
+        let keyspaces = self.keyspaces.read();
+        if let Some(&id) = batch
+            .keyspaces()
+            .iter()
+            .find(|&&id| id == KeyspaceId::CATALOG || !keyspaces.is_live(id))
+        {
+            return Err(Error::UnknownKeyspace { id: id.get() });
+        }
+        Ok(Some(keyspaces))
+    }
+
+    /// Point read of `key` in `keyspace` at the current watermark.
+    pub fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        let (view, seq) = self.read_view();
+        read::get(&view, &self.tables, &tree_key(keyspace, key), seq)
+    }
+
+    /// Point read of `key` in `keyspace` at `seq` (a snapshot's).
+    pub fn get_at_in(
+        &self,
+        keyspace: KeyspaceId,
+        key: &[u8],
+        seq: SeqNo,
+    ) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        let view = self.view();
+        read::get(&view, &self.tables, &tree_key(keyspace, key), seq)
+    }
+
+    /// A range iterator over `keyspace` at `seq` (the current watermark if
+    /// `snapshot` is `None`). Bounds and yielded keys are user keys.
+    pub fn range_in(
+        &self,
+        keyspace: KeyspaceId,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        snapshot: Option<Arc<SnapshotHandle>>,
+    ) -> Result<StoreIterator> {
+        self.check_open()?;
+        let (prefix_start, prefix_end) = keyspace.tree_range();
+        let tree = |key: Vec<u8>| tree_key(keyspace, &key);
+        let start = match start {
+            Bound::Included(k) => Bound::Included(tree(k)),
+            Bound::Excluded(k) => Bound::Excluded(tree(k)),
+            Bound::Unbounded => Bound::Included(prefix_start.clone()),
+        };
+        let end = match end {
+            Bound::Included(k) => Bound::Included(tree(k)),
+            Bound::Excluded(k) => Bound::Excluded(tree(k)),
+            Bound::Unbounded => Bound::Excluded(prefix_end),
+        };
+        let (view, seq) = match &snapshot {
+            Some(handle) => (self.view(), handle.seq()),
+            None => self.read_view(),
+        };
+        Ok(
+            StoreIterator::new(view, &self.tables, seq, start, end, snapshot)?
+                .strip_prefix(prefix_start.len()),
+        )
+    }
+
+    /// Table counts and bytes of keyspace `name`.
+    pub fn keyspace_stats(&self, name: &str) -> Result<KeyspaceStats> {
+        self.check_open()?;
+        let id = self
+            .keyspace_id(name)
+            .ok_or_else(|| Error::InvalidKeyspace {
+                name: name.to_string(),
+                reason: "no such keyspace",
+            })?;
+        let (start, end) = id.tree_range();
+        let version = Arc::clone(&self.view().version);
+        let mut stats = KeyspaceStats {
+            name: name.to_string(),
+            id: id.get(),
+            ..KeyspaceStats::default()
+        };
+        for (_, file) in version.all_files() {
+            let (lo, hi) = (file.smallest_user_key(), file.largest_user_key());
+            if lo < end.as_slice() && hi >= start.as_slice() {
+                stats.tables += 1;
+                stats.table_bytes += file.file_bytes;
+                if lo >= start.as_slice() && hi < end.as_slice() {
+                    stats.exclusive_tables += 1;
+                }
+            }
+        }
+        Ok(stats)
+    }
+}
