@@ -523,19 +523,19 @@ mod tests {
             Err(Error::EmptyBatch)
         ));
         let mut batch = WriteBatch::new();
-        batch.put(&vec![0; MAX_KEY_BYTES + 1], b"");
+        batch.put(vec![0; MAX_KEY_BYTES + 1], b"");
         assert!(matches!(
             batch.check_limits(),
             Err(Error::KeyTooLarge { .. })
         ));
         let mut batch = WriteBatch::new();
-        batch.put(b"k", &vec![0; MAX_VALUE_BYTES + 1]);
+        batch.put(b"k", vec![0; MAX_VALUE_BYTES + 1]);
         assert!(matches!(
             batch.check_limits(),
             Err(Error::ValueTooLarge { .. })
         ));
         let mut batch = WriteBatch::new();
-        batch.put(&vec![0; MAX_KEY_BYTES], &vec![0; MAX_VALUE_BYTES]);
+        batch.put(vec![0; MAX_KEY_BYTES], vec![0; MAX_VALUE_BYTES]);
         assert!(batch.check_limits().is_ok());
     }
 

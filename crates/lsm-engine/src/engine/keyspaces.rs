@@ -299,3 +299,157 @@ impl Engine {
         Ok(stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{freeze_and_flush, get, open_small, put, small_config};
+    use super::*;
+
+    fn put_in(engine: &Engine, keyspace: KeyspaceId, key: &str, value: &str) -> Result<SeqNo> {
+        let mut batch = WriteBatch::new();
+        batch.put_in(keyspace, key, value);
+        Ok(engine.write(&batch)?.last_seq)
+    }
+
+    fn scan_in(engine: &Engine, keyspace: KeyspaceId) -> Vec<(String, String)> {
+        engine
+            .range_in(keyspace, Bound::Unbounded, Bound::Unbounded, None)
+            .unwrap()
+            .map(|item| {
+                let (k, v) = item.unwrap();
+                (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap())
+            })
+            .collect()
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Keyspaces are independent: the same key in two keyspaces and the
+    /// default one holds three values, and each scan sees only its own.
+    #[test]
+    fn keyspaces_are_independent_and_ordered() {
+        let (_dir, engine) = open_small();
+        let (users, created) = engine.open_keyspace("users").unwrap();
+        assert!(created.is_some());
+        let (orders, _) = engine.open_keyspace("orders").unwrap();
+        assert_eq!(engine.open_keyspace("users").unwrap(), (users, None), "opened, not created");
+        assert_ne!(users, orders);
+        put(&engine, "k", "default");
+        put_in(&engine, users, "k", "user").unwrap();
+        put_in(&engine, users, "a", "first").unwrap();
+        put_in(&engine, orders, "k", "order").unwrap();
+        assert_eq!(get(&engine, "k").as_deref(), Some("default"));
+        assert_eq!(engine.get_in(users, b"k").unwrap(), Some(b"user".to_vec()));
+        assert_eq!(scan_in(&engine, users), pairs(&[("a", "first"), ("k", "user")]));
+        assert_eq!(scan_in(&engine, orders), pairs(&[("k", "order")]));
+        assert_eq!(scan_in(&engine, KeyspaceId::DEFAULT), pairs(&[("k", "default")]));
+        assert_eq!(engine.keyspace_names(), ["orders", "users"]);
+    }
+
+    /// A batch naming a keyspace that does not exist, or the catalog, is
+    /// refused before anything is written.
+    #[test]
+    fn writes_to_unknown_keyspaces_or_the_catalog_are_refused() {
+        let (_dir, engine) = open_small();
+        let before = engine.last_seq();
+        for id in [KeyspaceId::new(77), KeyspaceId::CATALOG] {
+            let err = put_in(&engine, id, "k", "v").unwrap_err();
+            assert!(matches!(err, Error::UnknownKeyspace { id: got } if got == id.get()), "{err}");
+        }
+        assert_eq!(engine.last_seq(), before, "nothing reached the WAL");
+        let err = engine.open_keyspace("").unwrap_err();
+        assert!(matches!(err, Error::InvalidKeyspace { .. }), "{err}");
+        let err = engine.open_keyspace(&"x".repeat(256)).unwrap_err();
+        assert!(matches!(err, Error::InvalidKeyspace { .. }), "{err}");
+    }
+
+    /// Dropping a keyspace deletes its keys (one range delete), refuses
+    /// writes through its old id, and a keyspace created again under the
+    /// same name is new and empty. Its tables holding only its keys are
+    /// deleted at the next flush.
+    #[test]
+    fn a_dropped_keyspace_is_gone_and_its_name_can_be_reused() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        let (logs, _) = engine.open_keyspace("logs").unwrap();
+        freeze_and_flush(&engine, &mut freezer); // the catalog entry's table
+        for i in 0..20 {
+            put_in(&engine, logs, &format!("line{i:02}"), "text").unwrap();
+        }
+        freeze_and_flush(&engine, &mut freezer);
+        assert_eq!(engine.keyspace_stats("logs").unwrap().exclusive_tables, 1);
+        put(&engine, "keep", "me");
+        engine.drop_keyspace("logs").unwrap();
+        assert!(engine.keyspace_names().is_empty());
+        assert!(scan_in(&engine, logs).is_empty());
+        assert!(matches!(
+            put_in(&engine, logs, "late", "write"),
+            Err(Error::UnknownKeyspace { .. })
+        ));
+        assert!(matches!(
+            engine.drop_keyspace("logs"),
+            Err(Error::InvalidKeyspace { .. })
+        ));
+        freeze_and_flush(&engine, &mut freezer);
+        let view = engine.view();
+        let (start, end) = logs.tree_range();
+        assert!(
+            !view.version.all_files().any(|(_, f)| f.smallest_user_key() >= start.as_slice()
+                && f.largest_user_key() < end.as_slice()),
+            "the table holding only the dropped keyspace's keys is gone"
+        );
+        let (again, _) = engine.open_keyspace("logs").unwrap();
+        assert_ne!(again, logs, "ids are never reused");
+        assert!(scan_in(&engine, again).is_empty());
+        assert_eq!(get(&engine, "keep").as_deref(), Some("me"));
+    }
+
+    /// The catalog is recovered: from the WAL before a flush, from tables
+    /// after; a drop too.
+    #[test]
+    fn keyspaces_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b);
+        {
+            let engine = Arc::new(Engine::open(small_config(dir.path())).unwrap());
+            let mut freezer = engine.freezer().unwrap();
+            a = engine.open_keyspace("a").unwrap().0;
+            put_in(&engine, a, "k", "1").unwrap();
+            freeze_and_flush(&engine, &mut freezer);
+            b = engine.open_keyspace("b").unwrap().0;
+            put_in(&engine, b, "k", "2").unwrap();
+            engine.open_keyspace("c").unwrap();
+            engine.drop_keyspace("c").unwrap();
+            engine.close().unwrap();
+        }
+        let engine = Engine::open(small_config(dir.path())).unwrap();
+        assert_eq!(engine.keyspace_names(), ["a", "b"]);
+        assert_eq!(engine.keyspace_id("a"), Some(a));
+        assert_eq!(engine.get_in(b, b"k").unwrap(), Some(b"2".to_vec()));
+        let (d, _) = engine.open_keyspace("d").unwrap();
+        assert!(d.get() > b.get() + 1, "the dropped keyspace's id is not reused");
+    }
+
+    /// A batch spanning keyspaces is one record: all of it or none is
+    /// replayed, with consecutive sequence numbers.
+    #[test]
+    fn a_batch_spanning_keyspaces_is_atomic() {
+        let (_dir, engine) = open_small();
+        let (x, _) = engine.open_keyspace("x").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put("k", "default").put_in(x, "k", "x").delete_range_in(
+            x,
+            Bound::Included(b"a"),
+            Bound::Excluded(b"b"),
+        );
+        let last = engine.write(&batch).unwrap().last_seq;
+        assert_eq!(engine.get_in(x, b"k").unwrap(), Some(b"x".to_vec()));
+        assert_eq!(engine.get_at(b"k", last - 3).unwrap(), None);
+        assert_eq!(engine.get_at(b"k", last).unwrap(), Some(b"default".to_vec()));
+    }
+}
