@@ -143,6 +143,29 @@ pub fn get(sv: &ReadView, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result
     Ok(None)
 }
 
+/// User-key bounds in `keyspace` as tree-key bounds (an unbounded end
+/// becomes the keyspace's own end), with the prefix length to strip from
+/// the keys an iterator over them yields.
+pub(crate) fn tree_bounds(
+    keyspace: lsm_core::KeyspaceId,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>, usize) {
+    use lsm_core::keyspace::tree_key;
+    let (prefix_start, prefix_end) = keyspace.tree_range();
+    let start = match start {
+        Bound::Included(k) => Bound::Included(tree_key(keyspace, &k)),
+        Bound::Excluded(k) => Bound::Excluded(tree_key(keyspace, &k)),
+        Bound::Unbounded => Bound::Included(prefix_start.clone()),
+    };
+    let end = match end {
+        Bound::Included(k) => Bound::Included(tree_key(keyspace, &k)),
+        Bound::Excluded(k) => Bound::Excluded(tree_key(keyspace, &k)),
+        Bound::Unbounded => Bound::Excluded(prefix_end),
+    };
+    (start, end, prefix_start.len())
+}
+
 /// A merged cursor over every layer of `sv`.
 pub fn merged_cursor(sv: &ReadView, tables: &Arc<TableCache>) -> Result<MergingIterator> {
     let mut children: Vec<BoxedIterator> = Vec::new();

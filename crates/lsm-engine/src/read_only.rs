@@ -134,7 +134,8 @@ impl ReadOnlyStore {
 
     /// The value of `key`, or `None`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        read::get(&self.view, &self.tables, key.as_ref(), self.last_seq)
+        let key = lsm_core::keyspace::tree_key(lsm_core::KeyspaceId::DEFAULT, key.as_ref());
+        read::get(&self.view, &self.tables, &key, self.last_seq)
     }
 
     /// The live keys in `range`, in order.
@@ -143,14 +144,16 @@ impl ReadOnlyStore {
         range: R,
     ) -> Result<StoreIterator> {
         let (start, end) = owned_bounds(&range);
-        StoreIterator::new(
+        let (start, end, prefix_len) = read::tree_bounds(lsm_core::KeyspaceId::DEFAULT, start, end);
+        Ok(StoreIterator::new(
             Arc::clone(&self.view),
             &self.tables,
             self.last_seq,
             start,
             end,
             None,
-        )
+        )?
+        .strip_prefix(prefix_len))
     }
 
     /// The store's shape as of the open: per level the tables, their bytes

@@ -21,6 +21,19 @@ pub(crate) fn bytes_text(bytes: &[u8]) -> String {
     }
 }
 
+/// A tree key (keyspace prefix + user key) as its user key through
+/// [`bytes_text`] for the default keyspace, and as `ks<id>/<user key>` for
+/// any other (keyspace 1 is the keyspace catalog).
+pub(crate) fn tree_key_text(tree_key: &[u8]) -> String {
+    match lsm_core::keyspace::split_tree_key(tree_key) {
+        Some((keyspace, user_key)) if keyspace == lsm_core::KeyspaceId::DEFAULT => {
+            bytes_text(user_key)
+        }
+        Some((keyspace, user_key)) => format!("ks{keyspace}/{}", bytes_text(user_key)),
+        None => format!("0x{} (no keyspace prefix)", hex(tree_key)),
+    }
+}
+
 /// At most `max` bytes of `bytes` through [`bytes_text`], with `...` when
 /// cut.
 pub(crate) fn preview(bytes: &[u8], max: usize) -> String {
@@ -36,7 +49,7 @@ pub(crate) fn internal_key_text(encoded: &[u8]) -> String {
     match parse_internal_key(encoded) {
         Some(parsed) => format!(
             "{}@{}:{:?}",
-            bytes_text(parsed.user_key),
+            tree_key_text(parsed.user_key),
             parsed.seq,
             parsed.kind
         ),
@@ -89,6 +102,9 @@ mod tests {
     #[test]
     fn printable_keys_are_text_and_others_hex() {
         assert_eq!(bytes_text(b"apple 1"), "apple 1");
+        assert_eq!(tree_key_text(b"\0apple"), "apple");
+        assert_eq!(tree_key_text(b"\x05apple"), "ks5/apple");
+        assert_eq!(tree_key_text(&[0x80]), "0x80 (no keyspace prefix)");
         assert_eq!(bytes_text(b"a\tb"), "0x610962");
         assert_eq!(bytes_text(&[0, 255]), "0x00ff");
         assert_eq!(bytes_text(b""), "\"\"");
@@ -107,7 +123,7 @@ mod tests {
 
     #[test]
     fn internal_keys_show_seq_and_kind() {
-        let key = InternalKey::new(b"k1", 42, ValueKind::Delete);
+        let key = InternalKey::new(b"\0k1", 42, ValueKind::Delete);
         assert_eq!(internal_key_text(key.as_bytes()), "k1@42:Delete");
         assert!(internal_key_text(b"abc").contains("not an internal key"));
     }

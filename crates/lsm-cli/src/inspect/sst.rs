@@ -9,7 +9,7 @@ use lsm_core::{parse_internal_key, InternalIterator, OsFileSystem};
 use lsm_sstable::{FilterInfo, Table, BLOCK_TRAILER_BYTES, FOOTER_BYTES};
 use serde::Serialize;
 
-use super::readable::{bytes_text, counted, internal_key_text, preview};
+use super::readable::{bytes_text, counted, internal_key_text, preview, tree_key_text};
 use crate::units::human_bytes;
 
 /// Bits in one line of the blocked bloom filter (docs/format/sstable.md).
@@ -198,7 +198,7 @@ fn write_entries(
             Some(parsed) => writeln!(
                 out,
                 "  {:<24}  {:>10}  {:<6}  {:>8}  {}",
-                bytes_text(parsed.user_key),
+                tree_key_text(parsed.user_key),
                 parsed.seq,
                 format!("{:?}", parsed.kind),
                 cursor.value().len(),
@@ -320,7 +320,7 @@ fn json_report(
         while cursor.valid() && entries.len() < limit {
             let entry = match parse_internal_key(cursor.key()) {
                 Some(parsed) => EntryReport {
-                    user_key: bytes_text(parsed.user_key),
+                    user_key: tree_key_text(parsed.user_key),
                     seq: parsed.seq,
                     kind: format!("{:?}", parsed.kind),
                     value_bytes: cursor.value().len(),

@@ -248,25 +248,14 @@ impl Engine {
         snapshot: Option<Arc<SnapshotHandle>>,
     ) -> Result<StoreIterator> {
         self.check_open()?;
-        let (prefix_start, prefix_end) = keyspace.tree_range();
-        let tree = |key: Vec<u8>| tree_key(keyspace, &key);
-        let start = match start {
-            Bound::Included(k) => Bound::Included(tree(k)),
-            Bound::Excluded(k) => Bound::Excluded(tree(k)),
-            Bound::Unbounded => Bound::Included(prefix_start.clone()),
-        };
-        let end = match end {
-            Bound::Included(k) => Bound::Included(tree(k)),
-            Bound::Excluded(k) => Bound::Excluded(tree(k)),
-            Bound::Unbounded => Bound::Excluded(prefix_end),
-        };
+        let (start, end, prefix_len) = read::tree_bounds(keyspace, start, end);
         let (view, seq) = match &snapshot {
             Some(handle) => (self.view(), handle.seq()),
             None => self.read_view(),
         };
         Ok(
             StoreIterator::new(view, &self.tables, seq, start, end, snapshot)?
-                .strip_prefix(prefix_start.len()),
+                .strip_prefix(prefix_len),
         )
     }
 
@@ -337,7 +326,11 @@ mod tests {
         let (users, created) = engine.open_keyspace("users").unwrap();
         assert!(created.is_some());
         let (orders, _) = engine.open_keyspace("orders").unwrap();
-        assert_eq!(engine.open_keyspace("users").unwrap(), (users, None), "opened, not created");
+        assert_eq!(
+            engine.open_keyspace("users").unwrap(),
+            (users, None),
+            "opened, not created"
+        );
         assert_ne!(users, orders);
         put(&engine, "k", "default");
         put_in(&engine, users, "k", "user").unwrap();
@@ -345,9 +338,15 @@ mod tests {
         put_in(&engine, orders, "k", "order").unwrap();
         assert_eq!(get(&engine, "k").as_deref(), Some("default"));
         assert_eq!(engine.get_in(users, b"k").unwrap(), Some(b"user".to_vec()));
-        assert_eq!(scan_in(&engine, users), pairs(&[("a", "first"), ("k", "user")]));
+        assert_eq!(
+            scan_in(&engine, users),
+            pairs(&[("a", "first"), ("k", "user")])
+        );
         assert_eq!(scan_in(&engine, orders), pairs(&[("k", "order")]));
-        assert_eq!(scan_in(&engine, KeyspaceId::DEFAULT), pairs(&[("k", "default")]));
+        assert_eq!(
+            scan_in(&engine, KeyspaceId::DEFAULT),
+            pairs(&[("k", "default")])
+        );
         assert_eq!(engine.keyspace_names(), ["orders", "users"]);
     }
 
@@ -359,7 +358,10 @@ mod tests {
         let before = engine.last_seq();
         for id in [KeyspaceId::new(77), KeyspaceId::CATALOG] {
             let err = put_in(&engine, id, "k", "v").unwrap_err();
-            assert!(matches!(err, Error::UnknownKeyspace { id: got } if got == id.get()), "{err}");
+            assert!(
+                matches!(err, Error::UnknownKeyspace { id: got } if got == id.get()),
+                "{err}"
+            );
         }
         assert_eq!(engine.last_seq(), before, "nothing reached the WAL");
         let err = engine.open_keyspace("").unwrap_err();
@@ -399,8 +401,11 @@ mod tests {
         let view = engine.view();
         let (start, end) = logs.tree_range();
         assert!(
-            !view.version.all_files().any(|(_, f)| f.smallest_user_key() >= start.as_slice()
-                && f.largest_user_key() < end.as_slice()),
+            !view
+                .version
+                .all_files()
+                .any(|(_, f)| f.smallest_user_key() >= start.as_slice()
+                    && f.largest_user_key() < end.as_slice()),
             "the table holding only the dropped keyspace's keys is gone"
         );
         let (again, _) = engine.open_keyspace("logs").unwrap();
@@ -432,7 +437,10 @@ mod tests {
         assert_eq!(engine.keyspace_id("a"), Some(a));
         assert_eq!(engine.get_in(b, b"k").unwrap(), Some(b"2".to_vec()));
         let (d, _) = engine.open_keyspace("d").unwrap();
-        assert!(d.get() > b.get() + 1, "the dropped keyspace's id is not reused");
+        assert!(
+            d.get() > b.get() + 1,
+            "the dropped keyspace's id is not reused"
+        );
     }
 
     /// A batch spanning keyspaces is one record: all of it or none is
@@ -442,14 +450,16 @@ mod tests {
         let (_dir, engine) = open_small();
         let (x, _) = engine.open_keyspace("x").unwrap();
         let mut batch = WriteBatch::new();
-        batch.put("k", "default").put_in(x, "k", "x").delete_range_in(
-            x,
-            Bound::Included(b"a"),
-            Bound::Excluded(b"b"),
-        );
+        batch
+            .put("k", "default")
+            .put_in(x, "k", "x")
+            .delete_range_in(x, Bound::Included(b"a"), Bound::Excluded(b"b"));
         let last = engine.write(&batch).unwrap().last_seq;
         assert_eq!(engine.get_in(x, b"k").unwrap(), Some(b"x".to_vec()));
         assert_eq!(engine.get_at(b"k", last - 3).unwrap(), None);
-        assert_eq!(engine.get_at(b"k", last).unwrap(), Some(b"default".to_vec()));
+        assert_eq!(
+            engine.get_at(b"k", last).unwrap(),
+            Some(b"default".to_vec())
+        );
     }
 }
