@@ -309,7 +309,7 @@ fn current_naming_a_non_manifest_file_is_corruption() {
     // A file with valid record framing but no manifest magic (as a WAL
     // segment would have).
     let mut bytes = Vec::new();
-    lsm_core::record::encode_record(&mut bytes, 1, b"\x01\x01\x03\x05");
+    lsm_core::record::encode_record(&mut bytes, 1, b"\x01\x02\x03\x05");
     std::fs::write(dir.path().join(manifest_file_name(50)), &bytes).unwrap();
     std::fs::write(dir.path().join(CURRENT_FILE_NAME), "MANIFEST-000050\n").unwrap();
     let err = open_err(dir.path());
