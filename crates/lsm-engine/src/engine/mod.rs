@@ -15,6 +15,10 @@
 //! - [`compaction`](self::compaction): reserving and running a compaction
 //!   ([`CompactionReservation`]), and deleting the tables it made obsolete.
 //! - [`lookup`](self::lookup): point reads, range iterators, snapshots.
+//! - [`keyspaces`](self::keyspaces): creating, dropping and reading named
+//!   keyspaces.
+//! - [`range_delete`](self::range_delete): range deletes in the catalog:
+//!   deleting the tables they empty and collecting them.
 //! - here: open, stats, poisoning and close.
 //!
 //! # Locks and what they guard (lock order: top to bottom)
@@ -24,18 +28,23 @@
 //!    *exclusively* by [`Freezer::freeze`]. So a freeze sees no half-applied
 //!    write: every record in the WAL segments before the rotation is in the
 //!    frozen memtable.
-//! 2. `flushing` (`Mutex<()>`): orders flushes: one at a time, oldest
+//! 2. `keyspaces` (`RwLock<Keyspaces>`): the keyspace catalog (name -> id).
+//!    Shared by a write naming a non-default keyspace from its existence
+//!    check until its WAL append returned; exclusive while a keyspace is
+//!    created or dropped (see [`keyspaces`](self::keyspaces)).
+//! 3. `flushing` (`Mutex<()>`): orders flushes: one at a time, oldest
 //!    frozen memtable first. Guards no data; the frozen memtables are in
 //!    the view.
-//! 3. `catalog` (`Mutex<Catalog>`): the manifest, the files being compacted,
-//!    the tables waiting for deletion. Held for picking, logging an edit and
-//!    installing its version, never across table I/O.
-//! 4. `snapshots` (`SnapshotList`'s mutex): the live snapshots' sequence
+//! 4. `catalog` (`Mutex<Catalog>`): the manifest, the files being compacted,
+//!    the tables waiting for deletion, the tables known clean of range
+//!    tombstones. Held for picking, logging an edit and installing its
+//!    version, never across table I/O.
+//! 5. `snapshots` (`SnapshotList`'s mutex): the live snapshots' sequence
 //!    numbers. A snapshot chooses its number and registers under it, and a
 //!    flush or compaction reads the list under it.
-//! 5. `view` (`RwLock<Arc<ReadView>>`): the current read view. Readers
+//! 6. `view` (`RwLock<Arc<ReadView>>`): the current read view. Readers
 //!    clone the Arc and drop the lock at once; writers replace it.
-//! 6. `poison` (`Mutex<Option<String>>`): the first failure's reason; a
+//! 7. `poison` (`Mutex<Option<String>>`): the first failure's reason; a
 //!    leaf.
 //!
 //! # Invariants
