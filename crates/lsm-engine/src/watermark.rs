@@ -19,8 +19,11 @@
 //! (registering) and then loads the watermark, all four `SeqCst`, so at
 //! least one of the two sees the other's store (the future then resolves
 //! at once, or the publish wakes it). Wakers are called after the registry
-//! lock is released, so an executor's `wake` never runs under a lock of
-//! ours. [`VisibleSeq::wake_all`] wakes every waiting future whatever its
+//! lock is released, so an executor's `wake` never runs under it or the
+//! state lock (it does run on the publishing thread, which may hold a
+//! write permit or the async store's core lock: a waker only schedules its
+//! task, and a poll takes no lock but the registry and the engine's
+//! `poison`). [`VisibleSeq::wake_all`] wakes every waiting future whatever its
 //! target: the engine calls it when it closes or is poisoned, so a future
 //! waiting for a write that can no longer become visible resolves (with an
 //! error) instead of hanging.
