@@ -6,21 +6,23 @@
 //! applied watermark, the read view, recovery at open, and the flush and
 //! compaction steps. This crate is those internals. It is a layer of the
 //! workspace, not a store: depend on one of the two store crates, which
-//! re-export what a user touches ([`LsmConfig`], [`Error`], [`KvError`],
-//! [`KvStore`], [`KvSnapshot`], [`StoreIterator`], [`StoreStats`],
-//! [`check_store`], [`ReadOnlyStore`]).
+//! re-export what a user touches ([`LsmConfig`], [`WriteOptions`],
+//! [`Error`], [`KvError`], [`KvStore`], [`KvSnapshot`], [`StoreIterator`],
+//! [`StoreStats`], [`check_store`], [`ReadOnlyStore`]).
 //!
 //! Feature `serde`: `Serialize` for [`StoreStats`] and [`LevelStats`].
 //!
 //! Its public items are exactly these:
 //! - what the stores re-export to users: [`LsmConfig`] / [`LsmConfigBuilder`],
+//!   [`WriteOptions`] (per-write durability),
 //!   [`Error`] / [`Result`] / [`KvError`], the store trait [`KvStore`] with
 //!   [`KvSnapshot`], [`KvItem`] and [`Backlog`], [`Snapshot`],
 //!   [`StoreIterator`], [`StoreStats`] / [`LevelStats`], and the read-only
 //!   inspection: [`check_store`] with [`StoreCheck`] / [`Truncation`], and
 //!   [`ReadOnlyStore`] (open for reading, writing nothing, taking no lock);
 //! - the interface the two stores use, and nothing else does: [`Engine`]
-//!   (open, `write`, `begin_write` → [`WritePermit`], the one [`Freezer`]
+//!   (open, `write` / `write_with`, `begin_write` → [`WritePermit`],
+//!   `sync_wal`, `wait_visible_async` → [`WaitVisible`], the one [`Freezer`]
 //!   with its [`Drain`] step, `flush_oldest_immutable`,
 //!   `reserve_compaction` → [`CompactionReservation`] →
 //!   [`CompactionReport`], reads, `stats`, `record_stall` with
@@ -79,7 +81,8 @@ mod watermark;
 pub use config::{LsmConfig, LsmConfigBuilder};
 pub use engine::{
     CompactionReport, CompactionReservation, Drain, Engine, Freezer, KeyspaceStats, StallCause,
-    WritePermit, Written, LOCK_FILE_NAME, MAX_KEYSPACE_NAME_BYTES, STALL_WARN_THRESHOLD,
+    WriteOptions, WritePermit, Written, LOCK_FILE_NAME, MAX_KEYSPACE_NAME_BYTES,
+    STALL_WARN_THRESHOLD,
 };
 pub use error::{Error, KvError, Result};
 pub use lsm_core::{KeyspaceId, WriteBatch};
@@ -90,3 +93,4 @@ pub use recovery::{check_store, StoreCheck, Truncation, QUARANTINE_DIR_NAME};
 pub use snapshot::{owned_bounds, Snapshot};
 pub use stats::{LevelStats, StoreStats};
 pub use store_trait::{Backlog, KvItem, KvSnapshot, KvStore};
+pub use watermark::WaitVisible;

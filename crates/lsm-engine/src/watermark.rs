@@ -7,14 +7,40 @@
 //! `wait_for` blocks on a condition variable until the watermark reaches a
 //! target (the async store's read-your-writes fence); `wait_visible` is the
 //! synchronous store's version of it, cheap when there is nothing to wait
-//! for.
+//! for. [`WaitVisible`] is the fence as a `Future`, for async code: it
+//! registers its `Waker` here, and `publish` wakes it.
+//!
+//! # The waker registry
+//! `wakers` holds the waiting futures' wakers by `(target, id)`. `publish`
+//! looks at it only when `has_wakers` is set: with no future waiting, the
+//! cost on the publish path is one atomic load. The flag cannot hide a
+//! registration from a publish that advanced past its target: `publish`
+//! stores the watermark and then loads the flag, a future stores the flag
+//! (registering) and then loads the watermark, all four `SeqCst`, so at
+//! least one of the two sees the other's store (the future then resolves
+//! at once, or the publish wakes it). Wakers are called after the registry
+//! lock is released, so an executor's `wake` never runs under it or the
+//! state lock (it does run on the publishing thread, which may hold a
+//! write permit or the async store's core lock: a waker only schedules its
+//! task, and a poll takes no lock but the registry and the engine's
+//! `poison`). [`VisibleSeq::wake_all`] wakes every waiting future whatever its
+//! target: the engine calls it when it closes or is poisoned, so a future
+//! waiting for a write that can no longer become visible resolves (with an
+//! error) instead of hanging.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use lsm_core::SeqNo;
 use parking_lot::{Condvar, Mutex};
+
+use crate::engine::Engine;
+use crate::error::Result;
 
 /// Busy-wait rounds of [`VisibleSeq::wait_visible`] (a few hundred
 /// nanoseconds: an earlier writer is usually mid-insert) before it yields.
@@ -34,6 +60,22 @@ pub struct VisibleSeq {
     /// Guarded: finished ranges above the watermark.
     state: Mutex<State>,
     advanced: Condvar,
+    /// Guarded: the wakers of pending [`WaitVisible`] futures. A leaf
+    /// lock, never held while a waker runs.
+    wakers: Mutex<Wakers>,
+    /// True while `wakers` holds an entry; written only with `wakers`
+    /// held. `publish` reads it (one atomic load) to skip the registry.
+    has_wakers: AtomicBool,
+}
+
+/// The waker registry; see the module docs.
+#[derive(Debug, Default)]
+struct Wakers {
+    /// The id the next registering future gets.
+    next_id: u64,
+    /// `(target, id)` -> the waker to call once the watermark reaches
+    /// `target`.
+    waiting: BTreeMap<(SeqNo, u64), Waker>,
 }
 
 #[derive(Debug)]
@@ -54,6 +96,8 @@ impl VisibleSeq {
                 pending: BTreeMap::new(),
             }),
             advanced: Condvar::new(),
+            wakers: Mutex::new(Wakers::default()),
+            has_wakers: AtomicBool::new(false),
         }
     }
 
@@ -86,6 +130,72 @@ impl VisibleSeq {
         self.visible.store(state.visible, Ordering::SeqCst);
         drop(state);
         self.advanced.notify_all();
+        // The only cost to the publish path while no future waits.
+        if self.has_wakers.load(Ordering::SeqCst) {
+            self.wake_up_to(visible);
+        }
+    }
+
+    /// Wakes the futures waiting for a target at or below `visible`.
+    fn wake_up_to(&self, visible: SeqNo) {
+        let mut wakers = self.wakers.lock();
+        let ready = match visible.checked_add(1) {
+            Some(next) => {
+                let waiting = wakers.waiting.split_off(&(next, 0));
+                std::mem::replace(&mut wakers.waiting, waiting)
+            }
+            None => std::mem::take(&mut wakers.waiting),
+        };
+        self.has_wakers
+            .store(!wakers.waiting.is_empty(), Ordering::SeqCst);
+        drop(wakers);
+        ready.into_values().for_each(Waker::wake);
+    }
+
+    /// Wakes every waiting future, whatever its target (the engine closed
+    /// or was poisoned: each one polls again and sees why).
+    pub fn wake_all(&self) {
+        let mut wakers = self.wakers.lock();
+        let all = std::mem::take(&mut wakers.waiting);
+        self.has_wakers.store(false, Ordering::SeqCst);
+        drop(wakers);
+        all.into_values().for_each(Waker::wake);
+    }
+
+    /// Registers (or refreshes) the waker of the future with registry id
+    /// `*id` (assigned here on its first registration) waiting for
+    /// `target`. The caller checks the watermark again afterwards.
+    fn register(&self, target: SeqNo, id: &mut Option<u64>, waker: &Waker) {
+        let mut wakers = self.wakers.lock();
+        let id = *id.get_or_insert_with(|| {
+            wakers.next_id += 1;
+            wakers.next_id
+        });
+        wakers
+            .waiting
+            .entry((target, id))
+            .and_modify(|registered| {
+                if !registered.will_wake(waker) {
+                    registered.clone_from(waker);
+                }
+            })
+            .or_insert_with(|| waker.clone());
+        self.has_wakers.store(true, Ordering::SeqCst);
+    }
+
+    /// Removes the registration of future `id` waiting for `target`, if a
+    /// wake-up did not remove it already.
+    fn deregister(&self, target: SeqNo, id: u64) {
+        let mut wakers = self.wakers.lock();
+        if wakers.waiting.remove(&(target, id)).is_some() && wakers.waiting.is_empty() {
+            self.has_wakers.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Number of futures whose wakers are registered (for tests).
+    #[cfg(test)]
+    fn registered(&self) -> usize {
+        self.wakers.lock().waiting.len()
     }
 
     /// Waits until the watermark is at least `seq`, without a deadline: a
@@ -158,6 +268,89 @@ impl VisibleSeq {
     }
 }
 
+/// The read-your-writes fence as a `Future` ([`Engine::wait_visible_async`]):
+/// resolves with `Ok(())` once the watermark reaches its sequence number
+/// (every write up to it is visible to reads), or with the engine's
+/// [`crate::Error::Closed`] or [`crate::Error::Poisoned`] if the engine
+/// closes or is poisoned before that, so it never waits forever for a
+/// write that can no longer become visible.
+///
+/// Runtime-agnostic: it registers the polling task's `Waker` with the
+/// watermark, and the memtable insert that advances the watermark (or the
+/// close or poisoning) wakes it; no thread, timer or runtime is involved,
+/// so it works under any executor. It owns an `Arc` of the engine, so it
+/// is `'static` and can be spawned. There is no timeout: race it against
+/// the executor's timer for one. Dropping it unregisters its waker.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct WaitVisible {
+    engine: Arc<Engine>,
+    seq: SeqNo,
+    /// The registry id, from the first registration on.
+    id: Option<u64>,
+}
+
+impl WaitVisible {
+    pub(crate) fn new(engine: Arc<Engine>, seq: SeqNo) -> WaitVisible {
+        WaitVisible {
+            engine,
+            seq,
+            id: None,
+        }
+    }
+
+    /// The sequence number it waits for.
+    pub fn seq(&self) -> SeqNo {
+        self.seq
+    }
+
+    /// The outcome, if there is one yet. The close/poison flags are read
+    /// before the watermark: the async store drains its queue before the
+    /// engine closes, so a closed engine's watermark read after the flag
+    /// is final, and a write that made it is never reported `Closed`.
+    fn outcome(&self) -> Option<Result<()>> {
+        let stopped = self.engine.check_writable().err();
+        if self.engine.watermark().get() >= self.seq {
+            return Some(Ok(()));
+        }
+        stopped.map(Err)
+    }
+
+    fn unregister(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.engine.watermark().deregister(self.seq, id);
+        }
+    }
+}
+
+impl Future for WaitVisible {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        if let Some(outcome) = this.outcome() {
+            this.unregister();
+            return Poll::Ready(outcome);
+        }
+        this.engine
+            .watermark()
+            .register(this.seq, &mut this.id, cx.waker());
+        // Checked again after registering: a publish, close or poisoning
+        // that ran before the registration did not see it (module docs).
+        if let Some(outcome) = this.outcome() {
+            this.unregister();
+            return Poll::Ready(outcome);
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for WaitVisible {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +387,190 @@ mod tests {
         w.publish(1, 1);
         assert!(t.join().unwrap());
         assert!(w.wait_for(1, Duration::MAX), "already reached");
+    }
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+        let count = Arc::new(CountingWaker::default());
+        (Arc::clone(&count), Waker::from(count))
+    }
+
+    fn woken(count: &CountingWaker) -> usize {
+        count.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn publish_wakes_exactly_the_registered_wakers_whose_target_it_reached() {
+        let w = VisibleSeq::new(0);
+        let (at2, waker2) = counting_waker();
+        let (at5, waker5) = counting_waker();
+        let (mut id2, mut id5) = (None, None);
+        w.register(2, &mut id2, &waker2);
+        w.register(5, &mut id5, &waker5);
+        w.register(5, &mut id5, &waker5); // a second poll: same entry
+        assert_ne!(id2, id5);
+        assert_eq!(w.registered(), 2);
+        assert!(w.has_wakers.load(Ordering::SeqCst));
+
+        w.publish(3, 3); // out of order: the watermark stays at 0
+        assert_eq!((woken(&at2), woken(&at5)), (0, 0));
+        w.publish(1, 2); // watermark 3
+        assert_eq!((woken(&at2), woken(&at5)), (1, 0));
+        assert_eq!(w.registered(), 1, "a woken waker is removed");
+        w.publish(4, 4);
+        assert_eq!(woken(&at5), 0, "target 5 not reached at 4");
+        w.publish(5, 6);
+        assert_eq!((woken(&at2), woken(&at5)), (1, 1));
+        assert_eq!(w.registered(), 0);
+        assert!(
+            !w.has_wakers.load(Ordering::SeqCst),
+            "publish skips the registry again"
+        );
+        w.publish(7, 7);
+        assert_eq!((woken(&at2), woken(&at5)), (1, 1), "woken only once");
+    }
+
+    #[test]
+    fn wake_all_wakes_every_target_and_deregister_forgets_one() {
+        let w = VisibleSeq::new(0);
+        let (a, waker_a) = counting_waker();
+        let (b, waker_b) = counting_waker();
+        let (mut id_a, mut id_b) = (None, None);
+        w.register(10, &mut id_a, &waker_a);
+        w.register(20, &mut id_b, &waker_b);
+        w.deregister(10, id_a.unwrap());
+        assert_eq!(w.registered(), 1);
+        assert!(w.has_wakers.load(Ordering::SeqCst));
+        w.wake_all();
+        assert_eq!((woken(&a), woken(&b)), (0, 1));
+        assert_eq!(w.registered(), 0);
+        assert!(!w.has_wakers.load(Ordering::SeqCst));
+        w.deregister(20, id_b.unwrap()); // already gone: no effect
+        assert!(!w.has_wakers.load(Ordering::SeqCst));
+    }
+
+    /// A minimal executor: polls on the calling thread, parks while
+    /// pending, and the waker unparks it. No runtime.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            std::thread::park();
+        }
+    }
+
+    fn poll_once(future: &mut WaitVisible, waker: &Waker) -> Poll<Result<()>> {
+        Pin::new(future).poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn the_future_resolves_once_writes_from_other_threads_reach_its_target() {
+        use crate::engine::test_support::{open_small, put};
+        let (_dir, engine) = open_small();
+        put(&engine, "a", "1");
+        let (_count, waker) = counting_waker();
+        let mut ready = engine.wait_visible_async(1);
+        assert_eq!(ready.seq(), 1);
+        assert!(matches!(poll_once(&mut ready, &waker), Poll::Ready(Ok(()))));
+        assert_eq!(engine.watermark().registered(), 0, "never registered");
+
+        // Four threads each wait (blocked in the executor) for a
+        // different future sequence number; a writer thread makes them.
+        std::thread::scope(|s| {
+            let waiters: Vec<_> = (2..=5u64)
+                .map(|seq| {
+                    let future = engine.wait_visible_async(seq * 10);
+                    s.spawn(move || block_on(future))
+                })
+                .collect();
+            s.spawn(|| {
+                for i in 0..50 {
+                    put(&engine, &format!("k{i}"), "v");
+                }
+            });
+            for waiter in waiters {
+                waiter.join().unwrap().unwrap();
+            }
+        });
+        assert!(engine.visible_seq() >= 50);
+        assert_eq!(engine.watermark().registered(), 0);
+        assert!(!engine.watermark().has_wakers.load(Ordering::SeqCst));
+        engine.close().unwrap();
+    }
+
+    #[test]
+    fn a_pending_future_is_woken_and_fails_when_the_engine_closes() {
+        use crate::engine::test_support::{open_small, put};
+        let (_dir, engine) = open_small();
+        put(&engine, "a", "1");
+        let (count, waker) = counting_waker();
+        let mut future = engine.wait_visible_async(2);
+        assert!(poll_once(&mut future, &waker).is_pending());
+        assert!(poll_once(&mut future, &waker).is_pending());
+        assert_eq!(engine.watermark().registered(), 1, "one entry per future");
+        let waiter = {
+            let future = engine.wait_visible_async(3);
+            std::thread::spawn(move || block_on(future))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        engine.close().unwrap();
+        assert_eq!(woken(&count), 1, "close woke the pending future");
+        let outcome = poll_once(&mut future, &waker);
+        assert!(
+            matches!(outcome, Poll::Ready(Err(crate::Error::Closed))),
+            "{outcome:?}"
+        );
+        let err = waiter.join().unwrap().unwrap_err();
+        assert!(err.is_closed(), "{err}");
+        // Already reached: still `Ok` after the close.
+        let reached = block_on(engine.wait_visible_async(1));
+        assert!(reached.is_ok(), "{reached:?}");
+    }
+
+    #[test]
+    fn a_pending_future_fails_when_the_engine_is_poisoned_and_drop_unregisters() {
+        use crate::engine::test_support::{open_small, put};
+        let (_dir, engine) = open_small();
+        put(&engine, "a", "1");
+        let (_count, waker) = counting_waker();
+        let mut dropped = engine.wait_visible_async(5);
+        assert!(poll_once(&mut dropped, &waker).is_pending());
+        drop(dropped);
+        assert_eq!(engine.watermark().registered(), 0, "drop unregistered");
+        assert!(!engine.watermark().has_wakers.load(Ordering::SeqCst));
+
+        let waiter = {
+            let future = engine.wait_visible_async(2);
+            std::thread::spawn(move || block_on(future))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        engine.poison("disk on fire".to_string());
+        let err = waiter.join().unwrap().unwrap_err();
+        assert!(
+            err.is_poisoned() && err.to_string().contains("disk on fire"),
+            "{err}"
+        );
+        assert!(block_on(engine.wait_visible_async(1)).is_ok());
+        engine.close().unwrap();
     }
 
     #[test]

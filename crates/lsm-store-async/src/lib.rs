@@ -13,15 +13,23 @@
 //!   memtables; a flusher thread writes them to L0 tables.
 //! - **Visibility**: reads see exactly the writes up to the applied
 //!   watermark, a prefix of WAL order.
-//!   [`AsyncLsmStore::wait_for_seq`] is the read-your-writes fence.
+//!   [`AsyncLsmStore::wait_for_seq`] is the read-your-writes fence, and
+//!   [`AsyncLsmStore::wait_for_seq_async`] the same fence as a
+//!   runtime-agnostic `Future` ([`WaitForSeq`]) for async code.
+//! - **Durability on demand**: [`AsyncLsmStore::write_with`] with
+//!   [`WriteOptions`] syncs (or skips the sync of) one write whatever the
+//!   sync mode; [`AsyncLsmStore::sync`] makes every returned write durable.
 //! - **Compaction coordinator** (`coordinator`): a bounded job queue,
 //!   worker threads, per-level gating, job status and history. Flushes
 //!   schedule compactions automatically; the manual API is
 //!   [`AsyncLsmStore::schedule_compaction`] and
 //!   [`AsyncLsmStore::compact_level`].
 //!
-//! Main types: [`AsyncLsmStore`], [`Snapshot`], [`StoreIterator`],
-//! [`CompactionJob`], [`JobId`], [`JobState`], [`Error`]. It implements
+//! Main types: [`AsyncLsmStore`] (a cloneable handle: every clone is the
+//! same open store), [`Snapshot`], [`StoreIterator`], [`WaitForSeq`],
+//! [`WriteOptions`], [`CompactionJob`], [`JobId`], [`JobState`], [`Error`];
+//! [`ReadOnlyStore`] ([`AsyncLsmStore::open_read_only`]) opens a store for
+//! reading only (no lock, no thread, nothing written). It implements
 //! [`KvStore`], the API it shares with `lsm_store_sync::SimpleLsmStore`
 //! (there `flush` is [`AsyncLsmStore::flush_memtable`], `compact_level`
 //! waits for its job, and `wait_visible` is
@@ -29,10 +37,12 @@
 //! protocol step by step, with its lock order and the alternatives
 //! rejected.
 //!
-//! Guarantees: a returned sequence number under `SyncMode::Always` survives
-//! a crash; after a crash the recovered state is a prefix of the WAL; a
-//! read never sees a write while missing an earlier one; table I/O never
-//! runs under the core lock or the write gate. A background failure
+//! Guarantees: a returned sequence number under `SyncMode::Always` (unless
+//! written with [`WriteOptions::NO_SYNC`]), or of a write made with
+//! [`WriteOptions::SYNC`] in any mode, survives a crash; after a crash the
+//! recovered state is a prefix of the WAL; a read never sees a write while
+//! missing an earlier one; table I/O never runs under the core lock or the
+//! write gate. A background failure
 //! poisons the store: writes then fail with a `Poisoned` error, reads keep
 //! working, and the store does not resume until it is reopened.
 //!
@@ -100,6 +110,7 @@
 
 mod coordinator;
 mod error;
+mod fence;
 mod flusher;
 mod pipeline;
 mod read;
@@ -109,11 +120,12 @@ pub use coordinator::{
     CompactionJob, JobId, JobKind, JobState, JOB_HISTORY_LIMIT, MAX_PENDING_JOBS,
 };
 pub use error::{Error, Result};
+pub use fence::WaitForSeq;
 pub use flusher::MAX_IMMUTABLE_MEMTABLES;
 pub use lsm_core::{SeqNo, WriteBatch};
 pub use lsm_engine::{
     Backlog, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig, LsmConfigBuilder,
-    StoreStats,
+    ReadOnlyStore, StoreStats, WriteOptions,
 };
 pub use lsm_wal::SyncMode;
 pub use read::{Snapshot, StoreIterator};

@@ -39,7 +39,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TrySendError};
 use lsm_core::{SeqNo, WriteBatch};
-use lsm_engine::{Drain, Engine, Error as StoreError, Freezer, StallCause, WritePermit};
+use lsm_engine::{
+    Drain, Engine, Error as StoreError, Freezer, StallCause, WriteOptions, WritePermit,
+};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::Result;
@@ -111,8 +113,13 @@ impl Pipeline {
 
     /// Steps 1-5 of the write protocol. Returns the batch's last sequence
     /// number as soon as the WAL append returned (durable under
-    /// `SyncMode::Always`) and the batch is applied or queued.
-    pub(crate) fn write(&self, batch: Cow<'_, WriteBatch>) -> Result<SeqNo> {
+    /// `SyncMode::Always`, or with `options.sync == Some(true)`) and the
+    /// batch is applied or queued.
+    pub(crate) fn write(
+        &self,
+        batch: Cow<'_, WriteBatch>,
+        options: &WriteOptions,
+    ) -> Result<SeqNo> {
         // 1. Cheap refusals first.
         batch.check_limits()?;
         // 2. The gate, shared, until the batch is applied or queued (the
@@ -124,8 +131,9 @@ impl Pipeline {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed.into());
         }
-        // 3. WAL append: assigns the sequence numbers.
-        let (first, last) = permit.append(&batch)?;
+        // 3. WAL append: assigns the sequence numbers; synced per the sync
+        //    mode or `options.sync` (group-committed either way).
+        let (first, last) = permit.append_with(&batch, options)?;
         // 4. Apply now or enqueue.
         self.apply_or_enqueue(&permit, batch, first, last);
         // 5. Done: visibility follows when the watermark passes `last`.

@@ -2,7 +2,14 @@
 //! compaction workers) and composes the pipeline, the flusher and the
 //! coordinator over one shared `Engine`.
 //!
-//! # Shutdown (`close`, also run by `Drop`)
+//! # Handles
+//! `AsyncLsmStore` is a cheap handle: the engine's `Arc` (for the read
+//! path) and an `Arc<Shared>` holding the pipeline, the coordinator and the
+//! thread handles. The threads hold the pipeline and the coordinator, never
+//! `Shared`, so there is no cycle: dropping the last handle drops `Shared`,
+//! whose `Drop` runs `close`.
+//!
+//! # Shutdown (`close` on any handle, also run when the last one drops)
 //! 1. Refuse new writes: set `closed`, then take the write gate exclusively
 //!    once, so every write already past the check is applied or queued.
 //! 2. Cancel pending compaction jobs (they report `Cancelled`); running
@@ -23,12 +30,14 @@ use std::time::Duration;
 
 use lsm_core::{SeqNo, WriteBatch};
 use lsm_engine::{
-    owned_bounds, Backlog, Engine, Error as StoreError, KvStore, LsmConfig, StoreStats,
+    owned_bounds, Backlog, Engine, Error as StoreError, KvStore, LsmConfig, ReadOnlyStore,
+    StoreStats, WriteOptions,
 };
 use parking_lot::Mutex;
 
 use crate::coordinator::{CompactionJob, Coordinator, JobId, JobState};
 use crate::error::{Error, Result};
+use crate::fence::WaitForSeq;
 use crate::flusher::run_flusher;
 use crate::pipeline::{Command, Pipeline};
 use crate::read::{Snapshot, StoreIterator};
@@ -42,15 +51,59 @@ struct Threads {
 }
 
 /// The LSM store with WAL-first, non-blocking writes and background flush
-/// and compaction. `Send + Sync`: share it with `Arc`.
-#[derive(Debug)]
+/// and compaction.
+///
+/// A handle: cheap to clone (two `Arc`s), `Send + Sync`, and every clone
+/// is the same open store (the same threads, queue and watermark), so give
+/// each thread or task its own clone instead of wrapping the store in an
+/// `Arc`. [`AsyncLsmStore::close`] on any clone closes the store for all of
+/// them (their later calls fail with a `Closed` error); dropping the last
+/// clone closes it too: queued writes are applied, the background threads
+/// are joined and the directory lock is released before the drop returns.
+///
+/// ```
+/// use lsm_store_async::{AsyncLsmStore, LsmConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = AsyncLsmStore::open(LsmConfig::new(dir.path()))?;
+/// let writers: Vec<_> = (0..4)
+///     .map(|t| {
+///         let store = store.clone();
+///         std::thread::spawn(move || store.put(format!("key{t}"), "v"))
+///     })
+///     .collect();
+/// for writer in writers {
+///     let seq = writer.join().expect("writer thread")?;
+///     assert!(store.wait_for_seq(seq, std::time::Duration::from_secs(10)));
+/// }
+/// assert_eq!(store.range::<str, _>(..)?.count(), 4);
+/// drop(store); // the last clone: closes the store, releases the lock
+/// let reopened = AsyncLsmStore::open(LsmConfig::new(dir.path()))?;
+/// assert_eq!(reopened.get("key3")?, Some(b"v".to_vec()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
 pub struct AsyncLsmStore {
+    engine: Arc<Engine>,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of one store share beyond the engine. Dropped with the
+/// last clone, which closes the store.
+#[derive(Debug)]
+struct Shared {
     // Immutable after open.
     engine: Arc<Engine>,
     pipeline: Arc<Pipeline>,
     coordinator: Arc<Coordinator>,
     /// Taken (emptied) by the first `close`.
     threads: Mutex<Threads>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
 }
 
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
@@ -73,24 +126,24 @@ impl AsyncLsmStore {
         })?;
         let pipeline = Arc::new(pipeline);
         let coordinator = Arc::new(Coordinator::new(Arc::clone(&engine)));
-        let store = AsyncLsmStore {
-            engine,
+        let shared = Shared {
+            engine: Arc::clone(&engine),
             pipeline,
             coordinator,
             threads: Mutex::new(Threads::default()),
         };
-        // On a spawn failure, `store` drops here and closes what started.
+        // On a spawn failure, `shared` drops here and closes what started.
         {
-            let mut threads = store.threads.lock();
-            let pipeline = Arc::clone(&store.pipeline);
+            let mut threads = shared.threads.lock();
+            let pipeline = Arc::clone(&shared.pipeline);
             threads.applier = Some(spawn("lsm-applier", move || pipeline.run_applier())?);
-            let pipeline = Arc::clone(&store.pipeline);
-            let coordinator = Arc::clone(&store.coordinator);
+            let pipeline = Arc::clone(&shared.pipeline);
+            let coordinator = Arc::clone(&shared.coordinator);
             threads.flusher = Some(spawn("lsm-flusher", move || {
                 run_flusher(&pipeline.engine, &pipeline.flush, &coordinator);
             })?);
             for i in 0..workers {
-                let coordinator = Arc::clone(&store.coordinator);
+                let coordinator = Arc::clone(&shared.coordinator);
                 threads
                     .workers
                     .push(spawn(&format!("lsm-compaction-{i}"), move || {
@@ -99,8 +152,39 @@ impl AsyncLsmStore {
             }
         }
         // A reopened tree may already need compaction.
-        store.coordinator.schedule_automatic_if_due();
-        Ok(store)
+        shared.coordinator.schedule_automatic_if_due();
+        Ok(AsyncLsmStore {
+            engine,
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// Opens the store in `config.dir` for reading only: no directory lock
+    /// is taken, no thread is started and nothing is written (no WAL
+    /// segment, no manifest, no repair, no deletion), so it also opens a
+    /// store another process, or an `AsyncLsmStore` in this one, holds
+    /// open. It reads the manifest and replays the WAL into memory (every
+    /// write whose WAL record was complete at that moment, applied or
+    /// still queued), and then holds the state of that moment.
+    /// [`ReadOnlyStore`] says exactly what it does and does not do; its
+    /// reads report the engine's error type, which converts into this
+    /// crate's [`Error`] with `?`.
+    ///
+    /// ```
+    /// use lsm_store_async::{AsyncLsmStore, LsmConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = AsyncLsmStore::open(LsmConfig::new(dir.path()))?;
+    /// let seq = store.put("apple", "red")?; // in the WAL when it returns
+    /// // The writer still holds the store; the reader takes no lock.
+    /// let reader = AsyncLsmStore::open_read_only(LsmConfig::new(dir.path()))?;
+    /// assert_eq!(reader.last_seq(), seq);
+    /// assert_eq!(reader.get("apple")?, Some(b"red".to_vec()));
+    /// store.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_read_only(config: LsmConfig) -> Result<ReadOnlyStore> {
+        Ok(ReadOnlyStore::open(config)?)
     }
 
     /// Sets `key` to `value`; returns the write's sequence number once it
@@ -111,7 +195,9 @@ impl AsyncLsmStore {
         let value = value.as_ref();
         let mut batch = WriteBatch::with_capacity(key.len() + value.len() + 12);
         batch.put(key, value);
-        self.pipeline.write(Cow::Owned(batch))
+        self.shared
+            .pipeline
+            .write(Cow::Owned(batch), &WriteOptions::DEFAULT)
     }
 
     /// Deletes `key`; returns the write's sequence number (see
@@ -120,13 +206,72 @@ impl AsyncLsmStore {
         let key = key.as_ref();
         let mut batch = WriteBatch::with_capacity(key.len() + 8);
         batch.delete(key);
-        self.pipeline.write(Cow::Owned(batch))
+        self.shared
+            .pipeline
+            .write(Cow::Owned(batch), &WriteOptions::DEFAULT)
     }
 
     /// Applies `batch` atomically; returns its last sequence number once it
     /// is in the WAL. The batch becomes visible all at once.
     pub fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
-        self.pipeline.write(Cow::Borrowed(batch))
+        self.write_with(batch, &WriteOptions::DEFAULT)
+    }
+
+    /// [`AsyncLsmStore::write`] with per-write options. `options.sync`
+    /// overrides the sync mode for this write's WAL append: `Some(true)`
+    /// makes it durable (fdatasynced, group-committed with concurrent
+    /// writers) before it returns, even under `SyncMode::Never`;
+    /// `Some(false)` skips the fsync even under `SyncMode::Always` (the
+    /// write then survives a process crash but not a power loss, until a
+    /// later fsync covers it); `None` is the store's mode. Either way it
+    /// returns after the WAL append, before the memtable applies it (fence
+    /// with [`AsyncLsmStore::wait_for_seq`]). See [`WriteOptions`].
+    ///
+    /// ```
+    /// use lsm_store_async::{AsyncLsmStore, LsmConfig, SyncMode, WriteBatch, WriteOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let config = LsmConfig::builder(dir.path()).wal_sync(SyncMode::Never).build()?;
+    /// let store = AsyncLsmStore::open(config)?;
+    /// let mut batch = WriteBatch::new();
+    /// batch.put(b"order-17", b"paid");
+    /// // Durable when this returns, although the store never fsyncs on its own.
+    /// let seq = store.write_with(&batch, &WriteOptions::SYNC)?;
+    /// assert!(store.wait_for_seq(seq, std::time::Duration::from_secs(10)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_with(&self, batch: &WriteBatch, options: &WriteOptions) -> Result<SeqNo> {
+        self.shared.pipeline.write(Cow::Borrowed(batch), options)
+    }
+
+    /// Makes every write that returned so far durable: one WAL fdatasync,
+    /// shared with concurrent callers and synced writes (a write returns
+    /// after its WAL append, so every returned write is covered, applied
+    /// to the memtable yet or not). The same contract as
+    /// `SimpleLsmStore::sync`: with `SyncMode::Always` writes are durable
+    /// already and this costs one cheap check; with `Never` or
+    /// `EveryBytes`, or after writes with `WriteOptions { sync:
+    /// Some(false) }`, it is how a caller puts many writes under one fsync.
+    /// A failed sync poisons the store, like a failed synced write. Fails
+    /// with a `Closed` error after `close`.
+    ///
+    /// ```
+    /// use lsm_store_async::{AsyncLsmStore, LsmConfig, SyncMode};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let config = LsmConfig::builder(dir.path()).wal_sync(SyncMode::Never).build()?;
+    /// let store = AsyncLsmStore::open(config)?;
+    /// for i in 0..100 {
+    ///     store.put(format!("key{i}"), "v")?; // no fsync each
+    /// }
+    /// store.sync()?; // one fsync: all 100 are durable now
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sync(&self) -> Result<()> {
+        if self.shared.pipeline.is_closed() {
+            return Err(StoreError::Closed.into());
+        }
+        Ok(self.engine.sync_wal()?)
     }
 
     /// Waits until every write up to `seq` is visible to reads (a condition
@@ -135,6 +280,52 @@ impl AsyncLsmStore {
     /// deadline.
     pub fn wait_for_seq(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.engine.wait_visible(seq, timeout)
+    }
+
+    /// [`AsyncLsmStore::wait_for_seq`] as a `Future`, for async code: it
+    /// resolves with `Ok(())` once every write up to `seq` is visible to
+    /// reads, without blocking a thread. It needs no runtime (the applier
+    /// wakes it when the watermark passes `seq`), so it works under tokio,
+    /// async-std, smol or a hand-written executor, and it owns what it
+    /// needs (`'static`), so it can be spawned. It resolves with a
+    /// `Closed` error if the store closes first, or a poisoned error if
+    /// the store is poisoned first ([`WaitForSeq`] has the details): it
+    /// never waits forever for a write that cannot become visible. For a
+    /// timeout, race it against the runtime's timer.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::sync::Arc;
+    /// use std::task::{Context, Poll, Wake, Waker};
+    /// use lsm_store_async::{AsyncLsmStore, LsmConfig};
+    ///
+    /// // Any executor works; this one parks the thread until woken.
+    /// fn block_on<F: Future>(future: F) -> F::Output {
+    ///     struct Unpark(std::thread::Thread);
+    ///     impl Wake for Unpark {
+    ///         fn wake(self: Arc<Self>) {
+    ///             self.0.unpark();
+    ///         }
+    ///     }
+    ///     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    ///     let mut future = std::pin::pin!(future);
+    ///     loop {
+    ///         match future.as_mut().poll(&mut Context::from_waker(&waker)) {
+    ///             Poll::Ready(output) => return output,
+    ///             Poll::Pending => std::thread::park(),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = AsyncLsmStore::open(LsmConfig::new(dir.path()))?;
+    /// let seq = store.put("apple", "red")?;
+    /// block_on(store.wait_for_seq_async(seq))?;
+    /// assert_eq!(store.get("apple")?, Some(b"red".to_vec()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_seq_async(&self, seq: SeqNo) -> WaitForSeq {
+        WaitForSeq::new(self.engine.wait_visible_async(seq))
     }
 
     /// The applied watermark: reads see exactly the writes up to it.
@@ -172,17 +363,18 @@ impl AsyncLsmStore {
     /// failure if the flusher failed.
     pub fn flush_memtable(&self) -> Result<()> {
         self.engine.check_writable()?;
-        if self.pipeline.is_closed() {
+        if self.shared.pipeline.is_closed() {
             return Err(StoreError::Closed.into());
         }
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
-        if !self.pipeline.send(Command::Flush(reply_tx)) {
+        if !self.shared.pipeline.send(Command::Flush(reply_tx)) {
             return Err(StoreError::Closed.into());
         }
         let generation = reply_rx
             .recv()
             .map_err(|_| Error::from(StoreError::Closed))??;
-        self.pipeline
+        self.shared
+            .pipeline
             .flush
             .wait_done(generation)
             .map_err(|reason| StoreError::Poisoned { reason }.into())
@@ -193,10 +385,10 @@ impl AsyncLsmStore {
     /// a level past `Engine::max_compactable_level`, `Closed`, `Poisoned`,
     /// [`Error::QueueFull`].
     pub fn schedule_compaction(&self, level: usize) -> Result<JobId> {
-        if self.pipeline.is_closed() {
+        if self.shared.pipeline.is_closed() {
             return Err(StoreError::Closed.into());
         }
-        self.coordinator.schedule(level)
+        self.shared.coordinator.schedule(level)
     }
 
     /// [`AsyncLsmStore::schedule_compaction`], and with `wait` also waits
@@ -207,7 +399,7 @@ impl AsyncLsmStore {
         if !wait {
             return Ok(job);
         }
-        match self.coordinator.wait(job, None) {
+        match self.shared.coordinator.wait(job, None) {
             Some(JobState::Failed(reason)) => Err(Error::CompactionFailed { job, reason }),
             Some(JobState::Cancelled) => Err(Error::CompactionCancelled { job }),
             Some(_) => Ok(job),
@@ -219,23 +411,23 @@ impl AsyncLsmStore {
     /// job is unknown or `timeout` passes first; a timeout too large for an
     /// `Instant` (e.g. `Duration::MAX`) waits without a deadline.
     pub fn wait_for_compaction(&self, job: JobId, timeout: Duration) -> bool {
-        self.coordinator.wait_for(job, timeout)
+        self.shared.coordinator.wait_for(job, timeout)
     }
 
     /// The status of `job`: pending, running, or one of the last
     /// [`crate::JOB_HISTORY_LIMIT`] finished jobs. `None` otherwise.
     pub fn compaction_status(&self, job: JobId) -> Option<CompactionJob> {
-        self.coordinator.status(job)
+        self.shared.coordinator.status(job)
     }
 
     /// Number of compaction jobs waiting to run.
     pub fn pending_compactions(&self) -> usize {
-        self.coordinator.pending()
+        self.shared.coordinator.pending()
     }
 
     /// Number of writes appended to the WAL and waiting in the apply queue.
     pub fn queued_writes(&self) -> usize {
-        self.pipeline.queued()
+        self.shared.pipeline.queued()
     }
 
     /// Sizes, counts and counters.
@@ -248,7 +440,7 @@ impl AsyncLsmStore {
     /// applied, until the guard drops.
     #[cfg(any(test, feature = "test-hooks"))]
     pub fn hold_core_lock(&self) -> parking_lot::MutexGuard<'_, lsm_engine::Freezer> {
-        self.pipeline.core()
+        self.shared.pipeline.core()
     }
 
     /// Closes the store (see the module docs for the steps): later writes
@@ -256,8 +448,18 @@ impl AsyncLsmStore {
     /// finish, pending ones are cancelled, every thread is joined, the WAL
     /// is synced and the directory lock is released (the directory can be
     /// opened again while snapshots of this store are alive; reads through
-    /// them return `Closed`). Idempotent. Dropping the store closes it too.
+    /// them return `Closed`). Closes it for every clone of this handle: their
+    /// later calls fail with `Closed` too, and a pending
+    /// [`AsyncLsmStore::wait_for_seq_async`] future resolves. Idempotent.
+    /// Dropping the last clone closes the store too.
     pub fn close(&self) -> Result<()> {
+        self.shared.close()
+    }
+}
+
+impl Shared {
+    /// [`AsyncLsmStore::close`].
+    fn close(&self) -> Result<()> {
         // Held throughout, so a concurrent `close` returns only after this
         // one has joined every thread.
         let mut threads_guard = self.threads.lock();
@@ -339,11 +541,5 @@ impl KvStore for AsyncLsmStore {
     }
     fn wait_visible(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.wait_for_seq(seq, timeout)
-    }
-}
-
-impl Drop for AsyncLsmStore {
-    fn drop(&mut self) {
-        let _ = self.close();
     }
 }

@@ -7,19 +7,25 @@
 //! consistent view and never take a store lock for longer than an `Arc`
 //! clone.
 //!
-//! Main types: [`SimpleLsmStore`], [`LsmConfig`], [`Snapshot`],
-//! [`StoreIterator`], [`StoreStats`], [`Error`]; [`ReadOnlyStore`] opens a
-//! store for reading only (no lock, nothing written), for tools. The internals it shares with
-//! `lsm-store-async` live in the `lsm-engine` crate and are not part of
-//! this API; what the two stores share is the [`KvStore`] trait (and
-//! [`KvSnapshot`], [`KvError`]), so code written against it runs on either.
+//! Main types: [`SimpleLsmStore`] (a cloneable handle: every clone is the
+//! same open store), [`LsmConfig`], [`WriteOptions`] (per-write
+//! durability), [`Snapshot`], [`StoreIterator`], [`StoreStats`], [`Error`];
+//! [`ReadOnlyStore`] ([`SimpleLsmStore::open_read_only`]) opens a store
+//! for reading only (no lock, nothing written), for tools and for a second
+//! process. The internals it shares with `lsm-store-async` live in the
+//! `lsm-engine` crate and are not part of this API; what the two stores
+//! share is the [`KvStore`] trait (and [`KvSnapshot`], [`KvError`]), so
+//! code written against it runs on either.
 //!
 //! Guarantees (see `docs/durability.md`): a write acknowledged under
-//! `SyncMode::Always` survives a crash or power loss; after any crash the
-//! recovered state is a prefix of the acknowledged writes; a second open of
-//! the same directory fails with [`Error::Locked`]; damaged or missing bytes
-//! on disk are an error for which [`Error::is_corruption`] is true, naming
-//! file and offset, never a silent gap or a panic.
+//! `SyncMode::Always` (unless made with [`WriteOptions::NO_SYNC`]), made
+//! with [`WriteOptions::SYNC`] in any mode, or covered by a later
+//! [`SimpleLsmStore::sync`], survives a crash or power loss; after any
+//! crash the recovered state is a prefix of the acknowledged writes; a
+//! second open of the same directory fails with [`Error::Locked`]; damaged
+//! or missing bytes on disk are an error for which
+//! [`Error::is_corruption`] is true, naming file and offset, never a
+//! silent gap or a panic.
 //! It never runs background threads: all work happens inside calls.
 //!
 //! ```
@@ -112,7 +118,7 @@ pub use lsm_core::{SeqNo, WriteBatch};
 pub use lsm_engine::{
     check_store, Backlog, Error, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig,
     LsmConfigBuilder, ReadOnlyStore, Result, Snapshot, StoreCheck, StoreIterator, StoreStats,
-    Truncation, LOCK_FILE_NAME, QUARANTINE_DIR_NAME,
+    Truncation, WriteOptions, LOCK_FILE_NAME, QUARANTINE_DIR_NAME,
 };
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};

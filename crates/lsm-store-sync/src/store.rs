@@ -10,18 +10,61 @@ use lsm_core::{SeqNo, WriteBatch};
 use parking_lot::Mutex;
 
 use lsm_engine::{
-    owned_bounds, Backlog, Engine, Error, Freezer, KvStore, LsmConfig, Result, Snapshot,
-    StallCause, StoreIterator, StoreStats,
+    owned_bounds, Backlog, Engine, Error, Freezer, KvStore, LsmConfig, ReadOnlyStore, Result,
+    Snapshot, StallCause, StoreIterator, StoreStats, WriteOptions,
 };
 
-/// The synchronous LSM store. `Send + Sync`: share it with `Arc`.
-#[derive(Debug)]
+/// The synchronous LSM store.
+///
+/// A handle: cheap to clone (two `Arc`s), `Send + Sync`, and every clone
+/// is the same open store, so give each thread its own clone instead of
+/// wrapping the store in an `Arc`. [`SimpleLsmStore::close`] on any clone
+/// closes the store for all of them (their later calls fail with
+/// [`Error::Closed`]); dropping the last clone closes it too, releasing the
+/// directory lock at once.
+///
+/// ```
+/// use lsm_store_sync::{LsmConfig, SimpleLsmStore};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
+/// let writers: Vec<_> = (0..4)
+///     .map(|t| {
+///         let store = store.clone();
+///         std::thread::spawn(move || store.put(format!("key{t}"), "v").map(drop))
+///     })
+///     .collect();
+/// for writer in writers {
+///     writer.join().expect("writer thread")?;
+/// }
+/// assert_eq!(store.range::<str, _>(..)?.count(), 4);
+/// drop(store); // the last clone: closes the store, releases the lock
+/// let reopened = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
+/// assert_eq!(reopened.get("key3")?, Some(b"v".to_vec()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
 pub struct SimpleLsmStore {
+    engine: Arc<Engine>,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of one store share beyond the engine. Dropped with the
+/// last clone, which closes the store.
+#[derive(Debug)]
+struct Shared {
     engine: Arc<Engine>,
     /// The engine's freezer. Holding it serializes freeze + flush +
     /// compaction on the writer's thread, and `close` takes it so that no
     /// maintenance runs after the directory lock is released.
     maintenance: Mutex<Freezer>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last clone is gone, so no maintenance can be running.
+        let _ = self.engine.close();
+    }
 }
 
 impl SimpleLsmStore {
@@ -32,10 +75,34 @@ impl SimpleLsmStore {
         let freezer = engine.freezer().ok_or_else(|| Error::Poisoned {
             reason: "a new engine's freezer was already taken".to_string(),
         })?;
-        Ok(SimpleLsmStore {
-            engine,
+        let shared = Arc::new(Shared {
+            engine: Arc::clone(&engine),
             maintenance: Mutex::new(freezer),
-        })
+        });
+        Ok(SimpleLsmStore { engine, shared })
+    }
+
+    /// Opens the store in `config.dir` for reading only: no directory lock
+    /// is taken and nothing is written (no WAL segment, no manifest, no
+    /// repair, no deletion), so it also opens a store another process or
+    /// another handle in this one holds open. It reads the manifest and
+    /// replays the WAL into memory, and then holds the state of that
+    /// moment. [`ReadOnlyStore`] says exactly what it does and does not do.
+    ///
+    /// ```
+    /// use lsm_store_sync::{LsmConfig, SimpleLsmStore};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
+    /// store.put("apple", "red")?;
+    /// // The writer still holds the store; the reader takes no lock.
+    /// let reader = SimpleLsmStore::open_read_only(LsmConfig::new(dir.path()))?;
+    /// assert_eq!(reader.get("apple")?, Some(b"red".to_vec()));
+    /// store.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_read_only(config: LsmConfig) -> Result<ReadOnlyStore> {
+        ReadOnlyStore::open(config)
     }
 
     /// Sets `key` to `value`; returns the write's sequence number.
@@ -71,7 +138,32 @@ impl SimpleLsmStore {
     /// in the stats and the `lsm.stall` event), as long as it keeps the
     /// writer, waiting for another writer's maintenance included.
     pub fn write(&self, batch: &WriteBatch) -> Result<SeqNo> {
-        let written = self.engine.write(batch)?;
+        self.write_with(batch, &WriteOptions::DEFAULT)
+    }
+
+    /// [`SimpleLsmStore::write`] with per-write options. `options.sync`
+    /// overrides the sync mode for this write only: `Some(true)` makes it
+    /// durable (fdatasynced, group-committed with concurrent writers)
+    /// before it returns, even under `SyncMode::Never`; `Some(false)` skips
+    /// the fsync even under `SyncMode::Always` (the write then survives a
+    /// process crash but not a power loss, until a later fsync covers it);
+    /// `None` is the store's mode. See [`WriteOptions`].
+    ///
+    /// ```
+    /// use lsm_store_sync::{LsmConfig, SimpleLsmStore, SyncMode, WriteBatch, WriteOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let config = LsmConfig::builder(dir.path()).wal_sync(SyncMode::Never).build()?;
+    /// let store = SimpleLsmStore::open(config)?;
+    /// let mut batch = WriteBatch::new();
+    /// batch.put(b"order-17", b"paid");
+    /// // Durable when this returns, although the store never fsyncs on its own.
+    /// store.write_with(&batch, &WriteOptions::SYNC)?;
+    /// assert_eq!(store.get("order-17")?, Some(b"paid".to_vec()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_with(&self, batch: &WriteBatch, options: &WriteOptions) -> Result<SeqNo> {
+        let written = self.engine.write_with(batch, options)?;
         if written.memtable_full {
             let stalled = Instant::now();
             let made_room = self.make_room();
@@ -90,7 +182,7 @@ impl SimpleLsmStore {
 
     /// Freezes a full memtable, flushes it and compacts as the picker asks.
     fn make_room(&self) -> Result<()> {
-        let mut freezer = self.maintenance.lock();
+        let mut freezer = self.shared.maintenance.lock();
         if self.engine.check_writable().is_err() || !self.engine.memtable_full() {
             // Closed: `close` waited for `maintenance` and released the
             // directory; the write is in the synced WAL. Poisoned: the
@@ -116,9 +208,24 @@ impl SimpleLsmStore {
     /// Makes every write that returned so far durable (one WAL fdatasync,
     /// shared with concurrent callers). With `SyncMode::Always` writes are
     /// durable already and this costs one cheap check; with
-    /// `SyncMode::Never` or `EveryBytes` it is how a caller batches many
+    /// `SyncMode::Never` or `EveryBytes`, or after writes made with
+    /// `WriteOptions { sync: Some(false) }`, it is how a caller batches many
     /// writes under one fsync. A failed sync poisons the store
     /// ([`Error::Poisoned`] for later writes), like a failed synced write.
+    /// Fails with [`Error::Closed`] after `close`.
+    ///
+    /// ```
+    /// use lsm_store_sync::{LsmConfig, SimpleLsmStore, SyncMode};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let config = LsmConfig::builder(dir.path()).wal_sync(SyncMode::Never).build()?;
+    /// let store = SimpleLsmStore::open(config)?;
+    /// for i in 0..100 {
+    ///     store.put(format!("key{i}"), "v")?; // no fsync each
+    /// }
+    /// store.sync()?; // one fsync: all 100 are durable now
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sync(&self) -> Result<()> {
         self.engine.sync_wal()
     }
@@ -146,7 +253,7 @@ impl SimpleLsmStore {
     /// that makes due).
     pub fn flush_memtable(&self) -> Result<()> {
         self.engine.check_writable()?;
-        let mut freezer = self.maintenance.lock();
+        let mut freezer = self.shared.maintenance.lock();
         self.engine.check_writable()?; // `close` may have run meanwhile
         self.flush_and_compact(&mut freezer)
     }
@@ -159,7 +266,7 @@ impl SimpleLsmStore {
         if level > max {
             return Err(Error::InvalidLevel { level, max });
         }
-        let _maintenance = self.maintenance.lock();
+        let _maintenance = self.shared.maintenance.lock();
         self.engine.check_writable()?; // `close` may have run meanwhile
         if let Some(reservation) = self.engine.reserve_compaction(Some(level)) {
             self.engine.run_reserved_compaction(reservation)?;
@@ -176,11 +283,12 @@ impl SimpleLsmStore {
     /// Waits for a running flush or compaction, syncs the WAL, closes the
     /// store and releases the directory lock: the directory can be opened
     /// again at once, even while snapshots or iterators of this store are
-    /// alive. Later calls, also through those snapshots, fail with
-    /// [`Error::Closed`]. Idempotent; dropping the store closes it too.
+    /// alive. Closes it for every clone of this handle: later calls, through
+    /// any clone and through those snapshots, fail with [`Error::Closed`].
+    /// Idempotent; dropping the last clone closes the store too.
     pub fn close(&self) -> Result<()> {
         // No maintenance may touch the directory once its lock is released.
-        let _maintenance = self.maintenance.lock();
+        let _maintenance = self.shared.maintenance.lock();
         self.engine.close()
     }
 }
@@ -235,11 +343,5 @@ impl KvStore for SimpleLsmStore {
     /// (and waits only for a sequence number no write has returned yet).
     fn wait_visible(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.engine.wait_visible(seq, timeout)
-    }
-}
-
-impl Drop for SimpleLsmStore {
-    fn drop(&mut self) {
-        let _ = self.engine.close();
     }
 }

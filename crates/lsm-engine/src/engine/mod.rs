@@ -93,7 +93,7 @@ pub use compaction::{CompactionReport, CompactionReservation};
 pub use freeze::{Drain, Freezer};
 pub use keyspaces::{KeyspaceStats, MAX_KEYSPACE_NAME_BYTES};
 pub use stall::{StallCause, STALL_WARN_THRESHOLD};
-pub use write::{WritePermit, Written};
+pub use write::{WriteOptions, WritePermit, Written};
 
 use stall::micros;
 
@@ -337,6 +337,10 @@ impl Engine {
             *poison = Some(reason);
         }
         self.poisoned.store(true, Ordering::Release);
+        drop(poison);
+        // A future waiting for a write that can no longer become visible
+        // resolves with the poisoned error instead of hanging.
+        self.visible.wake_all();
     }
 
     fn poison_on_err<T>(&self, what: &str, result: Result<T>) -> Result<T> {
@@ -439,6 +443,9 @@ impl Engine {
             .map_err(Error::from)
             .and_then(|()| self.purge_obsolete_files());
         drop(gate);
+        // Every in-flight write has published: the watermark is final, and
+        // a future still waiting resolves with `Closed`.
+        self.visible.wake_all();
         // Released even if the final sync failed: nothing here writes to
         // the directory any more, and the next owner recovers from what
         // is on disk.

@@ -1,4 +1,5 @@
-//! The write step: WAL append, memtable insert, publish.
+//! The write step: WAL append, memtable insert, publish; the per-write
+//! [`WriteOptions`]; and the watermark's async fence.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,6 +9,59 @@ use parking_lot::RwLockReadGuard;
 
 use super::Engine;
 use crate::error::{Error, Result};
+use crate::watermark::{VisibleSeq, WaitVisible};
+
+/// Options of one write (`write_with` on both stores).
+///
+/// `sync` overrides the store's `SyncMode` (`LsmConfig::wal_sync`) for
+/// this write only:
+/// - `Some(true)`: the write's WAL record is fdatasynced before the write
+///   returns, even under `SyncMode::Never` or `EveryBytes`: it survives a
+///   power loss, as under `Always`. The fsync is group-committed with any
+///   other in flight, and it also covers every write appended before it.
+/// - `Some(false)`: no fsync for this write, even under `Always`: it
+///   returns once its record reached the OS (it survives a process crash,
+///   not a power loss) and never waits for another writer's fsync. It is
+///   not durable until a later fsync covers it: the store's `sync()`, a
+///   later synced write, a memtable freeze, or `close`.
+/// - `None` (the default): the store's mode decides.
+///
+/// ```
+/// use lsm_engine::WriteOptions;
+///
+/// assert_eq!(WriteOptions::default().sync, None);
+/// assert_eq!(WriteOptions::new().sync(true).sync, Some(true));
+/// assert_eq!(WriteOptions::new().sync(false), WriteOptions::NO_SYNC);
+/// assert_eq!(WriteOptions::SYNC.sync, Some(true));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct WriteOptions {
+    /// Per-write durability: see the type's docs. `None` = the store's
+    /// sync mode.
+    pub sync: Option<bool>,
+}
+
+impl WriteOptions {
+    /// The store's sync mode decides (the same as `default()`).
+    pub const DEFAULT: WriteOptions = WriteOptions { sync: None };
+    /// This write is fdatasynced before it returns, whatever the mode.
+    pub const SYNC: WriteOptions = WriteOptions { sync: Some(true) };
+    /// This write skips the fsync, whatever the mode.
+    pub const NO_SYNC: WriteOptions = WriteOptions { sync: Some(false) };
+
+    /// The default options: the store's sync mode decides.
+    pub const fn new() -> WriteOptions {
+        WriteOptions::DEFAULT
+    }
+
+    /// Sets [`WriteOptions::sync`] to `Some(sync)`.
+    #[must_use]
+    pub const fn sync(mut self, sync: bool) -> WriteOptions {
+        self.sync = Some(sync);
+        self
+    }
+}
 
 /// What [`Engine::write`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,8 +144,14 @@ impl Engine {
     /// returns `Poisoned` (its write is in the WAL but cannot become
     /// visible before a reopen).
     pub fn write(&self, batch: &WriteBatch) -> Result<Written> {
+        self.write_with(batch, &WriteOptions::DEFAULT)
+    }
+
+    /// [`Engine::write`] with per-write options: `options.sync` overrides
+    /// the sync mode for this write's WAL append ([`WriteOptions`]).
+    pub fn write_with(&self, batch: &WriteBatch, options: &WriteOptions) -> Result<Written> {
         let permit = self.begin_write()?;
-        let (first, last) = permit.append(batch)?;
+        let (first, last) = permit.append_with(batch, options)?;
         let memtable_full = permit.apply(batch, first, last);
         drop(permit);
         self.wait_own_write(last)?;
@@ -125,6 +185,19 @@ impl Engine {
     pub fn immutable_count(&self) -> usize {
         self.view.read().imm.len()
     }
+
+    /// The applied watermark itself (for [`WaitVisible`]).
+    pub(crate) fn watermark(&self) -> &VisibleSeq {
+        &self.visible
+    }
+
+    /// The fence [`Engine::wait_visible`] as a runtime-agnostic `Future`:
+    /// it resolves once the watermark reaches `seq`, or with `Closed` or
+    /// `Poisoned` if the engine closes or is poisoned first (see
+    /// [`WaitVisible`]). It holds an `Arc` of the engine, not a borrow.
+    pub fn wait_visible_async(self: &Arc<Self>, seq: SeqNo) -> WaitVisible {
+        WaitVisible::new(Arc::clone(self), seq)
+    }
 }
 
 impl WritePermit<'_> {
@@ -137,21 +210,39 @@ impl WritePermit<'_> {
     /// [`Error::UnknownKeyspace`] unless that keyspace exists, and holds it
     /// (it cannot be dropped) until the append returned.
     pub fn append(&self, batch: &WriteBatch) -> Result<(SeqNo, SeqNo)> {
+        self.append_with(batch, &WriteOptions::DEFAULT)
+    }
+
+    /// [`WritePermit::append`] with per-write options: `options.sync`
+    /// overrides the sync mode for this append ([`WriteOptions`]).
+    pub fn append_with(
+        &self,
+        batch: &WriteBatch,
+        options: &WriteOptions,
+    ) -> Result<(SeqNo, SeqNo)> {
         batch.check_limits()?;
         let _keyspaces = self.engine.check_batch_keyspaces(batch)?;
-        self.append_unchecked(batch)
+        self.append_unchecked(batch, options)
     }
 
     /// Appends a keyspace-catalog batch; the caller holds the keyspace lock
     /// exclusively (create and drop).
     pub(super) fn append_catalog(&self, batch: &WriteBatch) -> Result<(SeqNo, SeqNo)> {
         batch.check_limits()?;
-        self.append_unchecked(batch)
+        self.append_unchecked(batch, &WriteOptions::DEFAULT)
     }
 
-    fn append_unchecked(&self, batch: &WriteBatch) -> Result<(SeqNo, SeqNo)> {
+    fn append_unchecked(
+        &self,
+        batch: &WriteBatch,
+        options: &WriteOptions,
+    ) -> Result<(SeqNo, SeqNo)> {
         let engine = self.engine;
-        match engine.wal.append(batch) {
+        let appended = match options.sync {
+            None => engine.wal.append(batch),
+            Some(sync) => engine.wal.append_with(batch, sync),
+        };
+        match appended {
             Ok(last) => Ok((last + 1 - u64::from(batch.count()), last)),
             Err(err) => {
                 // I/O failures (and waiters failed by them) may have taken
@@ -266,6 +357,53 @@ mod tests {
         assert!(engine.stats().unwrap().poisoned.is_some());
         assert_eq!(get(&engine, "b"), None);
         assert_eq!(get(&engine, "a").as_deref(), Some("1"));
+    }
+
+    /// `WriteOptions::sync` overrides the sync mode for one write: under
+    /// `Never` a synced write costs exactly one fdatasync and the default
+    /// none; under `Always` an unsynced write costs none and the default
+    /// one. Counted by the WAL's own counter (`stats().wal_syncs`).
+    #[test]
+    fn write_options_override_the_sync_mode_for_one_write() {
+        let (dir, engine) = open_small(); // SyncMode::Never
+        let syncs = || engine.stats().unwrap().wal_syncs;
+        let before = syncs();
+        engine.write(&batch(&[("a", "1")])).unwrap();
+        assert_eq!(syncs(), before, "Never: no fsync");
+        let written = engine
+            .write_with(&batch(&[("b", "2")]), &WriteOptions::SYNC)
+            .unwrap();
+        assert_eq!(written.last_seq, 2);
+        assert_eq!(syncs(), before + 1, "sync: Some(true) fsyncs once");
+        engine
+            .write_with(&batch(&[("c", "3")]), &WriteOptions::NO_SYNC)
+            .unwrap();
+        assert_eq!(syncs(), before + 1);
+        assert_eq!(get(&engine, "b").as_deref(), Some("2"));
+        engine.close().unwrap();
+
+        let mut config = super::super::test_support::small_config(dir.path());
+        config.wal_sync = lsm_wal::SyncMode::Always;
+        let engine = Engine::open(config).unwrap();
+        let syncs = || engine.stats().unwrap().wal_syncs;
+        let before = syncs();
+        engine
+            .write_with(&batch(&[("d", "4")]), &WriteOptions::NO_SYNC)
+            .unwrap();
+        assert_eq!(syncs(), before, "sync: Some(false) skips the fsync");
+        engine
+            .write_with(&batch(&[("e", "5")]), &WriteOptions::default())
+            .unwrap();
+        assert_eq!(syncs(), before + 1, "Always: one fsync");
+        let permit = engine.begin_write().unwrap();
+        let (first, last) = permit
+            .append_with(&batch(&[("f", "6")]), &WriteOptions::new().sync(false))
+            .unwrap();
+        permit.apply(&batch(&[("f", "6")]), first, last);
+        drop(permit);
+        assert_eq!(syncs(), before + 1, "the permit's append honours it too");
+        assert_eq!(get(&engine, "f").as_deref(), Some("6"));
+        engine.close().unwrap();
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: configs and file-system
-//! a file system that blocks table creation or fails syncs on demand.
+//! Helpers shared by the integration tests: configs; a file system that
+//! blocks table creation or fails syncs on demand; one whose WAL fsyncs
+//! are slow; a minimal executor; a directory's contents.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,10 +9,12 @@
     dead_code
 )]
 
+use std::io;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
 use lsm_core::fault::FaultyFileSystem;
+use lsm_core::fs::{FileLock, FileSystem, RandomAccessFile, WritableFile};
 use lsm_core::{OsFileSystem, SharedFileSystem};
 use lsm_store_async::{LsmConfig, LsmConfigBuilder, SyncMode};
 
@@ -113,4 +116,111 @@ impl TestFs {
     pub fn shared(&self) -> SharedFileSystem {
         Arc::clone(&self.faults) as SharedFileSystem
     }
+}
+
+/// A file system whose WAL fsyncs (`*.wal` files) take `delay`, like a
+/// disk's, so concurrent writers really overlap with one in flight.
+#[derive(Debug)]
+pub struct SlowWalSyncs {
+    pub inner: SharedFileSystem,
+    pub delay: std::time::Duration,
+}
+
+#[derive(Debug)]
+struct SlowSyncFile {
+    inner: Arc<dyn WritableFile>,
+    delay: std::time::Duration,
+}
+
+impl WritableFile for SlowSyncFile {
+    fn append(&self, data: &[u8]) -> io::Result<()> {
+        self.inner.append(data)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        std::thread::sleep(self.delay);
+        self.inner.sync_data()
+    }
+}
+
+impl FileSystem for SlowWalSyncs {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn WritableFile>> {
+        let file = self.inner.create(path)?;
+        if path.extension().is_some_and(|ext| ext == "wal") {
+            return Ok(Arc::new(SlowSyncFile {
+                inner: file,
+                delay: self.delay,
+            }));
+        }
+        Ok(file)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        self.inner.open_read(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.inner.list_dir(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn file_size(&self, path: &Path) -> io::Result<u64> {
+        self.inner.file_size(path)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.inner.truncate(path, len)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.inner.exists(path)
+    }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
+        self.inner.lock(path)
+    }
+}
+
+/// A minimal executor for the `Future` tests: polls on the calling
+/// thread and parks while pending; the waker unparks it. No runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+/// Every file under `dir` (recursively) with its bytes: the listing and
+/// the contents in one value.
+pub fn dir_contents(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.insert(path.clone(), Vec::new());
+                stack.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
 }
