@@ -16,12 +16,13 @@
 //! - what the stores re-export to users: [`LsmConfig`] / [`LsmConfigBuilder`],
 //!   [`Error`] / [`Result`] / [`KvError`], the store trait [`KvStore`] with
 //!   [`KvSnapshot`], [`KvItem`] and [`Backlog`], [`Snapshot`],
+//!   [`CheckpointInfo`] (what a checkpoint wrote),
 //!   [`StoreIterator`], [`StoreStats`] / [`LevelStats`], and the read-only
 //!   inspection: [`check_store`] with [`StoreCheck`] / [`Truncation`], and
 //!   [`ReadOnlyStore`] (open for reading, writing nothing, taking no lock);
 //! - the interface the two stores use, and nothing else does: [`Engine`]
 //!   (open, `write`, `begin_write` → [`WritePermit`], the one [`Freezer`]
-//!   with its [`Drain`] step, `flush_oldest_immutable`,
+//!   with its [`Drain`] step, `flush_oldest_immutable`, `checkpoint`,
 //!   `reserve_compaction` → [`CompactionReservation`] →
 //!   [`CompactionReport`], reads, `stats`, `record_stall` with
 //!   [`StallCause`] and [`STALL_WARN_THRESHOLD`], `close`), [`Written`],
@@ -78,8 +79,8 @@ mod watermark;
 
 pub use config::{LsmConfig, LsmConfigBuilder};
 pub use engine::{
-    CompactionReport, CompactionReservation, Drain, Engine, Freezer, StallCause, WritePermit,
-    Written, LOCK_FILE_NAME, STALL_WARN_THRESHOLD,
+    CheckpointInfo, CompactionReport, CompactionReservation, Drain, Engine, Freezer, StallCause,
+    WritePermit, Written, LOCK_FILE_NAME, STALL_WARN_THRESHOLD,
 };
 pub use error::{Error, KvError, Result};
 pub use options_file::{OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};
