@@ -112,8 +112,8 @@ pub use error::{Error, Result};
 pub use flusher::MAX_IMMUTABLE_MEMTABLES;
 pub use lsm_core::{SeqNo, WriteBatch};
 pub use lsm_engine::{
-    Backlog, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig, LsmConfigBuilder,
-    StoreStats,
+    Backlog, CheckpointInfo, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig,
+    LsmConfigBuilder, StoreStats,
 };
 pub use lsm_wal::SyncMode;
 pub use read::{Snapshot, StoreIterator};
