@@ -54,6 +54,7 @@ use crate::options_file::{self, StoredOptions};
 
 /// What [`Engine::checkpoint`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CheckpointInfo {
     /// The checkpoint's directory.
     pub dir: PathBuf,
