@@ -9,7 +9,8 @@
 //!   store's files without changing them (`stats` opens it read-only).
 //! - `lsm get|put|delete|scan`: poke at a store from the shell (`get` and
 //!   `scan` read-only).
-//! - `lsm flush`, `lsm compact`: maintenance on a closed store.
+//! - `lsm flush`, `lsm compact`, `lsm checkpoint`: maintenance on a closed
+//!   store.
 //!
 //! Exit status ([`EXIT_STATUS_HELP`]): 0 ok; 1 error (one `error: ...` line
 //! on stderr); 2 usage (bad flags or arguments); 3 `get` found no such key.
@@ -97,6 +98,9 @@ enum Command {
     Flush(maintain::FlushArgs),
     /// Compact a closed store: one level, or until no level is due.
     Compact(maintain::CompactArgs),
+    /// Write a checkpoint of a closed store into a new directory (hard
+    /// links where possible).
+    Checkpoint(maintain::CheckpointArgs),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => kv::scan(args),
         Command::Flush(args) => maintain::flush(args),
         Command::Compact(args) => maintain::compact(args),
+        Command::Checkpoint(args) => maintain::checkpoint(args),
     };
     match result {
         Ok(code) => code,

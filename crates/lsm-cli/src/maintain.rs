@@ -1,6 +1,7 @@
-//! `lsm flush DIR` and `lsm compact DIR [--level N]`: maintenance on a
-//! closed store. Each opens the store normally (taking its lock, as any
-//! writer does), does the work, prints what changed, and closes it.
+//! `lsm flush DIR`, `lsm compact DIR [--level N]` and `lsm checkpoint DIR
+//! TARGET`: maintenance on a closed store. Each opens the store normally
+//! (taking its lock, as any writer does), does the work, prints what
+//! changed, and closes it.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -31,6 +32,16 @@ pub struct CompactArgs {
     pub level: Option<usize>,
 }
 
+/// Arguments of `lsm checkpoint`.
+#[derive(Debug, clap::Args)]
+pub struct CheckpointArgs {
+    /// The store directory.
+    pub dir: PathBuf,
+    /// Where to write the checkpoint: a directory that does not exist yet
+    /// (its parents are created) or is empty.
+    pub target: PathBuf,
+}
+
 /// How many compactions `lsm compact` without `--level` runs at most before
 /// it gives up on the picker going quiet.
 const MAX_COMPACTIONS: usize = 1000;
@@ -56,6 +67,38 @@ pub fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         write_levels(&mut out, &after)?;
+        anyhow::Ok(())
+    })();
+    let closed = store.close();
+    result?;
+    closed?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `lsm checkpoint`: the memtable is flushed, then the tables are
+/// hard-linked (or copied, across file systems) into the target with a
+/// manifest of their own.
+pub fn checkpoint(args: CheckpointArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(&args.dir, false)?;
+    let result = (|| {
+        let info = store.checkpoint(&args.target)?;
+        let mut out = io::stdout().lock();
+        writeln!(
+            out,
+            "checkpoint of {} at sequence number {} written to {}",
+            args.dir.display(),
+            info.seq,
+            info.dir.display()
+        )?;
+        writeln!(
+            out,
+            "{} ({}): {} hard-linked, {} copied ({})",
+            counted(info.tables as u64, "table"),
+            human_bytes(info.table_bytes),
+            info.linked,
+            info.copied,
+            human_bytes(info.copied_bytes)
+        )?;
         anyhow::Ok(())
     })();
     let closed = store.close();

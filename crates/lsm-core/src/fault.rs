@@ -9,10 +9,18 @@
 //! - `on_create(hook)`: runs `hook(path)` before every file creation, so a
 //!   test can count, delay or block creations (e.g. hold a compaction in
 //!   the middle of its table I/O).
+//! - `fail_hard_links(true)`: every `hard_link` fails with EXDEV, as across
+//!   file systems (so [`crate::fs::link_or_copy`] copies).
+//! - `fail_after(Some(n))`: the next `n` changing operations (create,
+//!   append, sync, directory sync, rename, remove, truncate, hard link,
+//!   directory creation) succeed and every later one fails with EIO, so a
+//!   test can cut a procedure short at each of its steps in turn
+//!   ([`FaultyFileSystem::operations`] counts them). `target` does not
+//!   apply to it.
 //! - [`FaultyFileSystem::crash`]: a simulated power loss. Every file written
 //!   through this wrapper loses what was appended after its last successful
-//!   `sync_data`, and files created since the last `sync_dir` of their
-//!   directory disappear. Renames are treated as durable at once (the
+//!   `sync_data`, and files created (or hard-linked) since the last
+//!   `sync_dir` of their directory disappear. Renames are treated as durable at once (the
 //!   engine syncs the directory right after each rename anyway). Every file
 //!   lock taken through the wrapper is released, as the kernel releases a
 //!   dead process's locks, so a store leaked with `mem::forget` (a process
@@ -30,6 +38,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::fs::{FileLock, FileSystem, RandomAccessFile, SharedFileSystem, WritableFile};
 
 const EIO: i32 = 5;
+const EXDEV: i32 = 18;
 const ENOSPC: i32 = 28;
 
 /// What the wrapper knows about a file written through it.
@@ -53,7 +62,13 @@ type LockSlot = Arc<Mutex<Option<Box<dyn FileLock>>>>;
 struct State {
     fail_syncs: AtomicBool,
     fail_appends: AtomicBool,
+    fail_hard_links: AtomicBool,
     syncs: AtomicU64,
+    /// Changing operations attempted so far.
+    operations: AtomicU64,
+    /// Guarded: with `Some(n)`, operation number `n` (counted from 0 in
+    /// `operations`) and every later one fail.
+    fail_from: Mutex<Option<u64>>,
     /// Guarded: only file names containing this fail (`None`: all).
     target: Mutex<Option<String>>,
     /// Guarded: every file written through the wrapper.
@@ -69,6 +84,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl State {
+    /// Counts one changing operation; EIO if `fail_after` says it fails.
+    fn operation(&self) -> io::Result<()> {
+        let number = self.operations.fetch_add(1, Ordering::SeqCst);
+        match *lock(&self.fail_from) {
+            Some(from) if number >= from => Err(io::Error::from_raw_os_error(EIO)),
+            _ => Ok(()),
+        }
+    }
+
     fn targeted(&self, path: &Path) -> bool {
         match lock(&self.target).as_deref() {
             None => true,
@@ -110,6 +134,25 @@ impl FaultyFileSystem {
     /// Makes appends fail with ENOSPC (or succeed again).
     pub fn fail_appends(&self, on: bool) {
         self.state.fail_appends.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes hard links fail with EXDEV (or work again), as if every link
+    /// crossed file systems.
+    pub fn fail_hard_links(&self, on: bool) {
+        self.state.fail_hard_links.store(on, Ordering::SeqCst);
+    }
+
+    /// With `Some(n)`: the next `n` changing operations succeed and every
+    /// later one fails with EIO, until `fail_after(None)`. See the module
+    /// docs for what counts as one.
+    pub fn fail_after(&self, n: Option<u64>) {
+        let mut fail_from = lock(&self.state.fail_from);
+        *fail_from = n.map(|n| self.state.operations.load(Ordering::SeqCst) + n);
+    }
+
+    /// Changing operations attempted so far (failed ones included).
+    pub fn operations(&self) -> u64 {
+        self.state.operations.load(Ordering::SeqCst)
     }
 
     /// Restricts failures to files whose name contains `text`.
@@ -166,6 +209,7 @@ impl fmt::Debug for FaultyWritableFile {
 
 impl WritableFile for FaultyWritableFile {
     fn append(&self, data: &[u8]) -> io::Result<()> {
+        self.state.operation()?;
         if self.state.fail_appends.load(Ordering::SeqCst) && self.state.targeted(&self.path) {
             return Err(io::Error::from_raw_os_error(ENOSPC));
         }
@@ -177,6 +221,7 @@ impl WritableFile for FaultyWritableFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        self.state.operation()?;
         if self.state.fail_syncs.load(Ordering::SeqCst) && self.state.targeted(&self.path) {
             return Err(io::Error::from_raw_os_error(EIO));
         }
@@ -194,6 +239,7 @@ impl WritableFile for FaultyWritableFile {
 
 impl FileSystem for FaultyFileSystem {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.state.operation()?;
         self.inner.create_dir_all(dir)
     }
 
@@ -203,6 +249,7 @@ impl FileSystem for FaultyFileSystem {
         if let Some(hook) = hook {
             hook(path);
         }
+        self.state.operation()?;
         let inner = self.inner.create(path)?;
         lock(&self.state.files).insert(path.to_path_buf(), Tracked::default());
         Ok(Arc::new(FaultyWritableFile {
@@ -217,6 +264,7 @@ impl FileSystem for FaultyFileSystem {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.state.operation()?;
         self.inner.rename(from, to)?;
         let mut files = lock(&self.state.files);
         files.remove(to);
@@ -227,6 +275,7 @@ impl FileSystem for FaultyFileSystem {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.state.operation()?;
         self.inner.remove_file(path)?;
         lock(&self.state.files).remove(path);
         Ok(())
@@ -237,6 +286,7 @@ impl FileSystem for FaultyFileSystem {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.state.operation()?;
         if self.state.fail_syncs.load(Ordering::SeqCst) && self.state.targeted(dir) {
             return Err(io::Error::from_raw_os_error(EIO));
         }
@@ -254,6 +304,7 @@ impl FileSystem for FaultyFileSystem {
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.state.operation()?;
         self.inner.truncate(path, len)?;
         if let Some(tracked) = lock(&self.state.files).get_mut(path) {
             tracked.len = len;
@@ -270,6 +321,24 @@ impl FileSystem for FaultyFileSystem {
         let slot = Arc::new(Mutex::new(Some(self.inner.lock(path)?)));
         lock(&self.state.locks).push(Arc::clone(&slot));
         Ok(Box::new(FaultyLock(slot)))
+    }
+
+    /// The new name holds data already durable (the file's own syncs), but
+    /// is itself lost in a crash until its directory is synced.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.state.operation()?;
+        if self.state.fail_hard_links.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(EXDEV));
+        }
+        self.inner.hard_link(from, to)?;
+        let len = self.inner.file_size(to)?;
+        let tracked = Tracked {
+            len,
+            synced_len: len,
+            entry_durable: false,
+        };
+        lock(&self.state.files).insert(to.to_path_buf(), tracked);
+        Ok(())
     }
 }
 
@@ -339,6 +408,61 @@ mod tests {
             *lock(&seen),
             [dir.path().join("x.sst"), dir.path().join("y.wal")]
         );
+    }
+
+    /// A hard link not covered by a directory sync is gone after a crash
+    /// (the file it named is not); a synced one survives. With
+    /// `fail_hard_links`, `link_or_copy` copies instead.
+    #[test]
+    fn hard_links_need_a_directory_sync_and_can_be_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let table = dir.path().join("000001.sst");
+        std::fs::write(&table, b"durable table").unwrap();
+        let lost = dir.path().join("lost");
+        fs.hard_link(&table, &lost).unwrap();
+        fs.crash().unwrap();
+        assert!(!lost.exists() && table.exists());
+
+        let kept = dir.path().join("kept");
+        fs.hard_link(&table, &kept).unwrap();
+        fs.sync_dir(dir.path()).unwrap();
+        fs.crash().unwrap();
+        assert_eq!(std::fs::read(&kept).unwrap(), b"durable table");
+
+        fs.fail_hard_links(true);
+        let err = fs.hard_link(&table, &dir.path().join("x")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(EXDEV));
+        let copy = dir.path().join("copy");
+        let placed = crate::fs::link_or_copy(fs.as_ref(), &table, &copy).unwrap();
+        assert_eq!(placed, crate::fs::Placed::Copied(13));
+        assert_eq!(std::fs::read(&copy).unwrap(), b"durable table");
+    }
+
+    /// `fail_after(Some(n))` lets exactly `n` changing operations through,
+    /// counting every kind, and fails the rest until it is reset.
+    #[test]
+    fn fail_after_lets_n_operations_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let a = dir.path().join("a");
+        let start = fs.operations();
+        fs.fail_after(Some(3));
+        let file = fs.create(&a).unwrap(); // 1
+        file.append(b"x").unwrap(); // 2
+        file.sync_data().unwrap(); // 3
+        assert_eq!(file.append(b"y").unwrap_err().raw_os_error(), Some(EIO));
+        assert_eq!(
+            fs.sync_dir(dir.path()).unwrap_err().raw_os_error(),
+            Some(EIO)
+        );
+        let err = fs.hard_link(&a, &dir.path().join("b")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(EIO));
+        assert!(fs.rename(&a, &dir.path().join("c")).is_err());
+        assert_eq!(fs.operations() - start, 7);
+        fs.fail_after(None);
+        fs.sync_dir(dir.path()).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"x");
     }
 
     #[test]

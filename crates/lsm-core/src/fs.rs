@@ -82,6 +82,80 @@ pub trait FileSystem: Send + Sync + Debug + 'static {
     /// [`io::ErrorKind::WouldBlock`] if another holder has it, in this process
     /// or another.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>>;
+    /// Makes `to` a new name (hard link) of the existing file `from`. The
+    /// new directory entry is durable only once `to`'s directory is synced.
+    /// A file system without hard links keeps this default, which fails
+    /// with [`io::ErrorKind::Unsupported`]; [`link_or_copy`] then copies.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system has no hard links",
+        ))
+    }
+}
+
+/// How [`link_or_copy`] placed a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placed {
+    /// `to` is a hard link to `from`: no bytes were written.
+    Linked,
+    /// The file system refused a hard link, so `to` is a synced copy of
+    /// this many bytes.
+    Copied(u64),
+}
+
+/// Bytes read and appended at a time by [`link_or_copy`]'s copy.
+const COPY_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Gives `to` the contents of the existing file `from`: a hard link where
+/// the file system allows it, else a copy whose data is synced
+/// (`fdatasync`). Either way `to`'s directory entry is not synced: the
+/// caller syncs the directory. Copies when the link fails because `from`
+/// and `to` are on different file systems (`EXDEV`), or the file system
+/// has no hard links or refuses this one (`EPERM`, `EOPNOTSUPP`,
+/// `EMLINK`, or [`io::ErrorKind::Unsupported`]); any other failure is
+/// returned. `from` must not change while it is copied (a table file
+/// never does).
+pub fn link_or_copy(fs: &dyn FileSystem, from: &Path, to: &Path) -> io::Result<Placed> {
+    match fs.hard_link(from, to) {
+        Ok(()) => Ok(Placed::Linked),
+        Err(err) if link_unsupported(&err) => copy_file(fs, from, to).map(Placed::Copied),
+        Err(err) => Err(err),
+    }
+}
+
+/// True when a failed hard link means "copy instead", not a real failure.
+fn link_unsupported(err: &io::Error) -> bool {
+    const EPERM: i32 = 1;
+    const EXDEV: i32 = 18;
+    const EMLINK: i32 = 31;
+    const EOPNOTSUPP: i32 = 95;
+    err.kind() == io::ErrorKind::Unsupported
+        || matches!(
+            err.raw_os_error(),
+            Some(EPERM | EXDEV | EMLINK | EOPNOTSUPP)
+        )
+}
+
+/// Copies `from` into a new file `to` in chunks, syncs its data, and
+/// returns the bytes copied.
+fn copy_file(fs: &dyn FileSystem, from: &Path, to: &Path) -> io::Result<u64> {
+    let source = fs.open_read(from)?;
+    let len = source.len()?;
+    let target = fs.create(to)?;
+    let mut buf = Vec::new();
+    let mut offset = 0;
+    while offset < len {
+        let chunk = (len - offset).min(COPY_CHUNK_BYTES);
+        // At most COPY_CHUNK_BYTES, which fits in usize everywhere.
+        buf.resize(chunk as usize, 0);
+        source.read_exact_at(&mut buf, offset)?;
+        target.append(&buf)?;
+        offset += chunk;
+    }
+    target.sync_data()?;
+    Ok(len)
 }
 
 /// The real operating-system file system (the default).
@@ -175,6 +249,9 @@ impl FileSystem for OsFileSystem {
     fn exists(&self, path: &Path) -> bool {
         path.exists()
     }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to)
+    }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
         let file = OpenOptions::new()
             .read(true)
@@ -221,6 +298,106 @@ mod tests {
         assert_eq!(fs.read_all(&b).unwrap(), b"hello");
         fs.remove_file(&b).unwrap();
         assert!(!fs.exists(&b));
+    }
+
+    /// A file system that keeps the trait's default `hard_link`.
+    #[derive(Debug)]
+    struct NoLinks;
+
+    impl FileSystem for NoLinks {
+        fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+            OsFileSystem.create_dir_all(dir)
+        }
+        fn create(&self, path: &Path) -> io::Result<Arc<dyn WritableFile>> {
+            OsFileSystem.create(path)
+        }
+        fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+            OsFileSystem.open_read(path)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            OsFileSystem.rename(from, to)
+        }
+        fn remove_file(&self, path: &Path) -> io::Result<()> {
+            OsFileSystem.remove_file(path)
+        }
+        fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+            OsFileSystem.list_dir(dir)
+        }
+        fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+            OsFileSystem.sync_dir(dir)
+        }
+        fn file_size(&self, path: &Path) -> io::Result<u64> {
+            OsFileSystem.file_size(path)
+        }
+        fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+            OsFileSystem.truncate(path, len)
+        }
+        fn exists(&self, path: &Path) -> bool {
+            OsFileSystem.exists(path)
+        }
+        fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
+            OsFileSystem.lock(path)
+        }
+    }
+
+    /// Linked where hard links work (the same inode: writing through one
+    /// name shows through the other); copied, byte for byte and across
+    /// several chunks, where the file system has none.
+    #[test]
+    fn link_or_copy_links_where_it_can_and_copies_otherwise() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        let contents: Vec<u8> = (0..(2 * COPY_CHUNK_BYTES + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        fs::write(&from, &contents).unwrap();
+
+        let linked = dir.path().join("linked");
+        assert_eq!(
+            link_or_copy(&OsFileSystem, &from, &linked).unwrap(),
+            Placed::Linked
+        );
+        let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+        assert_eq!(ino(&linked), ino(&from));
+        assert_eq!(fs::metadata(&from).unwrap().nlink(), 2);
+
+        let copied = dir.path().join("copied");
+        assert_eq!(
+            link_or_copy(&NoLinks, &from, &copied).unwrap(),
+            Placed::Copied(contents.len() as u64)
+        );
+        assert_ne!(ino(&copied), ino(&from));
+        assert_eq!(fs::read(&copied).unwrap(), contents);
+
+        let empty = dir.path().join("empty");
+        fs::write(&empty, b"").unwrap();
+        let empty_copy = dir.path().join("empty-copy");
+        assert_eq!(
+            link_or_copy(&NoLinks, &empty, &empty_copy).unwrap(),
+            Placed::Copied(0)
+        );
+        assert_eq!(fs::read(&empty_copy).unwrap(), b"");
+    }
+
+    /// A hard link onto an existing name, or from a missing file, is a real
+    /// failure, not a reason to copy.
+    #[test]
+    fn link_or_copy_returns_real_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        fs::write(&from, b"x").unwrap();
+        let taken = dir.path().join("taken");
+        fs::write(&taken, b"y").unwrap();
+        let err = link_or_copy(&OsFileSystem, &from, &taken).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&taken).unwrap(), b"y");
+        let missing = dir.path().join("missing");
+        let err = link_or_copy(&OsFileSystem, &missing, &dir.path().join("to")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let exdev = io::Error::from_raw_os_error(18);
+        assert!(link_unsupported(&exdev));
+        assert!(!link_unsupported(&io::Error::from_raw_os_error(5)));
     }
 
     #[test]

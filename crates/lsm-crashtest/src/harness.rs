@@ -7,6 +7,17 @@
 //! cycles' keys are still checked: every key present when an earlier cycle
 //! was checked (the store was closed, so synced, after that check) must
 //! still be there with its value (`regressions`).
+//!
+//! The writer also takes a checkpoint every 100 ms into the lane's
+//! checkpoint directory (beside the store, on the same file system). After
+//! the cut each one is opened: one reported complete (before the cut
+//! began, for a power cut) must open holding every key of earlier cycles,
+//! every write acknowledged before the checkpoint started and no write
+//! started after it ended, per writer thread a prefix, batches whole and
+//! values right; one cut short must fail to open with the "no CURRENT"
+//! error, or open empty, or pass the same checks but the bounds
+//! (`checkpoint_failures` otherwise). The directory is emptied before each
+//! cycle.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -22,6 +33,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::disk::{is_root, Cutter, Disk};
 use crate::workload::{is_batch, now_ns, parse_key, value, Rng, Store, StoreKind, SyncKind};
+use crate::writer::checkpoint_dir_name;
 
 /// Acknowledged writes to wait for before the random delay starts.
 const MIN_ACKS: usize = 20;
@@ -100,6 +112,50 @@ struct Report {
     error: Option<String>,
 }
 
+/// A checkpoint the writer reported: completed (`seq`) or failed.
+#[derive(Clone, Debug)]
+struct CheckpointReport {
+    k: u64,
+    start: u64,
+    end: u64,
+    /// `Ok(seq)` once the checkpoint returned, or its error.
+    result: Result<u64, String>,
+}
+
+/// One line of the writer's output.
+#[derive(Clone, Debug)]
+enum Line {
+    Write(Report),
+    Checkpoint(CheckpointReport),
+}
+
+fn parse_checkpoint_line(line: &str) -> Option<CheckpointReport> {
+    let mut parts = line.splitn(5, ' ');
+    let kind = parts.next()?;
+    let k = parts.next()?.parse().ok()?;
+    let start = parts.next()?.parse().ok()?;
+    let end = parts.next()?.parse().ok()?;
+    let rest = parts.next().unwrap_or("");
+    let result = match kind {
+        "checkpoint" => Ok(rest.parse().ok()?),
+        "checkpoint-err" => Err(rest.to_string()),
+        _ => return None,
+    };
+    Some(CheckpointReport {
+        k,
+        start,
+        end,
+        result,
+    })
+}
+
+fn parse_any_line(line: &str) -> Option<Line> {
+    if line.starts_with("checkpoint") {
+        return parse_checkpoint_line(line).map(Line::Checkpoint);
+    }
+    parse_line(line).map(Line::Write)
+}
+
 fn parse_line(line: &str) -> Option<Report> {
     let mut parts = line.splitn(6, ' ');
     let kind = parts.next()?;
@@ -138,6 +194,10 @@ struct Counts {
     batch_splits: u64,
     bad_values: u64,
     regressions: u64,
+    /// Checkpoints opened and checked complete.
+    checkpoints: u64,
+    /// Checkpoints that failed a check, or failed before the cut.
+    checkpoint_failures: u64,
     /// Writer or close problems.
     other: u64,
     ended_before_cut: u64,
@@ -155,6 +215,7 @@ impl Counts {
             + self.batch_splits
             + self.bad_values
             + self.regressions
+            + self.checkpoint_failures
             + self.other
     }
 
@@ -170,6 +231,8 @@ impl Counts {
         self.batch_splits += o.batch_splits;
         self.bad_values += o.bad_values;
         self.regressions += o.regressions;
+        self.checkpoints += o.checkpoints;
+        self.checkpoint_failures += o.checkpoint_failures;
         self.other += o.other;
         self.ended_before_cut += o.ended_before_cut;
         self.straddling += o.straddling;
@@ -204,6 +267,8 @@ struct Lane {
     store: StoreKind,
     sync: SyncKind,
     dir: PathBuf,
+    /// Where the writer takes its checkpoints (emptied every cycle).
+    checkpoints: PathBuf,
     /// The value seed of each cycle.
     seeds: Vec<u64>,
     /// Keys of each earlier cycle present (and synced by close) after its
@@ -249,6 +314,11 @@ pub fn run(args: &RunArgs) -> Result<bool> {
                 dir: env
                     .base()
                     .join(format!("db-{}-{}", store.name(), sync.name())),
+                checkpoints: env.base().join(format!(
+                    "checkpoints-{}-{}",
+                    store.name(),
+                    sync.name()
+                )),
                 seeds: Vec::new(),
                 history: Vec::new(),
             };
@@ -275,7 +345,8 @@ pub fn run(args: &RunArgs) -> Result<bool> {
 fn summary(lane: &Lane, t: &Counts) -> String {
     let mut s = format!(
         "{} store={} sync={} cycles={} acked={} verified={} lost={} holes={} open_failures={} \
-         batch_splits={} bad_values={} regressions={} other={} failures={}",
+         batch_splits={} bad_values={} regressions={} checkpoints={} checkpoint_failures={} \
+         other={} failures={}",
         lane.fault.name(),
         lane.store.name(),
         lane.sync.name(),
@@ -288,6 +359,8 @@ fn summary(lane: &Lane, t: &Counts) -> String {
         t.batch_splits,
         t.bad_values,
         t.regressions,
+        t.checkpoints,
+        t.checkpoint_failures,
         t.other,
         t.failures(),
     );
@@ -310,24 +383,32 @@ fn summary(lane: &Lane, t: &Counts) -> String {
     s
 }
 
+/// What the writer reported: its writes and its checkpoints.
+type Reports = (Vec<Report>, Vec<CheckpointReport>);
+
 /// Reads the writer's reports until its stdout closes.
 fn read_reports(
     child: &mut Child,
     acks: Arc<AtomicUsize>,
-) -> Result<std::thread::JoinHandle<Vec<Report>>> {
+) -> Result<std::thread::JoinHandle<Reports>> {
     let stdout = child.stdout.take().context("writer stdout")?;
     Ok(std::thread::spawn(move || {
         let mut reports = Vec::new();
+        let mut checkpoints = Vec::new();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(report) = parse_line(&line) {
-                if report.error.is_none() {
-                    acks.fetch_add(1, Ordering::Relaxed);
+            match parse_any_line(&line) {
+                Some(Line::Write(report)) => {
+                    if report.error.is_none() {
+                        acks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    reports.push(report);
                 }
-                reports.push(report);
+                Some(Line::Checkpoint(report)) => checkpoints.push(report),
+                None => {}
             }
         }
-        reports
+        (reports, checkpoints)
     }))
 }
 
@@ -351,11 +432,19 @@ fn run_cycle(
         lane.store.name(),
         lane.sync.name()
     ));
+    // Every cycle's checkpoints start in an empty directory.
+    if lane.checkpoints.exists() {
+        std::fs::remove_dir_all(&lane.checkpoints)
+            .with_context(|| format!("removing {}", lane.checkpoints.display()))?;
+    }
+    std::fs::create_dir_all(&lane.checkpoints)?;
     let mut child = Command::new(std::env::current_exe()?)
         .arg("writer")
         .args(["--store", lane.store.name(), "--sync", lane.sync.name()])
         .arg("--dir")
         .arg(&lane.dir)
+        .arg("--checkpoints")
+        .arg(&lane.checkpoints)
         .args(["--threads", &args.threads.to_string()])
         .args(["--seed", &seed.to_string(), "--cycle", &cycle.to_string()])
         .stdin(Stdio::null())
@@ -394,7 +483,7 @@ fn run_cycle(
     }
     let _ = child.kill(); // SIGKILL (fails harmlessly if it already exited)
     let status = child.wait()?;
-    let reports = reader
+    let (reports, checkpoints) = reader
         .join()
         .map_err(|_| anyhow::anyhow!("report reader panicked"))?;
     // Under a power cut the writer exits with 2 once every write failed
@@ -430,6 +519,7 @@ fn run_cycle(
     }
 
     let mut outcome = check(lane, cycle, &reports, cut_start, cut_end);
+    check_checkpoints(lane, cycle, &reports, &checkpoints, cut_start, &mut outcome);
     outcome.counts.cycles = 1;
     outcome.counts.write_errors = reports.iter().filter(|r| r.error.is_some()).count() as u64;
     outcome.counts.other += writer_problems.len().min(1) as u64;
@@ -441,7 +531,8 @@ fn run_cycle(
     let failed = c.failures() > 0;
     println!(
         "  cycle {cycle} store={} sync={} cut_after_ms={delay} acked={} required={} verified={} \
-         lost={} lost_allowed={} holes={} open_failures={} batch_splits={}{}",
+         lost={} lost_allowed={} holes={} open_failures={} batch_splits={} checkpoints={} \
+         checkpoint_failures={}{}",
         lane.store.name(),
         lane.sync.name(),
         c.acked,
@@ -452,6 +543,8 @@ fn run_cycle(
         c.holes,
         c.open_failures,
         c.batch_splits,
+        c.checkpoints,
+        c.checkpoint_failures,
         if failed { " FAILED" } else { "" }
     );
     for p in &outcome.problems {
@@ -600,6 +693,150 @@ fn check(lane: &Lane, cycle: u32, reports: &[Report], cut_start: u64, cut_end: u
         o.problem(format!("close after the check failed: {e:#}"));
     }
     o
+}
+
+/// Opens every checkpoint the writer started this cycle and checks it (see
+/// the module doc). Runs after [`check`], before this cycle's entry in
+/// `lane.history` exists.
+fn check_checkpoints(
+    lane: &Lane,
+    cycle: u32,
+    reports: &[Report],
+    checkpoints: &[CheckpointReport],
+    cut_start: u64,
+    o: &mut Outcome,
+) {
+    // A checkpoint that returned counts as complete after a kill; after a
+    // power cut only if it returned before the cut began.
+    let required = |c: &CheckpointReport| lane.fault == Fault::Kill || c.end < cut_start;
+    for c in checkpoints.iter().filter(|c| required(c)) {
+        if let Err(e) = &c.result {
+            o.counts.checkpoint_failures += 1;
+            o.problem(format!("checkpoint {} failed before the cut: {e}", c.k));
+        }
+    }
+    let names = match std::fs::read_dir(&lane.checkpoints) {
+        Ok(entries) => {
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect();
+            names.sort();
+            names
+        }
+        Err(e) => {
+            o.counts.checkpoint_failures += 1;
+            o.problem(format!("cannot list {}: {e}", lane.checkpoints.display()));
+            return;
+        }
+    };
+    for name in names {
+        let report = checkpoints
+            .iter()
+            .find(|c| checkpoint_dir_name(c.k) == name && c.result.is_ok() && required(c));
+        let path = lane.checkpoints.join(&name);
+        match check_one_checkpoint(lane, cycle, reports, report, &path) {
+            Ok(true) => o.counts.checkpoints += 1,
+            Ok(false) => {}
+            Err(problem) => {
+                o.counts.checkpoint_failures += 1;
+                o.problem(format!("checkpoint {name}: {problem}"));
+            }
+        }
+    }
+}
+
+/// Checks the checkpoint in `path`; `report` is its completion report
+/// when it must be complete. Ok(true): complete and checked; Ok(false): an
+/// incomplete checkpoint left as allowed (it refuses to open for lack of
+/// `CURRENT`, or opens empty, or opens consistent).
+fn check_one_checkpoint(
+    lane: &Lane,
+    cycle: u32,
+    reports: &[Report],
+    report: Option<&CheckpointReport>,
+    path: &Path,
+) -> Result<bool, String> {
+    let store = match Store::open(lane.store, path, lane.sync) {
+        Ok(store) => store,
+        Err(e) => {
+            let text = format!("{e:#}");
+            return if report.is_none() && text.contains("has no CURRENT file") {
+                Ok(false)
+            } else {
+                Err(format!("open failed: {text}"))
+            };
+        }
+    };
+    let pairs = store.scan_all().map_err(|e| format!("scan failed: {e:#}"));
+    let _ = store.close();
+    let pairs = pairs?;
+    if pairs.is_empty() && report.is_none() {
+        return Ok(false); // nothing of it reached the disk
+    }
+    let mut per_cycle: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut present: HashMap<(usize, u64), u8> = HashMap::new();
+    for (k, v) in &pairs {
+        let text = || String::from_utf8_lossy(k).into_owned();
+        let id = parse_key(k).ok_or_else(|| format!("unexpected key {:?}", text()))?;
+        let seed = lane
+            .seeds
+            .get(id.cycle as usize)
+            .filter(|_| id.cycle <= cycle)
+            .ok_or_else(|| format!("key of an unknown cycle {:?}", text()))?;
+        if *v != value(*seed, id) {
+            return Err(format!("wrong value under {:?}", text()));
+        }
+        *per_cycle.entry(id.cycle).or_default() += 1;
+        if id.cycle == cycle {
+            *present.entry((id.thread, id.index)).or_default() |= 1 << id.suffix;
+        }
+    }
+    for (c, expected) in lane.history.iter().enumerate() {
+        let got = per_cycle.get(&(c as u32)).copied().unwrap_or(0);
+        if let Some(expected) = *expected {
+            if got != expected {
+                return Err(format!(
+                    "cycle {c} had {expected} keys when checked, the checkpoint {got}"
+                ));
+            }
+        }
+    }
+    let mut mains: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    for (&(thread, index), &mask) in &present {
+        let whole = if is_batch(index) { 0b111 } else { 0b001 };
+        if mask != whole {
+            return Err(format!(
+                "write t{thread} i={index} has suffix mask {mask:03b}"
+            ));
+        }
+        mains.entry(thread).or_default().push(index);
+    }
+    for (thread, mut indexes) in mains {
+        indexes.sort_unstable();
+        let max = indexes.last().copied().unwrap_or(0);
+        if max + 1 != indexes.len() as u64 {
+            return Err(format!("thread {thread}: holes below index {max}"));
+        }
+    }
+    if let Some(c) = report {
+        for r in reports {
+            let found = present.contains_key(&(r.thread, r.index));
+            if r.error.is_none() && r.end < c.start && !found {
+                return Err(format!(
+                    "write t{} i={} was acknowledged before the checkpoint started but is \
+                     missing",
+                    r.thread, r.index
+                ));
+            }
+            if r.start > c.end && found {
+                return Err(format!(
+                    "write t{} i={} started after the checkpoint ended but is in it",
+                    r.thread, r.index
+                ));
+            }
+        }
+    }
+    Ok(report.is_some())
 }
 
 /// Counts the acknowledged writes in `reports` and checks each against
@@ -785,6 +1022,7 @@ mod tests {
             store: StoreKind::Sync,
             sync: SyncKind::Always,
             dir: dir.to_path_buf(),
+            checkpoints: dir.join("checkpoints"),
             seeds: vec![SEED; cycles],
             history: Vec::new(),
         }
@@ -874,6 +1112,90 @@ mod tests {
         assert_eq!(o.present_keys, Some(0));
         lane.history = vec![Some(3)];
         assert_eq!(check(&lane, 1, &[], 10, 11).counts.failures(), 0);
+    }
+
+    #[test]
+    fn checkpoint_lines_parse() {
+        let line = parse_any_line("checkpoint 3 100 200 4567").unwrap();
+        let Line::Checkpoint(c) = line else {
+            panic!("{line:?}")
+        };
+        assert_eq!((c.k, c.start, c.end, c.result), (3, 100, 200, Ok(4567)));
+        let line = parse_any_line("checkpoint-err 4 1 2 I/O error on x: EIO").unwrap();
+        let Line::Checkpoint(c) = line else {
+            panic!("{line:?}")
+        };
+        assert_eq!(c.result, Err("I/O error on x: EIO".to_string()));
+        assert!(matches!(
+            parse_any_line("ack 1 2 3 4"),
+            Some(Line::Write(_))
+        ));
+        assert!(parse_any_line("checkpoint x").is_none());
+    }
+
+    /// A checkpoint is checked complete against the writes acknowledged
+    /// before it; one missing such a write, or holding a write started
+    /// after it, fails; an incomplete one (tables, no `CURRENT`) that
+    /// refuses to open is allowed, a complete one that refuses is not.
+    #[test]
+    fn checkpoints_are_checked_against_the_writes_around_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut lane = lane(&dir.path().join("db"), Fault::Kill, 1);
+        lane.checkpoints = dir.path().join("checkpoints");
+        std::fs::create_dir_all(&lane.checkpoints).unwrap();
+        let cp = lane.checkpoints.join(checkpoint_dir_name(0));
+        {
+            let store = Store::open(lane.store, &lane.dir, lane.sync).unwrap();
+            for i in 0..3 {
+                put(&store, 0, 0, i, &[0]);
+            }
+            store.checkpoint(&cp).unwrap();
+            put(&store, 0, 0, 3, &[0]);
+            store.close().unwrap();
+        }
+        let report = CheckpointReport {
+            k: 0,
+            start: 50,
+            end: 60,
+            result: Ok(3),
+        };
+        // Writes 0..=2 end before 50; write 3 starts at 70.
+        let reports: Vec<Report> = (0..4)
+            .map(|i| ack(0, i, 10 + 20 * i, 15 + 20 * i))
+            .collect();
+        assert_eq!(
+            check_one_checkpoint(&lane, 0, &reports, Some(&report), &cp),
+            Ok(true)
+        );
+        let late = CheckpointReport {
+            start: 80,
+            end: 90,
+            ..report.clone()
+        };
+        let err = check_one_checkpoint(&lane, 0, &reports, Some(&late), &cp).unwrap_err();
+        assert!(err.contains("t0 i=3") && err.contains("missing"), "{err}");
+        let early = CheckpointReport {
+            start: 20,
+            end: 30,
+            ..report.clone()
+        };
+        let err = check_one_checkpoint(&lane, 0, &reports, Some(&early), &cp).unwrap_err();
+        assert!(err.contains("started after"), "{err}");
+
+        let partial = lane.checkpoints.join(checkpoint_dir_name(1));
+        std::fs::create_dir_all(&partial).unwrap();
+        let table = std::fs::read_dir(&cp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "sst"))
+            .unwrap();
+        std::fs::copy(&table, partial.join(table.file_name().unwrap())).unwrap();
+        assert_eq!(
+            check_one_checkpoint(&lane, 0, &reports, None, &partial),
+            Ok(false)
+        );
+        let err = check_one_checkpoint(&lane, 0, &reports, Some(&report), &partial).unwrap_err();
+        assert!(err.contains("open failed"), "{err}");
     }
 
     #[test]

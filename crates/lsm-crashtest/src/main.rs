@@ -7,7 +7,7 @@
 //! lsm-crashtest kill     --store sync|async|both --sync always|never|both --cycles N
 //!                        [--keep-failures DIR] [--threads N] [--seed S]
 //! lsm-crashtest writer   --store sync|async --dir D --sync always|never --threads N
-//!                        --seed S [--cycle C]
+//!                        --seed S [--cycle C] [--checkpoints DIR]
 //! lsm-crashtest inspect  --store sync|async --dir D [--sync always|never]
 //! ```
 //!
@@ -19,7 +19,12 @@
 //!   every write acknowledged before the cut began is there; per writer
 //!   thread the writes present are a prefix (no holes); batches are all or
 //!   nothing; values are right; keys seen by earlier cycles are still
-//!   there. Lost acknowledged writes are also classified by their
+//!   there; every checkpoint the writer took (one every 100 ms, into a
+//!   directory beside the store) that completed before the cut opens
+//!   holding every write acknowledged before it started, none started
+//!   after it ended, per writer a prefix; one cut short fails to open with
+//!   the "no CURRENT" error, or opens empty or consistent. Lost
+//!   acknowledged writes are also classified by their
 //!   timestamps against the cut (`ended_before_cut`, `straddling`,
 //!   `started_after_cut`); straddling ones are not required. Every cycle
 //!   reuses the same image and store directory.
@@ -63,7 +68,7 @@ use workload::{now_ns, StoreKind, SyncKind};
 const USAGE: &str = "usage:
   lsm-crashtest powercut --store sync|async|both --sync always|never|both --cycles N [--keep-failures DIR] [--threads N] [--seed S]
   lsm-crashtest kill     --store sync|async|both --sync always|never|both --cycles N [--keep-failures DIR] [--threads N] [--seed S]
-  lsm-crashtest writer   --store sync|async --dir D --sync always|never --threads N --seed S [--cycle C]
+  lsm-crashtest writer   --store sync|async --dir D --sync always|never --threads N --seed S [--cycle C] [--checkpoints DIR]
   lsm-crashtest inspect  --store sync|async --dir D [--sync always|never]
   lsm-crashtest fsync-probe --cycles N [--threads N] [--seed S]";
 
@@ -177,7 +182,18 @@ fn real_main() -> Result<()> {
     let (command, rest) = args.split_first().context(USAGE)?;
     let fault = match command.as_str() {
         "writer" => {
-            let f = flags(rest, &["store", "dir", "sync", "threads", "seed", "cycle"])?;
+            let f = flags(
+                rest,
+                &[
+                    "store",
+                    "dir",
+                    "sync",
+                    "threads",
+                    "seed",
+                    "cycle",
+                    "checkpoints",
+                ],
+            )?;
             return writer::run(writer::WriterArgs {
                 store: StoreKind::parse(&get::<String>(&f, "store", None)?)?,
                 dir: PathBuf::from(get::<String>(&f, "dir", None)?),
@@ -185,6 +201,7 @@ fn real_main() -> Result<()> {
                 threads: get(&f, "threads", None)?,
                 seed: get(&f, "seed", None)?,
                 cycle: get(&f, "cycle", Some(0))?,
+                checkpoints: f.get("checkpoints").map(PathBuf::from),
             });
         }
         "inspect" => {

@@ -253,6 +253,16 @@ impl Store {
         }
     }
 
+    /// Writes a checkpoint into `dir` (missing or empty); returns its
+    /// sequence number.
+    pub fn checkpoint(&self, dir: &Path) -> Result<u64> {
+        let info = match self {
+            Store::Sync(s) => s.checkpoint(dir)?,
+            Store::Async(s) => s.checkpoint(dir)?,
+        };
+        Ok(info.seq)
+    }
+
     /// Closes the store (syncs the WAL).
     pub fn close(&self) -> Result<()> {
         match self {

@@ -8,13 +8,19 @@
 //!   right after the call.
 //! - `err <thread> <i> <start_ns> <end_ns> <message>`: write `i` failed;
 //!   the thread stops.
+//! - With `--checkpoints DIR`, a further thread takes a checkpoint into
+//!   `DIR/<k>` (`checkpoint_dir_name`) every [`CHECKPOINT_EVERY`] while the
+//!   writers write: `checkpoint <k> <start_ns> <end_ns> <seq>` once
+//!   checkpoint `k` returned, or `checkpoint-err <k> <start_ns> <end_ns>
+//!   <message>` (the thread stops).
 //!
 //! Once every thread has stopped the process exits with status 2 without
 //! closing the store (like a crash).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use lsm_core::WriteBatch;
@@ -36,6 +42,39 @@ pub struct WriterArgs {
     pub seed: u64,
     /// The key prefix (`c{cycle:04}-`).
     pub cycle: u32,
+    /// Where to take checkpoints while writing (`None`: none).
+    pub checkpoints: Option<PathBuf>,
+}
+
+/// The pause between two checkpoints of the checkpoint thread.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The directory name of checkpoint `k`.
+pub fn checkpoint_dir_name(k: u64) -> String {
+    format!("cp-{k:04}")
+}
+
+/// Takes a checkpoint into `dir/cp-<k>` every [`CHECKPOINT_EVERY`] and
+/// reports each (see the module doc) until one fails or the output closes.
+fn take_checkpoints(store: &Store, dir: &Path) {
+    let stdout = std::io::stdout();
+    for k in 0.. {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let start = now_ns();
+        let result = store.checkpoint(&dir.join(checkpoint_dir_name(k)));
+        let end = now_ns();
+        let mut out = stdout.lock();
+        let printed = match &result {
+            Ok(seq) => writeln!(out, "checkpoint {k} {start} {end} {seq}"),
+            Err(e) => {
+                let msg = format!("{e:#}").replace('\n', " ");
+                writeln!(out, "checkpoint-err {k} {start} {end} {msg}")
+            }
+        };
+        if result.is_err() || printed.and_then(|()| out.flush()).is_err() {
+            return;
+        }
+    }
 }
 
 fn one_write(store: &Store, args: &WriterArgs, thread: usize, i: u64) -> Result<()> {
@@ -91,6 +130,13 @@ pub fn run(args: WriterArgs) -> Result<()> {
                     }
                 })?,
         );
+    }
+    if let Some(dir) = args.checkpoints.clone() {
+        let store = Arc::clone(&store);
+        // Not joined: it ends with the process.
+        std::thread::Builder::new()
+            .name("checkpoints".to_string())
+            .spawn(move || take_checkpoints(&store, &dir))?;
     }
     for handle in handles {
         let _ = handle.join();

@@ -112,6 +112,18 @@ pub enum Error {
         /// The deepest level the operation accepts.
         max: usize,
     },
+    /// A checkpoint's directory already holds something: a checkpoint is
+    /// written only into a missing or empty directory. Nothing was written.
+    #[error(
+        "checkpoint directory {} is not empty ({entries} entries): choose a new or empty directory",
+        dir.display()
+    )]
+    CheckpointDirNotEmpty {
+        /// The directory asked for.
+        dir: PathBuf,
+        /// How many entries it holds.
+        entries: usize,
+    },
     /// The configuration does not fit the store's files: an option the
     /// files depend on (see `docs/format/options.md`) differs from the value
     /// the store was created with (recorded in its `OPTIONS` file), or the
@@ -259,12 +271,13 @@ impl Error {
         matches!(self, Error::Closed | Error::Wal(lsm_wal::Error::Closed))
     }
 
-    /// The file (or directory) an I/O or corruption error names, or the
-    /// locked directory of a [`Error::Locked`] error; `None` otherwise.
+    /// The file (or directory) an I/O or corruption error names, the
+    /// locked directory of a [`Error::Locked`] error, or the directory of
+    /// a [`Error::CheckpointDirNotEmpty`] error; `None` otherwise.
     pub fn path(&self) -> Option<&Path> {
         match self {
             Error::Io { path, .. } | Error::Corruption { path, .. } => Some(path),
-            Error::Locked { dir } => Some(dir),
+            Error::Locked { dir } | Error::CheckpointDirNotEmpty { dir, .. } => Some(dir),
             _ => match self.nested_core() {
                 Some(
                     lsm_core::Error::Io { path, .. } | lsm_core::Error::Corruption { path, .. },

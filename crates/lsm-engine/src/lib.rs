@@ -17,13 +17,14 @@
 //!   [`WriteOptions`] (per-write durability),
 //!   [`Error`] / [`Result`] / [`KvError`], the store trait [`KvStore`] with
 //!   [`KvSnapshot`], [`KvItem`] and [`Backlog`], [`Snapshot`],
+//!   [`CheckpointInfo`] (what a checkpoint wrote),
 //!   [`StoreIterator`], [`StoreStats`] / [`LevelStats`], and the read-only
 //!   inspection: [`check_store`] with [`StoreCheck`] / [`Truncation`], and
 //!   [`ReadOnlyStore`] (open for reading, writing nothing, taking no lock);
 //! - the interface the two stores use, and nothing else does: [`Engine`]
 //!   (open, `write` / `write_with`, `begin_write` → [`WritePermit`],
 //!   `sync_wal`, `wait_visible_async` → [`WaitVisible`], the one [`Freezer`]
-//!   with its [`Drain`] step, `flush_oldest_immutable`,
+//!   with its [`Drain`] step, `flush_oldest_immutable`, `checkpoint`,
 //!   `reserve_compaction` → [`CompactionReservation`] →
 //!   [`CompactionReport`], reads, `stats`, `record_stall` with
 //!   [`StallCause`] and [`STALL_WARN_THRESHOLD`], `close`), [`Written`],
@@ -80,8 +81,8 @@ mod watermark;
 
 pub use config::{LsmConfig, LsmConfigBuilder};
 pub use engine::{
-    CompactionReport, CompactionReservation, Drain, Engine, Freezer, KeyspaceStats, StallCause,
-    WriteOptions, WritePermit, Written, LOCK_FILE_NAME, MAX_KEYSPACE_NAME_BYTES,
+    CheckpointInfo, CompactionReport, CompactionReservation, Drain, Engine, Freezer, KeyspaceStats,
+    StallCause, WriteOptions, WritePermit, Written, LOCK_FILE_NAME, MAX_KEYSPACE_NAME_BYTES,
     STALL_WARN_THRESHOLD,
 };
 pub use error::{Error, KvError, Result};

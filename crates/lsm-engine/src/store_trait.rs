@@ -10,11 +10,13 @@
 //! (an inherent method wins over a trait method of the same name).
 
 use std::ops::Bound;
+use std::path::Path;
 use std::time::Duration;
 
 use lsm_core::{SeqNo, WriteBatch};
 
 use crate::config::LsmConfig;
+use crate::engine::CheckpointInfo;
 use crate::error::KvError;
 use crate::stats::StoreStats;
 
@@ -84,6 +86,11 @@ pub trait KvStore: Send + Sync {
     fn backlog(&self) -> Option<Backlog>;
     /// Closes the store and releases its directory. Idempotent.
     fn close(&self) -> Result<(), Self::Error>;
+    /// Writes a checkpoint into `dir` (missing or empty): a store of its
+    /// own holding every write up to [`CheckpointInfo::seq`] and none
+    /// after, at least every write acknowledged before the call. See
+    /// `docs/durability.md`, "Checkpoint".
+    fn checkpoint(&self, dir: &Path) -> Result<CheckpointInfo, Self::Error>;
     /// The visibility fence: waits until every write up to `seq` is
     /// visible to reads; false if `timeout` passed first. True at once for
     /// any write a sync store acknowledged.

@@ -14,7 +14,9 @@
 //!   its on-disk encoding ([`VersionEdit::encode`], [`VersionEdit::decode`]).
 //! - [`Manifest`]: the log of edits in `MANIFEST-NNNNNN`, named by the
 //!   `CURRENT` file; [`Manifest::open`] recovers, [`Manifest::log_and_apply`]
-//!   appends, fsyncs and returns the new version.
+//!   appends, fsyncs and returns the new version;
+//!   [`Manifest::create_from_version`] writes a new store's catalog holding
+//!   one version (a checkpoint's).
 //! - [`read_manifest`]: a read-only dump for inspection and verification.
 //!
 //! What it guarantees:

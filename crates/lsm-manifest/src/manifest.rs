@@ -185,6 +185,44 @@ impl Manifest {
         })
     }
 
+    /// Writes the catalog of a new store into `dir` holding exactly
+    /// `version` (a checkpoint's): a manifest with one snapshot edit of it
+    /// (every table and anything else the version records), `last_seq` (the
+    /// sequence number its tables hold every write up to), `wal_segment` as
+    /// the oldest WAL segment needed and no newest segment recorded (so an
+    /// open replays no WAL and starts one at `wal_segment`), and a next file
+    /// number of at least `next_file_number` and past every table; fsyncs it
+    /// and `dir`, then points `CURRENT` at it (temp file, fsync, rename,
+    /// fsync `dir`). Returns the manifest's number. `CURRENT` is written
+    /// last: until it is durable, `dir` holds no store an open accepts.
+    ///
+    /// REQUIRES: `dir` exists and holds no manifest or `CURRENT` of its
+    /// own; the tables of `version` are in it, synced.
+    ///
+    /// Errors: [`Error::EditTooLarge`] for a version too large for one
+    /// edit; I/O errors naming the file.
+    pub fn create_from_version(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        version: &Version,
+        last_seq: SeqNo,
+        wal_segment: u64,
+        next_file_number: u64,
+    ) -> Result<u64> {
+        let snapshot = version.to_snapshot_edit();
+        let mut counters = Counters {
+            next_file_number,
+            last_seq,
+            wal_segment,
+            newest_wal_segment: None,
+        };
+        counters.absorb(&snapshot);
+        let number = allocate(&mut counters);
+        start_manifest_file(fs, dir, number, version, counters)?;
+        install_current(fs, dir, number)?;
+        Ok(number)
+    }
+
     /// Opens the store's manifest in `dir` (creating `dir` if missing):
     /// [`Manifest::recover`], then [`Manifest::start`] with no edit. For
     /// callers that have nothing to check between the two (tools, tests);

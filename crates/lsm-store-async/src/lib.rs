@@ -124,8 +124,8 @@ pub use fence::WaitForSeq;
 pub use flusher::MAX_IMMUTABLE_MEMTABLES;
 pub use lsm_core::{SeqNo, WriteBatch};
 pub use lsm_engine::{
-    Backlog, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig, LsmConfigBuilder,
-    ReadOnlyStore, StoreStats, WriteOptions,
+    Backlog, CheckpointInfo, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig,
+    LsmConfigBuilder, ReadOnlyStore, StoreStats, WriteOptions,
 };
 pub use lsm_wal::SyncMode;
 pub use read::{Snapshot, StoreIterator};

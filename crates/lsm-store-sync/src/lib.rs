@@ -84,6 +84,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Checkpoints
+//!
+//! [`SimpleLsmStore::checkpoint`] writes a consistent copy of the store into
+//! a new directory while writes continue: hard links to the table files
+//! where the file system allows it, copies otherwise. The copy holds exactly
+//! the writes up to [`CheckpointInfo::seq`] and opens as a store of its own,
+//! or read-only with [`ReadOnlyStore`].
+//!
+//! ```
+//! use lsm_store_sync::{LsmConfig, ReadOnlyStore, SimpleLsmStore};
+//!
+//! let (dir, backups) = (tempfile::tempdir()?, tempfile::tempdir()?);
+//! let store = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
+//! for i in 0..100 {
+//!     store.put(format!("key{i:03}"), "v1")?;
+//! }
+//! let info = store.checkpoint(backups.path().join("cp-1"))?;
+//! store.delete("key000")?;
+//! assert_eq!((info.seq, info.tables), (100, 1));
+//!
+//! let copy = ReadOnlyStore::open(LsmConfig::new(&info.dir))?;
+//! assert_eq!(copy.get("key000")?, Some(b"v1".to_vec()));
+//! assert_eq!(copy.range("key".."kez")?.count(), 100);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # One API for both stores
 //!
 //! [`KvStore`] is implemented by this crate's [`SimpleLsmStore`] and by
@@ -116,9 +142,9 @@ mod store;
 
 pub use lsm_core::{SeqNo, WriteBatch};
 pub use lsm_engine::{
-    check_store, Backlog, Error, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig,
-    LsmConfigBuilder, ReadOnlyStore, Result, Snapshot, StoreCheck, StoreIterator, StoreStats,
-    Truncation, WriteOptions, LOCK_FILE_NAME, QUARANTINE_DIR_NAME,
+    check_store, Backlog, CheckpointInfo, Error, KvError, KvItem, KvSnapshot, KvStore, LevelStats,
+    LsmConfig, LsmConfigBuilder, ReadOnlyStore, Result, Snapshot, StoreCheck, StoreIterator,
+    StoreStats, Truncation, WriteOptions, LOCK_FILE_NAME, QUARANTINE_DIR_NAME,
 };
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};

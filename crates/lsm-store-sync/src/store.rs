@@ -3,6 +3,7 @@
 //! an L0 table and runs any compaction the picker asks for before returning.
 
 use std::ops::{Bound, RangeBounds};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,8 @@ use lsm_core::{SeqNo, WriteBatch};
 use parking_lot::Mutex;
 
 use lsm_engine::{
-    owned_bounds, Backlog, Engine, Error, Freezer, KvStore, LsmConfig, ReadOnlyStore, Result,
-    Snapshot, StallCause, StoreIterator, StoreStats, WriteOptions,
+    owned_bounds, Backlog, CheckpointInfo, Engine, Error, Freezer, KvStore, LsmConfig,
+    ReadOnlyStore, Result, Snapshot, StallCause, StoreIterator, StoreStats, WriteOptions,
 };
 
 /// The synchronous LSM store.
@@ -291,6 +292,47 @@ impl SimpleLsmStore {
         let _maintenance = self.shared.maintenance.lock();
         self.engine.close()
     }
+
+    /// Writes a checkpoint of the store into `dir`, which must be missing
+    /// or empty: a store directory of its own (open it with either store,
+    /// or `ReadOnlyStore`) holding exactly the writes with a sequence
+    /// number up to [`CheckpointInfo::seq`], which covers every write that
+    /// returned before this call. Table files are hard-linked where the
+    /// file system allows it and copied otherwise; no WAL is copied.
+    ///
+    /// Freezes the memtable and flushes it under the maintenance lock
+    /// (writers wait only for the freeze), then links or copies with no
+    /// store lock held while writes continue. Durable when it returns; a
+    /// checkpoint cut short never opens with a hole (`docs/durability.md`,
+    /// "Checkpoint"). Errors: [`Error::CheckpointDirNotEmpty`], `Closed`,
+    /// `Poisoned` (the memtable cannot be flushed), I/O errors naming the
+    /// file; a failed flush poisons the store, a failure in `dir` does not.
+    ///
+    /// ```
+    /// use lsm_store_sync::{LsmConfig, SimpleLsmStore};
+    ///
+    /// let (dir, backups) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    /// let store = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
+    /// store.put("apple", "red")?;
+    /// let info = store.checkpoint(backups.path().join("monday"))?;
+    /// store.put("apple", "green")?; // not in the checkpoint
+    /// assert_eq!(info.seq, 1);
+    ///
+    /// let copy = SimpleLsmStore::open(LsmConfig::new(&info.dir))?;
+    /// assert_eq!(copy.get("apple")?, Some(b"red".to_vec()));
+    /// assert_eq!(store.get("apple")?, Some(b"green".to_vec()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
+        self.engine.check_writable()?;
+        {
+            let mut freezer = self.shared.maintenance.lock();
+            self.engine.check_writable()?; // `close` may have run meanwhile
+            freezer.freeze_waiting(true)?;
+            while self.engine.flush_oldest_immutable()? {}
+        }
+        self.engine.checkpoint(dir.as_ref())
+    }
 }
 
 /// The shared API; each method is the inherent one of the same name
@@ -337,6 +379,9 @@ impl KvStore for SimpleLsmStore {
     }
     fn close(&self) -> Result<()> {
         SimpleLsmStore::close(self)
+    }
+    fn checkpoint(&self, dir: &Path) -> Result<CheckpointInfo> {
+        SimpleLsmStore::checkpoint(self, dir)
     }
     /// The engine's watermark wait: every write this store acknowledged is
     /// already below the watermark, so this returns true at once for it

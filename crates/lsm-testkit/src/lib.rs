@@ -12,6 +12,11 @@
 //!   mid-workload, reopens the store and checks that every acknowledged
 //!   write is there and that each writer's writes form a prefix. Generic
 //!   over any `KvStore`.
+//! - [`checkpoint`]: checkpoints of every layer, checkpoints taken while
+//!   writer threads write, and a checkpoint cut short at each of its file
+//!   operations followed by a simulated power loss; every checkpoint is
+//!   opened and compared with exactly the writes up to its sequence
+//!   number. Generic over any `KvStore`.
 //!
 //! This crate is unpublished and is not a public API: it exists only so the
 //! store crates' tests share one copy of these harnesses. Its functions
@@ -23,5 +28,6 @@
     reason = "test harness: a failed check must fail the calling test"
 )]
 
+pub mod checkpoint;
 pub mod crash;
 pub mod model;

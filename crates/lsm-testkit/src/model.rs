@@ -1,6 +1,7 @@
 //! The model test: operation sequences run against a store and a
 //! `BTreeMap`; every read (get, range, snapshot range and get, and a full
-//! scan after a final reopen) must agree with the model.
+//! scan after a final reopen) must agree with the model, and so must every
+//! checkpoint, opened right after it is taken and again at the end.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -9,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use lsm_core::{SeqNo, WriteBatch};
-use lsm_store_sync::{KvSnapshot, KvStore, LsmConfig, SyncMode};
+use lsm_store_sync::{KvSnapshot, KvStore, LsmConfig, ReadOnlyStore, SyncMode};
 use proptest::prelude::*;
 
 /// One step of a model-test sequence. Keys are indices `0..40`, mapped to
@@ -36,6 +37,11 @@ pub enum Op {
     Compact(usize),
     /// Close and reopen the store.
     Reopen,
+    /// Take a checkpoint; it must hold exactly the model (its sequence
+    /// number is the last write's): read at once through a
+    /// `ReadOnlyStore`, and opened as a store `S` after the last operation
+    /// (when the source store has compacted its tables away).
+    Checkpoint,
 }
 
 /// How long the model test waits for a write to become visible
@@ -64,6 +70,7 @@ pub fn op_strategy() -> impl Strategy<Value = Op> {
         1 => Just(Op::Flush),
         1 => (0usize..3).prop_map(Op::Compact),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Checkpoint),
     ]
 }
 
@@ -84,8 +91,9 @@ pub fn model_config(dir: &Path) -> LsmConfig {
         .unwrap()
 }
 
-/// A fixed sequence of 3000 writes (with deletes, periodic reopens and
-/// range checks): enough for several flushes and compactions into L2.
+/// A fixed sequence of 3000 writes (with deletes, periodic reopens, range
+/// checks and checkpoints): enough for several flushes and compactions
+/// into L2.
 pub fn long_deterministic_ops() -> Vec<Op> {
     let mut ops = Vec::new();
     for i in 0..3000u32 {
@@ -97,6 +105,9 @@ pub fn long_deterministic_ops() -> Vec<Op> {
         }
         if i % 500 == 0 {
             ops.push(Op::Reopen);
+        }
+        if i % 700 == 350 {
+            ops.push(Op::Checkpoint);
         }
         if i % 97 == 0 {
             ops.push(Op::Range(Bound::Included(5), Bound::Excluded(30)));
@@ -139,13 +150,46 @@ fn fence<S: KvStore>(store: &S, last: SeqNo) {
     );
 }
 
+/// Checks that the checkpoint in `dir` holds exactly `model` at sequence
+/// number `seq`: read-only (writing nothing, no fsync), or opened as a
+/// store `S`.
+fn check_checkpoint<S: KvStore>(
+    dir: &Path,
+    model: &BTreeMap<Vec<u8>, Vec<u8>>,
+    seq: SeqNo,
+    read_only: bool,
+) {
+    let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let (stats, all) = if read_only {
+        let copy = ReadOnlyStore::open(model_config(dir)).unwrap();
+        let all = collect(copy.range::<[u8], _>(..).unwrap());
+        (copy.stats().unwrap(), all)
+    } else {
+        let copy = S::open(model_config(dir)).unwrap();
+        let all = collect(copy.range(Bound::Unbounded, Bound::Unbounded).unwrap());
+        let stats = copy.stats().unwrap();
+        copy.close().unwrap();
+        (stats, all)
+    };
+    assert_eq!(
+        (stats.last_seq, stats.visible_seq),
+        (seq, seq),
+        "{}",
+        dir.display()
+    );
+    assert_eq!(all, want, "checkpoint {}", dir.display());
+}
+
 /// Runs `ops` against a fresh store `S` (in a temporary directory, with
 /// [`model_config`]) and a `BTreeMap`, asserting that every read agrees;
 /// finally closes, reopens, checks that the reopened store's watermark is
-/// the last acknowledged write, and compares a full scan with the model.
-/// Panics on any disagreement.
+/// the last acknowledged write, and compares a full scan with the model,
+/// then reopens every checkpoint taken and compares it with the model of
+/// its moment. Panics on any disagreement.
 pub fn run_model<S: KvStore>(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
+    let checkpoints_dir = tempfile::tempdir().unwrap();
+    let mut checkpoints = Vec::new();
     let mut store = S::open(model_config(dir.path())).unwrap();
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let mut last = 0;
@@ -218,6 +262,16 @@ pub fn run_model<S: KvStore>(ops: Vec<Op>) {
                 drop(store);
                 store = S::open(model_config(dir.path())).unwrap();
             }
+            Op::Checkpoint => {
+                fence(&store, last);
+                let path = checkpoints_dir
+                    .path()
+                    .join(format!("cp-{}", checkpoints.len()));
+                let info = store.checkpoint(&path).unwrap();
+                assert_eq!(info.seq, last, "the checkpoint misses acknowledged writes");
+                check_checkpoint::<S>(&path, &model, last, true);
+                checkpoints.push((path, model.clone(), last));
+            }
         }
     }
     // Final full comparison, after one more reopen.
@@ -230,6 +284,11 @@ pub fn run_model<S: KvStore>(ops: Vec<Op>) {
     let all = collect(store.range(Bound::Unbounded, Bound::Unbounded).unwrap());
     let want: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
     assert_eq!(all, want);
+    // The checkpoints are stores of their own: what the source did since
+    // (compactions deleting the tables they link to) changes nothing.
+    for (path, model, seq) in &checkpoints {
+        check_checkpoint::<S>(path, model, *seq, false);
+    }
 }
 
 #[cfg(test)]
@@ -260,8 +319,10 @@ mod tests {
         let ops = long_deterministic_ops();
         let reopens = ops.iter().filter(|op| matches!(op, Op::Reopen)).count();
         let ranges = ops.iter().filter(|op| matches!(op, Op::Range(..))).count();
+        let checkpoints = ops.iter().filter(|op| matches!(op, Op::Checkpoint)).count();
         assert_eq!(reopens, 6);
         assert_eq!(ranges, 31);
-        assert_eq!(ops.len(), 3000 + reopens + ranges);
+        assert_eq!(checkpoints, 4);
+        assert_eq!(ops.len(), 3000 + reopens + ranges + checkpoints);
     }
 }

@@ -19,32 +19,38 @@
 //!   keyspaces.
 //! - [`range_delete`](self::range_delete): range deletes in the catalog:
 //!   deleting the tables they empty and collecting them.
+//! - [`checkpoint`](self::checkpoint): [`Engine::checkpoint`], a copy of the
+//!   tables at one sequence number in another directory.
 //! - here: open, stats, poisoning and close.
 //!
 //! # Locks and what they guard (lock order: top to bottom)
-//! 1. `write_gate` ([`WriteGate`]): orders writes against freezes. Held
+//! 1. `checkpoints` (`RwLock<()>`, guards no data): held *shared* by every
+//!    running [`Engine::checkpoint`] and *exclusively* once by `close`, so
+//!    close waits for running checkpoints (they read the store's files)
+//!    before it releases the directory lock.
+//! 2. `write_gate` ([`WriteGate`]): orders writes against freezes. Held
 //!    *shared* by a [`WritePermit`] (a writer from its WAL append until its
 //!    memtable insert is published, or queued for the applier) and
 //!    *exclusively* by [`Freezer::freeze`]. So a freeze sees no half-applied
 //!    write: every record in the WAL segments before the rotation is in the
 //!    frozen memtable.
-//! 2. `keyspaces` (`RwLock<Keyspaces>`): the keyspace catalog (name -> id).
+//! 3. `keyspaces` (`RwLock<Keyspaces>`): the keyspace catalog (name -> id).
 //!    Shared by a write naming a non-default keyspace from its existence
 //!    check until its WAL append returned; exclusive while a keyspace is
 //!    created or dropped (see [`keyspaces`](self::keyspaces)).
-//! 3. `flushing` (`Mutex<()>`): orders flushes: one at a time, oldest
+//! 4. `flushing` (`Mutex<()>`): orders flushes: one at a time, oldest
 //!    frozen memtable first. Guards no data; the frozen memtables are in
 //!    the view.
-//! 4. `catalog` (`Mutex<Catalog>`): the manifest, the files being compacted,
+//! 5. `catalog` (`Mutex<Catalog>`): the manifest, the files being compacted,
 //!    the tables waiting for deletion, the tables known clean of range
 //!    tombstones. Held for picking, logging an edit and installing its
 //!    version, never across table I/O.
-//! 5. `snapshots` (`SnapshotList`'s mutex): the live snapshots' sequence
+//! 6. `snapshots` (`SnapshotList`'s mutex): the live snapshots' sequence
 //!    numbers. A snapshot chooses its number and registers under it, and a
 //!    flush or compaction reads the list under it.
-//! 6. `view` (`RwLock<Arc<ReadView>>`): the current read view. Readers
+//! 7. `view` (`RwLock<Arc<ReadView>>`): the current read view. Readers
 //!    clone the Arc and drop the lock at once; writers replace it.
-//! 7. `poison` (`Mutex<Option<String>>`): the first failure's reason; a
+//! 8. `poison` (`Mutex<Option<String>>`): the first failure's reason; a
 //!    leaf.
 //!
 //! # Invariants
@@ -58,6 +64,7 @@
 //! - A WAL segment is deleted only after a synced manifest edit records that
 //!   every record in it is in a table (`wal_segment` moved past it).
 
+mod checkpoint;
 mod compaction;
 mod flush;
 mod freeze;
@@ -89,6 +96,7 @@ use crate::stats::{LevelStats, StoreStats};
 use crate::table_cache::TableCache;
 use crate::watermark::VisibleSeq;
 
+pub use checkpoint::CheckpointInfo;
 pub use compaction::{CompactionReport, CompactionReservation};
 pub use freeze::{Drain, Freezer};
 pub use keyspaces::{KeyspaceStats, MAX_KEYSPACE_NAME_BYTES};
@@ -157,6 +165,9 @@ pub struct Engine {
     visible: VisibleSeq,
     lock: Box<dyn lsm_core::fs::FileLock>,
 
+    /// Shared by running checkpoints, exclusive in `close`; see the
+    /// module docs.
+    checkpoints: RwLock<()>,
     write_gate: WriteGate,
     flushing: Mutex<()>,
     catalog: Mutex<Catalog>,
@@ -257,6 +268,7 @@ impl Engine {
             snapshots: Arc::new(SnapshotList::default()),
             visible: VisibleSeq::new(last_seq),
             lock,
+            checkpoints: RwLock::new(()),
             write_gate: WriteGate::default(),
             flushing: Mutex::new(()),
             freezer_taken: AtomicBool::new(false),
@@ -419,11 +431,11 @@ impl Engine {
         self.poison_on_err("WAL sync", self.wal.sync().map_err(Error::from))
     }
 
-    /// Stops accepting calls, makes the WAL durable, deletes obsolete
-    /// tables, then releases the directory lock, so the directory can be
-    /// opened again (by this process or another) while snapshots or
-    /// iterators of this engine are still alive; reads through them return
-    /// `Closed`. Idempotent.
+    /// Stops accepting calls, waits for running checkpoints, makes the WAL
+    /// durable, deletes obsolete tables, then releases the directory lock,
+    /// so the directory can be opened again (by this process or another)
+    /// while snapshots or iterators of this engine are still alive; reads
+    /// through them return `Closed`. Idempotent.
     ///
     /// REQUIRES: no flush or compaction of this engine is running or
     /// starts later (the stores stop theirs first): after the lock is
@@ -435,6 +447,9 @@ impl Engine {
             return Ok(());
         }
         let started = Instant::now();
+        // A running checkpoint still reads the store's tables; a new one
+        // sees `closed` and refuses.
+        let checkpoints = self.checkpoints.write();
         // Wait for in-flight writes to publish before the final sync.
         let gate = self.write_gate.0.write();
         let result = self
@@ -446,6 +461,7 @@ impl Engine {
         // Every in-flight write has published: the watermark is final, and
         // a future still waiting resolves with `Closed`.
         self.visible.wake_all();
+        drop(checkpoints);
         // Released even if the final sync failed: nothing here writes to
         // the directory any more, and the next owner recovers from what
         // is on disk.
