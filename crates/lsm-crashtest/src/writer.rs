@@ -88,7 +88,7 @@ fn one_write(store: &Store, args: &WriterArgs, thread: usize, i: u64) -> Result<
         let mut batch = WriteBatch::new();
         for (s, suffix) in SUFFIXES.iter().enumerate() {
             let k = key(args.cycle, thread, i, suffix);
-            batch.put(k.as_bytes(), &value(args.seed, id(s)));
+            batch.put(k.as_bytes(), value(args.seed, id(s)));
         }
         store.write(&batch)
     } else {

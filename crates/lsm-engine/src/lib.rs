@@ -67,6 +67,7 @@
 mod config;
 mod engine;
 mod error;
+mod keyspace;
 #[cfg(feature = "metrics")]
 mod metrics_export;
 mod options_file;
@@ -86,6 +87,7 @@ pub use engine::{
     STALL_WARN_THRESHOLD,
 };
 pub use error::{Error, KvError, Result};
+pub use keyspace::Keyspace;
 pub use lsm_core::{KeyspaceId, WriteBatch};
 pub use options_file::{OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};
 pub use read::StoreIterator;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use lsm_core::SeqNo;
+use lsm_core::{KeyspaceId, SeqNo};
 use parking_lot::Mutex;
 
 use crate::engine::Engine;
@@ -183,5 +183,19 @@ impl KvSnapshot for Snapshot {
     fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
         self.engine
             .range(start, end, Some(Arc::clone(&self.handle)))
+    }
+
+    fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.engine.get_at_in(keyspace, key, self.handle.seq())
+    }
+
+    fn range_in(
+        &self,
+        keyspace: KeyspaceId,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Result<StoreIterator> {
+        self.engine
+            .range_in(keyspace, start, end, Some(Arc::clone(&self.handle)))
     }
 }

@@ -13,10 +13,11 @@ use std::ops::Bound;
 use std::path::Path;
 use std::time::Duration;
 
-use lsm_core::{SeqNo, WriteBatch};
+use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 
 use crate::config::LsmConfig;
 use crate::engine::CheckpointInfo;
+use crate::engine::KeyspaceStats;
 use crate::error::KvError;
 use crate::stats::StoreStats;
 
@@ -38,6 +39,16 @@ pub trait KvSnapshot: Send + Sync {
     /// The live pairs between `start` and `end` as of the snapshot, in key
     /// order.
     fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<Self::Iter, Self::Error>;
+    /// The value of `key` in `keyspace` as of the snapshot, or `None`.
+    fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// The live pairs of `keyspace` between `start` and `end` as of the
+    /// snapshot, in key order.
+    fn range_in(
+        &self,
+        keyspace: KeyspaceId,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Result<Self::Iter, Self::Error>;
 }
 
 /// What `SimpleLsmStore` and `AsyncLsmStore` share. Object-safe: with the
@@ -95,6 +106,32 @@ pub trait KvStore: Send + Sync {
     /// visible to reads; false if `timeout` passed first. True at once for
     /// any write a sync store acknowledged.
     fn wait_visible(&self, seq: SeqNo, timeout: Duration) -> bool;
+    /// Deletes every key in `[start, end)` of the default keyspace: one
+    /// operation, one sequence number (returned).
+    fn delete_range(&self, start: &[u8], end: &[u8]) -> Result<SeqNo, Self::Error> {
+        let mut batch = WriteBatch::new();
+        batch.delete_range(start, end);
+        self.write(&batch)
+    }
+    /// The id of keyspace `name`, creating it (one WAL record) if missing.
+    fn open_keyspace(&self, name: &str) -> Result<KeyspaceId, Self::Error>;
+    /// Drops keyspace `name` and every key in it (one WAL record); returns
+    /// its sequence number.
+    fn drop_keyspace(&self, name: &str) -> Result<SeqNo, Self::Error>;
+    /// The names of the keyspaces, in order (the default one has none).
+    fn keyspace_names(&self) -> Result<Vec<String>, Self::Error>;
+    /// What keyspace `name` holds on disk.
+    fn keyspace_stats(&self, name: &str) -> Result<KeyspaceStats, Self::Error>;
+    /// The value of `key` in `keyspace` among the visible writes, or `None`.
+    fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// The live pairs of `keyspace` between `start` and `end` among the
+    /// visible writes, in key order.
+    fn range_in(
+        &self,
+        keyspace: KeyspaceId,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Result<Self::Iter, Self::Error>;
 }
 
 /// Work an async store has accepted but not finished ([`KvStore::backlog`]).

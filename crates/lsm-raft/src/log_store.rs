@@ -258,7 +258,7 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LsmLogStore<C> {
             let value = encode(&entry)?;
             let id = entry.log_id();
             bytes += value.len() + 9;
-            batch.put(&log_key(id.index), &value);
+            batch.put(log_key(id.index), &value);
             last = Some(id);
             if bytes >= BATCH_TARGET_BYTES {
                 set_last_log::<C>(&mut batch, last.as_ref())?;

@@ -159,8 +159,8 @@ impl<C: LsmApp> LsmStateMachine<C> {
         let mut batch = WriteBatch::new();
         for (key, value) in std::mem::take(&mut staged.staged) {
             match value {
-                Some(value) => batch.put(&data_key(&key), &value),
-                None => batch.delete(&data_key(&key)),
+                Some(value) => batch.put(data_key(&key), &value),
+                None => batch.delete(data_key(&key)),
             };
         }
         staged.bytes = 0;
@@ -260,7 +260,7 @@ impl<C: LsmApp> RaftStateMachine<C> for LsmStateMachine<C> {
             batch.delete(&key);
         }
         for (key, value) in &pairs {
-            batch.put(&data_key(key), value);
+            batch.put(data_key(key), value);
         }
         match &meta.last_log_id {
             Some(id) => batch.put(SM_APPLIED, &encode(id)?),

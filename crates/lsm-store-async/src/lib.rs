@@ -112,6 +112,7 @@ mod coordinator;
 mod error;
 mod fence;
 mod flusher;
+mod keyspaces;
 mod pipeline;
 mod read;
 mod store;
@@ -122,10 +123,11 @@ pub use coordinator::{
 pub use error::{Error, Result};
 pub use fence::WaitForSeq;
 pub use flusher::MAX_IMMUTABLE_MEMTABLES;
-pub use lsm_core::{SeqNo, WriteBatch};
+pub use keyspaces::Keyspace;
+pub use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 pub use lsm_engine::{
-    Backlog, CheckpointInfo, KvError, KvItem, KvSnapshot, KvStore, LevelStats, LsmConfig,
-    LsmConfigBuilder, ReadOnlyStore, StoreStats, WriteOptions,
+    Backlog, CheckpointInfo, KeyspaceStats, KvError, KvItem, KvSnapshot, KvStore, LevelStats,
+    LsmConfig, LsmConfigBuilder, ReadOnlyStore, StoreStats, WriteOptions,
 };
 pub use lsm_wal::SyncMode;
 pub use read::{Snapshot, StoreIterator};

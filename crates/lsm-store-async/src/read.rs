@@ -4,7 +4,7 @@
 
 use std::ops::{Bound, RangeBounds};
 
-use lsm_core::SeqNo;
+use lsm_core::{KeyspaceId, SeqNo};
 use lsm_engine::{owned_bounds, KvSnapshot};
 
 use crate::error::{Error, Result};
@@ -75,6 +75,20 @@ impl KvSnapshot for Snapshot {
 
     fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
         let inner = KvSnapshot::range(&self.0, start, end)?;
+        Ok(StoreIterator::new(inner))
+    }
+
+    fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(KvSnapshot::get_in(&self.0, keyspace, key)?)
+    }
+
+    fn range_in(
+        &self,
+        keyspace: KeyspaceId,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Result<StoreIterator> {
+        let inner = KvSnapshot::range_in(&self.0, keyspace, start, end)?;
         Ok(StoreIterator::new(inner))
     }
 }

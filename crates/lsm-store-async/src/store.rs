@@ -85,7 +85,7 @@ struct Threads {
 /// ```
 #[derive(Clone, Debug)]
 pub struct AsyncLsmStore {
-    engine: Arc<Engine>,
+    pub(crate) engine: Arc<Engine>,
     shared: Arc<Shared>,
 }
 
@@ -581,5 +581,28 @@ impl KvStore for AsyncLsmStore {
     }
     fn wait_visible(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.wait_for_seq(seq, timeout)
+    }
+    fn open_keyspace(&self, name: &str) -> Result<lsm_core::KeyspaceId> {
+        Ok(self.engine.open_keyspace(name)?.0)
+    }
+    fn drop_keyspace(&self, name: &str) -> Result<SeqNo> {
+        AsyncLsmStore::drop_keyspace(self, name)
+    }
+    fn keyspace_names(&self) -> Result<Vec<String>> {
+        AsyncLsmStore::keyspace_names(self)
+    }
+    fn keyspace_stats(&self, name: &str) -> Result<lsm_engine::KeyspaceStats> {
+        AsyncLsmStore::keyspace_stats(self, name)
+    }
+    fn get_in(&self, keyspace: lsm_core::KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        AsyncLsmStore::get_in(self, keyspace, key)
+    }
+    fn range_in(
+        &self,
+        keyspace: lsm_core::KeyspaceId,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Result<StoreIterator> {
+        AsyncLsmStore::range_in(self, keyspace, start, end)
     }
 }

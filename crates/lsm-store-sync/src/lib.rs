@@ -138,13 +138,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod keyspaces;
 mod store;
 
-pub use lsm_core::{SeqNo, WriteBatch};
+pub use keyspaces::Keyspace;
+pub use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 pub use lsm_engine::{
-    check_store, Backlog, CheckpointInfo, Error, KvError, KvItem, KvSnapshot, KvStore, LevelStats,
-    LsmConfig, LsmConfigBuilder, ReadOnlyStore, Result, Snapshot, StoreCheck, StoreIterator,
-    StoreStats, Truncation, WriteOptions, LOCK_FILE_NAME, QUARANTINE_DIR_NAME,
+    check_store, Backlog, CheckpointInfo, Error, KeyspaceStats, KvError, KvItem, KvSnapshot,
+    KvStore, LevelStats, LsmConfig, LsmConfigBuilder, ReadOnlyStore, Result, Snapshot, StoreCheck,
+    StoreIterator, StoreStats, Truncation, WriteOptions, LOCK_FILE_NAME, QUARANTINE_DIR_NAME,
 };
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};

@@ -46,7 +46,7 @@ use lsm_engine::{
 /// ```
 #[derive(Clone, Debug)]
 pub struct SimpleLsmStore {
-    engine: Arc<Engine>,
+    pub(crate) engine: Arc<Engine>,
     shared: Arc<Shared>,
 }
 
@@ -388,5 +388,28 @@ impl KvStore for SimpleLsmStore {
     /// (and waits only for a sequence number no write has returned yet).
     fn wait_visible(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.engine.wait_visible(seq, timeout)
+    }
+    fn open_keyspace(&self, name: &str) -> Result<lsm_core::KeyspaceId> {
+        Ok(self.engine.open_keyspace(name)?.0)
+    }
+    fn drop_keyspace(&self, name: &str) -> Result<SeqNo> {
+        SimpleLsmStore::drop_keyspace(self, name)
+    }
+    fn keyspace_names(&self) -> Result<Vec<String>> {
+        SimpleLsmStore::keyspace_names(self)
+    }
+    fn keyspace_stats(&self, name: &str) -> Result<lsm_engine::KeyspaceStats> {
+        SimpleLsmStore::keyspace_stats(self, name)
+    }
+    fn get_in(&self, keyspace: lsm_core::KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        SimpleLsmStore::get_in(self, keyspace, key)
+    }
+    fn range_in(
+        &self,
+        keyspace: lsm_core::KeyspaceId,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Result<StoreIterator> {
+        SimpleLsmStore::range_in(self, keyspace, start, end)
     }
 }

@@ -207,8 +207,8 @@ pub fn run_model<S: KvStore>(ops: Vec<Op>) {
                 let mut batch = WriteBatch::new();
                 for (k, v) in &items {
                     match v {
-                        Some(v) => batch.put(&key(*k), v),
-                        None => batch.delete(&key(*k)),
+                        Some(v) => batch.put(key(*k), v),
+                        None => batch.delete(key(*k)),
                     };
                 }
                 last = store.write(&batch).unwrap();

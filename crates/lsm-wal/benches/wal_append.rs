@@ -13,7 +13,7 @@ use lsm_wal::{SyncMode, WalOptions, WalWriter};
 
 fn batch(i: u64) -> WriteBatch {
     let mut batch = WriteBatch::new();
-    batch.put(format!("key{i:012}").as_bytes(), &[0xAB; 100]);
+    batch.put(format!("key{i:012}").as_bytes(), [0xAB; 100]);
     batch
 }
 

@@ -1,0 +1,120 @@
+//! [`Keyspace`]: a handle on one named keyspace of a store.
+//!
+//! A keyspace is an independently ordered key space inside one store
+//! (RocksDB's column families, fjall's keyspaces, sled's trees): the same
+//! key can hold a different value in each, a scan of one never sees
+//! another's keys, and dropping one deletes all its keys at once. All
+//! keyspaces share the store's WAL, memtables and levels (see
+//! `docs/ARCHITECTURE.md`, "Keyspaces and range deletes"), so a
+//! [`WriteBatch`] spanning keyspaces ([`WriteBatch::put_in`] with
+//! [`Keyspace::id`]) is atomic and one fsync covers it.
+//!
+//! The handle is generic over the store (`lsm_store_sync::Keyspace` and
+//! `lsm_store_async::Keyspace` name it for each) and holds a clone of the
+//! store handle: cheap to clone, `Send + Sync`, usable after the call that
+//! opened it returned. After the keyspace is dropped, writes through an old
+//! handle fail with the store's "unknown keyspace" error and reads find
+//! nothing.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
+
+use crate::engine::KeyspaceStats;
+use crate::store_trait::{KvSnapshot, KvStore};
+
+/// A handle on one keyspace of store `S`. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Keyspace<S> {
+    store: S,
+    id: KeyspaceId,
+    name: Arc<str>,
+}
+
+impl<S: KvStore + Clone> Keyspace<S> {
+    /// Opens keyspace `name` of `store`, creating it (one WAL record) if it
+    /// does not exist. The stores' `keyspace(name)` calls this.
+    pub fn open(store: &S, name: &str) -> Result<Keyspace<S>, S::Error> {
+        let id = store.open_keyspace(name)?;
+        Ok(Keyspace {
+            store: store.clone(),
+            id,
+            name: Arc::from(name),
+        })
+    }
+
+    /// The keyspace's id, for [`WriteBatch::put_in`] and friends.
+    pub fn id(&self) -> KeyspaceId {
+        self.id
+    }
+
+    /// The keyspace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets `key` to `value` in this keyspace; returns the sequence number.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<SeqNo, S::Error> {
+        let mut batch = WriteBatch::new();
+        batch.put_in(self.id, key, value);
+        self.store.write(&batch)
+    }
+
+    /// Deletes `key` in this keyspace; returns the sequence number.
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<SeqNo, S::Error> {
+        let mut batch = WriteBatch::new();
+        batch.delete_in(self.id, key);
+        self.store.write(&batch)
+    }
+
+    /// Deletes every key of this keyspace in `[start, end)`: one operation,
+    /// one sequence number (returned), whatever the number of keys.
+    pub fn delete_range(
+        &self,
+        start: impl AsRef<[u8]>,
+        end: impl AsRef<[u8]>,
+    ) -> Result<SeqNo, S::Error> {
+        let mut batch = WriteBatch::new();
+        batch.delete_range_in(
+            self.id,
+            Bound::Included(start.as_ref()),
+            Bound::Excluded(end.as_ref()),
+        );
+        self.store.write(&batch)
+    }
+
+    /// The value of `key` in this keyspace, or `None`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, S::Error> {
+        self.store.get_in(self.id, key.as_ref())
+    }
+
+    /// The value of `key` in this keyspace as of `snapshot`, or `None`.
+    pub fn get_at(
+        &self,
+        snapshot: &S::Snapshot,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Vec<u8>>, S::Error> {
+        snapshot.get_in(self.id, key.as_ref())
+    }
+
+    /// The live pairs of this keyspace between `start` and `end`, in key
+    /// order.
+    pub fn range_bounds(
+        &self,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Result<S::Iter, S::Error> {
+        self.store.range_in(self.id, start, end)
+    }
+
+    /// Every live pair of this keyspace, in key order.
+    pub fn iter(&self) -> Result<S::Iter, S::Error> {
+        self.range_bounds(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// Tables and bytes this keyspace has on disk.
+    pub fn stats(&self) -> Result<KeyspaceStats, S::Error> {
+        self.store.keyspace_stats(&self.name)
+    }
+}
