@@ -1,7 +1,10 @@
 //! The model test: operation sequences run against a store and a
-//! `BTreeMap`; every read (get, range, snapshot range and get, and a full
-//! scan after a final reopen) must agree with the model, and so must every
-//! checkpoint, opened right after it is taken and again at the end.
+//! `BTreeMap` per keyspace; every read (get, range, snapshot range and get,
+//! reads in named keyspaces, and a full scan of every keyspace after a
+//! final reopen) must agree with the model, and so must every checkpoint,
+//! opened right after it is taken and again at the end. Range deletes,
+//! keyspace creation and drops, and batches spanning keyspaces are
+//! operations like any other.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -9,7 +12,7 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use lsm_core::{SeqNo, WriteBatch};
+use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 use lsm_store_sync::{KvSnapshot, KvStore, LsmConfig, ReadOnlyStore, SyncMode};
 use proptest::prelude::*;
 
@@ -42,7 +45,35 @@ pub enum Op {
     /// `ReadOnlyStore`, and opened as a store `S` after the last operation
     /// (when the source store has compacted its tables away).
     Checkpoint,
+    /// Delete every key in `[a, b)` of a keyspace slot (0: the default
+    /// keyspace; 1, 2: keyspaces `ks1`, `ks2`, created first if missing).
+    RangeDelete(u8, u8, u8),
+    /// Put a value under a key of a keyspace slot (created first if
+    /// missing).
+    PutIn(u8, u8, Vec<u8>),
+    /// One batch over several keyspace slots (each created first if
+    /// missing): puts (`Some`) and deletes (`None`).
+    BatchIn(Vec<(u8, u8, Option<Vec<u8>>)>),
+    /// Point read in a keyspace slot (the store must agree that a missing
+    /// keyspace holds nothing).
+    GetIn(u8, u8),
+    /// Full scan of a keyspace slot, compared with the model.
+    ScanIn(u8),
+    /// Drop the keyspace of a slot (1 or 2) if it exists.
+    DropKeyspace(u8),
 }
+
+/// Keyspace slots of the model test: 0 is the default keyspace, 1 and 2
+/// the named keyspaces `ks1` and `ks2`.
+const SLOTS: u8 = 3;
+
+fn slot_name(slot: u8) -> String {
+    format!("ks{slot}")
+}
+
+/// The model of the named keyspaces: the live pairs of every existing one,
+/// by slot.
+type Model = BTreeMap<u8, BTreeMap<Vec<u8>, Vec<u8>>>;
 
 /// How long the model test waits for a write to become visible
 /// ([`KvStore::wait_visible`]) before failing.
@@ -66,11 +97,17 @@ pub fn op_strategy() -> impl Strategy<Value = Op> {
         2 => proptest::collection::vec((0u8..40, proptest::option::of(value.clone())), 1..6).prop_map(Op::Batch),
         4 => (0u8..40).prop_map(Op::Get),
         2 => (bound.clone(), bound).prop_map(|(a, b)| Op::Range(a, b)),
-        1 => (0u8..40, value).prop_map(|(k, v)| Op::SnapshotThenWrites(k, v)),
+        1 => (0u8..40, value.clone()).prop_map(|(k, v)| Op::SnapshotThenWrites(k, v)),
         1 => Just(Op::Flush),
         1 => (0usize..3).prop_map(Op::Compact),
         1 => Just(Op::Reopen),
         1 => Just(Op::Checkpoint),
+        2 => (0..SLOTS, 0u8..40, 0u8..41).prop_map(|(s, a, b)| Op::RangeDelete(s, a, b)),
+        3 => (1..SLOTS, 0u8..40, value.clone()).prop_map(|(s, k, v)| Op::PutIn(s, k, v)),
+        1 => proptest::collection::vec((0..SLOTS, 0u8..40, proptest::option::of(value.clone())), 1..5).prop_map(Op::BatchIn),
+        2 => (0..SLOTS, 0u8..40).prop_map(|(s, k)| Op::GetIn(s, k)),
+        1 => (0..SLOTS).prop_map(Op::ScanIn),
+        1 => (1..SLOTS).prop_map(Op::DropKeyspace),
     ]
 }
 
@@ -92,8 +129,8 @@ pub fn model_config(dir: &Path) -> LsmConfig {
 }
 
 /// A fixed sequence of 3000 writes (with deletes, periodic reopens, range
-/// checks and checkpoints): enough for several flushes and compactions
-/// into L2.
+/// checks, checkpoints, range deletes, writes to two named keyspaces and
+/// drops of one): enough for several flushes and compactions into L2.
 pub fn long_deterministic_ops() -> Vec<Op> {
     let mut ops = Vec::new();
     for i in 0..3000u32 {
@@ -111,6 +148,15 @@ pub fn long_deterministic_ops() -> Vec<Op> {
         }
         if i % 97 == 0 {
             ops.push(Op::Range(Bound::Included(5), Bound::Excluded(30)));
+        }
+        if i % 150 == 75 {
+            ops.push(Op::RangeDelete((i % 3) as u8, k, k.saturating_add(6)));
+        }
+        if i % 40 == 20 {
+            ops.push(Op::PutIn(1 + (i % 2) as u8, k, vec![(i % 13) as u8; 20]));
+        }
+        if i % 1000 == 900 {
+            ops.push(Op::DropKeyspace(1));
         }
     }
     ops
@@ -180,6 +226,56 @@ fn check_checkpoint<S: KvStore>(
     assert_eq!(all, want, "checkpoint {}", dir.display());
 }
 
+/// The keyspace id of `slot` (0: the default keyspace), creating the
+/// named keyspace (in the store and the model) if it does not exist yet;
+/// moves `last` past the creating write.
+fn slot_id<S: KvStore>(store: &S, named: &mut Model, slot: u8, last: &mut SeqNo) -> KeyspaceId {
+    if slot == 0 {
+        return KeyspaceId::DEFAULT;
+    }
+    let created = !named.contains_key(&slot);
+    let id = store.open_keyspace(&slot_name(slot)).unwrap();
+    if created {
+        named.insert(slot, BTreeMap::new());
+        *last = store.stats().unwrap().last_seq;
+    }
+    id
+}
+
+/// Checks the named keyspaces of `store` against `named`: the same names,
+/// and in each the same pairs.
+fn check_named<S: KvStore>(store: &S, named: &Model, what: &str) {
+    let want_names: Vec<String> = named.keys().map(|&slot| slot_name(slot)).collect();
+    assert_eq!(
+        store.keyspace_names().unwrap(),
+        want_names,
+        "{what}: keyspace names"
+    );
+    for (&slot, pairs) in named {
+        let id = store.open_keyspace(&slot_name(slot)).unwrap();
+        let got = collect(
+            store
+                .range_in(id, Bound::Unbounded, Bound::Unbounded)
+                .unwrap(),
+        );
+        let want: Vec<(Vec<u8>, Vec<u8>)> =
+            pairs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_eq!(got, want, "{what}: keyspace {}", slot_name(slot));
+    }
+}
+
+fn remove_range(pairs: &mut BTreeMap<Vec<u8>, Vec<u8>>, start: &[u8], end: &[u8]) {
+    if start < end {
+        let doomed: Vec<Vec<u8>> = pairs
+            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            pairs.remove(&k);
+        }
+    }
+}
+
 /// Runs `ops` against a fresh store `S` (in a temporary directory, with
 /// [`model_config`]) and a `BTreeMap`, asserting that every read agrees;
 /// finally closes, reopens, checks that the reopened store's watermark is
@@ -192,6 +288,8 @@ pub fn run_model<S: KvStore>(ops: Vec<Op>) {
     let mut checkpoints = Vec::new();
     let mut store = S::open(model_config(dir.path())).unwrap();
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    // The named keyspaces (slots 1 and 2) that exist; `model` is slot 0.
+    let mut named: Model = Model::new();
     let mut last = 0;
     for op in ops {
         match op {
@@ -270,7 +368,85 @@ pub fn run_model<S: KvStore>(ops: Vec<Op>) {
                 let info = store.checkpoint(&path).unwrap();
                 assert_eq!(info.seq, last, "the checkpoint misses acknowledged writes");
                 check_checkpoint::<S>(&path, &model, last, true);
-                checkpoints.push((path, model.clone(), last));
+                checkpoints.push((path, model.clone(), named.clone(), last));
+            }
+            Op::RangeDelete(slot, a, b) => {
+                let id = slot_id(&store, &mut named, slot, &mut last);
+                let (start, end) = (key(a), key(b));
+                let mut batch = WriteBatch::new();
+                batch.delete_range_in(id, Bound::Included(&start), Bound::Excluded(&end));
+                last = store.write(&batch).unwrap();
+                let pairs = match slot {
+                    0 => &mut model,
+                    _ => named.get_mut(&slot).unwrap(),
+                };
+                remove_range(pairs, &start, &end);
+            }
+            Op::PutIn(slot, k, v) => {
+                let id = slot_id(&store, &mut named, slot, &mut last);
+                let mut batch = WriteBatch::new();
+                batch.put_in(id, key(k), &v);
+                last = store.write(&batch).unwrap();
+                named.get_mut(&slot).unwrap().insert(key(k), v);
+            }
+            Op::BatchIn(items) => {
+                let mut batch = WriteBatch::new();
+                for (slot, k, v) in &items {
+                    let id = slot_id(&store, &mut named, *slot, &mut last);
+                    match v {
+                        Some(v) => batch.put_in(id, key(*k), v),
+                        None => batch.delete_in(id, key(*k)),
+                    };
+                }
+                last = store.write(&batch).unwrap();
+                for (slot, k, v) in items {
+                    let pairs = match slot {
+                        0 => &mut model,
+                        _ => named.get_mut(&slot).unwrap(),
+                    };
+                    match v {
+                        Some(v) => pairs.insert(key(k), v),
+                        None => pairs.remove(&key(k)),
+                    };
+                }
+            }
+            Op::GetIn(slot, k) => {
+                fence(&store, last);
+                let want = match slot {
+                    0 => model.get(&key(k)).cloned(),
+                    _ => match named.get(&slot) {
+                        Some(pairs) => pairs.get(&key(k)).cloned(),
+                        None => continue, // reading would create it
+                    },
+                };
+                let id = slot_id(&store, &mut named, slot, &mut last);
+                assert_eq!(
+                    store.get_in(id, &key(k)).unwrap(),
+                    want,
+                    "get {k} in slot {slot}"
+                );
+            }
+            Op::ScanIn(slot) => {
+                fence(&store, last);
+                if slot == 0 {
+                    let got = collect(
+                        store
+                            .range_in(KeyspaceId::DEFAULT, Bound::Unbounded, Bound::Unbounded)
+                            .unwrap(),
+                    );
+                    let want: Vec<(Vec<u8>, Vec<u8>)> =
+                        model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    assert_eq!(got, want, "scan of the default keyspace");
+                } else {
+                    check_named(&store, &named, "scan");
+                }
+            }
+            Op::DropKeyspace(slot) => {
+                if named.remove(&slot).is_some() {
+                    last = store.drop_keyspace(&slot_name(slot)).unwrap();
+                    fence(&store, last);
+                    assert!(!store.keyspace_names().unwrap().contains(&slot_name(slot)));
+                }
             }
         }
     }
@@ -284,10 +460,15 @@ pub fn run_model<S: KvStore>(ops: Vec<Op>) {
     let all = collect(store.range(Bound::Unbounded, Bound::Unbounded).unwrap());
     let want: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
     assert_eq!(all, want);
+    check_named(&store, &named, "after the final reopen");
+    store.close().unwrap();
     // The checkpoints are stores of their own: what the source did since
     // (compactions deleting the tables they link to) changes nothing.
-    for (path, model, seq) in &checkpoints {
+    for (path, model, named, seq) in &checkpoints {
         check_checkpoint::<S>(path, model, *seq, false);
+        let copy = S::open(model_config(path)).unwrap();
+        check_named(&copy, named, "checkpoint");
+        copy.close().unwrap();
     }
 }
 
@@ -323,6 +504,19 @@ mod tests {
         assert_eq!(reopens, 6);
         assert_eq!(ranges, 31);
         assert_eq!(checkpoints, 4);
-        assert_eq!(ops.len(), 3000 + reopens + ranges + checkpoints);
+        let keyspace_ops = ops
+            .iter()
+            .filter(|op| {
+                matches!(
+                    op,
+                    Op::RangeDelete(..) | Op::PutIn(..) | Op::DropKeyspace(_)
+                )
+            })
+            .count();
+        assert_eq!(keyspace_ops, 20 + 75 + 3);
+        assert_eq!(
+            ops.len(),
+            3000 + reopens + ranges + checkpoints + keyspace_ops
+        );
     }
 }
