@@ -1,6 +1,13 @@
 //! Data and index blocks: prefix-compressed sorted entries with restart
 //! points, and a cursor that seeks by binary search over those points.
 //!
+//! An entry's key can only be decoded from the restart point before it, so
+//! the cursor steps backward as LevelDB's `Block::Iter::Prev` does: back to
+//! the last restart point before the current entry, then forward to the
+//! entry just before it. That costs one restart interval of decoding, not
+//! the block; `seek_for_prev` binary-searches the restart points as `seek`
+//! does and scans one interval.
+//!
 //! Layout (see `docs/format/sstable.md`, "Blocks"):
 //!
 //! ```text
@@ -238,7 +245,7 @@ fn decode_header(entries: &[u8], offset: usize) -> Result<EntryHeader, BlockErro
     })
 }
 
-/// A forward cursor over one block, owning a reference to it.
+/// A cursor over one block, both directions, owning a reference to it.
 ///
 /// After an error the cursor is invalid until the next seek.
 #[derive(Debug)]
@@ -246,6 +253,9 @@ pub(crate) struct BlockCursor {
     block: Arc<Block>,
     /// The current entry's full key (prefix-decompressed).
     key: Vec<u8>,
+    /// Scratch for `seek_for_prev`'s look at the entry after the current
+    /// one, kept to reuse its allocation.
+    peeked_key: Vec<u8>,
     value_start: usize,
     value_end: usize,
     /// Offset of the current entry.
@@ -261,6 +271,7 @@ impl BlockCursor {
         BlockCursor {
             block,
             key: Vec::new(),
+            peeked_key: Vec::new(),
             value_start: 0,
             value_end: 0,
             entry_offset: 0,
@@ -292,6 +303,27 @@ impl BlockCursor {
         self.entry_offset
     }
 
+    /// The checked header of the entry at `next_offset` (which shares no
+    /// more bytes than the current key has); an error invalidates the
+    /// cursor. REQUIRES: `next_offset < entries_end`.
+    fn next_header(&mut self) -> Result<EntryHeader, BlockError> {
+        let decoded = decode_header(&self.block.data[..self.block.entries_end], self.next_offset);
+        match decoded {
+            Ok(header) if header.shared <= self.key.len() => Ok(header),
+            Ok(_) => {
+                self.valid = false;
+                Err(BlockError {
+                    offset: self.next_offset,
+                    detail: "entry shares more bytes than the previous key has",
+                })
+            }
+            Err(err) => {
+                self.valid = false;
+                Err(err)
+            }
+        }
+    }
+
     /// Decodes the entry at `next_offset` into the cursor, or becomes
     /// invalid at the end of the entry area.
     fn step(&mut self) -> Result<(), BlockError> {
@@ -299,21 +331,7 @@ impl BlockCursor {
             self.valid = false;
             return Ok(());
         }
-        let decoded = decode_header(&self.block.data[..self.block.entries_end], self.next_offset);
-        let header = match decoded {
-            Ok(header) if header.shared <= self.key.len() => header,
-            Ok(_) => {
-                self.valid = false;
-                return Err(BlockError {
-                    offset: self.next_offset,
-                    detail: "entry shares more bytes than the previous key has",
-                });
-            }
-            Err(err) => {
-                self.valid = false;
-                return Err(err);
-            }
-        };
+        let header = self.next_header()?;
         self.key.truncate(header.shared);
         let key_end = header.key_start + header.unshared;
         self.key
@@ -345,6 +363,98 @@ impl BlockCursor {
     pub fn next(&mut self) -> Result<(), BlockError> {
         debug_assert!(self.valid);
         self.step()
+    }
+
+    /// Positions at the last entry.
+    pub fn seek_to_last(&mut self) -> Result<(), BlockError> {
+        self.valid = false;
+        let Some(last) = self.block.restarts.len().checked_sub(1) else {
+            return Ok(());
+        };
+        self.start_at_restart(last)?;
+        while self.valid && self.next_offset < self.block.entries_end {
+            self.step()?;
+        }
+        Ok(())
+    }
+
+    /// Moves to the previous entry, or becomes invalid at the first. Decodes
+    /// from the last restart point before the current entry up to it: one
+    /// restart interval at most. REQUIRES: `valid()`.
+    pub fn prev(&mut self) -> Result<(), BlockError> {
+        debug_assert!(self.valid);
+        let current = self.entry_offset;
+        // Restart points strictly before the current entry.
+        let before = self
+            .block
+            .restarts
+            .partition_point(|&restart| (restart as usize) < current);
+        let Some(restart) = before.checked_sub(1) else {
+            self.valid = false;
+            return Ok(());
+        };
+        self.start_at_restart(restart)?;
+        while self.valid && self.next_offset < current {
+            self.step()?;
+        }
+        if self.next_offset != current {
+            self.valid = false;
+            return Err(BlockError {
+                offset: current,
+                detail: "entry does not follow the entries before it",
+            });
+        }
+        Ok(())
+    }
+
+    /// Positions at the last entry with key `<= target`: binary search for
+    /// the last restart point whose key is `<= target`, then a linear scan
+    /// that looks at each next entry before moving to it.
+    pub fn seek_for_prev(&mut self, target: &[u8]) -> Result<(), BlockError> {
+        self.valid = false;
+        let count = self.block.restarts.len();
+        if count == 0
+            || compare_internal_keys(self.block.restart_key(0)?, target) == Ordering::Greater
+        {
+            return Ok(());
+        }
+        let (mut left, mut right) = (0usize, count - 1);
+        while left < right {
+            let mid = left + (right - left).div_ceil(2);
+            if compare_internal_keys(self.block.restart_key(mid)?, target) != Ordering::Greater {
+                left = mid;
+            } else {
+                right = mid - 1;
+            }
+        }
+        self.start_at_restart(left)?;
+        while self.valid && self.next_offset < self.block.entries_end {
+            let header = self.peek_next()?;
+            if compare_internal_keys(&self.peeked_key, target) == Ordering::Greater {
+                break;
+            }
+            // Move to the peeked entry without decoding it again.
+            std::mem::swap(&mut self.key, &mut self.peeked_key);
+            let key_end = header.key_start + header.unshared;
+            self.value_start = key_end;
+            self.value_end = key_end + header.value_len;
+            self.entry_offset = self.next_offset;
+            self.next_offset = self.value_end;
+        }
+        Ok(())
+    }
+
+    /// Decodes the key of the entry after the current one into
+    /// `peeked_key`, without moving. REQUIRES: `valid()` and a next entry.
+    fn peek_next(&mut self) -> Result<EntryHeader, BlockError> {
+        let header = self.next_header()?;
+        self.peeked_key.clear();
+        self.peeked_key
+            .extend_from_slice(&self.key[..header.shared]);
+        self.peeked_key.extend_from_slice(
+            &self.block.data[header.key_start..header.key_start + header.unshared],
+        );
+        Ok(header)
     }
 
     /// Positions at the first entry with key `>= target`: binary search for
@@ -477,6 +587,83 @@ mod tests {
         }
     }
 
+    fn collect_backward(block: &Arc<Block>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut cursor = BlockCursor::new(block.clone());
+        cursor.seek_to_last().unwrap();
+        let mut out = Vec::new();
+        while cursor.valid() {
+            out.push((cursor.key().to_vec(), cursor.value().to_vec()));
+            cursor.prev().unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn prev_steps_back_across_restart_intervals() {
+        let entries = numbered(50);
+        for interval in [1, 2, 3, 16, 100] {
+            let block = build(&entries, interval);
+            let mut reversed = entries.clone();
+            reversed.reverse();
+            assert_eq!(collect_backward(&block), reversed, "interval {interval}");
+        }
+    }
+
+    #[test]
+    fn next_and_prev_mix_at_restart_boundaries() {
+        let entries = numbered(40);
+        let block = build(&entries, 4);
+        let mut cursor = BlockCursor::new(block);
+        // Entry 8 is a restart point, 7 ends the interval before it.
+        cursor.seek(&entries[8].0).unwrap();
+        cursor.prev().unwrap();
+        assert_eq!(cursor.key(), &entries[7].0[..]);
+        cursor.next().unwrap();
+        assert_eq!(cursor.key(), &entries[8].0[..]);
+        cursor.next().unwrap();
+        cursor.prev().unwrap();
+        assert_eq!(cursor.key(), &entries[8].0[..]);
+        cursor.seek_to_first().unwrap();
+        cursor.prev().unwrap();
+        assert!(!cursor.valid(), "before the first entry");
+        cursor.seek_to_last().unwrap();
+        assert_eq!(cursor.key(), &entries[39].0[..]);
+        cursor.next().unwrap();
+        assert!(!cursor.valid(), "past the last entry");
+    }
+
+    #[test]
+    fn seek_for_prev_lands_on_the_last_entry_at_or_before_the_target() {
+        let entries = numbered(50);
+        for interval in [1, 2, 16, 100] {
+            let block = build(&entries, interval);
+            let mut cursor = BlockCursor::new(block);
+            for (i, (key, value)) in entries.iter().enumerate() {
+                cursor.seek_for_prev(key).unwrap();
+                assert_eq!(cursor.value(), &value[..], "interval {interval}, entry {i}");
+                // A target between entry i and i+1 lands on i.
+                let user = format!("key{i:05}~");
+                let between = InternalKey::for_seek(user.as_bytes(), 1);
+                cursor.seek_for_prev(between.as_bytes()).unwrap();
+                assert_eq!(cursor.key(), &key[..], "interval {interval}, after {i}");
+            }
+            cursor.seek_for_prev(&ikey(b"a", 1)).unwrap();
+            assert!(!cursor.valid(), "before the first entry");
+            cursor.seek_for_prev(&ikey(b"zzz", 1)).unwrap();
+            assert_eq!(cursor.key(), &entries[49].0[..]);
+        }
+    }
+
+    #[test]
+    fn empty_block_has_no_last_entry() {
+        let block = Arc::new(Block::parse(vec![0, 0, 0, 0]).unwrap());
+        let mut cursor = BlockCursor::new(block);
+        cursor.seek_to_last().unwrap();
+        assert!(!cursor.valid());
+        cursor.seek_for_prev(&ikey(b"k", 1)).unwrap();
+        assert!(!cursor.valid());
+    }
+
     #[test]
     fn empty_values_and_a_one_mebibyte_value_roundtrip() {
         let big = vec![0xAB; 1 << 20];
@@ -533,8 +720,17 @@ mod tests {
             prop_assert_eq!(collect(&block), entries.clone());
             let target = ikey(&probe, 5);
             let expected = entries.iter().find(|(k, _)| compare_internal_keys(k, &target) != Ordering::Less);
-            let mut cursor = BlockCursor::new(block);
+            let mut cursor = BlockCursor::new(block.clone());
             cursor.seek(&target).unwrap();
+            prop_assert_eq!(cursor.valid(), expected.is_some());
+            if let Some((k, _)) = expected {
+                prop_assert_eq!(cursor.key(), &k[..]);
+            }
+            let mut reversed = entries.clone();
+            reversed.reverse();
+            prop_assert_eq!(collect_backward(&block), reversed);
+            let expected = entries.iter().rfind(|(k, _)| compare_internal_keys(k, &target) != Ordering::Greater);
+            cursor.seek_for_prev(&target).unwrap();
             prop_assert_eq!(cursor.valid(), expected.is_some());
             if let Some((k, _)) = expected {
                 prop_assert_eq!(cursor.key(), &k[..]);
@@ -554,6 +750,14 @@ mod tests {
                     }
                 }
                 let _ = cursor.seek(&target);
+                let mut steps = 0;
+                if cursor.seek_to_last().is_ok() {
+                    while cursor.valid() && cursor.prev().is_ok() {
+                        steps += 1;
+                        prop_assert!(steps <= block.len(), "each entry takes at least 3 bytes");
+                    }
+                }
+                let _ = cursor.seek_for_prev(&target);
             }
         }
     }
