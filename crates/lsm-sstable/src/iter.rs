@@ -43,16 +43,26 @@ impl TableIterator {
         &self.table
     }
 
-    /// Opens a cursor over the data block at `index` (unpositioned).
+    /// Points the block cursor at the data block at `index` (unpositioned),
+    /// reusing the cursor's buffers.
     fn load_block(&mut self, index: usize) -> Result<()> {
         self.block_index = index;
-        self.block = None;
         let Some(entry) = self.table.index().get(index) else {
+            self.block = None;
             return Ok(());
         };
         let handle = entry.handle;
-        let block = self.table.data_block(handle)?;
-        self.block = Some(BlockCursor::new(block));
+        let block = match self.table.data_block(handle) {
+            Ok(block) => block,
+            Err(err) => {
+                self.block = None;
+                return Err(err);
+            }
+        };
+        match &mut self.block {
+            Some(cursor) => cursor.reset(block),
+            None => self.block = Some(BlockCursor::new(block)),
+        }
         Ok(())
     }
 
