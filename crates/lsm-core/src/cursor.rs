@@ -21,6 +21,30 @@
 //!   freely: `next()` then `prev()` returns to the same entry.
 //! - An error from a moving call leaves the cursor invalid; the error is
 //!   returned, never swallowed, and later calls may return it again.
+//!
+//! ```
+//! use lsm_core::{InternalIterator, InternalKey, ValueKind, VecCursor};
+//!
+//! let entry = |key: &[u8], seq| (InternalKey::new(key, seq, ValueKind::Put).into_bytes(), vec![]);
+//! let mut cursor = VecCursor::new(vec![entry(b"a", 1), entry(b"b", 9), entry(b"b", 4), entry(b"c", 2)]);
+//! let user_key = |c: &VecCursor| c.key()[..1].to_vec();
+//!
+//! // Backward from the end: a user key's versions come oldest first.
+//! cursor.seek_to_last()?;
+//! let mut seen = Vec::new();
+//! while cursor.valid() {
+//!     seen.push((user_key(&cursor), InternalKey::from_encoded(cursor.key().to_vec()).seq()));
+//!     cursor.prev()?;
+//! }
+//! assert_eq!(seen, [(b"c".to_vec(), 2), (b"b".to_vec(), 4), (b"b".to_vec(), 9), (b"a".to_vec(), 1)]);
+//!
+//! // The last entry at or before every version of "b": a@1.
+//! cursor.seek_for_prev(InternalKey::for_seek(b"b", u64::MAX >> 8).as_bytes())?;
+//! assert_eq!(user_key(&cursor), b"a");
+//! cursor.next()?; // directions mix: the next entry is b@9
+//! assert_eq!(cursor.key(), InternalKey::new(b"b", 9, ValueKind::Put).as_bytes());
+//! # Ok::<(), lsm_core::Error>(())
+//! ```
 
 use crate::error::{Error, Result};
 use crate::key::compare_internal_keys;
