@@ -343,14 +343,21 @@ impl StoreIterator {
             if met_front || before_start(&self.start, user_key) {
                 return Ok(None);
             }
+            // Reuses the previous key's buffer.
             let mut back_key = self.back_key.take().unwrap_or_default();
             back_key.clear();
             back_key.extend_from_slice(user_key);
             let newest = self.newest_visible_backward(&back_key);
+            let item = match newest {
+                Ok(Some(ValueKind::Put)) => {
+                    Some((back_key.clone(), std::mem::take(&mut self.back_value)))
+                }
+                _ => None,
+            };
             self.back_key = Some(back_key);
-            if newest? == Some(ValueKind::Put) {
-                let key = self.back_key.clone().unwrap_or_default();
-                return Ok(Some((key, std::mem::take(&mut self.back_value))));
+            newest?;
+            if item.is_some() {
+                return Ok(item);
             }
         }
     }
