@@ -71,7 +71,11 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 // Blocks 1..=9 of every 10 are live.
                 i = (i + 7919) % (KEYS - BLOCK);
-                let k = if (i / BLOCK).is_multiple_of(10) { i + BLOCK } else { i };
+                let k = if (i / BLOCK).is_multiple_of(10) {
+                    i + BLOCK
+                } else {
+                    i
+                };
                 black_box(store.get(key(k)).unwrap())
             })
         });

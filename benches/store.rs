@@ -1,5 +1,7 @@
 //! End-to-end store benchmarks: put (no sync), get hit and miss on a store
-//! larger than its memtable, and 100-key range scans.
+//! larger than its memtable, 100-key range scans, one seek forwards
+//! (`range(k..).next()`) against one backwards (`range(..=k).next_back()`),
+//! and prefix scans both ways.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
@@ -89,6 +91,55 @@ fn bench_reads(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    group.bench_function("range_100_rev", |b| {
+        b.iter_batched(
+            || {
+                i = (i + 7919) % KEYS;
+                key(i)
+            },
+            |end| {
+                let n = store.range(..=end).unwrap().rev().take(100).count();
+                black_box(n)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    // One seek each way, to a key present in the store: the first key at or
+    // after it, against the last key at or before it.
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("seek_forward", |b| {
+        b.iter(|| {
+            i = (i + 7919) % KEYS;
+            black_box(store.range(key(i)..).unwrap().next().unwrap().unwrap())
+        })
+    });
+    group.bench_function("seek_backward", |b| {
+        b.iter(|| {
+            i = (i + 7919) % KEYS;
+            black_box(
+                store
+                    .range(..=key(i))
+                    .unwrap()
+                    .next_back()
+                    .unwrap()
+                    .unwrap(),
+            )
+        })
+    });
+
+    // Every key under a one-byte prefix (1/256 of the store), both ways.
+    let prefix = [0x42u8];
+    let prefixed = store.prefix(prefix).unwrap().count() as u64;
+    assert!(prefixed > 500, "{prefixed} keys under the prefix");
+    println!("prefix_scan: {prefixed} keys under the prefix");
+    group.throughput(Throughput::Elements(prefixed));
+    group.bench_function("prefix_scan", |b| {
+        b.iter(|| black_box(store.prefix(prefix).unwrap().count()))
+    });
+    group.bench_function("prefix_scan_rev", |b| {
+        b.iter(|| black_box(store.prefix(prefix).unwrap().rev().count()))
     });
     group.finish();
 }

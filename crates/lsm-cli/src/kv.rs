@@ -188,7 +188,7 @@ fn scan_range(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let store = open_read_only(&args.dir)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let limit = args.limit.unwrap_or(usize::MAX);
-    for item in store.range::<Vec<u8>, _>((start, end))?.take(limit) {
+    for item in store.range((start, end))?.take(limit) {
         let (key, value) = item?;
         write_bytes(&mut out, &key, args.hex)?;
         out.write_all(b"\t")?;

@@ -182,7 +182,7 @@ fn damage_matrix_child() {
     match SimpleLsmStore::open(config(Path::new(&dir))) {
         Err(err) => writeln!(out, "{TAG} error open {}", describe_error(&err)).unwrap(),
         Ok(store) => {
-            match store.range::<[u8], _>(..) {
+            match store.range(..) {
                 Err(err) => writeln!(out, "{TAG} error range {}", describe_error(&err)).unwrap(),
                 Ok(iter) => {
                     for item in iter {

@@ -1,5 +1,6 @@
 //! `LevelIterator`: one cursor over a sorted run of non-overlapping tables
-//! (a level >= 1), opening each table only when the cursor reaches it.
+//! (a level >= 1), opening each table only when the cursor reaches it, in
+//! either direction.
 
 use std::sync::Arc;
 
@@ -59,6 +60,26 @@ impl LevelIterator {
         Ok(())
     }
 
+    /// Moves to the previous files, each at its last entry, while the
+    /// current one is exhausted; before the first file the cursor is
+    /// invalid.
+    fn skip_exhausted_backward(&mut self) -> Result<()> {
+        while let Some(current) = &self.current {
+            if current.valid() {
+                break;
+            }
+            let Some(previous) = self.file_index.checked_sub(1) else {
+                self.current = None;
+                break;
+            };
+            self.open(previous)?;
+            if let Some(current) = &mut self.current {
+                current.seek_to_last()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Moves to the next files while the current one is exhausted.
     fn skip_exhausted(&mut self) -> Result<()> {
         while let Some(current) = &self.current {
@@ -96,6 +117,62 @@ impl InternalIterator for LevelIterator {
             }
         }
         self.skip_exhausted()
+    }
+
+    fn prev(&mut self) -> Result<()> {
+        if let Some(current) = &mut self.current {
+            if let Err(err) = current.prev() {
+                self.current = None;
+                return Err(err);
+            }
+        }
+        self.skip_exhausted_backward()
+    }
+
+    fn seek_for_prev(&mut self, target: &[u8]) -> Result<()> {
+        // The answer is in the first file whose largest key is >= target,
+        // unless its smallest key is > target too: then it is the previous
+        // file's last entry (opening only that file). Past every file's
+        // largest key it is the last file's last entry.
+        let first_at_or_after = self
+            .files
+            .partition_point(|f| compare_internal_keys(f.largest.as_bytes(), target).is_lt());
+        let starts_after = self
+            .files
+            .get(first_at_or_after)
+            .is_none_or(|f| compare_internal_keys(f.smallest.as_bytes(), target).is_gt());
+        if !starts_after {
+            self.open(first_at_or_after)?;
+            if let Some(current) = &mut self.current {
+                current.seek_for_prev(target)?;
+            }
+            return self.skip_exhausted_backward();
+        }
+        match first_at_or_after.checked_sub(1) {
+            Some(previous) => {
+                self.open(previous)?;
+                if let Some(current) = &mut self.current {
+                    current.seek_to_last()?;
+                }
+                self.skip_exhausted_backward()
+            }
+            None => {
+                self.current = None;
+                Ok(())
+            }
+        }
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.current = None;
+        let Some(last) = self.files.len().checked_sub(1) else {
+            return Ok(());
+        };
+        self.open(last)?;
+        if let Some(current) = &mut self.current {
+            current.seek_to_last()?;
+        }
+        self.skip_exhausted_backward()
     }
 
     fn seek(&mut self, target: &[u8]) -> Result<()> {

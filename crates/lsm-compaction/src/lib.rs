@@ -2,7 +2,8 @@
 //!
 //! - [`MergingIterator`]: a k-way merge of sorted cursors (memtables, L0
 //!   tables, one [`LevelIterator`] per deeper level); the newest child wins
-//!   ties.
+//!   ties. Both merge in either direction, and switch direction at any
+//!   entry.
 //! - [`EntryFilter`]: drops versions no live snapshot can read, and
 //!   tombstones where no older data for the key can exist below.
 //! - [`pick_compaction`]: the leveled picker, a pure function of a
@@ -24,6 +25,24 @@
 //! // An empty tree needs no compaction.
 //! let version = Version::new(7);
 //! assert!(pick_compaction(&version, &LevelShape::default(), &BTreeSet::new()).is_none());
+//! ```
+//!
+//! ```
+//! use lsm_compaction::MergingIterator;
+//! use lsm_core::{InternalIterator, InternalKey, ValueKind, VecCursor};
+//!
+//! let entry = |key: &[u8]| (InternalKey::new(key, 1, ValueKind::Put).into_bytes(), key.to_vec());
+//! let odd = VecCursor::new(vec![entry(b"a"), entry(b"c")]);
+//! let even = VecCursor::new(vec![entry(b"b"), entry(b"d")]);
+//! let mut merged = MergingIterator::new(vec![Box::new(odd), Box::new(even)]);
+//! merged.seek_to_last()?;
+//! assert_eq!(merged.value(), b"d");
+//! merged.prev()?;
+//! merged.prev()?;
+//! assert_eq!(merged.value(), b"b");
+//! merged.next()?; // a change of direction steps to the neighbour
+//! assert_eq!(merged.value(), b"c");
+//! # Ok::<(), lsm_core::Error>(())
 //! ```
 
 mod filter;

@@ -8,6 +8,7 @@
 //! workspace, not a store: depend on one of the two store crates, which
 //! re-export what a user touches ([`LsmConfig`], [`WriteOptions`],
 //! [`Error`], [`KvError`], [`KvStore`], [`KvSnapshot`], [`StoreIterator`],
+//! [`KeyRange`],
 //! [`StoreStats`], [`check_store`], [`ReadOnlyStore`]).
 //!
 //! Feature `serde`: `Serialize` for [`StoreStats`] and [`LevelStats`].
@@ -18,7 +19,8 @@
 //!   [`Error`] / [`Result`] / [`KvError`], the store trait [`KvStore`] with
 //!   [`KvSnapshot`], [`KvItem`] and [`Backlog`], [`Snapshot`],
 //!   [`CheckpointInfo`] (what a checkpoint wrote),
-//!   [`StoreIterator`], [`StoreStats`] / [`LevelStats`], and the read-only
+//!   [`StoreIterator`] (double-ended) with [`KeyRange`], the range forms
+//!   `range(..)` takes, [`StoreStats`] / [`LevelStats`], and the read-only
 //!   inspection: [`check_store`] with [`StoreCheck`] / [`Truncation`], and
 //!   [`ReadOnlyStore`] (open for reading, writing nothing, taking no lock);
 //! - the interface the two stores use, and nothing else does: [`Engine`]
@@ -28,7 +30,7 @@
 //!   `reserve_compaction` → [`CompactionReservation`] →
 //!   [`CompactionReport`], reads, `stats`, `record_stall` with
 //!   [`StallCause`] and [`STALL_WARN_THRESHOLD`], `close`), [`Written`],
-//!   [`owned_bounds`];
+//!   [`prefix_range`] (the bounds of a store's `prefix(p)`);
 //! - the names of the files it keeps in a store directory:
 //!   [`LOCK_FILE_NAME`], [`OPTIONS_FILE_NAME`], [`OPTIONS_TEMP_FILE_NAME`],
 //!   [`QUARANTINE_DIR_NAME`].
@@ -67,6 +69,7 @@
 mod config;
 mod engine;
 mod error;
+mod key_range;
 mod keyspace;
 #[cfg(feature = "metrics")]
 mod metrics_export;
@@ -87,13 +90,14 @@ pub use engine::{
     STALL_WARN_THRESHOLD,
 };
 pub use error::{Error, KvError, Result};
+pub use key_range::{prefix_range, KeyRange};
 pub use keyspace::Keyspace;
 pub use lsm_core::{KeyspaceId, WriteBatch};
 pub use options_file::{OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};
 pub use read::StoreIterator;
 pub use read_only::ReadOnlyStore;
 pub use recovery::{check_store, StoreCheck, Truncation, QUARANTINE_DIR_NAME};
-pub use snapshot::{owned_bounds, Snapshot};
+pub use snapshot::Snapshot;
 pub use stats::{LevelStats, StoreStats};
 pub use store_trait::{Backlog, KvItem, KvSnapshot, KvStore};
 pub use watermark::WaitVisible;

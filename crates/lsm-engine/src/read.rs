@@ -13,7 +13,7 @@ use std::sync::Arc;
 use lsm_compaction::{BoxedIterator, LevelIterator, MergingIterator, TableSource};
 use lsm_core::{
     parse_internal_key, Error as CoreError, InternalIterator, InternalKey, Lookup, RangeTombstones,
-    SeqNo, ValueKind,
+    SeqNo, ValueKind, MAX_SEQNO,
 };
 use lsm_manifest::Version;
 use lsm_memtable::Memtable;
@@ -191,21 +191,49 @@ pub fn merged_cursor(sv: &ReadView, tables: &Arc<TableCache>) -> Result<MergingI
 
 /// Iterator over the live keys of a range, in key order, as of one
 /// sequence number. Yields `Result<(key, value)>`; after an error it ends.
+///
+/// Double-ended: `next_back` (and so `.rev()`) yields the range from its
+/// end, and `next` and `next_back` may be mixed: the two ends meet in the
+/// middle and no key is yielded twice. Each end runs its own merged cursor,
+/// positioned on its first move: the one made with the iterator goes to
+/// whichever end moves first, so `range(..=k).next_back()` costs one
+/// backward seek, as `range(k..).next()` costs one forward seek. Creating
+/// the iterator opens the view's L0 tables (an error there is returned by
+/// the call that made it); an error while positioning or moving is
+/// yielded as an item and ends the iterator.
 pub struct StoreIterator {
-    cursor: MergingIterator,
+    /// Keeps the tables and memtables of the view alive, and makes the
+    /// second end's cursor.
+    view: Arc<ReadView>,
+    tables: Arc<TableCache>,
     seq: SeqNo,
+    start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
-    /// The user key whose versions are being skipped (already yielded,
-    /// deleted, or excluded by the start bound).
-    skip_key: Option<Vec<u8>>,
+    /// The cursor made with the iterator, not positioned yet: the first end
+    /// to move takes it.
+    unpositioned: Option<MergingIterator>,
+    /// The front end's cursor, once it moved.
+    front: Option<MergingIterator>,
+    /// The back end's cursor, once it moved.
+    back: Option<MergingIterator>,
+    /// The user key the front end is at or past: its older versions are
+    /// skipped, and the back end stops there. Starts as an excluded start
+    /// bound.
+    front_key: Option<Vec<u8>>,
+    /// The user key the back end is at or past; the front end stops there.
+    back_key: Option<Vec<u8>>,
+    /// The value of the newest visible version of `back_key` found so far
+    /// (the back end meets a key's versions oldest first).
+    back_value: Vec<u8>,
+    /// Set when either end ran out (then both have: the ends met) or after
+    /// an error.
     done: bool,
-    /// The view's range deletes (empty for most views).
+    /// The view's range deletes (empty for most views): a version older
+    /// than a range delete covering its key reads as deleted.
     range_tombstones: Arc<RangeTombstones>,
     /// Bytes cut from the front of every key yielded: the keyspace prefix
-    /// (bounds and the cursor work in tree keys).
+    /// (bounds and the cursors work in tree keys).
     strip: usize,
-    /// Keeps the tables and memtables of the view alive.
-    _view: Arc<ReadView>,
     /// Keeps a snapshot's versions from being compacted away.
     _snapshot: Option<Arc<SnapshotHandle>>,
 }
@@ -219,8 +247,33 @@ impl std::fmt::Debug for StoreIterator {
     }
 }
 
+/// True if `user_key` lies after the `end` bound.
+fn past_end(end: &Bound<Vec<u8>>, user_key: &[u8]) -> bool {
+    match end {
+        Bound::Unbounded => false,
+        Bound::Included(end) => user_key > end.as_slice(),
+        Bound::Excluded(end) => user_key >= end.as_slice(),
+    }
+}
+
+/// True if `user_key` lies before the `start` bound.
+fn before_start(start: &Bound<Vec<u8>>, user_key: &[u8]) -> bool {
+    match start {
+        Bound::Unbounded => false,
+        Bound::Included(start) => user_key < start.as_slice(),
+        Bound::Excluded(start) => user_key <= start.as_slice(),
+    }
+}
+
+/// An encoded internal key the iterator could not parse.
+fn malformed_key() -> crate::error::Error {
+    CoreError::corruption("<merged cursor>", 0, "malformed internal key").into()
+}
+
 impl StoreIterator {
-    /// Positions an iterator over `(start, end)` in `view` at `seq`.
+    /// An iterator over `(start, end)` in `view` at `seq`. Opens the
+    /// view's L0 tables; positions nothing until the first `next` or
+    /// `next_back`.
     pub fn new(
         view: Arc<ReadView>,
         tables: &Arc<TableCache>,
@@ -229,26 +282,27 @@ impl StoreIterator {
         end: Bound<Vec<u8>>,
         snapshot: Option<Arc<SnapshotHandle>>,
     ) -> Result<Self> {
-        let mut cursor = merged_cursor(&view, tables)?;
+        let cursor = merged_cursor(&view, tables)?;
         let range_tombstones = view.range_tombstones();
-        let mut skip_key = None;
-        match &start {
-            Bound::Unbounded => cursor.seek_to_first()?,
-            Bound::Included(key) => cursor.seek(InternalKey::for_seek(key, seq).as_bytes())?,
-            Bound::Excluded(key) => {
-                cursor.seek(InternalKey::for_seek(key, seq).as_bytes())?;
-                skip_key = Some(key.clone());
-            }
-        }
+        let front_key = match &start {
+            Bound::Excluded(key) => Some(key.clone()),
+            Bound::Included(_) | Bound::Unbounded => None,
+        };
         Ok(StoreIterator {
-            cursor,
+            view,
+            tables: Arc::clone(tables),
             seq,
+            start,
             end,
-            skip_key,
+            unpositioned: Some(cursor),
+            front: None,
+            back: None,
+            front_key,
+            back_key: None,
+            back_value: Vec::new(),
             done: false,
             range_tombstones,
             strip: 0,
-            _view: view,
             _snapshot: snapshot,
         })
     }
@@ -260,27 +314,84 @@ impl StoreIterator {
         self
     }
 
-    fn past_end(&self, user_key: &[u8]) -> bool {
-        match &self.end {
-            Bound::Unbounded => false,
-            Bound::Included(end) => user_key > end.as_slice(),
-            Bound::Excluded(end) => user_key >= end.as_slice(),
+    /// True when a range delete the iterator sees hides the version of
+    /// `user_key` at `seq`.
+    fn hidden(&self, user_key: &[u8], seq: SeqNo) -> bool {
+        !self.range_tombstones.is_empty() && self.range_tombstones.hides(user_key, seq, self.seq)
+    }
+
+    /// `tree_key` without the keyspace prefix.
+    fn user_key(&self, tree_key: &[u8]) -> Vec<u8> {
+        tree_key.get(self.strip..).unwrap_or_default().to_vec()
+    }
+
+    /// The unpositioned cursor if no end took it yet, else a new one.
+    fn take_cursor(&mut self) -> Result<MergingIterator> {
+        match self.unpositioned.take() {
+            Some(cursor) => Ok(cursor),
+            None => merged_cursor(&self.view, &self.tables),
         }
     }
 
+    /// Makes and positions the front end's cursor at the start bound, on
+    /// the front's first move.
+    fn position_front(&mut self) -> Result<()> {
+        if self.front.is_none() {
+            let mut cursor = self.take_cursor()?;
+            match &self.start {
+                Bound::Unbounded => cursor.seek_to_first()?,
+                // An excluded start's versions are skipped (`front_key`).
+                Bound::Included(key) | Bound::Excluded(key) => {
+                    cursor.seek(InternalKey::for_seek(key, self.seq).as_bytes())?
+                }
+            }
+            self.front = Some(cursor);
+        }
+        Ok(())
+    }
+
+    /// Makes and positions the back end's cursor at the end bound, on the
+    /// back's first move.
+    fn position_back(&mut self) -> Result<()> {
+        if self.back.is_none() {
+            let mut cursor = self.take_cursor()?;
+            match &self.end {
+                Bound::Unbounded => cursor.seek_to_last()?,
+                // The last internal key of `key`: sequence 0, kind 0.
+                Bound::Included(key) => {
+                    cursor.seek_for_prev(InternalKey::new(key, 0, ValueKind::Delete).as_bytes())?
+                }
+                // Sorts before every version of `key`.
+                Bound::Excluded(key) => {
+                    cursor.seek_for_prev(InternalKey::for_seek(key, MAX_SEQNO).as_bytes())?
+                }
+            }
+            self.back = Some(cursor);
+        }
+        Ok(())
+    }
+
+    /// The next live pair from the front, or `None` at the end bound or
+    /// where the back end is.
     fn advance(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        while self.cursor.valid() {
-            let key = self.cursor.key();
+        self.position_front()?;
+        let Some(cursor) = self.front.as_mut() else {
+            return Ok(None);
+        };
+        while cursor.valid() {
+            let key = cursor.key();
             let Some(parsed) = parse_internal_key(key) else {
-                return Err(
-                    CoreError::corruption("<merged cursor>", 0, "malformed internal key").into(),
-                );
+                return Err(malformed_key());
             };
-            if parsed.seq > self.seq || self.skip_key.as_deref() == Some(parsed.user_key) {
-                self.cursor.next()?;
+            if parsed.seq > self.seq || self.front_key.as_deref() == Some(parsed.user_key) {
+                cursor.next()?;
                 continue;
             }
-            if self.past_end(parsed.user_key) {
+            let met_back = self
+                .back_key
+                .as_deref()
+                .is_some_and(|back| parsed.user_key >= back);
+            if met_back || past_end(&self.end, parsed.user_key) {
                 return Ok(None);
             }
             // The newest visible version of a new user key; a range delete
@@ -293,28 +404,95 @@ impl StoreIterator {
             let item = match parsed.kind {
                 ValueKind::Put if !hidden => Some((
                     user_key.get(self.strip..).unwrap_or_default().to_vec(),
-                    self.cursor.value().to_vec(),
+                    cursor.value().to_vec(),
                 )),
                 _ => None,
             };
-            self.skip_key = Some(user_key);
-            self.cursor.next()?;
+            self.front_key = Some(user_key);
+            cursor.next()?;
             if item.is_some() {
                 return Ok(item);
             }
         }
         Ok(None)
     }
-}
 
-impl Iterator for StoreIterator {
-    type Item = Result<(Vec<u8>, Vec<u8>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
+    /// The next live pair from the back, or `None` at the start bound or
+    /// where the front end is. Going backward a user key's versions come
+    /// oldest first, so the newest visible one is the last one at or below
+    /// `seq` before the user key changes.
+    fn advance_back(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.position_back()?;
+        loop {
+            let Some(cursor) = self.back.as_ref() else {
+                return Ok(None);
+            };
+            if !cursor.valid() {
+                return Ok(None);
+            }
+            let user_key = parse_internal_key(cursor.key())
+                .ok_or_else(malformed_key)?
+                .user_key;
+            let met_front = self
+                .front_key
+                .as_deref()
+                .is_some_and(|front| user_key <= front);
+            if met_front || before_start(&self.start, user_key) {
+                return Ok(None);
+            }
+            // Reuses the previous key's buffer.
+            let mut back_key = self.back_key.take().unwrap_or_default();
+            back_key.clear();
+            back_key.extend_from_slice(user_key);
+            let newest = self.newest_visible_backward(&back_key);
+            let item = match newest {
+                Ok(Some((ValueKind::Put, seq))) if !self.hidden(&back_key, seq) => Some((
+                    self.user_key(&back_key),
+                    std::mem::take(&mut self.back_value),
+                )),
+                _ => None,
+            };
+            self.back_key = Some(back_key);
+            newest?;
+            if item.is_some() {
+                return Ok(item);
+            }
         }
-        match self.advance() {
+    }
+
+    /// Moves the back cursor over every version of `user_key` (it is at
+    /// the oldest), keeping the value of the newest one visible at `seq`
+    /// in `back_value`; returns that version's kind and sequence number,
+    /// `None` if no version is visible.
+    fn newest_visible_backward(&mut self, user_key: &[u8]) -> Result<Option<(ValueKind, SeqNo)>> {
+        let Some(cursor) = self.back.as_mut() else {
+            return Ok(None);
+        };
+        let mut newest = None;
+        while cursor.valid() {
+            let parsed = parse_internal_key(cursor.key()).ok_or_else(malformed_key)?;
+            if parsed.user_key != user_key {
+                break;
+            }
+            if parsed.seq <= self.seq {
+                newest = Some((parsed.kind, parsed.seq));
+                self.back_value.clear();
+                if parsed.kind == ValueKind::Put {
+                    self.back_value.extend_from_slice(cursor.value());
+                }
+            }
+            cursor.prev()?;
+        }
+        Ok(newest)
+    }
+
+    /// Turns one end's result into the iterator's item, ending the
+    /// iterator at `None` or an error.
+    fn finish(
+        &mut self,
+        result: Result<Option<(Vec<u8>, Vec<u8>)>>,
+    ) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
+        match result {
             Ok(Some(item)) => Some(Ok(item)),
             Ok(None) => {
                 self.done = true;
@@ -325,5 +503,27 @@ impl Iterator for StoreIterator {
                 Some(Err(err))
             }
         }
+    }
+}
+
+impl Iterator for StoreIterator {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let result = self.advance();
+        self.finish(result)
+    }
+}
+
+impl DoubleEndedIterator for StoreIterator {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let result = self.advance_back();
+        self.finish(result)
     }
 }

@@ -9,7 +9,6 @@
 //! another process (or this one) holds open; it then reads the state of
 //! the moment it opened.
 
-use std::ops::RangeBounds;
 use std::sync::Arc;
 
 use lsm_compaction::level_scores;
@@ -20,9 +19,9 @@ use lsm_wal::{list_segments, segment_file_name};
 
 use crate::config::LsmConfig;
 use crate::error::Result;
+use crate::key_range::{prefix_range, KeyRange};
 use crate::read::{self, ReadView, StoreIterator};
 use crate::recovery::{self, StoreCheck};
-use crate::snapshot::owned_bounds;
 use crate::stats::{LevelStats, StoreStats};
 use crate::table_cache::TableCache;
 
@@ -138,12 +137,10 @@ impl ReadOnlyStore {
         read::get(&self.view, &self.tables, &key, self.last_seq)
     }
 
-    /// The live keys in `range`, in order.
-    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
-        &self,
-        range: R,
-    ) -> Result<StoreIterator> {
-        let (start, end) = owned_bounds(&range);
+    /// The live keys in `range`, in order; any range form ([`KeyRange`]).
+    /// The iterator is double-ended: `.rev()` yields the range backward.
+    pub fn range(&self, range: impl KeyRange) -> Result<StoreIterator> {
+        let (start, end) = range.into_bounds();
         let (start, end, prefix_len) = read::tree_bounds(lsm_core::KeyspaceId::DEFAULT, start, end);
         Ok(StoreIterator::new(
             Arc::clone(&self.view),
@@ -154,6 +151,17 @@ impl ReadOnlyStore {
             None,
         )?
         .strip_prefix(prefix_len))
+    }
+
+    /// Every live key, in order (double-ended).
+    pub fn iter(&self) -> Result<StoreIterator> {
+        self.range(..)
+    }
+
+    /// The live keys that start with `prefix`, in order (double-ended); see
+    /// [`prefix_range`].
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<StoreIterator> {
+        self.range(prefix_range(prefix.as_ref()))
     }
 
     /// The store's shape as of the open: per level the tables, their bytes

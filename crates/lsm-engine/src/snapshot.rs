@@ -2,7 +2,7 @@
 //! (every version it can see is kept until it is dropped).
 
 use std::collections::BTreeMap;
-use std::ops::{Bound, RangeBounds};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use lsm_core::{KeyspaceId, SeqNo};
@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::key_range::{prefix_range, KeyRange};
 use crate::read::StoreIterator;
 use crate::store_trait::KvSnapshot;
 
@@ -117,18 +118,6 @@ mod tests {
     }
 }
 
-/// Converts any `RangeBounds` over byte-like keys into owned bounds.
-pub fn owned_bounds<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
-    range: &R,
-) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    let own = |bound: Bound<&K>| match bound {
-        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
-        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
-        Bound::Unbounded => Bound::Unbounded,
-    };
-    (own(range.start_bound()), own(range.end_bound()))
-}
-
 /// A repeatable-read view: every read through it sees the store as of the
 /// sequence number it was taken at. Versions it can see are kept by
 /// compactions until it is dropped.
@@ -157,14 +146,24 @@ impl Snapshot {
         self.engine.get_at(key.as_ref(), self.handle.seq())
     }
 
-    /// The live keys in `range` as of the snapshot, in order.
-    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
-        &self,
-        range: R,
-    ) -> Result<StoreIterator> {
-        let (start, end) = owned_bounds(&range);
+    /// The live keys in `range` as of the snapshot, in order; any range
+    /// form ([`KeyRange`]), e.g. `..`, `"a".."m"`, `b"k"..=b"p"`. The
+    /// iterator is double-ended: `.rev()` yields the range backward.
+    pub fn range(&self, range: impl KeyRange) -> Result<StoreIterator> {
+        let (start, end) = range.into_bounds();
         self.engine
             .range(start, end, Some(Arc::clone(&self.handle)))
+    }
+
+    /// Every live key as of the snapshot, in order (double-ended).
+    pub fn iter(&self) -> Result<StoreIterator> {
+        self.range(..)
+    }
+
+    /// The live keys that start with `prefix` as of the snapshot, in order
+    /// (double-ended); see [`prefix_range`].
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<StoreIterator> {
+        self.range(prefix_range(prefix.as_ref()))
     }
 }
 
@@ -181,8 +180,7 @@ impl KvSnapshot for Snapshot {
     }
 
     fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
-        self.engine
-            .range(start, end, Some(Arc::clone(&self.handle)))
+        Snapshot::range(self, (start, end))
     }
 
     fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -4,10 +4,12 @@
 //! benchmark and the demo drive either store through one generic path.
 //!
 //! The traits take byte slices and owned range bounds rather than the
-//! stores' `impl AsRef<[u8]>` / `RangeBounds` generics: a trait method
+//! stores' `impl AsRef<[u8]>` / `impl KeyRange` generics: a trait method
 //! with type parameters would make the trait unusable as `dyn KvStore`,
 //! and callers with a concrete store keep the generic inherent methods
-//! (an inherent method wins over a trait method of the same name).
+//! (an inherent method wins over a trait method of the same name). The
+//! range iterators are double-ended, so generic code can read a range
+//! backward too.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -29,8 +31,8 @@ pub type KvItem<E> = Result<(Vec<u8>, Vec<u8>), E>;
 pub trait KvSnapshot: Send + Sync {
     /// The store's error type.
     type Error: KvError;
-    /// The range iterator (the store's).
-    type Iter: Iterator<Item = KvItem<Self::Error>> + Send;
+    /// The range iterator (the store's), double-ended.
+    type Iter: DoubleEndedIterator<Item = KvItem<Self::Error>> + Send;
 
     /// The sequence number the snapshot reads at.
     fn seq(&self) -> SeqNo;
@@ -64,8 +66,8 @@ pub trait KvStore: Send + Sync {
     type Error: KvError;
     /// The store's snapshot.
     type Snapshot: KvSnapshot<Error = Self::Error, Iter = Self::Iter>;
-    /// The store's range iterator.
-    type Iter: Iterator<Item = KvItem<Self::Error>> + Send;
+    /// The store's range iterator, double-ended.
+    type Iter: DoubleEndedIterator<Item = KvItem<Self::Error>> + Send;
 
     /// Opens or creates the store described by `config`, recovering from
     /// the manifest and WAL.

@@ -9,11 +9,22 @@
 //! and double up to [`MAX_RUN_ENTRIES`], so a long scan pays one skiplist
 //! search per 64 entries and no allocation once the buffers have grown.
 //!
+//! Going backward is the mirror image: `prev` off the start of a run
+//! re-finds its place with one `upper_bound(Excluded(first key of the
+//! run))` and copies the run of entries *before* it, walking the skiplist
+//! backward, then puts the copies in increasing order, so `key`/`value`
+//! and a later `next` work on it unchanged. `seek_to_last` starts at the
+//! map's `back()`, `seek_for_prev` at `upper_bound(Included(target))`.
+//!
 //! Invariants:
 //! - `run.spans` index `run.bytes` in strictly increasing internal-key
-//!   order, and every run starts after the previous run's last key.
+//!   order; a run copied going forward starts after the previous run's
+//!   last key, one copied going backward ends before the previous run's
+//!   first key.
 //! - The cursor is valid iff `pos < run.spans.len()`.
-//! - `more` is false only when the last copy reached the end of the map.
+//! - `more` is false only when the last copy went forward and reached the
+//!   end of the map; `more_before` is false only when the last copy went
+//!   backward and reached its start (or started at the front).
 //!
 //! Concurrent inserts: an entry inserted after the cursor was positioned
 //! may or may not be seen (entries are never removed, so nothing seen can
@@ -83,6 +94,41 @@ impl EntryRun {
         }
     }
 
+    /// Replaces the run with copies of `last` and the entries before it, at
+    /// most `max_entries` of them (and about [`MAX_RUN_BYTES`]), in
+    /// increasing order. Returns true if it stopped at a limit, i.e. the
+    /// map may hold more entries before the run.
+    fn fill_backward(
+        &mut self,
+        last: Option<Entry<'_, MemtableEntry, ()>>,
+        max_entries: usize,
+    ) -> bool {
+        self.bytes.clear();
+        self.spans.clear();
+        let Some(mut cursor) = last else {
+            return false;
+        };
+        let more = loop {
+            let entry = cursor.key();
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(entry.key_and_value());
+            self.spans.push(Span {
+                start,
+                key_end: start + entry.key_len(),
+                end: self.bytes.len(),
+            });
+            if self.spans.len() >= max_entries || self.bytes.len() >= MAX_RUN_BYTES {
+                break true;
+            }
+            if !cursor.move_prev() {
+                break false;
+            }
+        };
+        // Copied newest-position first; spans may index `bytes` in any order.
+        self.spans.reverse();
+        more
+    }
+
     fn key(&self, index: usize) -> &[u8] {
         self.spans
             .get(index)
@@ -124,6 +170,8 @@ pub struct MemtableIterator {
     pos: usize,
     /// False when `run` ends at the end of the map.
     more: bool,
+    /// False when `run` starts at the start of the map.
+    more_before: bool,
     /// How many entries the next run copies.
     next_run_entries: usize,
 }
@@ -135,6 +183,7 @@ impl MemtableIterator {
             run: EntryRun::default(),
             pos: 0,
             more: false,
+            more_before: false,
             next_run_entries: FIRST_RUN_ENTRIES,
         }
     }
@@ -158,7 +207,35 @@ impl MemtableIterator {
             }
         };
         self.more = self.run.fill(first, max_entries);
+        // Unknown (true) unless the run starts at the front: a backward
+        // copy that finds nothing just ends the cursor.
+        self.more_before = !matches!(from, RunStart::First);
         self.pos = 0;
+        self.run.debug_check_order();
+    }
+
+    /// Copies the run that ends at `to` and positions at its end.
+    fn start_run_backward(&mut self, to: RunEnd<'_>) {
+        let max_entries = self.next_run_entries;
+        self.next_run_entries = (max_entries * 2).min(MAX_RUN_ENTRIES);
+        let entries = &self.memtable.entries;
+        // `last` borrows the map, not the run it is about to overwrite.
+        let last = match to {
+            RunEnd::Last => entries.back(),
+            RunEnd::AtOrBefore(target) => {
+                let probe = KeyProbe::from_encoded(target);
+                entries.upper_bound(Bound::Included(probe.as_ordered()))
+            }
+            RunEnd::BeforeRun => {
+                let probe = KeyProbe::from_encoded(self.run.key(0));
+                entries.upper_bound(Bound::Excluded(probe.as_ordered()))
+            }
+        };
+        self.more_before = self.run.fill_backward(last, max_entries);
+        // Unknown (true) unless the run ends at the back.
+        self.more = !matches!(to, RunEnd::Last);
+        // `len - 1`, or 0 = invalid for an empty run.
+        self.pos = self.run.spans.len().saturating_sub(1);
         self.run.debug_check_order();
     }
 }
@@ -171,6 +248,16 @@ enum RunStart<'t> {
     AtOrAfter(&'t [u8]),
     /// Just after the last entry of the current (non-empty) run.
     AfterRun,
+}
+
+/// Where [`MemtableIterator::start_run_backward`] ends its copy.
+enum RunEnd<'t> {
+    /// At the last entry of the map.
+    Last,
+    /// At the last entry `<=` this encoded internal key.
+    AtOrBefore(&'t [u8]),
+    /// Just before the first entry of the current (non-empty) run.
+    BeforeRun,
 }
 
 impl InternalIterator for MemtableIterator {
@@ -197,15 +284,39 @@ impl InternalIterator for MemtableIterator {
         Ok(())
     }
 
+    fn prev(&mut self) -> Result<()> {
+        debug_assert!(self.valid());
+        if self.pos > 0 {
+            self.pos -= 1;
+        } else if self.more_before && !self.run.spans.is_empty() {
+            self.start_run_backward(RunEnd::BeforeRun);
+        } else {
+            self.pos = self.run.spans.len();
+        }
+        Ok(())
+    }
+
     fn seek(&mut self, target: &[u8]) -> Result<()> {
         self.next_run_entries = FIRST_RUN_ENTRIES;
         self.start_run(RunStart::AtOrAfter(target));
         Ok(())
     }
 
+    fn seek_for_prev(&mut self, target: &[u8]) -> Result<()> {
+        self.next_run_entries = FIRST_RUN_ENTRIES;
+        self.start_run_backward(RunEnd::AtOrBefore(target));
+        Ok(())
+    }
+
     fn seek_to_first(&mut self) -> Result<()> {
         self.next_run_entries = FIRST_RUN_ENTRIES;
         self.start_run(RunStart::First);
+        Ok(())
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.next_run_entries = FIRST_RUN_ENTRIES;
+        self.start_run_backward(RunEnd::Last);
         Ok(())
     }
 }

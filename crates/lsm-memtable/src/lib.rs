@@ -55,6 +55,15 @@
 //!     [Some((b"apple".to_vec(), 5)), Some((b"apple".to_vec(), 1)), Some((b"pear".to_vec(), 3))]
 //! );
 //!
+//! // Backward, the same entries in reverse: oldest version first.
+//! cursor.seek_to_last()?;
+//! let mut backward = Vec::new();
+//! while cursor.valid() {
+//!     backward.push(parse_internal_key(cursor.key()).map(|k| k.seq));
+//!     cursor.prev()?;
+//! }
+//! assert_eq!(backward, [Some(3), Some(1), Some(5)]);
+//!
 //! mem.freeze();
 //! assert_eq!((mem.min_seq(), mem.max_seq()), (Some(1), Some(5)));
 //! # Ok::<(), lsm_core::Error>(())

@@ -189,3 +189,110 @@ fn cursor_is_static_and_outlives_other_handles() {
     cursor.seek_to_first().unwrap();
     assert_eq!(collect(&mut cursor).len(), 5);
 }
+
+fn collect_backward(cursor: &mut impl InternalIterator) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    while cursor.valid() {
+        out.push((cursor.key().to_vec(), cursor.value().to_vec()));
+        cursor.prev().unwrap();
+    }
+    out
+}
+
+#[test]
+fn reverse_scan_yields_oldest_version_of_a_key_first() {
+    let m = sample();
+    let mut cursor = m.iter();
+    cursor.seek_to_last().unwrap();
+    let got = collect_backward(&mut cursor);
+    let expected = vec![
+        (ik(b"c", 3, ValueKind::Put), b"c3".to_vec()),
+        (ik(b"b", 2, ValueKind::Put), b"b2".to_vec()),
+        (ik(b"b", 5, ValueKind::Put), b"b5".to_vec()),
+        (ik(b"b", 7, ValueKind::Delete), Vec::new()),
+        (ik(b"a", 1, ValueKind::Put), b"a1".to_vec()),
+    ];
+    assert_eq!(got, expected);
+    assert!(!cursor.valid());
+}
+
+#[test]
+fn seek_for_prev_lands_on_last_entry_at_or_before_target() {
+    let m = sample();
+    let mut cursor = m.iter();
+
+    // The seek key for (b, 6) sorts between b@7 and b@5.
+    cursor
+        .seek_for_prev(InternalKey::for_seek(b"b", 6).as_bytes())
+        .unwrap();
+    assert_eq!(cursor.key(), ik(b"b", 7, ValueKind::Delete));
+
+    // An exact key is found itself (<=, not <).
+    cursor.seek_for_prev(&ik(b"b", 5, ValueKind::Put)).unwrap();
+    assert_eq!(cursor.value(), b"b5");
+    cursor.prev().unwrap();
+    assert_eq!(cursor.key(), ik(b"b", 7, ValueKind::Delete));
+
+    // Before every entry of "b": the last entry of "a".
+    cursor
+        .seek_for_prev(InternalKey::for_seek(b"b", 100).as_bytes())
+        .unwrap();
+    assert_eq!(cursor.key(), ik(b"a", 1, ValueKind::Put));
+
+    cursor
+        .seek_for_prev(InternalKey::for_seek(b"zz", 1).as_bytes())
+        .unwrap();
+    assert_eq!(cursor.key(), ik(b"c", 3, ValueKind::Put), "past the end");
+
+    cursor
+        .seek_for_prev(InternalKey::for_seek(b"a", 9).as_bytes())
+        .unwrap();
+    assert!(!cursor.valid(), "before the start");
+
+    let empty = Arc::new(Memtable::new());
+    let mut cursor = empty.iter();
+    cursor.seek_to_last().unwrap();
+    assert!(!cursor.valid());
+    cursor.seek_for_prev(b"anything").unwrap();
+    assert!(!cursor.valid());
+}
+
+/// 1200 entries: reverse runs are copied many times (up to 64 entries
+/// each), and direction switches at every run boundary still step by one.
+#[test]
+fn long_reverse_scan_and_direction_switches_cross_runs() {
+    let m = Arc::new(Memtable::new());
+    for i in 0..1_200u64 {
+        let key = format!("key{:05}", (i * 7919) % 1_200);
+        m.insert(key.as_bytes(), i + 1, ValueKind::Put, key.as_bytes());
+    }
+    let mut forward = m.iter();
+    forward.seek_to_first().unwrap();
+    let mut expected = collect(&mut forward);
+    expected.reverse();
+    let mut cursor = m.iter();
+    cursor.seek_to_last().unwrap();
+    assert_eq!(collect_backward(&mut cursor), expected);
+
+    // Zig-zag: two back, one forward, from the end to the start.
+    let ascending: Vec<_> = expected.iter().rev().cloned().collect();
+    cursor.seek_to_last().unwrap();
+    let mut index = ascending.len() - 1;
+    while index >= 2 {
+        cursor.prev().unwrap();
+        cursor.prev().unwrap();
+        cursor.next().unwrap();
+        index -= 1;
+        assert_eq!(cursor.key(), &ascending[index].0[..], "at {index}");
+    }
+    // And forward again from the middle.
+    cursor.seek_for_prev(&ascending[600].0).unwrap();
+    for entry in &ascending[600..700] {
+        assert_eq!(cursor.key(), &entry.0[..]);
+        cursor.next().unwrap();
+    }
+    for entry in ascending[550..700].iter().rev() {
+        cursor.prev().unwrap();
+        assert_eq!(cursor.key(), &entry.0[..]);
+    }
+}

@@ -159,6 +159,15 @@ fn drain(cursor: &mut impl InternalIterator) -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
+fn drain_backward(cursor: &mut impl InternalIterator) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    while cursor.valid() {
+        out.push((cursor.key().to_vec(), cursor.value().to_vec()));
+        cursor.prev().unwrap();
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
@@ -205,6 +214,22 @@ proptest! {
                 .collect();
             cursor.seek(&target).unwrap();
             prop_assert_eq!(drain(&mut cursor), want, "seek to {:?}", t);
+        }
+
+        // Backward: the full reverse scan is the model reversed, and
+        // `seek_for_prev` lands on the last entry at or before the target.
+        let reversed: Vec<_> = expected.iter().rev().cloned().collect();
+        cursor.seek_to_last().unwrap();
+        prop_assert_eq!(drain_backward(&mut cursor), reversed.clone());
+        for t in &targets {
+            let target = encode_target(t);
+            let want: Vec<_> = reversed
+                .iter()
+                .filter(|(k, _)| compare_internal_keys(k, &target).is_le())
+                .cloned()
+                .collect();
+            cursor.seek_for_prev(&target).unwrap();
+            prop_assert_eq!(drain_backward(&mut cursor), want, "seek_for_prev to {:?}", t);
         }
     }
 }

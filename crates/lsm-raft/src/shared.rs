@@ -66,7 +66,7 @@ impl Shared {
         end: Bound<Vec<u8>>,
     ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.store
-            .range::<Vec<u8>, _>((start, end))
+            .range((start, end))
             .map_err(store_err)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(store_err)
@@ -80,7 +80,7 @@ pub(crate) fn scan_snapshot(
     end: Bound<Vec<u8>>,
 ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     snapshot
-        .range::<Vec<u8>, _>((start, end))
+        .range((start, end))
         .map_err(store_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(store_err)

@@ -1,6 +1,7 @@
 //! Table benchmarks: build 100k entries (16-byte keys, 100-byte values),
 //! point lookups that hit and miss (misses filtered by the bloom filter),
-//! and a full scan. Throughput is reported in entries per second.
+//! seeks forwards and backwards, and a full scan each way. Throughput is
+//! reported in entries per second.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -77,6 +78,42 @@ fn benches(c: &mut Criterion) {
                 cursor.next().unwrap();
             }
             black_box(n)
+        })
+    });
+    group.bench_function("scan_100k_rev", |b| {
+        b.iter(|| {
+            let mut cursor = table.iter();
+            cursor.seek_to_last().unwrap();
+            let mut n = 0u64;
+            while cursor.valid() {
+                n += cursor.value().len() as u64;
+                cursor.prev().unwrap();
+            }
+            black_box(n)
+        })
+    });
+
+    // A seek to an absent (odd) key each way: the entry after it against
+    // the entry before it.
+    group.throughput(Throughput::Elements(LOOKUPS));
+    group.bench_function("seek_10k", |b| {
+        let mut cursor = table.iter();
+        b.iter(|| {
+            for i in scattered(LOOKUPS) {
+                let target = InternalKey::for_seek(&user_key(2 * i + 1), 10);
+                cursor.seek(target.as_bytes()).unwrap();
+                black_box(cursor.valid());
+            }
+        })
+    });
+    group.bench_function("seek_for_prev_10k", |b| {
+        let mut cursor = table.iter();
+        b.iter(|| {
+            for i in scattered(LOOKUPS) {
+                let target = InternalKey::for_seek(&user_key(2 * i + 1), 10);
+                cursor.seek_for_prev(target.as_bytes()).unwrap();
+                black_box(cursor.valid());
+            }
         })
     });
     group.finish();

@@ -1,6 +1,16 @@
 //! Data and index blocks: prefix-compressed sorted entries with restart
 //! points, and a cursor that seeks by binary search over those points.
 //!
+//! An entry's key can only be decoded from the restart point before it, so
+//! the cursor steps backward as LevelDB's `Block::Iter::Prev` does: back to
+//! the last restart point before the current entry, then forward to the
+//! entry just before it. That costs one restart interval of decoding, not
+//! the block. Like RocksDB's block iterator, it keeps the entries of that
+//! interval, so the next `prev` calls in the same interval are lookups
+//! instead of scans: a backward scan decodes every entry once.
+//! `seek_for_prev` binary-searches the restart points as `seek` does and
+//! decodes one interval.
+//!
 //! Layout (see `docs/format/sstable.md`, "Blocks"):
 //!
 //! ```text
@@ -238,14 +248,56 @@ fn decode_header(entries: &[u8], offset: usize) -> Result<EntryHeader, BlockErro
     })
 }
 
-/// A forward cursor over one block, owning a reference to it.
+/// Entries [`BlockCursor::interval`] makes room for up front: the default
+/// restart interval.
+const INTERVAL_ENTRIES_RESERVED: usize = 16;
+/// Key bytes [`BlockCursor::interval_keys`] makes room for up front.
+const INTERVAL_KEY_BYTES_RESERVED: usize = INTERVAL_ENTRIES_RESERVED * 32;
+
+/// One decoded entry of [`BlockCursor::interval`].
+#[derive(Clone, Copy, Debug)]
+struct DecodedEntry {
+    offset: usize,
+    /// Its key in [`BlockCursor::interval_keys`].
+    key_start: usize,
+    key_end: usize,
+    value_start: usize,
+    value_end: usize,
+}
+
+/// Where [`BlockCursor::decode_interval`] stops.
+#[derive(Clone, Copy)]
+enum IntervalEnd<'t> {
+    /// Before the entry at this offset (or the end of the entry area).
+    Before(usize),
+    /// After the last entry whose key is `<= target`.
+    AtMost(&'t [u8]),
+}
+
+/// A cursor over one block, both directions, owning a reference to it.
+///
+/// Forward it decodes one entry per step into `key`. Backward it decodes
+/// a whole restart interval (up to the entry it needs) into `interval`
+/// and then walks that list: each backward step is a lookup, and a
+/// backward scan decodes every entry once.
 ///
 /// After an error the cursor is invalid until the next seek.
 #[derive(Debug)]
 pub(crate) struct BlockCursor {
     block: Arc<Block>,
-    /// The current entry's full key (prefix-decompressed).
+    /// The current entry's full key (prefix-decompressed), unless the
+    /// cursor is `in_interval`.
     key: Vec<u8>,
+    /// Entries of one restart interval, from its restart point on, in
+    /// block order, decoded by a backward move.
+    interval: Vec<DecodedEntry>,
+    /// The keys of `interval`, back to back.
+    interval_keys: Vec<u8>,
+    /// The restart point `interval` starts at.
+    interval_restart: usize,
+    /// `Some(i)`: the current entry is `interval[i]` (its key is there, not
+    /// in `key`). `None`: `key` holds it and `interval` is stale.
+    in_interval: Option<usize>,
     value_start: usize,
     value_end: usize,
     /// Offset of the current entry.
@@ -261,6 +313,10 @@ impl BlockCursor {
         BlockCursor {
             block,
             key: Vec::new(),
+            interval: Vec::new(),
+            interval_keys: Vec::new(),
+            interval_restart: 0,
+            in_interval: None,
             value_start: 0,
             value_end: 0,
             entry_offset: 0,
@@ -269,13 +325,24 @@ impl BlockCursor {
         }
     }
 
+    /// Makes this an unpositioned cursor over `block`, keeping its buffers'
+    /// allocations.
+    pub fn reset(&mut self, block: Arc<Block>) {
+        self.block = block;
+        self.in_interval = None;
+        self.valid = false;
+    }
+
     pub fn valid(&self) -> bool {
         self.valid
     }
 
     /// REQUIRES: `valid()`.
     pub fn key(&self) -> &[u8] {
-        &self.key
+        match self.in_interval.and_then(|i| self.interval.get(i)) {
+            Some(entry) => &self.interval_keys[entry.key_start..entry.key_end],
+            None => &self.key,
+        }
     }
 
     /// REQUIRES: `valid()`.
@@ -293,7 +360,7 @@ impl BlockCursor {
     }
 
     /// Decodes the entry at `next_offset` into the cursor, or becomes
-    /// invalid at the end of the entry area.
+    /// invalid at the end of the entry area. REQUIRES: not `in_interval`.
     fn step(&mut self) -> Result<(), BlockError> {
         if self.next_offset >= self.block.entries_end {
             self.valid = false;
@@ -327,6 +394,7 @@ impl BlockCursor {
     }
 
     fn start_at_restart(&mut self, index: usize) -> Result<(), BlockError> {
+        self.in_interval = None;
         self.key.clear();
         self.next_offset = self
             .block
@@ -334,6 +402,99 @@ impl BlockCursor {
             .get(index)
             .map_or(self.block.entries_end, |&r| r as usize);
         self.step()
+    }
+
+    /// Makes `interval[index]` the current entry.
+    fn select(&mut self, index: usize) {
+        let Some(entry) = self.interval.get(index).copied() else {
+            self.in_interval = None;
+            self.valid = false;
+            return;
+        };
+        self.in_interval = Some(index);
+        self.entry_offset = entry.offset;
+        self.value_start = entry.value_start;
+        self.value_end = entry.value_end;
+        self.next_offset = entry.value_end;
+        self.valid = true;
+    }
+
+    /// Decodes the entries of restart interval `restart` into `interval`,
+    /// from its restart point up to `end`, and positions at the last one
+    /// (invalid if there is none).
+    fn decode_interval(&mut self, restart: usize, end: IntervalEnd<'_>) -> Result<(), BlockError> {
+        self.interval.clear();
+        self.interval_keys.clear();
+        // Room for a default interval of short keys at once, not by doubling.
+        self.interval.reserve(INTERVAL_ENTRIES_RESERVED);
+        self.interval_keys.reserve(INTERVAL_KEY_BYTES_RESERVED);
+        self.interval_restart = restart;
+        self.in_interval = None;
+        self.valid = false;
+        let entries = &self.block.data[..self.block.entries_end];
+        let stop = match end {
+            IntervalEnd::Before(offset) => offset.min(entries.len()),
+            IntervalEnd::AtMost(_) => entries.len(),
+        };
+        let mut offset = self
+            .block
+            .restarts
+            .get(restart)
+            .map_or(entries.len(), |&r| r as usize);
+        let mut previous_key = 0..0;
+        while offset < stop {
+            let header = decode_header(entries, offset)?;
+            if header.shared > previous_key.len() {
+                return Err(BlockError {
+                    offset,
+                    detail: "entry shares more bytes than the previous key has",
+                });
+            }
+            let key_start = self.interval_keys.len();
+            self.interval_keys
+                .extend_from_within(previous_key.start..previous_key.start + header.shared);
+            let unshared_end = header.key_start + header.unshared;
+            self.interval_keys
+                .extend_from_slice(&entries[header.key_start..unshared_end]);
+            if let IntervalEnd::AtMost(target) = end {
+                if compare_internal_keys(&self.interval_keys[key_start..], target)
+                    == Ordering::Greater
+                {
+                    self.interval_keys.truncate(key_start);
+                    break;
+                }
+            }
+            let value_end = unshared_end + header.value_len;
+            self.interval.push(DecodedEntry {
+                offset,
+                key_start,
+                key_end: self.interval_keys.len(),
+                value_start: unshared_end,
+                value_end,
+            });
+            previous_key = key_start..self.interval_keys.len();
+            offset = value_end;
+        }
+        if let Some(last) = self.interval.len().checked_sub(1) {
+            self.select(last);
+        }
+        Ok(())
+    }
+
+    /// Decodes the interval that ends just before the entry at `current`
+    /// (which starts interval `restart + 1` or lies inside `restart`), and
+    /// positions at its last entry, which must end where `current` starts.
+    fn decode_up_to(&mut self, restart: usize, current: usize) -> Result<(), BlockError> {
+        self.decode_interval(restart, IntervalEnd::Before(current))?;
+        if !self.valid || self.next_offset != current {
+            self.valid = false;
+            self.in_interval = None;
+            return Err(BlockError {
+                offset: current,
+                detail: "entry does not follow the entries before it",
+            });
+        }
+        Ok(())
     }
 
     /// Positions at the first entry.
@@ -344,13 +505,92 @@ impl BlockCursor {
     /// Moves to the next entry. REQUIRES: `valid()`.
     pub fn next(&mut self) -> Result<(), BlockError> {
         debug_assert!(self.valid);
+        if let Some(i) = self.in_interval {
+            if i + 1 < self.interval.len() {
+                self.select(i + 1);
+                return Ok(());
+            }
+            // Leave the interval: `step` decodes relative to `key`.
+            self.key.clear();
+            if let Some(entry) = self.interval.get(i) {
+                self.key
+                    .extend_from_slice(&self.interval_keys[entry.key_start..entry.key_end]);
+            }
+            self.in_interval = None;
+        }
         self.step()
+    }
+
+    /// Positions at the last entry.
+    pub fn seek_to_last(&mut self) -> Result<(), BlockError> {
+        self.valid = false;
+        let Some(last) = self.block.restarts.len().checked_sub(1) else {
+            self.in_interval = None;
+            return Ok(());
+        };
+        self.decode_interval(last, IntervalEnd::Before(self.block.entries_end))
+    }
+
+    /// Moves to the previous entry, or becomes invalid at the first: the
+    /// previous one of the decoded interval, or else the last entry of the
+    /// interval before the current entry, decoded (one restart interval at
+    /// most). REQUIRES: `valid()`.
+    pub fn prev(&mut self) -> Result<(), BlockError> {
+        debug_assert!(self.valid);
+        let current = self.entry_offset;
+        let restart = match self.in_interval {
+            Some(i) if i > 0 => {
+                self.select(i - 1);
+                return Ok(());
+            }
+            // At the interval's restart point: the interval before it.
+            Some(_) => self.interval_restart.checked_sub(1),
+            // The last restart point strictly before the current entry.
+            None => self
+                .block
+                .restarts
+                .partition_point(|&restart| (restart as usize) < current)
+                .checked_sub(1),
+        };
+        match restart {
+            Some(restart) => self.decode_up_to(restart, current),
+            None => {
+                self.valid = false;
+                self.in_interval = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Positions at the last entry with key `<= target`: binary search for
+    /// the last restart point whose key is `<= target`, then that interval
+    /// decoded up to the last such entry.
+    pub fn seek_for_prev(&mut self, target: &[u8]) -> Result<(), BlockError> {
+        self.valid = false;
+        self.in_interval = None;
+        let count = self.block.restarts.len();
+        if count == 0
+            || compare_internal_keys(self.block.restart_key(0)?, target) == Ordering::Greater
+        {
+            return Ok(());
+        }
+        let (mut left, mut right) = (0usize, count - 1);
+        while left < right {
+            let mid = left + (right - left).div_ceil(2);
+            if compare_internal_keys(self.block.restart_key(mid)?, target) != Ordering::Greater {
+                left = mid;
+            } else {
+                right = mid - 1;
+            }
+        }
+        self.decode_interval(left, IntervalEnd::AtMost(target))
     }
 
     /// Positions at the first entry with key `>= target`: binary search for
     /// the last restart point whose key is `< target`, then a linear scan.
     pub fn seek(&mut self, target: &[u8]) -> Result<(), BlockError> {
         self.valid = false;
+        self.in_interval = None;
         let count = self.block.restarts.len();
         if count == 0 {
             return Ok(());
@@ -477,6 +717,83 @@ mod tests {
         }
     }
 
+    fn collect_backward(block: &Arc<Block>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut cursor = BlockCursor::new(block.clone());
+        cursor.seek_to_last().unwrap();
+        let mut out = Vec::new();
+        while cursor.valid() {
+            out.push((cursor.key().to_vec(), cursor.value().to_vec()));
+            cursor.prev().unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn prev_steps_back_across_restart_intervals() {
+        let entries = numbered(50);
+        for interval in [1, 2, 3, 16, 100] {
+            let block = build(&entries, interval);
+            let mut reversed = entries.clone();
+            reversed.reverse();
+            assert_eq!(collect_backward(&block), reversed, "interval {interval}");
+        }
+    }
+
+    #[test]
+    fn next_and_prev_mix_at_restart_boundaries() {
+        let entries = numbered(40);
+        let block = build(&entries, 4);
+        let mut cursor = BlockCursor::new(block);
+        // Entry 8 is a restart point, 7 ends the interval before it.
+        cursor.seek(&entries[8].0).unwrap();
+        cursor.prev().unwrap();
+        assert_eq!(cursor.key(), &entries[7].0[..]);
+        cursor.next().unwrap();
+        assert_eq!(cursor.key(), &entries[8].0[..]);
+        cursor.next().unwrap();
+        cursor.prev().unwrap();
+        assert_eq!(cursor.key(), &entries[8].0[..]);
+        cursor.seek_to_first().unwrap();
+        cursor.prev().unwrap();
+        assert!(!cursor.valid(), "before the first entry");
+        cursor.seek_to_last().unwrap();
+        assert_eq!(cursor.key(), &entries[39].0[..]);
+        cursor.next().unwrap();
+        assert!(!cursor.valid(), "past the last entry");
+    }
+
+    #[test]
+    fn seek_for_prev_lands_on_the_last_entry_at_or_before_the_target() {
+        let entries = numbered(50);
+        for interval in [1, 2, 16, 100] {
+            let block = build(&entries, interval);
+            let mut cursor = BlockCursor::new(block);
+            for (i, (key, value)) in entries.iter().enumerate() {
+                cursor.seek_for_prev(key).unwrap();
+                assert_eq!(cursor.value(), &value[..], "interval {interval}, entry {i}");
+                // A target between entry i and i+1 lands on i.
+                let user = format!("key{i:05}~");
+                let between = InternalKey::for_seek(user.as_bytes(), 1);
+                cursor.seek_for_prev(between.as_bytes()).unwrap();
+                assert_eq!(cursor.key(), &key[..], "interval {interval}, after {i}");
+            }
+            cursor.seek_for_prev(&ikey(b"a", 1)).unwrap();
+            assert!(!cursor.valid(), "before the first entry");
+            cursor.seek_for_prev(&ikey(b"zzz", 1)).unwrap();
+            assert_eq!(cursor.key(), &entries[49].0[..]);
+        }
+    }
+
+    #[test]
+    fn empty_block_has_no_last_entry() {
+        let block = Arc::new(Block::parse(vec![0, 0, 0, 0]).unwrap());
+        let mut cursor = BlockCursor::new(block);
+        cursor.seek_to_last().unwrap();
+        assert!(!cursor.valid());
+        cursor.seek_for_prev(&ikey(b"k", 1)).unwrap();
+        assert!(!cursor.valid());
+    }
+
     #[test]
     fn empty_values_and_a_one_mebibyte_value_roundtrip() {
         let big = vec![0xAB; 1 << 20];
@@ -533,11 +850,61 @@ mod tests {
             prop_assert_eq!(collect(&block), entries.clone());
             let target = ikey(&probe, 5);
             let expected = entries.iter().find(|(k, _)| compare_internal_keys(k, &target) != Ordering::Less);
-            let mut cursor = BlockCursor::new(block);
+            let mut cursor = BlockCursor::new(block.clone());
             cursor.seek(&target).unwrap();
             prop_assert_eq!(cursor.valid(), expected.is_some());
             if let Some((k, _)) = expected {
                 prop_assert_eq!(cursor.key(), &k[..]);
+            }
+            let mut reversed = entries.clone();
+            reversed.reverse();
+            prop_assert_eq!(collect_backward(&block), reversed);
+            let expected = entries.iter().rfind(|(k, _)| compare_internal_keys(k, &target) != Ordering::Greater);
+            cursor.seek_for_prev(&target).unwrap();
+            prop_assert_eq!(cursor.valid(), expected.is_some());
+            if let Some((k, _)) = expected {
+                prop_assert_eq!(cursor.key(), &k[..]);
+            }
+        }
+
+        /// Random walks of `next` and `prev` from a random start land on the
+        /// entry an index into the sorted entries names, at every step, in
+        /// and out of the decoded interval a backward move keeps.
+        #[test]
+        fn random_walks_match_the_sorted_entries(
+            count in 1usize..60,
+            interval in 1usize..8,
+            start in 0usize..60,
+            backward_start in any::<bool>(),
+            moves in proptest::collection::vec(any::<bool>(), 0..80),
+        ) {
+            let entries = numbered(count);
+            let block = build(&entries, interval);
+            let mut cursor = BlockCursor::new(block);
+            let mut at = Some(start % count);
+            if backward_start {
+                cursor.seek_for_prev(&entries[start % count].0).unwrap();
+            } else {
+                cursor.seek(&entries[start % count].0).unwrap();
+            }
+            for forward in moves {
+                let Some(i) = at else { break };
+                prop_assert_eq!(cursor.key(), &entries[i].0[..]);
+                prop_assert_eq!(cursor.value(), &entries[i].1[..]);
+                if forward {
+                    cursor.next().unwrap();
+                    at = (i + 1 < count).then_some(i + 1);
+                } else {
+                    cursor.prev().unwrap();
+                    at = i.checked_sub(1);
+                }
+                prop_assert_eq!(cursor.valid(), at.is_some());
+                if at.is_none() {
+                    // Start again somewhere else, leaving a stale interval behind.
+                    let restart = count / 2;
+                    cursor.seek(&entries[restart].0).unwrap();
+                    at = Some(restart);
+                }
             }
         }
 
@@ -554,6 +921,14 @@ mod tests {
                     }
                 }
                 let _ = cursor.seek(&target);
+                let mut steps = 0;
+                if cursor.seek_to_last().is_ok() {
+                    while cursor.valid() && cursor.prev().is_ok() {
+                        steps += 1;
+                        prop_assert!(steps <= block.len(), "each entry takes at least 3 bytes");
+                    }
+                }
+                let _ = cursor.seek_for_prev(&target);
             }
         }
     }

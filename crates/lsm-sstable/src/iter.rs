@@ -1,5 +1,7 @@
 //! The table cursor: a two-level iterator (index position + data block
 //! cursor) that owns its table and current block, so it is `'static`.
+//! Going backward it moves to the previous data block's last entry when
+//! the block cursor runs off the block's start.
 
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ use crate::table::Table;
 pub struct TableIterator {
     table: Arc<Table>,
     /// Index position of the block `block` is over; `table.index().len()`
-    /// when exhausted.
+    /// when exhausted going forward.
     block_index: usize,
     /// Cursor over the current data block; `None` when not positioned or
     /// after an error.
@@ -41,16 +43,26 @@ impl TableIterator {
         &self.table
     }
 
-    /// Opens a cursor over the data block at `index` (unpositioned).
+    /// Points the block cursor at the data block at `index` (unpositioned),
+    /// reusing the cursor's buffers.
     fn load_block(&mut self, index: usize) -> Result<()> {
         self.block_index = index;
-        self.block = None;
         let Some(entry) = self.table.index().get(index) else {
+            self.block = None;
             return Ok(());
         };
         let handle = entry.handle;
-        let block = self.table.data_block(handle)?;
-        self.block = Some(BlockCursor::new(block));
+        let block = match self.table.data_block(handle) {
+            Ok(block) => block,
+            Err(err) => {
+                self.block = None;
+                return Err(err);
+            }
+        };
+        match &mut self.block {
+            Some(cursor) => cursor.reset(block),
+            None => self.block = Some(BlockCursor::new(block)),
+        }
         Ok(())
     }
 
@@ -60,6 +72,20 @@ impl TableIterator {
         while self.block.as_ref().is_some_and(|cursor| !cursor.valid()) {
             self.load_block(self.block_index + 1)?;
             self.position_block(|cursor| cursor.seek_to_first())?;
+        }
+        Ok(())
+    }
+
+    /// While the block cursor is exhausted, moves to the last entry of the
+    /// previous block; before the first block the cursor is invalid.
+    fn skip_exhausted_blocks_backward(&mut self) -> Result<()> {
+        while self.block.as_ref().is_some_and(|cursor| !cursor.valid()) {
+            let Some(previous) = self.block_index.checked_sub(1) else {
+                self.block = None;
+                return Ok(());
+            };
+            self.load_block(previous)?;
+            self.position_block(|cursor| cursor.seek_to_last())?;
         }
         Ok(())
     }
@@ -117,6 +143,14 @@ impl InternalIterator for TableIterator {
         self.fail_on_error(result)
     }
 
+    fn prev(&mut self) -> Result<()> {
+        debug_assert!(self.valid());
+        let result = self
+            .position_block(|cursor| cursor.prev())
+            .and_then(|()| self.skip_exhausted_blocks_backward());
+        self.fail_on_error(result)
+    }
+
     fn seek(&mut self, target: &[u8]) -> Result<()> {
         let index = self.table.index_position(target);
         let result = self
@@ -126,11 +160,33 @@ impl InternalIterator for TableIterator {
         self.fail_on_error(result)
     }
 
+    /// The first block whose last key is `>= target` holds the answer, or
+    /// (if all its entries are `> target`) the block before it does; past
+    /// the last block's last key, the answer is the table's last entry.
+    fn seek_for_prev(&mut self, target: &[u8]) -> Result<()> {
+        let last_block = self.table.index().len().saturating_sub(1);
+        let index = self.table.index_position(target).min(last_block);
+        let result = self
+            .load_block(index)
+            .and_then(|()| self.position_block(|cursor| cursor.seek_for_prev(target)))
+            .and_then(|()| self.skip_exhausted_blocks_backward());
+        self.fail_on_error(result)
+    }
+
     fn seek_to_first(&mut self) -> Result<()> {
         let result = self
             .load_block(0)
             .and_then(|()| self.position_block(|cursor| cursor.seek_to_first()))
             .and_then(|()| self.skip_exhausted_blocks());
+        self.fail_on_error(result)
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        let last_block = self.table.index().len().saturating_sub(1);
+        let result = self
+            .load_block(last_block)
+            .and_then(|()| self.position_block(|cursor| cursor.seek_to_last()))
+            .and_then(|()| self.skip_exhausted_blocks_backward());
         self.fail_on_error(result)
     }
 }

@@ -72,6 +72,14 @@
 //!     cursor.next()?;
 //! }
 //! assert_eq!(count, 3);
+//!
+//! // Backward: the last entry at or before a target, then the ones before.
+//! cursor.seek_for_prev(InternalKey::for_seek(b"apple", 5).as_bytes())?;
+//! assert_eq!(cursor.value(), b"red");
+//! cursor.prev()?;
+//! assert!(!cursor.valid(), "apple@7 is the first entry");
+//! cursor.seek_to_last()?;
+//! assert_eq!(cursor.key(), InternalKey::new(b"pear", 5, ValueKind::Delete).as_bytes());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -1,6 +1,6 @@
 //! Damaged table files: every flipped byte and every truncation is reported
-//! as corruption naming the file (and, for data blocks, the block's offset);
-//! no damage yields a wrong value or a panic.
+//! as corruption naming the file (and, for data blocks, the block's offset),
+//! scanning forward or backward; no damage yields a wrong value or a panic.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{build, ikey, open, scan, Entry};
+use common::{build, ikey, open, scan, scan_backward, Entry};
 use lsm_core::checksum::{crc32_parts, mask_crc, masked_crc32};
 use lsm_core::{Lookup, OsFileSystem, ValueKind};
 use lsm_sstable::{Compression, Error, Table, TableOptions, BLOCK_TRAILER_BYTES, FOOTER_BYTES};
@@ -140,6 +140,9 @@ fn every_flipped_byte_is_reported_as_corruption_at_the_right_block() {
                         assert_eq!(what, "data", "flipping {what} byte {at} must fail open");
                         let err = read_all(&table, &expected)
                             .expect_err("a flipped data byte must be detected");
+                        let backward = scan_backward(&mut table.iter())
+                            .expect_err("a backward scan must detect the flip too");
+                        assert_eq!(corruption_offset(&backward, &path), start);
                         let verify = table
                             .verify_checksums()
                             .expect_err("verify_checksums must find the flip");
@@ -229,6 +232,7 @@ proptest! {
         std::fs::write(&path, &bytes).unwrap();
         if let Ok(table) = Table::open(&OsFileSystem, &path, 1, None) {
             let _ = scan(&mut table.iter());
+            let _ = scan_backward(&mut table.iter());
             let _ = table.get(b"key", 5);
         }
     }
@@ -273,6 +277,7 @@ proptest! {
         std::fs::write(&path, &bytes).unwrap();
         if let Ok(table) = Table::open(&OsFileSystem, &path, 1, None) {
             let _ = scan(&mut table.iter());
+            let _ = scan_backward(&mut table.iter());
             let _ = table.get(&probe, 50);
             let _ = table.get(b"key005", 50);
             let _ = table.verify_checksums();

@@ -1,11 +1,14 @@
 //! A table built from a random sorted entry set reads back like a model:
-//! full scans, seeks and point lookups at snapshots.
+//! full scans both ways, seeks both ways and point lookups at snapshots.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
 
-use common::{build, ikey, model_get, model_seek, open, scan, sorted, Entry};
+use common::{
+    build, ikey, model_get, model_seek, model_seek_for_prev, open, scan, scan_backward, sorted,
+    Entry,
+};
 use lsm_core::{InternalIterator, InternalKey, Lookup, OsFileSystem, ValueKind};
 use lsm_sstable::{BlockCache, Compression, Error, Table, TableBuilder, TableOptions};
 use proptest::prelude::*;
@@ -85,6 +88,8 @@ proptest! {
 
         let mut cursor = table.iter();
         prop_assert_eq!(&scan(&mut cursor).unwrap(), &entries);
+        let reversed: Vec<Entry> = entries.iter().rev().cloned().collect();
+        prop_assert_eq!(scan_backward(&mut cursor).unwrap(), reversed);
 
         for (user_key, snapshot) in &probes {
             // Seek to a snapshot position inside a user key's versions.
@@ -97,6 +102,28 @@ proptest! {
                 prop_assert_eq!(cursor.value(), &v[..]);
             }
             prop_assert_eq!(table.get(user_key, *snapshot).unwrap(), model_get(&entries, user_key, *snapshot));
+            cursor.seek_for_prev(target.as_bytes()).unwrap();
+            let expected = model_seek_for_prev(&entries, target.as_bytes());
+            prop_assert_eq!(cursor.valid(), expected.is_some());
+            if let Some((k, v)) = expected {
+                prop_assert_eq!(cursor.key(), &k[..]);
+                prop_assert_eq!(cursor.value(), &v[..]);
+            }
+        }
+        // Exact seek_for_prev to every entry, then prev() and next() step
+        // by one whichever block boundary lies between.
+        for (i, (k, _)) in entries.iter().enumerate() {
+            cursor.seek_for_prev(k).unwrap();
+            prop_assert_eq!(cursor.key(), &k[..]);
+            cursor.prev().unwrap();
+            match i.checked_sub(1).map(|p| &entries[p]) {
+                Some((previous, _)) => {
+                    prop_assert_eq!(cursor.key(), &previous[..]);
+                    cursor.next().unwrap();
+                    prop_assert_eq!(cursor.key(), &k[..]);
+                }
+                None => prop_assert!(!cursor.valid()),
+            }
         }
         // Exact seeks to every entry, then next() continues in order.
         for (i, (k, _)) in entries.iter().enumerate() {
@@ -163,6 +190,61 @@ fn versions_of_one_key_spanning_two_blocks_are_found_at_every_snapshot() {
     );
     assert_eq!(table.get(b"k", 21).unwrap(), Some(Lookup::Deleted));
     assert_eq!(table.get(b"k", 1).unwrap(), None);
+}
+
+/// A table of many small blocks: backward steps cross every block
+/// boundary, `seek_for_prev` into a gap between blocks lands on the
+/// earlier block's last entry, and direction switches at a boundary step
+/// by one entry.
+#[test]
+fn reverse_iteration_crosses_block_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sst");
+    let entries: Vec<Entry> = (0..300u32)
+        .map(|i| {
+            (
+                ikey(format!("key{:05}", i * 2).as_bytes(), 1, ValueKind::Put),
+                vec![b'v'; 20],
+            )
+        })
+        .collect();
+    let options = TableOptions {
+        block_bytes: 128,
+        restart_interval: 3,
+        ..TableOptions::default()
+    };
+    build(&path, &entries, options);
+    let table = open(&path, None);
+    let index = table.index_entries();
+    assert!(index.len() > 20, "{} blocks", index.len());
+
+    let mut cursor = table.iter();
+    let reversed: Vec<Entry> = entries.iter().rev().cloned().collect();
+    assert_eq!(scan_backward(&mut cursor).unwrap(), reversed);
+
+    for block in &index[..index.len() - 1] {
+        let last = &block.last_key;
+        let at = entries.iter().position(|(k, _)| k == last).unwrap();
+        // Odd user keys are absent: the one after this block's last key
+        // falls in the gap before the next block.
+        let user = std::str::from_utf8(&last[..last.len() - 8]).unwrap();
+        let number: u32 = user[3..].parse().unwrap();
+        let gap = InternalKey::for_seek(format!("key{:05}", number + 1).as_bytes(), 1);
+        cursor.seek_for_prev(gap.as_bytes()).unwrap();
+        assert_eq!(cursor.key(), &last[..]);
+        cursor.next().unwrap();
+        assert_eq!(cursor.key(), &entries[at + 1].0[..], "into the next block");
+        cursor.prev().unwrap();
+        assert_eq!(cursor.key(), &last[..], "back into this block");
+    }
+    cursor
+        .seek_for_prev(InternalKey::for_seek(b"key", 1).as_bytes())
+        .unwrap();
+    assert!(!cursor.valid(), "before the first key");
+    cursor
+        .seek_for_prev(InternalKey::for_seek(b"zzz", 1).as_bytes())
+        .unwrap();
+    assert_eq!(cursor.key(), &entries[299].0[..], "past the last key");
 }
 
 #[test]

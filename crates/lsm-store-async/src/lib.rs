@@ -26,7 +26,8 @@
 //!   [`AsyncLsmStore::compact_level`].
 //!
 //! Main types: [`AsyncLsmStore`] (a cloneable handle: every clone is the
-//! same open store), [`Snapshot`], [`StoreIterator`], [`WaitForSeq`],
+//! same open store), [`Snapshot`], [`StoreIterator`] (with [`KeyRange`],
+//! the range forms `range(..)` takes), [`Keyspace`], [`WaitForSeq`],
 //! [`WriteOptions`], [`CompactionJob`], [`JobId`], [`JobState`], [`Error`];
 //! [`ReadOnlyStore`] ([`AsyncLsmStore::open_read_only`]) opens a store for
 //! reading only (no lock, no thread, nothing written). It implements
@@ -67,6 +68,35 @@
 //! let job = store.compact_level(0, true)?; // L0 into L1, waited for
 //! assert_eq!(store.compaction_status(job).map(|j| j.state), Some(JobState::Completed));
 //! assert_eq!(store.get("apple")?, Some(b"red".to_vec()));
+//! store.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Iteration
+//!
+//! As on the sync store: [`AsyncLsmStore::iter`], [`AsyncLsmStore::prefix`]
+//! and [`AsyncLsmStore::range`] (any range expression, see [`KeyRange`]),
+//! and the same on [`Snapshot`], read the visible writes in key order; the
+//! [`StoreIterator`] is double-ended (`.rev()`, `next_back`, both ends
+//! mixed).
+//!
+//! ```
+//! use std::time::Duration;
+//! use lsm_store_async::{AsyncLsmStore, Error, KvItem, LsmConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = AsyncLsmStore::open(LsmConfig::new(dir.path()))?;
+//! store.put("apple", "red")?;
+//! store.put("apricot", "orange")?;
+//! let seq = store.put("banana", "yellow")?;
+//! assert!(store.wait_for_seq(seq, Duration::from_secs(10)));
+//! fn keys(iter: impl Iterator<Item = KvItem<Error>>) -> Result<Vec<Vec<u8>>, Error> {
+//!     iter.map(|item| item.map(|(key, _)| key)).collect()
+//! }
+//! assert_eq!(keys(store.iter()?)?, [&b"apple"[..], b"apricot", b"banana"]);
+//! assert_eq!(keys(store.prefix("ap")?.rev())?, [&b"apricot"[..], b"apple"]);
+//! assert_eq!(keys(store.range(.."b")?.rev())?, [&b"apricot"[..], b"apple"]);
+//! assert_eq!(keys(store.snapshot()?.range("apricot"..)?)?, [&b"apricot"[..], b"banana"]);
 //! store.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -126,8 +156,8 @@ pub use flusher::MAX_IMMUTABLE_MEMTABLES;
 pub use keyspaces::Keyspace;
 pub use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 pub use lsm_engine::{
-    Backlog, CheckpointInfo, KeyspaceStats, KvError, KvItem, KvSnapshot, KvStore, LevelStats,
-    LsmConfig, LsmConfigBuilder, ReadOnlyStore, StoreStats, WriteOptions,
+    Backlog, CheckpointInfo, KeyRange, KeyspaceStats, KvError, KvItem, KvSnapshot, KvStore,
+    LevelStats, LsmConfig, LsmConfigBuilder, ReadOnlyStore, StoreStats, WriteOptions,
 };
 pub use lsm_wal::SyncMode;
 pub use read::{Snapshot, StoreIterator};

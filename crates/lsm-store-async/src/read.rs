@@ -2,16 +2,18 @@
 //! iterator, reporting this crate's [`Error`] so an async user matches one
 //! error type everywhere.
 
-use std::ops::{Bound, RangeBounds};
+use std::ops::Bound;
 
 use lsm_core::{KeyspaceId, SeqNo};
-use lsm_engine::{owned_bounds, KvSnapshot};
+use lsm_engine::{prefix_range, KeyRange, KvSnapshot};
 
 use crate::error::{Error, Result};
 
 /// Iterator over the live keys of a range, in key order, as of one
 /// sequence number. Yields `Result<(key, value), Error>`; after an error it
-/// ends.
+/// ends. Double-ended, like the engine's `StoreIterator` it wraps: `.rev()`
+/// reads the range backward, and `next` and `next_back` may be mixed (the
+/// ends meet in the middle, no key comes twice).
 #[derive(Debug)]
 pub struct StoreIterator(lsm_engine::StoreIterator);
 
@@ -26,6 +28,12 @@ impl Iterator for StoreIterator {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.0.next().map(|item| item.map_err(Error::from))
+    }
+}
+
+impl DoubleEndedIterator for StoreIterator {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|item| item.map_err(Error::from))
     }
 }
 
@@ -51,13 +59,21 @@ impl Snapshot {
         Ok(self.0.get(key)?)
     }
 
-    /// The live keys in `range` as of the snapshot, in order.
-    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
-        &self,
-        range: R,
-    ) -> Result<StoreIterator> {
-        let (start, end) = owned_bounds(&range);
-        KvSnapshot::range(self, start, end)
+    /// The live keys in `range` as of the snapshot, in order; any range
+    /// form ([`KeyRange`]). The iterator is double-ended.
+    pub fn range(&self, range: impl KeyRange) -> Result<StoreIterator> {
+        Ok(StoreIterator::new(self.0.range(range)?))
+    }
+
+    /// Every live key as of the snapshot, in order (double-ended).
+    pub fn iter(&self) -> Result<StoreIterator> {
+        self.range(..)
+    }
+
+    /// The live keys that start with `prefix` as of the snapshot, in order
+    /// (double-ended). The empty prefix is every key.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<StoreIterator> {
+        self.range(prefix_range(prefix.as_ref()))
     }
 }
 
@@ -74,8 +90,7 @@ impl KvSnapshot for Snapshot {
     }
 
     fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
-        let inner = KvSnapshot::range(&self.0, start, end)?;
-        Ok(StoreIterator::new(inner))
+        Snapshot::range(self, (start, end))
     }
 
     fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -23,7 +23,7 @@
 //!    snapshots of this store are alive).
 
 use std::borrow::Cow;
-use std::ops::{Bound, RangeBounds};
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use lsm_core::{SeqNo, WriteBatch};
 use lsm_engine::{
-    owned_bounds, Backlog, CheckpointInfo, Engine, Error as StoreError, KvStore, LsmConfig,
-    ReadOnlyStore, StoreStats, WriteOptions,
+    prefix_range, Backlog, CheckpointInfo, Engine, Error as StoreError, KeyRange, KvStore,
+    LsmConfig, ReadOnlyStore, StoreStats, WriteOptions,
 };
 use parking_lot::Mutex;
 
@@ -77,7 +77,7 @@ struct Threads {
 ///     let seq = writer.join().expect("writer thread")?;
 ///     assert!(store.wait_for_seq(seq, std::time::Duration::from_secs(10)));
 /// }
-/// assert_eq!(store.range::<str, _>(..)?.count(), 4);
+/// assert_eq!(store.range(..)?.count(), 4);
 /// drop(store); // the last clone: closes the store, releases the lock
 /// let reopened = AsyncLsmStore::open(LsmConfig::new(dir.path()))?;
 /// assert_eq!(reopened.get("key3")?, Some(b"v".to_vec()));
@@ -344,13 +344,24 @@ impl AsyncLsmStore {
         Ok(self.engine.get(key.as_ref())?)
     }
 
-    /// The live keys in `range` at the watermark, in order.
-    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
-        &self,
-        range: R,
-    ) -> Result<StoreIterator> {
-        let (start, end) = owned_bounds(&range);
-        KvStore::range(self, start, end)
+    /// The live keys in `range` at the watermark, in order; any range
+    /// form ([`KeyRange`]: `..`, `"a".."m"`, `b"k"..=b"p"`, `key..`, a pair
+    /// of `Bound`s). The iterator is double-ended: `.rev()` or `next_back`
+    /// reads the range from its end.
+    pub fn range(&self, range: impl KeyRange) -> Result<StoreIterator> {
+        let (start, end) = range.into_bounds();
+        Ok(StoreIterator::new(self.engine.range(start, end, None)?))
+    }
+
+    /// Every live key at the watermark, in order (double-ended).
+    pub fn iter(&self) -> Result<StoreIterator> {
+        self.range(..)
+    }
+
+    /// The live keys that start with `prefix` at the watermark, in order
+    /// (double-ended). The empty prefix is every key.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<StoreIterator> {
+        self.range(prefix_range(prefix.as_ref()))
     }
 
     /// A repeatable-read snapshot at the watermark.
@@ -553,7 +564,7 @@ impl KvStore for AsyncLsmStore {
         AsyncLsmStore::get(self, key)
     }
     fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
-        Ok(StoreIterator::new(self.engine.range(start, end, None)?))
+        AsyncLsmStore::range(self, (start, end))
     }
     fn snapshot(&self) -> Result<Snapshot> {
         AsyncLsmStore::snapshot(self)

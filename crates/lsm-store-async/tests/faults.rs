@@ -71,12 +71,12 @@ fn failed_background_flush_poisons_writes_but_reads_still_work() {
             Some(format!("v{probe}").into_bytes())
         );
     }
-    assert_eq!(store.range::<[u8], _>(..).unwrap().count(), acked.len());
+    assert_eq!(store.range(..).unwrap().count(), acked.len());
     drop(store); // close joins every thread even though the store is poisoned
 
     // Acknowledged writes were in the WAL all along.
     let store = reopen_plain(dir.path());
-    assert_eq!(store.range::<[u8], _>(..).unwrap().count(), acked.len());
+    assert_eq!(store.range(..).unwrap().count(), acked.len());
     store.put("healthy", "again").unwrap();
 }
 

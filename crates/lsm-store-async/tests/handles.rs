@@ -275,7 +275,7 @@ fn open_read_only_reads_a_held_store_and_writes_nothing() {
             Some(b"2".to_vec()),
             "from the WAL"
         );
-        assert_eq!(reader.range::<str, _>(..).unwrap().count(), 202);
+        assert_eq!(reader.range(..).unwrap().count(), 202);
         assert!(reader.stats().unwrap().total_files() > 0);
     }
     assert_eq!(dir_contents(dir.path()), before, "a read-only open wrote");

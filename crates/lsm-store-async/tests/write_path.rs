@@ -97,7 +97,7 @@ fn full_queue_blocks_writers_until_the_core_lock_is_released() {
     let last = writer.join().unwrap();
     assert!(done.load(Ordering::SeqCst));
     assert!(store.wait_for_seq(last, LONG));
-    assert_eq!(store.range::<[u8], _>(..).unwrap().count(), 20);
+    assert_eq!(store.range(..).unwrap().count(), 20);
 }
 
 #[test]
@@ -175,14 +175,14 @@ fn wait_for_seq_fences_reads_across_threads() {
     let last = *acked.lock().unwrap().keys().last().unwrap();
     assert!(store.wait_for_seq(last, LONG));
     assert_eq!(
-        store.range::<[u8], _>(..).unwrap().count(),
+        store.range(..).unwrap().count(),
         WRITERS * PER_WRITER as usize
     );
     // The same state once everything is in tables.
     store.flush_memtable().unwrap();
     assert!(store.stats().unwrap().flushes > 0);
     assert_eq!(
-        store.range::<[u8], _>(..).unwrap().count(),
+        store.range(..).unwrap().count(),
         WRITERS * PER_WRITER as usize
     );
 }

@@ -9,7 +9,8 @@
 //!
 //! Main types: [`SimpleLsmStore`] (a cloneable handle: every clone is the
 //! same open store), [`LsmConfig`], [`WriteOptions`] (per-write
-//! durability), [`Snapshot`], [`StoreIterator`], [`StoreStats`], [`Error`];
+//! durability), [`Snapshot`], [`StoreIterator`] (with [`KeyRange`], the
+//! range forms `range(..)` takes), [`Keyspace`], [`StoreStats`], [`Error`];
 //! [`ReadOnlyStore`] ([`SimpleLsmStore::open_read_only`]) opens a store
 //! for reading only (no lock, nothing written), for tools and for a second
 //! process. The internals it shares with `lsm-store-async` live in the
@@ -45,6 +46,47 @@
 //!     .collect::<Result<_, _>>()?;
 //! assert_eq!(keys, [b"apple".to_vec(), b"cherry".to_vec()]);
 //! store.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Iteration
+//!
+//! [`SimpleLsmStore::iter`] reads every key, [`SimpleLsmStore::prefix`]
+//! the keys that start with a prefix, and [`SimpleLsmStore::range`] any
+//! range expression over byte-string keys (`..`, `"a".."m"`,
+//! `b"k"..=b"p"`, `key..`, a pair of `Bound`s; see [`KeyRange`]); the
+//! same three exist on [`Snapshot`] and [`ReadOnlyStore`]. Each returns a
+//! [`StoreIterator`] over one consistent view, in key order. It is
+//! double-ended: `.rev()` (or `next_back`) reads from the end of the range,
+//! at the cost of a forward read, and `next` and `next_back` may be mixed:
+//! the two ends meet in the middle without yielding a key twice.
+//!
+//! ```
+//! use lsm_store_sync::{Error, KvItem, LsmConfig, SimpleLsmStore};
+//!
+//! fn keys(iter: impl Iterator<Item = KvItem<Error>>) -> Result<Vec<String>, Error> {
+//!     iter.map(|item| item.map(|(key, _)| String::from_utf8_lossy(&key).into_owned()))
+//!         .collect()
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
+//! for (key, value) in [("apple", "red"), ("apricot", "orange"), ("banana", "yellow")] {
+//!     store.put(key, value)?;
+//! }
+//! assert_eq!(keys(store.iter()?)?, ["apple", "apricot", "banana"]);
+//! assert_eq!(keys(store.prefix("ap")?.rev())?, ["apricot", "apple"]);
+//! assert_eq!(keys(store.range(..)?.rev())?, ["banana", "apricot", "apple"]);
+//! assert_eq!(keys(store.range("apricot"..)?)?, ["apricot", "banana"]);
+//! // The last key at or before "b", read backward: one seek, like a forward one.
+//! let (last, _) = store.range(..="b")?.next_back().unwrap()?;
+//! assert_eq!(last, b"apricot");
+//! // Both ends at once: they meet in the middle.
+//! let mut both = store.iter()?;
+//! assert_eq!(both.next().unwrap()?.0, b"apple");
+//! assert_eq!(both.next_back().unwrap()?.0, b"banana");
+//! assert_eq!(both.next_back().unwrap()?.0, b"apricot");
+//! assert!(both.next().is_none());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -144,9 +186,10 @@ mod store;
 pub use keyspaces::Keyspace;
 pub use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 pub use lsm_engine::{
-    check_store, Backlog, CheckpointInfo, Error, KeyspaceStats, KvError, KvItem, KvSnapshot,
-    KvStore, LevelStats, LsmConfig, LsmConfigBuilder, ReadOnlyStore, Result, Snapshot, StoreCheck,
-    StoreIterator, StoreStats, Truncation, WriteOptions, LOCK_FILE_NAME, QUARANTINE_DIR_NAME,
+    check_store, Backlog, CheckpointInfo, Error, KeyRange, KeyspaceStats, KvError, KvItem,
+    KvSnapshot, KvStore, LevelStats, LsmConfig, LsmConfigBuilder, ReadOnlyStore, Result, Snapshot,
+    StoreCheck, StoreIterator, StoreStats, Truncation, WriteOptions, LOCK_FILE_NAME,
+    QUARANTINE_DIR_NAME,
 };
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};

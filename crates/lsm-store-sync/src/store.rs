@@ -2,7 +2,7 @@
 //! caller's thread: a write that fills the memtable freezes it, flushes it to
 //! an L0 table and runs any compaction the picker asks for before returning.
 
-use std::ops::{Bound, RangeBounds};
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use lsm_core::{SeqNo, WriteBatch};
 use parking_lot::Mutex;
 
 use lsm_engine::{
-    owned_bounds, Backlog, CheckpointInfo, Engine, Error, Freezer, KvStore, LsmConfig,
+    prefix_range, Backlog, CheckpointInfo, Engine, Error, Freezer, KeyRange, KvStore, LsmConfig,
     ReadOnlyStore, Result, Snapshot, StallCause, StoreIterator, StoreStats, WriteOptions,
 };
 
@@ -38,7 +38,7 @@ use lsm_engine::{
 /// for writer in writers {
 ///     writer.join().expect("writer thread")?;
 /// }
-/// assert_eq!(store.range::<str, _>(..)?.count(), 4);
+/// assert_eq!(store.range(..)?.count(), 4);
 /// drop(store); // the last clone: closes the store, releases the lock
 /// let reopened = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
 /// assert_eq!(reopened.get("key3")?, Some(b"v".to_vec()));
@@ -236,13 +236,24 @@ impl SimpleLsmStore {
         self.engine.get(key.as_ref())
     }
 
-    /// The live keys in `range`, in order, as of now.
-    pub fn range<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K>>(
-        &self,
-        range: R,
-    ) -> Result<StoreIterator> {
-        let (start, end) = owned_bounds(&range);
+    /// The live keys in `range`, in order, as of now; any range form
+    /// ([`KeyRange`]: `..`, `"a".."m"`, `b"k"..=b"p"`, `key..`, a pair of
+    /// `Bound`s). The iterator is double-ended: `.rev()` or `next_back`
+    /// reads the range from its end.
+    pub fn range(&self, range: impl KeyRange) -> Result<StoreIterator> {
+        let (start, end) = range.into_bounds();
         self.engine.range(start, end, None)
+    }
+
+    /// Every live key, in order, as of now (double-ended).
+    pub fn iter(&self) -> Result<StoreIterator> {
+        self.range(..)
+    }
+
+    /// The live keys that start with `prefix`, in order, as of now
+    /// (double-ended). The empty prefix is every key.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<StoreIterator> {
+        self.range(prefix_range(prefix.as_ref()))
     }
 
     /// A repeatable-read snapshot.
@@ -360,7 +371,7 @@ impl KvStore for SimpleLsmStore {
         SimpleLsmStore::get(self, key)
     }
     fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<StoreIterator> {
-        self.engine.range(start, end, None)
+        SimpleLsmStore::range(self, (start, end))
     }
     fn snapshot(&self) -> Result<Snapshot> {
         SimpleLsmStore::snapshot(self)

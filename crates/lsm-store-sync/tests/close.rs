@@ -43,7 +43,7 @@ fn close_releases_the_lock_while_a_snapshot_and_an_iterator_are_alive() {
     fill(&store, "a", 600);
     assert!(store.stats().unwrap().flushes >= 2, "no tables to read");
     let snapshot = store.snapshot().unwrap();
-    let mut iter = store.range::<str, _>(..).unwrap();
+    let mut iter = store.range(..).unwrap();
     assert!(iter.next().unwrap().is_ok());
     store.close().unwrap();
 
@@ -63,7 +63,7 @@ fn close_releases_the_lock_while_a_snapshot_and_an_iterator_are_alive() {
 
     assert!(matches!(store.put("x", "y"), Err(Error::Closed)));
     assert!(matches!(snapshot.get("a0001"), Err(Error::Closed)));
-    assert!(matches!(snapshot.range::<str, _>(..), Err(Error::Closed)));
+    assert!(matches!(snapshot.range(..), Err(Error::Closed)));
     // The iterator made before close holds its own view: it yields items
     // or errors, but never panics.
     let rest: Vec<_> = iter.by_ref().collect();

@@ -57,11 +57,8 @@ fn write_then_lose_power(dir: &Path, sync: SyncMode, n: u32) -> (Arc<FaultyFileS
 fn recovered_prefix(dir: &Path, written: u32) -> u32 {
     let fs = FaultyFileSystem::new(OsFileSystem::shared());
     let store = SimpleLsmStore::open(config(dir, &fs, SyncMode::Never)).unwrap();
-    let present: Vec<(Vec<u8>, Vec<u8>)> = store
-        .range::<str, _>(..)
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let present: Vec<(Vec<u8>, Vec<u8>)> =
+        store.range(..).unwrap().collect::<Result<_, _>>().unwrap();
     for (i, (k, v)) in present.iter().enumerate() {
         assert_eq!(
             k,
@@ -127,7 +124,7 @@ fn store_reopens_after_repeated_power_losses() {
     for round in 0..4u32 {
         let fs = FaultyFileSystem::new(OsFileSystem::shared());
         let store = SimpleLsmStore::open(config(dir.path(), &fs, SyncMode::Always)).unwrap();
-        let start = store.range::<str, _>(..).unwrap().count() as u32;
+        let start = store.range(..).unwrap().count() as u32;
         assert!(
             start >= expected_at_least,
             "round {round}: {start} < {expected_at_least}"
@@ -176,11 +173,8 @@ fn sync_makes_earlier_unsynced_writes_durable_with_one_fdatasync() {
     std::mem::forget(store);
     fs.crash().unwrap();
     let store = SimpleLsmStore::open(LsmConfig::new(dir.path())).unwrap();
-    let present: Vec<(Vec<u8>, Vec<u8>)> = store
-        .range::<str, _>(..)
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let present: Vec<(Vec<u8>, Vec<u8>)> =
+        store.range(..).unwrap().collect::<Result<_, _>>().unwrap();
     for (i, (k, v)) in present.iter().enumerate() {
         assert_eq!(k, key(i as u32).as_bytes(), "not a prefix");
         assert_eq!(v, format!("v{i}").as_bytes());

@@ -79,13 +79,13 @@ type Seen = (Vec<(Vec<u8>, Vec<u8>)>, Vec<Option<Vec<u8>>>);
 const PROBES: [&str; 6] = ["key0000", "key0007", "key0010", "key0011", "wal3", "nope"];
 
 fn read_only_view(store: &ReadOnlyStore) -> Seen {
-    let pairs = store.range::<[u8], _>(..).unwrap().map(Result::unwrap);
+    let pairs = store.range(..).unwrap().map(Result::unwrap);
     let gets = PROBES.iter().map(|k| store.get(k).unwrap()).collect();
     (pairs.collect(), gets)
 }
 
 fn store_view(store: &SimpleLsmStore) -> Seen {
-    let pairs = store.range::<[u8], _>(..).unwrap().map(Result::unwrap);
+    let pairs = store.range(..).unwrap().map(Result::unwrap);
     let gets = PROBES.iter().map(|k| store.get(k).unwrap()).collect();
     (pairs.collect(), gets)
 }

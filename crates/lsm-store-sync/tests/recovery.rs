@@ -68,7 +68,7 @@ fn fill(store: &SimpleLsmStore, n: u32, round: &str) -> BTreeMap<String, String>
 
 fn contents(store: &SimpleLsmStore) -> BTreeMap<String, String> {
     store
-        .range::<[u8], _>(..)
+        .range(..)
         .unwrap()
         .map(|item| {
             let (k, v) = item.unwrap();

@@ -84,7 +84,7 @@ fn snapshot_is_repeatable_across_writes_flushes_and_compactions() {
     assert_eq!(snapshot.get("a").unwrap(), Some(b"1".to_vec()));
     assert_eq!(snapshot.get("b").unwrap(), Some(b"1".to_vec()));
     assert_eq!(snapshot.get("c").unwrap(), None);
-    assert_eq!(collect(snapshot.range::<str, _>(..).unwrap()).len(), 2);
+    assert_eq!(collect(snapshot.range(..).unwrap()).len(), 2);
     assert_eq!(store.get("a").unwrap(), Some(b"2".to_vec()));
     assert_eq!(store.get("b").unwrap(), None);
 }
@@ -148,7 +148,7 @@ fn calls_after_close_return_closed() {
     store.close().unwrap();
     assert!(matches!(store.put("a", "2"), Err(Error::Closed)));
     assert!(matches!(store.get("a"), Err(Error::Closed)));
-    assert!(matches!(store.range::<str, _>(..), Err(Error::Closed)));
+    assert!(matches!(store.range(..), Err(Error::Closed)));
     assert!(matches!(store.flush_memtable(), Err(Error::Closed)));
     store.close().unwrap();
 }
@@ -274,7 +274,7 @@ fn many_threads_write_and_read_then_everything_is_there() {
             );
         }
     }
-    let all = collect(store.range::<str, _>(..).unwrap());
+    let all = collect(store.range(..).unwrap());
     assert_eq!(all.len(), (writers * per_writer) as usize);
     assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
 }
@@ -287,7 +287,7 @@ fn reads_and_iterators_survive_concurrent_compactions() {
         store.put(format!("k{i:05}"), format!("v{i}")).unwrap();
     }
     // An iterator opened before many compactions still reads its files.
-    let early = store.range::<str, _>(..).unwrap();
+    let early = store.range(..).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
         let store = Arc::clone(&store);

@@ -1,5 +1,6 @@
 //! The model test: operation sequences run against a store and a
-//! `BTreeMap` per keyspace; every read (get, range, snapshot range and get,
+//! `BTreeMap` per keyspace; every read (get, range forward, backward and
+//! with `next` and `next_back` mixed, snapshot range both ways and get,
 //! reads in named keyspaces, and a full scan of every keyspace after a
 //! final reopen) must agree with the model, and so must every checkpoint,
 //! opened right after it is taken and again at the end. Range deletes,
@@ -28,9 +29,13 @@ pub enum Op {
     Batch(Vec<(u8, Option<Vec<u8>>)>),
     /// Point read, compared with the model.
     Get(u8),
-    /// Range scan, compared with the model (skipped if the bounds are
-    /// empty or inverted).
+    /// Range scan, forward and backward, compared with the model (skipped
+    /// if the bounds are empty or inverted).
     Range(Bound<u8>, Bound<u8>),
+    /// Range scan taking `next` (true) or `next_back` (false) as the list
+    /// says, then alternating, until the ends meet; every item compared
+    /// with the model's front or back.
+    RangeMixed(Bound<u8>, Bound<u8>, Vec<bool>),
     /// Take a snapshot, then put the key, delete the next one and flush;
     /// the snapshot must still show the state at the time it was taken.
     SnapshotThenWrites(u8, Vec<u8>),
@@ -96,7 +101,9 @@ pub fn op_strategy() -> impl Strategy<Value = Op> {
         3 => (0u8..40).prop_map(Op::Delete),
         2 => proptest::collection::vec((0u8..40, proptest::option::of(value.clone())), 1..6).prop_map(Op::Batch),
         4 => (0u8..40).prop_map(Op::Get),
-        2 => (bound.clone(), bound).prop_map(|(a, b)| Op::Range(a, b)),
+        2 => (bound.clone(), bound.clone()).prop_map(|(a, b)| Op::Range(a, b)),
+        1 => (bound.clone(), bound, proptest::collection::vec(any::<bool>(), 0..12))
+            .prop_map(|(a, b, steps)| Op::RangeMixed(a, b, steps)),
         1 => (0u8..40, value.clone()).prop_map(|(k, v)| Op::SnapshotThenWrites(k, v)),
         1 => Just(Op::Flush),
         1 => (0usize..3).prop_map(Op::Compact),
@@ -187,6 +194,45 @@ fn collect<E: std::fmt::Debug>(
     iter.collect::<Result<_, _>>().unwrap()
 }
 
+/// Every pair of `iter` taken from the back, in key order, panicking on an
+/// error.
+fn collect_backward<E: std::fmt::Debug>(
+    iter: impl DoubleEndedIterator<Item = Result<(Vec<u8>, Vec<u8>), E>>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut pairs: Vec<_> = iter.rev().collect::<Result<_, _>>().unwrap();
+    pairs.reverse();
+    pairs
+}
+
+/// Drives `iter` by `steps` (true = `next`, false = `next_back`, then
+/// alternating) until an end is exhausted, asserting each item is the
+/// model's front or back, then that both ends stay exhausted.
+fn check_mixed<E: std::fmt::Debug>(
+    mut iter: impl DoubleEndedIterator<Item = Result<(Vec<u8>, Vec<u8>), E>>,
+    want: Vec<(Vec<u8>, Vec<u8>)>,
+    steps: &[bool],
+) {
+    let mut left: std::collections::VecDeque<_> = want.into();
+    let mut choices = steps
+        .iter()
+        .copied()
+        .chain([true, false].into_iter().cycle());
+    loop {
+        let forward = choices.next().unwrap_or(true);
+        let (got, expected) = if forward {
+            (iter.next(), left.pop_front())
+        } else {
+            (iter.next_back(), left.pop_back())
+        };
+        let got = got.transpose().unwrap();
+        assert_eq!(got, expected, "mixed range, forward: {forward}");
+        if got.is_none() {
+            assert!(iter.next().is_none() && iter.next_back().is_none());
+            return;
+        }
+    }
+}
+
 /// Makes every write up to `last` visible to reads before the model test
 /// reads (at once for the sync store).
 fn fence<S: KvStore>(store: &S, last: SeqNo) {
@@ -208,7 +254,7 @@ fn check_checkpoint<S: KvStore>(
     let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let (stats, all) = if read_only {
         let copy = ReadOnlyStore::open(model_config(dir)).unwrap();
-        let all = collect(copy.range::<[u8], _>(..).unwrap());
+        let all = collect(copy.range(..).unwrap());
         (copy.stats().unwrap(), all)
     } else {
         let copy = S::open(model_config(dir)).unwrap();
@@ -333,10 +379,24 @@ pub fn run_model<S: KvStore>(ops: Vec<Op>) {
                 fence(&store, last);
                 let got = collect(store.range(start.clone(), end.clone()).unwrap());
                 let want: Vec<(Vec<u8>, Vec<u8>)> = model
-                    .range((start, end))
+                    .range((start.clone(), end.clone()))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
                 assert_eq!(got, want, "range {a:?}..{b:?}");
+                let backward = collect_backward(store.range(start, end).unwrap());
+                assert_eq!(backward, want, "range {a:?}..{b:?} backward");
+            }
+            Op::RangeMixed(a, b, steps) => {
+                let (start, end) = (map_bound(&a), map_bound(&b));
+                if !valid_range(&start, &end) {
+                    continue;
+                }
+                fence(&store, last);
+                let want: Vec<(Vec<u8>, Vec<u8>)> = model
+                    .range((start.clone(), end.clone()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                check_mixed(store.range(start, end).unwrap(), want, &steps);
             }
             Op::SnapshotThenWrites(k, v) => {
                 let frozen = model.clone();
@@ -351,6 +411,9 @@ pub fn run_model<S: KvStore>(ops: Vec<Op>) {
                 let want: Vec<(Vec<u8>, Vec<u8>)> =
                     frozen.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 assert_eq!(seen, want, "snapshot view changed");
+                let seen_backward =
+                    collect_backward(snapshot.range(Bound::Unbounded, Bound::Unbounded).unwrap());
+                assert_eq!(seen_backward, want, "snapshot view changed, read backward");
                 assert_eq!(snapshot.get(&key(k)).unwrap(), frozen.get(&key(k)).cloned());
             }
             Op::Flush => store.flush().unwrap(),

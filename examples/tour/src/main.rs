@@ -91,7 +91,7 @@ fn main() -> AnyResult<()> {
     drop(store);
     let reopened = SimpleLsmStore::open(config()?)?;
     let mut live = 0u64;
-    for item in reopened.range::<str, _>(..)? {
+    for item in reopened.range(..)? {
         item?;
         live += 1;
     }

@@ -260,7 +260,7 @@ mod tests {
                 snapshot.get("a").unwrap(),
                 snapshot.get("b").unwrap(),
                 snapshot.get("c").unwrap(),
-                strings(snapshot.range::<[u8], _>(..).unwrap()),
+                strings(snapshot.range(..).unwrap()),
             )
         };
         let expected = (

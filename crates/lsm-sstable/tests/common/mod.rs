@@ -74,3 +74,21 @@ pub fn scan(cursor: &mut impl InternalIterator) -> lsm_core::Result<Vec<Entry>> 
     }
     Ok(out)
 }
+
+/// What a `seek_for_prev` to `target` must land on in the model.
+pub fn model_seek_for_prev<'a>(entries: &'a [Entry], target: &[u8]) -> Option<&'a Entry> {
+    entries
+        .iter()
+        .rfind(|(k, _)| compare_internal_keys(k, target) != Ordering::Greater)
+}
+
+/// Every entry from `seek_to_last` on, backward.
+pub fn scan_backward(cursor: &mut impl InternalIterator) -> lsm_core::Result<Vec<Entry>> {
+    cursor.seek_to_last()?;
+    let mut out = Vec::new();
+    while cursor.valid() {
+        out.push((cursor.key().to_vec(), cursor.value().to_vec()));
+        cursor.prev()?;
+    }
+    Ok(out)
+}
