@@ -68,11 +68,11 @@ fn apply(engine: &Engine, model: &mut Model, writes: &[Write]) {
         for (k, value) in chunk {
             match value {
                 Some(value) => {
-                    batch.put(&key(*k), value);
+                    batch.put(key(*k), value);
                     model.insert(key(*k), value.clone());
                 }
                 None => {
-                    batch.delete(&key(*k));
+                    batch.delete(key(*k));
                     model.remove(&key(*k));
                 }
             }
