@@ -47,7 +47,7 @@ fn store(deletes: bool, flushed: bool) -> (tempfile::TempDir, SimpleLsmStore) {
     if deletes {
         for block in (0..KEYS / BLOCK).step_by(10) {
             store
-                .delete_range(key(block * BLOCK), key((block + 1) * BLOCK))
+                .delete_range(key(block * BLOCK)..key((block + 1) * BLOCK))
                 .unwrap();
         }
         if flushed {

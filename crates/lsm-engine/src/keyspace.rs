@@ -16,12 +16,12 @@
 //! handle fail with the store's "unknown keyspace" error and reads find
 //! nothing.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
 use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 
 use crate::engine::KeyspaceStats;
+use crate::key_range::{prefix_range, KeyRange};
 use crate::store_trait::{KvSnapshot, KvStore};
 
 /// A handle on one keyspace of store `S`. See the module docs.
@@ -68,18 +68,16 @@ impl<S: KvStore + Clone> Keyspace<S> {
         self.store.write(&batch)
     }
 
-    /// Deletes every key of this keyspace in `[start, end)`: one operation,
-    /// one sequence number (returned), whatever the number of keys.
-    pub fn delete_range(
-        &self,
-        start: impl AsRef<[u8]>,
-        end: impl AsRef<[u8]>,
-    ) -> Result<SeqNo, S::Error> {
+    /// Deletes every key of this keyspace in `range` (any range form:
+    /// `"a".."m"`, `"k"..`, `..`, ...): one operation, one sequence number
+    /// (returned), whatever the number of keys.
+    pub fn delete_range(&self, range: impl KeyRange) -> Result<SeqNo, S::Error> {
+        let (start, end) = range.into_bounds();
         let mut batch = WriteBatch::new();
         batch.delete_range_in(
             self.id,
-            Bound::Included(start.as_ref()),
-            Bound::Excluded(end.as_ref()),
+            start.as_ref().map(Vec::as_slice),
+            end.as_ref().map(Vec::as_slice),
         );
         self.store.write(&batch)
     }
@@ -98,19 +96,31 @@ impl<S: KvStore + Clone> Keyspace<S> {
         snapshot.get_in(self.id, key.as_ref())
     }
 
-    /// The live pairs of this keyspace between `start` and `end`, in key
-    /// order.
-    pub fn range_bounds(
-        &self,
-        start: Bound<Vec<u8>>,
-        end: Bound<Vec<u8>>,
-    ) -> Result<S::Iter, S::Error> {
+    /// The live pairs of this keyspace in `range` (any range form), in key
+    /// order; the iterator is double-ended (`.rev()`).
+    pub fn range(&self, range: impl KeyRange) -> Result<S::Iter, S::Error> {
+        let (start, end) = range.into_bounds();
         self.store.range_in(self.id, start, end)
     }
 
-    /// Every live pair of this keyspace, in key order.
+    /// The live pairs of this keyspace in `range` as of `snapshot`.
+    pub fn range_at(
+        &self,
+        snapshot: &S::Snapshot,
+        range: impl KeyRange,
+    ) -> Result<S::Iter, S::Error> {
+        let (start, end) = range.into_bounds();
+        snapshot.range_in(self.id, start, end)
+    }
+
+    /// Every live pair of this keyspace, in key order (double-ended).
     pub fn iter(&self) -> Result<S::Iter, S::Error> {
-        self.range_bounds(Bound::Unbounded, Bound::Unbounded)
+        self.range(..)
+    }
+
+    /// The live pairs of this keyspace whose keys start with `prefix`.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<S::Iter, S::Error> {
+        self.range(prefix_range(prefix.as_ref()))
     }
 
     /// Tables and bytes this keyspace has on disk.

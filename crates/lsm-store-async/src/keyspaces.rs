@@ -3,7 +3,7 @@
 use std::ops::Bound;
 
 use lsm_core::{KeyspaceId, SeqNo};
-use lsm_engine::KeyspaceStats;
+use lsm_engine::{KeyRange, KeyspaceStats};
 
 use crate::error::Result;
 use crate::read::StoreIterator;
@@ -60,12 +60,18 @@ impl AsyncLsmStore {
         Ok(self.engine.keyspace_stats(name)?)
     }
 
-    /// Deletes every key in `[start, end)` of the default keyspace: one
+    /// Deletes every key in `range` of the default keyspace (any range
+    /// form: `"a".."m"`, `"k"..`, `..`): one
     /// operation and one sequence number (returned at once, like any
     /// write), honoured by reads, snapshots and compaction.
-    pub fn delete_range(&self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) -> Result<SeqNo> {
+    pub fn delete_range(&self, range: impl KeyRange) -> Result<SeqNo> {
+        let (start, end) = range.into_bounds();
         let mut batch = lsm_core::WriteBatch::new();
-        batch.delete_range(start, end);
+        batch.delete_range_in(
+            KeyspaceId::DEFAULT,
+            start.as_ref().map(Vec::as_slice),
+            end.as_ref().map(Vec::as_slice),
+        );
         self.write(&batch)
     }
 

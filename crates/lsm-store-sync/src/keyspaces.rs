@@ -3,7 +3,7 @@
 use std::ops::Bound;
 
 use lsm_core::{KeyspaceId, SeqNo};
-use lsm_engine::{KeyspaceStats, Result, StoreIterator};
+use lsm_engine::{KeyRange, KeyspaceStats, Result, StoreIterator};
 
 use crate::SimpleLsmStore;
 
@@ -64,7 +64,8 @@ impl SimpleLsmStore {
         self.engine.keyspace_stats(name)
     }
 
-    /// Deletes every key in `[start, end)` (default keyspace): one
+    /// Deletes every key in `range` (default keyspace; any range form:
+    /// `"a".."m"`, `"k"..`, `..="z"`, `..`): one
     /// operation and one sequence number whatever the number of keys, honoured by
     /// reads, snapshots and compaction (which drops the deleted data).
     ///
@@ -77,15 +78,20 @@ impl SimpleLsmStore {
     ///     store.put(format!("log{i:03}"), "line")?;
     /// }
     /// let before = store.snapshot()?;
-    /// store.delete_range("log010", "log090")?;
+    /// store.delete_range("log010".."log090")?;
     /// assert_eq!(store.get("log050")?, None);
     /// assert_eq!(store.range("log".."loh")?.count(), 20);
     /// assert_eq!(before.get("log050")?, Some(b"line".to_vec()), "snapshots keep their view");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn delete_range(&self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) -> Result<SeqNo> {
+    pub fn delete_range(&self, range: impl KeyRange) -> Result<SeqNo> {
+        let (start, end) = range.into_bounds();
         let mut batch = lsm_core::WriteBatch::new();
-        batch.delete_range(start, end);
+        batch.delete_range_in(
+            KeyspaceId::DEFAULT,
+            start.as_ref().map(Vec::as_slice),
+            end.as_ref().map(Vec::as_slice),
+        );
         self.write(&batch)
     }
 

@@ -18,6 +18,10 @@
 //!   opened and compared with exactly the writes up to its sequence
 //!   number. Generic over any `KvStore`.
 //!
+//! - [`keyspaces`]: writer threads racing keyspace drops and re-creations;
+//!   every acknowledged write to a keyspace's current incarnation is there,
+//!   none of a dropped one, also after a reopen. Generic over any `KvStore`.
+//!
 //! This crate is unpublished and is not a public API: it exists only so the
 //! store crates' tests share one copy of these harnesses. Its functions
 //! panic when a check fails, so that the calling test fails.
@@ -30,4 +34,5 @@
 
 pub mod checkpoint;
 pub mod crash;
+pub mod keyspaces;
 pub mod model;
