@@ -188,6 +188,40 @@ impl RangeTombstones {
         self.covering_seq(key, snapshot).is_some_and(|t| t > seq)
     }
 
+    /// [`RangeTombstones::hides`] for a caller reading keys in order
+    /// (either direction): `hint` remembers where the last key fell, so a
+    /// scan pays a few comparisons per key instead of a binary search.
+    /// Start with `None`; any key order stays correct, only slower.
+    pub fn hides_near(
+        &self,
+        key: &[u8],
+        seq: SeqNo,
+        snapshot: SeqNo,
+        hint: &mut Option<usize>,
+    ) -> bool {
+        let fragments = &self.fragments;
+        // `at`: the first fragment whose end is past `key`.
+        let mut at = match *hint {
+            Some(at) => at.min(fragments.len()),
+            None => fragments.partition_point(|f| f.end.as_slice() <= key),
+        };
+        while at > 0 && fragments[at - 1].end.as_slice() > key {
+            at -= 1;
+        }
+        while at < fragments.len() && fragments[at].end.as_slice() <= key {
+            at += 1;
+        }
+        *hint = Some(at);
+        let Some(fragment) = fragments.get(at) else {
+            return false;
+        };
+        if key < fragment.start.as_slice() {
+            return false;
+        }
+        let i = fragment.seqs.partition_point(|&s| s > snapshot);
+        fragment.seqs.get(i).is_some_and(|&t| t > seq)
+    }
+
     fn fragment_at(&self, key: &[u8]) -> Option<&Fragment> {
         let i = self
             .fragments
@@ -277,6 +311,33 @@ mod tests {
                 .map(|t| t.seq)
                 .max();
             prop_assert_eq!(set.covering_seq(&[key], snapshot), expected);
+        }
+
+        #[test]
+        fn hinted_lookups_match_plain_ones_in_any_order(
+            list in proptest::collection::vec((0u8..12, 0u8..12), 0..12),
+            keys in proptest::collection::vec((0u8..13, 0u64..20), 1..30),
+            snapshot in 0u64..25,
+        ) {
+            let tombstones: Vec<RangeTombstone> = list
+                .iter()
+                .enumerate()
+                .map(|(i, &(a, b))| RangeTombstone::new(vec![a], vec![b], i as u64 + 1))
+                .collect();
+            let set = RangeTombstones::new(&tombstones);
+            let mut sorted = keys.clone();
+            sorted.sort();
+            let mut reversed = sorted.clone();
+            reversed.reverse();
+            for order in [keys, sorted, reversed] {
+                let mut hint = None;
+                for (key, seq) in order {
+                    prop_assert_eq!(
+                        set.hides_near(&[key], seq, snapshot, &mut hint),
+                        set.hides(&[key], seq, snapshot)
+                    );
+                }
+            }
         }
     }
 }

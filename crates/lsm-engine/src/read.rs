@@ -73,20 +73,25 @@ impl ReadView {
     /// Every range delete of the view (memtables and the version's), as one
     /// set. No merge (and no allocation) when only one layer holds any.
     pub fn range_tombstones(&self) -> Arc<RangeTombstones> {
-        let mut sets: Vec<Arc<RangeTombstones>> = Vec::new();
+        let flushed = self.version.range_tombstones();
+        let mut only: Option<Arc<RangeTombstones>> =
+            (!flushed.is_empty()).then(|| Arc::clone(flushed));
+        let mut more: Vec<Arc<RangeTombstones>> = Vec::new();
         for mem in std::iter::once(&self.mem).chain(self.imm.iter().map(|m| &m.mem)) {
             if mem.has_range_tombstones() {
-                sets.push(mem.range_tombstones());
+                match only {
+                    None => only = Some(mem.range_tombstones()),
+                    Some(_) => more.push(mem.range_tombstones()),
+                }
             }
         }
-        let flushed = self.version.range_tombstones();
-        if !flushed.is_empty() {
-            sets.push(Arc::clone(flushed));
-        }
-        match sets.len() {
-            0 => Arc::clone(flushed),
-            1 => sets.swap_remove(0),
-            _ => Arc::new(RangeTombstones::merged(sets.iter().map(|s| s.as_ref()))),
+        match only {
+            None => Arc::clone(flushed),
+            Some(set) if more.is_empty() => set,
+            Some(set) => {
+                more.push(set);
+                Arc::new(RangeTombstones::merged(more.iter().map(|s| s.as_ref())))
+            }
         }
     }
 
@@ -234,6 +239,10 @@ pub struct StoreIterator {
     /// Bytes cut from the front of every key yielded: the keyspace prefix
     /// (bounds and the cursors work in tree keys).
     strip: usize,
+    /// Where the front and the back end's last keys fell among the range
+    /// tombstones' fragments ([`RangeTombstones::hides_near`]).
+    front_hint: Option<usize>,
+    back_hint: Option<usize>,
     /// Keeps a snapshot's versions from being compacted away.
     _snapshot: Option<Arc<SnapshotHandle>>,
 }
@@ -303,6 +312,8 @@ impl StoreIterator {
             done: false,
             range_tombstones,
             strip: 0,
+            front_hint: None,
+            back_hint: None,
             _snapshot: snapshot,
         })
     }
@@ -315,9 +326,12 @@ impl StoreIterator {
     }
 
     /// True when a range delete the iterator sees hides the version of
-    /// `user_key` at `seq`.
-    fn hidden(&self, user_key: &[u8], seq: SeqNo) -> bool {
-        !self.range_tombstones.is_empty() && self.range_tombstones.hides(user_key, seq, self.seq)
+    /// `user_key` at `seq` (for the back end).
+    fn hidden_back(&mut self, user_key: &[u8], seq: SeqNo) -> bool {
+        !self.range_tombstones.is_empty()
+            && self
+                .range_tombstones
+                .hides_near(user_key, seq, self.seq, &mut self.back_hint)
     }
 
     /// `tree_key` without the keyspace prefix.
@@ -398,9 +412,12 @@ impl StoreIterator {
             // newer than it hides it.
             let user_key = parsed.user_key.to_vec();
             let hidden = !self.range_tombstones.is_empty()
-                && self
-                    .range_tombstones
-                    .hides(parsed.user_key, parsed.seq, self.seq);
+                && self.range_tombstones.hides_near(
+                    parsed.user_key,
+                    parsed.seq,
+                    self.seq,
+                    &mut self.front_hint,
+                );
             let item = match parsed.kind {
                 ValueKind::Put if !hidden => Some((
                     user_key.get(self.strip..).unwrap_or_default().to_vec(),
@@ -446,7 +463,7 @@ impl StoreIterator {
             back_key.extend_from_slice(user_key);
             let newest = self.newest_visible_backward(&back_key);
             let item = match newest {
-                Ok(Some((ValueKind::Put, seq))) if !self.hidden(&back_key, seq) => Some((
+                Ok(Some((ValueKind::Put, seq))) if !self.hidden_back(&back_key, seq) => Some((
                     self.user_key(&back_key),
                     std::mem::take(&mut self.back_value),
                 )),
