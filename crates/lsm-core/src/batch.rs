@@ -424,10 +424,17 @@ impl<'a> BatchView<'a> {
             let Some(op) = decode_op(&mut rest, first_seq + u64::from(i)) else {
                 return Err("batch operation is truncated or has an unknown kind");
             };
-            if split_tree_key(op.key).is_none()
-                || (op.kind == OpKind::RangeDelete && split_tree_key(op.value).is_none())
-            {
+            let Some((keyspace, _)) = split_tree_key(op.key) else {
                 return Err("batch operation key has no valid keyspace prefix");
+            };
+            // A range delete's end is a tree key, or the end of its
+            // keyspace's range (for id 127 that is the byte 0x80, which is
+            // no prefix at all).
+            if op.kind == OpKind::RangeDelete
+                && split_tree_key(op.value).is_none()
+                && op.value != keyspace.tree_range().1.as_slice()
+            {
+                return Err("range delete end is neither a tree key nor its keyspace's end");
             }
         }
         if !rest.is_empty() {
@@ -537,6 +544,30 @@ mod tests {
         let mut batch = WriteBatch::new();
         batch.put(vec![0; MAX_KEY_BYTES], vec![0; MAX_VALUE_BYTES]);
         assert!(batch.check_limits().is_ok());
+    }
+
+    /// A range delete to the end of a keyspace whose prefix ends in 0x7F
+    /// (id 127, id 255, ...) ends at a key that is no prefix (0x80): it
+    /// must read back (a drop of keyspace 127 once made a store unopenable).
+    #[test]
+    fn range_deletes_to_the_end_of_any_keyspace_parse() {
+        for id in [0, 1, 126, 127, 128, 255, 16_383, 16_384, u32::MAX] {
+            let mut batch = WriteBatch::new();
+            batch.delete_range_in(KeyspaceId::new(id), Bound::Unbounded, Bound::Unbounded);
+            batch.delete_range_in(KeyspaceId::new(id), Bound::Included(b"k"), Bound::Unbounded);
+            batch.set_first_seq(1);
+            let view = BatchView::parse(batch.encoded())
+                .unwrap_or_else(|e| panic!("keyspace {id}: {e}"));
+            assert_eq!(view.count(), 2);
+        }
+        // An end from another keyspace's range end is still refused.
+        let mut bytes = WriteBatch::new();
+        bytes.delete_range_in(KeyspaceId::new(3), Bound::Unbounded, Bound::Unbounded);
+        bytes.set_first_seq(1);
+        let mut raw = bytes.encoded().to_vec();
+        let last = raw.len() - 1;
+        raw[last] = 0x80; // end [0x80] with start keyspace 3
+        assert!(BatchView::parse(&raw).is_err());
     }
 
     #[test]
