@@ -8,6 +8,7 @@
 use lsm_store_async::{AsyncLsmStore, WriteOptions};
 use lsm_testkit::keyspace_crash::{
     keyspace_create_and_drop_cut_short_at_every_operation,
+    keyspaces_around_the_one_byte_ids_survive_drops_and_power_loss,
     synced_range_deletes_and_keyspace_changes_survive_power_loss,
     unsynced_range_deletes_and_keyspace_changes_are_lost_only_with_what_follows,
 };
@@ -15,6 +16,17 @@ use lsm_testkit::keyspace_crash::{
 #[test]
 fn synced_range_deletes_and_keyspace_creates_and_drops_survive_power_loss() {
     synced_range_deletes_and_keyspace_changes_survive_power_loss::<AsyncLsmStore>();
+}
+
+/// Fails today: dropping keyspace id 127 appends a range delete whose end
+/// key is the byte 0x80 (`KeyspaceId::tree_range`), which
+/// `BatchView::parse` rejects as "no valid keyspace prefix" when the WAL is
+/// replayed, so the store no longer opens (corruption). Also seen in
+/// `cargo xtask crash` / `powercut` as an open failure.
+#[test]
+#[ignore = "store bug: a drop of keyspace id 127 makes WAL replay fail (range end 0x80)"]
+fn keyspace_ids_127_and_past_one_prefix_byte_survive_drops_and_power_loss() {
+    keyspaces_around_the_one_byte_ids_survive_drops_and_power_loss::<AsyncLsmStore>();
 }
 
 #[test]

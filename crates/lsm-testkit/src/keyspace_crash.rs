@@ -10,6 +10,9 @@
 //!   keyspaces, with flushes between them, are all there after the power
 //!   loss and after a second reopen; a dropped keyspace's name opens as a
 //!   new, empty keyspace, and its old id holds nothing.
+//! - [`keyspaces_around_the_one_byte_ids_survive_drops_and_power_loss`]:
+//!   the same for keyspace ids 127 (whose key range ends at the prefix
+//!   byte 0x80) and 128 on (two-byte prefixes).
 //! - [`unsynced_range_deletes_and_keyspace_changes_are_lost_only_with_what_follows`]:
 //!   under `SyncMode::Never`, with a few writes synced by the caller's
 //!   `write_synced` (`WriteOptions::SYNC`), the state after each power loss
@@ -152,16 +155,18 @@ fn scan_id<S: KvStore>(store: &S, id: KeyspaceId) -> Pairs {
 /// Asserts that no keyspace id in [`PROBED_IDS`] that is not listed holds
 /// data: never data without a name.
 fn assert_no_orphans<S: KvStore>(store: &S, context: &str) {
+    assert_no_orphans_in(store, PROBED_IDS, context);
+}
+
+/// Asserts that no keyspace id in `ids` that is not listed holds data.
+fn assert_no_orphans_in<S: KvStore>(store: &S, ids: std::ops::Range<u32>, context: &str) {
     let live: Vec<KeyspaceId> = store
         .keyspace_names()
         .unwrap()
         .iter()
         .map(|name| store.open_keyspace(name).unwrap())
         .collect();
-    for id in PROBED_IDS
-        .map(KeyspaceId::new)
-        .filter(|id| !live.contains(id))
-    {
+    for id in ids.map(KeyspaceId::new).filter(|id| !live.contains(id)) {
         let found = scan_id(store, id);
         assert!(
             found.is_empty(),
@@ -331,6 +336,65 @@ pub fn synced_range_deletes_and_keyspace_changes_survive_power_loss<S: KvStore>(
         } else {
             lose_power(store, &fs);
         }
+    }
+}
+
+/// Keyspace ids around the end of the one-byte prefixes (ids 2 to 131,
+/// under `SyncMode::Always`): id 127, whose key range ends at the byte
+/// 0x80, and ids from 128 on, whose prefixes take two bytes, are written,
+/// dropped (127 and 128) and range-deleted to the end of their key space
+/// (129); after a power loss, and a second reopen, the store opens and
+/// holds exactly that.
+pub fn keyspaces_around_the_one_byte_ids_survive_drops_and_power_loss<S: KvStore>() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFileSystem::new(OsFileSystem::shared());
+    let name = |id: u32| format!("ks{id:03}");
+    let store = S::open(config(dir.path(), &fs, SyncMode::Always)).unwrap();
+    let mut expected = State::default();
+    for id in 2..=131 {
+        assert_eq!(store.open_keyspace(&name(id)).unwrap(), KeyspaceId::new(id));
+        let mut pairs = Pairs::new();
+        if id >= 126 {
+            let mut batch = WriteBatch::new();
+            batch.put_in(KeyspaceId::new(id), "k", name(id));
+            store.write(&batch).unwrap();
+            pairs.insert(b"k".to_vec(), name(id).into_bytes());
+        }
+        expected.keyspaces.insert(name(id), pairs);
+    }
+    for id in [127, 128] {
+        store.drop_keyspace(&name(id)).unwrap();
+        expected.keyspaces.remove(&name(id));
+    }
+    let mut batch = WriteBatch::new();
+    batch.delete_range_in(
+        KeyspaceId::new(129),
+        Bound::Included(b"a"),
+        Bound::Unbounded,
+    );
+    store.write(&batch).unwrap();
+    expected.keyspaces.insert(name(129), Pairs::new());
+    let mut batch = WriteBatch::new();
+    batch.put_in(KeyspaceId::new(130), "z", "after");
+    let last = store.write(&batch).unwrap();
+    assert!(store.wait_visible(last, FENCE));
+    expected
+        .keyspaces
+        .get_mut(&name(130))
+        .unwrap()
+        .insert(b"z".to_vec(), b"after".to_vec());
+    assert_eq!(read_state(&store), expected, "before the power loss");
+    lose_power(store, &fs);
+
+    for round in 0..2 {
+        let context = format!("reopen {round}");
+        let store: S = S::open(config(dir.path(), &fs, SyncMode::Always))
+            .unwrap_or_else(|e| panic!("{context}: {e}"));
+        let last = store.stats().unwrap().last_seq;
+        assert!(store.wait_visible(last, FENCE));
+        assert_eq!(read_state(&store), expected, "{context}");
+        assert_no_orphans_in(&store, 2..140, &context);
+        lose_power(store, &fs);
     }
 }
 
