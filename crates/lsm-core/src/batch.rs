@@ -556,8 +556,8 @@ mod tests {
             batch.delete_range_in(KeyspaceId::new(id), Bound::Unbounded, Bound::Unbounded);
             batch.delete_range_in(KeyspaceId::new(id), Bound::Included(b"k"), Bound::Unbounded);
             batch.set_first_seq(1);
-            let view = BatchView::parse(batch.encoded())
-                .unwrap_or_else(|e| panic!("keyspace {id}: {e}"));
+            let view =
+                BatchView::parse(batch.encoded()).unwrap_or_else(|e| panic!("keyspace {id}: {e}"));
             assert_eq!(view.count(), 2);
         }
         // An end from another keyspace's range end is still refused.

@@ -15,11 +15,18 @@
 //!   loop-mounts it, and per cycle runs `writer` on it, cuts the power at a
 //!   random moment (the ext4 shutdown ioctl through `xfs_io`), SIGKILLs the
 //!   writer, unmounts and mounts the image again, reopens the store in
-//!   this process and checks it: open succeeds; under `--sync always`
-//!   every write acknowledged before the cut began is there; per writer
-//!   thread the writes present are a prefix (no holes); batches are all or
-//!   nothing; values are right; keys seen by earlier cycles are still
-//!   there; every checkpoint the writer took (one every 100 ms, into a
+//!   this process and checks it: open succeeds; every write acknowledged
+//!   durable before the cut began is there (under `--sync always` every
+//!   write, under `--sync never` the few written with
+//!   `WriteOptions::SYNC`); per writer thread the store holds exactly the
+//!   effects of a prefix of its writes (no holes) — puts, batches spanning
+//!   the default keyspace and the thread's keyspace (all or nothing),
+//!   range deletes over its recent keys, keyspace creates, puts and drops;
+//!   across threads no acknowledged write is missing while one with a
+//!   higher sequence number is there; no keyspace id without a listed
+//!   name holds keys, and a dropped keyspace's name opens as a new, empty
+//!   keyspace; values are right; keys and keyspaces seen by earlier
+//!   cycles are still there; every checkpoint the writer took (one every 100 ms, into a
 //!   directory beside the store) that completed before the cut opens
 //!   holding every write acknowledged before it started, none started
 //!   after it ended, per writer a prefix; one cut short fails to open with
@@ -53,6 +60,7 @@
 
 mod disk;
 mod harness;
+mod prefix;
 mod probe;
 mod workload;
 mod writer;
@@ -150,7 +158,7 @@ fn run_args(fault: Fault, rest: &[String]) -> Result<RunArgs> {
 
 /// Replays a kept failure: opens the store in `dir` (recovering it), scans
 /// it and prints how many keys each cycle and thread has and the highest
-/// index present.
+/// index present, then each keyspace with its number of keys.
 fn inspect(store: StoreKind, dir: &std::path::Path, sync: SyncKind) -> Result<()> {
     let store = workload::Store::open(store, dir, sync).context("open")?;
     let pairs = store.scan_all().context("full scan")?;
@@ -165,6 +173,12 @@ fn inspect(store: StoreKind, dir: &std::path::Path, sync: SyncKind) -> Result<()
     println!("{} keys", pairs.len());
     for ((cycle, thread), (n, max)) in per {
         println!("cycle {cycle} thread {thread}: {n} keys, highest index {max}");
+    }
+    for name in store.keyspace_names().context("keyspace names")? {
+        // Listed: opening it by name writes nothing.
+        let id = store.open_keyspace(&name)?;
+        let n = store.scan_keyspace(id)?.len();
+        println!("keyspace {name:?} (id {id}): {n} keys");
     }
     store.close().context("close")
 }

@@ -1,26 +1,207 @@
-//! What the writer writes and how the checker recognizes it: keys, values,
-//! batches, the store configuration, and one handle over both stores.
+//! What the writer writes and how the checker recognizes it: the schedule
+//! of operations, keys, values, keyspace names, the store configuration,
+//! and one handle over both stores.
+//!
+//! Each writer thread runs one fixed schedule of operations, numbered by
+//! its write index `i` ([`op_kind`]); the checker holds a recovered store
+//! against the state after the first `k` operations of each thread
+//! (`crate::prefix`). Every operation has an effect the checker can see:
+//! a put or a batch adds keys, a range delete hides keys of the thread's
+//! earlier writes, a create lists a keyspace name, a drop removes it.
 
 use std::ops::Bound;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use lsm_core::WriteBatch;
+use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 use lsm_store_async::AsyncLsmStore;
-use lsm_store_sync::{KvStore, LsmConfig, SimpleLsmStore, SyncMode};
+use lsm_store_sync::{KvStore, LsmConfig, SimpleLsmStore, SyncMode, WriteOptions};
 
-/// Every `BATCH_EVERY`-th write of a thread (index `i % 10 == 9`) is a
-/// three-key batch.
-const BATCH_EVERY: u64 = 10;
+/// The period of a thread's keyspace schedule: write `i` with
+/// `i % KEYSPACE_EVERY == 0` creates the thread's keyspace number
+/// `i / KEYSPACE_EVERY`, and the last write of the period drops it.
+pub const KEYSPACE_EVERY: u64 = 40;
+
+/// How far a range delete reaches behind its own write index: range
+/// delete `r` deletes the default-keyspace keys of writes `r - 3 .. r + 3`
+/// (`[key(r - 3, ""), key(r + 3, ""))`). Writes `r - 3` and `r - 1` are
+/// puts made before it (gone once it is applied), `r + 1` and `r + 2` a put
+/// and a batch made after it (never hidden by it).
+pub const RANGE_DELETE_BEHIND: u64 = 3;
+/// How far a range delete reaches ahead of its own write index (see
+/// [`RANGE_DELETE_BEHIND`]).
+pub const RANGE_DELETE_AHEAD: u64 = 3;
 
 /// The key suffixes of one write: a plain put writes only `""`, a batch
-/// writes all three.
+/// writes all three (and one key in the thread's keyspace).
 pub const SUFFIXES: [&str; 3] = ["", "-a", "-b"];
 
-/// Whether write `i` of a thread is a batch.
-pub fn is_batch(i: u64) -> bool {
-    i % BATCH_EVERY == BATCH_EVERY - 1
+/// What write `i` of a thread does (see [`op_kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpKind {
+    /// One key in the default keyspace.
+    Put,
+    /// One batch: the three [`SUFFIXES`] keys in the default keyspace and
+    /// one key in the thread's current keyspace.
+    Batch,
+    /// A range delete of the default keyspace over the thread's own keys
+    /// ([`range_delete_covers`]); under `--sync never` one in
+    /// [`KEYSPACE_EVERY`] writes of thread 0 is written with
+    /// `WriteOptions::SYNC` ([`synced_under_never`]).
+    RangeDelete,
+    /// Creates the thread's next keyspace ([`keyspace_name`]).
+    KeyspaceCreate,
+    /// One key in the thread's current keyspace.
+    KeyspacePut,
+    /// Drops the thread's current keyspace.
+    KeyspaceDrop,
+}
+
+impl OpKind {
+    /// Every kind, in the order the reports list them.
+    pub const ALL: [OpKind; 6] = [
+        OpKind::Put,
+        OpKind::Batch,
+        OpKind::RangeDelete,
+        OpKind::KeyspaceCreate,
+        OpKind::KeyspacePut,
+        OpKind::KeyspaceDrop,
+    ];
+
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Put => "put",
+            OpKind::Batch => "batch",
+            OpKind::RangeDelete => "range_delete",
+            OpKind::KeyspaceCreate => "ks_create",
+            OpKind::KeyspacePut => "ks_put",
+            OpKind::KeyspaceDrop => "ks_drop",
+        }
+    }
+
+    /// Whether the operation writes a key in the default keyspace.
+    pub fn writes_default_keys(self) -> bool {
+        matches!(self, OpKind::Put | OpKind::Batch)
+    }
+
+    /// Whether the operation writes a key in the thread's keyspace.
+    pub fn writes_keyspace_key(self) -> bool {
+        matches!(self, OpKind::Batch | OpKind::KeyspacePut)
+    }
+
+    /// The mask of [`SUFFIXES`] the operation writes in the default
+    /// keyspace (0 for none).
+    pub fn default_mask(self) -> u8 {
+        match self {
+            OpKind::Put => 0b001,
+            OpKind::Batch => 0b111,
+            _ => 0,
+        }
+    }
+}
+
+/// The operation of write `i` of a thread. Per [`KEYSPACE_EVERY`] writes:
+/// the first creates a keyspace and the last drops it; between them, by
+/// `i % 10`: 5 puts a key into the keyspace, 7 is a range delete, 9 a
+/// batch spanning the default keyspace and the keyspace, anything else a
+/// put.
+pub fn op_kind(i: u64) -> OpKind {
+    match (i % KEYSPACE_EVERY, i % 10) {
+        (0, _) => OpKind::KeyspaceCreate,
+        (p, _) if p == KEYSPACE_EVERY - 1 => OpKind::KeyspaceDrop,
+        (_, 5) => OpKind::KeyspacePut,
+        (_, 7) => OpKind::RangeDelete,
+        (_, 9) => OpKind::Batch,
+        _ => OpKind::Put,
+    }
+}
+
+/// Whether write `i` of `thread` is written with `WriteOptions::SYNC`
+/// under `--sync never`, so acknowledged durable (and with it everything
+/// the WAL holds before it): one range delete per [`KEYSPACE_EVERY`]
+/// writes of thread 0. Rare enough that a power cut still takes the
+/// unsynced writes since the last one (about `4 * KEYSPACE_EVERY` writes
+/// with four threads), often enough that every cut has durable writes to
+/// check.
+pub fn synced_under_never(thread: usize, i: u64) -> bool {
+    thread == 0 && i % KEYSPACE_EVERY == 17
+}
+
+/// Whether range delete `r` of a thread covers the default-keyspace keys
+/// of the same thread's write `j` (it hides them if `j < r`).
+pub fn range_delete_covers(r: u64, j: u64) -> bool {
+    r.saturating_sub(RANGE_DELETE_BEHIND) <= j && j < r + RANGE_DELETE_AHEAD
+}
+
+/// The bounds `[start, end)` of range delete `r` of `thread` in `cycle`.
+pub fn range_delete_bounds(cycle: u32, thread: usize, r: u64) -> (String, String) {
+    (
+        key(cycle, thread, r.saturating_sub(RANGE_DELETE_BEHIND), ""),
+        key(cycle, thread, r + RANGE_DELETE_AHEAD, ""),
+    )
+}
+
+/// The keyspace epoch write `i` belongs to: the number of the keyspace
+/// the thread has while it runs.
+pub fn keyspace_epoch(i: u64) -> u64 {
+    i / KEYSPACE_EVERY
+}
+
+/// The write index that creates keyspace `epoch` of a thread.
+pub fn keyspace_create_index(epoch: u64) -> u64 {
+    epoch * KEYSPACE_EVERY
+}
+
+/// The write index that drops keyspace `epoch` of a thread.
+pub fn keyspace_drop_index(epoch: u64) -> u64 {
+    epoch * KEYSPACE_EVERY + KEYSPACE_EVERY - 1
+}
+
+/// The name of keyspace `epoch` of `thread` in `cycle`: `ks{epoch}` under
+/// the cycle's and thread's prefix, so names are never reused.
+pub fn keyspace_name(cycle: u32, thread: usize, epoch: u64) -> String {
+    format!("c{cycle:04}-t{thread}-ks{epoch}")
+}
+
+/// A parsed keyspace name: cycle, thread, epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyspaceNameId {
+    /// The cycle that created it.
+    pub cycle: u32,
+    /// The writer thread.
+    pub thread: usize,
+    /// The thread's keyspace number.
+    pub epoch: u64,
+}
+
+/// Parses a name made by [`keyspace_name`]; `None` for anything else.
+pub fn parse_keyspace_name(name: &str) -> Option<KeyspaceNameId> {
+    let rest = name.strip_prefix('c')?;
+    let (cycle, rest) = rest.split_once("-t")?;
+    let (thread, epoch) = rest.split_once("-ks")?;
+    if cycle.len() != 4 {
+        return None;
+    }
+    let id = KeyspaceNameId {
+        cycle: cycle.parse().ok()?,
+        thread: thread.parse().ok()?,
+        epoch: epoch.parse().ok()?,
+    };
+    (keyspace_name(id.cycle, id.thread, id.epoch) == name).then_some(id)
+}
+
+/// The key write `i` puts into the thread's keyspace.
+pub fn keyspace_key(i: u64) -> String {
+    format!("k{i:08}")
+}
+
+/// Parses a key made by [`keyspace_key`]; `None` for anything else.
+pub fn parse_keyspace_key(raw: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(raw).ok()?;
+    let index: u64 = s.strip_prefix('k')?.parse().ok()?;
+    (keyspace_key(index) == s).then_some(index)
 }
 
 /// The key of write `i` of `thread` in `cycle`, with one of [`SUFFIXES`].
@@ -106,6 +287,14 @@ pub fn value(seed: u64, id: KeyId) -> Vec<u8> {
         "x".repeat(pad)
     )
     .into_bytes()
+}
+
+/// The value write `i` of `thread` in `cycle` puts into the thread's
+/// keyspace: names the write, then 0 to 199 bytes of padding chosen by the
+/// cycle's seed.
+pub fn keyspace_value(seed: u64, cycle: u32, thread: usize, i: u64) -> Vec<u8> {
+    let h = mix(!seed ^ (u64::from(cycle) << 48) ^ ((thread as u64) << 40) ^ i);
+    format!("ks-{cycle}-{thread}-{i}-{}", "y".repeat((h % 200) as usize)).into_bytes()
 }
 
 /// Wall-clock nanoseconds (`CLOCK_REALTIME`). The writer and the parent are
@@ -227,30 +416,65 @@ impl Store {
         }
     }
 
-    /// Puts one key; returns once the store acknowledges it.
-    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        match self {
-            Store::Sync(s) => s.put(key, value).map(drop)?,
-            Store::Async(s) => s.put(key, value).map(drop)?,
-        }
-        Ok(())
+    /// Puts one key; returns its sequence number once the store
+    /// acknowledges it.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<SeqNo> {
+        Ok(match self {
+            Store::Sync(s) => KvStore::put(s, key, value)?,
+            Store::Async(s) => KvStore::put(s, key, value)?,
+        })
     }
 
-    /// Writes a batch atomically; returns once the store acknowledges it.
-    pub fn write(&self, batch: &WriteBatch) -> Result<()> {
-        match self {
-            Store::Sync(s) => s.write(batch).map(drop)?,
-            Store::Async(s) => s.write(batch).map(drop)?,
-        }
-        Ok(())
+    /// Writes a batch atomically, fdatasynced before it returns if `sync`
+    /// (`WriteOptions::SYNC`), else as the sync mode says; returns its last
+    /// sequence number once the store acknowledges it.
+    pub fn write(&self, batch: &WriteBatch, sync: bool) -> Result<SeqNo> {
+        let options = if sync {
+            WriteOptions::SYNC
+        } else {
+            WriteOptions::default()
+        };
+        Ok(match self {
+            Store::Sync(s) => s.write_with(batch, &options)?,
+            Store::Async(s) => s.write_with(batch, &options)?,
+        })
     }
 
-    /// Every live pair, in key order.
+    /// The id of keyspace `name`, creating it (one WAL record) if missing.
+    pub fn open_keyspace(&self, name: &str) -> Result<KeyspaceId> {
+        Ok(match self {
+            Store::Sync(s) => KvStore::open_keyspace(s, name)?,
+            Store::Async(s) => KvStore::open_keyspace(s, name)?,
+        })
+    }
+
+    /// Drops keyspace `name` (one WAL record); returns its sequence number.
+    pub fn drop_keyspace(&self, name: &str) -> Result<SeqNo> {
+        Ok(match self {
+            Store::Sync(s) => s.drop_keyspace(name)?,
+            Store::Async(s) => s.drop_keyspace(name)?,
+        })
+    }
+
+    /// The names of the keyspaces, in order.
+    pub fn keyspace_names(&self) -> Result<Vec<String>> {
+        Ok(match self {
+            Store::Sync(s) => s.keyspace_names()?,
+            Store::Async(s) => s.keyspace_names()?,
+        })
+    }
+
+    /// Every live pair of keyspace `id` (listed or not), in key order.
+    pub fn scan_keyspace(&self, id: KeyspaceId) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        match self {
+            Store::Sync(s) => scan_in(s, id),
+            Store::Async(s) => scan_in(s, id),
+        }
+    }
+
+    /// Every live pair of the default keyspace, in key order.
     pub fn scan_all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        match self {
-            Store::Sync(s) => scan_all(s),
-            Store::Async(s) => scan_all(s),
-        }
+        self.scan_keyspace(KeyspaceId::DEFAULT)
     }
 
     /// Writes a checkpoint into `dir` (missing or empty); returns its
@@ -273,10 +497,10 @@ impl Store {
     }
 }
 
-/// Every live pair of `store`, in key order.
-fn scan_all<S: KvStore>(store: &S) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+/// Every live pair of keyspace `id` of `store`, in key order.
+fn scan_in<S: KvStore>(store: &S, id: KeyspaceId) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut out = Vec::new();
-    for item in store.range(Bound::Unbounded, Bound::Unbounded)? {
+    for item in store.range_in(id, Bound::Unbounded, Bound::Unbounded)? {
         out.push(item.context("range scan")?);
     }
     Ok(out)
@@ -306,10 +530,29 @@ mod tests {
     }
 
     #[test]
-    fn batches_are_every_tenth_write_and_values_depend_on_seed() {
-        assert!(!is_batch(0));
-        assert!(is_batch(9));
-        assert!(is_batch(19));
+    fn the_schedule_has_every_kind_and_values_depend_on_seed() {
+        let kinds: Vec<OpKind> = (0..12).map(op_kind).collect();
+        use OpKind::*;
+        assert_eq!(
+            kinds,
+            [
+                KeyspaceCreate,
+                Put,
+                Put,
+                Put,
+                Put,
+                KeyspacePut,
+                Put,
+                RangeDelete,
+                Put,
+                Batch,
+                Put,
+                Put
+            ]
+        );
+        assert_eq!(op_kind(39), KeyspaceDrop);
+        assert_eq!(op_kind(40), KeyspaceCreate);
+        assert_eq!(keyspace_drop_index(keyspace_epoch(77)), 79);
         let id = KeyId {
             cycle: 0,
             thread: 1,
@@ -319,5 +562,40 @@ mod tests {
         assert!(value(1, id).starts_with(b"v-0-1-2-"));
         let differs = (0..20).any(|seed| value(seed, id) != value(seed + 1, id));
         assert!(differs);
+        assert!(keyspace_value(1, 0, 1, 2).starts_with(b"ks-0-1-2-"));
+    }
+
+    /// A range delete covers three writes behind it and two ahead, every
+    /// suffix of each, and nothing of the writes around them.
+    #[test]
+    fn range_delete_bounds_cover_exactly_their_writes() {
+        let (start, end) = range_delete_bounds(3, 1, 17);
+        for j in 10..25 {
+            for suffix in SUFFIXES {
+                let k = key(3, 1, j, suffix);
+                let inside = start <= k && k < end;
+                assert_eq!(inside, range_delete_covers(17, j), "{k}");
+                assert_eq!(inside, (14..20).contains(&j), "{k}");
+            }
+        }
+        assert!(key(3, 0, 15, "") < start && end < key(3, 2, 15, ""));
+    }
+
+    #[test]
+    fn keyspace_names_and_keys_round_trip() {
+        let name = keyspace_name(12, 3, 45);
+        assert_eq!(name, "c0012-t3-ks45");
+        assert_eq!(
+            parse_keyspace_name(&name),
+            Some(KeyspaceNameId {
+                cycle: 12,
+                thread: 3,
+                epoch: 45
+            })
+        );
+        assert_eq!(parse_keyspace_name("c12-t3-ks45"), None);
+        assert_eq!(parse_keyspace_name("c0012-t3-ks+45"), None);
+        assert_eq!(parse_keyspace_key(keyspace_key(77).as_bytes()), Some(77));
+        assert_eq!(parse_keyspace_key(b"k77"), None);
     }
 }

@@ -17,6 +17,11 @@
 //!   operations followed by a simulated power loss; every checkpoint is
 //!   opened and compared with exactly the writes up to its sequence
 //!   number. Generic over any `KvStore`.
+//! - [`keyspace_crash`]: range deletes and keyspace create/drop under a
+//!   simulated power loss: synced ones survive, unsynced ones are lost only
+//!   together with everything after them, and a create or drop cut short
+//!   at any file operation leaves the keyspace fully there or fully gone.
+//!   Generic over any `KvStore`.
 //!
 //! - [`keyspaces`]: writer threads racing keyspace drops and re-creations;
 //!   every acknowledged write to a keyspace's current incarnation is there,
@@ -34,5 +39,6 @@
 
 pub mod checkpoint;
 pub mod crash;
+pub mod keyspace_crash;
 pub mod keyspaces;
 pub mod model;
