@@ -839,3 +839,30 @@ fn usage_errors_exit_2_and_help_lists_the_exit_statuses() {
         assert!(help.contains(line), "{line:?} in {help}");
     }
 }
+
+/// A flushed range delete is catalog state: `inspect manifest` shows the
+/// edit that added it and lists it under the final version, and `scan`
+/// (read-only) does not show the keys it hides.
+#[test]
+fn inspect_manifest_lists_range_deletes_and_scan_honours_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LsmConfig::builder(dir.path())
+        .wal_sync(SyncMode::Never)
+        .build()
+        .unwrap();
+    let store = SimpleLsmStore::open(config).unwrap();
+    for i in 0..20 {
+        store.put(key(i), value(i)).unwrap();
+    }
+    store.flush_memtable().unwrap();
+    // The table holds older versions in the range, so the tombstone stays.
+    store.delete_range(key(5)..key(15)).unwrap();
+    store.flush_memtable().unwrap();
+    store.close().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let out = lsm_ok(&["inspect", "manifest", path]);
+    assert!(out.contains("range delete"), "{out}");
+    let scan = lsm_ok(&["scan", path]);
+    assert_eq!(scan.lines().count(), 10, "{scan}");
+    assert!(!scan.contains(&key(9)), "{scan}");
+}

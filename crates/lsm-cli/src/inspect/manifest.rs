@@ -9,7 +9,7 @@ use lsm_core::OsFileSystem;
 use lsm_manifest::{read_manifest, table_file_name, FileMeta, VersionEdit};
 use serde::Serialize;
 
-use super::readable::{counted, internal_key_text};
+use super::readable::{counted, internal_key_text, tree_key_text};
 use super::store_dir::require_store;
 use crate::units::human_bytes;
 
@@ -48,6 +48,17 @@ struct RecordReport {
     oldest_wal_segment: Option<u64>,
     added: Vec<TableReport>,
     removed: Vec<RemovedReport>,
+    /// Range deletes the edit adds to the catalog.
+    added_range_tombstones: Vec<RangeTombstoneReport>,
+    /// Sequence numbers of range deletes the edit removes.
+    removed_range_tombstones: Vec<u64>,
+}
+
+#[derive(Serialize)]
+struct RangeTombstoneReport {
+    seq: u64,
+    start: String,
+    end: String,
 }
 
 #[derive(Serialize)]
@@ -132,6 +143,17 @@ fn json_report(dump: &lsm_manifest::ManifestDump) -> ManifestReport {
                         table: table_file_name(*number),
                     })
                     .collect(),
+                added_range_tombstones: record
+                    .edit
+                    .added_range_tombstones
+                    .iter()
+                    .map(|t| RangeTombstoneReport {
+                        seq: t.seq,
+                        start: tree_key_text(&t.start),
+                        end: tree_key_text(&t.end),
+                    })
+                    .collect(),
+                removed_range_tombstones: record.edit.removed_range_tombstones.clone(),
             })
             .collect(),
         dropped_tail: dump.dropped_tail.as_ref().map(|tail| DroppedTailReport {
@@ -233,6 +255,19 @@ pub(super) fn run(args: &ManifestArgs, out: &mut dyn Write) -> anyhow::Result<()
         "counters: next file number {}, last sequence number {}, oldest WAL segment {}",
         dump.next_file_number, dump.last_seq, dump.wal_segment
     )?;
+    let tombstones = version.range_tombstones();
+    if !tombstones.is_empty() {
+        writeln!(out, "range deletes: {}", tombstones.len())?;
+        for tombstone in tombstones.tombstones() {
+            writeln!(
+                out,
+                "    {} .. {} at {}",
+                tree_key_text(&tombstone.start),
+                tree_key_text(&tombstone.end),
+                tombstone.seq
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -250,6 +285,17 @@ fn counters_text(edit: &VersionEdit) -> String {
     }
     if edit.added.is_empty() && edit.removed.is_empty() {
         text.push_str(", no files added or removed");
+    }
+    for tombstone in &edit.added_range_tombstones {
+        text.push_str(&format!(
+            ", range delete {} .. {} at {} added",
+            tree_key_text(&tombstone.start),
+            tree_key_text(&tombstone.end),
+            tombstone.seq
+        ));
+    }
+    for seq in &edit.removed_range_tombstones {
+        text.push_str(&format!(", range delete at {seq} removed"));
     }
     text
 }
