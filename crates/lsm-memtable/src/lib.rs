@@ -29,6 +29,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
+//! use bytes::Bytes;
 //! use lsm_core::{parse_internal_key, InternalIterator, Lookup, ValueKind};
 //! use lsm_memtable::Memtable;
 //!
@@ -37,7 +38,7 @@
 //! mem.insert(b"apple", 5, ValueKind::Delete, b"");
 //! mem.insert(b"pear", 3, ValueKind::Put, b"green");
 //!
-//! assert_eq!(mem.get(b"apple", 4), Some(Lookup::Value(b"red".to_vec())));
+//! assert_eq!(mem.get(b"apple", 4), Some(Lookup::Value(Bytes::from_static(b"red"))));
 //! assert_eq!(mem.get(b"apple", 5), Some(Lookup::Deleted));
 //! assert_eq!(mem.get(b"pear", 2), None, "no version that old: ask the next layer");
 //!

@@ -43,6 +43,7 @@
 //! ## Example
 //!
 //! ```
+//! use bytes::Bytes;
 //! use lsm_core::{InternalKey, InternalIterator, Lookup, OsFileSystem, ValueKind};
 //! use lsm_sstable::{BlockCache, Table, TableBuilder, TableOptions};
 //!
@@ -59,8 +60,8 @@
 //!
 //! let cache = BlockCache::new(1 << 20);
 //! let table = Table::open(&fs, &path, 1, Some(cache))?;
-//! assert_eq!(table.get(b"apple", 10)?, Some(Lookup::Value(b"red".to_vec())));
-//! assert_eq!(table.get(b"apple", 5)?, Some(Lookup::Value(b"green".to_vec())));
+//! assert_eq!(table.get(b"apple", 10)?, Some(Lookup::Value(Bytes::from_static(b"red"))));
+//! assert_eq!(table.get(b"apple", 5)?, Some(Lookup::Value(Bytes::from_static(b"green"))));
 //! assert_eq!(table.get(b"apple", 2)?, None);
 //! assert_eq!(table.get(b"pear", 10)?, Some(Lookup::Deleted));
 //!

@@ -143,9 +143,14 @@ mod error;
 mod fence;
 mod flusher;
 mod keyspaces;
+mod pinned;
 mod pipeline;
 mod read;
 mod store;
+
+/// The cheap-clone byte buffer pinned reads return, re-exported so users
+/// need not depend on `bytes` themselves.
+pub use bytes::Bytes;
 
 pub use coordinator::{
     CompactionJob, JobId, JobKind, JobState, JOB_HISTORY_LIMIT, MAX_PENDING_JOBS,
@@ -155,10 +160,12 @@ pub use fence::WaitForSeq;
 pub use flusher::MAX_IMMUTABLE_MEMTABLES;
 pub use keyspaces::Keyspace;
 pub use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
+pub use lsm_engine::PinnedRead;
 pub use lsm_engine::{
     Backlog, CheckpointInfo, KeyRange, KeyspaceStats, KvError, KvItem, KvSnapshot, KvStore,
     LevelStats, LsmConfig, LsmConfigBuilder, ReadOnlyStore, StoreStats, WriteOptions,
 };
 pub use lsm_wal::SyncMode;
+pub use pinned::PinnedStoreIterator;
 pub use read::{Snapshot, StoreIterator};
 pub use store::AsyncLsmStore;

@@ -181,7 +181,12 @@
 //! ```
 
 mod keyspaces;
+mod pinned;
 mod store;
+
+/// The cheap-clone byte buffer pinned reads return, re-exported so users
+/// need not depend on `bytes` themselves.
+pub use bytes::Bytes;
 
 pub use keyspaces::Keyspace;
 pub use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
@@ -191,6 +196,7 @@ pub use lsm_engine::{
     StoreCheck, StoreIterator, StoreStats, Truncation, WriteOptions, LOCK_FILE_NAME,
     QUARANTINE_DIR_NAME,
 };
+pub use lsm_engine::{PinnedRead, PinnedStoreIterator};
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};
 pub use store::SimpleLsmStore;
