@@ -62,6 +62,8 @@
 //! batch.put(b"apple", b"red");
 //! let written = engine.write(&batch)?;
 //! assert_eq!(engine.get(b"apple")?, Some(b"red".to_vec()));
+//! // The same value without a copy: a slice of the memtable entry.
+//! assert_eq!(engine.get_pinned(b"apple")?.as_deref(), Some(&b"red"[..]));
 //! assert_eq!(written.last_seq, 1);
 //! engine.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -11,6 +11,9 @@
 //! Main types: [`Memtable`] (insert, apply a batch, point lookups at a
 //! snapshot, size and sequence-number bookkeeping, freeze) and
 //! [`MemtableIterator`], the memtable's [`lsm_core::InternalIterator`].
+//! Each entry's key and value live in one `bytes::Bytes`, so a lookup
+//! returns the value as a slice of it, without a copy, and so does a
+//! cursor made with [`MemtableIterator::pin_values`].
 //!
 //! What it guarantees:
 //! - Readers never block writers and writers never block readers: inserts
@@ -64,6 +67,14 @@
 //!     cursor.prev()?;
 //! }
 //! assert_eq!(backward, [Some(3), Some(1), Some(5)]);
+//!
+//! // Values without a copy: `get` returns a slice of the stored entry, and
+//! // so does `value_bytes` on a cursor made with `pin_values`.
+//! let Some(Lookup::Value(red)) = mem.get(b"apple", 4) else { unreachable!() };
+//! let mut pinned = mem.iter().pin_values();
+//! pinned.seek_to_first()?;
+//! pinned.next()?; // apple@1
+//! assert_eq!(pinned.value_bytes().as_ptr(), red.as_ptr());
 //!
 //! mem.freeze();
 //! assert_eq!((mem.min_seq(), mem.max_seq()), (Some(1), Some(5)));

@@ -11,7 +11,9 @@
 //! - [`Table`]: opens and checks a file, keeps its index, filter and
 //!   [`TableProperties`] in memory; [`Table::get`] answers a point lookup at
 //!   a snapshot with at most one data-block read; [`Table::iter`] returns a
-//!   [`TableIterator`], an [`lsm_core::InternalIterator`].
+//!   [`TableIterator`], an [`lsm_core::InternalIterator`]. Both hand out
+//!   values as `bytes::Bytes` slices of the decoded block (`Lookup::Value`,
+//!   `value_bytes`): no copy, and from a cached block no allocation.
 //! - [`BlockCache`]: decoded data blocks shared by all tables, bounded in
 //!   bytes.
 //!
@@ -81,6 +83,11 @@
 //! assert!(!cursor.valid(), "apple@7 is the first entry");
 //! cursor.seek_to_last()?;
 //! assert_eq!(cursor.key(), InternalKey::new(b"pear", 5, ValueKind::Delete).as_bytes());
+//!
+//! // Values without a copy: slices of the one cached decoded block.
+//! let Some(Lookup::Value(red)) = table.get(b"apple", 10)? else { unreachable!() };
+//! cursor.seek_to_first()?;
+//! assert_eq!(cursor.value_bytes().as_ptr(), red.as_ptr());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

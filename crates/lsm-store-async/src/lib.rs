@@ -27,7 +27,9 @@
 //!
 //! Main types: [`AsyncLsmStore`] (a cloneable handle: every clone is the
 //! same open store), [`Snapshot`], [`StoreIterator`] (with [`KeyRange`],
-//! the range forms `range(..)` takes), [`Keyspace`], [`WaitForSeq`],
+//! the range forms `range(..)` takes, and [`PinnedStoreIterator`], its
+//! values as [`Bytes`] slices of cached blocks: see
+//! [`AsyncLsmStore::get_pinned`]), [`Keyspace`], [`WaitForSeq`],
 //! [`WriteOptions`], [`CompactionJob`], [`JobId`], [`JobState`], [`Error`];
 //! [`ReadOnlyStore`] ([`AsyncLsmStore::open_read_only`]) opens a store for
 //! reading only (no lock, no thread, nothing written). It implements
