@@ -367,7 +367,11 @@ impl StoreIterator {
     /// many values from many blocks holds those blocks' memory.
     ///
     /// Call it on a new iterator: an end that already moved keeps copying
-    /// values that are still in a memtable.
+    /// values that are still in a memtable. The merged cursor made with
+    /// the iterator copies memtable values, so it is dropped here and the
+    /// first end to move makes a pinning one; an error opening a table
+    /// then comes as that end's first item rather than from the call that
+    /// made the iterator.
     pub fn pinned(mut self) -> PinnedStoreIterator {
         if !self.pin_values {
             self.pin_values = true;

@@ -37,6 +37,12 @@ impl AsyncLsmStore {
     /// assert_eq!(snapshot.get_pinned("apple")?, Some(first.clone()));
     /// let pairs: Vec<(Bytes, Bytes)> = snapshot.iter()?.pinned().collect::<Result<_, _>>()?;
     /// assert_eq!(pairs, [(Bytes::from("apple"), Bytes::from("red"))]);
+    ///
+    /// let fruit = store.keyspace("fruit")?;
+    /// let seq = fruit.put("pear", "green")?;
+    /// assert!(store.wait_for_seq(seq, Duration::from_secs(10)));
+    /// assert_eq!(fruit.get_pinned("pear")?.unwrap(), "green");
+    /// assert_eq!(fruit.get_pinned_at(&snapshot, "pear")?, None, "written after it");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_pinned(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
