@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use lsm_core::{compare_internal_keys, InternalIterator, Result};
 use lsm_manifest::FileMeta;
 use lsm_sstable::{Table, TableIterator};
@@ -107,6 +108,13 @@ impl InternalIterator for LevelIterator {
 
     fn value(&self) -> &[u8] {
         self.current.as_ref().map_or(&[], |c| c.value())
+    }
+
+    /// A slice of the open table's current block: no copy.
+    fn value_bytes(&self) -> Bytes {
+        self.current
+            .as_ref()
+            .map_or_else(Bytes::new, |c| c.value_bytes())
     }
 
     fn next(&mut self) -> Result<()> {

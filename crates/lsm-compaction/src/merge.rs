@@ -25,6 +25,7 @@
 
 use std::cmp::Ordering;
 
+use bytes::Bytes;
 use lsm_core::{compare_internal_keys, InternalIterator, Result};
 
 /// A boxed cursor that can move to another thread.
@@ -164,6 +165,14 @@ impl InternalIterator for MergingIterator {
     fn value(&self) -> &[u8] {
         debug_assert!(self.valid());
         self.current.map_or(&[], |i| self.children[i].value())
+    }
+
+    /// The current child's [`InternalIterator::value_bytes`]: a slice of
+    /// its buffer where the child has one, so no copy.
+    fn value_bytes(&self) -> Bytes {
+        debug_assert!(self.valid());
+        self.current
+            .map_or_else(Bytes::new, |i| self.children[i].value_bytes())
     }
 
     fn next(&mut self) -> Result<()> {

@@ -46,6 +46,8 @@
 //! # Ok::<(), lsm_core::Error>(())
 //! ```
 
+use bytes::Bytes;
+
 use crate::error::{Error, Result};
 use crate::key::compare_internal_keys;
 
@@ -58,6 +60,15 @@ pub trait InternalIterator {
     fn key(&self) -> &[u8];
     /// The current entry's value. REQUIRES: `valid()`.
     fn value(&self) -> &[u8];
+    /// The current entry's value as an owned [`Bytes`] that outlives the
+    /// cursor. A cursor over shared buffers (a table's cached blocks, a
+    /// memtable cursor made with `MemtableIterator::pin_values`) returns
+    /// a slice of that buffer: a reference-count increment, no copy, no
+    /// allocation. The default copies [`value`](Self::value).
+    /// REQUIRES: `valid()`.
+    fn value_bytes(&self) -> Bytes {
+        Bytes::copy_from_slice(self.value())
+    }
     /// Moves to the next entry (invalid past the last). REQUIRES: `valid()`.
     fn next(&mut self) -> Result<()>;
     /// Moves to the previous entry (invalid before the first). REQUIRES:
@@ -84,6 +95,9 @@ impl<I: InternalIterator + ?Sized> InternalIterator for Box<I> {
     }
     fn value(&self) -> &[u8] {
         (**self).value()
+    }
+    fn value_bytes(&self) -> Bytes {
+        (**self).value_bytes()
     }
     fn next(&mut self) -> Result<()> {
         (**self).next()

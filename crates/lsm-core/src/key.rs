@@ -18,6 +18,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use byteorder::{ByteOrder, LittleEndian};
+use bytes::Bytes;
 
 /// A sequence number: strictly increasing per store, one per operation.
 ///
@@ -70,8 +71,10 @@ pub fn pack_trailer(seq: SeqNo, kind: ValueKind) -> u64 {
 /// `None` from a layer's lookup means "no version here; ask the next layer".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lookup {
-    /// The newest visible version is a put with this value.
-    Value(Vec<u8>),
+    /// The newest visible version is a put with this value. The layers hand
+    /// it out without a copy: a [`Bytes`] slice of the memtable entry or of
+    /// the table's decoded block, which it keeps alive.
+    Value(Bytes),
     /// The newest visible version is a tombstone: stop, the key is absent.
     Deleted,
 }

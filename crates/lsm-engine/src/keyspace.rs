@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 
 use crate::engine::KeyspaceStats;
@@ -126,5 +127,46 @@ impl<S: KvStore + Clone> Keyspace<S> {
     /// Tables and bytes this keyspace has on disk.
     pub fn stats(&self) -> Result<KeyspaceStats, S::Error> {
         self.store.keyspace_stats(&self.name)
+    }
+}
+
+/// Point reads that return the value without a copy, as a [`Bytes`] slice
+/// of the cached table block or memtable entry that holds it. Implemented
+/// by both stores and both snapshot types; [`Keyspace::get_pinned`] uses
+/// it. (Not part of [`KvStore`], so that trait stays as it was.)
+pub trait PinnedRead {
+    /// The error reads fail with.
+    type Error;
+
+    /// The value of `key` in `keyspace`, or `None`; without a copy.
+    fn get_pinned_in(&self, keyspace: KeyspaceId, key: &[u8])
+        -> Result<Option<Bytes>, Self::Error>;
+}
+
+impl<S> Keyspace<S>
+where
+    S: KvStore + PinnedRead<Error = <S as KvStore>::Error> + Clone,
+{
+    /// [`Keyspace::get`] without a copy: the value as a [`Bytes`] slice of
+    /// the cached block or memtable entry holding it, which it keeps alive.
+    /// For a pinned scan, call `.pinned()` on [`Keyspace::iter`]'s or
+    /// [`Keyspace::range_bounds`]'s iterator.
+    pub fn get_pinned(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Bytes>, <S as KvStore>::Error> {
+        self.store.get_pinned_in(self.id, key.as_ref())
+    }
+
+    /// [`Keyspace::get_at`] without a copy.
+    pub fn get_pinned_at(
+        &self,
+        snapshot: &S::Snapshot,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Bytes>, <S as KvStore>::Error>
+    where
+        S::Snapshot: PinnedRead<Error = <S as KvStore>::Error>,
+    {
+        snapshot.get_pinned_in(self.id, key.as_ref())
     }
 }

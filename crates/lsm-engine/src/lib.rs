@@ -20,7 +20,8 @@
 //!   [`KvSnapshot`], [`KvItem`] and [`Backlog`], [`Snapshot`],
 //!   [`CheckpointInfo`] (what a checkpoint wrote),
 //!   [`StoreIterator`] (double-ended) with [`KeyRange`], the range forms
-//!   `range(..)` takes, [`StoreStats`] / [`LevelStats`], and the read-only
+//!   `range(..)` takes, [`PinnedStoreIterator`] and [`PinnedRead`] (values
+//!   as `bytes::Bytes` slices of cached blocks, without a copy), [`StoreStats`] / [`LevelStats`], and the read-only
 //!   inspection: [`check_store`] with [`StoreCheck`] / [`Truncation`], and
 //!   [`ReadOnlyStore`] (open for reading, writing nothing, taking no lock);
 //! - the interface the two stores use, and nothing else does: [`Engine`]
@@ -61,6 +62,8 @@
 //! batch.put(b"apple", b"red");
 //! let written = engine.write(&batch)?;
 //! assert_eq!(engine.get(b"apple")?, Some(b"red".to_vec()));
+//! // The same value without a copy: a slice of the memtable entry.
+//! assert_eq!(engine.get_pinned(b"apple")?.as_deref(), Some(&b"red"[..]));
 //! assert_eq!(written.last_seq, 1);
 //! engine.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -91,10 +94,10 @@ pub use engine::{
 };
 pub use error::{Error, KvError, Result};
 pub use key_range::{prefix_range, KeyRange};
-pub use keyspace::Keyspace;
+pub use keyspace::{Keyspace, PinnedRead};
 pub use lsm_core::{KeyspaceId, WriteBatch};
 pub use options_file::{OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};
-pub use read::StoreIterator;
+pub use read::{PinnedStoreIterator, StoreIterator};
 pub use read_only::ReadOnlyStore;
 pub use recovery::{check_store, StoreCheck, Truncation, QUARANTINE_DIR_NAME};
 pub use snapshot::Snapshot;

@@ -5,11 +5,17 @@
 //! Get: memtable -> frozen memtables newest first -> L0 tables newest first
 //! -> one table per deeper level. The first layer that knows the key
 //! answers (a tombstone answers "absent").
+//!
+//! Values leave the layers without a copy ([`get_pinned`], the
+//! [`PinnedStoreIterator`]): a [`Bytes`] slice of the memtable entry or of
+//! the table's cached block, which it keeps alive. The `Vec` reads copy
+//! that slice once, as they always copied the value once.
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use lsm_compaction::{BoxedIterator, LevelIterator, MergingIterator, TableSource};
 use lsm_core::{
     parse_internal_key, Error as CoreError, InternalIterator, InternalKey, Lookup, RangeTombstones,
@@ -118,6 +124,18 @@ impl ReadView {
 /// every version older than it: the first layer holding a version answers
 /// as before, and a version older than the tombstone reads as absent.
 pub fn get(sv: &ReadView, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
+    Ok(get_pinned(sv, tables, key, seq)?.map(|value| value.to_vec()))
+}
+
+/// [`get`], returning the value without a copy: a slice of the memtable
+/// entry or of the table block it is stored in (from a cached block, no
+/// allocation at all).
+pub fn get_pinned(
+    sv: &ReadView,
+    tables: &TableCache,
+    key: &[u8],
+    seq: SeqNo,
+) -> Result<Option<Bytes>> {
     let hidden_below = if sv.has_range_tombstones() {
         sv.range_tombstones().covering_seq(key, seq)
     } else {
@@ -171,12 +189,26 @@ pub(crate) fn tree_bounds(
     (start, end, prefix_start.len())
 }
 
-/// A merged cursor over every layer of `sv`.
-pub fn merged_cursor(sv: &ReadView, tables: &Arc<TableCache>) -> Result<MergingIterator> {
+/// A merged cursor over every layer of `sv`. With `pin_values` its
+/// memtable cursors hold references to the entries instead of copies, so
+/// that `value_bytes` is a slice of the entry (table cursors always hand
+/// out slices of their blocks).
+pub fn merged_cursor(
+    sv: &ReadView,
+    tables: &Arc<TableCache>,
+    pin_values: bool,
+) -> Result<MergingIterator> {
+    let memtable_cursor = |mem: &Arc<Memtable>| -> BoxedIterator {
+        if pin_values {
+            Box::new(mem.iter().pin_values())
+        } else {
+            Box::new(mem.iter())
+        }
+    };
     let mut children: Vec<BoxedIterator> = Vec::new();
-    children.push(Box::new(sv.mem.iter()));
+    children.push(memtable_cursor(&sv.mem));
     for imm in &sv.imm {
-        children.push(Box::new(imm.mem.iter()));
+        children.push(memtable_cursor(&imm.mem));
     }
     for file in sv.version.files_at(0) {
         children.push(Box::new(tables.table(file)?.iter()));
@@ -227,9 +259,9 @@ pub struct StoreIterator {
     front_key: Option<Vec<u8>>,
     /// The user key the back end is at or past; the front end stops there.
     back_key: Option<Vec<u8>>,
-    /// The value of the newest visible version of `back_key` found so far
-    /// (the back end meets a key's versions oldest first).
-    back_value: Vec<u8>,
+    /// Cursors made from now on keep references to memtable entries
+    /// rather than copies ([`StoreIterator::pinned`]).
+    pin_values: bool,
     /// Set when either end ran out (then both have: the ends met) or after
     /// an error.
     done: bool,
@@ -291,7 +323,7 @@ impl StoreIterator {
         end: Bound<Vec<u8>>,
         snapshot: Option<Arc<SnapshotHandle>>,
     ) -> Result<Self> {
-        let cursor = merged_cursor(&view, tables)?;
+        let cursor = merged_cursor(&view, tables, false)?;
         let range_tombstones = view.range_tombstones();
         let front_key = match &start {
             Bound::Excluded(key) => Some(key.clone()),
@@ -308,7 +340,7 @@ impl StoreIterator {
             back: None,
             front_key,
             back_key: None,
-            back_value: Vec::new(),
+            pin_values: false,
             done: false,
             range_tombstones,
             strip: 0,
@@ -339,11 +371,36 @@ impl StoreIterator {
         tree_key.get(self.strip..).unwrap_or_default().to_vec()
     }
 
+    /// The same iterator, yielding `(key, value)` as [`Bytes`], each value
+    /// without a copy: a slice of the table block it is stored in (from the
+    /// block cache: no allocation) or of the memtable entry. The key is
+    /// assembled from the prefix-compressed block, so it costs one
+    /// allocation, as a `Vec` key does. A pinned value keeps its block (or
+    /// entry) alive for as long as it is held, even after the block is
+    /// evicted, its table compacted away or the store closed; so holding
+    /// many values from many blocks holds those blocks' memory.
+    ///
+    /// Call it on a new iterator: an end that already moved keeps copying
+    /// values that are still in a memtable. The merged cursor made with
+    /// the iterator copies memtable values, so it is dropped here and the
+    /// first end to move makes a pinning one; an error opening a table
+    /// then comes as that end's first item rather than from the call that
+    /// made the iterator.
+    pub fn pinned(mut self) -> PinnedStoreIterator {
+        if !self.pin_values {
+            self.pin_values = true;
+            // Made before pinning was asked for: the first end to move
+            // makes a pinning cursor instead.
+            self.unpositioned = None;
+        }
+        PinnedStoreIterator(self)
+    }
+
     /// The unpositioned cursor if no end took it yet, else a new one.
     fn take_cursor(&mut self) -> Result<MergingIterator> {
         match self.unpositioned.take() {
             Some(cursor) => Ok(cursor),
-            None => merged_cursor(&self.view, &self.tables),
+            None => merged_cursor(&self.view, &self.tables, self.pin_values),
         }
     }
 
@@ -387,7 +444,7 @@ impl StoreIterator {
 
     /// The next live pair from the front, or `None` at the end bound or
     /// where the back end is.
-    fn advance(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn advance<V: ValueOut>(&mut self) -> Result<Option<(Vec<u8>, V)>> {
         self.position_front()?;
         let Some(cursor) = self.front.as_mut() else {
             return Ok(None);
@@ -421,7 +478,7 @@ impl StoreIterator {
             let item = match parsed.kind {
                 ValueKind::Put if !hidden => Some((
                     user_key.get(self.strip..).unwrap_or_default().to_vec(),
-                    cursor.value().to_vec(),
+                    V::read(cursor),
                 )),
                 _ => None,
             };
@@ -438,7 +495,7 @@ impl StoreIterator {
     /// where the front end is. Going backward a user key's versions come
     /// oldest first, so the newest visible one is the last one at or below
     /// `seq` before the user key changes.
-    fn advance_back(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn advance_back<V: ValueOut>(&mut self) -> Result<Option<(Vec<u8>, V)>> {
         self.position_back()?;
         loop {
             let Some(cursor) = self.back.as_ref() else {
@@ -461,12 +518,12 @@ impl StoreIterator {
             let mut back_key = self.back_key.take().unwrap_or_default();
             back_key.clear();
             back_key.extend_from_slice(user_key);
-            let newest = self.newest_visible_backward(&back_key);
+            let mut value = V::default();
+            let newest = self.newest_visible_backward(&back_key, &mut value);
             let item = match newest {
-                Ok(Some((ValueKind::Put, seq))) if !self.hidden_back(&back_key, seq) => Some((
-                    self.user_key(&back_key),
-                    std::mem::take(&mut self.back_value),
-                )),
+                Ok(Some((ValueKind::Put, seq))) if !self.hidden_back(&back_key, seq) => {
+                    Some((self.user_key(&back_key), value))
+                }
                 _ => None,
             };
             self.back_key = Some(back_key);
@@ -479,9 +536,13 @@ impl StoreIterator {
 
     /// Moves the back cursor over every version of `user_key` (it is at
     /// the oldest), keeping the value of the newest one visible at `seq`
-    /// in `back_value`; returns that version's kind and sequence number,
-    /// `None` if no version is visible.
-    fn newest_visible_backward(&mut self, user_key: &[u8]) -> Result<Option<(ValueKind, SeqNo)>> {
+    /// in `value` (if that one is a put); returns that version's kind and
+    /// sequence number, `None` if no version is visible.
+    fn newest_visible_backward<V: ValueOut>(
+        &mut self,
+        user_key: &[u8],
+        value: &mut V,
+    ) -> Result<Option<(ValueKind, SeqNo)>> {
         let Some(cursor) = self.back.as_mut() else {
             return Ok(None);
         };
@@ -493,9 +554,8 @@ impl StoreIterator {
             }
             if parsed.seq <= self.seq {
                 newest = Some((parsed.kind, parsed.seq));
-                self.back_value.clear();
                 if parsed.kind == ValueKind::Put {
-                    self.back_value.extend_from_slice(cursor.value());
+                    value.assign(cursor);
                 }
             }
             cursor.prev()?;
@@ -505,10 +565,7 @@ impl StoreIterator {
 
     /// Turns one end's result into the iterator's item, ending the
     /// iterator at `None` or an error.
-    fn finish(
-        &mut self,
-        result: Result<Option<(Vec<u8>, Vec<u8>)>>,
-    ) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
+    fn finish<T>(&mut self, result: Result<Option<T>>) -> Option<Result<T>> {
         match result {
             Ok(Some(item)) => Some(Ok(item)),
             Ok(None) => {
@@ -542,5 +599,74 @@ impl DoubleEndedIterator for StoreIterator {
         }
         let result = self.advance_back();
         self.finish(result)
+    }
+}
+
+/// How [`StoreIterator`] takes a value off its merged cursor: a copy into a
+/// `Vec`, or a [`Bytes`] slice of the cursor's buffer.
+trait ValueOut: Default {
+    /// The cursor's current value.
+    fn read(cursor: &MergingIterator) -> Self;
+    /// Replaces `self` with the cursor's current value, reusing `self`'s
+    /// buffer where it has one.
+    fn assign(&mut self, cursor: &MergingIterator);
+}
+
+impl ValueOut for Vec<u8> {
+    fn read(cursor: &MergingIterator) -> Self {
+        cursor.value().to_vec()
+    }
+
+    fn assign(&mut self, cursor: &MergingIterator) {
+        self.clear();
+        self.extend_from_slice(cursor.value());
+    }
+}
+
+impl ValueOut for Bytes {
+    fn read(cursor: &MergingIterator) -> Self {
+        cursor.value_bytes()
+    }
+
+    fn assign(&mut self, cursor: &MergingIterator) {
+        *self = cursor.value_bytes();
+    }
+}
+
+/// A [`StoreIterator`] yielding `(key, value)` as [`Bytes`], each value a
+/// slice of the cached table block or memtable entry it is stored in, not
+/// a copy; made by [`StoreIterator::pinned`]. The same range, order,
+/// snapshot and double-ended behaviour as the iterator it was made from;
+/// yields `Result<(key, value)>` and ends after an error.
+pub struct PinnedStoreIterator(StoreIterator);
+
+impl std::fmt::Debug for PinnedStoreIterator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PinnedStoreIterator").field(&self.0).finish()
+    }
+}
+
+impl Iterator for PinnedStoreIterator {
+    type Item = Result<(Bytes, Bytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.done {
+            return None;
+        }
+        let result = self.0.advance::<Bytes>();
+        let item = self.0.finish(result)?;
+        // An exact-size `Vec` becomes a `Bytes` without a copy or allocation.
+        Some(item.map(|(key, value)| (Bytes::from(key), value)))
+    }
+}
+
+impl DoubleEndedIterator for PinnedStoreIterator {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.0.done {
+            return None;
+        }
+        let result = self.0.advance_back::<Bytes>();
+        let item = self.0.finish(result)?;
+        Some(item.map(|(key, value)| (Bytes::from(key), value)))
     }
 }

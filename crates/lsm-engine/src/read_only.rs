@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use lsm_compaction::level_scores;
 use lsm_core::{Error as CoreError, SeqNo};
 use lsm_manifest::CURRENT_FILE_NAME;
@@ -135,6 +136,13 @@ impl ReadOnlyStore {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let key = lsm_core::keyspace::tree_key(lsm_core::KeyspaceId::DEFAULT, key.as_ref());
         read::get(&self.view, &self.tables, &key, self.last_seq)
+    }
+
+    /// The value of `key` without a copy: a [`Bytes`] slice of the cached
+    /// block or memtable entry holding it, which it keeps alive.
+    pub fn get_pinned(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        let key = lsm_core::keyspace::tree_key(lsm_core::KeyspaceId::DEFAULT, key.as_ref());
+        read::get_pinned(&self.view, &self.tables, &key, self.last_seq)
     }
 
     /// The live keys in `range`, in order; any range form ([`KeyRange`]).

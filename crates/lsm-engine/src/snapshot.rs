@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use lsm_core::{KeyspaceId, SeqNo};
 use parking_lot::Mutex;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::key_range::{prefix_range, KeyRange};
+use crate::keyspace::PinnedRead;
 use crate::read::StoreIterator;
 use crate::store_trait::KvSnapshot;
 
@@ -146,6 +148,13 @@ impl Snapshot {
         self.engine.get_at(key.as_ref(), self.handle.seq())
     }
 
+    /// The value of `key` as of the snapshot, without a copy: a [`Bytes`]
+    /// slice of the cached block or memtable entry holding it, which it
+    /// keeps alive (after the snapshot is dropped too).
+    pub fn get_pinned(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.engine.get_pinned_at(key.as_ref(), self.handle.seq())
+    }
+
     /// The live keys in `range` as of the snapshot, in order; any range
     /// form ([`KeyRange`]), e.g. `..`, `"a".."m"`, `b"k"..=b"p"`. The
     /// iterator is double-ended: `.rev()` yields the range backward.
@@ -195,5 +204,14 @@ impl KvSnapshot for Snapshot {
     ) -> Result<StoreIterator> {
         self.engine
             .range_in(keyspace, start, end, Some(Arc::clone(&self.handle)))
+    }
+}
+
+impl PinnedRead for Snapshot {
+    type Error = Error;
+
+    fn get_pinned_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Bytes>> {
+        self.engine
+            .get_pinned_at_in(keyspace, key, self.handle.seq())
     }
 }

@@ -18,6 +18,7 @@ use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;
 
+use bytes::Bytes;
 use lsm_core::key::{pack_trailer, TRAILER_BYTES};
 use lsm_core::{SeqNo, ValueKind, MAX_SEQNO};
 
@@ -143,9 +144,15 @@ impl OrderedKey for KeyProbe<'_> {
 
 /// One version of one user key, as stored in the skiplist: the encoded
 /// internal key and the value in a single allocation.
+///
+/// The allocation is held as a [`Bytes`], so the value can be handed out
+/// as a slice of it ([`MemtableEntry::value_bytes`]) without a copy. A
+/// `Bytes` made from a boxed slice allocates its shared reference count
+/// (24 bytes) on its first clone only: an entry never read that way costs
+/// nothing more than the box did, but 16 bytes of header.
 pub(crate) struct MemtableEntry {
     /// Internal key (user key, 8-byte LE trailer), then the value.
-    bytes: Box<[u8]>,
+    bytes: Bytes,
     /// Length of the internal-key prefix of `bytes`; `>= TRAILER_BYTES`.
     key_len: usize,
     /// The trailer, copied out of `bytes` so comparisons need not decode it.
@@ -164,7 +171,8 @@ impl MemtableEntry {
         bytes.extend_from_slice(&trailer.to_le_bytes());
         bytes.extend_from_slice(value);
         MemtableEntry {
-            bytes: bytes.into_boxed_slice(),
+            // Never empty (the key has a trailer): a heap buffer, no copy.
+            bytes: Bytes::from(bytes.into_boxed_slice()),
             key_len,
             trailer,
             prefix: user_key_prefix(user_key),
@@ -187,6 +195,25 @@ impl MemtableEntry {
     #[inline]
     pub(crate) fn value(&self) -> &[u8] {
         &self.bytes[self.key_len..]
+    }
+
+    /// The value as a slice of the entry's buffer: no copy; a reference
+    /// count (allocated on the entry's first such call, then only
+    /// incremented). Empty for a tombstone.
+    #[inline]
+    pub(crate) fn value_bytes(&self) -> Bytes {
+        if self.key_len < self.bytes.len() {
+            self.bytes.slice(self.key_len..)
+        } else {
+            Bytes::new()
+        }
+    }
+
+    /// The entry's whole buffer (internal key, then value), shared: no
+    /// copy. See [`Self::value_bytes`] for what the first call costs.
+    #[inline]
+    pub(crate) fn shared_bytes(&self) -> Bytes {
+        self.bytes.clone()
     }
 
     /// The internal key followed by the value, as one slice.

@@ -16,9 +16,14 @@
 //! and a later `next` work on it unchanged. `seek_to_last` starts at the
 //! map's `back()`, `seek_for_prev` at `upper_bound(Included(target))`.
 //!
+//! A cursor made with [`MemtableIterator::pin_values`] keeps, instead of
+//! copies, a `Bytes` handle on each entry's own buffer (a reference-count
+//! increment per entry), so that `value_bytes` hands out a slice of the
+//! entry itself; runs and re-finding work the same way.
+//!
 //! Invariants:
-//! - `run.spans` index `run.bytes` in strictly increasing internal-key
-//!   order; a run copied going forward starts after the previous run's
+//! - `run.spans` index `run.bytes` (or, pinned, each `run.shared[i]`) in
+//!   strictly increasing internal-key order; a run copied going forward starts after the previous run's
 //!   last key, one copied going backward ends before the previous run's
 //!   first key.
 //! - The cursor is valid iff `pos < run.spans.len()`.
@@ -36,6 +41,7 @@ use std::fmt;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use crossbeam_skiplist::map::Entry;
 use lsm_core::{InternalIterator, Result};
 
@@ -58,34 +64,76 @@ struct Span {
     end: usize,
 }
 
-/// Copies of consecutive memtable entries, in one reused byte buffer.
+/// Copies of consecutive memtable entries, in one reused byte buffer; or,
+/// when `pinned`, shared handles on their buffers.
 #[derive(Default)]
 struct EntryRun {
-    /// Each entry's internal key followed by its value.
+    /// Each entry's internal key followed by its value (not `pinned`).
     bytes: Vec<u8>,
+    /// Where each entry lies: in `bytes`, or (`pinned`) in `shared[i]`.
     spans: Vec<Span>,
+    /// `pinned`: each entry's own buffer, a reference and not a copy.
+    shared: Vec<Bytes>,
+    /// Hold references to the entries' buffers instead of copying them.
+    pinned: bool,
 }
 
 impl EntryRun {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.clear();
+        self.shared.clear();
+    }
+
+    /// Adds `entry` at the end of the run: a copy, or (`pinned`) a
+    /// reference to its buffer.
+    fn push(&mut self, entry: &MemtableEntry) {
+        if self.pinned {
+            let shared = entry.shared_bytes();
+            self.spans.push(Span {
+                start: 0,
+                key_end: entry.key_len(),
+                end: shared.len(),
+            });
+            self.shared.push(shared);
+            return;
+        }
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(entry.key_and_value());
+        self.spans.push(Span {
+            start,
+            key_end: start + entry.key_len(),
+            end: self.bytes.len(),
+        });
+    }
+
+    /// True once the run holds as much as one run may.
+    fn full(&self, max_entries: usize) -> bool {
+        self.spans.len() >= max_entries || self.bytes.len() >= MAX_RUN_BYTES
+    }
+
+    /// Entry `index`'s internal key and value, as one slice.
+    fn entry(&self, index: usize) -> Option<(&[u8], Span)> {
+        let span = *self.spans.get(index)?;
+        let buffer: &[u8] = if self.pinned {
+            self.shared.get(index)?
+        } else {
+            &self.bytes[..]
+        };
+        Some((buffer, span))
+    }
+
     /// Replaces the run with copies of `first` and the entries after it,
     /// at most `max_entries` of them (and about [`MAX_RUN_BYTES`]). Returns
     /// true if it stopped at a limit, i.e. the map may hold more entries.
     fn fill(&mut self, first: Option<Entry<'_, MemtableEntry, ()>>, max_entries: usize) -> bool {
-        self.bytes.clear();
-        self.spans.clear();
+        self.clear();
         let Some(mut cursor) = first else {
             return false;
         };
         loop {
-            let entry = cursor.key();
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(entry.key_and_value());
-            self.spans.push(Span {
-                start,
-                key_end: start + entry.key_len(),
-                end: self.bytes.len(),
-            });
-            if self.spans.len() >= max_entries || self.bytes.len() >= MAX_RUN_BYTES {
+            self.push(cursor.key());
+            if self.full(max_entries) {
                 return true;
             }
             if !cursor.move_next() {
@@ -103,21 +151,13 @@ impl EntryRun {
         last: Option<Entry<'_, MemtableEntry, ()>>,
         max_entries: usize,
     ) -> bool {
-        self.bytes.clear();
-        self.spans.clear();
+        self.clear();
         let Some(mut cursor) = last else {
             return false;
         };
         let more = loop {
-            let entry = cursor.key();
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(entry.key_and_value());
-            self.spans.push(Span {
-                start,
-                key_end: start + entry.key_len(),
-                end: self.bytes.len(),
-            });
-            if self.spans.len() >= max_entries || self.bytes.len() >= MAX_RUN_BYTES {
+            self.push(cursor.key());
+            if self.full(max_entries) {
                 break true;
             }
             if !cursor.move_prev() {
@@ -126,21 +166,32 @@ impl EntryRun {
         };
         // Copied newest-position first; spans may index `bytes` in any order.
         self.spans.reverse();
+        self.shared.reverse();
         more
     }
 
     fn key(&self, index: usize) -> &[u8] {
-        self.spans
-            .get(index)
-            .and_then(|s| self.bytes.get(s.start..s.key_end))
+        self.entry(index)
+            .and_then(|(buffer, s)| buffer.get(s.start..s.key_end))
             .unwrap_or_default()
     }
 
     fn value(&self, index: usize) -> &[u8] {
-        self.spans
-            .get(index)
-            .and_then(|s| self.bytes.get(s.key_end..s.end))
+        self.entry(index)
+            .and_then(|(buffer, s)| buffer.get(s.key_end..s.end))
             .unwrap_or_default()
+    }
+
+    /// Entry `index`'s value: a slice of the entry's buffer when `pinned`,
+    /// else a copy.
+    fn value_bytes(&self, index: usize) -> Bytes {
+        match (self.pinned, self.shared.get(index), self.spans.get(index)) {
+            (true, Some(shared), Some(s)) if s.key_end < s.end && s.end <= shared.len() => {
+                shared.slice(s.key_end..s.end)
+            }
+            (true, _, _) => Bytes::new(),
+            (false, _, _) => Bytes::copy_from_slice(self.value(index)),
+        }
     }
 
     /// Checks the run's keys strictly increase (debug builds only).
@@ -186,6 +237,22 @@ impl MemtableIterator {
             more_before: false,
             next_run_entries: FIRST_RUN_ENTRIES,
         }
+    }
+
+    /// The same cursor, made to hold references to the entries it visits
+    /// instead of copying them, so that [`InternalIterator::value_bytes`]
+    /// returns a slice of the memtable entry (no copy) rather than a copy.
+    /// Each entry's buffer allocates its shared reference count (24 bytes)
+    /// the first time any reader takes such a reference, and only then;
+    /// after that a step costs a reference-count increment where a copying
+    /// cursor copies the key and value. Unpositioned, as a new cursor.
+    pub fn pin_values(mut self) -> Self {
+        self.run.clear();
+        self.run.pinned = true;
+        self.pos = 0;
+        self.more = false;
+        self.more_before = false;
+        self
     }
 
     /// Copies the run that starts at `from` and positions at its start.
@@ -273,6 +340,13 @@ impl InternalIterator for MemtableIterator {
     fn value(&self) -> &[u8] {
         debug_assert!(self.valid());
         self.run.value(self.pos)
+    }
+
+    /// A slice of the memtable entry for a cursor made with
+    /// [`MemtableIterator::pin_values`], else a copy.
+    fn value_bytes(&self) -> Bytes {
+        debug_assert!(self.valid());
+        self.run.value_bytes(self.pos)
     }
 
     fn next(&mut self) -> Result<()> {

@@ -11,6 +11,9 @@
 //! Main types: [`Memtable`] (insert, apply a batch, point lookups at a
 //! snapshot, size and sequence-number bookkeeping, freeze) and
 //! [`MemtableIterator`], the memtable's [`lsm_core::InternalIterator`].
+//! Each entry's key and value live in one `bytes::Bytes`, so a lookup
+//! returns the value as a slice of it, without a copy, and so does a
+//! cursor made with [`MemtableIterator::pin_values`].
 //!
 //! What it guarantees:
 //! - Readers never block writers and writers never block readers: inserts
@@ -29,6 +32,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
+//! use bytes::Bytes;
 //! use lsm_core::{parse_internal_key, InternalIterator, Lookup, ValueKind};
 //! use lsm_memtable::Memtable;
 //!
@@ -37,7 +41,7 @@
 //! mem.insert(b"apple", 5, ValueKind::Delete, b"");
 //! mem.insert(b"pear", 3, ValueKind::Put, b"green");
 //!
-//! assert_eq!(mem.get(b"apple", 4), Some(Lookup::Value(b"red".to_vec())));
+//! assert_eq!(mem.get(b"apple", 4), Some(Lookup::Value(Bytes::from_static(b"red"))));
 //! assert_eq!(mem.get(b"apple", 5), Some(Lookup::Deleted));
 //! assert_eq!(mem.get(b"pear", 2), None, "no version that old: ask the next layer");
 //!
@@ -63,6 +67,14 @@
 //!     cursor.prev()?;
 //! }
 //! assert_eq!(backward, [Some(3), Some(1), Some(5)]);
+//!
+//! // Values without a copy: `get` returns a slice of the stored entry, and
+//! // so does `value_bytes` on a cursor made with `pin_values`.
+//! let Some(Lookup::Value(red)) = mem.get(b"apple", 4) else { unreachable!() };
+//! let mut pinned = mem.iter().pin_values();
+//! pinned.seek_to_first()?;
+//! pinned.next()?; // apple@1
+//! assert_eq!(pinned.value_bytes().as_ptr(), red.as_ptr());
 //!
 //! mem.freeze();
 //! assert_eq!((mem.min_seq(), mem.max_seq()), (Some(1), Some(5)));

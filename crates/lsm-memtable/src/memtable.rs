@@ -26,17 +26,26 @@ use crate::iterator::MemtableIterator;
 /// [`Memtable::approximate_bytes`] tracks the real heap use.
 ///
 /// Where it comes from (64-bit, glibc malloc): a skiplist node holds the
-/// 40-byte entry header (buffer pointer and length, key length, trailer,
-/// key prefix), an 8-byte reference count and height, and one 8-byte
-/// pointer per tower level (2 levels on average); malloc rounds that to
-/// 64..96-byte chunks, about 72 on average. The separate key-and-value
-/// buffer adds an 8-byte malloc header and on average 8 bytes of rounding.
+/// 56-byte entry header (the buffer as a 32-byte `bytes::Bytes`: pointer,
+/// length, shared-state pointer, vtable; key length, trailer, key prefix),
+/// an 8-byte reference count and height, and one 8-byte pointer per tower
+/// level (2 levels on average); malloc rounds that to 80..112-byte chunks,
+/// about 88 on average. The separate key-and-value buffer adds an 8-byte
+/// malloc header and on average 8 bytes of rounding.
 ///
 /// Measured as RSS growth over 1M inserts (200k for large values), real
 /// bytes per entry minus key + trailer + value were: 16-byte keys with
-/// 100-byte values 95, with empty values 83; 40-byte keys with 1000-byte
-/// values 83; 100-byte keys with 10-byte values 85.
-pub const ENTRY_OVERHEAD_BYTES: usize = 88;
+/// 100-byte values 111, with empty values 99; 40-byte keys with 1000-byte
+/// values 99; 100-byte keys with 10-byte values 101 (each 16 more than
+/// with the 16-byte boxed slice the entry held before it was a `Bytes`).
+///
+/// Not charged: an entry whose value was read at least once (a get, or a
+/// cursor made with [`crate::MemtableIterator::pin_values`]) also holds
+/// the 24-byte reference count `Bytes` allocates on its first clone, 32
+/// bytes with malloc's header (measured: +32 per entry after reading
+/// every entry once). Charging it up front would over-count every entry
+/// never read, most of a write-heavy memtable.
+pub const ENTRY_OVERHEAD_BYTES: usize = 104;
 
 /// Sentinel in `min_seq`: no entry yet (real sequence numbers are at most
 /// [`MAX_SEQNO`], far below it).
@@ -172,7 +181,10 @@ impl Memtable {
     /// tombstone, `None` when this memtable holds no such version (ask the
     /// next layer).
     ///
-    /// Never blocks and never allocates except for the returned value.
+    /// Never blocks and never copies: a value is a [`bytes::Bytes`] slice of
+    /// the stored entry, which it keeps alive (after the memtable is dropped
+    /// too). The first such read of an entry allocates the entry's 24-byte
+    /// shared reference count; later reads of it allocate nothing.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<Lookup> {
         self.get_with_seq(user_key, snapshot)
             .map(|(lookup, _)| lookup)
@@ -190,7 +202,7 @@ impl Memtable {
         }
         debug_assert!(entry.seq() <= snapshot);
         let lookup = match entry.kind() {
-            ValueKind::Put => Lookup::Value(entry.value().to_vec()),
+            ValueKind::Put => Lookup::Value(entry.value_bytes()),
             ValueKind::Delete => Lookup::Deleted,
         };
         Some((lookup, entry.seq()))
@@ -266,10 +278,10 @@ impl fmt::Debug for Memtable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lsm_core::WriteBatch;
+    use lsm_core::{InternalIterator, WriteBatch};
 
     fn value(s: &str) -> Option<Lookup> {
-        Some(Lookup::Value(s.as_bytes().to_vec()))
+        Some(Lookup::Value(s.as_bytes().to_vec().into()))
     }
 
     #[test]
@@ -415,5 +427,51 @@ mod tests {
         let m = Memtable::new();
         m.freeze();
         m.insert(b"a", 1, ValueKind::Put, b"1");
+    }
+
+    fn value_of(lookup: Option<Lookup>) -> bytes::Bytes {
+        match lookup {
+            Some(Lookup::Value(value)) => value,
+            other => panic!("expected a value, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn get_returns_a_slice_of_the_stored_entry_not_a_copy() {
+        let m = Arc::new(Memtable::new());
+        m.insert(b"k", 1, ValueKind::Put, b"the value");
+        let first = value_of(m.get(b"k", 1));
+        let second = value_of(m.get(b"k", 1));
+        assert_eq!(first, &b"the value"[..]);
+        assert_eq!(first.as_ptr(), second.as_ptr(), "both point into the entry");
+
+        // A pinning cursor hands out the same bytes; a copying one a copy.
+        let mut pinned = m.iter().pin_values();
+        pinned.seek_to_first().unwrap();
+        assert_eq!(pinned.value_bytes().as_ptr(), first.as_ptr());
+        let mut copying = m.iter();
+        copying.seek_to_first().unwrap();
+        let copy = copying.value_bytes();
+        assert_eq!(copy, first);
+        assert_ne!(copy.as_ptr(), first.as_ptr(), "a copying cursor copies");
+
+        // The slice keeps the entry's buffer alive past the memtable.
+        drop((pinned, copying, m));
+        assert_eq!(first, &b"the value"[..]);
+        assert_eq!(second, &b"the value"[..]);
+    }
+
+    #[test]
+    fn a_tombstone_and_an_empty_value_read_as_empty_bytes() {
+        let m = Arc::new(Memtable::new());
+        m.insert(b"e", 1, ValueKind::Put, b"");
+        m.insert(b"t", 2, ValueKind::Delete, b"");
+        assert!(value_of(m.get(b"e", 1)).is_empty());
+        let mut cursor = m.iter().pin_values();
+        cursor.seek_to_first().unwrap();
+        while cursor.valid() {
+            assert!(cursor.value_bytes().is_empty());
+            cursor.next().unwrap();
+        }
     }
 }

@@ -87,7 +87,7 @@ fn concurrent_writers_and_readers_see_ordered_complete_contents() {
                             let want = if i % 5 == 4 {
                                 Lookup::Deleted
                             } else {
-                                Lookup::Value(upto.to_le_bytes().to_vec())
+                                Lookup::Value(upto.to_le_bytes().to_vec().into())
                             };
                             assert_eq!(got, Some(want));
                         }

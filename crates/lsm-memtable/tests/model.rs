@@ -133,7 +133,7 @@ fn model_get(model: &Model, user_key: &[u8], snapshot: u64) -> Option<Lookup> {
         return None;
     }
     Some(match kind {
-        ValueKind::Put => Lookup::Value(value.clone()),
+        ValueKind::Put => Lookup::Value(value.clone().into()),
         ValueKind::Delete => Lookup::Deleted,
     })
 }
@@ -153,6 +153,8 @@ fn model_entries(model: &Model) -> Vec<(Vec<u8>, Vec<u8>)> {
 fn drain(cursor: &mut impl InternalIterator) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     while cursor.valid() {
+        // The shared form of the value is the same bytes, pinned or copied.
+        assert_eq!(cursor.value_bytes(), cursor.value());
         out.push((cursor.key().to_vec(), cursor.value().to_vec()));
         cursor.next().unwrap();
     }
@@ -162,6 +164,8 @@ fn drain(cursor: &mut impl InternalIterator) -> Vec<(Vec<u8>, Vec<u8>)> {
 fn drain_backward(cursor: &mut impl InternalIterator) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     while cursor.valid() {
+        // The shared form of the value is the same bytes, pinned or copied.
+        assert_eq!(cursor.value_bytes(), cursor.value());
         out.push((cursor.key().to_vec(), cursor.value().to_vec()));
         cursor.prev().unwrap();
     }
@@ -199,37 +203,40 @@ proptest! {
 
         // The full scan is the model, in the model's order.
         let expected = model_entries(&model);
-        let mut cursor = mem.iter();
-        prop_assert!(!cursor.valid());
-        cursor.seek_to_first().unwrap();
-        prop_assert_eq!(drain(&mut cursor), expected.clone());
+        // Copying cursors and cursors that pin the entries' buffers agree.
+        for pinned in [false, true] {
+            let mut cursor = if pinned { mem.iter().pin_values() } else { mem.iter() };
+            prop_assert!(!cursor.valid());
+            cursor.seek_to_first().unwrap();
+            prop_assert_eq!(drain(&mut cursor), expected.clone());
 
-        // Seeks land where the model says, and scan on from there.
-        for t in &targets {
-            let target = encode_target(t);
-            let want: Vec<_> = expected
-                .iter()
-                .filter(|(k, _)| compare_internal_keys(k, &target).is_ge())
-                .cloned()
-                .collect();
-            cursor.seek(&target).unwrap();
-            prop_assert_eq!(drain(&mut cursor), want, "seek to {:?}", t);
-        }
+            // Seeks land where the model says, and scan on from there.
+            for t in &targets {
+                let target = encode_target(t);
+                let want: Vec<_> = expected
+                    .iter()
+                    .filter(|(k, _)| compare_internal_keys(k, &target).is_ge())
+                    .cloned()
+                    .collect();
+                cursor.seek(&target).unwrap();
+                prop_assert_eq!(drain(&mut cursor), want, "seek to {:?} (pinned: {})", t, pinned);
+            }
 
-        // Backward: the full reverse scan is the model reversed, and
-        // `seek_for_prev` lands on the last entry at or before the target.
-        let reversed: Vec<_> = expected.iter().rev().cloned().collect();
-        cursor.seek_to_last().unwrap();
-        prop_assert_eq!(drain_backward(&mut cursor), reversed.clone());
-        for t in &targets {
-            let target = encode_target(t);
-            let want: Vec<_> = reversed
-                .iter()
-                .filter(|(k, _)| compare_internal_keys(k, &target).is_le())
-                .cloned()
-                .collect();
-            cursor.seek_for_prev(&target).unwrap();
-            prop_assert_eq!(drain_backward(&mut cursor), want, "seek_for_prev to {:?}", t);
+            // Backward: the full reverse scan is the model reversed, and
+            // `seek_for_prev` lands on the last entry at or before the target.
+            let reversed: Vec<_> = expected.iter().rev().cloned().collect();
+            cursor.seek_to_last().unwrap();
+            prop_assert_eq!(drain_backward(&mut cursor), reversed.clone());
+            for t in &targets {
+                let target = encode_target(t);
+                let want: Vec<_> = reversed
+                    .iter()
+                    .filter(|(k, _)| compare_internal_keys(k, &target).is_le())
+                    .cloned()
+                    .collect();
+                cursor.seek_for_prev(&target).unwrap();
+                prop_assert_eq!(drain_backward(&mut cursor), want, "seek_for_prev to {:?} (pinned: {})", t, pinned);
+            }
         }
     }
 }

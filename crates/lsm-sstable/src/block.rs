@@ -29,6 +29,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use lsm_core::coding::{get_varint32, put_fixed32, put_varint32};
 use lsm_core::compare_internal_keys;
 
@@ -138,13 +139,25 @@ impl fmt::Display for BlockError {
 /// A decoded (decompressed, checksum-verified) block with its restart array
 /// parsed. Immutable once built; shared through the block cache as
 /// `Arc<Block>`.
+///
+/// The bytes are a [`Bytes`], so a value stored in the block (values are
+/// stored whole: prefix compression applies to keys only) is handed out
+/// by [`BlockCursor::value_bytes`] as a slice of it: a reference-count
+/// increment, no copy, and the slice keeps the bytes alive after the
+/// block leaves the cache.
 #[derive(Debug)]
 pub(crate) struct Block {
-    data: Vec<u8>,
+    data: Bytes,
     restarts: Vec<u32>,
     /// End of the entry area (start of the restart array).
     entries_end: usize,
+    /// What [`Block::memory_bytes`] reports, fixed at parse time.
+    memory_bytes: usize,
 }
+
+/// Heap bytes of the reference count `Bytes` keeps for a shared buffer (a
+/// 24-byte header in a 32-byte allocation).
+const SHARED_HEADER_BYTES: usize = 32;
 
 impl Block {
     /// Parses and checks the restart array of a block's decoded bytes.
@@ -179,16 +192,27 @@ impl Block {
             }
             restarts.push(restart);
         }
+        let memory_bytes = std::mem::size_of::<Block>()
+            + data.capacity()
+            + SHARED_HEADER_BYTES
+            + 4 * restarts.capacity();
+        let data = Bytes::from(data);
+        // A `Bytes` made from a `Vec` whose length is its capacity allocates
+        // its shared reference count on its first clone. Take that
+        // allocation now, once per block read from the file, so that a
+        // value slice handed out from the cache never allocates.
+        drop(data.clone());
         Ok(Block {
             data,
             restarts,
             entries_end,
+            memory_bytes,
         })
     }
 
     /// Bytes this block holds in memory, as charged to the block cache.
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Block>() + self.data.capacity() + 4 * self.restarts.capacity()
+        self.memory_bytes
     }
 
     /// Bytes of the decoded block.
@@ -351,6 +375,19 @@ impl BlockCursor {
             .data
             .get(self.value_start..self.value_end)
             .unwrap_or(&[])
+    }
+
+    /// The value as a slice of the block's bytes: no copy, no allocation
+    /// (a reference-count increment); it keeps the block's bytes alive.
+    /// REQUIRES: `valid()`.
+    pub fn value_bytes(&self) -> Bytes {
+        // Always in bounds (checked when the entry was decoded); an empty
+        // value is not a slice, as `Bytes::slice` of an empty range is not.
+        if self.value_start < self.value_end && self.value_end <= self.block.data.len() {
+            self.block.data.slice(self.value_start..self.value_end)
+        } else {
+            Bytes::new()
+        }
     }
 
     /// Offset in the decoded block of the current entry, for error

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use lsm_core::{InternalIterator, Result};
 
 use crate::block::BlockCursor;
@@ -133,6 +134,14 @@ impl InternalIterator for TableIterator {
     fn value(&self) -> &[u8] {
         debug_assert!(self.valid());
         self.block.as_ref().map_or(&[], BlockCursor::value)
+    }
+
+    /// A slice of the current data block's bytes: no copy, no allocation.
+    fn value_bytes(&self) -> Bytes {
+        debug_assert!(self.valid());
+        self.block
+            .as_ref()
+            .map_or_else(Bytes::new, BlockCursor::value_bytes)
     }
 
     fn next(&mut self) -> Result<()> {

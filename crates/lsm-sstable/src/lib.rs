@@ -11,7 +11,9 @@
 //! - [`Table`]: opens and checks a file, keeps its index, filter and
 //!   [`TableProperties`] in memory; [`Table::get`] answers a point lookup at
 //!   a snapshot with at most one data-block read; [`Table::iter`] returns a
-//!   [`TableIterator`], an [`lsm_core::InternalIterator`].
+//!   [`TableIterator`], an [`lsm_core::InternalIterator`]. Both hand out
+//!   values as `bytes::Bytes` slices of the decoded block (`Lookup::Value`,
+//!   `value_bytes`): no copy, and from a cached block no allocation.
 //! - [`BlockCache`]: decoded data blocks shared by all tables, bounded in
 //!   bytes.
 //!
@@ -43,6 +45,7 @@
 //! ## Example
 //!
 //! ```
+//! use bytes::Bytes;
 //! use lsm_core::{InternalKey, InternalIterator, Lookup, OsFileSystem, ValueKind};
 //! use lsm_sstable::{BlockCache, Table, TableBuilder, TableOptions};
 //!
@@ -59,8 +62,8 @@
 //!
 //! let cache = BlockCache::new(1 << 20);
 //! let table = Table::open(&fs, &path, 1, Some(cache))?;
-//! assert_eq!(table.get(b"apple", 10)?, Some(Lookup::Value(b"red".to_vec())));
-//! assert_eq!(table.get(b"apple", 5)?, Some(Lookup::Value(b"green".to_vec())));
+//! assert_eq!(table.get(b"apple", 10)?, Some(Lookup::Value(Bytes::from_static(b"red"))));
+//! assert_eq!(table.get(b"apple", 5)?, Some(Lookup::Value(Bytes::from_static(b"green"))));
 //! assert_eq!(table.get(b"apple", 2)?, None);
 //! assert_eq!(table.get(b"pear", 10)?, Some(Lookup::Deleted));
 //!
@@ -80,6 +83,11 @@
 //! assert!(!cursor.valid(), "apple@7 is the first entry");
 //! cursor.seek_to_last()?;
 //! assert_eq!(cursor.key(), InternalKey::new(b"pear", 5, ValueKind::Delete).as_bytes());
+//!
+//! // Values without a copy: slices of the one cached decoded block.
+//! let Some(Lookup::Value(red)) = table.get(b"apple", 10)? else { unreachable!() };
+//! cursor.seek_to_first()?;
+//! assert_eq!(cursor.value_bytes().as_ptr(), red.as_ptr());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -147,7 +147,9 @@ impl Table {
 
     /// The newest entry of `user_key` with sequence number `<= snapshot`
     /// in this table, or `None` if the table has none. Consults the bloom
-    /// filter first, then the index, then one data block.
+    /// filter first, then the index, then one data block. A value comes
+    /// back as a slice of that block's bytes, without a copy: from a
+    /// cached block the lookup allocates nothing for it.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<Lookup>> {
         Ok(self
             .get_with_seq(user_key, snapshot)?
@@ -190,7 +192,7 @@ impl Table {
             return Ok(None);
         }
         let lookup = match found.kind {
-            ValueKind::Put => Lookup::Value(cursor.value().to_vec()),
+            ValueKind::Put => Lookup::Value(cursor.value_bytes()),
             ValueKind::Delete => Lookup::Deleted,
         };
         Ok(Some((lookup, found.seq)))

@@ -73,7 +73,7 @@ fn read_all(table: &std::sync::Arc<Table>, expected: &[Entry]) -> Result<(), Err
     for (k, v) in expected {
         let user = &k[..k.len() - 8];
         let want = if k[k.len() - 8] == ValueKind::Put as u8 {
-            Lookup::Value(v.clone())
+            Lookup::Value(v.clone().into())
         } else {
             Lookup::Deleted
         };

@@ -79,7 +79,7 @@ fn reader_still_reads_the_committed_v1_fixture() {
     assert_eq!(scan(&mut table.iter()).unwrap(), example_entries());
     assert_eq!(
         table.get(b"apple", 5).unwrap(),
-        Some(Lookup::Value(b"red".to_vec()))
+        Some(Lookup::Value(b"red".to_vec().into()))
     );
     assert_eq!(table.get(b"apple", 1).unwrap(), Some(Lookup::Deleted));
     assert_eq!(table.get(b"pear", 2).unwrap(), None);

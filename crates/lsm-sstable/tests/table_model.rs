@@ -5,6 +5,7 @@
 
 mod common;
 
+use bytes::Bytes;
 use common::{
     build, ikey, model_get, model_seek, model_seek_for_prev, open, scan, scan_backward, sorted,
     Entry,
@@ -186,7 +187,7 @@ fn versions_of_one_key_spanning_two_blocks_are_found_at_every_snapshot() {
     }
     assert_eq!(
         table.get(b"k", 24).unwrap(),
-        Some(Lookup::Value(b"value-12-padding".to_vec()))
+        Some(Lookup::Value(b"value-12-padding".to_vec().into()))
     );
     assert_eq!(table.get(b"k", 21).unwrap(), Some(Lookup::Deleted));
     assert_eq!(table.get(b"k", 1).unwrap(), None);
@@ -463,8 +464,11 @@ fn a_one_mebibyte_value_roundtrips_with_and_without_lz4() {
             assert!(props.file_bytes > 1 << 20);
         }
         let table = open(&path, None);
-        assert_eq!(table.get(b"b", 1).unwrap(), Some(Lookup::Value(big)));
-        assert_eq!(table.get(b"a", 1).unwrap(), Some(Lookup::Value(Vec::new())));
+        assert_eq!(table.get(b"b", 1).unwrap(), Some(Lookup::Value(big.into())));
+        assert_eq!(
+            table.get(b"a", 1).unwrap(),
+            Some(Lookup::Value(Bytes::new()))
+        );
         assert_eq!(scan(&mut table.iter()).unwrap(), entries);
     }
 }

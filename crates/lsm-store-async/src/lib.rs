@@ -27,7 +27,9 @@
 //!
 //! Main types: [`AsyncLsmStore`] (a cloneable handle: every clone is the
 //! same open store), [`Snapshot`], [`StoreIterator`] (with [`KeyRange`],
-//! the range forms `range(..)` takes), [`Keyspace`], [`WaitForSeq`],
+//! the range forms `range(..)` takes, and [`PinnedStoreIterator`], its
+//! values as [`Bytes`] slices of cached blocks: see
+//! [`AsyncLsmStore::get_pinned`]), [`Keyspace`], [`WaitForSeq`],
 //! [`WriteOptions`], [`CompactionJob`], [`JobId`], [`JobState`], [`Error`];
 //! [`ReadOnlyStore`] ([`AsyncLsmStore::open_read_only`]) opens a store for
 //! reading only (no lock, no thread, nothing written). It implements
@@ -143,9 +145,14 @@ mod error;
 mod fence;
 mod flusher;
 mod keyspaces;
+mod pinned;
 mod pipeline;
 mod read;
 mod store;
+
+/// The cheap-clone byte buffer pinned reads return, re-exported so users
+/// need not depend on `bytes` themselves.
+pub use bytes::Bytes;
 
 pub use coordinator::{
     CompactionJob, JobId, JobKind, JobState, JOB_HISTORY_LIMIT, MAX_PENDING_JOBS,
@@ -155,10 +162,12 @@ pub use fence::WaitForSeq;
 pub use flusher::MAX_IMMUTABLE_MEMTABLES;
 pub use keyspaces::Keyspace;
 pub use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
+pub use lsm_engine::PinnedRead;
 pub use lsm_engine::{
     Backlog, CheckpointInfo, KeyRange, KeyspaceStats, KvError, KvItem, KvSnapshot, KvStore,
     LevelStats, LsmConfig, LsmConfigBuilder, ReadOnlyStore, StoreStats, WriteOptions,
 };
 pub use lsm_wal::SyncMode;
+pub use pinned::PinnedStoreIterator;
 pub use read::{Snapshot, StoreIterator};
 pub use store::AsyncLsmStore;

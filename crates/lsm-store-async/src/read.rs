@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// reads the range backward, and `next` and `next_back` may be mixed (the
 /// ends meet in the middle, no key comes twice).
 #[derive(Debug)]
-pub struct StoreIterator(lsm_engine::StoreIterator);
+pub struct StoreIterator(pub(crate) lsm_engine::StoreIterator);
 
 impl StoreIterator {
     pub(crate) fn new(inner: lsm_engine::StoreIterator) -> Self {
@@ -42,7 +42,7 @@ impl DoubleEndedIterator for StoreIterator {
 /// was taken. Versions it can see are kept by compactions until it is
 /// dropped. Reads after the store closed fail with a `Closed` error.
 #[derive(Clone, Debug)]
-pub struct Snapshot(lsm_engine::Snapshot);
+pub struct Snapshot(pub(crate) lsm_engine::Snapshot);
 
 impl Snapshot {
     pub(crate) fn new(inner: lsm_engine::Snapshot) -> Self {

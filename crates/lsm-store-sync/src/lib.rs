@@ -10,7 +10,8 @@
 //! Main types: [`SimpleLsmStore`] (a cloneable handle: every clone is the
 //! same open store), [`LsmConfig`], [`WriteOptions`] (per-write
 //! durability), [`Snapshot`], [`StoreIterator`] (with [`KeyRange`], the
-//! range forms `range(..)` takes), [`Keyspace`], [`StoreStats`], [`Error`];
+//! range forms `range(..)` takes, and [`PinnedStoreIterator`]),
+//! [`Keyspace`], [`StoreStats`], [`Error`];
 //! [`ReadOnlyStore`] ([`SimpleLsmStore::open_read_only`]) opens a store
 //! for reading only (no lock, nothing written), for tools and for a second
 //! process. The internals it shares with `lsm-store-async` live in the
@@ -87,6 +88,30 @@
 //! assert_eq!(both.next_back().unwrap()?.0, b"banana");
 //! assert_eq!(both.next_back().unwrap()?.0, b"apricot");
 //! assert!(both.next().is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Values without a copy
+//!
+//! [`SimpleLsmStore::get_pinned`] (also on [`Snapshot`], [`ReadOnlyStore`]
+//! and [`Keyspace`]) returns a value as a [`Bytes`], a slice of the cached
+//! table block or memtable entry holding it: no allocation and no copy for
+//! the value. [`StoreIterator::pinned`] turns any iterator into one of
+//! `(Bytes, Bytes)` pairs whose values are such slices. A pinned value
+//! keeps its block alive while it is held.
+//!
+//! ```
+//! use lsm_store_sync::{Bytes, LsmConfig, SimpleLsmStore};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = SimpleLsmStore::open(LsmConfig::new(dir.path()))?;
+//! store.put("apple", "red")?;
+//! store.put("pear", "green")?;
+//! let value: Bytes = store.get_pinned("pear")?.unwrap();
+//! assert_eq!(value, "green");
+//! let backward: Vec<(Bytes, Bytes)> = store.iter()?.pinned().rev().collect::<Result<_, _>>()?;
+//! assert_eq!(backward[0], (Bytes::from("pear"), value));
+//! assert_eq!(backward[1].0, "apple");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -181,7 +206,12 @@
 //! ```
 
 mod keyspaces;
+mod pinned;
 mod store;
+
+/// The cheap-clone byte buffer pinned reads return, re-exported so users
+/// need not depend on `bytes` themselves.
+pub use bytes::Bytes;
 
 pub use keyspaces::Keyspace;
 pub use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
@@ -191,6 +221,7 @@ pub use lsm_engine::{
     StoreCheck, StoreIterator, StoreStats, Truncation, WriteOptions, LOCK_FILE_NAME,
     QUARANTINE_DIR_NAME,
 };
+pub use lsm_engine::{PinnedRead, PinnedStoreIterator};
 pub use lsm_sstable::Compression;
 pub use lsm_wal::{RecoveryMode, SyncMode};
 pub use store::SimpleLsmStore;

@@ -332,7 +332,7 @@ mod tests {
         assert!(view.mem.is_empty());
         let frozen = &view.imm[0].mem;
         assert_eq!(frozen.len(), 3);
-        assert!(matches!(frozen.get(b"\0q2", 3), Some(Lookup::Value(v)) if v == b"y"));
+        assert!(matches!(frozen.get(b"\0q2", 3), Some(Lookup::Value(v)) if v == b"y"[..]));
     }
 
     /// While a writer still holds its permit (blocked on the freezer's

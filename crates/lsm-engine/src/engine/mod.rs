@@ -70,6 +70,7 @@ mod flush;
 mod freeze;
 mod keyspaces;
 mod lookup;
+mod pinned;
 mod range_delete;
 mod stall;
 mod write;

@@ -52,7 +52,7 @@ pub fn model_get(entries: &[Entry], user_key: &[u8], snapshot: SeqNo) -> Option<
         .filter(|(p, _)| p.user_key == user_key && p.seq <= snapshot)
         .max_by_key(|(p, _)| p.seq)
         .map(|(p, v)| match p.kind {
-            ValueKind::Put => Lookup::Value(v.clone()),
+            ValueKind::Put => Lookup::Value(v.clone().into()),
             ValueKind::Delete => Lookup::Deleted,
         })
 }
@@ -69,6 +69,11 @@ pub fn scan(cursor: &mut impl InternalIterator) -> lsm_core::Result<Vec<Entry>> 
     cursor.seek_to_first()?;
     let mut out = Vec::new();
     while cursor.valid() {
+        assert_eq!(
+            cursor.value_bytes(),
+            cursor.value(),
+            "the shared value is the value"
+        );
         out.push((cursor.key().to_vec(), cursor.value().to_vec()));
         cursor.next()?;
     }
@@ -87,6 +92,11 @@ pub fn scan_backward(cursor: &mut impl InternalIterator) -> lsm_core::Result<Vec
     cursor.seek_to_last()?;
     let mut out = Vec::new();
     while cursor.valid() {
+        assert_eq!(
+            cursor.value_bytes(),
+            cursor.value(),
+            "the shared value is the value"
+        );
         out.push((cursor.key().to_vec(), cursor.value().to_vec()));
         cursor.prev()?;
     }
