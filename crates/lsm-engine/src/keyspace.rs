@@ -131,7 +131,8 @@ impl<S: KvStore + Clone> Keyspace<S> {
 }
 
 /// Point reads that return the value without a copy, as a [`Bytes`] slice
-/// of the cached table block or memtable entry that holds it. Implemented
+/// of the cached table block that holds it (memtable values are copied
+/// once). Implemented
 /// by both stores and both snapshot types; [`Keyspace::get_pinned`] uses
 /// it. (Not part of [`KvStore`], so that trait stays as it was.)
 pub trait PinnedRead {
@@ -148,7 +149,8 @@ where
     S: KvStore + PinnedRead<Error = <S as KvStore>::Error> + Clone,
 {
     /// [`Keyspace::get`] without a copy: the value as a [`Bytes`] slice of
-    /// the cached block or memtable entry holding it, which it keeps alive.
+    /// the cached block holding it, which it keeps alive (a memtable value
+    /// is copied once).
     /// For a pinned scan, call `.pinned()` on [`Keyspace::iter`]'s or
     /// [`Keyspace::range_bounds`]'s iterator.
     pub fn get_pinned(

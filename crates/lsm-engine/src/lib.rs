@@ -62,7 +62,8 @@
 //! batch.put(b"apple", b"red");
 //! let written = engine.write(&batch)?;
 //! assert_eq!(engine.get(b"apple")?, Some(b"red".to_vec()));
-//! // The same value without a copy: a slice of the memtable entry.
+//! // The same value as `Bytes` (copied once from the memtable; a value
+//! // in a cached table block would be a slice of it, not a copy).
 //! assert_eq!(engine.get_pinned(b"apple")?.as_deref(), Some(&b"red"[..]));
 //! assert_eq!(written.last_seq, 1);
 //! engine.close()?;

@@ -7,9 +7,10 @@
 //! answers (a tombstone answers "absent").
 //!
 //! Values leave the layers without a copy ([`get_pinned`], the
-//! [`PinnedStoreIterator`]): a [`Bytes`] slice of the memtable entry or of
-//! the table's cached block, which it keeps alive. The `Vec` reads copy
-//! that slice once, as they always copied the value once.
+//! [`PinnedStoreIterator`]): a [`Bytes`] slice of the table's cached
+//! block, which it keeps alive (a value still in a memtable is copied
+//! once). The `Vec` reads copy that slice once, as they always copied the
+//! value once.
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,7 +125,10 @@ impl ReadView {
 /// every version older than it: the first layer holding a version answers
 /// as before, and a version older than the tombstone reads as absent.
 pub fn get(sv: &ReadView, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
-    Ok(get_pinned(sv, tables, key, seq)?.map(|value| value.to_vec()))
+    // `Vec::from` copies a slice of a cached block once, and takes over the
+    // buffer of a memtable value's `Bytes` (already a fresh copy, unshared)
+    // without copying again.
+    Ok(get_pinned(sv, tables, key, seq)?.map(Vec::from))
 }
 
 /// [`get`], returning the value without a copy: a slice of the memtable
@@ -373,10 +377,11 @@ impl StoreIterator {
 
     /// The same iterator, yielding `(key, value)` as [`Bytes`], each value
     /// without a copy: a slice of the table block it is stored in (from the
-    /// block cache: no allocation) or of the memtable entry. The key is
+    /// block cache: no allocation); a value still in a memtable is copied
+    /// once. The key is
     /// assembled from the prefix-compressed block, so it costs one
-    /// allocation, as a `Vec` key does. A pinned value keeps its block (or
-    /// entry) alive for as long as it is held, even after the block is
+    /// allocation, as a `Vec` key does. A pinned value keeps its block
+    /// alive for as long as it is held, even after the block is
     /// evicted, its table compacted away or the store closed; so holding
     /// many values from many blocks holds those blocks' memory.
     ///
@@ -634,8 +639,8 @@ impl ValueOut for Bytes {
 }
 
 /// A [`StoreIterator`] yielding `(key, value)` as [`Bytes`], each value a
-/// slice of the cached table block or memtable entry it is stored in, not
-/// a copy; made by [`StoreIterator::pinned`]. The same range, order,
+/// slice of the cached table block it is stored in, not a copy (memtable
+/// values are copied once); made by [`StoreIterator::pinned`]. The same range, order,
 /// snapshot and double-ended behaviour as the iterator it was made from;
 /// yields `Result<(key, value)>` and ends after an error.
 pub struct PinnedStoreIterator(StoreIterator);

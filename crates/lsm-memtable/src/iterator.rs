@@ -241,11 +241,9 @@ impl MemtableIterator {
 
     /// The same cursor, made to hold references to the entries it visits
     /// instead of copying them, so that [`InternalIterator::value_bytes`]
-    /// returns a slice of the memtable entry (no copy) rather than a copy.
-    /// Each entry's buffer allocates its shared reference count (24 bytes)
-    /// the first time any reader takes such a reference, and only then;
-    /// after that a step costs a reference-count increment where a copying
-    /// cursor copies the key and value. Unpositioned, as a new cursor.
+    /// returns the value from the entry it holds. Entries are boxed
+    /// slices (sharing them would cost every entry 16 bytes), so the
+    /// value is copied once there, as a copying cursor copies it. Unpositioned, as a new cursor.
     pub fn pin_values(mut self) -> Self {
         self.run.clear();
         self.run.pinned = true;
@@ -342,8 +340,8 @@ impl InternalIterator for MemtableIterator {
         self.run.value(self.pos)
     }
 
-    /// A slice of the memtable entry for a cursor made with
-    /// [`MemtableIterator::pin_values`], else a copy.
+    /// The current value as [`Bytes`] (a copy: memtable entries are not
+    /// shared).
     fn value_bytes(&self) -> Bytes {
         debug_assert!(self.valid());
         self.run.value_bytes(self.pos)

@@ -68,13 +68,13 @@
 //! }
 //! assert_eq!(backward, [Some(3), Some(1), Some(5)]);
 //!
-//! // Values without a copy: `get` returns a slice of the stored entry, and
-//! // so does `value_bytes` on a cursor made with `pin_values`.
+//! // Values come out as `Bytes` copies: entries are not shared (sharing
+//! // would cost every entry 16 bytes), unlike values in cached blocks.
 //! let Some(Lookup::Value(red)) = mem.get(b"apple", 4) else { unreachable!() };
-//! let mut pinned = mem.iter().pin_values();
-//! pinned.seek_to_first()?;
-//! pinned.next()?; // apple@1
-//! assert_eq!(pinned.value_bytes().as_ptr(), red.as_ptr());
+//! let mut cursor = mem.iter().pin_values();
+//! cursor.seek_to_first()?;
+//! cursor.next()?; // apple@1
+//! assert_eq!(cursor.value_bytes(), red);
 //!
 //! mem.freeze();
 //! assert_eq!((mem.min_seq(), mem.max_seq()), (Some(1), Some(5)));

@@ -26,26 +26,17 @@ use crate::iterator::MemtableIterator;
 /// [`Memtable::approximate_bytes`] tracks the real heap use.
 ///
 /// Where it comes from (64-bit, glibc malloc): a skiplist node holds the
-/// 56-byte entry header (the buffer as a 32-byte `bytes::Bytes`: pointer,
-/// length, shared-state pointer, vtable; key length, trailer, key prefix),
-/// an 8-byte reference count and height, and one 8-byte pointer per tower
-/// level (2 levels on average); malloc rounds that to 80..112-byte chunks,
-/// about 88 on average. The separate key-and-value buffer adds an 8-byte
-/// malloc header and on average 8 bytes of rounding.
+/// 40-byte entry header (buffer pointer and length, key length, trailer,
+/// key prefix), an 8-byte reference count and height, and one 8-byte
+/// pointer per tower level (2 levels on average); malloc rounds that to
+/// 64..96-byte chunks, about 72 on average. The separate key-and-value
+/// buffer adds an 8-byte malloc header and on average 8 bytes of rounding.
 ///
 /// Measured as RSS growth over 1M inserts (200k for large values), real
 /// bytes per entry minus key + trailer + value were: 16-byte keys with
-/// 100-byte values 111, with empty values 99; 40-byte keys with 1000-byte
-/// values 99; 100-byte keys with 10-byte values 101 (each 16 more than
-/// with the 16-byte boxed slice the entry held before it was a `Bytes`).
-///
-/// Not charged: an entry whose value was read at least once (a get, or a
-/// cursor made with [`crate::MemtableIterator::pin_values`]) also holds
-/// the 24-byte reference count `Bytes` allocates on its first clone, 32
-/// bytes with malloc's header (measured: +32 per entry after reading
-/// every entry once). Charging it up front would over-count every entry
-/// never read, most of a write-heavy memtable.
-pub const ENTRY_OVERHEAD_BYTES: usize = 104;
+/// 100-byte values 95, with empty values 83; 40-byte keys with 1000-byte
+/// values 83; 100-byte keys with 10-byte values 85.
+pub const ENTRY_OVERHEAD_BYTES: usize = 88;
 
 /// Sentinel in `min_seq`: no entry yet (real sequence numbers are at most
 /// [`MAX_SEQNO`], far below it).
@@ -437,26 +428,21 @@ mod tests {
     }
 
     #[test]
-    fn get_returns_a_slice_of_the_stored_entry_not_a_copy() {
+    fn get_returns_the_value_as_an_owned_copy_that_outlives_the_memtable() {
         let m = Arc::new(Memtable::new());
         m.insert(b"k", 1, ValueKind::Put, b"the value");
         let first = value_of(m.get(b"k", 1));
         let second = value_of(m.get(b"k", 1));
         assert_eq!(first, &b"the value"[..]);
-        assert_eq!(first.as_ptr(), second.as_ptr(), "both point into the entry");
-
-        // A pinning cursor hands out the same bytes; a copying one a copy.
-        let mut pinned = m.iter().pin_values();
-        pinned.seek_to_first().unwrap();
-        assert_eq!(pinned.value_bytes().as_ptr(), first.as_ptr());
-        let mut copying = m.iter();
-        copying.seek_to_first().unwrap();
-        let copy = copying.value_bytes();
-        assert_eq!(copy, first);
-        assert_ne!(copy.as_ptr(), first.as_ptr(), "a copying cursor copies");
-
-        // The slice keeps the entry's buffer alive past the memtable.
-        drop((pinned, copying, m));
+        assert_ne!(
+            first.as_ptr(),
+            second.as_ptr(),
+            "entries are not shared: each read copies"
+        );
+        let mut cursor = m.iter().pin_values();
+        cursor.seek_to_first().unwrap();
+        assert_eq!(cursor.value_bytes(), first);
+        drop((cursor, m));
         assert_eq!(first, &b"the value"[..]);
         assert_eq!(second, &b"the value"[..]);
     }

@@ -12,8 +12,8 @@ use crate::AsyncLsmStore;
 
 impl AsyncLsmStore {
     /// The value of `key` at the watermark, or `None`, without a copy: a
-    /// [`Bytes`] slice of the cached table block or memtable entry that
-    /// holds it. From a cached block that costs a reference-count increment
+    /// [`Bytes`] slice of the cached table block that holds it (a value
+    /// still in the memtable is copied once). From a cached block that costs a reference-count increment
     /// where [`get`](Self::get) allocates and copies the value; the slice
     /// keeps its block alive while it is held, even after the block is
     /// evicted, its table compacted away or the store closed.
@@ -76,7 +76,8 @@ impl PinnedRead for Snapshot {
 
 impl StoreIterator {
     /// The same iterator, yielding `(key, value)` as [`Bytes`], each value
-    /// a slice of the cached table block or memtable entry it is stored in,
+    /// a slice of the cached table block it is stored in (memtable values
+    /// are copied once),
     /// not a copy; the key costs one allocation, as a `Vec` key does. See
     /// `lsm_engine::StoreIterator::pinned`; call it before the first
     /// `next` or `next_back`.

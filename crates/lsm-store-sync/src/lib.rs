@@ -95,8 +95,8 @@
 //!
 //! [`SimpleLsmStore::get_pinned`] (also on [`Snapshot`], [`ReadOnlyStore`]
 //! and [`Keyspace`]) returns a value as a [`Bytes`], a slice of the cached
-//! table block or memtable entry holding it: no allocation and no copy for
-//! the value. [`StoreIterator::pinned`] turns any iterator into one of
+//! table block holding it: no allocation and no copy for the value (a
+//! value still in the memtable is copied once). [`StoreIterator::pinned`] turns any iterator into one of
 //! `(Bytes, Bytes)` pairs whose values are such slices. A pinned value
 //! keeps its block alive while it is held.
 //!

@@ -11,7 +11,8 @@ use crate::SimpleLsmStore;
 
 impl SimpleLsmStore {
     /// The value of `key`, or `None`, without a copy: a [`Bytes`] slice of
-    /// the cached table block or memtable entry that holds it. From a
+    /// the cached table block that holds it (a value still in the memtable
+    /// is copied once). From a
     /// cached block that costs a reference-count increment where
     /// [`get`](Self::get) allocates and copies the value; the slice keeps
     /// its block alive while it is held, even after the block is evicted,
