@@ -26,6 +26,9 @@ fn config(dir: &std::path::Path) -> LsmConfig {
         .unwrap()
 }
 
+/// An acknowledged write: keyspace name, the id the name had, key, seq.
+type Acked = (String, KeyspaceId, Vec<u8>, u64);
+
 /// Runs `writers` threads putting into keyspaces `a`, `b` while one thread
 /// drops and re-creates `a` `rounds` times; checks the outcome described
 /// in the module docs.
@@ -36,7 +39,7 @@ pub fn writes_race_keyspace_drops<S: KvStore + Clone + 'static>(writers: usize, 
     store.open_keyspace("b").unwrap();
     // The keyspace id each name had when a write to it succeeded, with
     // the write's key and sequence number.
-    let acked: Arc<Mutex<Vec<(String, KeyspaceId, Vec<u8>, u64)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let threads: Vec<_> = (0..writers)
         .map(|t| {
@@ -46,7 +49,7 @@ pub fn writes_race_keyspace_drops<S: KvStore + Clone + 'static>(writers: usize, 
                 let mut refused = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    let name = if i % 2 == 0 { "a" } else { "b" };
+                    let name = if i.is_multiple_of(2) { "a" } else { "b" };
                     // The id may be stale by the time the write runs: that
                     // is the race under test.
                     let Ok(id) = store.open_keyspace(name) else {
