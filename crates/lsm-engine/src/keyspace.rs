@@ -152,7 +152,7 @@ where
     /// the cached block holding it, which it keeps alive (a memtable value
     /// is copied once).
     /// For a pinned scan, call `.pinned()` on [`Keyspace::iter`]'s or
-    /// [`Keyspace::range_bounds`]'s iterator.
+    /// [`Keyspace::range`]'s iterator.
     pub fn get_pinned(
         &self,
         key: impl AsRef<[u8]>,
