@@ -385,19 +385,11 @@ impl StoreIterator {
     /// evicted, its table compacted away or the store closed; so holding
     /// many values from many blocks holds those blocks' memory.
     ///
-    /// Call it on a new iterator: an end that already moved keeps copying
-    /// values that are still in a memtable. The merged cursor made with
-    /// the iterator copies memtable values, so it is dropped here and the
-    /// first end to move makes a pinning one; an error opening a table
-    /// then comes as that end's first item rather than from the call that
-    /// made the iterator.
+    /// It may be called at any point: values still in a memtable are
+    /// copied once either way (memtable entries are not shared), and values
+    /// in table blocks are slices whichever cursor reads them.
     pub fn pinned(mut self) -> PinnedStoreIterator {
-        if !self.pin_values {
-            self.pin_values = true;
-            // Made before pinning was asked for: the first end to move
-            // makes a pinning cursor instead.
-            self.unpositioned = None;
-        }
+        self.pin_values = true;
         PinnedStoreIterator(self)
     }
 

@@ -76,11 +76,10 @@ impl PinnedRead for Snapshot {
 
 impl StoreIterator {
     /// The same iterator, yielding `(key, value)` as [`Bytes`], each value
-    /// a slice of the cached table block it is stored in (memtable values
-    /// are copied once),
-    /// not a copy; the key costs one allocation, as a `Vec` key does. See
-    /// `lsm_engine::StoreIterator::pinned`; call it before the first
-    /// `next` or `next_back`.
+    /// a slice of the cached table block it is stored in, not a copy
+    /// (values still in a memtable are copied once); the key costs one
+    /// allocation, as a `Vec` key does. See
+    /// `lsm_engine::StoreIterator::pinned`.
     pub fn pinned(self) -> PinnedStoreIterator {
         PinnedStoreIterator(self.0.pinned())
     }
