@@ -17,7 +17,7 @@
 //! no write to a keyspace is appended after the range delete that drops
 //! it, and none before the record that creates it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -40,6 +40,9 @@ const NEXT_ID_KEY: &[u8] = b"";
 #[derive(Debug, Default)]
 pub(crate) struct Keyspaces {
     by_name: BTreeMap<String, KeyspaceId>,
+    /// The ids in `by_name`, for the per-write existence check (kept in
+    /// step by `add` and `remove`, the only changes).
+    live: HashSet<KeyspaceId>,
     /// The id the next created keyspace gets; ids are never reused.
     next_id: u32,
 }
@@ -49,6 +52,7 @@ impl Keyspaces {
     pub(crate) fn load(engine: &Engine) -> Result<Keyspaces> {
         let mut keyspaces = Keyspaces {
             by_name: BTreeMap::new(),
+            live: HashSet::new(),
             next_id: KeyspaceId::FIRST_NAMED.get(),
         };
         let malformed = |what: String| Error::Corruption {
@@ -81,13 +85,24 @@ impl Keyspaces {
                 return Err(malformed(format!("keyspace {name:?} has reserved id {id}")));
             }
             keyspaces.next_id = keyspaces.next_id.max(id.saturating_add(1));
-            keyspaces.by_name.insert(name, KeyspaceId::new(id));
+            keyspaces.add(name, KeyspaceId::new(id));
         }
         Ok(keyspaces)
     }
 
     fn is_live(&self, id: KeyspaceId) -> bool {
-        self.by_name.values().any(|&live| live == id)
+        self.live.contains(&id)
+    }
+
+    fn add(&mut self, name: String, id: KeyspaceId) {
+        self.live.insert(id);
+        self.by_name.insert(name, id);
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(id) = self.by_name.remove(name) {
+            self.live.remove(&id);
+        }
     }
 }
 
@@ -158,9 +173,7 @@ impl Engine {
         batch.put_in(KeyspaceId::CATALOG, name, id.to_le_bytes());
         batch.put_in(KeyspaceId::CATALOG, NEXT_ID_KEY, next.to_le_bytes());
         let (first, last) = permit.append_catalog(&batch)?;
-        keyspaces
-            .by_name
-            .insert(name.to_string(), KeyspaceId::new(id));
+        keyspaces.add(name.to_string(), KeyspaceId::new(id));
         keyspaces.next_id = next;
         drop(keyspaces);
         permit.apply(&batch, first, last);
@@ -189,7 +202,7 @@ impl Engine {
         batch.delete_in(KeyspaceId::CATALOG, name);
         batch.delete_range_in(id, Bound::Unbounded, Bound::Unbounded);
         let (first, last) = permit.append_catalog(&batch)?;
-        keyspaces.by_name.remove(name);
+        keyspaces.remove(name);
         drop(keyspaces);
         permit.apply(&batch, first, last);
         drop(permit);
