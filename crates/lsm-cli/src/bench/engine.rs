@@ -61,10 +61,13 @@ pub enum EngineKind {
     /// sled 0.34 (`peers` feature).
     #[cfg(feature = "peers")]
     Sled,
+    /// redb 4, a copy-on-write B-tree (`peers` feature): the read anchor.
+    #[cfg(feature = "peers")]
+    Redb,
 }
 
 /// Names of the peer engines, accepted only with the `peers` feature.
-const PEER_NAMES: [&str; 3] = ["rocksdb", "fjall", "sled"];
+const PEER_NAMES: [&str; 4] = ["rocksdb", "fjall", "sled", "redb"];
 
 impl EngineKind {
     /// Every engine this build can run.
@@ -77,6 +80,8 @@ impl EngineKind {
         EngineKind::Fjall,
         #[cfg(feature = "peers")]
         EngineKind::Sled,
+        #[cfg(feature = "peers")]
+        EngineKind::Redb,
     ];
 
     /// The engine's name on the command line and in reports.
@@ -90,6 +95,8 @@ impl EngineKind {
             EngineKind::Fjall => "fjall",
             #[cfg(feature = "peers")]
             EngineKind::Sled => "sled",
+            #[cfg(feature = "peers")]
+            EngineKind::Redb => "redb",
         }
     }
 
@@ -142,6 +149,8 @@ impl EngineKind {
             EngineKind::Fjall => super::peers::open_fjall(dir, settings, durable),
             #[cfg(feature = "peers")]
             EngineKind::Sled => super::peers::open_sled(dir, settings, durable),
+            #[cfg(feature = "peers")]
+            EngineKind::Redb => super::peers::open_redb(dir, settings, durable),
         }
     }
 }

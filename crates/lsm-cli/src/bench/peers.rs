@@ -1,16 +1,16 @@
-//! RocksDB, fjall and sled behind [`KvEngine`] (the `peers` cargo feature),
-//! configured as close to the lsm engines as their options allow:
+//! RocksDB, fjall, sled and redb behind [`KvEngine`] (the `peers` cargo
+//! feature), configured as close to the lsm engines as their options allow:
 //!
-//! | setting | lsm-sync / lsm-async | rocksdb | fjall | sled |
-//! |---|---|---|---|---|
-//! | memtable | `--memtable-bytes` | `write_buffer_size` | keyspace `max_memtable_size` | n/a (no memtable) |
-//! | bloom | `--bloom-bits` per key | full filter, same bits/key | `BitsPerKey`, same bits | n/a (no filters) |
-//! | block cache | `--block-cache-bytes` | LRU cache of that size | `cache_size` | `cache_capacity` |
-//! | block size | 4 KiB | 4 KiB | 4 KiB (default) | n/a |
-//! | compression | off | `None` (built without codecs) | data and index blocks off | `use_compression(false)` |
-//! | WAL | on, sync per `--wal-sync` (default never) | on, `sync = false` | journal on, written to the OS per write, not synced | log on, `flush_every_ms(None)`: no periodic fsync |
-//! | fillsync | `SyncMode::Always` | `WriteOptions::set_sync(true)` | `persist(SyncData)` after each put | `flush()` after each put |
-//! | compaction | leveled, L0 trigger 4, L1 256 MiB, x10, 64 MiB tables | leveled defaults (the same numbers) | leveled default | n/a (B-tree) |
+//! | setting | lsm-sync / lsm-async | rocksdb | fjall | sled | redb |
+//! |---|---|---|---|---|---|
+//! | memtable | `--memtable-bytes` | `write_buffer_size` | keyspace `max_memtable_size` | n/a (no memtable) | n/a (B-tree) |
+//! | bloom | `--bloom-bits` per key | full filter, same bits/key | `BitsPerKey`, same bits | n/a (no filters) | n/a |
+//! | block cache | `--block-cache-bytes` | LRU cache of that size | `cache_size` | `cache_capacity` | `set_cache_size` |
+//! | block size | 4 KiB | 4 KiB | 4 KiB (default) | n/a | 4 KiB pages |
+//! | compression | off | `None` (built without codecs) | data and index blocks off | `use_compression(false)` | none |
+//! | WAL | on, sync per `--wal-sync` (default never) | on, `sync = false` | journal on, written to the OS per write, not synced | log on, `flush_every_ms(None)`: no periodic fsync | no WAL: one transaction per put, `Durability::None` (written, not synced) |
+//! | fillsync | `SyncMode::Always` | `WriteOptions::set_sync(true)` | `persist(SyncData)` after each put | `flush()` after each put | `Durability::Immediate` per put |
+//! | compaction | leveled, L0 trigger 4, L1 256 MiB, x10, 64 MiB tables | leveled defaults (the same numbers) | leveled default | n/a (B-tree) | n/a (B-tree) |
 //!
 //! Everything else is each engine's default. `settle` waits for nothing on
 //! the peers: their reads see writes at once, and their background work is
@@ -237,6 +237,89 @@ impl KvEngine for SledEngine {
 
     fn close(self: Box<Self>) -> Result<()> {
         self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// The one table the redb engine writes.
+const REDB_TABLE: redb::TableDefinition<'static, &[u8], &[u8]> = redb::TableDefinition::new("bench");
+
+/// Opens redb in `dir` (one file, `bench.redb`).
+pub fn open_redb(
+    dir: &Path,
+    settings: &EngineSettings,
+    durable: bool,
+) -> Result<Box<dyn KvEngine>> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("bench.redb");
+    let db = redb::Builder::new()
+        .set_cache_size(usize::try_from(settings.block_cache_bytes)?)
+        .create(&path)
+        .with_context(|| format!("opening redb in {}", path.display()))?;
+    let setup = db.begin_write()?;
+    setup.open_table(REDB_TABLE)?;
+    setup.commit()?;
+    Ok(Box::new(RedbEngine { db, durable }))
+}
+
+/// redb behind [`KvEngine`].
+struct RedbEngine {
+    db: redb::Database,
+    durable: bool,
+}
+
+impl KvEngine for RedbEngine {
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut txn = self.db.begin_write()?;
+        if !self.durable {
+            txn.set_durability(redb::Durability::None)?;
+        }
+        {
+            let mut table = txn.open_table(REDB_TABLE)?;
+            table.insert(key, value)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        use redb::ReadableDatabase;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(REDB_TABLE)?;
+        Ok(table.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize> {
+        use redb::ReadableDatabase;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(REDB_TABLE)?;
+        let mut visited = 0;
+        for item in table.range(start..)?.take(limit) {
+            let (key, value) = item?;
+            visit(key.value(), value.value());
+            visited += 1;
+        }
+        Ok(visited)
+    }
+
+    fn settle(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Commits one empty transaction with `Immediate` durability, which
+    /// syncs everything the `None` transactions before it wrote.
+    fn close(self: Box<Self>) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.commit()?;
         Ok(())
     }
 }
