@@ -150,9 +150,14 @@ impl Pipeline {
         first: SeqNo,
         last: SeqNo,
     ) {
-        if let Some(core) = self.core.try_lock() {
-            self.apply_and_wake(&core, &batch, first, last);
-            return;
+        // Past the memtable's limit by an eighth (a freeze is overdue), the
+        // writer queues instead: the bounded queue then bounds the memtable.
+        let overfull = self.engine.memtable_overfull();
+        if !overfull {
+            if let Some(core) = self.core.try_lock() {
+                self.apply_and_wake(&core, &batch, first, last);
+                return;
+            }
         }
         let item = QueuedWrite {
             batch: batch.into_owned(),
@@ -166,17 +171,20 @@ impl Pipeline {
         // A full queue is a stall: measured from here (the fast paths above
         // read no clock) until the write is applied or queued.
         let stalled = Instant::now();
-        self.apply_or_enqueue_blocking(item);
+        self.apply_or_enqueue_blocking(item, overfull);
         self.engine
             .record_stall(StallCause::ApplyQueueFull, stalled.elapsed());
     }
 
     /// Step 4 with the queue full: the core lock if it frees up within
-    /// `apply_lock_timeout`, else a blocking send.
-    fn apply_or_enqueue_blocking(&self, item: QueuedWrite) {
-        if let Some(core) = self.core.try_lock_for(self.lock_timeout) {
-            self.apply_and_wake(&core, &item.batch, item.first, item.last);
-            return;
+    /// `apply_lock_timeout` (unless the memtable is `overfull`), else a
+    /// blocking send.
+    fn apply_or_enqueue_blocking(&self, item: QueuedWrite, overfull: bool) {
+        if !overfull {
+            if let Some(core) = self.core.try_lock_for(self.lock_timeout) {
+                self.apply_and_wake(&core, &item.batch, item.first, item.last);
+                return;
+            }
         }
         // Backpressure: wait for the applier to make room. Keeps order in
         // the queue; the watermark keeps visibility in WAL order anyway.
@@ -285,6 +293,12 @@ impl Pipeline {
     /// requests a flush; the flush generation. See `docs/async.md`,
     /// "Freezing".
     fn freeze(&self, force: bool) -> Result<u64> {
+        // a'. The WAL sync (up to a memtable's worth of unsynced bytes under
+        //    `SyncMode::Never`) and the next segment's creation, before the
+        //    core lock: writers keep applying inline meanwhile instead of
+        //    filling the queue and blocking on it. The freezer repeats both
+        //    under the core lock, for the short tail appended since.
+        self.engine.prepare_freeze()?;
         // a. Room: wait (holding `core`, so writers queue and then block)
         //    while too many frozen memtables wait for the flusher.
         let mut core = self.core.lock();

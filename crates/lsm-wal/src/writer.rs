@@ -393,6 +393,13 @@ impl WalWriter {
         result
     }
 
+    /// Bytes appended but not yet known durable: what the next
+    /// [`sync`](WalWriter::sync) would have to make durable.
+    pub fn unsynced_bytes(&self) -> u64 {
+        let st = self.state.lock();
+        st.appended - st.synced
+    }
+
     /// The number of the segment appends currently go to.
     pub fn current_segment(&self) -> u64 {
         self.state.lock().segment
@@ -607,6 +614,33 @@ mod tests {
         assert_eq!(wal.append(&batch(b"c")).unwrap(), 102);
         assert_eq!(wal.last_seq(), 102);
         assert_eq!(wal.current_segment(), 1);
+    }
+
+    #[test]
+    fn unsynced_bytes_grow_with_appends_and_drop_to_zero_on_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = WalWriter::create(
+            OsFileSystem::shared(),
+            dir.path(),
+            1,
+            1,
+            WalOptions {
+                sync_mode: SyncMode::Never,
+                ..WalOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(wal.unsynced_bytes(), 0);
+        wal.append(&batch(b"a")).unwrap();
+        let one = wal.unsynced_bytes();
+        assert!(one > 0);
+        wal.append(&batch(b"b")).unwrap();
+        assert_eq!(wal.unsynced_bytes(), 2 * one);
+        wal.sync().unwrap();
+        assert_eq!(wal.unsynced_bytes(), 0);
+        wal.append(&batch(b"c")).unwrap();
+        wal.rotate().unwrap();
+        assert_eq!(wal.unsynced_bytes(), 0, "a rotation syncs the old segment");
     }
 
     #[test]

@@ -242,7 +242,8 @@ impl KvEngine for SledEngine {
 }
 
 /// The one table the redb engine writes.
-const REDB_TABLE: redb::TableDefinition<'static, &[u8], &[u8]> = redb::TableDefinition::new("bench");
+const REDB_TABLE: redb::TableDefinition<'static, &[u8], &[u8]> =
+    redb::TableDefinition::new("bench");
 
 /// Opens redb in `dir` (one file, `bench.redb`).
 pub fn open_redb(

@@ -181,6 +181,15 @@ impl Engine {
         self.view.read().mem.approximate_bytes() >= self.config.memtable_bytes
     }
 
+    /// True when the active memtable holds more than an eighth over its
+    /// size limit: a freeze is overdue (its WAL sync is slow, or the
+    /// flusher is behind). The async store's writers then stop applying
+    /// inline and queue, so the queue's bound also bounds the memtable.
+    pub fn memtable_overfull(&self) -> bool {
+        let limit = self.config.memtable_bytes;
+        self.view.read().mem.approximate_bytes() >= limit.saturating_add(limit / 8)
+    }
+
     /// Number of frozen memtables waiting for flush.
     pub fn immutable_count(&self) -> usize {
         self.view.read().imm.len()
@@ -317,6 +326,26 @@ mod tests {
         assert!((50..=70).contains(&writes), "full after {writes} writes");
         assert!(engine.view().mem.approximate_bytes() >= engine.config().memtable_bytes);
         assert_eq!(engine.immutable_count(), 0, "a write never freezes");
+    }
+
+    #[test]
+    fn a_memtable_is_overfull_an_eighth_past_its_limit() {
+        let (_dir, engine) = open_small();
+        let limit = engine.config().memtable_bytes;
+        let value = "x".repeat(100);
+        let mut i = 0;
+        while engine.view().mem.approximate_bytes() < limit + limit / 8 {
+            let mem_bytes = engine.view().mem.approximate_bytes();
+            assert!(
+                !engine.memtable_overfull(),
+                "overfull at {mem_bytes} of {limit}"
+            );
+            assert_eq!(engine.memtable_full(), mem_bytes >= limit);
+            put(&engine, &format!("key{i:05}"), &value);
+            i += 1;
+        }
+        assert!(engine.memtable_full());
+        assert!(engine.memtable_overfull());
     }
 
     #[test]
