@@ -10,6 +10,9 @@
 //! async, 1000, never; `always` syncs every put, as `lsm bench fillsync`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+/// A put into whichever store the run uses.
+type Put = Box<dyn Fn(&[u8], &[u8])>;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -99,7 +102,7 @@ fn main() {
         .wal_sync(wal_sync)
         .build()
         .unwrap();
-    let put: Box<dyn Fn(&[u8], &[u8])> = match store_kind.as_str() {
+    let put: Put = match store_kind.as_str() {
         "async" => {
             let store = AsyncLsmStore::open(config).unwrap();
             Box::new(move |k, v| {
