@@ -133,12 +133,41 @@ fn trailer_of(encoded: &[u8]) -> u64 {
     }
 }
 
+/// Byte-wise (lexicographic) order of two keys: the same result as
+/// `a.cmp(b)`, computed 8 bytes at a time without a call to `memcmp`.
+///
+/// Keys are short (16-24 bytes in the usual workloads) and often share
+/// their first bytes (a keyspace prefix, zero-padded numbers), so most
+/// comparisons read a few words; a `memcmp` call costs more than that
+/// work (it was 24% of a random-read benchmark's time, called from block
+/// seeks, index searches and memtable searches).
+#[inline]
+pub fn compare_user_keys(a: &[u8], b: &[u8]) -> Ordering {
+    let common = a.len().min(b.len());
+    let (mut a_rest, mut b_rest) = (&a[..common], &b[..common]);
+    while let (Some((a_word, a_tail)), Some((b_word, b_tail))) = (
+        a_rest.split_first_chunk::<8>(),
+        b_rest.split_first_chunk::<8>(),
+    ) {
+        if a_word != b_word {
+            return u64::from_be_bytes(*a_word).cmp(&u64::from_be_bytes(*b_word));
+        }
+        (a_rest, b_rest) = (a_tail, b_tail);
+    }
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// The order of encoded internal keys: user key ascending, then trailer
 /// (sequence number, then kind) descending. Never panics; a slice too short
 /// to hold a trailer compares as a user key with trailer 0.
 #[inline]
 pub fn compare_internal_keys(a: &[u8], b: &[u8]) -> Ordering {
-    match user_key_of(a).cmp(user_key_of(b)) {
+    match compare_user_keys(user_key_of(a), user_key_of(b)) {
         Ordering::Equal => trailer_of(b).cmp(&trailer_of(a)),
         other => other,
     }
@@ -292,5 +321,50 @@ mod tests {
             let expected = a.cmp(&b).then(sb.cmp(&sa));
             prop_assert_eq!(x.cmp(&y), expected);
         }
+
+        /// Keys from a small alphabet and up to 40 bytes, with a shared
+        /// prefix half the time, so every word position, the byte tail and
+        /// the length rule all decide some comparisons.
+        #[test]
+        fn user_key_order_is_slice_order(
+            prefix in proptest::collection::vec(0u8..3, 0..20),
+            a in proptest::collection::vec(prop_oneof![Just(0u8), Just(1), Just(0x80), Just(0xFF)], 0..20),
+            b in proptest::collection::vec(prop_oneof![Just(0u8), Just(1), Just(0x80), Just(0xFF)], 0..20),
+            share in any::<bool>(),
+        ) {
+            let (a, b) = if share {
+                ([prefix.as_slice(), &a].concat(), [prefix.as_slice(), &b].concat())
+            } else {
+                (a, b)
+            };
+            prop_assert_eq!(compare_user_keys(&a, &b), a.cmp(&b));
+            prop_assert_eq!(compare_user_keys(&b, &a), b.cmp(&a));
+            prop_assert_eq!(compare_user_keys(&a, &a), Ordering::Equal);
+        }
+    }
+
+    #[test]
+    fn user_keys_compare_at_every_word_and_tail_position() {
+        let base: Vec<u8> = (0..24).collect();
+        for i in 0..base.len() {
+            let mut bigger = base.clone();
+            bigger[i] += 1;
+            assert_eq!(
+                compare_user_keys(&base, &bigger),
+                Ordering::Less,
+                "byte {i}"
+            );
+            assert_eq!(
+                compare_user_keys(&bigger, &base),
+                Ordering::Greater,
+                "byte {i}"
+            );
+            assert_eq!(
+                compare_user_keys(&base[..i], &base),
+                Ordering::Less,
+                "prefix {i}"
+            );
+        }
+        assert_eq!(compare_user_keys(b"", b""), Ordering::Equal);
     }
 }

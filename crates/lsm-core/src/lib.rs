@@ -58,8 +58,8 @@ pub use cursor::{InternalIterator, VecCursor};
 pub use error::{Error, Result};
 pub use fs::{FileSystem, OsFileSystem, SharedFileSystem};
 pub use key::{
-    compare_internal_keys, parse_internal_key, user_key_of, InternalKey, Lookup, ParsedInternalKey,
-    SeqNo, ValueKind, MAX_SEQNO,
+    compare_internal_keys, compare_user_keys, parse_internal_key, user_key_of, InternalKey, Lookup,
+    ParsedInternalKey, SeqNo, ValueKind, MAX_SEQNO,
 };
 pub use keyspace::KeyspaceId;
 pub use range_tombstone::{RangeTombstone, RangeTombstones};
