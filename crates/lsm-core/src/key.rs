@@ -181,6 +181,63 @@ pub fn encode_internal_key(out: &mut Vec<u8>, user_key: &[u8], seq: SeqNo, kind:
     out.extend_from_slice(&pack_trailer(seq, kind).to_le_bytes());
 }
 
+/// User keys up to this long make a [`SeekKey`] without a heap allocation.
+const SEEK_KEY_INLINE_USER_KEY: usize = 56;
+
+/// [`InternalKey::for_seek`]'s bytes, built on the stack when the user key
+/// is at most 56 bytes (a point lookup probes one per table, so the
+/// allocation would be paid per probe).
+///
+/// ```
+/// use lsm_core::{InternalKey, SeekKey};
+/// let key = SeekKey::new(b"apple", 7);
+/// assert_eq!(key.as_bytes(), InternalKey::for_seek(b"apple", 7).as_bytes());
+/// ```
+pub struct SeekKey {
+    inline: [u8; SEEK_KEY_INLINE_USER_KEY + TRAILER_BYTES],
+    /// Bytes used in `inline`, or `None` when the key lives in `heap`.
+    inline_len: Option<usize>,
+    heap: Vec<u8>,
+}
+
+impl SeekKey {
+    /// The seek key of `user_key` at `snapshot` (see
+    /// [`InternalKey::for_seek`]).
+    #[inline]
+    pub fn new(user_key: &[u8], snapshot: SeqNo) -> SeekKey {
+        let trailer = ((snapshot.min(MAX_SEQNO) << 8) | SEEK_KIND_BYTE).to_le_bytes();
+        let mut key = SeekKey {
+            inline: [0; SEEK_KEY_INLINE_USER_KEY + TRAILER_BYTES],
+            inline_len: None,
+            heap: Vec::new(),
+        };
+        let len = user_key.len() + TRAILER_BYTES;
+        match key.inline.get_mut(..len) {
+            Some(bytes) => {
+                let (user, tail) = bytes.split_at_mut(user_key.len());
+                user.copy_from_slice(user_key);
+                tail.copy_from_slice(&trailer);
+                key.inline_len = Some(len);
+            }
+            None => {
+                key.heap.reserve_exact(len);
+                key.heap.extend_from_slice(user_key);
+                key.heap.extend_from_slice(&trailer);
+            }
+        }
+        key
+    }
+
+    /// The encoded bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match self.inline_len {
+            Some(len) => &self.inline[..len],
+            None => &self.heap,
+        }
+    }
+}
+
 /// An owned, encoded internal key whose `Ord` is [`compare_internal_keys`].
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct InternalKey(Vec<u8>);
@@ -340,6 +397,29 @@ mod tests {
             prop_assert_eq!(compare_user_keys(&a, &b), a.cmp(&b));
             prop_assert_eq!(compare_user_keys(&b, &a), b.cmp(&a));
             prop_assert_eq!(compare_user_keys(&a, &a), Ordering::Equal);
+        }
+    }
+
+    #[test]
+    fn seek_keys_match_for_seek_inline_and_on_the_heap() {
+        for len in [
+            0,
+            1,
+            16,
+            SEEK_KEY_INLINE_USER_KEY,
+            SEEK_KEY_INLINE_USER_KEY + 1,
+            300,
+        ] {
+            let user_key: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            for snapshot in [0, 5, MAX_SEQNO, u64::MAX] {
+                let key = SeekKey::new(&user_key, snapshot);
+                assert_eq!(
+                    key.as_bytes(),
+                    InternalKey::for_seek(&user_key, snapshot).as_bytes(),
+                    "user key of {len} bytes at {snapshot}"
+                );
+                assert_eq!(key.inline_len.is_some(), len <= SEEK_KEY_INLINE_USER_KEY);
+            }
         }
     }
 

@@ -59,7 +59,7 @@ pub use error::{Error, Result};
 pub use fs::{FileSystem, OsFileSystem, SharedFileSystem};
 pub use key::{
     compare_internal_keys, compare_user_keys, parse_internal_key, user_key_of, InternalKey, Lookup,
-    ParsedInternalKey, SeqNo, ValueKind, MAX_SEQNO,
+    ParsedInternalKey, SeekKey, SeqNo, ValueKind, MAX_SEQNO,
 };
 pub use keyspace::KeyspaceId;
 pub use range_tombstone::{RangeTombstone, RangeTombstones};

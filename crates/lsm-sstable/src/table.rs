@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lsm_core::fs::{FileSystem, RandomAccessFile};
-use lsm_core::{compare_internal_keys, parse_internal_key, InternalKey, Lookup, SeqNo, ValueKind};
+use lsm_core::{compare_internal_keys, parse_internal_key, Lookup, SeekKey, SeqNo, ValueKind};
 
 use crate::block::{Block, BlockCursor, BlockError};
 use crate::cache::BlockCache;
@@ -165,7 +165,7 @@ impl Table {
         if !self.may_contain(user_key) {
             return Ok(None);
         }
-        let target = InternalKey::for_seek(user_key, snapshot);
+        let target = SeekKey::new(user_key, snapshot);
         let block_index = self.index_position(target.as_bytes());
         let Some(entry) = self.index.get(block_index) else {
             return Ok(None);
