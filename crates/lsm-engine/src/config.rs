@@ -55,6 +55,13 @@ pub struct LsmConfig {
     /// AsyncLsmStore only: background compaction threads. `SimpleLsmStore`
     /// ignores it.
     pub compaction_workers: usize,
+    /// AsyncLsmStore only: the nice value (Linux `setpriority`, 0..=19)
+    /// its flusher and compaction threads run at, so that on a machine
+    /// with few cores the writers and readers win the CPU when table I/O
+    /// competes with them. 0 keeps the opening thread's priority. Ignored
+    /// where thread priorities cannot be set (not Linux), and a failure to
+    /// set it is ignored. `SimpleLsmStore` has no background threads.
+    pub background_nice: i32,
     /// The file system all I/O goes through.
     pub fs: SharedFileSystem,
     /// True once [`LsmConfigBuilder::num_levels`] was called.
@@ -83,6 +90,7 @@ impl LsmConfig {
                 apply_queue_max: 4096,
                 apply_lock_timeout: Duration::from_millis(5),
                 compaction_workers: 1,
+                background_nice: 10,
                 fs: OsFileSystem::shared(),
                 num_levels_set: false,
             },
@@ -160,6 +168,9 @@ impl LsmConfig {
     pub const MAX_APPLY_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
     /// Accepted `compaction_workers` (one thread each).
     pub const COMPACTION_WORKERS: std::ops::RangeInclusive<usize> = 1..=64;
+    /// Accepted `background_nice` (Linux nice values from "unchanged" to
+    /// the lowest priority).
+    pub const BACKGROUND_NICE: std::ops::RangeInclusive<i32> = 0..=19;
 
     /// Checks every value's range: [`Error::InvalidConfig`] names the first
     /// option out of range, its value and the accepted range.
@@ -232,6 +243,11 @@ impl LsmConfig {
             self.compaction_workers,
             Self::COMPACTION_WORKERS,
         )?;
+        check(
+            "background_nice",
+            self.background_nice,
+            Self::BACKGROUND_NICE,
+        )?;
         Ok(())
     }
 }
@@ -292,6 +308,9 @@ impl LsmConfigBuilder {
         apply_lock_timeout: Duration);
     setter!(/// AsyncLsmStore compaction threads.
         compaction_workers: usize);
+    setter!(/// AsyncLsmStore nice value of the flusher and compaction
+        /// threads (0..=19; 0 = unchanged).
+        background_nice: i32);
     setter!(/// The file system (tests inject faults through it).
         fs: SharedFileSystem);
 
@@ -393,6 +412,8 @@ mod tests {
             }),
             ("compaction_workers", |c| c.compaction_workers(0)),
             ("compaction_workers", |c| c.compaction_workers(usize::MAX)),
+            ("background_nice", |c| c.background_nice(-1)),
+            ("background_nice", |c| c.background_nice(20)),
         ];
         for (option, edit) in bad {
             match edit(b()).build() {

@@ -114,6 +114,32 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
         .map_err(|e| Error::from(lsm_core::Error::io(std::path::PathBuf::from(name), e)))
 }
 
+/// Spawns a background thread (flusher, compaction worker) that first
+/// lowers its own priority to `nice` (`LsmConfig::background_nice`).
+fn spawn_background(
+    name: &str,
+    nice: i32,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    spawn(name, move || {
+        lower_this_thread_priority(nice);
+        body();
+    })
+}
+
+/// Sets the calling thread's nice value (on Linux `setpriority` with a
+/// thread id applies to that thread alone). Best effort: a failure only
+/// leaves the thread at its priority, so it is ignored.
+#[cfg(target_os = "linux")]
+fn lower_this_thread_priority(nice: i32) {
+    if nice > 0 {
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_thread_priority(_nice: i32) {}
+
 impl AsyncLsmStore {
     /// Opens or creates the store described by `config` (replaying the WAL
     /// segments newer than the last flush) and starts its threads: the
@@ -121,6 +147,7 @@ impl AsyncLsmStore {
     /// workers.
     pub fn open(config: LsmConfig) -> Result<AsyncLsmStore> {
         let workers = config.compaction_workers;
+        let nice = config.background_nice;
         let engine = Arc::new(Engine::open(config)?);
         let pipeline = Pipeline::new(Arc::clone(&engine)).ok_or_else(|| StoreError::Poisoned {
             reason: "a new engine's freezer was already taken".to_string(),
@@ -140,16 +167,16 @@ impl AsyncLsmStore {
             threads.applier = Some(spawn("lsm-applier", move || pipeline.run_applier())?);
             let pipeline = Arc::clone(&shared.pipeline);
             let coordinator = Arc::clone(&shared.coordinator);
-            threads.flusher = Some(spawn("lsm-flusher", move || {
+            threads.flusher = Some(spawn_background("lsm-flusher", nice, move || {
                 run_flusher(&pipeline.engine, &pipeline.flush, &coordinator);
             })?);
             for i in 0..workers {
                 let coordinator = Arc::clone(&shared.coordinator);
-                threads
-                    .workers
-                    .push(spawn(&format!("lsm-compaction-{i}"), move || {
-                        coordinator.run_worker()
-                    })?);
+                threads.workers.push(spawn_background(
+                    &format!("lsm-compaction-{i}"),
+                    nice,
+                    move || coordinator.run_worker(),
+                )?);
             }
         }
         // A reopened tree may already need compaction.
