@@ -33,7 +33,7 @@
 //!   what was applied.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,7 +85,16 @@ pub(crate) struct Pipeline {
     core: Mutex<Freezer>,
     /// Set once by `close`; read by writers while they hold the gate.
     closed: AtomicBool,
+    /// `last_write_nanos` counts from here.
+    epoch: Instant,
+    /// When the latest write reached step 4, in nanoseconds since `epoch`
+    /// (Relaxed: a hint for `streaming`, nothing is ordered by it).
+    last_write_nanos: AtomicU64,
 }
+
+/// Writes closer together than this count as a stream (see
+/// `Pipeline::streaming`).
+const STREAMING_GAP_NANOS: u64 = 20_000;
 
 impl Pipeline {
     /// The pipeline of `engine`; `None` if its freezer was already taken.
@@ -108,6 +117,8 @@ impl Pipeline {
             flush: FlushSignal::default(),
             core: Mutex::new(freezer),
             closed: AtomicBool::new(false),
+            epoch: Instant::now(),
+            last_write_nanos: AtomicU64::new(0),
         })
     }
 
@@ -153,7 +164,7 @@ impl Pipeline {
         // Past the memtable's limit by an eighth (a freeze is overdue), the
         // writer queues instead: the bounded queue then bounds the memtable.
         let overfull = self.engine.memtable_overfull();
-        if !overfull {
+        if !overfull && !self.streaming() {
             if let Some(core) = self.core.try_lock() {
                 self.apply_and_wake(&core, &batch, first, last);
                 return;
@@ -195,6 +206,18 @@ impl Pipeline {
             let core = self.core.lock();
             self.apply(&core, &item.batch, item.first, item.last);
         }
+    }
+
+    /// True when writes arrive back to back (this one less than
+    /// [`STREAMING_GAP`] after the previous one): the writer then hands its
+    /// batch to the applier instead of inserting it itself, so the WAL
+    /// appends and the memtable inserts run on two cores at once. When
+    /// writes are spaced out, applying inline makes them visible sooner
+    /// and costs no thread hand-off.
+    fn streaming(&self) -> bool {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let previous = self.last_write_nanos.swap(now, Ordering::Relaxed);
+        now.saturating_sub(previous) < STREAMING_GAP_NANOS
     }
 
     fn apply_and_wake(
@@ -324,5 +347,27 @@ impl Pipeline {
         drop(core);
         // e. Hand the frozen memtable to the flusher.
         Ok(self.flush.request())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lsm_engine::LsmConfig;
+
+    use super::*;
+
+    #[test]
+    fn back_to_back_writes_stream_and_spaced_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
+        let pipeline = Pipeline::new(engine).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(!pipeline.streaming(), "the first write after a pause");
+        assert!(pipeline.streaming(), "right after the previous one");
+        assert!(pipeline.streaming());
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(!pipeline.streaming(), "a millisecond after the previous one");
     }
 }
