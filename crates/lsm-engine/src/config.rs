@@ -49,8 +49,10 @@ pub struct LsmConfig {
     /// AsyncLsmStore only: capacity of the apply queue. `SimpleLsmStore`
     /// ignores it.
     pub apply_queue_max: usize,
-    /// AsyncLsmStore only: how long a writer waits for the core lock when
-    /// the apply queue is full. `SimpleLsmStore` ignores it.
+    /// AsyncLsmStore only: how long a writer that finds the apply queue
+    /// full waits for a slot before it tries to apply its write itself
+    /// (if the core lock is free; else it waits for a slot without limit).
+    /// `SimpleLsmStore` ignores it.
     pub apply_lock_timeout: Duration,
     /// AsyncLsmStore only: background compaction threads. `SimpleLsmStore`
     /// ignores it.
@@ -164,7 +166,7 @@ impl LsmConfig {
     pub const MAX_BLOOM_BITS_PER_KEY: u32 = 64;
     /// Accepted `apply_queue_max`: the queue's slots are allocated at open.
     pub const APPLY_QUEUE_MAX: std::ops::RangeInclusive<usize> = 1..=(1 << 20);
-    /// Longest `apply_lock_timeout` (a writer's wait for the core lock).
+    /// Longest `apply_lock_timeout` (a writer's wait for a queue slot).
     pub const MAX_APPLY_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
     /// Accepted `compaction_workers` (one thread each).
     pub const COMPACTION_WORKERS: std::ops::RangeInclusive<usize> = 1..=64;
@@ -304,7 +306,7 @@ impl LsmConfigBuilder {
         block_cache_bytes: u64);
     setter!(/// AsyncLsmStore apply queue capacity.
         apply_queue_max: usize);
-    setter!(/// AsyncLsmStore wait for the core lock when the queue is full.
+    setter!(/// AsyncLsmStore wait for a slot when the apply queue is full.
         apply_lock_timeout: Duration);
     setter!(/// AsyncLsmStore compaction threads.
         compaction_workers: usize);

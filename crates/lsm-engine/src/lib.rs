@@ -90,8 +90,8 @@ mod watermark;
 pub use config::{LsmConfig, LsmConfigBuilder};
 pub use engine::{
     CheckpointInfo, CompactionReport, CompactionReservation, Drain, Engine, Freezer, KeyspaceStats,
-    StallCause, WriteOptions, WritePermit, Written, LOCK_FILE_NAME, MAX_KEYSPACE_NAME_BYTES,
-    STALL_WARN_THRESHOLD,
+    MemtableFill, StallCause, WriteOptions, WritePermit, Written, LOCK_FILE_NAME,
+    MAX_KEYSPACE_NAME_BYTES, STALL_WARN_THRESHOLD,
 };
 pub use error::{Error, KvError, Result};
 pub use key_range::{prefix_range, KeyRange};

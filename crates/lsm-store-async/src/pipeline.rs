@@ -10,12 +10,12 @@
 //!    the queue.
 //! 2. `Pipeline::core` (`Mutex<Freezer>`): the core lock, guarding the
 //!    engine's one `Freezer`. Whoever applies to the memtable holds it: a
-//!    writer that got it with `try_lock` (or `try_lock_for` when the queue
-//!    is full) or the applier draining. The applier also holds it across a
+//!    writer that got it with `try_lock` (also after the queue stayed
+//!    full for `apply_lock_timeout`) or the applier draining. The applier also holds it across a
 //!    freeze and while it waits for the flusher to make room, which is what
 //!    turns a slow flusher into backpressure.
 //!
-//! Writers take `core` only with `try_lock`/`try_lock_for`, never blocking,
+//! Writers take `core` only with `try_lock`, never blocking,
 //! and `Freezer::freeze` takes the gate only with `try_write_for`, with the
 //! applier draining the queue between attempts, so a writer that holds the
 //! gate while blocked on a full queue cannot deadlock the applier.
@@ -37,10 +37,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{
+    bounded, select, unbounded, Receiver, SendTimeoutError, Sender, TrySendError,
+};
 use lsm_core::{SeqNo, WriteBatch};
 use lsm_engine::{
-    Drain, Engine, Error as StoreError, Freezer, StallCause, WriteOptions, WritePermit,
+    Drain, Engine, Error as StoreError, Freezer, MemtableFill, StallCause, WriteOptions,
+    WritePermit,
 };
 use parking_lot::{Mutex, MutexGuard};
 
@@ -95,6 +98,10 @@ pub(crate) struct Pipeline {
 /// Writes closer together than this count as a stream (see
 /// `Pipeline::streaming`).
 const STREAMING_GAP_NANOS: u64 = 20_000;
+
+/// A streaming writer queues only while fewer writes than this wait (see
+/// `Pipeline::stream_to_applier`).
+const STREAM_QUEUE_MAX: usize = 256;
 
 impl Pipeline {
     /// The pipeline of `engine`; `None` if its freezer was already taken.
@@ -163,8 +170,9 @@ impl Pipeline {
     ) {
         // Past the memtable's limit by an eighth (a freeze is overdue), the
         // writer queues instead: the bounded queue then bounds the memtable.
-        let overfull = self.engine.memtable_overfull();
-        if !overfull && !self.streaming() {
+        let fill = self.engine.memtable_fill();
+        let overfull = fill == MemtableFill::Overfull;
+        if !overfull && !self.stream_to_applier(fill) {
             if let Some(core) = self.core.try_lock() {
                 self.apply_and_wake(&core, &batch, first, last);
                 return;
@@ -187,12 +195,19 @@ impl Pipeline {
             .record_stall(StallCause::ApplyQueueFull, stalled.elapsed());
     }
 
-    /// Step 4 with the queue full: the core lock if it frees up within
-    /// `apply_lock_timeout` (unless the memtable is `overfull`), else a
-    /// blocking send.
+    /// Step 4 with the queue full: a slot if one frees up within
+    /// `apply_lock_timeout` (the applier frees one per write it takes, so
+    /// while it drains that is microseconds; waiting for the core lock
+    /// instead meant waiting for a whole drain, up to `apply_queue_max`
+    /// inserts); then the core lock if it is free (unless the memtable is
+    /// `overfull`); else a blocking send.
     fn apply_or_enqueue_blocking(&self, item: QueuedWrite, overfull: bool) {
+        let item = match self.queue_tx.send_timeout(item, self.lock_timeout) {
+            Ok(()) => return,
+            Err(SendTimeoutError::Timeout(item) | SendTimeoutError::Disconnected(item)) => item,
+        };
         if !overfull {
-            if let Some(core) = self.core.try_lock_for(self.lock_timeout) {
+            if let Some(core) = self.core.try_lock() {
                 self.apply_and_wake(&core, &item.batch, item.first, item.last);
                 return;
             }
@@ -208,12 +223,22 @@ impl Pipeline {
         }
     }
 
-    /// True when writes arrive back to back (this one less than
-    /// [`STREAMING_GAP`] after the previous one): the writer then hands its
-    /// batch to the applier instead of inserting it itself, so the WAL
-    /// appends and the memtable inserts run on two cores at once. When
+    /// True when the writer should hand its batch to the applier instead
+    /// of inserting it itself: writes arrive back to back (see
+    /// `streaming`), so the WAL appends and the memtable inserts run on two
+    /// cores at once; the memtable has room; the queue is short. When
     /// writes are spaced out, applying inline makes them visible sooner
     /// and costs no thread hand-off.
+    fn stream_to_applier(&self, fill: MemtableFill) -> bool {
+        // Near a freeze the queue is kept short: everything queued when the
+        // freeze takes the write gate is applied under it, while every
+        // writer waits.
+        let streaming = self.streaming();
+        streaming && fill == MemtableFill::Room && self.queue_rx.len() < STREAM_QUEUE_MAX
+    }
+
+    /// True when writes arrive back to back (this one less than
+    /// [`STREAMING_GAP_NANOS`] after the previous one).
     fn streaming(&self) -> bool {
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let previous = self.last_write_nanos.swap(now, Ordering::Relaxed);
@@ -239,6 +264,20 @@ impl Pipeline {
     fn apply(&self, freezer: &Freezer, batch: &WriteBatch, first: SeqNo, last: SeqNo) -> bool {
         debug_assert_eq!(last + 1 - first, u64::from(batch.count()));
         freezer.apply(batch, first, last)
+    }
+
+    /// Applies queued writes until the memtable is full or `limit` were
+    /// applied, so that a stream of queued writes is frozen into
+    /// memtables of about the configured size.
+    fn drain_until_full(&self, core: &Freezer, limit: usize) {
+        for _ in 0..limit {
+            let Ok(item) = self.queue_rx.try_recv() else {
+                break;
+            };
+            if self.apply(core, &item.batch, item.first, item.last) {
+                break;
+            }
+        }
     }
 
     /// Applies up to `limit` queued writes; how many it applied.
@@ -289,8 +328,9 @@ impl Pipeline {
                 recv(self.queue_rx) -> item => {
                     if let Ok(item) = item {
                         let core = self.core.lock();
-                        self.apply(&core, &item.batch, item.first, item.last);
-                        self.drain(&core, self.drain_limit);
+                        if !self.apply(&core, &item.batch, item.first, item.last) {
+                            self.drain_until_full(&core, self.drain_limit);
+                        }
                     }
                 }
                 recv(self.wake_rx) -> _ => {}
@@ -368,6 +408,9 @@ mod tests {
         assert!(pipeline.streaming(), "right after the previous one");
         assert!(pipeline.streaming());
         std::thread::sleep(Duration::from_millis(1));
-        assert!(!pipeline.streaming(), "a millisecond after the previous one");
+        assert!(
+            !pipeline.streaming(),
+            "a millisecond after the previous one"
+        );
     }
 }

@@ -102,7 +102,7 @@ pub use compaction::{CompactionReport, CompactionReservation};
 pub use freeze::{Drain, Freezer};
 pub use keyspaces::{KeyspaceStats, MAX_KEYSPACE_NAME_BYTES};
 pub use stall::{StallCause, STALL_WARN_THRESHOLD};
-pub use write::{WriteOptions, WritePermit, Written};
+pub use write::{MemtableFill, WriteOptions, WritePermit, Written};
 
 use stall::micros;
 

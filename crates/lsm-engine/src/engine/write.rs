@@ -83,6 +83,20 @@ pub struct WritePermit<'a> {
     _gate: RwLockReadGuard<'a, ()>,
 }
 
+/// How full the active memtable is ([`Engine::memtable_fill`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemtableFill {
+    /// Below seven eighths of `memtable_bytes`.
+    Room,
+    /// From seven eighths of `memtable_bytes`: a freeze is near.
+    NearlyFull,
+    /// At `memtable_bytes` or more: due for a freeze.
+    Full,
+    /// An eighth over `memtable_bytes` or more: the freeze is overdue (its
+    /// WAL sync is slow, or the flusher is behind).
+    Overfull,
+}
+
 impl Engine {
     /// Waits until every [`WritePermit`] handed out before this call is
     /// released (takes the write gate exclusively once).
@@ -181,13 +195,19 @@ impl Engine {
         self.view.read().mem.approximate_bytes() >= self.config.memtable_bytes
     }
 
-    /// True when the active memtable holds more than an eighth over its
-    /// size limit: a freeze is overdue (its WAL sync is slow, or the
-    /// flusher is behind). The async store's writers then stop applying
-    /// inline and queue, so the queue's bound also bounds the memtable.
-    pub fn memtable_overfull(&self) -> bool {
+    /// How full the active memtable is, against `memtable_bytes`.
+    pub fn memtable_fill(&self) -> MemtableFill {
         let limit = self.config.memtable_bytes;
-        self.view.read().mem.approximate_bytes() >= limit.saturating_add(limit / 8)
+        let bytes = self.view.read().mem.approximate_bytes();
+        if bytes >= limit.saturating_add(limit / 8) {
+            MemtableFill::Overfull
+        } else if bytes >= limit {
+            MemtableFill::Full
+        } else if bytes >= limit - limit / 8 {
+            MemtableFill::NearlyFull
+        } else {
+            MemtableFill::Room
+        }
     }
 
     /// Number of frozen memtables waiting for flush.
@@ -329,23 +349,38 @@ mod tests {
     }
 
     #[test]
-    fn a_memtable_is_overfull_an_eighth_past_its_limit() {
+    fn memtable_fill_steps_at_seven_eighths_full_and_an_eighth_over() {
         let (_dir, engine) = open_small();
         let limit = engine.config().memtable_bytes;
         let value = "x".repeat(100);
+        let mut seen = Vec::new();
         let mut i = 0;
         while engine.view().mem.approximate_bytes() < limit + limit / 8 {
-            let mem_bytes = engine.view().mem.approximate_bytes();
-            assert!(
-                !engine.memtable_overfull(),
-                "overfull at {mem_bytes} of {limit}"
-            );
-            assert_eq!(engine.memtable_full(), mem_bytes >= limit);
+            let bytes = engine.view().mem.approximate_bytes();
+            let expected = if bytes >= limit {
+                MemtableFill::Full
+            } else if bytes >= limit - limit / 8 {
+                MemtableFill::NearlyFull
+            } else {
+                MemtableFill::Room
+            };
+            assert_eq!(engine.memtable_fill(), expected, "{bytes} of {limit}");
+            assert_eq!(engine.memtable_full(), bytes >= limit);
+            if seen.last() != Some(&expected) {
+                seen.push(expected);
+            }
             put(&engine, &format!("key{i:05}"), &value);
             i += 1;
         }
-        assert!(engine.memtable_full());
-        assert!(engine.memtable_overfull());
+        assert_eq!(engine.memtable_fill(), MemtableFill::Overfull);
+        assert_eq!(
+            seen,
+            [
+                MemtableFill::Room,
+                MemtableFill::NearlyFull,
+                MemtableFill::Full
+            ]
+        );
     }
 
     #[test]
