@@ -3,8 +3,8 @@
 //! - `lsm demo`: drives a workload against a store, samples its stats into a
 //!   CSV and renders a self-contained HTML report with charts.
 //! - `lsm bench`: db_bench-style workloads with latency percentiles, write
-//!   and space amplification (and, with the `peers` feature, RocksDB, fjall
-//!   and sled side by side).
+//!   and space amplification (and, with the `peers` feature, RocksDB, fjall,
+//!   sled and redb side by side).
 //! - `lsm inspect sst|wal|manifest`, `lsm stats`, `lsm verify`: read a
 //!   store's files without changing them (`stats` opens it read-only).
 //! - `lsm get|put|delete|scan`: poke at a store from the shell (`get` and

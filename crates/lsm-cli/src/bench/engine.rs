@@ -5,8 +5,8 @@
 //! Durability is chosen when an engine is opened, not per write, because
 //! `SimpleLsmStore` and `AsyncLsmStore` take their WAL sync policy from
 //! their configuration: the runner reopens the engine with `durable = true`
-//! for `fillsync` and with `durable = false` (the `--wal-sync` policy,
-//! default no sync, as db_bench) for everything else.
+//! for `fillsync1` and `fillsync` and with `durable = false` (the
+//! `--wal-sync` policy, default no sync, as db_bench) for everything else.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -165,7 +165,7 @@ pub struct EngineSettings {
     /// Block cache bytes.
     pub block_cache_bytes: u64,
     /// WAL sync policy of the non-durable workloads (lsm engines only; the
-    /// peers never sync outside `fillsync`).
+    /// peers never sync outside `fillsync1` and `fillsync`).
     pub wal_sync: SyncMode,
 }
 

@@ -6,7 +6,14 @@
 //! way): the fills start from an empty store, everything else works on what
 //! the previous workloads left. See [`workloads`] for what each workload
 //! does, [`engine`] for the adapter trait, and (with the `peers` feature)
-//! `peers` for how RocksDB, fjall and sled are configured.
+//! `peers` for how RocksDB, fjall, sled and redb are configured.
+//!
+//! By default each engine runs in its own child process ([`isolate`]);
+//! `--in-process` runs them all in this one. `--repeat N` runs each engine
+//! N times, interleaved across engines, and reports the median run of each
+//! workload ([`repeat`]). Before the engines, [`probe`] measures the disk's
+//! synced-write rate; after them, [`summary`] compares the better lsm
+//! engine with the best peer.
 //!
 //! Measurement windows: ops/s and latencies cover the timed operations
 //! only. Write amplification covers the operations plus
@@ -27,10 +34,14 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub mod engine;
+pub mod isolate;
 pub mod metrics;
 #[cfg(feature = "peers")]
 pub mod peers;
+pub mod probe;
+pub mod repeat;
 pub mod report;
+pub mod summary;
 pub mod workloads;
 
 use engine::{EngineKind, EngineSettings, KvEngine};
@@ -46,20 +57,20 @@ use workloads::{LiveKeys, Workload, WorkloadParams};
 /// Arguments of `lsm bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Workloads to run, in order (comma-separated): fillseq, fillrandom,
-    /// overwrite, readrandom, readmissing, seekrandom, readseq, fillsync,
-    /// readwhilewriting.
+    /// Workloads to run, in order (comma-separated): fillseq, fillsync1,
+    /// fillsync, fillrandom, overwrite, readrandom, readmissing, seekrandom,
+    /// readseq, readwhilewriting.
     #[arg(
         long,
         value_name = "LIST",
-        default_value = "fillseq,fillsync,fillrandom,overwrite,readrandom,readmissing,seekrandom,readseq,readwhilewriting"
+        default_value = "fillseq,fillsync1,fillsync,fillrandom,overwrite,readrandom,readmissing,seekrandom,readseq,readwhilewriting"
     )]
     pub benchmarks: String,
     /// Engines to run them against (comma-separated): lsm-sync, lsm-async;
-    /// with the `peers` cargo feature also rocksdb, fjall, sled.
+    /// with the `peers` cargo feature also rocksdb, fjall, sled, redb.
     #[arg(long, value_name = "LIST", default_value = "lsm-sync,lsm-async")]
     pub engine: String,
-    /// Number of keys (fillsync writes a hundredth of them).
+    /// Number of keys (fillsync1 and fillsync write a hundredth of them).
     #[arg(long, default_value_t = 1_000_000)]
     pub num: u64,
     /// Lookups of readrandom, readmissing and readwhilewriting; seekrandom
@@ -72,14 +83,16 @@ pub struct BenchArgs {
     /// Value size.
     #[arg(long, default_value = "100", value_parser = parse_size_usize)]
     pub value_size: usize,
-    /// Threads of fillsync, and readers of readwhilewriting.
+    /// Threads of fillsync (fillsync1 uses one), and readers of
+    /// readwhilewriting.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 301)]
     pub seed: u64,
-    /// Keep the stores in DIR/ENGINE (which must not exist or be empty)
-    /// instead of a temporary directory removed afterwards.
+    /// Keep the stores in DIR/ENGINE (DIR/run-K/ENGINE with --repeat above
+    /// 1; each must not exist or be empty) instead of a temporary directory
+    /// removed afterwards. The fsync probe runs in DIR.
     #[arg(long, value_name = "DIR")]
     pub db: Option<PathBuf>,
     /// Memtable (write buffer) size.
@@ -91,17 +104,33 @@ pub struct BenchArgs {
     /// Block cache size.
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     pub block_cache_bytes: u64,
-    /// WAL sync of the lsm engines outside fillsync: never, always or
-    /// every-bytes:N (fillsync always syncs every put).
+    /// WAL sync of the lsm engines outside fillsync and fillsync1: never,
+    /// always or every-bytes:N (those two always sync every put).
     #[arg(long, default_value = "never", value_parser = parse_sync_mode)]
     pub wal_sync: SyncMode,
-    /// Print the results as JSON lines (one object per engine and
-    /// workload) instead of the table.
+    /// Print the results as JSON lines (the probe, one object per engine
+    /// and workload, one summary per workload) instead of the tables.
     #[arg(long)]
     pub json: bool,
     /// Also write the results as JSON lines to FILE.
     #[arg(long, value_name = "FILE")]
     pub json_out: Option<PathBuf>,
+    /// Run every engine in this process, one after another, instead of
+    /// each engine (and run) in its own child process.
+    #[arg(long)]
+    pub in_process: bool,
+    /// Runs of each engine, interleaved across engines (A1 B1 A2 B2 ...);
+    /// each row reports the run with the median ops/s of its workload (the
+    /// lower middle one for an even N).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// At most this many synced writes per case of the fsync probe (each
+    /// case also stops after 1 s).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub probe_ops: u64,
+    /// Skip the fsync probe.
+    #[arg(long)]
+    pub no_probe: bool,
 }
 
 /// Everything a run needs, parsed and checked.
@@ -111,6 +140,10 @@ struct Plan {
     engines: Vec<EngineKind>,
     params: WorkloadParams,
     settings: EngineSettings,
+    /// Runs of each engine (`--repeat`).
+    repeat: u32,
+    /// Each engine (and run) in its own process.
+    isolated: bool,
 }
 
 impl Plan {
@@ -132,6 +165,15 @@ impl Plan {
         if args.num > 1 << 32 {
             return Err(UsageError("--num must be at most 2^32".to_string()).into());
         }
+        if args.repeat == 0 {
+            return Err(UsageError("--repeat must be at least 1".to_string()).into());
+        }
+        if args.probe_ops == 0 {
+            return Err(UsageError(
+                "--probe-ops must be at least 1 (--no-probe skips the probe)".to_string(),
+            )
+            .into());
+        }
         Ok(Plan {
             workloads,
             engines,
@@ -149,11 +191,15 @@ impl Plan {
                 block_cache_bytes: args.block_cache_bytes,
                 wal_sync: args.wal_sync,
             },
+            repeat: args.repeat,
+            isolated: !args.in_process,
         })
     }
 }
 
-/// Runs the benchmarks.
+/// Runs the benchmarks: the fsync probe, every run of every engine (each
+/// in its own process unless `--in-process`), then the table, the summary
+/// and the notes (or JSON lines).
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let plan = Plan::from_args(&args)?;
     let mut json_file = match &args.json_out {
@@ -162,36 +208,125 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let mut rows = Vec::new();
-    for &kind in &plan.engines {
-        // A temporary directory lives (and is removed) with `_temp`.
-        let (dir, _temp) = match &args.db {
-            Some(base) => (prepare_db_dir(base, kind)?, None),
-            None => {
-                let temp = tempfile::Builder::new()
-                    .prefix(&format!("lsm-bench-{}-", kind.name()))
-                    .tempdir()
-                    .context("creating a temporary directory")?;
-                (temp.path().join("db"), Some(temp))
-            }
-        };
-        for row in run_engine(kind, &dir, &plan)? {
-            let line = row.to_json().context("encoding a result as JSON")?;
-            if let Some(file) = &mut json_file {
-                writeln!(file, "{line}").context("writing --json-out")?;
-            }
-            if args.json {
-                println!("{line}");
-            }
-            rows.push(row);
+    let mut emit = |line: &str| -> Result<()> {
+        if let Some(file) = &mut json_file {
+            writeln!(file, "{line}").context("writing --json-out")?;
         }
+        if args.json {
+            println!("{line}");
+        }
+        Ok(())
+    };
+
+    let probe = if args.no_probe {
+        None
+    } else {
+        let dir = match &args.db {
+            Some(base) => base.clone(),
+            None => std::env::temp_dir(),
+        };
+        let probe = probe::probe_fsync(&dir, args.probe_ops, probe::PROBE_MAX_TIME)?;
+        emit(&probe.to_json().context("encoding the probe as JSON")?)?;
+        if !args.json {
+            println!("{}", probe.describe());
+            println!();
+        }
+        Some(probe)
+    };
+
+    // Where the children write their rows; removed with `_rows_dir`.
+    let rows_dir = if args.in_process {
+        None
+    } else {
+        Some(
+            tempfile::Builder::new()
+                .prefix("lsm-bench-rows-")
+                .tempdir()
+                .context("creating a temporary directory for the children's rows")?,
+        )
+    };
+    let mut runs: Vec<Vec<Vec<Row>>> = plan.engines.iter().map(|_| Vec::new()).collect();
+    for run in 1..=plan.repeat {
+        for (&kind, engine_runs) in plan.engines.iter().zip(&mut runs) {
+            let db = args.db.as_ref().map(|base| {
+                if plan.repeat > 1 {
+                    base.join(format!("run-{run}"))
+                } else {
+                    base.clone()
+                }
+            });
+            let label = if plan.repeat > 1 {
+                format!("{} run {run}/{}", kind.name(), plan.repeat)
+            } else {
+                kind.name().to_string()
+            };
+            let rows = match &rows_dir {
+                None => run_in_this_process(kind, db.as_deref(), &plan)?,
+                Some(rows_dir) => {
+                    let out = rows_dir
+                        .path()
+                        .join(format!("{}-run-{run}.jsonl", kind.name()));
+                    isolate::run_child(&args, kind, db.as_deref(), &out, &label)?
+                }
+            };
+            check_rows(&rows, kind, &plan).with_context(|| format!("the rows of {label}"))?;
+            engine_runs.push(rows);
+        }
+    }
+    let mut rows = Vec::new();
+    for engine_runs in runs {
+        rows.extend(repeat::pick_median(engine_runs)?);
+    }
+    for row in &rows {
+        emit(&row.to_json().context("encoding a result as JSON")?)?;
+    }
+    let summaries = summary::summarize(&rows);
+    for s in &summaries {
+        emit(&s.to_json().context("encoding a summary as JSON")?)?;
     }
     if !args.json {
         print!("{}", report::markdown_table(&rows));
         println!();
-        print!("{}", settings_notes(&plan, &rows));
+        print!("{}", summary::markdown(&summaries));
+        println!();
+        print!("{}", settings_notes(&plan, &rows, probe.as_ref()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `kind` in this process, in `base/<engine>` or a temporary
+/// directory removed afterwards.
+fn run_in_this_process(kind: EngineKind, base: Option<&Path>, plan: &Plan) -> Result<Vec<Row>> {
+    // A temporary directory lives (and is removed) with `_temp`.
+    let (dir, _temp) = match base {
+        Some(base) => (prepare_db_dir(base, kind)?, None),
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix(&format!("lsm-bench-{}-", kind.name()))
+                .tempdir()
+                .context("creating a temporary directory")?;
+            (temp.path().join("db"), Some(temp))
+        }
+    };
+    run_engine(kind, &dir, plan)
+}
+
+/// Checks that a run returned one row of `kind` per planned workload, in
+/// order (a child could be a different build).
+fn check_rows(rows: &[Row], kind: EngineKind, plan: &Plan) -> Result<()> {
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.engine.as_str(), r.workload))
+        .collect();
+    let expected: Vec<(&str, &str)> = plan
+        .workloads
+        .iter()
+        .map(|w| (kind.name(), w.name()))
+        .collect();
+    if got != expected {
+        bail!("expected rows {expected:?}, got {got:?}");
+    }
+    Ok(())
 }
 
 /// `base/<engine>`, created; refuses a non-empty one (the fills wipe it).
@@ -361,12 +496,15 @@ fn make_row(
             "process"
         },
         found: outcome.found,
+        runs: 1,
+        ops_per_sec_spread: None,
         note: outcome.note.clone(),
     }
 }
 
-/// The text under the table: the settings and how to read each column.
-fn settings_notes(plan: &Plan, rows: &[Row]) -> String {
+/// The text under the tables: the settings and how to read each column,
+/// the summary, the probe, the process isolation and the repeat policy.
+fn settings_notes(plan: &Plan, rows: &[Row], probe: Option<&probe::FsyncProbe>) -> String {
     let p = &plan.params;
     let s = &plan.settings;
     let counter = if rows.iter().any(|r| {
@@ -376,16 +514,24 @@ fn settings_notes(plan: &Plan, rows: &[Row]) -> String {
     } else {
         "write_bytes"
     };
-    let rss = if rows.iter().all(|r| r.peak_rss_scope == "workload") {
-        "reset to the current RSS before each workload, so it is the peak during that \
-         workload (memory kept from earlier workloads and engines still counts)"
+    let kept = if plan.isolated {
+        "memory kept from earlier workloads of the same engine still counts"
     } else {
-        "NOT resettable here, so it is the peak since the process started"
+        "memory kept from earlier workloads and engines still counts"
+    };
+    let rss = if rows.iter().all(|r| r.peak_rss_scope == "workload") {
+        format!(
+            "reset to the current RSS before each workload, so it is the peak during that \
+             workload ({kept})"
+        )
+    } else {
+        "NOT resettable here, so it is the peak since the process started".to_string()
     };
     let mut out = String::new();
     out.push_str(&format!(
         "- Settings: {} keys of {} B, values of {} B, {} reads ({} seeks of {} entries), \
-         fillsync {} puts on {} threads, readwhilewriting {} readers + 1 writer, seed {}.\n",
+         fillsync1 {} puts on 1 thread, fillsync the same puts on {} threads, \
+         readwhilewriting {} readers + 1 writer, seed {}.\n",
         p.num,
         p.key_size,
         p.value_size,
@@ -399,12 +545,39 @@ fn settings_notes(plan: &Plan, rows: &[Row]) -> String {
     ));
     out.push_str(&format!(
         "- Engines: memtable {}, bloom {} bits/key, block cache {}, compression off, \
-         WAL on; lsm WAL sync {} outside fillsync, every put synced in fillsync.\n",
+         WAL on; lsm WAL sync {} outside fillsync1/fillsync, every put synced in them.\n",
         human_bytes(s.memtable_bytes as u64),
         s.bloom_bits,
         human_bytes(s.block_cache_bytes),
         sync_mode_label(s.wal_sync),
     ));
+    if plan.isolated {
+        out.push_str(
+            "- Processes: each engine (and each run) ran in its own `lsm bench` process, \
+             one after another, so one engine's heap, threads and peak RSS stay out of \
+             the others' numbers.\n",
+        );
+    } else {
+        out.push_str(
+            "- Processes: --in-process: every engine ran in this one process, one after \
+             another; an engine's leftover heap and threads can weigh on the ones after it.\n",
+        );
+    }
+    if plan.repeat > 1 {
+        let pick = if plan.repeat.is_multiple_of(2) {
+            "the lower of the two middle runs by ops/s (an even count has no single median)"
+        } else {
+            "the run with the median ops/s"
+        };
+        out.push_str(&format!(
+            "- Repeats: each engine ran {} times, interleaved across engines (A1 B1 A2 B2 ...); \
+             each row is, per workload, {pick}, reported whole (its own latencies, w-amp, \
+             RSS), not an average; its notes give the ops/s range of all runs.\n",
+            plan.repeat
+        ));
+    } else {
+        out.push_str("- Repeats: one run per engine (--repeat 1): no spread measured.\n");
+    }
     out.push_str(
         "- Latencies in microseconds (hdrhistogram); ops/s over the timed operations \
          (reads/s for readwhilewriting, entries/s for readseq).\n",
@@ -417,5 +590,26 @@ fn settings_notes(plan: &Plan, rows: &[Row]) -> String {
     out.push_str(&format!(
         "- Peak RSS: VmHWM of the whole process (all threads), {rss}.\n"
     ));
+    out.push_str(
+        "- Summary: better lsm = the faster of the lsm-* engines on that workload; best peer = \
+         the fastest other engine; lsm/peer = better lsm ops/s over best peer ops/s (above 1: \
+         lsm faster; n/a without a peer). The writing-workloads table shows lsm-sync, lsm-async, \
+         rocksdb (if run) and the best peer; its latencies are per put, except \
+         readwhilewriting's (per read: its writer is not timed per put).\n",
+    );
+    if let Some(probe) = probe {
+        out.push_str(&format!(
+            "- fsync probe (in {}): {}-byte writes, each followed by fdatasync, for at most \
+             {} writes or {:.1} s per case. append: to the end of a new file, so every sync also \
+             commits the file's new size and blocks (what a WAL append costs); overwrite: over \
+             a file first filled with zeros and synced, from offset 0, so only data is synced. \
+             overwrite/append well above 1 means metadata dominates the disk's sync cost; \
+             fillsync1 near the append rate means the engine is bound by the disk.\n",
+            probe.dir.display(),
+            probe::PROBE_WRITE_BYTES,
+            probe.max_ops,
+            probe.max_time.as_secs_f64(),
+        ));
+    }
     out
 }

@@ -9,7 +9,7 @@
 //! | block size | 4 KiB | 4 KiB | 4 KiB (default) | n/a | 4 KiB pages |
 //! | compression | off | `None` (built without codecs) | data and index blocks off | `use_compression(false)` | none |
 //! | WAL | on, sync per `--wal-sync` (default never) | on, `sync = false` | journal on, written to the OS per write, not synced | log on, `flush_every_ms(None)`: no periodic fsync | no WAL: one transaction per put, `Durability::None` (written, not synced) |
-//! | fillsync | `SyncMode::Always` | `WriteOptions::set_sync(true)` | `persist(SyncData)` after each put | `flush()` after each put | `Durability::Immediate` per put |
+//! | fillsync1, fillsync | `SyncMode::Always` | `WriteOptions::set_sync(true)` | `persist(SyncData)` after each put | `flush()` after each put | `Durability::Immediate` per put |
 //! | compaction | leveled, L0 trigger 4, L1 256 MiB, x10, 64 MiB tables | leveled defaults (the same numbers) | leveled default | n/a (B-tree) | n/a (B-tree) |
 //!
 //! Everything else is each engine's default. `settle` waits for nothing on

@@ -1,18 +1,26 @@
 //! The results: one [`Row`] per engine and workload, printed as a Markdown
-//! table or as JSON lines (one [`RowJson`] object per row, through serde).
+//! table or as JSON lines (one [`RowJson`] object per row, through serde),
+//! and read back from those lines ([`Row::from_json_line`]) when the
+//! engines ran in child processes.
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use anyhow::{anyhow, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::metrics::WriteSource;
+use super::workloads::Workload;
 
 /// One row as JSON: the measurements, the ratios computed from them, and
-/// `null` for what was not measured (or is not finite).
-#[derive(Debug, Serialize)]
-pub struct RowJson<'a> {
+/// `null` for what was not measured (or is not finite). The computed
+/// fields (`ops_per_sec`, `write_amp`, `space_amp`, `peak_rss_mib`) are
+/// ignored when a row is read back: they follow from the others.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowJson {
     /// Engine name.
-    pub engine: &'a str,
+    pub engine: String,
     /// Workload name.
-    pub workload: &'a str,
+    pub workload: String,
     /// Operations timed.
     pub ops: u64,
     /// Threads that ran them.
@@ -34,7 +42,7 @@ pub struct RowJson<'a> {
     /// Bytes the process wrote.
     pub disk_bytes_written: Option<u64>,
     /// The `/proc/self/io` counter `disk_bytes_written` came from.
-    pub write_counter: Option<&'a str>,
+    pub write_counter: Option<String>,
     /// Write amplification.
     pub write_amp: Option<f64>,
     /// Store directory bytes.
@@ -45,18 +53,26 @@ pub struct RowJson<'a> {
     pub space_amp: Option<f64>,
     /// Peak RSS in MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Peak RSS in bytes.
+    pub peak_rss_bytes: Option<u64>,
     /// `workload` or `process`.
-    pub peak_rss_scope: &'a str,
+    pub peak_rss_scope: String,
     /// Lookups that found their key.
     pub found: Option<u64>,
     /// Lookups made.
     pub lookups: Option<u64>,
+    /// Runs of this engine the row was picked from (`--repeat`).
+    pub runs: u32,
+    /// Lowest ops/s over those runs (`null` for one run).
+    pub ops_per_sec_min: Option<f64>,
+    /// Highest ops/s over those runs (`null` for one run).
+    pub ops_per_sec_max: Option<f64>,
     /// Free text.
-    pub note: &'a str,
+    pub note: String,
 }
 
 /// The measurements of one workload on one engine.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     /// Engine name.
     pub engine: String,
@@ -92,9 +108,17 @@ pub struct Row {
     pub peak_rss_scope: &'static str,
     /// Lookups that found their key, and lookups made.
     pub found: Option<(u64, u64)>,
+    /// Runs of this engine the row was picked from: 1, or `--repeat`
+    /// (see [`super::repeat`]).
+    pub runs: u32,
+    /// Lowest and highest ops/s over those runs; `None` for one run.
+    pub ops_per_sec_spread: Option<(f64, f64)>,
     /// Free text.
     pub note: String,
 }
+
+/// The two values [`Row::peak_rss_scope`] takes.
+const RSS_SCOPES: [&str; 2] = ["workload", "process"];
 
 impl Row {
     /// Operations per second.
@@ -122,12 +146,14 @@ impl Row {
         }
     }
 
-    fn peak_rss_mib(&self) -> Option<f64> {
+    /// Peak RSS in MiB.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
         self.peak_rss_bytes.map(|b| b as f64 / (1024.0 * 1024.0))
     }
 
     /// The notes column: found counts, the write counter when it was the
-    /// `wchar` fallback, and the workload's own note.
+    /// `wchar` fallback, the runs it was picked from, and the workload's
+    /// own note.
     fn notes(&self) -> String {
         let mut parts = Vec::new();
         if let Some((found, total)) = self.found {
@@ -138,6 +164,17 @@ impl Row {
                 parts.push(format!("w-amp from {source}"));
             }
         }
+        if let Some((min, max)) = self.ops_per_sec_spread {
+            let pick = if self.runs == 2 {
+                "lower of 2 runs"
+            } else {
+                "median run"
+            };
+            parts.push(format!(
+                "{pick} by ops/s ({} runs: {min:.0}-{max:.0})",
+                self.runs
+            ));
+        }
         if !self.note.is_empty() {
             parts.push(self.note.clone());
         }
@@ -145,11 +182,11 @@ impl Row {
     }
 
     /// The row as its JSON record.
-    pub fn json(&self) -> RowJson<'_> {
+    pub fn json(&self) -> RowJson {
         let finite = |v: f64| Some(v).filter(|v| v.is_finite());
         RowJson {
-            engine: &self.engine,
-            workload: self.workload,
+            engine: self.engine.clone(),
+            workload: self.workload.to_string(),
             ops: self.ops,
             threads: self.threads,
             seconds: self.seconds,
@@ -160,22 +197,87 @@ impl Row {
             max_us: self.max_us,
             user_bytes: self.user_bytes,
             disk_bytes_written: self.disk_bytes.map(|(bytes, _)| bytes),
-            write_counter: self.disk_bytes.map(|(_, counter)| counter),
+            write_counter: self.disk_bytes.map(|(_, counter)| counter.to_string()),
             write_amp: self.write_amp().and_then(finite),
             dir_bytes: self.dir_bytes,
             live_bytes: self.live_bytes,
             space_amp: self.space_amp().and_then(finite),
             peak_rss_mib: self.peak_rss_mib(),
-            peak_rss_scope: self.peak_rss_scope,
+            peak_rss_bytes: self.peak_rss_bytes,
+            peak_rss_scope: self.peak_rss_scope.to_string(),
             found: self.found.map(|(found, _)| found),
             lookups: self.found.map(|(_, lookups)| lookups),
-            note: &self.note,
+            runs: self.runs,
+            ops_per_sec_min: self.ops_per_sec_spread.map(|(min, _)| min),
+            ops_per_sec_max: self.ops_per_sec_spread.map(|(_, max)| max),
+            note: self.note.clone(),
         }
     }
 
     /// The row as one JSON object on one line.
     pub fn to_json(&self) -> serde_json::Result<String> {
         serde_json::to_string(&self.json())
+    }
+
+    /// The row a [`RowJson`] record describes; errors on a workload, write
+    /// counter or RSS scope this build does not know, or on half a found
+    /// count.
+    pub fn from_json(json: RowJson) -> Result<Row> {
+        let workload = Workload::from_name(&json.workload)
+            .ok_or_else(|| anyhow!("unknown workload `{}` in a result", json.workload))?
+            .name();
+        let peak_rss_scope = RSS_SCOPES
+            .into_iter()
+            .find(|scope| *scope == json.peak_rss_scope)
+            .ok_or_else(|| anyhow!("unknown peak_rss_scope `{}`", json.peak_rss_scope))?;
+        let disk_bytes = match (json.disk_bytes_written, json.write_counter.as_deref()) {
+            (None, None) => None,
+            (Some(bytes), Some(counter)) => {
+                let source = [WriteSource::WriteBytes, WriteSource::Wchar]
+                    .into_iter()
+                    .find(|s| s.name() == counter)
+                    .ok_or_else(|| anyhow!("unknown write_counter `{counter}`"))?;
+                Some((bytes, source.name()))
+            }
+            _ => return Err(anyhow!("disk_bytes_written and write_counter disagree")),
+        };
+        let found = match (json.found, json.lookups) {
+            (None, None) => None,
+            (Some(found), Some(lookups)) => Some((found, lookups)),
+            _ => return Err(anyhow!("found and lookups disagree")),
+        };
+        let ops_per_sec_spread = match (json.ops_per_sec_min, json.ops_per_sec_max) {
+            (None, None) => None,
+            (Some(min), Some(max)) => Some((min, max)),
+            _ => return Err(anyhow!("ops_per_sec_min and ops_per_sec_max disagree")),
+        };
+        Ok(Row {
+            engine: json.engine,
+            workload,
+            ops: json.ops,
+            threads: json.threads,
+            seconds: json.seconds,
+            p50_us: json.p50_us,
+            p99_us: json.p99_us,
+            p999_us: json.p999_us,
+            max_us: json.max_us,
+            user_bytes: json.user_bytes,
+            disk_bytes,
+            dir_bytes: json.dir_bytes,
+            live_bytes: json.live_bytes,
+            peak_rss_bytes: json.peak_rss_bytes,
+            peak_rss_scope,
+            found,
+            runs: json.runs,
+            ops_per_sec_spread,
+            note: json.note,
+        })
+    }
+
+    /// Reads a row back from one line [`Row::to_json`] wrote.
+    pub fn from_json_line(line: &str) -> Result<Row> {
+        let json: RowJson = serde_json::from_str(line).context("not a result row")?;
+        Row::from_json(json)
     }
 }
 
@@ -258,6 +360,8 @@ mod tests {
             peak_rss_bytes: Some(10 << 20),
             peak_rss_scope: "workload",
             found: None,
+            runs: 1,
+            ops_per_sec_spread: None,
             note: "a \"quoted\"\nnote".to_string(),
         }
     }
@@ -282,6 +386,47 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["disk_bytes_written"], 232_000);
         assert_eq!(value["write_counter"], "write_bytes");
+        assert_eq!(value["peak_rss_bytes"], 10 << 20);
+        assert_eq!(value["runs"], 1);
+        assert!(value["ops_per_sec_min"].is_null(), "{json}");
+    }
+
+    #[test]
+    fn rows_read_back_from_their_json_lines_unchanged() {
+        let mut read = row();
+        read.workload = "readrandom";
+        read.user_bytes = 0;
+        read.disk_bytes = Some((4096, "wchar"));
+        read.dir_bytes = None;
+        read.live_bytes = None;
+        read.found = Some((7, 9));
+        read.peak_rss_scope = "process";
+        read.runs = 3;
+        read.ops_per_sec_spread = Some((1234.5, 2000.25));
+        read.seconds = 0.123_456_789_012_345_67;
+        for original in [row(), read] {
+            let line = original.to_json().unwrap();
+            let back = Row::from_json_line(&line).unwrap();
+            assert_eq!(back, original, "{line}");
+        }
+    }
+
+    #[test]
+    fn reading_back_rejects_what_this_build_does_not_know() {
+        let good: serde_json::Value = serde_json::from_str(&row().to_json().unwrap()).unwrap();
+        for (field, bad) in [
+            ("workload", serde_json::json!("fillmagic")),
+            ("peak_rss_scope", serde_json::json!("forever")),
+            ("write_counter", serde_json::json!("read_bytes")),
+            ("lookups", serde_json::json!(5)),
+        ] {
+            let mut value = good.clone();
+            value[field] = bad;
+            let err = Row::from_json_line(&value.to_string()).unwrap_err();
+            assert!(!err.to_string().is_empty(), "{field}");
+        }
+        assert!(Row::from_json_line("{\"summary\":\"fillseq\"}").is_err());
+        assert!(Row::from_json_line("not json").is_err());
     }
 
     #[test]

@@ -17,8 +17,11 @@
 //! - `seekrandom`: `max(reads / 10, 1)` seeks to random keys, each reading
 //!   up to 100 entries.
 //! - `readseq`: one scan of the whole store; one operation per entry.
-//! - `fillsync`: `max(num / 100, 1)` durable puts into an empty store,
-//!   shared over `--threads` threads.
+//! - `fillsync1`: `max(num / 100, 1)` durable puts into an empty store, on
+//!   one thread: the latency of one synced put, the disk's fsync rate
+//!   showing through (the same keys in the same order as `fillsync`).
+//! - `fillsync`: the same puts shared over `--threads` threads, so an
+//!   engine can group the syncs of concurrent writers.
 //! - `readwhilewriting`: `--threads` readers share `reads` random gets
 //!   while one writer overwrites random keys until they finish; the row
 //!   reports the reads.
@@ -52,6 +55,8 @@ pub enum Workload {
     SeekRandom,
     /// One full scan.
     ReadSeq,
+    /// Durable puts into an empty store on one thread.
+    FillSync1,
     /// Durable multi-threaded puts into an empty store.
     FillSync,
     /// Multi-threaded random gets while one thread overwrites.
@@ -61,8 +66,9 @@ pub enum Workload {
 impl Workload {
     /// Every workload, in the order `lsm bench` runs them by default
     /// (db_bench's: fills first, reads read what the fills wrote).
-    pub const DEFAULT_ORDER: [Workload; 9] = [
+    pub const DEFAULT_ORDER: [Workload; 10] = [
         Workload::FillSeq,
+        Workload::FillSync1,
         Workload::FillSync,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -83,9 +89,18 @@ impl Workload {
             Workload::ReadMissing => "readmissing",
             Workload::SeekRandom => "seekrandom",
             Workload::ReadSeq => "readseq",
+            Workload::FillSync1 => "fillsync1",
             Workload::FillSync => "fillsync",
             Workload::ReadWhileWriting => "readwhilewriting",
         }
+    }
+
+    /// The workload named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Workload> {
+        Workload::DEFAULT_ORDER
+            .iter()
+            .copied()
+            .find(|w| w.name() == name)
     }
 
     /// Parses a comma-separated `--benchmarks` list; errors name the bad
@@ -93,14 +108,14 @@ impl Workload {
     pub fn parse_list(list: &str) -> Result<Vec<Workload>> {
         let mut workloads = Vec::new();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let Some(workload) = Workload::DEFAULT_ORDER.iter().find(|w| w.name() == name) else {
+            let Some(workload) = Workload::from_name(name) else {
                 let known: Vec<&str> = Workload::DEFAULT_ORDER.iter().map(|w| w.name()).collect();
                 bail!(
                     "unknown workload `{name}` in --benchmarks (known: {})",
                     known.join(", ")
                 );
             };
-            workloads.push(*workload);
+            workloads.push(workload);
         }
         if workloads.is_empty() {
             bail!("--benchmarks names no workload");
@@ -113,13 +128,13 @@ impl Workload {
     pub fn starts_empty(self) -> bool {
         matches!(
             self,
-            Workload::FillSeq | Workload::FillRandom | Workload::FillSync
+            Workload::FillSeq | Workload::FillRandom | Workload::FillSync1 | Workload::FillSync
         )
     }
 
     /// True if the engine must sync every put.
     pub fn durable(self) -> bool {
-        self == Workload::FillSync
+        matches!(self, Workload::FillSync1 | Workload::FillSync)
     }
 
     /// True if the workload puts (so write and space amplification apply).
@@ -129,6 +144,7 @@ impl Workload {
             Workload::FillSeq
                 | Workload::FillRandom
                 | Workload::Overwrite
+                | Workload::FillSync1
                 | Workload::FillSync
                 | Workload::ReadWhileWriting
         )
@@ -140,12 +156,22 @@ impl Workload {
     }
 
     /// A per-workload salt for the seed, so workloads draw different keys.
+    /// Fixed numbers (not positions in [`Workload::DEFAULT_ORDER`]), so a
+    /// seed draws the same keys across versions; `fillsync1` shares
+    /// `fillsync`'s, so both put the same keys in the same order.
     fn salt(self) -> u64 {
-        let index = Workload::DEFAULT_ORDER
-            .iter()
-            .position(|w| *w == self)
-            .unwrap_or(0) as u64;
-        (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        let index: u64 = match self {
+            Workload::FillSeq => 1,
+            Workload::FillSync1 | Workload::FillSync => 2,
+            Workload::FillRandom => 3,
+            Workload::Overwrite => 4,
+            Workload::ReadRandom => 5,
+            Workload::ReadMissing => 6,
+            Workload::SeekRandom => 7,
+            Workload::ReadSeq => 8,
+            Workload::ReadWhileWriting => 9,
+        };
+        index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
 
@@ -167,8 +193,8 @@ pub struct WorkloadParams {
 }
 
 impl WorkloadParams {
-    /// Puts of `fillsync`: a hundredth of `--num`, as db_bench uses fewer
-    /// operations for its synced fill.
+    /// Puts of `fillsync` and `fillsync1`: a hundredth of `--num`, as
+    /// db_bench uses fewer operations for its synced fill.
     pub fn fillsync_ops(&self) -> u64 {
         (self.num / 100).max(1)
     }
@@ -297,7 +323,8 @@ pub fn run(
         Workload::ReadMissing => read_random(workload, engine, params, true),
         Workload::SeekRandom => seek_random(engine, params),
         Workload::ReadSeq => read_seq(engine, live),
-        Workload::FillSync => fill_sync(engine, params, live),
+        Workload::FillSync1 => fill_sync(engine, params, 1, live),
+        Workload::FillSync => fill_sync(engine, params, params.threads, live),
         Workload::ReadWhileWriting => read_while_writing(engine, params, live),
     }
 }
@@ -436,15 +463,18 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
         .map_err(|_| anyhow!("a benchmark thread panicked"))?
 }
 
+/// `fillsync_ops()` synced puts of a shuffled `0..ops`, shared over
+/// `threads` threads (`fillsync1`: 1, `fillsync`: `--threads`).
 fn fill_sync(
     engine: &dyn KvEngine,
     params: &WorkloadParams,
+    threads: usize,
     live: &mut LiveKeys,
 ) -> Result<Outcome> {
     let ops = params.fillsync_ops();
     let mut order: Vec<u64> = (0..ops).collect();
     shuffle(&mut order, &mut params.rng(Workload::FillSync, u64::MAX));
-    let threads = params.threads.max(1);
+    let threads = threads.max(1);
     let order = &order;
     let started = Instant::now();
     let latencies = std::thread::scope(|scope| {
@@ -482,7 +512,11 @@ fn fill_sync(
         latency,
         user_bytes: ops * params.entry_bytes(),
         found: None,
-        note: format!("{threads} threads, synced puts"),
+        note: if threads == 1 {
+            "1 thread, synced puts".to_string()
+        } else {
+            format!("{threads} threads, synced puts")
+        },
     })
 }
 
@@ -625,6 +659,50 @@ mod tests {
         assert_ne!(items, (0..1000).collect::<Vec<_>>());
         items.sort_unstable();
         assert_eq!(items, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn fillsync1_is_a_durable_single_threaded_fill_listed_before_fillsync() {
+        assert_eq!(
+            Workload::parse_list("fillsync1,fillsync").unwrap(),
+            [Workload::FillSync1, Workload::FillSync]
+        );
+        let w = Workload::FillSync1;
+        assert!(w.durable() && w.starts_empty() && w.writes() && !w.threaded());
+        assert!(Workload::FillSync.threaded());
+        let order = Workload::DEFAULT_ORDER;
+        let at = |w| order.iter().position(|x| *x == w).unwrap();
+        assert_eq!(at(Workload::FillSync1) + 1, at(Workload::FillSync));
+    }
+
+    #[test]
+    fn fillsync1_puts_fillsync_ops_keys_on_one_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = super::super::engine::EngineSettings {
+            memtable_bytes: 1 << 20,
+            bloom_bits: 10,
+            block_cache_bytes: 1 << 20,
+            wal_sync: lsm_store_sync::SyncMode::Never,
+        };
+        let engine = super::super::engine::EngineKind::LsmSync
+            .open(dir.path(), &settings, true)
+            .unwrap();
+        let params = WorkloadParams {
+            num: 500,
+            reads: 500,
+            key_size: 16,
+            value_size: 10,
+            threads: 4,
+            seed: 1,
+        };
+        let mut live = LiveKeys::new(params.num);
+        let outcome = run(Workload::FillSync1, engine.as_ref(), &params, &mut live).unwrap();
+        assert_eq!(outcome.ops, params.fillsync_ops());
+        assert_eq!(outcome.ops, 5);
+        assert_eq!(outcome.latency.count(), 5);
+        assert_eq!(live.count(), 5);
+        assert_eq!(outcome.note, "1 thread, synced puts");
+        engine.close().unwrap();
     }
 
     #[test]

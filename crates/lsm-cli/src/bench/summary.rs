@@ -1,0 +1,413 @@
+//! The summary under the main table: per workload, the better lsm engine
+//! against the best peer, and, for the writing workloads, the tails, write
+//! amplification and memory of the engines that matter for the comparison.
+//!
+//! An engine is an *lsm* engine if its name starts with `lsm-` (`lsm-sync`,
+//! `lsm-async`) and a *peer* otherwise (`rocksdb`, `fjall`, `sled`, `redb`),
+//! so the summary needs no `peers` feature to compute or test.
+//!
+//! - better lsm: the lsm engine with the highest ops/s on the workload.
+//! - best peer: the peer with the highest ops/s on the workload.
+//! - ratio: better lsm ops/s over best peer ops/s (above 1: lsm is faster);
+//!   `None` (n/a) without a peer, without an lsm engine, or when the best
+//!   peer measured 0 ops/s.
+//! - For writing workloads, rows of `lsm-sync`, `lsm-async`, `rocksdb` (if
+//!   it ran) and the best peer (once, if it is not `rocksdb`): p99.9 and
+//!   max latency, write amplification and peak RSS.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::report::Row;
+use super::workloads::Workload;
+
+/// True for the engines the summary compares against (any engine whose
+/// name does not start with `lsm-`).
+pub fn is_peer(engine: &str) -> bool {
+    !engine.starts_with("lsm-")
+}
+
+/// The engines whose tails the writing-workload summary always shows (if
+/// they ran), in this order; the best peer follows if it is not one of them.
+const TAIL_ENGINES: [&str; 3] = ["lsm-sync", "lsm-async", "rocksdb"];
+
+/// An engine and its ops/s on one workload.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pick {
+    /// Engine name.
+    pub engine: String,
+    /// Its ops/s.
+    pub ops_per_sec: f64,
+}
+
+/// One engine's tail, amplification and memory on a writing workload.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Tail {
+    /// Engine name.
+    pub engine: String,
+    /// True if it is the workload's best peer.
+    pub best_peer: bool,
+    /// Its ops/s.
+    pub ops_per_sec: f64,
+    /// 99.9th percentile latency in microseconds.
+    pub p999_us: f64,
+    /// Maximum latency in microseconds.
+    pub max_us: f64,
+    /// Write amplification (`None` if not measured).
+    pub write_amp: Option<f64>,
+    /// Peak RSS in MiB (`None` if not measured).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The summary of one workload; as JSON, one line
+/// `{"summary":"<workload>", ...}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorkloadSummary {
+    /// Workload name.
+    #[serde(rename = "summary")]
+    pub workload: &'static str,
+    /// True if the workload puts (so `engines` lists tails).
+    pub writes: bool,
+    /// The faster lsm engine.
+    pub best_lsm: Option<Pick>,
+    /// The fastest peer.
+    pub best_peer: Option<Pick>,
+    /// `best_lsm` ops/s over `best_peer` ops/s.
+    pub lsm_over_peer: Option<f64>,
+    /// Tails of `lsm-sync`, `lsm-async`, `rocksdb` and the best peer
+    /// (writing workloads only; empty otherwise).
+    pub engines: Vec<Tail>,
+}
+
+impl WorkloadSummary {
+    /// The summary as one JSON object on one line.
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+}
+
+/// The fastest of `rows` (by ops/s; the first of equals).
+fn fastest<'a>(rows: impl Iterator<Item = &'a Row>) -> Option<&'a Row> {
+    rows.fold(None, |best: Option<&Row>, row| match best {
+        Some(b) if b.ops_per_sec() >= row.ops_per_sec() => Some(b),
+        _ => Some(row),
+    })
+}
+
+fn pick(row: &Row) -> Pick {
+    Pick {
+        engine: row.engine.clone(),
+        ops_per_sec: row.ops_per_sec(),
+    }
+}
+
+fn tail(row: &Row, best_peer: bool) -> Tail {
+    Tail {
+        engine: row.engine.clone(),
+        best_peer,
+        ops_per_sec: row.ops_per_sec(),
+        p999_us: row.p999_us,
+        max_us: row.max_us,
+        write_amp: row.write_amp().filter(|v| v.is_finite()),
+        peak_rss_mib: row.peak_rss_mib(),
+    }
+}
+
+/// One summary per workload, in the order the workloads first appear in
+/// `rows`. A workload listed twice is summarised once, over all its rows
+/// (each engine represented by its fastest one).
+pub fn summarize(rows: &[Row]) -> Vec<WorkloadSummary> {
+    let mut workloads: Vec<&'static str> = Vec::new();
+    for row in rows {
+        if !workloads.contains(&row.workload) {
+            workloads.push(row.workload);
+        }
+    }
+    workloads
+        .into_iter()
+        .map(|workload| {
+            let of_workload = || rows.iter().filter(move |r| r.workload == workload);
+            let best_lsm = fastest(of_workload().filter(|r| !is_peer(&r.engine)));
+            let best_peer = fastest(of_workload().filter(|r| is_peer(&r.engine)));
+            let lsm_over_peer = match (best_lsm, best_peer) {
+                (Some(lsm), Some(peer)) if peer.ops_per_sec() > 0.0 => {
+                    Some(lsm.ops_per_sec() / peer.ops_per_sec()).filter(|r| r.is_finite())
+                }
+                _ => None,
+            };
+            let writes = Workload::from_name(workload).is_some_and(Workload::writes);
+            let mut engines = Vec::new();
+            if writes {
+                let best_peer_name = best_peer.map(|r| r.engine.as_str());
+                for name in TAIL_ENGINES {
+                    if let Some(row) = fastest(of_workload().filter(|r| r.engine == name)) {
+                        engines.push(tail(row, best_peer_name == Some(name)));
+                    }
+                }
+                if let Some(peer) = best_peer {
+                    if !TAIL_ENGINES.contains(&peer.engine.as_str()) {
+                        engines.push(tail(peer, true));
+                    }
+                }
+            }
+            WorkloadSummary {
+                workload,
+                writes,
+                best_lsm: best_lsm.map(pick),
+                best_peer: best_peer.map(pick),
+                lsm_over_peer,
+                engines,
+            }
+        })
+        .collect()
+}
+
+fn na(value: Option<String>) -> String {
+    value.unwrap_or_else(|| "n/a".to_string())
+}
+
+/// The summaries as two Markdown tables, each under a one-line caption:
+/// throughput for every workload, then the writing workloads' tails.
+pub fn markdown(summaries: &[WorkloadSummary]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Summary: the better lsm engine against the best peer, by ops/s.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| workload | better lsm | ops/s | best peer | ops/s | lsm/peer |"
+    );
+    let _ = writeln!(out, "| --- | --- | ---: | --- | ---: | ---: |");
+    for s in summaries {
+        let engine = |p: &Option<Pick>| na(p.as_ref().map(|p| p.engine.clone()));
+        let rate = |p: &Option<Pick>| na(p.as_ref().map(|p| format!("{:.0}", p.ops_per_sec)));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            s.workload,
+            engine(&s.best_lsm),
+            rate(&s.best_lsm),
+            engine(&s.best_peer),
+            rate(&s.best_peer),
+            na(s.lsm_over_peer.map(|r| format!("{r:.2}"))),
+        );
+    }
+    let writing: Vec<&WorkloadSummary> = summaries.iter().filter(|s| s.writes).collect();
+    if writing.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nWriting workloads: tail latency, write amplification and peak RSS.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| workload | engine | ops/s | p99.9 µs | max µs | w-amp | peak RSS MiB |"
+    );
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for s in writing {
+        for t in &s.engines {
+            let engine = if t.best_peer {
+                format!("{} (best peer)", t.engine)
+            } else {
+                t.engine.clone()
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {engine} | {:.0} | {} | {} | {} | {} |",
+                s.workload,
+                t.ops_per_sec,
+                micros(t.p999_us),
+                micros(t.max_us),
+                na(t.write_amp.map(|v| format!("{v:.2}"))),
+                na(t.peak_rss_mib.map(|v| format!("{v:.1}"))),
+            );
+        }
+    }
+    out
+}
+
+fn micros(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row of `engine` on `workload` at `ops_per_sec`, its other numbers
+    /// derived from the rate so each engine's row is recognisable.
+    fn row(engine: &str, workload: &'static str, ops_per_sec: f64) -> Row {
+        let writes = Workload::from_name(workload).is_some_and(Workload::writes);
+        Row {
+            engine: engine.to_string(),
+            workload,
+            ops: 1000,
+            threads: 1,
+            seconds: 1000.0 / ops_per_sec,
+            p50_us: 1.0,
+            p99_us: 2.0,
+            p999_us: ops_per_sec / 10.0,
+            max_us: ops_per_sec,
+            user_bytes: if writes { 1000 } else { 0 },
+            disk_bytes: writes.then_some((3000, "write_bytes")),
+            dir_bytes: None,
+            live_bytes: None,
+            peak_rss_bytes: Some(64 << 20),
+            peak_rss_scope: "workload",
+            found: None,
+            runs: 1,
+            ops_per_sec_spread: None,
+            note: String::new(),
+        }
+    }
+
+    fn engines(s: &WorkloadSummary) -> Vec<(&str, bool)> {
+        s.engines
+            .iter()
+            .map(|t| (t.engine.as_str(), t.best_peer))
+            .collect()
+    }
+
+    #[test]
+    fn peers_are_every_engine_not_named_lsm() {
+        assert!(!is_peer("lsm-sync") && !is_peer("lsm-async"));
+        assert!(is_peer("rocksdb") && is_peer("fjall") && is_peer("redb"));
+    }
+
+    #[test]
+    fn picks_the_faster_lsm_and_the_fastest_peer_and_divides() {
+        let rows = [
+            row("lsm-sync", "readrandom", 1000.0),
+            row("lsm-async", "readrandom", 1500.0),
+            row("rocksdb", "readrandom", 500.0),
+            row("redb", "readrandom", 3000.0),
+            row("sled", "readrandom", 100.0),
+        ];
+        let summaries = summarize(&rows);
+        assert_eq!(summaries.len(), 1);
+        let s = &summaries[0];
+        assert_eq!(s.workload, "readrandom");
+        assert!(!s.writes);
+        let lsm = s.best_lsm.as_ref().unwrap();
+        assert_eq!(lsm.engine, "lsm-async");
+        assert!((lsm.ops_per_sec - 1500.0).abs() < 1e-6);
+        assert_eq!(s.best_peer.as_ref().unwrap().engine, "redb");
+        assert!((s.lsm_over_peer.unwrap() - 0.5).abs() < 1e-9);
+        assert!(s.engines.is_empty(), "no tails for a read workload");
+    }
+
+    #[test]
+    fn writing_workloads_list_both_lsm_engines_rocksdb_and_the_best_peer() {
+        let rows = [
+            row("lsm-sync", "fillseq", 1000.0),
+            row("lsm-async", "fillseq", 2000.0),
+            row("rocksdb", "fillseq", 800.0),
+            row("fjall", "fillseq", 1600.0),
+            row("sled", "fillseq", 400.0),
+        ];
+        let s = &summarize(&rows)[0];
+        assert!(s.writes);
+        assert_eq!(
+            engines(s),
+            [
+                ("lsm-sync", false),
+                ("lsm-async", false),
+                ("rocksdb", false),
+                ("fjall", true)
+            ]
+        );
+        assert!((s.lsm_over_peer.unwrap() - 1.25).abs() < 1e-9);
+        let fjall = &s.engines[3];
+        assert!((fjall.p999_us - 160.0).abs() < 1e-6);
+        assert!((fjall.max_us - 1600.0).abs() < 1e-6);
+        assert_eq!(fjall.write_amp, Some(3.0));
+        assert_eq!(fjall.peak_rss_mib, Some(64.0));
+    }
+
+    #[test]
+    fn rocksdb_as_best_peer_is_listed_once() {
+        let rows = [
+            row("lsm-sync", "overwrite", 1000.0),
+            row("rocksdb", "overwrite", 3000.0),
+            row("fjall", "overwrite", 1000.0),
+        ];
+        let s = &summarize(&rows)[0];
+        assert_eq!(engines(s), [("lsm-sync", false), ("rocksdb", true)]);
+        let table = markdown(&summarize(&rows));
+        assert!(
+            table.contains("| overwrite | rocksdb (best peer) | 3000 |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn without_peers_the_ratio_is_na() {
+        let rows = [
+            row("lsm-sync", "fillsync1", 100.0),
+            row("lsm-async", "fillsync1", 90.0),
+            row("lsm-sync", "readseq", 1e6),
+        ];
+        let summaries = summarize(&rows);
+        assert_eq!(summaries.len(), 2);
+        let s = &summaries[0];
+        assert_eq!(s.best_lsm.as_ref().unwrap().engine, "lsm-sync");
+        assert_eq!(s.best_peer, None);
+        assert_eq!(s.lsm_over_peer, None);
+        assert_eq!(engines(s), [("lsm-sync", false), ("lsm-async", false)]);
+        let table = markdown(&summaries);
+        assert!(
+            table.contains("| fillsync1 | lsm-sync | 100 | n/a | n/a | n/a |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| readseq | lsm-sync | 1000000 | n/a | n/a | n/a |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| fillsync1 | lsm-async | 90 | 9.00 | 90.00 | 3.00 | 64.0 |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn only_peers_or_a_stalled_peer_give_na_too() {
+        let only_peers = summarize(&[row("sled", "fillseq", 10.0)]);
+        assert_eq!(only_peers[0].best_lsm, None);
+        assert_eq!(only_peers[0].best_peer.as_ref().unwrap().engine, "sled");
+        assert_eq!(only_peers[0].lsm_over_peer, None);
+        assert_eq!(engines(&only_peers[0]), [("sled", true)]);
+
+        let mut stalled = row("fjall", "readrandom", 1.0);
+        stalled.seconds = 0.0; // 0 ops/s
+        let s = &summarize(&[row("lsm-sync", "readrandom", 10.0), stalled])[0];
+        assert_eq!(s.best_peer.as_ref().unwrap().ops_per_sec, 0.0);
+        assert_eq!(s.lsm_over_peer, None);
+    }
+
+    #[test]
+    fn summaries_follow_the_workload_order_and_are_json_lines() {
+        let rows = [
+            row("lsm-sync", "fillseq", 10.0),
+            row("lsm-sync", "readrandom", 10.0),
+            row("lsm-async", "fillseq", 20.0),
+            row("lsm-async", "readrandom", 5.0),
+        ];
+        let summaries = summarize(&rows);
+        let names: Vec<&str> = summaries.iter().map(|s| s.workload).collect();
+        assert_eq!(names, ["fillseq", "readrandom"]);
+        let line = summaries[0].to_json().unwrap();
+        assert!(line.starts_with("{\"summary\":\"fillseq\","), "{line}");
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["best_lsm"]["engine"], "lsm-async");
+        assert!(value["best_peer"].is_null() && value["lsm_over_peer"].is_null());
+        assert_eq!(value["engines"].as_array().unwrap().len(), 2);
+        assert_eq!(value["engines"][1]["write_amp"], 3.0);
+    }
+}
