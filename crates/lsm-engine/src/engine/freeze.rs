@@ -81,8 +81,8 @@ impl Freezer {
     ///
     /// Steps: sync the WAL and create the next segment *before* stopping
     /// writers, so the rotation under the gate only syncs the tail written
-    /// since; take the write gate exclusively, calling `drain(Drain::Some)`
-    /// between attempts; call `drain(Drain::All)`; then, if every appended
+    /// since; call `drain(Drain::Some)`; take the write gate exclusively,
+    /// calling `drain(Drain::Some)` between attempts; call `drain(Drain::All)`; then, if every appended
     /// write is published (an append that failed after taking sequence
     /// numbers poisons the engine, and then nothing freezes), rotate the
     /// WAL and swap in a new memtable. A failure poisons the engine.
@@ -91,6 +91,10 @@ impl Freezer {
         engine.check_writable()?;
         let started = Instant::now();
         self.prepare_outside_the_gate()?;
+        // Apply what the caller holds before stopping writers: whatever is
+        // still held once the gate is taken is applied under it, while
+        // every writer waits.
+        drain(self, Drain::Some);
         let prepared = Instant::now();
         let mut wait = GATE_WAIT_START;
         let gate = loop {
@@ -357,7 +361,10 @@ mod tests {
 
     /// Writes appended through a permit that was released before they were
     /// applied (an applier's queue) are applied by `Drain::All`, called once
-    /// with the write gate held, and end up in the frozen memtable.
+    /// with the write gate held, and end up in the frozen memtable. One
+    /// `Drain::Some` comes first, without the gate (the queue emptied
+    /// before writers are stopped); this caller keeps its writes for the
+    /// `Drain::All`.
     #[test]
     fn drain_all_runs_once_under_the_gate_and_applies_queued_writes() {
         let (_dir, engine) = open_small();
@@ -386,7 +393,7 @@ mod tests {
             })
             .unwrap();
         assert!(froze);
-        assert_eq!(calls, [(Drain::All, true)]);
+        assert_eq!(calls, [(Drain::Some, false), (Drain::All, true)]);
         assert_eq!(engine.visible_seq(), 3);
         let view = engine.view();
         assert_eq!(view.imm.len(), 1);
