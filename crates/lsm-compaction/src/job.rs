@@ -225,24 +225,24 @@ pub fn run_compaction(
     }
 
     // Children newest first: L0 inputs are already newest first; the output
-    // level's files are one sorted run.
+    // level's files are one sorted run. None fills the block cache: these
+    // tables are about to be replaced, and a compaction's one pass would
+    // evict the blocks reads use.
     let mut children: Vec<BoxedIterator> = Vec::new();
     if choice.level == 0 {
         for file in &choice.inputs {
             let table = source.table(file)?;
-            children.push(Box::new(table.iter()));
+            children.push(Box::new(table.iter_without_cache_fill()));
         }
     } else {
-        children.push(Box::new(LevelIterator::new(
-            choice.inputs.clone(),
-            Arc::clone(source),
-        )));
+        children.push(Box::new(
+            LevelIterator::new(choice.inputs.clone(), Arc::clone(source)).without_cache_fill(),
+        ));
     }
     if !choice.overlapping.is_empty() {
-        children.push(Box::new(LevelIterator::new(
-            choice.overlapping.clone(),
-            Arc::clone(source),
-        )));
+        children.push(Box::new(
+            LevelIterator::new(choice.overlapping.clone(), Arc::clone(source)).without_cache_fill(),
+        ));
     }
     let mut input = MergingIterator::new(children);
 

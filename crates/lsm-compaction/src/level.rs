@@ -33,6 +33,8 @@ pub struct LevelIterator {
     /// Index into `files` of the open table, if any.
     file_index: usize,
     current: Option<TableIterator>,
+    /// Whether the tables' blocks read from files go into the block cache.
+    fill_cache: bool,
 }
 
 impl LevelIterator {
@@ -48,7 +50,15 @@ impl LevelIterator {
             source,
             file_index: 0,
             current: None,
+            fill_cache: true,
         }
+    }
+
+    /// A cursor for a compaction's one pass: blocks it reads from the files
+    /// do not go into the block cache ([`Table::iter_without_cache_fill`]).
+    pub fn without_cache_fill(mut self) -> Self {
+        self.fill_cache = false;
+        self
     }
 
     fn open(&mut self, index: usize) -> Result<()> {
@@ -56,7 +66,11 @@ impl LevelIterator {
         self.file_index = index;
         if let Some(file) = self.files.get(index) {
             let table = self.source.table(file)?;
-            self.current = Some(table.iter());
+            self.current = Some(if self.fill_cache {
+                table.iter()
+            } else {
+                table.iter_without_cache_fill()
+            });
         }
         Ok(())
     }

@@ -27,15 +27,18 @@ pub struct TableIterator {
     /// Cursor over the current data block; `None` when not positioned or
     /// after an error.
     block: Option<BlockCursor>,
+    /// Whether blocks read from the file go into the block cache.
+    fill_cache: bool,
 }
 
 impl TableIterator {
-    pub(crate) fn new(table: Arc<Table>) -> Self {
+    pub(crate) fn new(table: Arc<Table>, fill_cache: bool) -> Self {
         let end = table.index().len();
         TableIterator {
             table,
             block_index: end,
             block: None,
+            fill_cache,
         }
     }
 
@@ -53,7 +56,7 @@ impl TableIterator {
             return Ok(());
         };
         let handle = entry.handle;
-        let block = match self.table.data_block(handle) {
+        let block = match self.table.data_block_filling(handle, self.fill_cache) {
             Ok(block) => block,
             Err(err) => {
                 self.block = None;

@@ -208,7 +208,16 @@ impl Table {
 
     /// A cursor over every entry; it holds its own reference to the table.
     pub fn iter(self: &Arc<Self>) -> TableIterator {
-        TableIterator::new(Arc::clone(self))
+        TableIterator::new(Arc::clone(self), true)
+    }
+
+    /// [`Table::iter`] for a one-pass read (a compaction): it uses blocks
+    /// already cached but does not insert the ones it reads, so a pass over
+    /// tables that are about to be replaced neither evicts the blocks reads
+    /// keep using nor grows the cache while only writes run (RocksDB's
+    /// `fill_cache = false`).
+    pub fn iter_without_cache_fill(self: &Arc<Self>) -> TableIterator {
+        TableIterator::new(Arc::clone(self), false)
     }
 
     /// The properties recorded when the table was written.
@@ -299,6 +308,16 @@ impl Table {
 
     /// The decoded data block at `handle`, from the cache or the file.
     pub(crate) fn data_block(&self, handle: BlockHandle) -> Result<Arc<Block>, lsm_core::Error> {
+        self.data_block_filling(handle, true)
+    }
+
+    /// The data block at `handle`, from the cache if it is there; a block
+    /// read from the file is inserted only if `fill_cache`.
+    pub(crate) fn data_block_filling(
+        &self,
+        handle: BlockHandle,
+        fill_cache: bool,
+    ) -> Result<Arc<Block>, lsm_core::Error> {
         let Some(cache) = &self.cache else {
             return self.read_data_block(handle);
         };
@@ -306,7 +325,9 @@ impl Table {
             return Ok(block);
         }
         let block = self.read_data_block(handle)?;
-        cache.insert(self.cache_id, handle.offset, Arc::clone(&block));
+        if fill_cache {
+            cache.insert(self.cache_id, handle.offset, Arc::clone(&block));
+        }
         Ok(block)
     }
 

@@ -119,3 +119,41 @@ fn a_pinned_value_outlives_the_blocks_eviction_and_the_table() {
     assert_eq!(pinned, value_for(0));
     assert_eq!(last, value_for(199), "after the table and cache are gone");
 }
+
+/// A cursor made with `iter_without_cache_fill` (a compaction's) reads
+/// every block without inserting any into the cache, yet uses a block that
+/// is already there (a hit); a plain cursor fills the cache.
+#[test]
+fn a_pass_without_cache_fill_leaves_the_cache_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sst");
+    build(&path, &entries(), options(Compression::None));
+    let cache = BlockCache::new(1 << 20);
+    let table = open(&path, Some(Arc::clone(&cache)));
+    let blocks = table.properties().data_blocks;
+    get(&table, 0); // one block cached
+    assert_eq!(cache.len(), 1);
+    let hits = cache.hits();
+
+    let mut pass = table.iter_without_cache_fill();
+    pass.seek_to_first().unwrap();
+    let mut seen = 0;
+    while pass.valid() {
+        seen += 1;
+        pass.next().unwrap();
+    }
+    assert_eq!(seen, entries().len());
+    assert_eq!(cache.len(), 1, "no block inserted by the pass");
+    assert_eq!(cache.hits(), hits + 1, "the cached first block was used");
+
+    let mut plain = table.iter();
+    plain.seek_to_first().unwrap();
+    while plain.valid() {
+        plain.next().unwrap();
+    }
+    assert_eq!(
+        cache.len() as u64,
+        blocks,
+        "a plain pass caches every block"
+    );
+}
