@@ -294,6 +294,8 @@ mod tests {
             p99_us: 2.0,
             p999_us: 3.0,
             max_us: 4.0,
+            put_p999_us: None,
+            put_max_us: None,
             user_bytes: 1160,
             disk_bytes: Some((4096, "write_bytes")),
             dir_bytes: Some(8192),

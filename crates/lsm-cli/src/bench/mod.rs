@@ -485,6 +485,11 @@ fn make_row(
         p99_us: latency.quantile_micros(0.99),
         p999_us: latency.quantile_micros(0.999),
         max_us: latency.max_micros(),
+        put_p999_us: outcome
+            .put_latency
+            .as_ref()
+            .map(|l| l.quantile_micros(0.999)),
+        put_max_us: outcome.put_latency.as_ref().map(|l| l.max_micros()),
         user_bytes: outcome.user_bytes,
         disk_bytes: measured.disk_bytes,
         dir_bytes: measured.dir_bytes,
@@ -594,8 +599,8 @@ fn settings_notes(plan: &Plan, rows: &[Row], probe: Option<&probe::FsyncProbe>) 
         "- Summary: better lsm = the faster of the lsm-* engines on that workload; best peer = \
          the fastest other engine; lsm/peer = better lsm ops/s over best peer ops/s (above 1: \
          lsm faster; n/a without a peer). The writing-workloads table shows lsm-sync, lsm-async, \
-         rocksdb (if run) and the best peer; its latencies are per put, except \
-         readwhilewriting's (per read: its writer is not timed per put).\n",
+         rocksdb (if run) and the best peer; its latencies are per put (for \
+         readwhilewriting those of its one writer; the main table's are per read).\n",
     );
     if let Some(probe) = probe {
         out.push_str(&format!(

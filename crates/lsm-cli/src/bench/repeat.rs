@@ -85,6 +85,8 @@ mod tests {
             p99_us: 2.0,
             p999_us,
             max_us: 100.0,
+            put_p999_us: None,
+            put_max_us: None,
             user_bytes: 0,
             disk_bytes: None,
             dir_bytes: None,

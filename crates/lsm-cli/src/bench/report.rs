@@ -37,6 +37,13 @@ pub struct RowJson {
     pub p999_us: f64,
     /// Maximum latency in microseconds.
     pub max_us: f64,
+    /// Where the timed operations are not puts (`readwhilewriting`): the
+    /// writer's 99.9th percentile put latency in microseconds.
+    #[serde(default)]
+    pub put_p999_us: Option<f64>,
+    /// The writer's maximum put latency in microseconds.
+    #[serde(default)]
+    pub put_max_us: Option<f64>,
     /// Key + value bytes put.
     pub user_bytes: u64,
     /// Bytes the process wrote.
@@ -92,6 +99,11 @@ pub struct Row {
     pub p999_us: f64,
     /// Maximum.
     pub max_us: f64,
+    /// Where the timed operations are not puts (`readwhilewriting`): the
+    /// writer's 99.9th percentile and maximum put latency.
+    pub put_p999_us: Option<f64>,
+    /// The writer's maximum put latency.
+    pub put_max_us: Option<f64>,
     /// Key + value bytes put.
     pub user_bytes: u64,
     /// Bytes the process wrote, and the `/proc/self/io` counter they came
@@ -195,6 +207,8 @@ impl Row {
             p99_us: self.p99_us,
             p999_us: self.p999_us,
             max_us: self.max_us,
+            put_p999_us: self.put_p999_us,
+            put_max_us: self.put_max_us,
             user_bytes: self.user_bytes,
             disk_bytes_written: self.disk_bytes.map(|(bytes, _)| bytes),
             write_counter: self.disk_bytes.map(|(_, counter)| counter.to_string()),
@@ -261,6 +275,8 @@ impl Row {
             p99_us: json.p99_us,
             p999_us: json.p999_us,
             max_us: json.max_us,
+            put_p999_us: json.put_p999_us,
+            put_max_us: json.put_max_us,
             user_bytes: json.user_bytes,
             disk_bytes,
             dir_bytes: json.dir_bytes,
@@ -353,6 +369,8 @@ mod tests {
             p99_us: 10.0,
             p999_us: 20.0,
             max_us: 300.0,
+            put_p999_us: None,
+            put_max_us: None,
             user_bytes: 116_000,
             disk_bytes: Some((232_000, "write_bytes")),
             dir_bytes: Some(174_000),

@@ -107,8 +107,9 @@ fn tail(row: &Row, best_peer: bool) -> Tail {
         engine: row.engine.clone(),
         best_peer,
         ops_per_sec: row.ops_per_sec(),
-        p999_us: row.p999_us,
-        max_us: row.max_us,
+        // Put latency: the writer's where the timed operations are reads.
+        p999_us: row.put_p999_us.unwrap_or(row.p999_us),
+        max_us: row.put_max_us.unwrap_or(row.max_us),
         write_amp: row.write_amp().filter(|v| v.is_finite()),
         peak_rss_mib: row.peak_rss_mib(),
     }
@@ -255,6 +256,8 @@ mod tests {
             p99_us: 2.0,
             p999_us: ops_per_sec / 10.0,
             max_us: ops_per_sec,
+            put_p999_us: None,
+            put_max_us: None,
             user_bytes: if writes { 1000 } else { 0 },
             disk_bytes: writes.then_some((3000, "write_bytes")),
             dir_bytes: None,
@@ -329,6 +332,27 @@ mod tests {
         assert!((fjall.max_us - 1600.0).abs() < 1e-6);
         assert_eq!(fjall.write_amp, Some(3.0));
         assert_eq!(fjall.peak_rss_mib, Some(64.0));
+    }
+
+    /// `readwhilewriting` times reads; its tail columns are the writer's
+    /// put latencies, which the row carries separately.
+    #[test]
+    fn tail_columns_use_the_writers_put_latency_when_the_row_has_one() {
+        let mut rww = row("lsm-async", "readwhilewriting", 1000.0);
+        rww.put_p999_us = Some(12.5);
+        rww.put_max_us = Some(900.0);
+        let rows = [rww, row("lsm-sync", "readwhilewriting", 500.0)];
+        let s = &summarize(&rows)[0];
+        assert!(s.writes);
+        let tails: Vec<(&str, f64, f64)> = s
+            .engines
+            .iter()
+            .map(|t| (t.engine.as_str(), t.p999_us, t.max_us))
+            .collect();
+        assert_eq!(
+            tails,
+            [("lsm-sync", 50.0, 500.0), ("lsm-async", 12.5, 900.0)]
+        );
     }
 
     #[test]

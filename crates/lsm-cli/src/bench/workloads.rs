@@ -275,6 +275,9 @@ pub struct Outcome {
     pub user_bytes: u64,
     /// Lookups that found their key, and lookups made (read workloads).
     pub found: Option<(u64, u64)>,
+    /// Per-put latency where the timed operations are not the puts
+    /// (`readwhilewriting`'s writer).
+    pub put_latency: Option<Latency>,
     /// Anything else worth a word in the report.
     pub note: String,
 }
@@ -363,6 +366,7 @@ fn put_keys(
         latency,
         user_bytes: ops * params.entry_bytes(),
         found: None,
+        put_latency: None,
         note: String::new(),
     })
 }
@@ -404,6 +408,7 @@ fn read_random(
         latency,
         user_bytes: 0,
         found: Some((found, params.reads)),
+        put_latency: None,
         note: String::new(),
     })
 }
@@ -433,6 +438,7 @@ fn seek_random(engine: &dyn KvEngine, params: &WorkloadParams) -> Result<Outcome
         latency,
         user_bytes: 0,
         found: Some((exact, seeks)),
+        put_latency: None,
         note: format!("{:.1} entries/seek", entries as f64 / seeks as f64),
     })
 }
@@ -452,6 +458,7 @@ fn read_seq(engine: &dyn KvEngine, live: &LiveKeys) -> Result<Outcome> {
         latency,
         user_bytes: 0,
         found: Some((entries, live.count())),
+        put_latency: None,
         note: "latency per entry".to_string(),
     })
 }
@@ -512,6 +519,7 @@ fn fill_sync(
         latency,
         user_bytes: ops * params.entry_bytes(),
         found: None,
+        put_latency: None,
         note: if threads == 1 {
             "1 thread, synced puts".to_string()
         } else {
@@ -524,6 +532,7 @@ fn fill_sync(
 struct WriterOutcome {
     puts: u64,
     live: LiveKeys,
+    latency: Latency,
 }
 
 fn read_while_writing(
@@ -545,10 +554,14 @@ fn read_while_writing(
                 let mut rng = params.rng(Workload::ReadWhileWriting, u64::MAX);
                 let pool = ValuePool::new(&mut rng, params.value_size);
                 let mut written = LiveKeys::new(params.num);
+                let mut latency = Latency::new()?;
                 let mut puts = 0;
                 loop {
                     let i = chooser.next(&mut rng);
-                    engine.put(&key_bytes(i, params.key_size), pool.get(puts))?;
+                    let key = key_bytes(i, params.key_size);
+                    let op = Instant::now();
+                    engine.put(&key, pool.get(puts))?;
+                    latency.record(op.elapsed());
                     written.insert(i);
                     puts += 1;
                     writing.store(true, Ordering::Release);
@@ -559,6 +572,7 @@ fn read_while_writing(
                 Ok(WriterOutcome {
                     puts,
                     live: written,
+                    latency,
                 })
             };
             let outcome = run();
@@ -610,10 +624,13 @@ fn read_while_writing(
         user_bytes: writer.puts * params.entry_bytes(),
         found: Some((found, params.reads)),
         note: format!(
-            "{readers} readers; writer {} puts ({:.0}/s)",
+            "{readers} readers; writer {} puts ({:.0}/s, p99.9 {:.1} µs, max {:.0} µs)",
             writer.puts,
-            writer.puts as f64 / secs
+            writer.puts as f64 / secs,
+            writer.latency.quantile_micros(0.999),
+            writer.latency.max_micros(),
         ),
+        put_latency: Some(writer.latency),
     })
 }
 
