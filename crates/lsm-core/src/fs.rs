@@ -24,6 +24,16 @@ pub trait WritableFile: Send + Sync + Debug {
     fn append(&self, data: &[u8]) -> io::Result<()>;
     /// Makes the appended data durable (`fdatasync`).
     fn sync_data(&self) -> io::Result<()>;
+    /// Reserves disk blocks for the file's first `len` bytes without
+    /// changing its size or contents (Linux `fallocate` with
+    /// `FALLOC_FL_KEEP_SIZE`), so later appends up to `len` allocate no
+    /// blocks, and an `fdatasync` after one commits less metadata. A hint:
+    /// the default does nothing, and callers treat an error as "not
+    /// reserved".
+    fn preallocate(&self, len: u64) -> io::Result<()> {
+        let _ = len;
+        Ok(())
+    }
 }
 
 /// A file opened for positioned reads.
@@ -178,6 +188,11 @@ impl WritableFile for OsWritableFile {
     }
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()
+    }
+    #[cfg(target_os = "linux")]
+    fn preallocate(&self, len: u64) -> io::Result<()> {
+        use rustix::fs::{fallocate, FallocateFlags};
+        fallocate(&self.0, FallocateFlags::KEEP_SIZE, 0, len).map_err(io::Error::from)
     }
 }
 

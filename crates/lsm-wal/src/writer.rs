@@ -231,18 +231,28 @@ impl State {
     }
 }
 
-/// Creates segment `number` in `dir`: the file (truncating), its header
+/// Creates segment `number` in `dir`: the file (truncating), its blocks
+/// reserved up to `segment_bytes` (best effort, size unchanged), its header
 /// (written and fdatasynced, counted in `syncs`), then an fsync of the
 /// directory. Returns the file, ready for appends.
+///
+/// The reservation is for synced appends: an fdatasync after an append
+/// that needed a new block also commits that allocation, and on ext4
+/// measured slower (4000 140-byte `O_DSYNC` appends: 0.41-0.67 s appending,
+/// 0.36-0.53 s into a `fallocate -n` reservation). The file's size still
+/// grows with each write, so recovery reads exactly what was written.
 fn create_segment(
     fs: &SharedFileSystem,
     dir: &Path,
     number: u64,
+    segment_bytes: u64,
     syncs: &AtomicU64,
 ) -> Result<Arc<dyn WritableFile>> {
     let path = segment_path(dir, number);
     let io = |source| lsm_core::Error::io(&path, source);
     let file = fs.create(&path).map_err(io)?;
+    // A failure (a file system without fallocate) only loses the speed-up.
+    let _ = file.preallocate(segment_bytes);
     let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
     encode_segment_header(&mut header, number);
     file.append(&header).map_err(io)?;
@@ -265,7 +275,7 @@ impl WalWriter {
         options: WalOptions,
     ) -> Result<WalWriter> {
         let syncs = AtomicU64::new(0);
-        let file = create_segment(&fs, dir, segment, &syncs)?;
+        let file = create_segment(&fs, dir, segment, options.segment_bytes, &syncs)?;
         Ok(WalWriter {
             fs,
             dir: dir.to_path_buf(),
@@ -394,7 +404,7 @@ impl WalWriter {
         };
         st.preparing = true;
         let created = MutexGuard::unlocked(&mut st, || {
-            create_segment(&self.fs, &self.dir, number, &self.syncs)
+            create_segment(&self.fs, &self.dir, number, self.segment_bytes, &self.syncs)
         });
         st.preparing = false;
         self.prepared_cv.notify_all();
@@ -552,7 +562,13 @@ impl WalWriter {
             })?;
             match prepared {
                 Some(file) => Ok(file),
-                None => create_segment(&self.fs, &self.dir, new_number, &self.syncs),
+                None => create_segment(
+                    &self.fs,
+                    &self.dir,
+                    new_number,
+                    self.segment_bytes,
+                    &self.syncs,
+                ),
             }
         });
         st.rotating = false;
@@ -718,6 +734,35 @@ mod tests {
         wal.append(&batch(b"c")).unwrap();
         wal.rotate().unwrap();
         assert_eq!(wal.unsynced_bytes(), 0, "a rotation syncs the old segment");
+    }
+
+    /// A new segment reserves its blocks (`fallocate` keeping the size):
+    /// the file's length is still exactly what was written.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn segments_reserve_their_blocks_but_keep_their_written_length() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let segment_bytes = 1 << 20;
+        let wal = WalWriter::create(
+            OsFileSystem::shared(),
+            dir.path(),
+            1,
+            1,
+            WalOptions {
+                segment_bytes,
+                ..WalOptions::default()
+            },
+        )
+        .unwrap();
+        wal.append(&batch(b"k")).unwrap();
+        let meta = std::fs::metadata(segment_path(dir.path(), 1)).unwrap();
+        assert_eq!(meta.len(), wal.bytes_written(), "size = bytes written");
+        assert!(
+            meta.blocks() * 512 >= segment_bytes,
+            "{} bytes allocated for a {segment_bytes}-byte segment",
+            meta.blocks() * 512
+        );
     }
 
     #[test]
