@@ -10,33 +10,33 @@
 //!   (up, down, up) and count each stored entry exactly once.
 
 use std::fmt;
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crossbeam_skiplist::SkipMap;
-use lsm_core::key::TRAILER_BYTES;
+use lsm_core::key::pack_trailer;
 use lsm_core::{BatchOp, Lookup, RangeTombstone, RangeTombstones, SeqNo, ValueKind, MAX_SEQNO};
 use parking_lot::Mutex;
 
-use crate::entry::{KeyProbe, MemtableEntry};
+use crate::arena_skiplist::SkipList;
+use crate::entry::{kind_of, seq_of, KeyProbe};
 use crate::iterator::MemtableIterator;
 
-/// Bytes charged per entry on top of its key, trailer and value, so that
-/// [`Memtable::approximate_bytes`] tracks the real heap use.
+/// Bytes an entry costs on top of its key, trailer and value, on average:
+/// what [`Memtable::approximate_bytes`] charges a range delete, and about
+/// what it charges a point entry (which it charges its real arena bytes).
 ///
-/// Where it comes from (64-bit, glibc malloc): a skiplist node holds the
-/// 40-byte entry header (buffer pointer and length, key length, trailer,
-/// key prefix), an 8-byte reference count and height, and one 8-byte
-/// pointer per tower level (2 levels on average); malloc rounds that to
-/// 64..96-byte chunks, about 72 on average. The separate key-and-value
-/// buffer adds an 8-byte malloc header and on average 8 bytes of rounding.
+/// Where it comes from (64-bit): an entry's node in the arena holds one
+/// 8-byte link per tower level (4/3 levels on average: 1 + 1/4 + 1/16 +
+/// ...), so about 10.7 bytes, a varint length each for key and value (2
+/// bytes below 128), and pads the node to 8 bytes (3.5 on average); there
+/// is no per-entry malloc.
 ///
-/// Measured as RSS growth over 1M inserts (200k for large values), real
-/// bytes per entry minus key + trailer + value were: 16-byte keys with
-/// 100-byte values 95, with empty values 83; 40-byte keys with 1000-byte
-/// values 83; 100-byte keys with 10-byte values 85.
-pub const ENTRY_OVERHEAD_BYTES: usize = 88;
+/// Measured as RSS growth over 1M inserts of 16-byte keys (random order)
+/// with 100-byte values, real bytes per entry minus key + trailer + value
+/// were 14.8 (with these sizes a node pads 2 bytes, not 3.5); the
+/// crossbeam-skiplist memtable this replaced cost 94.7 there.
+/// (`cargo run --release -p lsm-memtable --example bytes_per_entry`.)
+pub const ENTRY_OVERHEAD_BYTES: usize = 16;
 
 /// Sentinel in `min_seq`: no entry yet (real sequence numbers are at most
 /// [`MAX_SEQNO`], far below it).
@@ -51,16 +51,17 @@ const NO_MIN_SEQ: u64 = u64::MAX;
 pub struct Memtable {
     // Every field but `range_tombstones` is lock-free: the skiplist is
     // concurrent, the rest atomic.
-    /// The entries, ordered by internal key.
-    pub(crate) entries: SkipMap<MemtableEntry, ()>,
+    /// The entries, ordered by internal key, in the skiplist's arena.
+    /// Shared with the cursors, which keep it alive.
+    pub(crate) entries: Arc<SkipList>,
     /// The range deletes, fragmented; replaced (copy on write) by each new
     /// one. The mutex guards the replacement; readers clone the `Arc` and
     /// let go, and skip the lock while `has_range_tombstones` is false.
     range_tombstones: Mutex<Arc<RangeTombstones>>,
     /// Set (Release) once a range delete is stored; read Acquire.
     has_range_tombstones: AtomicBool,
-    /// Sum of [`MemtableEntry`] charges (key + trailer + value +
-    /// [`ENTRY_OVERHEAD_BYTES`]) of the stored entries. Relaxed: a counter.
+    /// Arena bytes of the stored entries' nodes, plus the range deletes'
+    /// charges. Relaxed: a counter.
     approximate_bytes: AtomicUsize,
     /// Smallest stored sequence number, or [`NO_MIN_SEQ`]. Relaxed.
     min_seq: AtomicU64,
@@ -74,7 +75,7 @@ impl Memtable {
     /// An empty, mutable memtable.
     pub fn new() -> Self {
         Memtable {
-            entries: SkipMap::new(),
+            entries: Arc::new(SkipList::new()),
             range_tombstones: Mutex::new(RangeTombstones::empty()),
             has_range_tombstones: AtomicBool::new(false),
             approximate_bytes: AtomicUsize::new(0),
@@ -101,15 +102,13 @@ impl Memtable {
             kind == ValueKind::Put || value.is_empty(),
             "a tombstone carries no value"
         );
-        let charge = user_key.len() + TRAILER_BYTES + value.len() + ENTRY_OVERHEAD_BYTES;
-        let entry = MemtableEntry::new(user_key, seq, kind, value);
-        let ours = entry.identity();
-        let stored = self.entries.get_or_insert(entry, ());
-        if stored.key().identity() != ours {
-            // A replayed duplicate: the first copy stays, nothing to count.
-            return;
+        // `None`: a replayed duplicate; the first copy stays, nothing to count.
+        if let Some(node_bytes) = self
+            .entries
+            .insert(user_key, pack_trailer(seq, kind), value)
+        {
+            self.count(node_bytes, seq);
         }
-        self.count(charge, seq);
     }
 
     fn count(&self, charge: usize, seq: SeqNo) {
@@ -172,10 +171,8 @@ impl Memtable {
     /// tombstone, `None` when this memtable holds no such version (ask the
     /// next layer).
     ///
-    /// Never blocks and never copies: a value is a [`bytes::Bytes`] slice of
-    /// the stored entry, which it keeps alive (after the memtable is dropped
-    /// too). The first such read of an entry allocates the entry's 24-byte
-    /// shared reference count; later reads of it allocate nothing.
+    /// Never blocks. A value is copied out of the memtable's arena into a
+    /// fresh [`bytes::Bytes`] (one allocation), so it outlives the memtable.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<Lookup> {
         self.get_with_seq(user_key, snapshot)
             .map(|(lookup, _)| lookup)
@@ -184,19 +181,17 @@ impl Memtable {
     /// [`Memtable::get`], with the sequence number of the version found.
     pub fn get_with_seq(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(Lookup, SeqNo)> {
         let probe = KeyProbe::for_snapshot(user_key, snapshot);
-        let found = self
-            .entries
-            .lower_bound(Bound::Included(probe.as_ordered()))?;
-        let entry = found.key();
+        let entry = self.entries.find_ge(&probe)?;
         if entry.user_key() != user_key {
             return None;
         }
-        debug_assert!(entry.seq() <= snapshot);
-        let lookup = match entry.kind() {
-            ValueKind::Put => Lookup::Value(entry.value_bytes()),
+        let trailer = entry.trailer();
+        debug_assert!(seq_of(trailer) <= snapshot);
+        let lookup = match kind_of(trailer) {
+            ValueKind::Put => Lookup::Value(bytes::Bytes::copy_from_slice(entry.value)),
             ValueKind::Delete => Lookup::Deleted,
         };
-        Some((lookup, entry.seq()))
+        Some((lookup, seq_of(trailer)))
     }
 
     /// A cursor over every entry, in internal-key order. It holds a clone of
@@ -205,8 +200,11 @@ impl Memtable {
         MemtableIterator::new(Arc::clone(self))
     }
 
-    /// Heap bytes the entries take, estimated as key + 8-byte trailer +
-    /// value + [`ENTRY_OVERHEAD_BYTES`] per entry. Never decreases.
+    /// Heap bytes the entries take: the arena bytes of every stored entry's
+    /// node (key + 8-byte trailer + value + [`ENTRY_OVERHEAD_BYTES`] on
+    /// average), plus key + value + [`ENTRY_OVERHEAD_BYTES`] per range
+    /// delete. Free space left at the end of arena chunks is not counted.
+    /// Never decreases.
     pub fn approximate_bytes(&self) -> usize {
         self.approximate_bytes.load(Ordering::Relaxed)
     }
@@ -218,7 +216,7 @@ impl Memtable {
 
     /// True when no entry and no range delete has been inserted.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && !self.has_range_tombstones()
+        self.entries.len() == 0 && !self.has_range_tombstones()
     }
 
     /// Marks the memtable immutable: it is about to be flushed, and any
@@ -269,6 +267,8 @@ impl fmt::Debug for Memtable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arena_skiplist::MAX_HEIGHT;
+    use lsm_core::key::TRAILER_BYTES;
     use lsm_core::{InternalIterator, WriteBatch};
 
     fn value(s: &str) -> Option<Lookup> {
@@ -326,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn approximate_bytes_grows_monotonically_by_the_documented_charge() {
+    fn approximate_bytes_grows_by_each_entrys_arena_bytes() {
         let m = Memtable::new();
         assert_eq!(m.approximate_bytes(), 0);
         let mut last = 0;
@@ -335,15 +335,45 @@ mod tests {
             let val = "x".repeat(i as usize);
             m.insert(key.as_bytes(), i, ValueKind::Put, val.as_bytes());
             let now = m.approximate_bytes();
-            assert_eq!(
-                now - last,
-                key.len() + TRAILER_BYTES + val.len() + ENTRY_OVERHEAD_BYTES
+            let payload = key.len() + TRAILER_BYTES + val.len();
+            let node = now - last;
+            // At least one link and two one-byte lengths; at most a full
+            // tower and 7 bytes of padding to the next 8-byte boundary.
+            assert!(
+                (payload + 8 + 2..=payload + 8 * MAX_HEIGHT + 2 + 7).contains(&node),
+                "entry {i}: {node} bytes for a {payload}-byte payload"
             );
-            assert!(now > last);
+            assert_eq!(node % 8, 0, "nodes are 8-aligned");
             last = now;
         }
+        assert_eq!(
+            m.approximate_bytes(),
+            m.entries.allocated_bytes(),
+            "exactly the arena's bytes are charged"
+        );
         m.insert(b"gone", 100, ValueKind::Delete, b"");
         assert!(m.approximate_bytes() > last, "tombstones are charged too");
+    }
+
+    #[test]
+    fn average_charge_matches_entry_overhead_bytes() {
+        // 16-byte keys and 100-byte values, the size the constant is
+        // documented for: 124 payload bytes, padded to 8 with the lengths.
+        let m = Memtable::new();
+        let n = 20_000u64;
+        for i in 0..n {
+            let key = format!(
+                "{:016}",
+                i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 10_000_000_000
+            );
+            m.insert(key.as_bytes(), i + 1, ValueKind::Put, &[7; 100]);
+        }
+        let payload = (16 + TRAILER_BYTES + 100) as f64;
+        let overhead = m.approximate_bytes() as f64 / n as f64 - payload;
+        assert!(
+            (overhead - ENTRY_OVERHEAD_BYTES as f64).abs() < 2.0,
+            "mean overhead {overhead:.2} vs ENTRY_OVERHEAD_BYTES {ENTRY_OVERHEAD_BYTES}"
+        );
     }
 
     #[test]
