@@ -165,15 +165,14 @@ impl Arena {
 
     /// `size` bytes (rounded up to a multiple of [`ALIGN`]) of uninitialized
     /// memory at an [`ALIGN`]-aligned address, valid and unused by anyone
-    /// else until the arena is dropped. Returns the address and the
-    /// rounded size.
-    fn allocate(&self, size: usize) -> (NonNull<u8>, usize) {
+    /// else until the arena is dropped.
+    fn allocate(&self, size: usize) -> NonNull<u8> {
         let size = size.max(1).saturating_add(ALIGN - 1) & !(ALIGN - 1);
         if size >= DEDICATED_CHUNK_MIN_BYTES {
             let chunk = Chunk::new_leaked(size, size);
             self.chunks.lock().push(chunk);
             // SAFETY: the chunk was just made and is owned by the arena.
-            return (unsafe { chunk.as_ref() }.base, size);
+            return unsafe { chunk.as_ref() }.base;
         }
         loop {
             let current = self.current.load(atomic::Ordering::Acquire);
@@ -182,7 +181,7 @@ impl Arena {
                 // which lives until the arena is dropped; the Acquire load
                 // makes its header (written before the Release store) visible.
                 if let Some(memory) = unsafe { chunk.as_ref() }.bump(size) {
-                    return (memory, size);
+                    return memory;
                 }
             }
             let mut chunks = self.chunks.lock();
@@ -197,7 +196,7 @@ impl Arena {
                 .store(chunk.as_ptr(), atomic::Ordering::Release);
             // SAFETY: the chunk was just made and is owned by the arena; its
             // first `size` bytes were reserved for this call by `used`.
-            return (unsafe { chunk.as_ref() }.base, size);
+            return unsafe { chunk.as_ref() }.base;
         }
     }
 
@@ -476,28 +475,30 @@ impl SkipList {
             .clamp(1, MAX_HEIGHT)
     }
 
-    /// Inserts `(user_key, trailer) -> value`. Returns the node's arena
-    /// bytes, or `None` (and stores nothing) when an entry with this
-    /// internal key is already present.
-    pub(crate) fn insert(&self, user_key: &[u8], trailer: u64, value: &[u8]) -> Option<usize> {
+    /// Inserts `(user_key, trailer) -> value`. Returns false (and stores
+    /// nothing) when an entry with this internal key is already present.
+    pub(crate) fn insert(&self, user_key: &[u8], trailer: u64, value: &[u8]) -> bool {
         let probe = KeyProbe::new(user_key, trailer);
         let head = self.head();
         let mut prev = [head; MAX_HEIGHT];
         let mut next: [Option<NonNull<Node>>; MAX_HEIGHT] = [None; MAX_HEIGHT];
         let searched = self.current_height();
         let mut x = head;
+        // The splice's upper end one level up: known to sort after the key.
+        let mut known_after = None;
         for level in (0..searched).rev() {
             // SAFETY: `x` is the head or a node found at `level + 1` or
             // above, so taller than `level`.
-            let (p, n) = unsafe { self.find_splice(&probe, x, level) };
+            let (p, n) = unsafe { self.find_splice(&probe, x, level, known_after) };
             prev[level] = p;
             next[level] = n;
             x = p;
+            known_after = n;
         }
         if let Some(n) = next[0] {
             // SAFETY: `n` was loaded from a link: a published node.
             if unsafe { compare_node(n, &probe) }.is_eq() {
-                return None;
+                return false;
             }
         }
 
@@ -507,7 +508,7 @@ impl SkipList {
         if height > self.max_height.load(atomic::Ordering::Relaxed) {
             self.max_height.fetch_max(height, atomic::Ordering::Relaxed);
         }
-        let (node, bytes) = self.allocate_node(height, user_key, trailer, value);
+        let node = self.allocate_node(height, user_key, trailer, value);
 
         for level in 0..height {
             loop {
@@ -536,14 +537,14 @@ impl SkipList {
                 // Another node was linked after `prev[level]`: re-find the
                 // splice from there (it still sorts before the key).
                 // SAFETY: as for the first search.
-                let (p, n) = unsafe { self.find_splice(&probe, prev[level], level) };
+                let (p, n) = unsafe { self.find_splice(&probe, prev[level], level, None) };
                 if level == 0 {
                     if let Some(n) = n {
                         // SAFETY: `n` was loaded from a link.
                         if unsafe { compare_node(n, &probe) }.is_eq() {
                             // A concurrent insert of the same internal key
                             // won; our node stays unreachable in the arena.
-                            return None;
+                            return false;
                         }
                     }
                 }
@@ -552,26 +553,25 @@ impl SkipList {
             }
         }
         self.len.fetch_add(1, atomic::Ordering::Relaxed);
-        Some(bytes)
+        true
     }
 
     /// Allocates and writes a node of `height` for the entry, its links
-    /// null (the caller sets them before publishing it). Returns it and its
-    /// arena bytes.
+    /// null (the caller sets them before publishing it).
     fn allocate_node(
         &self,
         height: usize,
         user_key: &[u8],
         trailer: u64,
         value: &[u8],
-    ) -> (NonNull<Node>, usize) {
+    ) -> NonNull<Node> {
         let key_len = user_key.len().saturating_add(TRAILER_BYTES);
         let header = varint_len(key_len) + varint_len(value.len());
         let size = (height * LINK_BYTES + header)
             .saturating_add(key_len)
             .saturating_add(value.len());
-        let (memory, bytes) = self.arena.allocate(size);
-        // SAFETY: `memory` is `bytes >= size` fresh bytes, aligned for a
+        let memory = self.arena.allocate(size);
+        // SAFETY: `memory` is `size` fresh bytes, aligned for a
         // link, and ours alone. The tower is its first `height` links, the
         // node's address the last of them; the lengths, key and value follow
         // and end at `size`.
@@ -590,22 +590,26 @@ impl SkipList {
             at = at.add(TRAILER_BYTES);
             at = at.add(write_varint(at, value.len()));
             ptr::copy_nonoverlapping(value.as_ptr(), at, value.len());
-            (node, bytes)
+            node
         }
     }
 
     /// At `level`, from `start` (which sorts before `probe`): the last node
     /// before `probe` and the first at or after it (`None`: the end).
+    /// `known_after`, if reached, is taken as at or after `probe` without a
+    /// comparison.
     ///
     /// # Safety
     /// `start` is the head or a node of this list linked at `level` or
-    /// above, sorting before `probe`.
+    /// above, sorting before `probe`; `known_after` is `None` or sorts at
+    /// or after `probe`.
     #[inline]
     unsafe fn find_splice(
         &self,
         probe: &KeyProbe<'_>,
         start: NonNull<Node>,
         level: usize,
+        known_after: Option<NonNull<Node>>,
     ) -> (NonNull<Node>, Option<NonNull<Node>>) {
         let mut prev = start;
         loop {
@@ -614,7 +618,9 @@ impl SkipList {
             let next = NonNull::new(unsafe { link(prev, level) }.load(atomic::Ordering::Acquire));
             match next {
                 // SAFETY: loaded from a link: a published node.
-                Some(n) if unsafe { compare_node(n, probe) }.is_lt() => prev = n,
+                Some(n) if next != known_after && unsafe { compare_node(n, probe) }.is_lt() => {
+                    prev = n;
+                }
                 _ => return (prev, next),
             }
         }
@@ -899,10 +905,10 @@ mod tests {
     #[test]
     fn empty_keys_and_values_are_stored() {
         let list = Arc::new(SkipList::new());
-        assert!(list.insert(b"", 1, b"").is_some());
-        assert!(list.insert(b"", 2, b"v").is_some());
-        assert!(list.insert(b"k", 3, b"").is_some());
-        assert!(list.insert(b"", 1, b"other").is_none(), "duplicate");
+        assert!(list.insert(b"", 1, b""));
+        assert!(list.insert(b"", 2, b"v"));
+        assert!(list.insert(b"k", 3, b""));
+        assert!(!list.insert(b"", 1, b"other"), "duplicate");
         let entries = forward(&list);
         assert_eq!(
             entries,
@@ -924,8 +930,8 @@ mod tests {
         let list = Arc::new(SkipList::new());
         let big = |i: u8| vec![i; 1 << 20];
         for i in 0..4u8 {
-            assert!(list.insert(&[b'b', i], u64::from(i), &big(i)).is_some());
-            assert!(list.insert(&[b'a', i], u64::from(i), b"small").is_some());
+            assert!(list.insert(&[b'b', i], u64::from(i), &big(i)));
+            assert!(list.insert(&[b'a', i], u64::from(i), b"small"));
         }
         // One ordinary chunk for the small entries, one per large value.
         let large_node = (1 << 20) + 2 + 8;
@@ -945,7 +951,7 @@ mod tests {
         let value = [3u8; 1000];
         let n = 3 * CHUNK_BYTES / 1000;
         for i in 0..n as u64 {
-            assert!(list.insert(&i.to_be_bytes(), 1, &value).is_some());
+            assert!(list.insert(&i.to_be_bytes(), 1, &value));
         }
         let chunks = list.reserved_bytes() / CHUNK_BYTES;
         assert!((3..=4).contains(&chunks), "{chunks} chunks for ~3 MiB");
@@ -968,9 +974,11 @@ mod tests {
                         // Interleaved keys: threads insert next to each other.
                         let n = i * THREADS + t;
                         let key = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes();
-                        assert!(list
-                            .insert(&key, pack_trailer(n, ValueKind::Put), &n.to_le_bytes())
-                            .is_some());
+                        assert!(list.insert(
+                            &key,
+                            pack_trailer(n, ValueKind::Put),
+                            &n.to_le_bytes()
+                        ));
                     }
                 });
             }
@@ -1004,7 +1012,7 @@ mod tests {
                         (0..KEYS)
                             .filter(|i| {
                                 let key = i.to_be_bytes();
-                                list.insert(&key, 7, &[t as u8]).is_some()
+                                list.insert(&key, 7, &[t as u8])
                             })
                             .count()
                     })
@@ -1119,7 +1127,7 @@ mod tests {
                 let stored = list.insert(user_key, trailer, value);
                 let key = (user_key.clone(), Reverse(trailer));
                 let fresh = !model.contains_key(&key);
-                prop_assert_eq!(stored.is_some(), fresh, "insert of {:?}", key);
+                prop_assert_eq!(stored, fresh, "insert of {:?}", key);
                 model.entry(key).or_insert_with(|| value.clone());
             }
             prop_assert_eq!(list.len(), model.len());

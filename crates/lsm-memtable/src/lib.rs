@@ -23,10 +23,9 @@
 //!   every cursor positioned after the insert returned.
 //! - Inserting the same internal key twice (a WAL replayed after a crash)
 //!   keeps the first entry and is otherwise a no-op.
-//! - [`Memtable::approximate_bytes`] grows with every stored entry by the
-//!   arena bytes of its node: key + trailer + value + on average
-//!   [`ENTRY_OVERHEAD_BYTES`] (links, lengths, alignment), tracking real
-//!   heap use.
+//! - [`Memtable::approximate_bytes`] grows with every stored entry by key +
+//!   trailer + value + [`ENTRY_OVERHEAD_BYTES`] (what a node's links,
+//!   lengths and alignment cost on average), tracking real heap use.
 //!
 //! What it never does: no I/O, no errors, and no removal or change of an
 //! entry: a memtable only grows until it is flushed and dropped. It does

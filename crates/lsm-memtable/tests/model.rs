@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use lsm_core::key::TRAILER_BYTES;
 use lsm_core::{compare_internal_keys, InternalIterator, InternalKey, Lookup, ValueKind};
-use lsm_memtable::Memtable;
+use lsm_memtable::{Memtable, ENTRY_OVERHEAD_BYTES};
 use proptest::prelude::*;
 
 /// Few keys, with prefixes of each other and the empty key, so versions
@@ -79,7 +79,7 @@ fn encode_target(t: &Target) -> Vec<u8> {
 }
 
 /// Applies `ops` to a memtable and the model; returns the writes in order
-/// (user key, seq, kind, value) and the key, trailer and value bytes stored.
+/// (user key, seq, kind, value) and the expected byte charge.
 fn build(ops: &[Op]) -> (Arc<Memtable>, Model, usize) {
     let mem = Arc::new(Memtable::new());
     let mut model = Model::new();
@@ -102,7 +102,7 @@ fn build(ops: &[Op]) -> (Arc<Memtable>, Model, usize) {
                     (ValueKind::Delete, Vec::new())
                 };
                 mem.insert(user_key, seq, kind, &value);
-                charge += user_key.len() + TRAILER_BYTES + value.len();
+                charge += user_key.len() + TRAILER_BYTES + value.len() + ENTRY_OVERHEAD_BYTES;
                 let previous = model.insert((user_key.to_vec(), Reverse(seq)), (kind, value));
                 assert!(previous.is_none());
                 writes.push((user_key, seq, kind));
@@ -185,14 +185,7 @@ proptest! {
 
         prop_assert_eq!(mem.len(), model.len());
         prop_assert_eq!(mem.is_empty(), model.is_empty());
-        // Each entry is charged its node's arena bytes: key, trailer and
-        // value plus at least one 8-byte link and two 1-byte lengths, at
-        // most a 16-link tower and 7 bytes of padding.
-        let (least, most) = (charge + model.len() * 10, charge + model.len() * (16 * 8 + 2 + 7));
-        prop_assert!(
-            (least..=most).contains(&mem.approximate_bytes()),
-            "{} not in {}..={}", mem.approximate_bytes(), least, most
-        );
+        prop_assert_eq!(mem.approximate_bytes(), charge);
         let seqs = model.keys().map(|(_, Reverse(s))| *s);
         prop_assert_eq!(mem.min_seq(), seqs.clone().min());
         prop_assert_eq!(mem.max_seq(), seqs.max());
