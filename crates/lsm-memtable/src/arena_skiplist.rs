@@ -15,7 +15,8 @@
 //! before the arena is dropped, with its skiplist, as a whole.
 //!
 //! # Node layout
-//! A node of height `h` is one 8-aligned arena allocation:
+//! A node of height `h` is one arena allocation, aligned for a link (8 bytes
+//! on 64-bit targets):
 //!
 //! ```text
 //! [link h-1] ... [link 1] [link 0] [key_len] [internal key] [value_len] [value] [pad]
