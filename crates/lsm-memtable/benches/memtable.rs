@@ -1,6 +1,7 @@
-//! Memtable benches: inserts (16-byte keys, 100-byte values) from 1 and 2
-//! threads, gets (hit and miss) on a 100k-entry memtable from 1 and 2
-//! threads, and a full scan.
+//! Memtable benches: inserts (16-byte keys, 100-byte values) from 1, 2 and
+//! 4 threads, 1M random-order inserts into one memtable (deep skiplist,
+//! mostly cache misses), gets (hit and miss) on a 100k-entry memtable from
+//! 1 and 2 threads, and a full scan.
 //!
 //! `cargo bench -p lsm-memtable -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -18,6 +19,7 @@ const VALUE: [u8; 100] = [0x5A; 100];
 const TABLE_ENTRIES: u64 = 100_000;
 const INSERTS: u64 = 20_000;
 const LOOKUPS: u64 = 1_000;
+const BIG_FILL: u64 = 1_000_000;
 
 /// A 16-byte key; `i` is scrambled so keys arrive in random order.
 fn key(i: u64) -> [u8; 16] {
@@ -39,7 +41,7 @@ fn filled(n: u64) -> Arc<Memtable> {
 fn insert(c: &mut Criterion) {
     let mut g = c.benchmark_group("insert");
     g.throughput(Throughput::Elements(INSERTS));
-    for threads in [1u64, 2] {
+    for threads in [1u64, 2, 4] {
         g.bench_function(format!("{threads}_thread"), |b| {
             b.iter_batched(
                 || Arc::new(Memtable::new()),
@@ -61,6 +63,26 @@ fn insert(c: &mut Criterion) {
             );
         });
     }
+    g.finish();
+}
+
+/// One memtable filled with `BIG_FILL` entries in random key order.
+fn insert_1m(c: &mut Criterion) {
+    let mut g = c.benchmark_group("insert_1m");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(BIG_FILL));
+    g.bench_function("random_1_thread", |b| {
+        b.iter_batched(
+            || Arc::new(Memtable::new()),
+            |m| {
+                for i in 0..BIG_FILL {
+                    m.insert(&key(i), i + 1, ValueKind::Put, &VALUE);
+                }
+                m // dropped outside the timing
+            },
+            BatchSize::PerIteration,
+        );
+    });
     g.finish();
 }
 
@@ -130,5 +152,5 @@ fn scan(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, insert, get, scan);
+criterion_group!(benches, insert, insert_1m, get, scan);
 criterion_main!(benches);

@@ -1,19 +1,19 @@
 //! # lsm-memtable: the in-memory write buffer
 //!
 //! Every write lands here (after the WAL) and stays until the memtable is
-//! frozen and flushed to a table. A [`Memtable`] is a concurrent skiplist
-//! (crossbeam-skiplist) of *internal keys*: each `(user key, sequence
-//! number)` is its own entry, so every version of a key is kept, and a
+//! frozen and flushed to a table. A [`Memtable`] is a lock-free skiplist
+//! of *internal keys* whose nodes live in an append-only arena, each with
+//! its key and value inline: each `(user key, sequence number)` is its own
+//! entry, so every version of a key is kept, and a
 //! delete is a tombstone entry ([`ValueKind::Delete`](lsm_core::ValueKind),
 //! empty value). Entries sort by [`lsm_core::compare_internal_keys`]: user
 //! key ascending, newest entry first.
 //!
 //! Main types: [`Memtable`] (insert, apply a batch, point lookups at a
 //! snapshot, size and sequence-number bookkeeping, freeze) and
-//! [`MemtableIterator`], the memtable's [`lsm_core::InternalIterator`].
-//! Each entry's key and value live in one `bytes::Bytes`, so a lookup
-//! returns the value as a slice of it, without a copy, and so does a
-//! cursor made with [`MemtableIterator::pin_values`].
+//! [`MemtableIterator`], the memtable's [`lsm_core::InternalIterator`],
+//! whose `key` and `value` borrow the entry in the arena. A lookup, or a
+//! cursor's `value_bytes`, copies the value out into a fresh `bytes::Bytes`.
 //!
 //! What it guarantees:
 //! - Readers never block writers and writers never block readers: inserts
@@ -24,7 +24,8 @@
 //! - Inserting the same internal key twice (a WAL replayed after a crash)
 //!   keeps the first entry and is otherwise a no-op.
 //! - [`Memtable::approximate_bytes`] grows with every stored entry by key +
-//!   trailer + value + [`ENTRY_OVERHEAD_BYTES`], tracking real heap use.
+//!   trailer + value + [`ENTRY_OVERHEAD_BYTES`] (what a node's links,
+//!   lengths and alignment cost on average), tracking real heap use.
 //!
 //! What it never does: no I/O, no errors, and no removal or change of an
 //! entry: a memtable only grows until it is flushed and dropped. It does
@@ -68,8 +69,8 @@
 //! }
 //! assert_eq!(backward, [Some(3), Some(1), Some(5)]);
 //!
-//! // Values come out as `Bytes` copies: entries are not shared (sharing
-//! // would cost every entry 16 bytes), unlike values in cached blocks.
+//! // Values come out as `Bytes` copies of the arena's bytes, unlike values
+//! // in cached blocks.
 //! let Some(Lookup::Value(red)) = mem.get(b"apple", 4) else { unreachable!() };
 //! let mut cursor = mem.iter().pin_values();
 //! cursor.seek_to_first()?;
@@ -81,6 +82,7 @@
 //! # Ok::<(), lsm_core::Error>(())
 //! ```
 
+mod arena_skiplist;
 mod entry;
 mod iterator;
 mod memtable;

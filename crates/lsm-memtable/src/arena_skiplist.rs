@@ -1,0 +1,1190 @@
+//! The memtable's storage: an append-only [`Arena`] and a lock-free,
+//! insert-only skiplist ([`SkipList`]) whose nodes live in it, with each
+//! entry's internal key and value inline in its node.
+//!
+//! This is the crate's one module with `unsafe` code; everything it exports
+//! is a safe API. The design follows RocksDB's `InlineSkipList` (Pebble's
+//! `arenaskl` and Badger's `skl` are close relatives); the code is our own.
+//!
+//! # Arena
+//! Memory comes in chunks of [`CHUNK_BYTES`], allocated when needed; an
+//! allocation bumps the current chunk's `used` offset with a CAS (no lock),
+//! and only installing a new chunk takes the arena's mutex. A request of
+//! [`DEDICATED_CHUNK_MIN_BYTES`] or more gets a chunk of its own, so at most
+//! that much of a chunk is ever left unused at its end. Nothing is freed
+//! before the arena is dropped, with its skiplist, as a whole.
+//!
+//! # Node layout
+//! A node of height `h` is one arena allocation, aligned for a link (8 bytes
+//! on 64-bit targets):
+//!
+//! ```text
+//! [link h-1] ... [link 1] [link 0] [key_len] [internal key] [value_len] [value] [pad]
+//!                         ^ the node's address (`NonNull<Node>`)
+//! ```
+//!
+//! Links are `AtomicPtr<Node>`, level `i` at `i` words *before* the node's
+//! address, so a node is its level-0 link and the tower needs no height
+//! field (as in RocksDB). `key_len` and `value_len` are LEB128 varints (one
+//! byte each below 128); the internal key is the user key followed by its
+//! 8-byte little-endian trailer. A search compares only keys, so the key
+//! comes right after its length, in the cache line of the level-0 link
+//! for most nodes. The head is a tower of [`MAX_HEIGHT`]
+//! links with no key, inside the [`SkipList`] itself.
+//!
+//! # Concurrency
+//! Inserts are lock-free (RocksDB's `InsertConcurrently`): a node's bytes and
+//! its level-`i` link are written while it is private, then it is published
+//! at each level, bottom up, by a `Release` CAS on its predecessor's link;
+//! a failed CAS re-finds the splice at that level from the old predecessor
+//! (still smaller than the key: nothing is ever removed). Readers load
+//! links with `Acquire`, so a node reached through a link is fully written.
+//! A node linked at level `i > 0` was linked at every level below first.
+//!
+//! Invariants:
+//! - Every link is null or points to a fully written node of the same
+//!   skiplist, whose address stays valid until the skiplist is dropped.
+//! - At every level, the nodes reachable from the head are in strictly
+//!   increasing internal-key order ([`KeyProbe`]'s order); at level 0 they
+//!   are every inserted entry, each internal key at most once.
+//! - A node's bytes never change after it is published; only its links do,
+//!   from one node to a node between the two.
+
+#![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::cell::Cell;
+use std::cmp::Ordering;
+use std::hash::{BuildHasher, Hasher};
+use std::mem::{align_of, size_of, MaybeUninit};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{self, AtomicPtr, AtomicUsize};
+use std::sync::Arc;
+
+use lsm_core::key::TRAILER_BYTES;
+use parking_lot::Mutex;
+
+use crate::entry::KeyProbe;
+
+/// Tallest tower. With a 1/2 chance per extra level, 24 levels keep
+/// searches logarithmic up to about 2^24 (16M) entries.
+pub(crate) const MAX_HEIGHT: usize = 24;
+/// Bytes of an ordinary arena chunk.
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
+/// Requests this large or larger get a chunk of their own.
+pub(crate) const DEDICATED_CHUNK_MIN_BYTES: usize = CHUNK_BYTES / 16;
+/// Alignment of every arena allocation: that of a link.
+const ALIGN: usize = align_of::<AtomicPtr<Node>>();
+/// Chunks are made of `u64` words, so their start is aligned for a link.
+type ChunkWord = MaybeUninit<u64>;
+const _: () =
+    assert!(ALIGN <= align_of::<ChunkWord>() && size_of::<ChunkWord>().is_multiple_of(ALIGN));
+/// Bytes of one link.
+const LINK_BYTES: usize = size_of::<AtomicPtr<Node>>();
+/// Longest LEB128 encoding of a `u64`.
+const MAX_VARINT_BYTES: usize = 10;
+
+/// One arena chunk: `capacity` bytes at `base`, the first `used` of them
+/// handed out.
+struct Chunk {
+    /// Start of the chunk's memory (a leaked `Box<[ChunkWord]>`, so
+    /// aligned for a link); its provenance covers the whole chunk.
+    base: NonNull<u8>,
+    /// Size in bytes, a whole number of [`ChunkWord`]s.
+    capacity: usize,
+    /// Bytes handed out from the start; only grows, never past `capacity`.
+    used: AtomicUsize,
+}
+
+impl Chunk {
+    /// A new chunk of `capacity` bytes (rounded up to whole words), the
+    /// first `used` of them already handed out. Returned leaked: the arena
+    /// owns it.
+    fn new_leaked(capacity: usize, used: usize) -> NonNull<Chunk> {
+        let words = capacity.div_ceil(size_of::<ChunkWord>());
+        let memory: Box<[ChunkWord]> = Box::new_uninit_slice(words);
+        let base = NonNull::from(Box::leak(memory)).cast::<u8>();
+        let chunk = Box::new(Chunk {
+            base,
+            capacity: words * size_of::<ChunkWord>(),
+            used: AtomicUsize::new(used),
+        });
+        NonNull::from(Box::leak(chunk))
+    }
+
+    /// Hands out `size` bytes (a multiple of [`ALIGN`]) at an 8-aligned
+    /// address, or `None` when the chunk has not that much room left.
+    fn bump(&self, size: usize) -> Option<NonNull<u8>> {
+        // Relaxed: the counter only splits the chunk between allocating
+        // threads; what they write is published through the skiplist's
+        // links, and the chunk itself through `Arena::current` (Acquire).
+        let mut used = self.used.load(atomic::Ordering::Relaxed);
+        loop {
+            let end = used.checked_add(size).filter(|&end| end <= self.capacity)?;
+            match self.used.compare_exchange_weak(
+                used,
+                end,
+                atomic::Ordering::Relaxed,
+                atomic::Ordering::Relaxed,
+            ) {
+                // SAFETY: `used + size <= capacity`, so `base + used` lies in
+                // this chunk's allocation (and is not null, as `base` is not).
+                Ok(_) => return Some(unsafe { self.base.add(used) }),
+                Err(now) => used = now,
+            }
+        }
+    }
+}
+
+/// Append-only memory for skiplist nodes; see the module docs.
+pub(crate) struct Arena {
+    /// The chunk small allocations come from; null before the first one.
+    /// Stored with `Release` after the chunk is written, loaded `Acquire`.
+    current: AtomicPtr<Chunk>,
+    /// Every chunk (leaked boxes, freed in `Drop`). The mutex also
+    /// serializes installing a new `current`.
+    chunks: Mutex<Vec<NonNull<Chunk>>>,
+}
+
+// SAFETY: the arena's shared state is `current` (an atomic), the chunk list
+// (behind a mutex) and the chunks' headers, whose `used` is atomic and
+// whose other fields are never written after the chunk is published. The
+// memory it hands out is exclusively the caller's. Nothing in it is tied to
+// the thread that created it.
+unsafe impl Send for Arena {}
+// SAFETY: as for `Send`: every `&self` method synchronizes through atomics
+// or the mutex, and distinct calls get disjoint memory.
+unsafe impl Sync for Arena {}
+
+impl Arena {
+    fn new() -> Self {
+        Arena {
+            current: AtomicPtr::new(ptr::null_mut()),
+            chunks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `size` bytes (rounded up to a multiple of [`ALIGN`]) of uninitialized
+    /// memory at an [`ALIGN`]-aligned address, valid and unused by anyone
+    /// else until the arena is dropped.
+    fn allocate(&self, size: usize) -> NonNull<u8> {
+        let size = size.max(1).saturating_add(ALIGN - 1) & !(ALIGN - 1);
+        if size >= DEDICATED_CHUNK_MIN_BYTES {
+            let chunk = Chunk::new_leaked(size, size);
+            self.chunks.lock().push(chunk);
+            // SAFETY: the chunk was just made and is owned by the arena.
+            return unsafe { chunk.as_ref() }.base;
+        }
+        loop {
+            let current = self.current.load(atomic::Ordering::Acquire);
+            if let Some(chunk) = NonNull::new(current) {
+                // SAFETY: `current` only ever points to a chunk in `chunks`,
+                // which lives until the arena is dropped; the Acquire load
+                // makes its header (written before the Release store) visible.
+                if let Some(memory) = unsafe { chunk.as_ref() }.bump(size) {
+                    return memory;
+                }
+            }
+            let mut chunks = self.chunks.lock();
+            if self.current.load(atomic::Ordering::Acquire) != current {
+                // Another thread installed a new chunk meanwhile: use it.
+                continue;
+            }
+            let chunk = Chunk::new_leaked(CHUNK_BYTES, size);
+            chunks.push(chunk);
+            // Release: publishes the chunk's header to the Acquire loads above.
+            self.current
+                .store(chunk.as_ptr(), atomic::Ordering::Release);
+            // SAFETY: the chunk was just made and is owned by the arena; its
+            // first `size` bytes were reserved for this call by `used`.
+            return unsafe { chunk.as_ref() }.base;
+        }
+    }
+
+    /// Bytes handed out so far (the rounded allocation sizes: every
+    /// chunk's `used`), and bytes of chunk memory held, used or not.
+    #[cfg(test)]
+    fn usage(&self) -> (usize, usize) {
+        let chunks = self.chunks.lock();
+        chunks.iter().fold((0, 0), |(used, held), chunk| {
+            // SAFETY: every listed chunk lives until the arena is dropped.
+            let chunk = unsafe { chunk.as_ref() };
+            let chunk_used = chunk.used.load(atomic::Ordering::Relaxed);
+            (used + chunk_used, held + chunk.capacity)
+        })
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        for chunk in self.chunks.get_mut().drain(..) {
+            // SAFETY: each chunk and its memory were leaked from boxes of
+            // exactly these types and sizes by `Chunk::new_leaked`, are
+            // listed once, and `&mut self` means no one uses them any more.
+            unsafe {
+                let chunk = Box::from_raw(chunk.as_ptr());
+                let words = chunk.capacity / size_of::<ChunkWord>();
+                let memory =
+                    ptr::slice_from_raw_parts_mut(chunk.base.as_ptr().cast::<ChunkWord>(), words);
+                drop(Box::from_raw(memory));
+            }
+        }
+    }
+}
+
+/// A skiplist node, addressed at its level-0 link: see the module docs for
+/// the tower before it and the lengths, key and value after it. Only ever
+/// handled through `NonNull<Node>` whose provenance covers the whole node.
+#[repr(C)]
+struct Node {
+    next: AtomicPtr<Node>,
+}
+
+/// The level-`level` link of `node`.
+///
+/// # Safety
+/// `node` is the head or a published node of a live skiplist (or a node
+/// being inserted), and `level` is below its height.
+#[inline]
+unsafe fn link<'a>(node: NonNull<Node>, level: usize) -> &'a AtomicPtr<Node> {
+    // SAFETY: per the contract, `level` words before the node's address lie
+    // in its tower (the head's tower array, or the node's allocation, whose
+    // provenance `node` carries), holding an initialized `AtomicPtr`.
+    unsafe { &*node.as_ptr().cast::<AtomicPtr<Node>>().sub(level) }
+}
+
+/// Reads a LEB128 varint at `at`; returns it and its length.
+///
+/// # Safety
+/// `at` points to a complete varint written by [`write_varint`].
+#[inline]
+unsafe fn read_varint(at: *const u8) -> (usize, usize) {
+    // SAFETY: the varint is complete, so every byte read up to and
+    // including the one without the continuation bit is in bounds.
+    let first = unsafe { *at };
+    if first < 0x80 {
+        return (usize::from(first), 1);
+    }
+    let mut value = usize::from(first & 0x7F);
+    let mut shift = 7;
+    let mut len = 1;
+    loop {
+        // SAFETY: as above; the previous byte had its continuation bit.
+        let byte = unsafe { *at.add(len) };
+        len += 1;
+        value |= usize::from(byte & 0x7F) << shift;
+        if byte < 0x80 || len == MAX_VARINT_BYTES {
+            return (value, len);
+        }
+        shift += 7;
+    }
+}
+
+/// Bytes of `value`'s LEB128 encoding.
+#[inline]
+fn varint_len(mut value: usize) -> usize {
+    let mut len = 1;
+    while value >= 0x80 {
+        value >>= 7;
+        len += 1;
+    }
+    len
+}
+
+/// Writes `value` as LEB128 at `at`; returns the bytes written.
+///
+/// # Safety
+/// `at` is valid for writes of [`varint_len`]`(value)` bytes.
+#[inline]
+unsafe fn write_varint(at: *mut u8, mut value: usize) -> usize {
+    let mut len = 0;
+    loop {
+        let byte = (value & 0x7F) as u8;
+        value >>= 7;
+        let more = value != 0;
+        // SAFETY: `len < varint_len(value)` bytes written so far.
+        unsafe { at.add(len).write(if more { byte | 0x80 } else { byte }) };
+        len += 1;
+        if !more {
+            return len;
+        }
+    }
+}
+
+/// A published node's stored parts, borrowed from the arena for `'a`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EntryRef<'a> {
+    /// The encoded internal key: user key, then the 8-byte LE trailer.
+    pub(crate) internal_key: &'a [u8],
+    /// The value (empty for a tombstone).
+    pub(crate) value: &'a [u8],
+}
+
+impl<'a> EntryRef<'a> {
+    /// The user key.
+    #[inline]
+    pub(crate) fn user_key(&self) -> &'a [u8] {
+        let internal_key: &'a [u8] = self.internal_key;
+        internal_key
+            .split_last_chunk::<TRAILER_BYTES>()
+            .map_or(&[], |(user_key, _)| user_key)
+    }
+
+    /// The trailer, `seq << 8 | kind`.
+    #[inline]
+    pub(crate) fn trailer(&self) -> u64 {
+        self.internal_key
+            .last_chunk::<TRAILER_BYTES>()
+            .map_or(0, |t| u64::from_le_bytes(*t))
+    }
+}
+
+/// The encoded internal key of `node`.
+///
+/// # Safety
+/// `node` is a published (or fully written) node, not the head, of a
+/// skiplist that outlives `'a`.
+#[inline]
+unsafe fn node_key<'a>(node: NonNull<Node>) -> &'a [u8] {
+    // SAFETY: a written node has the key's varint length, then the key,
+    // right after its level-0 link, inside its allocation; they never
+    // change and live as long as the skiplist.
+    unsafe {
+        let header = node.as_ptr().cast::<u8>().add(LINK_BYTES);
+        let (key_len, a) = read_varint(header);
+        std::slice::from_raw_parts(header.add(a), key_len)
+    }
+}
+
+/// The stored parts of `node`.
+///
+/// # Safety
+/// As for [`node_key`].
+#[inline]
+unsafe fn entry<'a>(node: NonNull<Node>) -> EntryRef<'a> {
+    // SAFETY: as in `node_key`; the value's varint length and the value
+    // follow the key.
+    unsafe {
+        let internal_key = node_key(node);
+        let after_key = internal_key.as_ptr().add(internal_key.len());
+        let (value_len, b) = read_varint(after_key);
+        EntryRef {
+            internal_key,
+            value: std::slice::from_raw_parts(after_key.add(b), value_len),
+        }
+    }
+}
+
+/// How `node`'s key compares with `probe` (node minus probe).
+///
+/// # Safety
+/// As for [`node_key`].
+#[inline]
+unsafe fn compare_node(node: NonNull<Node>, probe: &KeyProbe<'_>) -> Ordering {
+    // SAFETY: forwarded contract.
+    probe.compare_stored(unsafe { node_key(node) }).reverse()
+}
+
+/// A random tower height: 1, then each further level with chance 1/2.
+///
+/// RocksDB uses 1/4 (4/3 links per node on average instead of 2, 5.3 bytes
+/// less per entry), but with our node layout that made gets in a
+/// 1M-entry memtable about 15% slower than the crossbeam-skiplist
+/// memtable this replaced (more nodes compared per search, each a cache
+/// miss); with 1/2 they are as fast, and inserts are too.
+fn random_height() -> usize {
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::collections::hash_map::RandomState::new().build_hasher().finish() | 1,
+        );
+    }
+    STATE.with(|state| {
+        // xorshift64*: the top bits of the product are well mixed.
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        let bits = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        // One zero bit per extra level: chance 1/2 each.
+        (1 + bits.leading_zeros() as usize).min(MAX_HEIGHT)
+    })
+}
+
+/// The head's tower: [`MAX_HEIGHT`] links, level `i` at index
+/// `MAX_HEIGHT - 1 - i`, so the last one is the head "node".
+#[repr(C)]
+struct Head {
+    links: [AtomicPtr<Node>; MAX_HEIGHT],
+}
+
+/// The lock-free, insert-only skiplist of memtable entries; see the module
+/// docs.
+pub(crate) struct SkipList {
+    head: Head,
+    /// Height of the tallest tower inserted so far (at least 1). Relaxed:
+    /// a stale value only makes a search start lower (still correct) or
+    /// higher (at null head links).
+    max_height: AtomicUsize,
+    /// Entries inserted. Relaxed: a counter.
+    len: AtomicUsize,
+    arena: Arena,
+}
+
+// `SkipList` is `Send + Sync` through its fields: `Arena` is (argued
+// above), the rest are atomics. Its nodes are immutable once published
+// except for their atomic links, and they live in the arena.
+
+impl SkipList {
+    /// An empty skiplist; allocates no arena chunk yet.
+    pub(crate) fn new() -> Self {
+        SkipList {
+            head: Head {
+                links: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            },
+            max_height: AtomicUsize::new(1),
+            len: AtomicUsize::new(0),
+            arena: Arena::new(),
+        }
+    }
+
+    /// The head "node" (its level-0 link), with provenance over the whole
+    /// head tower.
+    #[inline]
+    fn head(&self) -> NonNull<Node> {
+        let links = NonNull::from(&self.head.links).cast::<AtomicPtr<Node>>();
+        // SAFETY: `MAX_HEIGHT - 1` is the last index of the tower array.
+        unsafe { links.add(MAX_HEIGHT - 1) }.cast::<Node>()
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(atomic::Ordering::Relaxed)
+    }
+
+    /// Arena bytes handed out to nodes (including any node lost to a
+    /// concurrent duplicate insert).
+    #[cfg(test)]
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.arena.usage().0
+    }
+
+    /// Arena chunk bytes held, used or not.
+    #[cfg(test)]
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        self.arena.usage().1
+    }
+
+    #[inline]
+    fn current_height(&self) -> usize {
+        self.max_height
+            .load(atomic::Ordering::Relaxed)
+            .clamp(1, MAX_HEIGHT)
+    }
+
+    /// Inserts `(user_key, trailer) -> value`. Returns false (and stores
+    /// nothing) when an entry with this internal key is already present.
+    pub(crate) fn insert(&self, user_key: &[u8], trailer: u64, value: &[u8]) -> bool {
+        let probe = KeyProbe::new(user_key, trailer);
+        let head = self.head();
+        let mut prev = [head; MAX_HEIGHT];
+        let mut next: [Option<NonNull<Node>>; MAX_HEIGHT] = [None; MAX_HEIGHT];
+        let searched = self.current_height();
+        let mut x = head;
+        // The splice's upper end one level up: known to sort after the key.
+        let mut known_after = None;
+        for level in (0..searched).rev() {
+            // SAFETY: `x` is the head or a node found at `level + 1` or
+            // above, so taller than `level`.
+            let (p, n) = unsafe { self.find_splice(&probe, x, level, known_after) };
+            prev[level] = p;
+            next[level] = n;
+            x = p;
+            known_after = n;
+        }
+        if let Some(n) = next[0] {
+            // SAFETY: `n` was loaded from a link: a published node.
+            if unsafe { compare_node(n, &probe) }.is_eq() {
+                return false;
+            }
+        }
+
+        let height = random_height();
+        // Levels above `searched` keep the splice (head, null): a CAS there
+        // fails and re-searches if another thread linked a node meanwhile.
+        if height > self.max_height.load(atomic::Ordering::Relaxed) {
+            self.max_height.fetch_max(height, atomic::Ordering::Relaxed);
+        }
+        let node = self.allocate_node(height, user_key, trailer, value);
+
+        for level in 0..height {
+            loop {
+                // SAFETY: `node` is `height` tall, `level < height`; its
+                // level-`level` link is read by no one until the CAS below
+                // publishes it at this level.
+                unsafe { link(node, level) }.store(
+                    next[level].map_or(ptr::null_mut(), NonNull::as_ptr),
+                    atomic::Ordering::Relaxed,
+                );
+                // SAFETY: `prev[level]` is the head or a node found at
+                // `level` or above.
+                let published = unsafe { link(prev[level], level) }.compare_exchange(
+                    next[level].map_or(ptr::null_mut(), NonNull::as_ptr),
+                    node.as_ptr(),
+                    // Release: publishes the node's bytes and links written
+                    // above (and its lower levels) to every Acquire load
+                    // that reads this link. Acquire on failure: the
+                    // re-search reads what the winner published.
+                    atomic::Ordering::Release,
+                    atomic::Ordering::Acquire,
+                );
+                if published.is_ok() {
+                    break;
+                }
+                // Another node was linked after `prev[level]`: re-find the
+                // splice from there (it still sorts before the key).
+                // SAFETY: as for the first search.
+                let (p, n) = unsafe { self.find_splice(&probe, prev[level], level, None) };
+                if level == 0 {
+                    if let Some(n) = n {
+                        // SAFETY: `n` was loaded from a link.
+                        if unsafe { compare_node(n, &probe) }.is_eq() {
+                            // A concurrent insert of the same internal key
+                            // won; our node stays unreachable in the arena.
+                            return false;
+                        }
+                    }
+                }
+                prev[level] = p;
+                next[level] = n;
+            }
+        }
+        self.len.fetch_add(1, atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// Allocates and writes a node of `height` for the entry, its links
+    /// null (the caller sets them before publishing it).
+    fn allocate_node(
+        &self,
+        height: usize,
+        user_key: &[u8],
+        trailer: u64,
+        value: &[u8],
+    ) -> NonNull<Node> {
+        let key_len = user_key.len().saturating_add(TRAILER_BYTES);
+        let header = varint_len(key_len) + varint_len(value.len());
+        let size = (height * LINK_BYTES + header)
+            .saturating_add(key_len)
+            .saturating_add(value.len());
+        let memory = self.arena.allocate(size);
+        // SAFETY: `memory` is `size` fresh bytes, aligned for a
+        // link, and ours alone. The tower is its first `height` links, the
+        // node's address the last of them; the lengths, key and value follow
+        // and end at `size`.
+        unsafe {
+            let tower = memory.cast::<AtomicPtr<Node>>();
+            for level in 0..height {
+                // Initialized before any reference to a link is made.
+                tower.add(level).write(AtomicPtr::new(ptr::null_mut()));
+            }
+            let node = tower.add(height - 1).cast::<Node>();
+            let mut at = node.as_ptr().cast::<u8>().add(LINK_BYTES);
+            at = at.add(write_varint(at, key_len));
+            ptr::copy_nonoverlapping(user_key.as_ptr(), at, user_key.len());
+            at = at.add(user_key.len());
+            ptr::copy_nonoverlapping(trailer.to_le_bytes().as_ptr(), at, TRAILER_BYTES);
+            at = at.add(TRAILER_BYTES);
+            at = at.add(write_varint(at, value.len()));
+            ptr::copy_nonoverlapping(value.as_ptr(), at, value.len());
+            node
+        }
+    }
+
+    /// At `level`, from `start` (which sorts before `probe`): the last node
+    /// before `probe` and the first at or after it (`None`: the end).
+    /// `known_after`, if reached, is taken as at or after `probe` without a
+    /// comparison.
+    ///
+    /// # Safety
+    /// `start` is the head or a node of this list linked at `level` or
+    /// above, sorting before `probe`; `known_after` is `None` or sorts at
+    /// or after `probe`.
+    #[inline]
+    unsafe fn find_splice(
+        &self,
+        probe: &KeyProbe<'_>,
+        start: NonNull<Node>,
+        level: usize,
+        known_after: Option<NonNull<Node>>,
+    ) -> (NonNull<Node>, Option<NonNull<Node>>) {
+        let mut prev = start;
+        loop {
+            // SAFETY: `prev` is `start` or a node found at `level`.
+            // Acquire: pairs with the Release CAS that linked the node.
+            let next = NonNull::new(unsafe { link(prev, level) }.load(atomic::Ordering::Acquire));
+            match next {
+                // SAFETY: loaded from a link: a published node.
+                Some(n) if next != known_after && unsafe { compare_node(n, probe) }.is_lt() => {
+                    prev = n;
+                }
+                _ => return (prev, next),
+            }
+        }
+    }
+
+    /// The first node at or after `probe`.
+    #[inline]
+    fn seek_ge(&self, probe: &KeyProbe<'_>) -> Option<NonNull<Node>> {
+        let mut x = self.head();
+        let mut level = self.current_height() - 1;
+        // The last node known to sort after `probe`: not compared twice.
+        let mut known_after: Option<NonNull<Node>> = None;
+        loop {
+            // SAFETY: `x` is the head or a node found at `level` or above.
+            // Acquire: pairs with the Release CAS that linked the node.
+            let next = NonNull::new(unsafe { link(x, level) }.load(atomic::Ordering::Acquire));
+            match next {
+                // SAFETY: loaded from a link: a published node.
+                Some(n) if next != known_after && unsafe { compare_node(n, probe) }.is_lt() => {
+                    x = n;
+                }
+                _ => {
+                    if level == 0 {
+                        return next;
+                    }
+                    known_after = next;
+                    level -= 1;
+                }
+            }
+        }
+    }
+
+    /// The last node before `probe` (`inclusive`: at or before it).
+    #[inline]
+    fn seek_lt(&self, probe: &KeyProbe<'_>, inclusive: bool) -> Option<NonNull<Node>> {
+        let head = self.head();
+        let mut x = head;
+        let mut level = self.current_height() - 1;
+        loop {
+            // SAFETY: as in `seek_ge`.
+            let next = NonNull::new(unsafe { link(x, level) }.load(atomic::Ordering::Acquire));
+            let advance = next.is_some_and(|n| {
+                // SAFETY: loaded from a link: a published node.
+                let order = unsafe { compare_node(n, probe) };
+                order.is_lt() || (inclusive && order.is_eq())
+            });
+            match next {
+                Some(n) if advance => x = n,
+                _ => {
+                    if level == 0 {
+                        return (x != head).then_some(x);
+                    }
+                    level -= 1;
+                }
+            }
+        }
+    }
+
+    /// The first node.
+    #[inline]
+    fn first(&self) -> Option<NonNull<Node>> {
+        // SAFETY: the head has every level.
+        NonNull::new(unsafe { link(self.head(), 0) }.load(atomic::Ordering::Acquire))
+    }
+
+    /// The last node.
+    fn last(&self) -> Option<NonNull<Node>> {
+        let head = self.head();
+        let mut x = head;
+        let mut level = self.current_height() - 1;
+        loop {
+            // SAFETY: as in `seek_ge`.
+            match NonNull::new(unsafe { link(x, level) }.load(atomic::Ordering::Acquire)) {
+                Some(n) => x = n,
+                None if level == 0 => return (x != head).then_some(x),
+                None => level -= 1,
+            }
+        }
+    }
+
+    /// The first entry at or after `probe`.
+    pub(crate) fn find_ge(&self, probe: &KeyProbe<'_>) -> Option<EntryRef<'_>> {
+        // SAFETY: a node found by a search is published and lives as long
+        // as `self`.
+        self.seek_ge(probe).map(|n| unsafe { entry(n) })
+    }
+}
+
+/// A `'static` cursor over a shared [`SkipList`]: it holds the list's `Arc`
+/// and the node it is on, and hands out the node's bytes without a copy.
+pub(crate) struct Cursor {
+    list: Arc<SkipList>,
+    /// The current node; `None`: not positioned, or moved off either end.
+    node: Option<NonNull<Node>>,
+}
+
+// SAFETY: `node` points into `list`'s arena, which the cursor keeps alive
+// through its `Arc<SkipList>` (itself `Send + Sync`); the cursor only reads
+// the node's immutable bytes and atomic links, so moving it to another
+// thread or sharing `&Cursor` between threads is sound.
+unsafe impl Send for Cursor {}
+// SAFETY: see `Send`; `&Cursor` only reads.
+unsafe impl Sync for Cursor {}
+
+impl Cursor {
+    /// An unpositioned cursor over `list`.
+    pub(crate) fn new(list: Arc<SkipList>) -> Self {
+        Cursor { list, node: None }
+    }
+
+    /// The skiplist it walks.
+    pub(crate) fn list(&self) -> &SkipList {
+        &self.list
+    }
+
+    /// True when on an entry.
+    #[inline]
+    pub(crate) fn valid(&self) -> bool {
+        self.node.is_some()
+    }
+
+    /// The current entry, `None` when not valid.
+    #[inline]
+    pub(crate) fn entry(&self) -> Option<EntryRef<'_>> {
+        // SAFETY: `node` is a published node of `self.list`, which `self`
+        // keeps alive for the borrow.
+        self.node.map(|n| unsafe { entry(n) })
+    }
+
+    /// Moves to the next entry (off the end after the last).
+    #[inline]
+    pub(crate) fn next(&mut self) {
+        if let Some(n) = self.node {
+            // SAFETY: `n` is a published node of this list, taller than 0.
+            // Acquire: pairs with the Release CAS that linked the next node.
+            self.node = NonNull::new(unsafe { link(n, 0) }.load(atomic::Ordering::Acquire));
+        }
+    }
+
+    /// Moves to the previous entry (off the start before the first): one
+    /// search for the last node before the current one.
+    pub(crate) fn prev(&mut self) {
+        if let Some(n) = self.node {
+            // SAFETY: as in `entry`.
+            let key = unsafe { entry(n) }.internal_key;
+            self.node = self.list.seek_lt(&KeyProbe::from_encoded(key), false);
+        }
+    }
+
+    /// Moves to the first entry at or after `probe`.
+    pub(crate) fn seek(&mut self, probe: &KeyProbe<'_>) {
+        self.node = self.list.seek_ge(probe);
+    }
+
+    /// Moves to the last entry at or before `probe`.
+    pub(crate) fn seek_for_prev(&mut self, probe: &KeyProbe<'_>) {
+        self.node = self.list.seek_lt(probe, true);
+    }
+
+    /// Moves to the first entry.
+    pub(crate) fn seek_to_first(&mut self) {
+        self.node = self.list.first();
+    }
+
+    /// Moves to the last entry.
+    pub(crate) fn seek_to_last(&mut self) {
+        self.node = self.list.last();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Reverse;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicBool;
+    use std::thread;
+
+    use lsm_core::key::pack_trailer;
+    use lsm_core::{compare_internal_keys, ValueKind};
+    use proptest::prelude::*;
+
+    /// The model's key: sorts as internal keys do.
+    type ModelKey = (Vec<u8>, Reverse<u64>);
+
+    fn internal_key(user_key: &[u8], trailer: u64) -> Vec<u8> {
+        let mut key = user_key.to_vec();
+        key.extend_from_slice(&trailer.to_le_bytes());
+        key
+    }
+
+    fn model_entry((user_key, Reverse(trailer)): &ModelKey, value: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        (internal_key(user_key, *trailer), value.to_vec())
+    }
+
+    fn owned(entry: EntryRef<'_>) -> (Vec<u8>, Vec<u8>) {
+        (entry.internal_key.to_vec(), entry.value.to_vec())
+    }
+
+    fn forward(list: &Arc<SkipList>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut cursor = Cursor::new(Arc::clone(list));
+        cursor.seek_to_first();
+        let mut out = Vec::new();
+        while let Some(entry) = cursor.entry() {
+            out.push(owned(entry));
+            cursor.next();
+        }
+        out
+    }
+
+    fn backward(list: &Arc<SkipList>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut cursor = Cursor::new(Arc::clone(list));
+        cursor.seek_to_last();
+        let mut out = Vec::new();
+        while let Some(entry) = cursor.entry() {
+            out.push(owned(entry));
+            cursor.prev();
+        }
+        out
+    }
+
+    fn assert_strictly_increasing(entries: &[(Vec<u8>, Vec<u8>)]) {
+        for pair in entries.windows(2) {
+            assert!(
+                compare_internal_keys(&pair[0].0, &pair[1].0).is_lt(),
+                "{:?} before {:?}",
+                pair[0].0,
+                pair[1].0
+            );
+        }
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as usize,
+            usize::MAX,
+        ] {
+            let mut buffer = [0u8; MAX_VARINT_BYTES];
+            // SAFETY: the buffer holds the longest varint.
+            let written = unsafe { write_varint(buffer.as_mut_ptr(), value) };
+            assert_eq!(written, varint_len(value));
+            // SAFETY: a complete varint was just written there.
+            let (read, len) = unsafe { read_varint(buffer.as_ptr()) };
+            assert_eq!((read, len), (value, written));
+        }
+    }
+
+    #[test]
+    fn random_heights_are_in_range_and_halve_per_level() {
+        let heights: Vec<usize> = (0..40_000).map(|_| random_height()).collect();
+        assert!(heights.iter().all(|h| (1..=MAX_HEIGHT).contains(h)));
+        let ones = heights.iter().filter(|&&h| h == 1).count();
+        // Chance 1/2: 20_000 expected, standard deviation 100.
+        assert!(
+            (19_000..21_000).contains(&ones),
+            "{ones} of 40000 have height 1"
+        );
+        let tall = heights.iter().filter(|&&h| h >= 4).count();
+        // Chance 1/8: 5_000 expected, standard deviation about 66.
+        assert!(
+            (4_500..5_500).contains(&tall),
+            "{tall} of 40000 are 4 or taller"
+        );
+    }
+
+    #[test]
+    fn an_empty_list_has_no_entries_and_no_chunk() {
+        let list = Arc::new(SkipList::new());
+        assert_eq!(list.len(), 0);
+        assert_eq!(list.reserved_bytes(), 0, "chunks are allocated lazily");
+        assert!(forward(&list).is_empty() && backward(&list).is_empty());
+        let probe = KeyProbe::new(b"", 0);
+        assert!(list.find_ge(&probe).is_none());
+        let mut cursor = Cursor::new(Arc::clone(&list));
+        cursor.seek_for_prev(&KeyProbe::new(b"\xFF", 0));
+        assert!(!cursor.valid());
+    }
+
+    #[test]
+    fn empty_keys_and_values_are_stored() {
+        let list = Arc::new(SkipList::new());
+        assert!(list.insert(b"", 1, b""));
+        assert!(list.insert(b"", 2, b"v"));
+        assert!(list.insert(b"k", 3, b""));
+        assert!(!list.insert(b"", 1, b"other"), "duplicate");
+        let entries = forward(&list);
+        assert_eq!(
+            entries,
+            [
+                (internal_key(b"", 2), b"v".to_vec()),
+                (internal_key(b"", 1), Vec::new()),
+                (internal_key(b"k", 3), Vec::new()),
+            ]
+        );
+        let found = list.find_ge(&KeyProbe::new(b"", 1)).unwrap();
+        assert_eq!(
+            (found.user_key(), found.trailer(), found.value),
+            (&b""[..], 1, &b""[..])
+        );
+    }
+
+    #[test]
+    fn large_values_get_their_own_chunks() {
+        let list = Arc::new(SkipList::new());
+        let big = |i: u8| vec![i; 1 << 20];
+        for i in 0..4u8 {
+            assert!(list.insert(&[b'b', i], u64::from(i), &big(i)));
+            assert!(list.insert(&[b'a', i], u64::from(i), b"small"));
+        }
+        // One ordinary chunk for the small entries, one per large value.
+        let large_node = (1 << 20) + 2 + 8;
+        assert!(list.reserved_bytes() >= CHUNK_BYTES + 4 * large_node);
+        assert!(list.reserved_bytes() < 2 * CHUNK_BYTES + 4 * (large_node + 8 * MAX_HEIGHT + 8));
+        for i in 0..4u8 {
+            let found = list.find_ge(&KeyProbe::new(&[b'b', i], u64::MAX)).unwrap();
+            assert_eq!(found.user_key(), [b'b', i]);
+            assert!(found.value == big(i), "value {i} intact");
+        }
+        assert_eq!(backward(&list).len(), 8);
+    }
+
+    #[test]
+    fn small_entries_fill_chunk_after_chunk() {
+        let list = Arc::new(SkipList::new());
+        let value = [3u8; 1000];
+        let n = 3 * CHUNK_BYTES / 1000;
+        for i in 0..n as u64 {
+            assert!(list.insert(&i.to_be_bytes(), 1, &value));
+        }
+        let chunks = list.reserved_bytes() / CHUNK_BYTES;
+        assert!((3..=4).contains(&chunks), "{chunks} chunks for ~3 MiB");
+        assert!(list.allocated_bytes() <= list.reserved_bytes());
+        let entries = forward(&list);
+        assert_eq!(entries.len(), n);
+        assert_strictly_increasing(&entries);
+    }
+
+    #[test]
+    fn eight_threads_insert_50k_each() {
+        const THREADS: u64 = 8;
+        const PER_THREAD: u64 = 50_000;
+        let list = Arc::new(SkipList::new());
+        thread::scope(|s| {
+            for t in 0..THREADS {
+                let list = &list;
+                s.spawn(move || {
+                    for i in 0..PER_THREAD {
+                        // Interleaved keys: threads insert next to each other.
+                        let n = i * THREADS + t;
+                        let key = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes();
+                        assert!(list.insert(
+                            &key,
+                            pack_trailer(n, ValueKind::Put),
+                            &n.to_le_bytes()
+                        ));
+                    }
+                });
+            }
+        });
+        let total = (THREADS * PER_THREAD) as usize;
+        assert_eq!(list.len(), total);
+        let entries = forward(&list);
+        assert_eq!(entries.len(), total);
+        assert_strictly_increasing(&entries);
+        let mut seen = vec![false; total];
+        for (key, value) in &entries {
+            let n = u64::from_le_bytes(value[..].try_into().unwrap());
+            assert_eq!(
+                key[..8],
+                n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes()
+            );
+            assert!(!std::mem::replace(&mut seen[n as usize], true), "{n} twice");
+        }
+    }
+
+    #[test]
+    fn concurrent_duplicate_inserts_store_each_key_once() {
+        const THREADS: usize = 4;
+        const KEYS: u64 = 5_000;
+        let list = Arc::new(SkipList::new());
+        let stored: usize = thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let list = &list;
+                    s.spawn(move || {
+                        (0..KEYS)
+                            .filter(|i| {
+                                let key = i.to_be_bytes();
+                                list.insert(&key, 7, &[t as u8])
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(stored, KEYS as usize, "exactly one insert of each key won");
+        assert_eq!(list.len(), KEYS as usize);
+        let entries = forward(&list);
+        assert_eq!(entries.len(), KEYS as usize);
+        assert_strictly_increasing(&entries);
+    }
+
+    #[test]
+    fn cursors_during_concurrent_inserts_see_sorted_growing_views() {
+        const WRITERS: u64 = 3;
+        const PER_WRITER: u64 = 20_000;
+        let list = Arc::new(SkipList::new());
+        // How many inserts each writer has finished (Release after each).
+        let finished: Vec<AtomicUsize> = (0..WRITERS).map(|_| AtomicUsize::new(0)).collect();
+        let done = AtomicBool::new(false);
+        let key = |w: u64, i: u64| {
+            (i * WRITERS + w)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .to_be_bytes()
+        };
+        thread::scope(|s| {
+            for w in 0..WRITERS {
+                let (list, finished) = (&list, &finished);
+                s.spawn(move || {
+                    for i in 0..PER_WRITER {
+                        list.insert(&key(w, i), 1, b"v");
+                        finished[w as usize].store(i as usize + 1, atomic::Ordering::Release);
+                    }
+                });
+            }
+            let reader = s.spawn(|| {
+                let mut scans = 0;
+                let mut last_len = 0;
+                loop {
+                    let stop = done.load(atomic::Ordering::Acquire);
+                    let before: Vec<usize> = finished
+                        .iter()
+                        .map(|f| f.load(atomic::Ordering::Acquire))
+                        .collect();
+                    let entries = if scans % 2 == 0 {
+                        forward(&list)
+                    } else {
+                        let mut b = backward(&list);
+                        b.reverse();
+                        b
+                    };
+                    assert_strictly_increasing(&entries);
+                    assert!(entries.len() >= last_len, "a later scan never sees fewer");
+                    last_len = entries.len();
+                    // Everything inserted before the scan started is in it.
+                    for (w, &n) in before.iter().enumerate() {
+                        for i in [0, n / 2, n.saturating_sub(1)] {
+                            if i < n {
+                                let k = internal_key(&key(w as u64, i as u64), 1);
+                                assert!(
+                                    entries
+                                        .binary_search_by(|(e, _)| compare_internal_keys(e, &k))
+                                        .is_ok(),
+                                    "writer {w}'s insert {i} missing"
+                                );
+                            }
+                        }
+                    }
+                    scans += 1;
+                    if stop {
+                        return scans;
+                    }
+                }
+            });
+            // Let the writers finish, then stop the reader.
+            while finished
+                .iter()
+                .any(|f| f.load(atomic::Ordering::Acquire) < PER_WRITER as usize)
+            {
+                thread::yield_now();
+            }
+            done.store(true, atomic::Ordering::Release);
+            assert!(reader.join().unwrap() >= 1);
+        });
+        assert_eq!(forward(&list).len(), (WRITERS * PER_WRITER) as usize);
+    }
+
+    /// One op of the model test: a small alphabet of user keys and
+    /// sequence numbers, so duplicates and ties are common.
+    fn op() -> impl Strategy<Value = (Vec<u8>, u64, bool, Vec<u8>)> {
+        (
+            proptest::collection::vec(0u8..3, 0..4),
+            0u64..6,
+            any::<bool>(),
+            proptest::collection::vec(any::<u8>(), 0..12),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn skiplist_matches_btreemap_model(
+            ops in proptest::collection::vec(op(), 0..200),
+            probes in proptest::collection::vec((proptest::collection::vec(0u8..3, 0..4), 0u64..8), 0..20),
+        ) {
+            let list = Arc::new(SkipList::new());
+            let mut model: BTreeMap<ModelKey, Vec<u8>> = BTreeMap::new();
+            for (user_key, seq, put, value) in &ops {
+                let kind = if *put { ValueKind::Put } else { ValueKind::Delete };
+                let trailer = pack_trailer(*seq, kind);
+                let stored = list.insert(user_key, trailer, value);
+                let key = (user_key.clone(), Reverse(trailer));
+                let fresh = !model.contains_key(&key);
+                prop_assert_eq!(stored, fresh, "insert of {:?}", key);
+                model.entry(key).or_insert_with(|| value.clone());
+            }
+            prop_assert_eq!(list.len(), model.len());
+            let want: Vec<_> = model.iter().map(|(k, v)| model_entry(k, v)).collect();
+            prop_assert_eq!(forward(&list), want.clone());
+            let mut want_back = want;
+            want_back.reverse();
+            prop_assert_eq!(backward(&list), want_back);
+
+            let mut cursor = Cursor::new(Arc::clone(&list));
+            for (user_key, trailer) in probes {
+                let probe = KeyProbe::new(&user_key, trailer);
+                let key = (user_key.clone(), Reverse(trailer));
+                let at_or_after = model.range(key.clone()..).next().map(|(k, v)| model_entry(k, v));
+                prop_assert_eq!(list.find_ge(&probe).map(owned), at_or_after.clone());
+                cursor.seek(&probe);
+                prop_assert_eq!(cursor.entry().map(owned), at_or_after);
+                // One step back from a seek is the last entry before the probe.
+                let before = model.range(..key.clone()).next_back().map(|(k, v)| model_entry(k, v));
+                if cursor.valid() {
+                    cursor.prev();
+                } else {
+                    cursor.seek_to_last();
+                }
+                prop_assert_eq!(cursor.entry().map(owned), before);
+                let at_or_before = model.range(..=key).next_back().map(|(k, v)| model_entry(k, v));
+                cursor.seek_for_prev(&probe);
+                prop_assert_eq!(cursor.entry().map(owned), at_or_before.clone());
+                if cursor.valid() {
+                    cursor.next();
+                    let after = at_or_before
+                        .and_then(|(k, _)| want_after(&model, &k));
+                    prop_assert_eq!(cursor.entry().map(owned), after);
+                }
+            }
+        }
+    }
+
+    /// The model's entry right after the one whose internal key is `key`.
+    fn want_after(model: &BTreeMap<ModelKey, Vec<u8>>, key: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let (user_key, trailer) = key.split_last_chunk::<TRAILER_BYTES>()?;
+        let key = (user_key.to_vec(), Reverse(u64::from_le_bytes(*trailer)));
+        model
+            .range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded))
+            .next()
+            .map(|(k, v)| model_entry(k, v))
+    }
+}
