@@ -84,7 +84,7 @@ const WAL_SEGMENT_BYTES: u64 = 4096;
 /// the result, which [`build_pristine`] asserts) so that the last manifest
 /// record is a flush with no compaction after it and the unflushed
 /// memtable spans at least three WAL segments.
-const OPS: usize = 184;
+const OPS: usize = 200;
 
 fn config(dir: &Path) -> LsmConfig {
     LsmConfig::builder(dir)

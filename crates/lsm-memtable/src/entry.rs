@@ -35,7 +35,9 @@ pub(crate) struct KeyProbe<'a> {
 ///
 /// If two keys' prefixes differ, they order as their keys do (a zero pad
 /// sorts like "shorter"), so most comparisons in a search are one integer
-/// comparison instead of a `memcmp` call.
+/// comparison. Keys sharing their first 8 bytes (zero-padded numbers, one
+/// keyspace's prefix byte) go on with `compare_user_keys`, a word at a
+/// time, not a `memcmp` call.
 #[inline]
 fn user_key_prefix(user_key: &[u8]) -> u64 {
     match user_key.first_chunk::<8>() {
@@ -83,7 +85,7 @@ impl<'a> KeyProbe<'a> {
         let (user_key, trailer) = split_encoded(stored);
         self.prefix
             .cmp(&user_key_prefix(user_key))
-            .then_with(|| self.user_key.cmp(user_key))
+            .then_with(|| lsm_core::compare_user_keys(self.user_key, user_key))
             .then_with(|| trailer.cmp(&self.trailer))
     }
 }
