@@ -68,7 +68,7 @@ pub struct StoreStats {
     /// Write stalls since open: times a write (or the thread applying
     /// writes) waited for the store to make room. Async store: the applier
     /// waiting for the flusher (too many frozen memtables), and a writer
-    /// blocked on a full apply queue; sync store: a write that froze,
+    /// blocked on a full apply queue for 100 µs or more; sync store: a write that froze,
     /// flushed and compacted inline (or waited for another write doing
     /// so). See `docs/observability.md`.
     pub write_stalls: u64,

@@ -99,6 +99,10 @@ pub(crate) struct Pipeline {
 /// `Pipeline::streaming`).
 const STREAMING_GAP_NANOS: u64 = 20_000;
 
+/// A wait for a slot in the full apply queue shorter than this is not
+/// recorded as a stall (see `Pipeline::apply_or_enqueue`).
+const QUEUE_STALL_MIN: Duration = Duration::from_micros(100);
+
 /// A streaming writer queues only while fewer writes than this wait (see
 /// `Pipeline::stream_to_applier`).
 const STREAM_QUEUE_MAX: usize = 256;
@@ -188,11 +192,16 @@ impl Pipeline {
             Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => item,
         };
         // A full queue is a stall: measured from here (the fast paths above
-        // read no clock) until the write is applied or queued.
+        // read no clock) until the write is applied or queued. A streaming
+        // writer that outruns the applier finds the queue full on most
+        // writes and gets a slot within microseconds: that is the applier's
+        // pace, not a stall, so only waits from `QUEUE_STALL_MIN` count.
         let stalled = Instant::now();
         self.apply_or_enqueue_blocking(item, overfull);
-        self.engine
-            .record_stall(StallCause::ApplyQueueFull, stalled.elapsed());
+        let waited = stalled.elapsed();
+        if waited >= QUEUE_STALL_MIN {
+            self.engine.record_stall(StallCause::ApplyQueueFull, waited);
+        }
     }
 
     /// Step 4 with the queue full: a slot if one frees up within
