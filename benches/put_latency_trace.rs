@@ -6,8 +6,9 @@
 //! `lsm.freeze`) of the same moment, collected by a tracing layer.
 //!
 //! Run: `cargo run --release -p lsm-benches --example put_latency_trace --
-//! [puts] [async|sync] [threshold_us] [never|always]` (defaults 1,000,000,
-//! async, 1000, never; `always` syncs every put, as `lsm bench fillsync`).
+//! [puts] [async|sync] [threshold_us] [never|always] [apply_queue_max]`
+//! (defaults 1,000,000, async, 1000, never, the config's default; `always`
+//! syncs every put, as `lsm bench fillsync`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 /// A put into whichever store the run uses.
@@ -85,6 +86,7 @@ fn main() {
         Some("always") => SyncMode::Always,
         Some(other) => panic!("unknown sync mode {other}: never or always"),
     };
+    let apply_queue_max: Option<usize> = args.next().map(|s| s.parse().unwrap());
 
     let start = Instant::now();
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -95,7 +97,11 @@ fn main() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let config = LsmConfig::builder(dir.path())
+    let mut config = LsmConfig::builder(dir.path());
+    if let Some(max) = apply_queue_max {
+        config = config.apply_queue_max(max);
+    }
+    let config = config
         .memtable_bytes(64 << 20)
         .block_cache_bytes(64 << 20)
         .bloom_bits_per_key(10)
