@@ -11,9 +11,9 @@
 //! 2. `Pipeline::core` (`Mutex<Freezer>`): the core lock, guarding the
 //!    engine's one `Freezer`. Whoever applies to the memtable holds it: a
 //!    writer that got it with `try_lock` (also after the queue stayed
-//!    full for `apply_lock_timeout`) or the applier draining. The applier also holds it across a
-//!    freeze and while it waits for the flusher to make room, which is what
-//!    turns a slow flusher into backpressure.
+//!    full for `apply_lock_timeout`) or the applier draining. The applier
+//!    also holds it across a freeze and while it waits for the flusher to
+//!    make room, which is what turns a slow flusher into backpressure.
 //!
 //! Writers take `core` only with `try_lock`, never blocking,
 //! and `Freezer::freeze` takes the gate only with `try_write_for`, with the
@@ -172,8 +172,10 @@ impl Pipeline {
         first: SeqNo,
         last: SeqNo,
     ) {
-        // Past the memtable's limit by an eighth (a freeze is overdue), the
-        // writer queues instead: the bounded queue then bounds the memtable.
+        // Inline apply, unless writes stream (the applier inserts while this
+        // writer appends its next record) or the memtable is an eighth past
+        // its limit (a freeze is overdue: queueing lets the bounded queue
+        // bound the memtable).
         let fill = self.engine.memtable_fill();
         let overfull = fill == MemtableFill::Overfull;
         if !overfull && !self.stream_to_applier(fill) {
