@@ -252,6 +252,12 @@ impl Pipeline {
     /// [`STREAMING_GAP_NANOS`] after the previous one).
     fn streaming(&self) -> bool {
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.note_write_at(now)
+    }
+
+    /// Records a write at `now` (nanoseconds since `epoch`); true when the
+    /// previous one was less than [`STREAMING_GAP_NANOS`] before it.
+    fn note_write_at(&self, now: u64) -> bool {
         let previous = self.last_write_nanos.swap(now, Ordering::Relaxed);
         now.saturating_sub(previous) < STREAMING_GAP_NANOS
     }
@@ -409,19 +415,34 @@ mod tests {
 
     use super::*;
 
+    /// The rule on explicit times (a test of `streaming` with the clock
+    /// could be descheduled between two calls and see a gap).
     #[test]
-    fn back_to_back_writes_stream_and_spaced_ones_do_not() {
+    fn writes_closer_than_the_gap_stream_and_spaced_ones_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
         let pipeline = Pipeline::new(engine).unwrap();
-        std::thread::sleep(Duration::from_millis(1));
-        assert!(!pipeline.streaming(), "the first write after a pause");
-        assert!(pipeline.streaming(), "right after the previous one");
-        assert!(pipeline.streaming());
+        let ms = 1_000_000;
+        assert!(!pipeline.note_write_at(ms), "the first write after a pause");
+        assert!(
+            pipeline.note_write_at(ms + 5_000),
+            "5 µs after the previous one"
+        );
+        assert!(pipeline.note_write_at(ms + 5_000 + STREAMING_GAP_NANOS - 1));
+        assert!(
+            !pipeline.note_write_at(ms + 5_000 + 2 * STREAMING_GAP_NANOS - 1),
+            "exactly the gap after the previous one"
+        );
+        assert!(
+            !pipeline.note_write_at(2 * ms),
+            "far after the previous one"
+        );
+        // The clock-reading form: a pause of a millisecond is always seen.
+        pipeline.streaming();
         std::thread::sleep(Duration::from_millis(1));
         assert!(
             !pipeline.streaming(),
-            "a millisecond after the previous one"
+            "a millisecond after the previous write"
         );
     }
 }
