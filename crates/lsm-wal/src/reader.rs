@@ -240,7 +240,7 @@ pub fn read_segment(fs: &dyn FileSystem, path: &Path) -> Result<SegmentContents>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{encode_segment_header, frame_batch_record, ops_crc};
+    use crate::format::{encode_segment_header, frame_batch_record, OpsCrc};
     use lsm_core::WriteBatch;
     use proptest::prelude::*;
 
@@ -250,7 +250,7 @@ mod tests {
         for &seq in seqs {
             let mut batch = WriteBatch::new();
             batch.put(b"key", b"value");
-            frame_batch_record(&mut buf, batch.encoded(), seq, &ops_crc(batch.encoded()));
+            frame_batch_record(&mut buf, batch.encoded(), seq, &OpsCrc::of(batch.encoded()));
         }
         buf
     }

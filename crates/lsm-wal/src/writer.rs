@@ -62,7 +62,7 @@ use lsm_core::fs::WritableFile;
 use lsm_core::{SeqNo, SharedFileSystem, WriteBatch, MAX_SEQNO};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::format::{encode_segment_header, frame_batch_record, ops_crc, SEGMENT_HEADER_BYTES};
+use crate::format::{encode_segment_header, frame_batch_record, OpsCrc, SEGMENT_HEADER_BYTES};
 use crate::naming::segment_path;
 use crate::options::{SyncMode, WalOptions};
 use crate::{Error, Result};
@@ -330,7 +330,7 @@ impl WalWriter {
     fn append_inner(&self, batch: &WriteBatch, sync: Option<bool>) -> Result<SeqNo> {
         batch.check_limits()?;
         let encoded = batch.encoded();
-        let ops_crc = ops_crc(encoded);
+        let ops_crc = OpsCrc::of(encoded);
         let count = batch.count();
 
         let mut st = self.state.lock();
