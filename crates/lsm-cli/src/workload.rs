@@ -126,11 +126,15 @@ impl KeyChooser {
 /// The key for index `i`, `len` bytes long (db_bench style: zero-padded
 /// decimal, so keys sort in index order). `len` below 8 is raised to 8.
 pub fn key_bytes(i: u64, len: usize) -> Vec<u8> {
-    let len = len.max(8);
-    let digits = format!("{i:020}");
-    let mut key = vec![b'0'; len];
-    let take = digits.len().min(len);
-    key[len - take..].copy_from_slice(&digits.as_bytes()[digits.len() - take..]);
+    // The last `len` digits of `i` zero-padded to 20 (all of u64), written
+    // from the right without formatting: a profile of `lsm bench fillseq`
+    // had `format!` here at 15% of the samples, time every engine paid.
+    let mut key = vec![b'0'; len.max(8)];
+    let mut rest = i;
+    for digit in key.iter_mut().rev().take(20) {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
     key
 }
 
@@ -154,6 +158,18 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert!(a < b);
         assert_eq!(key_bytes(5, 4).len(), 8);
+    }
+
+    #[test]
+    fn keys_are_the_last_digits_of_the_zero_padded_index() {
+        for i in [0, 7, 42, 999_999, 1 << 40, u64::MAX] {
+            let digits = format!("{i:020}");
+            for len in [8, 16, 20, 24] {
+                let padded = format!("{digits:0>len$}");
+                let expected = &padded.as_bytes()[padded.len() - len..];
+                assert_eq!(key_bytes(i, len), expected, "i={i} len={len}");
+            }
+        }
     }
 
     #[test]
