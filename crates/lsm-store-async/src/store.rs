@@ -221,7 +221,10 @@ impl AsyncLsmStore {
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<SeqNo> {
         let key = key.as_ref();
         let value = value.as_ref();
-        let mut batch = WriteBatch::with_capacity(key.len() + value.len() + 12);
+        let mut batch = self
+            .shared
+            .pipeline
+            .spare_batch(key.len() + value.len() + 12);
         batch.put(key, value);
         self.shared
             .pipeline
@@ -232,7 +235,7 @@ impl AsyncLsmStore {
     /// [`AsyncLsmStore::put`]).
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<SeqNo> {
         let key = key.as_ref();
-        let mut batch = WriteBatch::with_capacity(key.len() + 8);
+        let mut batch = self.shared.pipeline.spare_batch(key.len() + 8);
         batch.delete(key);
         self.shared
             .pipeline
