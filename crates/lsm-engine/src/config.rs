@@ -50,9 +50,9 @@ pub struct LsmConfig {
     /// ignores it.
     pub apply_queue_max: usize,
     /// AsyncLsmStore only: how long a writer that finds the apply queue
-    /// full waits for a slot before it tries to apply its write itself
-    /// (if the core lock is free; else it waits for a slot without limit).
-    /// `SimpleLsmStore` ignores it.
+    /// full waits for a slot before it applies its write itself, beside
+    /// the applier (unless the memtable is an eighth past its size: then
+    /// it waits for a slot without limit). `SimpleLsmStore` ignores it.
     pub apply_lock_timeout: Duration,
     /// AsyncLsmStore only: background compaction threads. `SimpleLsmStore`
     /// ignores it.
@@ -94,7 +94,10 @@ impl LsmConfig {
                 // 1M puts: slowest put 34 ms with 4096, 8-11 ms with 1024,
                 // 5 ms with 256, throughput the same).
                 apply_queue_max: 256,
-                apply_lock_timeout: Duration::from_millis(5),
+                // The applier frees a slot every few microseconds while it
+                // runs; a longer wait means it is away (descheduled, or in
+                // a freeze's WAL sync), and the writer applies itself.
+                apply_lock_timeout: Duration::from_micros(200),
                 compaction_workers: 1,
                 background_nice: 10,
                 fs: OsFileSystem::shared(),

@@ -9,11 +9,13 @@
 //!    So once a freeze holds it, every WAL-appended write is applied or in
 //!    the queue.
 //! 2. `Pipeline::core` (`Mutex<Freezer>`): the core lock, guarding the
-//!    engine's one `Freezer`. Whoever applies to the memtable holds it: a
-//!    writer that got it with `try_lock` (also after the queue stayed
-//!    full for `apply_lock_timeout`) or the applier draining. The applier
-//!    also holds it across a freeze and while it waits for the flusher to
-//!    make room, which is what turns a slow flusher into backpressure.
+//!    engine's one `Freezer`. The applier holds it while it drains, across
+//!    a freeze and while it waits for the flusher to make room; a writer
+//!    that gets it with `try_lock` applies its write inline through it.
+//!    A writer that found the queue full for `apply_lock_timeout` applies
+//!    under its permit alone (`WritePermit::apply`), beside the applier,
+//!    until the memtable is overfull; from there it waits for a slot,
+//!    which is what turns a slow flusher into backpressure.
 //!
 //! Writers take `core` only with `try_lock`, never blocking,
 //! and `Freezer::freeze` takes the gate only with `try_write_for`, with the
@@ -27,7 +29,8 @@
 //!   contiguous applied ranges, so reads see a prefix of the WAL.
 //! - Only the holder of the `Freezer` (the core lock) freezes the active
 //!   memtable, so applying under the core lock is safe without the gate;
-//!   writers that apply hold their permit too.
+//!   and a freeze needs the gate exclusively, so applying under a permit
+//!   is safe without the core lock. Writers that apply hold their permit.
 //! - A queued write's WAL record exists before it is queued, so a crash
 //!   loses no acknowledged write: recovery replays the WAL, a superset of
 //!   what was applied.
@@ -182,7 +185,7 @@ impl Pipeline {
     /// start before the batch is applied or queued.
     fn apply_or_enqueue(
         &self,
-        _permit: &WritePermit<'_>,
+        permit: &WritePermit<'_>,
         batch: Cow<'_, WriteBatch>,
         first: SeqNo,
         last: SeqNo,
@@ -218,7 +221,7 @@ impl Pipeline {
         // writes and gets a slot within microseconds: that is the applier's
         // pace, not a stall, so only waits from `QUEUE_STALL_MIN` count.
         let stalled = Instant::now();
-        self.apply_or_enqueue_blocking(item, overfull);
+        self.apply_or_enqueue_blocking(permit, item);
         let waited = stalled.elapsed();
         if waited >= QUEUE_STALL_MIN {
             self.engine.record_stall(StallCause::ApplyQueueFull, waited);
@@ -227,29 +230,41 @@ impl Pipeline {
 
     /// Step 4 with the queue full: a slot if one frees up within
     /// `apply_lock_timeout` (the applier frees one per write it takes, so
-    /// while it drains that is microseconds; waiting for the core lock
-    /// instead meant waiting for a whole drain, up to `apply_queue_max`
-    /// inserts); then the core lock if it is free (unless the memtable is
-    /// `overfull`); else a blocking send.
-    fn apply_or_enqueue_blocking(&self, item: QueuedWrite, overfull: bool) {
+    /// while it runs that is microseconds); else, unless the memtable is
+    /// overfull, the writer applies its write itself under its permit,
+    /// beside the applier (the memtable takes concurrent inserts, and the
+    /// permit holds off a freeze); else a blocking send.
+    ///
+    /// The applier can be away for milliseconds: descheduled on a machine
+    /// whose cores also run the flusher, or in a freeze's WAL sync. Waiting
+    /// for it (for a slot, or for the core lock it holds) was what the
+    /// slowest puts of a traced fill waited for.
+    fn apply_or_enqueue_blocking(&self, permit: &WritePermit<'_>, item: QueuedWrite) {
         let item = match self.queue_tx.send_timeout(item, self.lock_timeout) {
             Ok(()) => return,
             Err(SendTimeoutError::Timeout(item) | SendTimeoutError::Disconnected(item)) => item,
         };
-        if !overfull {
-            if let Some(core) = self.core.try_lock() {
-                self.apply_and_wake(&core, &item.batch, item.first, item.last);
-                return;
-            }
+        if self.engine.memtable_fill() != MemtableFill::Overfull {
+            self.apply_with_permit(permit, &item);
+            return;
         }
-        // Backpressure: wait for the applier to make room. Keeps order in
+        // Backpressure: the memtable is an eighth past its size (its freeze
+        // is overdue); wait for the applier to make room. Keeps order in
         // the queue; the watermark keeps visibility in WAL order anyway.
         if let Err(err) = self.queue_tx.send(item) {
             // Unreachable (the pipeline owns the receiver); apply inline
             // rather than lose an acknowledged write.
-            let item = err.into_inner();
-            let core = self.core.lock();
-            self.apply(&core, &item.batch, item.first, item.last);
+            self.apply_with_permit(permit, &err.into_inner());
+        }
+    }
+
+    /// Applies a write under its writer's permit (no core lock: the permit
+    /// holds the gate shared, so no freeze can start until it is dropped)
+    /// and wakes the applier if the memtable is now full.
+    fn apply_with_permit(&self, permit: &WritePermit<'_>, item: &QueuedWrite) {
+        debug_assert_eq!(item.last + 1 - item.first, u64::from(item.batch.count()));
+        if permit.apply(&item.batch, item.first, item.last) {
+            let _ = self.wake_tx.try_send(());
         }
     }
 

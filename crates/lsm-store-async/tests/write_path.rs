@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lsm_store_async::{AsyncLsmStore, Error, WriteBatch};
 
@@ -63,14 +63,19 @@ fn queued_writes_become_visible_in_wal_order_as_one_prefix() {
     );
 }
 
+/// The applier holding the core lock stands for an applier that is away
+/// (descheduled, freezing, or waiting for the flusher to make room).
 #[test]
-fn full_queue_blocks_writers_until_the_core_lock_is_released() {
+fn with_the_queue_full_writers_apply_themselves_until_the_memtable_is_overfull_then_block() {
+    const PUTS: u32 = 400; // ~60 KiB of entries: far past a 16 KiB memtable
     let dir = tempfile::tempdir().unwrap();
     let config = common::small(dir.path())
         .apply_queue_max(4)
         .apply_lock_timeout(Duration::from_millis(1))
         .build()
         .unwrap();
+    let memtable_bytes = config.memtable_bytes;
+    let overfull = memtable_bytes + memtable_bytes / 8;
     let store = Arc::new(AsyncLsmStore::open(config).unwrap());
     let core = store.hold_core_lock();
     let done = Arc::new(AtomicBool::new(false));
@@ -79,25 +84,39 @@ fn full_queue_blocks_writers_until_the_core_lock_is_released() {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let mut last = 0;
-            for i in 0..20u32 {
-                last = store.put(format!("k{i:02}"), "v").unwrap();
+            for i in 0..PUTS {
+                last = store.put(format!("k{i:03}"), [b'v'; 100]).unwrap();
             }
             done.store(true, Ordering::SeqCst);
             last
         })
     };
-    // The writer cannot finish 20 writes with 4 queue slots and the lock
-    // held: it is blocked in the queue (backpressure), not failing.
-    while store.queued_writes() < 4 {
-        std::thread::yield_now();
+    // The writer fills the queue, then inserts its writes itself (the
+    // applier cannot), until the memtable is an eighth over its size.
+    let deadline = Instant::now() + LONG;
+    while store.queued_writes() < 4 || store.stats().unwrap().memtable_bytes < overfull {
+        assert!(
+            Instant::now() < deadline,
+            "the writer never filled the memtable"
+        );
+        std::thread::sleep(Duration::from_millis(1));
     }
-    assert!(!done.load(Ordering::SeqCst));
-    assert_eq!(store.visible_seq(), 0);
+    // From there it waits for a slot (backpressure): nothing more goes in.
+    let blocked_at = store.stats().unwrap().memtable_bytes;
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!done.load(Ordering::SeqCst), "400 puts cannot fit");
+    assert_eq!(store.stats().unwrap().memtable_bytes, blocked_at);
+    assert_eq!(store.queued_writes(), 4);
+    assert_eq!(
+        store.visible_seq(),
+        0,
+        "the queued first writes hold the watermark back"
+    );
     drop(core);
     let last = writer.join().unwrap();
     assert!(done.load(Ordering::SeqCst));
     assert!(store.wait_for_seq(last, LONG));
-    assert_eq!(store.range(..).unwrap().count(), 20);
+    assert_eq!(store.range(..).unwrap().count(), PUTS as usize);
 }
 
 #[test]
