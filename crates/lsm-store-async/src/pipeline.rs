@@ -421,8 +421,16 @@ impl Pipeline {
     /// queueing a write every few microseconds would otherwise wake a
     /// parked applier (a futex wake and a context switch, 8% of the samples
     /// of a profiled one-thread fill) for most of them. `None` once the
-    /// stream pauses or a command waits.
+    /// stream pauses or a command waits, and at once while a frozen memtable
+    /// waits for the flusher: polling would take a core from it (the
+    /// flusher runs at `background_nice`), the frozen memtable would stay
+    /// in memory longer (peak RSS of a 1M-key fill 112-118 MiB → up to 147
+    /// MiB in runs that polled), and the applier sleeping costs no more than
+    /// it did before polling.
     fn wait_actively(&self) -> Option<QueuedWrite> {
+        if self.engine.immutable_count() > 0 {
+            return self.queue_rx.try_recv().ok();
+        }
         loop {
             if let Ok(item) = self.queue_rx.try_recv() {
                 return Some(item);
@@ -569,6 +577,22 @@ mod tests {
         // last write stamped in the future keeps the stream going).
         pipeline.last_write_nanos.store(u64::MAX, Ordering::Relaxed);
         assert!(pipeline.send(Command::Shutdown));
+        assert!(pipeline.wait_actively().is_none());
+    }
+
+    #[test]
+    fn the_applier_sleeps_while_a_frozen_memtable_waits_for_the_flusher() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
+        let pipeline = Pipeline::new(Arc::clone(&engine)).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(b"k", b"v");
+        engine.write(&batch).unwrap();
+        assert!(pipeline.core().freeze(true, |_, _| {}).unwrap());
+        assert_eq!(engine.immutable_count(), 1);
+        // Writes stream (a last write stamped in the future) and no command
+        // waits: only the frozen memtable ends the poll.
+        pipeline.last_write_nanos.store(u64::MAX, Ordering::Relaxed);
         assert!(pipeline.wait_actively().is_none());
     }
 
