@@ -6,9 +6,10 @@
 //! `lsm.freeze`) of the same moment, collected by a tracing layer.
 //!
 //! Run: `cargo run --release -p lsm-benches --example put_latency_trace --
-//! [puts] [async|sync] [threshold_us] [never|always] [apply_queue_max]`
-//! (defaults 1,000,000, async, 1000, never, the config's default; `always`
-//! syncs every put, as `lsm bench fillsync`).
+//! [puts] [async|sync] [threshold_us] [never|always] [apply_queue_max]
+//! [random|ascending]` (defaults 1,000,000, async, 1000, never, the
+//! config's default, random; `always` syncs every put, as `lsm bench
+//! fillsync`; `ascending` puts keys in order, as `lsm bench fillseq`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 /// A put into whichever store the run uses.
@@ -87,6 +88,11 @@ fn main() {
         Some(other) => panic!("unknown sync mode {other}: never or always"),
     };
     let apply_queue_max: Option<usize> = args.next().map(|s| s.parse().unwrap());
+    let ascending = match args.next().as_deref() {
+        None | Some("random") => false,
+        Some("ascending") => true,
+        Some(other) => panic!("unknown key order {other}: random or ascending"),
+    };
 
     let start = Instant::now();
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -129,10 +135,14 @@ fn main() {
     let mut slow = Vec::new();
     let value = [b'v'; 100];
     let fill_start = Instant::now();
-    for _ in 0..puts {
+    for i in 0..puts {
         let mut key = [0u8; 16];
-        key[..8].copy_from_slice(&rng.next().to_be_bytes());
-        key[8..].copy_from_slice(&rng.next().to_be_bytes());
+        if ascending {
+            key[8..].copy_from_slice(&i.to_be_bytes());
+        } else {
+            key[..8].copy_from_slice(&rng.next().to_be_bytes());
+            key[8..].copy_from_slice(&rng.next().to_be_bytes());
+        }
         let t0 = Instant::now();
         put(&key, &value);
         let took = t0.elapsed();

@@ -96,6 +96,10 @@ pub(crate) struct Pipeline {
     /// When the latest write reached step 4, in nanoseconds since `epoch`
     /// (Relaxed: a hint for `streaming`, nothing is ordered by it).
     last_write_nanos: AtomicU64,
+    /// Set while the applier syncs the WAL outside the core lock (before a
+    /// freeze or a rotation): writers then apply inline instead of
+    /// streaming into a queue nobody drains. Relaxed: a hint.
+    applier_away: AtomicBool,
     /// Emptied batches for `put` and `delete` to fill again (see
     /// [`Pipeline::spare_batch`]).
     spare_tx: Sender<WriteBatch>,
@@ -146,6 +150,7 @@ impl Pipeline {
             closed: AtomicBool::new(false),
             epoch: Instant::now(),
             last_write_nanos: AtomicU64::new(0),
+            applier_away: AtomicBool::new(false),
             spare_tx,
             spare_rx,
         })
@@ -263,9 +268,8 @@ impl Pipeline {
     /// and wakes the applier if the memtable is now full.
     fn apply_with_permit(&self, permit: &WritePermit<'_>, item: &QueuedWrite) {
         debug_assert_eq!(item.last + 1 - item.first, u64::from(item.batch.count()));
-        if permit.apply(&item.batch, item.first, item.last) {
-            let _ = self.wake_tx.try_send(());
-        }
+        let full = permit.apply(&item.batch, item.first, item.last);
+        self.wake_if_due(full);
     }
 
     /// True when the writer should hand its batch to the applier instead
@@ -279,7 +283,10 @@ impl Pipeline {
         // freeze takes the write gate is applied under it, while every
         // writer waits.
         let streaming = self.streaming();
-        streaming && fill == MemtableFill::Room && self.queue_rx.len() < STREAM_QUEUE_MAX
+        streaming
+            && fill == MemtableFill::Room
+            && self.queue_rx.len() < STREAM_QUEUE_MAX
+            && !self.applier_away.load(Ordering::Relaxed)
     }
 
     /// True when writes arrive back to back (this one less than
@@ -303,7 +310,15 @@ impl Pipeline {
         first: SeqNo,
         last: SeqNo,
     ) {
-        if self.apply(core, batch, first, last) {
+        let full = self.apply(core, batch, first, last);
+        self.wake_if_due(full);
+    }
+
+    /// Wakes the applier after an inline apply if the memtable is now
+    /// `full` or the WAL's rotation is near (the applier prepares it; a
+    /// writer applying inline would otherwise leave it asleep).
+    fn wake_if_due(&self, full: bool) {
+        if full || self.engine.wal_rotation_is_near() {
             // A full wake channel means a wake-up is already pending.
             let _ = self.wake_tx.try_send(());
         }
@@ -412,8 +427,23 @@ impl Pipeline {
             if self.engine.memtable_full() && self.engine.check_writable().is_ok() {
                 // A failure poisons the engine; writers see it.
                 let _ = self.freeze(false);
+            } else if self.engine.wal_rotation_is_near() && self.engine.check_writable().is_ok() {
+                // The WAL will rotate on a writer's thread when its segment
+                // fills: sync it and create the next segment now, so that
+                // rotation only syncs a short tail. A failure poisons the
+                // engine.
+                let _ = self.away(|| self.engine.prepare_freeze());
             }
         }
+    }
+
+    /// Runs `work` (a WAL sync, outside the core lock) with
+    /// `applier_away` set.
+    fn away<T>(&self, work: impl FnOnce() -> T) -> T {
+        self.applier_away.store(true, Ordering::Relaxed);
+        let result = work();
+        self.applier_away.store(false, Ordering::Relaxed);
+        result
     }
 
     /// While writes stream (see [`Pipeline::streaming`]), the next queued
@@ -490,7 +520,7 @@ impl Pipeline {
         //    core lock: writers keep applying inline meanwhile instead of
         //    filling the queue and blocking on it. The freezer repeats both
         //    under the core lock, for the short tail appended since.
-        self.engine.prepare_freeze()?;
+        self.away(|| self.engine.prepare_freeze())?;
         // a. Room: wait (holding `core`, so writers queue and then block)
         //    while too many frozen memtables wait for the flusher.
         let mut core = self.core.lock();

@@ -119,6 +119,41 @@ fn with_the_queue_full_writers_apply_themselves_until_the_memtable_is_overfull_t
     assert_eq!(store.range(..).unwrap().count(), PUTS as usize);
 }
 
+/// A segment that fills before the memtable (here a 4 MiB memtable and
+/// 64 KiB segments) would otherwise rotate on a writer's thread, syncing
+/// the whole segment and creating the next one there.
+#[test]
+fn the_applier_prepares_the_next_wal_segment_before_the_current_one_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small(dir.path())
+        .memtable_bytes(4 << 20)
+        .wal_segment_bytes(64 * 1024)
+        .build()
+        .unwrap();
+    let store = AsyncLsmStore::open(config).unwrap();
+    assert_eq!(store.stats().unwrap().wal_segments, 1);
+    // 460 records of 131 bytes: past seven eighths of the segment (57,344
+    // bytes), short of full (65,536), so the WAL itself has not rotated.
+    for i in 0..460u32 {
+        store.put(format!("k{i:05}"), [b'v'; 100]).unwrap();
+    }
+    let deadline = Instant::now() + LONG;
+    while store.stats().unwrap().wal_segments < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the next segment was never prepared"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        stats.wal_segments, 2,
+        "the current one and the prepared one"
+    );
+    assert_eq!(stats.flushes, 0);
+    assert!(stats.wal_bytes < 64 * 1024 + 29, "no rotation yet");
+}
+
 #[test]
 fn wait_for_seq_fences_reads_across_threads() {
     const WRITERS: usize = 4;

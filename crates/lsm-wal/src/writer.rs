@@ -54,7 +54,7 @@
 
 use std::mem;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,6 +132,9 @@ pub struct WalWriter {
     /// fdatasync calls made on segment files since create (see
     /// [`WalWriter::sync_count`]). Counted outside `state`, after each call.
     syncs: AtomicU64,
+    /// [`WalWriter::rotation_is_near`], recomputed under `state` by every
+    /// append, preparation and rotation, so that asking costs one load.
+    rotation_near: AtomicBool,
 }
 
 /// Guarded by `WalWriter::state`. Offsets are *logical*: bytes of batch
@@ -281,6 +284,7 @@ impl WalWriter {
             dir: dir.to_path_buf(),
             sync_mode: options.sync_mode,
             segment_bytes: options.segment_bytes,
+            rotation_near: AtomicBool::new(false),
             state: Mutex::new(State {
                 pending: Vec::new(),
                 spare: Vec::new(),
@@ -343,6 +347,7 @@ impl WalWriter {
         let framed = frame_batch_record(&mut st.pending, encoded, first, &ops_crc);
         st.next_seq = last + 1;
         st.appended += framed as u64;
+        self.note_rotation_near(&st);
         let end = st.appended;
 
         let durable = match (sync, self.sync_mode) {
@@ -403,11 +408,13 @@ impl WalWriter {
             return Ok(()); // rotation reports the exhaustion
         };
         st.preparing = true;
+        self.note_rotation_near(&st);
         let created = MutexGuard::unlocked(&mut st, || {
             create_segment(&self.fs, &self.dir, number, self.segment_bytes, &self.syncs)
         });
         st.preparing = false;
         self.prepared_cv.notify_all();
+        self.note_rotation_near(&st);
         // A failure here loses no write, so it does not poison the WAL: the
         // rotation creates the segment itself (and poisons if that fails).
         let file = created?;
@@ -416,6 +423,7 @@ impl WalWriter {
         // above), so the segment is still `number - 1`.
         debug_assert_eq!(st.segment + 1, number);
         st.prepared = Some((number, file));
+        self.note_rotation_near(&st);
         Ok(())
     }
 
@@ -434,6 +442,31 @@ impl WalWriter {
         let result = self.rotate_locked(&mut st, RotateReason::Requested);
         self.release_writer(&mut st, result.as_ref().err());
         result
+    }
+
+    /// True when the current segment is at least seven eighths full and
+    /// its successor is not prepared (nor being prepared): the next
+    /// rotation is near and would, as things stand, sync everything
+    /// unsynced in this segment and create the next one on the appending
+    /// thread. A store calls [`sync`](WalWriter::sync) and
+    /// [`prepare_next_segment`](WalWriter::prepare_next_segment) off its
+    /// write path when it sees this, so that rotation costs little.
+    /// One relaxed load (the answer is recomputed under the lock whenever
+    /// it can change).
+    pub fn rotation_is_near(&self) -> bool {
+        self.rotation_near.load(Ordering::Relaxed)
+    }
+
+    /// Recomputes [`WalWriter::rotation_is_near`] from `st`.
+    fn note_rotation_near(&self, st: &State) {
+        let in_segment = SEGMENT_HEADER_BYTES as u64 + (st.appended - st.segment_start);
+        let near = in_segment >= self.segment_bytes - self.segment_bytes / 8
+            && st.prepared.is_none()
+            && !st.preparing
+            && !st.rotating;
+        if near != self.rotation_near.load(Ordering::Relaxed) {
+            self.rotation_near.store(near, Ordering::Relaxed);
+        }
     }
 
     /// Bytes appended but not yet known durable: what the next
@@ -580,6 +613,7 @@ impl WalWriter {
         st.segment = new_number;
         st.segment_start = target;
         st.header_bytes += SEGMENT_HEADER_BYTES as u64;
+        self.note_rotation_near(st);
         self.synced_cv.notify_all();
         tracing::debug!(
             name: "lsm.wal.rotate",
@@ -763,6 +797,39 @@ mod tests {
             "{} bytes allocated for a {segment_bytes}-byte segment",
             meta.blocks() * 512
         );
+    }
+
+    #[test]
+    fn rotation_is_near_from_seven_eighths_full_until_the_next_segment_is_prepared() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment_bytes = 64 << 10;
+        let wal = WalWriter::create(
+            OsFileSystem::shared(),
+            dir.path(),
+            1,
+            1,
+            WalOptions {
+                segment_bytes,
+                ..WalOptions::default()
+            },
+        )
+        .unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(b"key", [0u8; 1000]);
+        let record = batch.encoded().len() as u64 + 9;
+        let mut appended = SEGMENT_HEADER_BYTES as u64;
+        while appended + record < segment_bytes - segment_bytes / 8 {
+            wal.append(&batch).unwrap();
+            appended += record;
+            assert!(!wal.rotation_is_near(), "at {appended} bytes");
+        }
+        wal.append(&batch).unwrap();
+        assert!(wal.rotation_is_near());
+        wal.prepare_next_segment().unwrap();
+        assert!(!wal.rotation_is_near(), "the next segment is prepared");
+        // The rotation uses the prepared segment; the new one is empty.
+        wal.rotate().unwrap();
+        assert!(!wal.rotation_is_near());
     }
 
     #[test]
