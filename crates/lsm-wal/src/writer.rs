@@ -723,6 +723,16 @@ mod tests {
         batch
     }
 
+    /// A WAL in `dir` with segments of `segment_bytes`, starting at
+    /// segment 1 and sequence number 1.
+    fn wal_with_segment_bytes(dir: &Path, segment_bytes: u64) -> WalWriter {
+        let options = WalOptions {
+            segment_bytes,
+            ..WalOptions::default()
+        };
+        WalWriter::create(OsFileSystem::shared(), dir, 1, 1, options).unwrap()
+    }
+
     #[test]
     fn seqnos_are_consecutive_and_last_seq_tracks_them() {
         let dir = tempfile::tempdir().unwrap();
@@ -778,17 +788,7 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let segment_bytes = 1 << 20;
-        let wal = WalWriter::create(
-            OsFileSystem::shared(),
-            dir.path(),
-            1,
-            1,
-            WalOptions {
-                segment_bytes,
-                ..WalOptions::default()
-            },
-        )
-        .unwrap();
+        let wal = wal_with_segment_bytes(dir.path(), segment_bytes);
         wal.append(&batch(b"k")).unwrap();
         let meta = std::fs::metadata(segment_path(dir.path(), 1)).unwrap();
         assert_eq!(meta.len(), wal.bytes_written(), "size = bytes written");
@@ -803,17 +803,7 @@ mod tests {
     fn rotation_is_near_from_seven_eighths_full_until_the_next_segment_is_prepared() {
         let dir = tempfile::tempdir().unwrap();
         let segment_bytes = 64 << 10;
-        let wal = WalWriter::create(
-            OsFileSystem::shared(),
-            dir.path(),
-            1,
-            1,
-            WalOptions {
-                segment_bytes,
-                ..WalOptions::default()
-            },
-        )
-        .unwrap();
+        let wal = wal_with_segment_bytes(dir.path(), segment_bytes);
         let mut batch = WriteBatch::new();
         batch.put(b"key", [0u8; 1000]);
         let record = batch.encoded().len() as u64 + 9;
