@@ -181,6 +181,10 @@ struct State {
     /// A `prepare_next_segment` call is creating segment `segment + 1`;
     /// rotation waits for it instead of creating the same file.
     preparing: bool,
+    /// The segment number whose preparation last failed: `rotation_is_near`
+    /// stays false for it, so a store does not retry the creation after
+    /// every write (the rotation creates it, and poisons if that fails).
+    prepare_failed: Option<u64>,
     /// A rotation is switching to segment `segment + 1` (with the lock
     /// released); `prepare_next_segment` must not create that file too.
     rotating: bool,
@@ -302,6 +306,7 @@ impl WalWriter {
                 poison: None,
                 closed: false,
                 prepared: None,
+                prepare_failed: None,
                 preparing: false,
                 rotating: false,
                 sync_waiters: 0,
@@ -414,6 +419,9 @@ impl WalWriter {
         });
         st.preparing = false;
         self.prepared_cv.notify_all();
+        if created.is_err() {
+            st.prepare_failed = Some(number);
+        }
         self.note_rotation_near(&st);
         // A failure here loses no write, so it does not poison the WAL: the
         // rotation creates the segment itself (and poisons if that fails).
@@ -445,7 +453,8 @@ impl WalWriter {
     }
 
     /// True when the current segment is at least seven eighths full and
-    /// its successor is not prepared (nor being prepared): the next
+    /// its successor is not prepared (nor being prepared, nor failed to
+    /// prepare: that is not asked for again): the next
     /// rotation is near and would, as things stand, sync everything
     /// unsynced in this segment and create the next one on the appending
     /// thread. A store calls [`sync`](WalWriter::sync) and
@@ -462,6 +471,7 @@ impl WalWriter {
         let in_segment = SEGMENT_HEADER_BYTES as u64 + (st.appended - st.segment_start);
         let near = in_segment >= self.segment_bytes - self.segment_bytes / 8
             && st.prepared.is_none()
+            && st.prepare_failed != st.segment.checked_add(1)
             && !st.preparing
             && !st.rotating;
         if near != self.rotation_near.load(Ordering::Relaxed) {
@@ -715,6 +725,7 @@ impl WalWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lsm_core::fault::FaultyFileSystem;
     use lsm_core::OsFileSystem;
 
     fn batch(key: &[u8]) -> WriteBatch {
@@ -820,6 +831,36 @@ mod tests {
         // The rotation uses the prepared segment; the new one is empty.
         wal.rotate().unwrap();
         assert!(!wal.rotation_is_near());
+    }
+
+    #[test]
+    fn a_failed_preparation_is_not_asked_for_again_and_the_rotation_still_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let options = WalOptions {
+            segment_bytes: 64 << 10,
+            ..WalOptions::default()
+        };
+        let wal = WalWriter::create(fs.clone(), dir.path(), 1, 1, options).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(b"key", [0u8; 1000]);
+        while !wal.rotation_is_near() {
+            wal.append(&batch).unwrap();
+        }
+        // Creating segment 2 fails (its header cannot be written).
+        fs.target(Some("000002.wal"));
+        fs.fail_appends(true);
+        assert!(wal.prepare_next_segment().is_err());
+        assert!(
+            !wal.rotation_is_near(),
+            "not asked for again after every write"
+        );
+        wal.append(&batch).unwrap();
+        assert!(!wal.rotation_is_near());
+        // The rotation creates it itself once it can.
+        fs.fail_appends(false);
+        assert_eq!(wal.rotate().unwrap(), 2);
+        wal.append(&batch).unwrap();
     }
 
     #[test]
