@@ -19,12 +19,15 @@
 //! (defaults: 1,000,000 puts per store; open-loop rate 100,000 puts/s).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod rng;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use lsm_store_async::AsyncLsmStore;
 use lsm_store_sync::{LsmConfig, SimpleLsmStore, SyncMode};
+use rng::Rng;
 
 const KEY_BYTES: usize = 16;
 const VALUE_BYTES: usize = 100;
@@ -39,24 +42,6 @@ fn config(dir: &Path) -> LsmConfig {
         .wal_sync(SyncMode::Never)
         .build()
         .unwrap()
-}
-
-/// xorshift64*: deterministic keys without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let bytes = self.next().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-    }
 }
 
 struct Run {

@@ -15,12 +15,15 @@
 /// A put into whichever store the run uses.
 type Put = Box<dyn Fn(&[u8], &[u8])>;
 
+mod rng;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use lsm_store_async::AsyncLsmStore;
 use lsm_store_sync::{LsmConfig, SimpleLsmStore, SyncMode};
+use rng::Rng;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
@@ -62,18 +65,6 @@ impl<S: tracing::Subscriber> Layer<S> for Recorder {
             name,
             fields: fields.0,
         });
-    }
-}
-
-/// xorshift64*: deterministic keys without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 }
 
