@@ -285,27 +285,14 @@ mod tests {
     #[test]
     fn parse_rows_skips_probe_and_summary_lines() {
         let row = Row {
-            engine: "lsm-sync".to_string(),
-            workload: "fillseq",
             ops: 10,
-            threads: 1,
             seconds: 0.25,
-            p50_us: 1.0,
-            p99_us: 2.0,
-            p999_us: 3.0,
-            max_us: 4.0,
-            put_p999_us: None,
-            put_max_us: None,
             user_bytes: 1160,
             disk_bytes: Some((4096, "write_bytes")),
             dir_bytes: Some(8192),
             live_bytes: Some(1160),
             peak_rss_bytes: Some(1 << 20),
-            peak_rss_scope: "workload",
-            found: None,
-            runs: 1,
-            ops_per_sec_spread: None,
-            note: String::new(),
+            ..Row::for_test("lsm-sync", "fillseq", 40.0)
         };
         let text = format!(
             "{{\"probe\":\"fsync\",\"append_ops\":1}}\n{}\n\n{{\"summary\":\"fillseq\"}}\n",

@@ -76,27 +76,9 @@ mod tests {
     /// that tells the runs apart.
     fn row(workload: &'static str, ops_per_sec: f64, p999_us: f64) -> Row {
         Row {
-            engine: "lsm-sync".to_string(),
-            workload,
-            ops: 1000,
-            threads: 1,
-            seconds: 1000.0 / ops_per_sec,
-            p50_us: 1.0,
-            p99_us: 2.0,
             p999_us,
             max_us: 100.0,
-            put_p999_us: None,
-            put_max_us: None,
-            user_bytes: 0,
-            disk_bytes: None,
-            dir_bytes: None,
-            live_bytes: None,
-            peak_rss_bytes: None,
-            peak_rss_scope: "workload",
-            found: None,
-            runs: 1,
-            ops_per_sec_spread: None,
-            note: String::new(),
+            ..Row::for_test("lsm-sync", workload, ops_per_sec)
         }
     }
 

@@ -132,6 +132,38 @@ pub struct Row {
 /// The two values [`Row::peak_rss_scope`] takes.
 const RSS_SCOPES: [&str; 2] = ["workload", "process"];
 
+#[cfg(test)]
+impl Row {
+    /// A row for tests: `engine` on `workload`, 1000 single-thread ops at
+    /// `ops_per_sec`, latencies 1/2/3/4 µs, nothing else measured. Tests
+    /// set what they look at with struct update syntax.
+    pub(crate) fn for_test(engine: &str, workload: &'static str, ops_per_sec: f64) -> Row {
+        Row {
+            engine: engine.to_string(),
+            workload,
+            ops: 1000,
+            threads: 1,
+            seconds: 1000.0 / ops_per_sec,
+            p50_us: 1.0,
+            p99_us: 2.0,
+            p999_us: 3.0,
+            max_us: 4.0,
+            put_p999_us: None,
+            put_max_us: None,
+            user_bytes: 0,
+            disk_bytes: None,
+            dir_bytes: None,
+            live_bytes: None,
+            peak_rss_bytes: None,
+            peak_rss_scope: "workload",
+            found: None,
+            runs: 1,
+            ops_per_sec_spread: None,
+            note: String::new(),
+        }
+    }
+}
+
 impl Row {
     /// Operations per second.
     pub fn ops_per_sec(&self) -> f64 {
@@ -360,27 +392,18 @@ mod tests {
 
     fn row() -> Row {
         Row {
-            engine: "lsm-sync".to_string(),
-            workload: "fillseq",
-            ops: 1000,
-            threads: 1,
-            seconds: 0.5,
             p50_us: 1.5,
             p99_us: 10.0,
             p999_us: 20.0,
             max_us: 300.0,
-            put_p999_us: None,
-            put_max_us: None,
             user_bytes: 116_000,
             disk_bytes: Some((232_000, "write_bytes")),
             dir_bytes: Some(174_000),
             live_bytes: Some(116_000),
             peak_rss_bytes: Some(10 << 20),
-            peak_rss_scope: "workload",
-            found: None,
-            runs: 1,
-            ops_per_sec_spread: None,
             note: "a \"quoted\"\nnote".to_string(),
+            // 1000 ops in 0.5 s.
+            ..Row::for_test("lsm-sync", "fillseq", 2000.0)
         }
     }
 

@@ -247,27 +247,12 @@ mod tests {
     fn row(engine: &str, workload: &'static str, ops_per_sec: f64) -> Row {
         let writes = Workload::from_name(workload).is_some_and(Workload::writes);
         Row {
-            engine: engine.to_string(),
-            workload,
-            ops: 1000,
-            threads: 1,
-            seconds: 1000.0 / ops_per_sec,
-            p50_us: 1.0,
-            p99_us: 2.0,
             p999_us: ops_per_sec / 10.0,
             max_us: ops_per_sec,
-            put_p999_us: None,
-            put_max_us: None,
             user_bytes: if writes { 1000 } else { 0 },
             disk_bytes: writes.then_some((3000, "write_bytes")),
-            dir_bytes: None,
-            live_bytes: None,
             peak_rss_bytes: Some(64 << 20),
-            peak_rss_scope: "workload",
-            found: None,
-            runs: 1,
-            ops_per_sec_spread: None,
-            note: String::new(),
+            ..Row::for_test(engine, workload, ops_per_sec)
         }
     }
 
