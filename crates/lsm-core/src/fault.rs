@@ -25,6 +25,14 @@
 //!   lock taken through the wrapper is released, as the kernel releases a
 //!   dead process's locks, so a store leaked with `mem::forget` (a process
 //!   that died without closing) can be reopened.
+//!   Zeros a file wrote ahead of its data
+//!   ([`WritableFile::write_zeros`]) and synced stay; appends that
+//!   overwrote them since the last sync read back as those zeros again
+//!   (the blocks' synced content).
+//! - `tear_overwrites(true)`: a harsher crash for such overwrites, as a
+//!   disk that wrote back later blocks before earlier ones: only the 4 KiB
+//!   block holding the first unsynced byte returns to zeros; the unsynced
+//!   overwrites in later blocks survive.
 //!
 //! Files that existed before the wrapper saw them are treated as durable.
 
@@ -44,10 +52,14 @@ const ENOSPC: i32 = 28;
 /// What the wrapper knows about a file written through it.
 #[derive(Clone, Copy, Debug, Default)]
 struct Tracked {
-    /// Bytes appended.
+    /// Bytes appended (the append position).
     len: u64,
     /// Bytes covered by the last successful `sync_data`.
     synced_len: u64,
+    /// The file's size: at least `len`, more after `write_zeros`.
+    size: u64,
+    /// `size` when the last successful `sync_data` started.
+    synced_size: u64,
     /// True once the directory was synced after the file was created.
     entry_durable: bool,
 }
@@ -63,6 +75,7 @@ struct State {
     fail_syncs: AtomicBool,
     fail_appends: AtomicBool,
     fail_hard_links: AtomicBool,
+    tear_overwrites: AtomicBool,
     syncs: AtomicU64,
     /// Changing operations attempted so far.
     operations: AtomicU64,
@@ -136,6 +149,12 @@ impl FaultyFileSystem {
         self.state.fail_appends.store(on, Ordering::SeqCst);
     }
 
+    /// Makes [`FaultyFileSystem::crash`] keep unsynced overwrites of synced
+    /// zeros past the first 4 KiB block they touch (see the module docs).
+    pub fn tear_overwrites(&self, on: bool) {
+        self.state.tear_overwrites.store(on, Ordering::SeqCst);
+    }
+
     /// Makes hard links fail with EXDEV (or work again), as if every link
     /// crossed file systems.
     pub fn fail_hard_links(&self, on: bool) {
@@ -172,12 +191,14 @@ impl FaultyFileSystem {
     }
 
     /// Simulates a power loss: cuts every written file back to its last
-    /// synced length and removes files whose directory entry was never
-    /// synced. REQUIRES: nothing is using the files (drop the store first).
+    /// synced length (synced zeros written ahead stay, as zeros) and
+    /// removes files whose directory entry was never synced. REQUIRES:
+    /// nothing is using the files (drop the store first).
     pub fn crash(&self) -> io::Result<()> {
         for slot in std::mem::take(&mut *lock(&self.state.locks)) {
             lock(&slot).take();
         }
+        let tear = self.state.tear_overwrites.load(Ordering::SeqCst);
         let files = std::mem::take(&mut *lock(&self.state.files));
         for (path, tracked) in files {
             if !self.inner.exists(&path) {
@@ -185,13 +206,43 @@ impl FaultyFileSystem {
             }
             if !tracked.entry_durable {
                 self.inner.remove_file(&path)?;
-            } else if self.inner.file_size(&path)? > tracked.synced_len {
-                self.inner.truncate(&path, tracked.synced_len)?;
+                continue;
             }
+            let durable_len = tracked.synced_len.max(tracked.synced_size);
+            if tracked.synced_size <= tracked.synced_len {
+                if self.inner.file_size(&path)? > durable_len {
+                    self.inner.truncate(&path, durable_len)?;
+                }
+                continue;
+            }
+            // Synced zeros lie past the synced data: unsynced overwrites of
+            // them read back as zeros (all of them, or with `tear`, only
+            // those in the block holding the first unsynced byte).
+            let mut bytes = self.inner.read_all(&path)?;
+            let durable = usize::try_from(durable_len).unwrap_or(usize::MAX);
+            bytes.resize(durable, 0);
+            let lost_from = usize::try_from(tracked.synced_len).unwrap_or(usize::MAX);
+            let lost_to = if tear {
+                lost_from
+                    .saturating_add(1)
+                    .next_multiple_of(TEAR_BLOCK_BYTES)
+            } else {
+                durable
+            };
+            for byte in bytes.iter_mut().take(lost_to).skip(lost_from) {
+                *byte = 0;
+            }
+            let file = self.inner.create(&path)?;
+            file.append(&bytes)?;
+            file.sync_data()?;
         }
         Ok(())
     }
 }
+
+/// The block size of `tear_overwrites`: a page, the unit the kernel
+/// writes back.
+const TEAR_BLOCK_BYTES: usize = 4096;
 
 struct FaultyWritableFile {
     inner: Arc<dyn WritableFile>,
@@ -216,6 +267,24 @@ impl WritableFile for FaultyWritableFile {
         self.inner.append(data)?;
         if let Some(tracked) = lock(&self.state.files).get_mut(&self.path) {
             tracked.len += data.len() as u64;
+            tracked.size = tracked.size.max(tracked.len);
+        }
+        Ok(())
+    }
+
+    fn preallocate(&self, len: u64) -> io::Result<()> {
+        self.inner.preallocate(len)
+    }
+
+    fn write_zeros(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.state.operation()?;
+        if self.state.fail_appends.load(Ordering::SeqCst) && self.state.targeted(&self.path) {
+            return Err(io::Error::from_raw_os_error(ENOSPC));
+        }
+        self.inner.write_zeros(offset, len)?;
+        if let Some(tracked) = lock(&self.state.files).get_mut(&self.path) {
+            debug_assert!(offset >= tracked.len, "zeros written over appended data");
+            tracked.size = tracked.size.max(offset.saturating_add(len));
         }
         Ok(())
     }
@@ -225,13 +294,18 @@ impl WritableFile for FaultyWritableFile {
         if self.state.fail_syncs.load(Ordering::SeqCst) && self.state.targeted(&self.path) {
             return Err(io::Error::from_raw_os_error(EIO));
         }
-        // Note the length before syncing: bytes appended concurrently with
+        // Note the lengths before syncing: bytes written concurrently with
         // this sync are not covered by it.
-        let len = lock(&self.state.files).get(&self.path).map(|t| t.len);
+        let before = lock(&self.state.files)
+            .get(&self.path)
+            .map(|t| (t.len, t.size));
         self.inner.sync_data()?;
         self.state.syncs.fetch_add(1, Ordering::SeqCst);
-        if let (Some(len), Some(tracked)) = (len, lock(&self.state.files).get_mut(&self.path)) {
+        if let (Some((len, size)), Some(tracked)) =
+            (before, lock(&self.state.files).get_mut(&self.path))
+        {
             tracked.synced_len = tracked.synced_len.max(len);
+            tracked.synced_size = tracked.synced_size.max(size);
         }
         Ok(())
     }
@@ -307,8 +381,11 @@ impl FileSystem for FaultyFileSystem {
         self.state.operation()?;
         self.inner.truncate(path, len)?;
         if let Some(tracked) = lock(&self.state.files).get_mut(path) {
-            tracked.len = len;
-            tracked.synced_len = len; // truncate syncs
+            // truncate syncs
+            tracked.len = tracked.len.min(len);
+            tracked.synced_len = tracked.len;
+            tracked.size = len;
+            tracked.synced_size = len;
         }
         Ok(())
     }
@@ -335,6 +412,8 @@ impl FileSystem for FaultyFileSystem {
         let tracked = Tracked {
             len,
             synced_len: len,
+            size: len,
+            synced_size: len,
             entry_durable: false,
         };
         lock(&self.state.files).insert(to.to_path_buf(), tracked);
@@ -393,6 +472,42 @@ mod tests {
             !b.exists(),
             "a file whose directory entry was never synced survived"
         );
+    }
+
+    /// Synced zeros written ahead survive a crash; unsynced appends over
+    /// them read back as zeros, or with `tear_overwrites` only in the
+    /// block holding the first unsynced byte.
+    #[test]
+    fn crash_returns_unsynced_overwrites_of_synced_zeros_to_zeros() {
+        for tear in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let fs = FaultyFileSystem::new(OsFileSystem::shared());
+            fs.tear_overwrites(tear);
+            let path = dir.path().join("log");
+            let file = fs.create(&path).unwrap();
+            fs.sync_dir(dir.path()).unwrap();
+            file.append(b"synced").unwrap();
+            file.write_zeros(6, 3 * 4096).unwrap();
+            file.sync_data().unwrap();
+            file.append(&[7u8; 5000]).unwrap(); // bytes 6..5006, unsynced
+            file.write_zeros(5006, 20_000).unwrap(); // never synced
+            drop(file);
+            fs.crash().unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(bytes.len(), 6 + 3 * 4096, "tear {tear}");
+            assert_eq!(&bytes[..6], b"synced");
+            assert!(bytes[6..4096].iter().all(|&b| b == 0), "tear {tear}");
+            let kept = &bytes[4096..5006];
+            if tear {
+                assert!(kept.iter().all(|&b| b == 7), "a later block was not kept");
+            } else {
+                assert!(
+                    kept.iter().all(|&b| b == 0),
+                    "an unsynced overwrite survived"
+                );
+            }
+            assert!(bytes[5006..].iter().all(|&b| b == 0));
+        }
     }
 
     #[test]

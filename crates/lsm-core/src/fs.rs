@@ -34,6 +34,41 @@ pub trait WritableFile: Send + Sync + Debug {
         let _ = len;
         Ok(())
     }
+    /// Writes `len` zero bytes at `offset`, which is at or past the end of
+    /// everything appended, without moving the append position: later
+    /// appends overwrite them. Once synced, the zeros make the file's size
+    /// and its blocks durable ahead of the data, so an `fdatasync` after an
+    /// append into them commits no metadata (on ext4 measurably faster
+    /// than one after an append that grows the file). A hint like
+    /// `preallocate`: the default refuses with `Unsupported`, and callers
+    /// treat any error as "not written" (a partial write leaves only zeros
+    /// past the data).
+    fn write_zeros(&self, offset: u64, len: u64) -> io::Result<()> {
+        let _ = (offset, len);
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// The zeros [`WritableFile::write_zeros`] writes from, one page a call.
+///
+/// One page, not more: Linux sizes page-cache folios by the write that
+/// creates them, and writes back whole folios, so zeros written 64 KiB at
+/// a time made every later fdatasync of a 150-byte record write 64 KiB
+/// (measured with `/proc/self/io` `write_bytes` on ext4: 65,667 bytes per
+/// synced 150-byte overwrite, against 4,243 with page-sized zero writes,
+/// and no faster).
+static ZEROS: [u8; 4096] = [0; 4096];
+
+/// Writes `len` zero bytes at `offset` of `file` with positioned writes.
+fn write_zeros_at(file: &File, mut offset: u64, len: u64) -> io::Result<()> {
+    let end = offset.checked_add(len).ok_or(io::ErrorKind::InvalidInput)?;
+    while offset < end {
+        // At most ZEROS.len(), which fits in usize.
+        let chunk = (end - offset).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..chunk], offset)?;
+        offset += chunk as u64;
+    }
+    Ok(())
 }
 
 /// A file opened for positioned reads.
@@ -194,6 +229,9 @@ impl WritableFile for OsWritableFile {
         use rustix::fs::{fallocate, FallocateFlags};
         fallocate(&self.0, FallocateFlags::KEEP_SIZE, 0, len).map_err(io::Error::from)
     }
+    fn write_zeros(&self, offset: u64, len: u64) -> io::Result<()> {
+        write_zeros_at(&self.0, offset, len)
+    }
 }
 
 #[derive(Debug)]
@@ -313,6 +351,26 @@ mod tests {
         assert_eq!(fs.read_all(&b).unwrap(), b"hello");
         fs.remove_file(&b).unwrap();
         assert!(!fs.exists(&b));
+    }
+
+    /// Zeros written ahead grow the file without moving the append
+    /// position: the next appends overwrite them, the rest stay zeros.
+    #[test]
+    fn zeros_written_ahead_are_overwritten_by_later_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = OsFileSystem;
+        let path = dir.path().join("log");
+        let file = fs.create(&path).unwrap();
+        file.append(b"head").unwrap();
+        file.write_zeros(4, 100_000).unwrap();
+        assert_eq!(fs.file_size(&path).unwrap(), 100_004);
+        file.append(b"tail").unwrap();
+        let bytes = fs.read_all(&path).unwrap();
+        assert_eq!(bytes.len(), 100_004);
+        assert_eq!(&bytes[..8], b"headtail");
+        assert!(bytes[8..].iter().all(|&b| b == 0));
+        let overflow = file.write_zeros(u64::MAX, 2).unwrap_err();
+        assert_eq!(overflow.kind(), io::ErrorKind::InvalidInput);
     }
 
     /// A file system that keeps the trait's default `hard_link`.

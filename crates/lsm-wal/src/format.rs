@@ -2,31 +2,49 @@
 //! records, each framed by [`lsm_core::record`]. Full layout: `docs/format/wal.md`.
 //!
 //! ```text
-//! segment = header record (type 2) , batch record (type 1) *
+//! segment = header record (type 2) , batch record (type 3; type 1 in version 2) *
 //! record  = masked CRC-32 u32 LE | length u32 LE | type u8 | payload
 //! header payload = magic "lsm-wal\0" (8 B) | format version u32 LE | segment number u64 LE
-//! batch payload  = WriteBatch encoding: first seq u64 LE | count u32 LE | ops
+//! type 3 payload = varint ((first seq - durable mark) * 2 + zero-filled) | WriteBatch encoding
+//! type 1 payload = WriteBatch encoding: first seq u64 LE | count u32 LE | ops
 //! ```
+//!
+//! The *durable mark* of a record is the lowest sequence number that was
+//! not yet known durable when the record was framed: every operation below
+//! it had been covered by a completed fdatasync. The *zero-filled* bit says
+//! the writer was zero-filling its segment ahead of the data when it framed
+//! the record, so the record may have been written over zeros, where
+//! write-back order is not append order. Recovery uses both to tell a torn
+//! region (nothing in it was durable) from damage to durable records.
 //!
 //! The record type numbers and the magic are on-disk constants: never
 //! change or reuse them; retire a value by leaving it here as a comment.
 
 use lsm_core::batch::BATCH_HEADER_BYTES;
 use lsm_core::checksum::mask_crc;
+use lsm_core::coding::{get_fixed64, get_varint64, put_varint64, MAX_VARINT64_BYTES};
 use lsm_core::record::RECORD_HEADER_BYTES;
 use lsm_core::SeqNo;
 
 // Record types (the `type` byte of a record). 0 is reserved by
 // lsm_core::record for unused (zeroed) space.
-/// Record type of a write batch; the payload is a `WriteBatch` encoding.
+/// Record type of a write batch in version-2 segments (read only); the
+/// payload is a `WriteBatch` encoding.
 pub const RECORD_TYPE_WRITE_BATCH: u8 = 1;
+/// Record type of a write batch in version-3 segments: the durable mark
+/// (its distance below the batch's first sequence number, times two, plus
+/// the zero-filled bit, as a varint), then a `WriteBatch` encoding.
+pub const RECORD_TYPE_MARKED_BATCH: u8 = 3;
 /// Record type of the segment header, the first record of every segment.
 pub const RECORD_TYPE_SEGMENT_HEADER: u8 = 2;
 
 /// The first eight payload bytes of a segment header.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"lsm-wal\0";
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this crate writes.
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest format version this crate reads (version 2: batch records
+/// without durable marks).
+pub const OLDEST_READ_VERSION: u32 = 2;
 /// Bytes of a segment-header payload: magic, version, segment number.
 pub const SEGMENT_HEADER_PAYLOAD_BYTES: usize = 8 + 4 + 8;
 /// Bytes the framed segment header takes at the start of every segment.
@@ -62,7 +80,7 @@ pub fn decode_segment_header(payload: &[u8]) -> Result<SegmentHeader, &'static s
     let mut version = [0u8; 4];
     version.copy_from_slice(&payload[8..12]);
     let version = u32::from_le_bytes(version);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err("segment header has an unsupported format version");
     }
     let mut segment = [0u8; 8];
@@ -103,46 +121,111 @@ impl OpsCrc {
     }
 }
 
-/// Appends a write-batch record for `encoded` to `out`, with `first_seq`
-/// written into the copy's header (the caller's batch is not touched), and
-/// returns the framed length. The bytes equal
-/// `encode_record(out, RECORD_TYPE_WRITE_BATCH, batch_with_first_seq)`.
+/// Appends a marked write-batch record (type 3) for `encoded` to `out`,
+/// with `first_seq` written into the copy's header (the caller's batch is
+/// not touched) and `mark` before it, and returns the framed length. The
+/// bytes equal `encode_record(out, RECORD_TYPE_MARKED_BATCH,
+/// varint((first_seq - mark.durable_below) * 2 + mark.zero_filled) ++
+/// batch_with_first_seq)`.
 ///
 /// REQUIRES: `encoded` is a whole batch encoding no longer than
-/// `lsm_core::MAX_BATCH_BYTES`, and `ops_crc` is `OpsCrc::of(encoded)`.
+/// `lsm_core::MAX_BATCH_BYTES`, `ops_crc` is `OpsCrc::of(encoded)`, and
+/// `mark.durable_below <= first_seq`.
 pub fn frame_batch_record(
     out: &mut Vec<u8>,
     encoded: &[u8],
     first_seq: SeqNo,
+    mark: DurableMark,
     ops_crc: &OpsCrc,
 ) -> usize {
     debug_assert!(encoded.len() >= BATCH_HEADER_BYTES);
     debug_assert!(encoded.len() <= lsm_core::MAX_BATCH_BYTES);
-    let len = u32::try_from(encoded.len())
-        .unwrap_or(u32::MAX)
-        .to_le_bytes();
-    let seq = first_seq.to_le_bytes();
+    debug_assert!(mark.durable_below <= first_seq);
+    let start = out.len();
+    out.reserve(RECORD_HEADER_BYTES + MAX_VARINT64_BYTES + encoded.len());
+    out.extend_from_slice(&[0; 8]); // CRC and length, filled in below
+    out.push(RECORD_TYPE_MARKED_BATCH);
+    // Sequence numbers stay below 2^56, so the doubled distance fits.
+    let distance = first_seq.saturating_sub(mark.durable_below);
+    put_varint64(out, (distance << 1) | u64::from(mark.zero_filled));
+    out.extend_from_slice(&first_seq.to_le_bytes());
+    // The count, then the operations.
+    let header_end = out.len() + BATCH_HEADER_BYTES - 8;
+    out.extend_from_slice(encoded.get(8..).unwrap_or_default());
+    let framed_len = out.len() - start;
+    let len = u32::try_from(framed_len - RECORD_HEADER_BYTES).unwrap_or(u32::MAX);
+    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&len);
-    crc.update(&[RECORD_TYPE_WRITE_BATCH]);
-    crc.update(&seq);
     match &ops_crc.0 {
         Some(ops) => {
-            crc.update(encoded.get(8..BATCH_HEADER_BYTES).unwrap_or_default());
+            crc.update(&out[start + 4..header_end]);
             crc.combine(ops);
         }
-        // The count and the operations in one pass.
-        None => crc.update(encoded.get(8..).unwrap_or_default()),
+        // The header, the count and the operations in one pass.
+        None => crc.update(&out[start + 4..]),
     }
     let crc = mask_crc(crc.finalize());
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    framed_len
+}
 
-    out.reserve(RECORD_HEADER_BYTES + encoded.len());
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&len);
-    out.push(RECORD_TYPE_WRITE_BATCH);
-    out.extend_from_slice(&seq);
-    out.extend_from_slice(encoded.get(8..).unwrap_or_default());
-    RECORD_HEADER_BYTES + encoded.len()
+/// What a writer knew when it framed a record (module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurableMark {
+    /// Every sequence number below this was durable.
+    pub durable_below: SeqNo,
+    /// The writer was zero-filling the segment ahead of its data, so the
+    /// record may have been written over zeros.
+    pub zero_filled: bool,
+}
+
+/// The batch of a write-batch record, split from its durable mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchPayload<'a> {
+    /// The record's durable mark; `None` for a version-2 record, which has
+    /// none.
+    pub mark: Option<DurableMark>,
+    /// The `WriteBatch` encoding.
+    pub batch: &'a [u8],
+}
+
+/// Splits the payload of a record of type `kind` in a segment of format
+/// `version` into its durable mark and batch. `None` when the type does
+/// not hold a batch in that version; `Err` when the mark is malformed or
+/// lies above the batch's first sequence number. Never panics.
+pub fn split_batch_payload(
+    version: u32,
+    kind: u8,
+    payload: &[u8],
+) -> Option<Result<BatchPayload<'_>, &'static str>> {
+    match (version, kind) {
+        (2, RECORD_TYPE_WRITE_BATCH) => Some(Ok(BatchPayload {
+            mark: None,
+            batch: payload,
+        })),
+        (3, RECORD_TYPE_MARKED_BATCH) => {
+            let mut input = payload;
+            let Some(encoded_mark) = get_varint64(&mut input) else {
+                return Some(Err("malformed durable mark"));
+            };
+            let distance = encoded_mark >> 1;
+            let mut first = input;
+            let Some(first_seq) = get_fixed64(&mut first) else {
+                return Some(Err("batch shorter than its header"));
+            };
+            let Some(durable_below) = first_seq.checked_sub(distance) else {
+                return Some(Err("durable mark below sequence number 0"));
+            };
+            Some(Ok(BatchPayload {
+                mark: Some(DurableMark {
+                    durable_below,
+                    zero_filled: encoded_mark & 1 == 1,
+                }),
+                batch: input,
+            }))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -152,19 +235,89 @@ mod tests {
     use lsm_core::WriteBatch;
     use proptest::prelude::*;
 
+    /// The record `frame_batch_record` must produce, built with the core
+    /// framing: the mark's distance as a varint, then the batch with its
+    /// first sequence number set.
+    fn expected_record(batch: &WriteBatch, first_seq: SeqNo, mark: DurableMark) -> Vec<u8> {
+        let mut patched = batch.clone();
+        patched.set_first_seq(first_seq);
+        let mut payload = Vec::new();
+        put_varint64(
+            &mut payload,
+            (first_seq - mark.durable_below) * 2 + u64::from(mark.zero_filled),
+        );
+        payload.extend_from_slice(patched.encoded());
+        let mut expected = Vec::new();
+        encode_record(&mut expected, RECORD_TYPE_MARKED_BATCH, &payload);
+        expected
+    }
+
     #[test]
-    fn framed_batch_equals_core_record_encoding_with_seq_patched() {
+    fn framed_batch_equals_core_record_encoding_with_seq_and_mark() {
         let mut batch = WriteBatch::new();
         batch.put(b"apple", b"red").delete(b"pear");
-        let mut ours = Vec::new();
-        let len = frame_batch_record(&mut ours, batch.encoded(), 42, &OpsCrc::of(batch.encoded()));
+        let mut ours = b"earlier".to_vec();
+        let mark = DurableMark {
+            durable_below: 4000,
+            zero_filled: true,
+        };
+        let len = frame_batch_record(
+            &mut ours,
+            batch.encoded(),
+            4242,
+            mark,
+            &OpsCrc::of(batch.encoded()),
+        );
         assert_eq!(batch.first_seq(), 0, "the caller's batch is untouched");
-        let mut patched = batch.clone();
-        patched.set_first_seq(42);
-        let mut expected = Vec::new();
-        encode_record(&mut expected, RECORD_TYPE_WRITE_BATCH, patched.encoded());
-        assert_eq!(ours, expected);
+        let expected = expected_record(&batch, 4242, mark);
+        assert_eq!(&ours[..7], b"earlier");
+        assert_eq!(ours[7..], expected);
         assert_eq!(len, expected.len());
+        let RecordDecode::Record { kind, payload, .. } = decode_record(&ours[7..], 1000) else {
+            panic!("record did not decode");
+        };
+        let split = split_batch_payload(FORMAT_VERSION, kind, payload)
+            .unwrap()
+            .unwrap();
+        assert_eq!(split.mark, Some(mark));
+        let view = lsm_core::BatchView::parse(split.batch).unwrap();
+        assert_eq!((view.first_seq(), view.count()), (4242, 2));
+    }
+
+    /// Each record type holds a batch only in its own format version, and
+    /// a mark above the first sequence number is refused.
+    #[test]
+    fn batch_payloads_split_by_version_and_type() {
+        let mut batch = WriteBatch::new();
+        batch.put(b"k", b"v");
+        batch.set_first_seq(7);
+        let v2 = split_batch_payload(2, RECORD_TYPE_WRITE_BATCH, batch.encoded());
+        assert_eq!(
+            v2,
+            Some(Ok(BatchPayload {
+                mark: None,
+                batch: batch.encoded()
+            }))
+        );
+        assert_eq!(
+            split_batch_payload(3, RECORD_TYPE_WRITE_BATCH, batch.encoded()),
+            None
+        );
+        assert_eq!(
+            split_batch_payload(2, RECORD_TYPE_MARKED_BATCH, batch.encoded()),
+            None
+        );
+        let mut marked = vec![16u8]; // mark 7 - 8 < 0
+        marked.extend_from_slice(batch.encoded());
+        assert!(split_batch_payload(3, RECORD_TYPE_MARKED_BATCH, &marked)
+            .unwrap()
+            .is_err());
+        assert!(split_batch_payload(3, RECORD_TYPE_MARKED_BATCH, &[0x80])
+            .unwrap()
+            .is_err());
+        assert!(split_batch_payload(3, RECORD_TYPE_MARKED_BATCH, &[0, 1, 2])
+            .unwrap()
+            .is_err());
     }
 
     #[test]
@@ -184,11 +337,22 @@ mod tests {
                 "value of {value_len} bytes"
             );
             let mut ours = Vec::new();
-            frame_batch_record(&mut ours, batch.encoded(), 9, &OpsCrc::of(batch.encoded()));
-            batch.set_first_seq(9);
-            let mut expected = Vec::new();
-            encode_record(&mut expected, RECORD_TYPE_WRITE_BATCH, batch.encoded());
-            assert_eq!(ours, expected, "value of {value_len} bytes");
+            let mark = DurableMark {
+                durable_below: 9,
+                zero_filled: false,
+            };
+            frame_batch_record(
+                &mut ours,
+                batch.encoded(),
+                900,
+                mark,
+                &OpsCrc::of(batch.encoded()),
+            );
+            assert_eq!(
+                ours,
+                expected_record(&batch, 900, mark),
+                "value of {value_len} bytes"
+            );
         }
     }
 
@@ -216,7 +380,10 @@ mod tests {
         payload[..8].copy_from_slice(&SEGMENT_MAGIC);
         payload[8] = 1; // written before keyspaces
         assert!(decode_segment_header(&payload).is_err());
+        payload[8] = 4; // from a future version
+        assert!(decode_segment_header(&payload).is_err());
         payload[8] = 2;
+        assert_eq!(decode_segment_header(&payload).map(|h| h.version), Ok(2));
         payload[0] = b'L';
         assert!(decode_segment_header(&payload).is_err());
         assert!(decode_segment_header(&payload[..19]).is_err());
@@ -227,23 +394,33 @@ mod tests {
         fn framing_matches_core_for_any_batch(
             ops in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..12), proptest::collection::vec(any::<u8>(), 0..40)), 1..10),
             seq in 0u64..(1 << 56) - 20,
+            behind in 0u64..(1 << 56),
+            zero_filled in any::<bool>(),
         ) {
             let mut batch = WriteBatch::new();
             for (put, k, v) in &ops {
                 if *put { batch.put(k, v); } else { batch.delete(k); }
             }
+            let mark = DurableMark { durable_below: seq.saturating_sub(behind), zero_filled };
             let mut ours = Vec::new();
-            frame_batch_record(&mut ours, batch.encoded(), seq, &OpsCrc::of(batch.encoded()));
-            batch.set_first_seq(seq);
-            let mut expected = Vec::new();
-            encode_record(&mut expected, RECORD_TYPE_WRITE_BATCH, batch.encoded());
-            prop_assert_eq!(ours, expected);
+            frame_batch_record(&mut ours, batch.encoded(), seq, mark, &OpsCrc::of(batch.encoded()));
+            prop_assert_eq!(ours, expected_record(&batch, seq, mark));
         }
 
         #[test]
         fn decoding_arbitrary_header_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             if let Ok(header) = decode_segment_header(&bytes) {
-                prop_assert_eq!(header.version, FORMAT_VERSION);
+                prop_assert!((OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&header.version));
+            }
+        }
+
+        #[test]
+        fn splitting_arbitrary_payloads_never_panics(
+            kind in 0u8..5,
+            payload in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            if let Some(Ok(split)) = split_batch_payload(3, kind, &payload) {
+                prop_assert!(split.batch.len() >= 8);
             }
         }
     }

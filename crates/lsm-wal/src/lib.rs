@@ -11,7 +11,9 @@
 //! - [`WalWriter`]: appends batches from many threads at once. It assigns
 //!   sequence numbers (WAL order is sequence order) and shares `write()`
 //!   and `fdatasync()` calls between concurrent appenders (group commit);
-//!   rotates to a new segment when one is full.
+//!   rotates to a new segment when one is full; after a durable append,
+//!   keeps zeros written ahead of the records so later fdatasyncs commit
+//!   no size change.
 //! - [`recover`]: replays the segments after a restart, cuts off a torn
 //!   tail, and reports what it did in a [`RecoveryReport`].
 //! - [`SegmentReader`] and [`read_segment`]: read one segment's records and
@@ -23,7 +25,10 @@
 //!   to the OS (survives a process crash) or fdatasynced (survives power
 //!   loss).
 //! - Recovery replays a *prefix* of what was appended: it never skips a
-//!   damaged record and continues after it.
+//!   damaged record and continues after it. Damage it drops as a torn
+//!   tail is only what a crash explains; each record's durable mark lets
+//!   it tell unsynced writes that reached the disk out of order from
+//!   damage to durable records.
 //! - After a failed write or sync the writer is poisoned: it never retries
 //!   and never acknowledges another append ([`Error::Poisoned`]).
 //!

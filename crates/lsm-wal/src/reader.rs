@@ -10,7 +10,8 @@ use lsm_core::record::{decode_record, find_next_valid_record, RecordDecode};
 use lsm_core::{BatchView, FileSystem, SeqNo, MAX_BATCH_BYTES};
 
 use crate::format::{
-    decode_segment_header, SegmentHeader, RECORD_TYPE_SEGMENT_HEADER, RECORD_TYPE_WRITE_BATCH,
+    decode_segment_header, split_batch_payload, DurableMark, SegmentHeader,
+    RECORD_TYPE_SEGMENT_HEADER,
 };
 use crate::Result;
 
@@ -23,18 +24,24 @@ pub struct WalRecord<'a> {
     pub framed_len: u64,
     /// The batch, parsed and validated.
     pub batch: BatchView<'a>,
+    /// What the writer knew when it framed the record (durable sequence
+    /// numbers, zero-filling; `docs/format/wal.md`); `None` in a version-2
+    /// segment.
+    pub mark: Option<DurableMark>,
 }
 
 /// How a segment ends, known once [`SegmentReader`] has returned `None`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SegmentTail {
-    /// Records run exactly to the end of the file.
+    /// Records run to the end of the file, or to zeros that run to its end
+    /// (space the writer zero-filled ahead of its records).
     Clean,
     /// The bytes at `offset` are not a whole, checksummed record: cut short
-    /// (`Incomplete`), zeros, or failing a check. When `next_valid_record`
-    /// is `None` nothing valid follows, which is what a crash during an
-    /// append leaves: a *torn tail*. When it is `Some`, a valid record
-    /// follows the damage, which no crash explains: corruption.
+    /// (`Incomplete`), zeros followed by something else, or failing a
+    /// check. When nothing valid follows, or only records framed while
+    /// nothing at or past the damage was durable (their durable marks, see
+    /// [`SegmentTail::is_torn`]), a crash during appends explains it: a
+    /// *torn tail*. Otherwise it is corruption.
     Damaged {
         /// Offset of the first damaged byte.
         offset: u64,
@@ -44,6 +51,11 @@ pub enum SegmentTail {
         reason: &'static str,
         /// Offset of the next valid record after the damage, if any.
         next_valid_record: Option<u64>,
+        /// The highest durable mark of the valid records after the damage
+        /// (`u64::MAX` if one of them has none, or was framed while the
+        /// writer was not zero-filling, so was appended after the damaged
+        /// bytes); `None` when none follows.
+        later_durable_mark: Option<SeqNo>,
     },
     /// A record with a good checksum whose content is invalid (a bad batch,
     /// an unknown type, a missing or wrong header). A writer bug or a
@@ -57,15 +69,20 @@ pub enum SegmentTail {
 }
 
 impl SegmentTail {
-    /// True for damage with no valid record after it (a torn tail).
-    pub fn is_torn(&self) -> bool {
-        matches!(
-            self,
+    /// True for damage that a crash explains (a torn tail), given
+    /// `lost_from`, the sequence number the first damaged record would
+    /// have held (one past the last record before it): nothing valid
+    /// follows the damage, or every record that follows was framed while
+    /// `lost_from` was not yet durable. Writes into zero-filled space can
+    /// reach the disk out of order, so a crash can leave a later record
+    /// whole and an earlier one lost; none of those was ever durable.
+    pub fn is_torn(&self, lost_from: SeqNo) -> bool {
+        match self {
             SegmentTail::Damaged {
-                next_valid_record: None,
-                ..
-            }
-        )
+                later_durable_mark, ..
+            } => later_durable_mark.is_none_or(|mark| mark <= lost_from),
+            _ => false,
+        }
     }
 }
 
@@ -128,14 +145,44 @@ impl<'a> SegmentReader<'a> {
     }
 
     fn damaged(&mut self, reason: &'static str) {
-        let next_valid_record = find_next_valid_record(self.buf, self.offset + 1, MAX_BATCH_BYTES)
-            .map(|offset| offset as u64);
+        let mut next_valid_record = None;
+        let mut later_durable_mark = None;
+        let mut from = self.offset + 1;
+        while let Some(at) = find_next_valid_record(self.buf, from, MAX_BATCH_BYTES) {
+            next_valid_record.get_or_insert(at as u64);
+            let rest = self.buf.get(at..).unwrap_or_default();
+            let RecordDecode::Record {
+                kind,
+                payload,
+                framed_len,
+            } = decode_record(rest, MAX_BATCH_BYTES)
+            else {
+                break; // unreachable: the record was just found valid
+            };
+            let mark = self
+                .header
+                .and_then(|header| split_batch_payload(header.version, kind, payload))
+                .and_then(Result::ok)
+                .and_then(|split| split.mark)
+                .filter(|mark| mark.zero_filled)
+                .map_or(SeqNo::MAX, |mark| mark.durable_below);
+            later_durable_mark = Some(later_durable_mark.map_or(mark, |m: SeqNo| m.max(mark)));
+            from = at + framed_len;
+        }
         self.tail = Some(SegmentTail::Damaged {
             offset: self.offset as u64,
             dropped_bytes: (self.buf.len() - self.offset) as u64,
             reason,
             next_valid_record,
+            later_durable_mark,
         });
+    }
+
+    /// Zeros from the current offset to the end of the file: the rest of
+    /// what the writer zero-filled ahead of its records.
+    fn only_zeros_remain(&self) -> bool {
+        let rest = self.buf.get(self.offset..).unwrap_or_default();
+        rest.iter().all(|&b| b == 0)
     }
 
     fn invalid(&mut self, reason: String) {
@@ -154,26 +201,34 @@ impl<'a> Iterator for SegmentReader<'a> {
             return None;
         }
         let rest = self.buf.get(self.offset..).unwrap_or_default();
+        let version = self.header.map_or(0, |header| header.version);
         match decode_record(rest, MAX_BATCH_BYTES) {
             RecordDecode::End => self.tail = Some(SegmentTail::Clean),
             RecordDecode::Record {
-                kind: RECORD_TYPE_WRITE_BATCH,
+                kind,
                 payload,
                 framed_len,
-            } => match BatchView::parse(payload) {
-                Ok(batch) => {
-                    let record = WalRecord {
-                        offset: self.offset as u64,
-                        framed_len: framed_len as u64,
-                        batch,
-                    };
-                    self.offset += framed_len;
-                    return Some(record);
-                }
-                Err(reason) => self.invalid(format!("invalid write batch: {reason}")),
+            } => match split_batch_payload(version, kind, payload) {
+                None => self.invalid(format!(
+                    "unexpected record type {kind} in a version-{version} segment"
+                )),
+                Some(Err(reason)) => self.invalid(format!("invalid write batch: {reason}")),
+                Some(Ok(split)) => match BatchView::parse(split.batch) {
+                    Ok(batch) => {
+                        let record = WalRecord {
+                            offset: self.offset as u64,
+                            framed_len: framed_len as u64,
+                            batch,
+                            mark: split.mark,
+                        };
+                        self.offset += framed_len;
+                        return Some(record);
+                    }
+                    Err(reason) => self.invalid(format!("invalid write batch: {reason}")),
+                },
             },
-            RecordDecode::Record { kind, .. } => {
-                self.invalid(format!("unexpected record type {kind}"))
+            RecordDecode::Zeroed | RecordDecode::Incomplete if self.only_zeros_remain() => {
+                self.tail = Some(SegmentTail::Clean);
             }
             RecordDecode::Incomplete => self.damaged("incomplete record"),
             RecordDecode::Zeroed => self.damaged("zeroed bytes where a record should be"),
@@ -240,20 +295,41 @@ pub fn read_segment(fs: &dyn FileSystem, path: &Path) -> Result<SegmentContents>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{encode_segment_header, frame_batch_record, OpsCrc};
+    use crate::format::{encode_segment_header, frame_batch_record, OpsCrc, SEGMENT_HEADER_BYTES};
     use lsm_core::WriteBatch;
     use proptest::prelude::*;
 
+    /// A segment holding one single-put record per sequence number, each
+    /// with durable mark 1, framed while not zero-filling.
     fn segment_with(seqs: &[u64]) -> Vec<u8> {
+        let marked: Vec<(u64, u64)> = seqs.iter().map(|&seq| (seq, 1)).collect();
+        segment_with_marks(&marked, false)
+    }
+
+    /// A segment holding one single-put record per (sequence number,
+    /// durable mark), each 512 bytes long framed.
+    fn segment_with_marks(records: &[(u64, u64)], zero_filled: bool) -> Vec<u8> {
         let mut buf = Vec::new();
         encode_segment_header(&mut buf, 3);
-        for &seq in seqs {
+        for &(seq, mark) in records {
             let mut batch = WriteBatch::new();
-            batch.put(b"key", b"value");
-            frame_batch_record(&mut buf, batch.encoded(), seq, &OpsCrc::of(batch.encoded()));
+            batch.put(b"key", [b'v'; 482]);
+            let framed = frame_batch_record(
+                &mut buf,
+                batch.encoded(),
+                seq,
+                DurableMark {
+                    durable_below: mark,
+                    zero_filled,
+                },
+                &OpsCrc::of(batch.encoded()),
+            );
+            assert_eq!(framed, RECORD_BYTES);
         }
         buf
     }
+
+    const RECORD_BYTES: usize = 512;
 
     #[test]
     fn reads_records_then_clean_end() {
@@ -291,7 +367,7 @@ mod tests {
         let cut = &buf[..buf.len() - 3];
         let mut reader = SegmentReader::new(cut);
         assert_eq!(reader.by_ref().count(), 2);
-        assert!(reader.tail().is_some_and(SegmentTail::is_torn));
+        assert!(reader.tail().is_some_and(|tail| tail.is_torn(3)));
 
         let mut flipped = buf.clone();
         let record_len = (buf.len() - crate::format::SEGMENT_HEADER_BYTES) / 3;
@@ -306,6 +382,124 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// Zeros written ahead of the records end the segment cleanly; zeros
+    /// followed by anything else are damage.
+    #[test]
+    fn zeros_to_the_end_of_the_file_are_a_clean_end() {
+        let mut buf = segment_with(&[1, 2]);
+        buf.resize(buf.len() + 10_000, 0);
+        let mut reader = SegmentReader::new(&buf);
+        assert_eq!(reader.by_ref().count(), 2);
+        assert_eq!(reader.tail(), Some(&SegmentTail::Clean));
+        let mut short = segment_with(&[1]);
+        short.extend_from_slice(&[0; 5]); // shorter than a record header
+        let mut reader = SegmentReader::new(&short);
+        assert_eq!(reader.by_ref().count(), 1);
+        assert_eq!(reader.tail(), Some(&SegmentTail::Clean));
+
+        let len = buf.len();
+        buf[len - 1] = 1;
+        let mut reader = SegmentReader::new(&buf);
+        assert_eq!(reader.by_ref().count(), 2);
+        assert!(matches!(reader.tail(), Some(SegmentTail::Damaged { .. })));
+    }
+
+    /// A lost block followed by whole records is torn only if every later
+    /// record was framed while the lost sequence numbers were not durable.
+    #[test]
+    fn damage_followed_by_records_is_torn_only_if_their_marks_say_nothing_was_durable() {
+        // Records 1..=4; record 2 lost (zeros, as unsynced write-back
+        // leaves it), 3 and 4 whole.
+        let marks = [(1, 1), (2, 2), (3, 2), (4, 2)];
+        let mut buf = segment_with_marks(&marks, true);
+        let second = SEGMENT_HEADER_BYTES + RECORD_BYTES;
+        buf[second..second + RECORD_BYTES].fill(0);
+        let mut reader = SegmentReader::new(&buf);
+        assert_eq!(reader.by_ref().count(), 1);
+        let tail = reader.tail().unwrap().clone();
+        let SegmentTail::Damaged {
+            offset,
+            next_valid_record,
+            later_durable_mark,
+            ..
+        } = tail
+        else {
+            panic!("not damaged: {tail:?}");
+        };
+        assert_eq!(offset, second as u64);
+        assert_eq!(next_valid_record, Some((second + RECORD_BYTES) as u64));
+        assert_eq!(later_durable_mark, Some(2));
+        assert!(tail.is_torn(2), "record 2 was never durable");
+
+        // The same records framed while not zero-filling were appended
+        // after record 2's bytes: no crash loses 2 and keeps them.
+        let mut buf = segment_with_marks(&marks, false);
+        buf[second..second + RECORD_BYTES].fill(0);
+        let mut reader = SegmentReader::new(&buf);
+        assert_eq!(reader.by_ref().count(), 1);
+        assert!(!reader.tail().unwrap().is_torn(2));
+
+        // Record 4 was framed after record 2 was durable: damage to it is
+        // not a crash's doing.
+        let marks = [(1, 1), (2, 2), (3, 2), (4, 3)];
+        let mut buf = segment_with_marks(&marks, true);
+        buf[second..second + RECORD_BYTES].fill(0);
+        let mut reader = SegmentReader::new(&buf);
+        assert_eq!(reader.by_ref().count(), 1);
+        let tail = reader.tail().unwrap();
+        assert!(!tail.is_torn(2));
+        assert!(matches!(
+            tail,
+            SegmentTail::Damaged {
+                later_durable_mark: Some(3),
+                ..
+            }
+        ));
+    }
+
+    /// Version-2 segments (records without marks) still read; a record
+    /// after damage without a mark makes the damage corruption.
+    #[test]
+    fn version_2_segments_read_and_unmarked_records_prove_corruption() {
+        let mut buf = Vec::new();
+        let mut header = [0u8; crate::format::SEGMENT_HEADER_PAYLOAD_BYTES];
+        header[..8].copy_from_slice(&crate::format::SEGMENT_MAGIC);
+        header[8..12].copy_from_slice(&2u32.to_le_bytes());
+        header[12..].copy_from_slice(&3u64.to_le_bytes());
+        lsm_core::record::encode_record(&mut buf, RECORD_TYPE_SEGMENT_HEADER, &header);
+        for seq in 1..=3 {
+            let mut batch = WriteBatch::new();
+            batch.put(b"key", b"value");
+            batch.set_first_seq(seq);
+            lsm_core::record::encode_record(
+                &mut buf,
+                crate::format::RECORD_TYPE_WRITE_BATCH,
+                batch.encoded(),
+            );
+        }
+        let mut reader = SegmentReader::new(&buf);
+        let read: Vec<(u64, Option<DurableMark>)> = reader
+            .by_ref()
+            .map(|r| (r.batch.first_seq(), r.mark))
+            .collect();
+        assert_eq!(read, [(1, None), (2, None), (3, None)]);
+        assert_eq!(reader.header().map(|h| h.version), Some(2));
+
+        let record_len = (buf.len() - SEGMENT_HEADER_BYTES) / 3;
+        buf[SEGMENT_HEADER_BYTES + record_len + 12] ^= 1;
+        let mut reader = SegmentReader::new(&buf);
+        assert_eq!(reader.by_ref().count(), 1);
+        let tail = reader.tail().unwrap();
+        assert!(matches!(
+            tail,
+            SegmentTail::Damaged {
+                later_durable_mark: Some(SeqNo::MAX),
+                ..
+            }
+        ));
+        assert!(!tail.is_torn(2));
     }
 
     proptest! {

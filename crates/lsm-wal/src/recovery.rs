@@ -16,11 +16,14 @@
 //!    sequence number, or a gap (a lost or shortened segment), is
 //!    corruption.
 //! 4. Frame damage (incomplete, zeroed, or failing checksum) with no valid
-//!    record after it in its segment, and no record in any later segment,
-//!    is a *torn tail*: a crash during an append, or during the creation of
-//!    a segment made ahead of a rotation (which leaves a later segment with
-//!    a torn header or only a header). [`RecoveryMode`] decides what
-//!    happens to damage.
+//!    record after it in its segment, or only records whose durable marks
+//!    show that nothing from the damage on was durable when they were
+//!    framed, and no record in any later segment, is a *torn tail*: a
+//!    crash during appends (writes into zero-filled space reach the disk
+//!    in any order), or during the creation of a segment made ahead of a
+//!    rotation (which leaves a later segment with a torn header or only a
+//!    header). Zeros running to the end of a segment are space zero-filled
+//!    ahead, not damage. [`RecoveryMode`] decides what happens to damage.
 //! 5. Prefix guarantee: recovery never skips a damaged record and goes on;
 //!    what it replays is always a prefix of what was appended.
 //! 6. Nothing is changed on disk until every check has passed: torn tails
@@ -279,6 +282,13 @@ pub fn recover_from(
             empty_since.push(segment);
         }
         let tail = reader.tail().cloned().unwrap_or(SegmentTail::Clean);
+        // The sequence number a damaged record would have held; unknown
+        // (0: no later record can show the damage torn) when no record
+        // precedes it and the caller knows no flushed state.
+        let lost_from = prev_last
+            .or(start.flushed_seq)
+            .map_or(0, |last| last.saturating_add(1));
+        let explained = tail.is_torn(lost_from);
         match tail {
             SegmentTail::Clean => {}
             SegmentTail::Invalid { offset, reason } => {
@@ -289,6 +299,7 @@ pub fn recover_from(
                 dropped_bytes,
                 reason,
                 next_valid_record,
+                later_durable_mark,
             } => {
                 let cut = Cut {
                     index,
@@ -296,12 +307,23 @@ pub fn recover_from(
                     offset,
                     dropped_bytes,
                 };
-                match (mode, next_valid_record) {
+                let proof = match (next_valid_record, later_durable_mark) {
+                    (Some(next), Some(SeqNo::MAX)) => {
+                        Some(format!("followed by a valid record at offset {next}"))
+                    }
+                    (Some(next), Some(mark)) => Some(format!(
+                        "followed by valid records (the first at offset {next}) written after \
+                         sequence numbers below {mark} were durable, and the damage would hold \
+                         sequence number {lost_from}"
+                    )),
+                    _ => None,
+                };
+                match (mode, explained) {
                     (RecoveryMode::PointInTime, _) => {
                         stop = Some(cut);
                         break 'segments;
                     }
-                    (RecoveryMode::TolerateTornTail, None) => {
+                    (RecoveryMode::TolerateTornTail, true) => {
                         // Appends reach a segment only once every older
                         // one is synced, so only one segment can end in a
                         // torn record; later ones can only have a torn
@@ -319,22 +341,17 @@ pub fn recover_from(
                         }
                         torn.push(cut);
                     }
-                    (RecoveryMode::TolerateTornTail, Some(next)) => {
-                        return Err(corruption(
-                            &path,
-                            offset,
-                            format!("{reason}, followed by a valid record at offset {next}"),
-                        ));
+                    (RecoveryMode::TolerateTornTail, false) => {
+                        let proof = proof.unwrap_or_default();
+                        return Err(corruption(&path, offset, format!("{reason}, {proof}")));
                     }
-                    (RecoveryMode::AbsoluteConsistency, next) => {
-                        let detail = match next {
-                            None => format!(
-                                "{reason} with no valid record after it \
+                    (RecoveryMode::AbsoluteConsistency, explained) => {
+                        let detail = match (explained, proof) {
+                            (false, Some(proof)) => format!("{reason}, {proof}"),
+                            _ => format!(
+                                "{reason} that a crash during appends explains \
                                  (a torn write, refused by AbsoluteConsistency recovery)"
                             ),
-                            Some(next) => {
-                                format!("{reason}, followed by a valid record at offset {next}")
-                            }
                         };
                         return Err(corruption(&path, offset, detail));
                     }

@@ -47,6 +47,19 @@
 //! directory, then swap the file. Every byte below `segment_start` is
 //! therefore durable, so a syncer only ever needs to sync the current file.
 //!
+//! **Zero-fill ahead** (durable appends only): once a durable append was
+//! made in the current segment, the writer role, after each write, keeps
+//! at least [`ZERO_FILL_LOW_BYTES`] of zeros written past the data (in
+//! steps up to [`ZERO_FILL_BYTES`] ahead, never past `segment_bytes`). The
+//! next fdatasync makes them durable with the file's new size, so later
+//! records overwrite blocks the file already has, and their fdatasync
+//! commits no metadata (on ext4 an appending fdatasync also commits the
+//! size in the journal). Records carry a *durable mark* (every sequence
+//! number below it was durable when the record was framed), so recovery
+//! can tell out-of-order write-back of unsynced overwrites from damage to
+//! durable records. A failed zero write only ends zero-filling for the
+//! segment: it leaves nothing but zeros past the data.
+//!
 //! Invariants (checked with `debug_assert!`):
 //! `synced <= written <= appended`; `segment_start <= synced`;
 //! `written + in_flight + pending.len() == appended`, where `in_flight` is
@@ -62,7 +75,9 @@ use lsm_core::fs::WritableFile;
 use lsm_core::{SeqNo, SharedFileSystem, WriteBatch, MAX_SEQNO};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::format::{encode_segment_header, frame_batch_record, OpsCrc, SEGMENT_HEADER_BYTES};
+use crate::format::{
+    encode_segment_header, frame_batch_record, DurableMark, OpsCrc, SEGMENT_HEADER_BYTES,
+};
 use crate::naming::segment_path;
 use crate::options::{SyncMode, WalOptions};
 use crate::{Error, Result};
@@ -103,6 +118,13 @@ const GROUP_PEAK_DECAY_SYNCS: u32 = 32;
 /// A spare buffer larger than this is dropped instead of kept, so one huge
 /// batch does not pin its memory for the writer's lifetime.
 const SPARE_BUFFER_LIMIT: usize = 4 << 20;
+
+/// Zero-fill ahead (module doc): the writer tops the zeros past the data
+/// up to this far ahead...
+const ZERO_FILL_BYTES: u64 = 1 << 20;
+/// ...whenever fewer than this many are left, so the zeros are durable
+/// (synced with an earlier record) long before records reach them.
+const ZERO_FILL_LOW_BYTES: u64 = 512 << 10;
 
 /// Appends write batches to the segment files of one directory.
 ///
@@ -160,6 +182,24 @@ struct State {
     sync_claimed: u64,
     /// The sequence number the next appended operation gets.
     next_seq: SeqNo,
+    /// Every sequence number below this is in a record below `written`.
+    written_mark: SeqNo,
+    /// Every sequence number below this is durable: the durable mark the
+    /// next framed record carries.
+    synced_mark: SeqNo,
+    /// A durable append was made in the current segment: the writer role
+    /// zero-fills ahead of the data (module doc), and records framed from
+    /// then on say so. Cleared only by a rotation.
+    zero_fill: bool,
+    /// Writing zeros ahead failed in the current segment: none are written
+    /// until the next one (records still say `zero_fill`: they may land
+    /// on zeros written before the failure).
+    zero_fill_failed: bool,
+    /// Bytes of the current segment file (header included) known to be
+    /// data or zeros written ahead; past the data once zero-filling.
+    zeroed_to: u64,
+    /// Zero bytes written ahead since create.
+    zero_bytes: u64,
     /// Some thread holds the writer role (writing a chunk or rotating).
     writer_active: bool,
     /// Some thread holds the syncer role.
@@ -297,6 +337,12 @@ impl WalWriter {
                 synced: 0,
                 sync_claimed: 0,
                 next_seq,
+                written_mark: next_seq,
+                synced_mark: next_seq,
+                zero_fill: false,
+                zero_fill_failed: false,
+                zeroed_to: 0,
+                zero_bytes: 0,
                 writer_active: false,
                 syncer_active: false,
                 file,
@@ -349,7 +395,11 @@ impl WalWriter {
             .checked_add(u64::from(count) - 1)
             .filter(|&last| last <= MAX_SEQNO)
             .ok_or(Error::SeqNoExhausted { next: first, count })?;
-        let framed = frame_batch_record(&mut st.pending, encoded, first, &ops_crc);
+        let mark = DurableMark {
+            durable_below: st.synced_mark,
+            zero_filled: st.zero_fill,
+        };
+        let framed = frame_batch_record(&mut st.pending, encoded, first, mark, &ops_crc);
         st.next_seq = last + 1;
         st.appended += framed as u64;
         self.note_rotation_near(&st);
@@ -363,6 +413,7 @@ impl WalWriter {
         };
         if durable {
             st.sync_claimed = st.sync_claimed.max(end);
+            st.zero_fill = true;
         }
         self.wait_written(&mut st, end)?;
         if durable {
@@ -497,11 +548,12 @@ impl WalWriter {
         self.state.lock().next_seq.wrapping_sub(1)
     }
 
-    /// Bytes appended to segment files since create, in all segments,
-    /// segment headers included.
+    /// Bytes written to segment files since create, in all segments:
+    /// records, segment headers, and zeros written ahead of durable
+    /// appends (module doc).
     pub fn bytes_written(&self) -> u64 {
         let st = self.state.lock();
-        st.written + st.header_bytes
+        st.written + st.header_bytes + st.zero_bytes
     }
 
     /// fdatasync calls made on segment files since create: group-commit
@@ -558,16 +610,50 @@ impl WalWriter {
         let mut chunk = mem::take(&mut st.spare);
         mem::swap(&mut chunk, &mut st.pending);
         let chunk_end = st.written + chunk.len() as u64;
+        // Every record framed so far is in the chunk.
+        let chunk_mark = st.next_seq;
         let file = Arc::clone(&st.file);
         let segment = st.segment;
-        let result = MutexGuard::unlocked(st, || file.append(&chunk));
+        let data_end = SEGMENT_HEADER_BYTES as u64 + (chunk_end - st.segment_start);
+        let zeros = self.zeros_to_write(st, data_end);
+        let (result, zeroed) = MutexGuard::unlocked(st, || {
+            let result = file.append(&chunk);
+            // Zeros past the data just written; a failure writes nothing
+            // but zeros and only ends zero-filling for this segment.
+            let zeroed = match zeros {
+                Some((from, len)) if result.is_ok() => file.write_zeros(from, len).is_ok(),
+                _ => false,
+            };
+            (result, zeroed)
+        });
         chunk.clear();
         if chunk.capacity() <= SPARE_BUFFER_LIMIT {
             st.spare = chunk;
         }
         result.map_err(|source| lsm_core::Error::io(segment_path(&self.dir, segment), source))?;
         st.written = chunk_end;
+        st.written_mark = chunk_mark;
+        st.zeroed_to = st.zeroed_to.max(data_end);
+        match zeros {
+            Some((from, len)) if zeroed => {
+                st.zeroed_to = from + len;
+                st.zero_bytes += len;
+            }
+            Some(_) => st.zero_fill_failed = true,
+            None => {}
+        }
         Ok(())
+    }
+
+    /// The zeros (offset, length) the writer role writes after data ending
+    /// at `data_end` of the current segment file, if any are due.
+    fn zeros_to_write(&self, st: &State, data_end: u64) -> Option<(u64, u64)> {
+        if !st.zero_fill || st.zero_fill_failed || st.zeroed_to >= data_end + ZERO_FILL_LOW_BYTES {
+            return None;
+        }
+        let from = st.zeroed_to.max(data_end);
+        let to = (data_end + ZERO_FILL_BYTES).min(self.segment_bytes);
+        (to > from).then(|| (from, to - from))
     }
 
     /// Syncs the current segment, creates the next one and switches to it,
@@ -618,6 +704,10 @@ impl WalWriter {
         let new_file = new_file?;
         let old_record_bytes = target - st.segment_start;
         st.synced = st.synced.max(target);
+        st.synced_mark = st.synced_mark.max(st.written_mark);
+        st.zero_fill = false;
+        st.zero_fill_failed = false;
+        st.zeroed_to = 0;
         st.sync_claimed = st.sync_claimed.max(target);
         st.file = new_file;
         st.segment = new_number;
@@ -698,6 +788,7 @@ impl WalWriter {
             // Every byte below segment_start is durable, so syncing the
             // current file covers everything below `target`.
             let target = st.written;
+            let target_mark = st.written_mark;
             let covered = st.sync_waiters;
             let file = Arc::clone(&st.file);
             let segment = st.segment;
@@ -707,7 +798,10 @@ impl WalWriter {
             Self::note_group(st, covered, started.elapsed());
             st.syncer_active = false;
             match result {
-                Ok(()) => st.synced = st.synced.max(target),
+                Ok(()) => {
+                    st.synced = st.synced.max(target);
+                    st.synced_mark = st.synced_mark.max(target_mark);
+                }
                 Err(source) => {
                     let err: Error =
                         lsm_core::Error::io(segment_path(&self.dir, segment), source).into();

@@ -158,7 +158,11 @@ fn torn_tail_followed_by_a_torn_prepared_header_is_cut_and_the_header_emptied() 
     let path2 = segment_path(dir.path(), 2);
     let last = records.last().unwrap();
     let mut bytes = std::fs::read(&path1).unwrap();
-    bytes.extend_from_slice(&[0u8; 100]); // zeros where a record should be
+    // The start of a record whose write was cut short (zeros to the end
+    // would be space zero-filled ahead, not damage).
+    let start = usize::try_from(last.offset).unwrap();
+    let partial = bytes[start..start + 20].to_vec();
+    bytes.extend_from_slice(&partial);
     std::fs::write(&path1, &bytes).unwrap();
     cut(&path2, 11); // the header's write was cut short
 

@@ -180,35 +180,42 @@ fn truncation_at_every_offset_recovers_the_exact_prefix() {
             },
             |r| r.offset + r.framed_len,
         );
-        let torn = (cut > valid_end).then_some(TornTail {
+        // A cut leaving only zero bytes of the next record reads as space
+        // zero-filled ahead: a clean end, nothing to cut.
+        let zeros_only = original[valid_end as usize..cut as usize]
+            .iter()
+            .all(|&b| b == 0);
+        let torn = (!zeros_only).then_some(TornTail {
             segment: 1,
             offset: valid_end,
             dropped_bytes: cut - valid_end,
         });
         assert_eq!(report.torn_tail, torn, "cut at {cut}");
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), valid_end);
+        let kept = if zeros_only { cut } else { valid_end };
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), kept);
     }
 }
 
+/// Zeros after the last record (space the writer zero-filled ahead) end
+/// the segment cleanly: nothing is cut, in any mode.
 #[test]
-fn zeroed_tail_of_newest_segment_is_cut() {
+fn zeros_after_the_last_record_are_a_clean_end() {
     let dir = tempfile::tempdir().unwrap();
     let (expected, _) = write_segment(dir.path(), 1, 1);
     let path = segment_path(dir.path(), 1);
     let mut bytes = std::fs::read(&path).unwrap();
-    let len = bytes.len() as u64;
     bytes.extend_from_slice(&[0; 4096]);
     std::fs::write(&path, &bytes).unwrap();
-    let (replayed, report) = replay(dir.path(), RecoveryMode::TolerateTornTail).unwrap();
-    assert_eq!(replayed, expected);
-    assert_eq!(
-        report.torn_tail,
-        Some(TornTail {
-            segment: 1,
-            offset: len,
-            dropped_bytes: 4096
-        })
-    );
+    for mode in [
+        RecoveryMode::TolerateTornTail,
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::PointInTime,
+    ] {
+        let (replayed, report) = replay(dir.path(), mode).unwrap();
+        assert_eq!(replayed, expected, "{mode:?}");
+        assert_eq!(report.torn_tail, None, "{mode:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{mode:?}");
+    }
 }
 
 #[test]

@@ -6,14 +6,18 @@ use lsm_core::{OsFileSystem, WriteBatch};
 use lsm_wal::{segment_path, WalOptions, WalWriter};
 
 /// Segment 1: header, then one batch (seqnos 5 to 7), all in the default
-/// keyspace: put "apple" -> "red", delete "pear", delete range "k0".."k5".
+/// keyspace: put "apple" -> "red", delete "pear", delete range "k0".."k5";
+/// then the zeros the writer wrote ahead after that durable append.
 const EXAMPLE_HEX: &str = concat!(
-    "02e8023914000000026c736d2d77616c",
-    "000200000001000000000000009099bb",
-    "72280000000105000000000000000300",
-    "00000106006170706c65037265640005",
-    "00706561720203006b3003006b35",
+    "38b523b114000000026c736d2d77616c",
+    "0003000000010000000000000093b1b8",
+    "8e290000000300050000000000000003",
+    "0000000106006170706c650372656400",
+    "0500706561720203006b3003006b35",
 );
+
+/// Bytes of the header and the record.
+const RECORD_BYTES: usize = 79;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -37,11 +41,14 @@ fn documented_example_segment_bytes_are_stable() {
         .delete_range("k0", "k5");
     assert_eq!(wal.append(&batch).unwrap(), 7);
     wal.close().unwrap();
-    assert_eq!(wal.bytes_written(), 78);
     let bytes = std::fs::read(segment_path(dir.path(), 1)).unwrap();
-    for (i, line) in bytes.chunks(16).enumerate() {
+    let (records, zeros) = bytes.split_at(RECORD_BYTES);
+    assert_eq!(zeros.len(), 1 << 20, "1 MiB zero-filled ahead");
+    assert!(zeros.iter().all(|&b| b == 0));
+    assert_eq!(wal.bytes_written(), bytes.len() as u64);
+    for (i, line) in records.chunks(16).enumerate() {
         let text: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
         println!("{:04x}: {}", i * 16, text.join(" "));
     }
-    assert_eq!(hex(&bytes), EXAMPLE_HEX);
+    assert_eq!(hex(records), EXAMPLE_HEX);
 }

@@ -245,38 +245,46 @@ fn segment_report(
             offset,
             dropped_bytes,
             reason,
-            next_valid_record: None,
-        } if newest => TailReport {
-            kind: "torn",
-            offset: Some(*offset),
-            text: format!(
-                "torn tail at offset {offset}: recovery drops {dropped_bytes} bytes ({reason})"
-            ),
-        },
-        SegmentTail::Damaged {
-            offset,
-            dropped_bytes,
-            reason,
-            next_valid_record: None,
-        } => TailReport {
-            kind: "corruption",
-            offset: Some(*offset),
-            text: format!(
-                "CORRUPTION at offset {offset}: {reason} ({dropped_bytes} bytes to the end of a segment that is not the newest)"
-            ),
-        },
-        SegmentTail::Damaged {
-            offset,
-            reason,
-            next_valid_record: Some(next),
+            next_valid_record,
             ..
-        } => TailReport {
-            kind: "corruption",
-            offset: Some(*offset),
-            text: format!(
-                "CORRUPTION at offset {offset}: {reason}, followed by a valid record at offset {next}"
-            ),
-        },
+        } => {
+            // Records after the damage are explained by a crash only if
+            // they were framed while it was not durable; with no record
+            // before it in this segment, only the whole log can tell.
+            let torn = next_valid_record.is_none()
+                || contents
+                    .records
+                    .last()
+                    .is_some_and(|last| contents.tail.is_torn(last.last_seq + 1));
+            match (torn, next_valid_record) {
+                (true, _) if newest => TailReport {
+                    kind: "torn",
+                    offset: Some(*offset),
+                    text: format!(
+                        "torn tail at offset {offset}: recovery drops {dropped_bytes} bytes ({reason}{})",
+                        if next_valid_record.is_some() {
+                            "; the records after it were never durable"
+                        } else {
+                            ""
+                        }
+                    ),
+                },
+                (true, _) | (false, None) => TailReport {
+                    kind: "corruption",
+                    offset: Some(*offset),
+                    text: format!(
+                        "CORRUPTION at offset {offset}: {reason} ({dropped_bytes} bytes to the end of a segment that is not the newest)"
+                    ),
+                },
+                (false, Some(next)) => TailReport {
+                    kind: "corruption",
+                    offset: Some(*offset),
+                    text: format!(
+                        "CORRUPTION at offset {offset}: {reason}, followed by a valid record at offset {next}"
+                    ),
+                },
+            }
+        }
         SegmentTail::Invalid { offset, reason } => TailReport {
             kind: "corruption",
             offset: Some(*offset),
