@@ -43,6 +43,13 @@ pub fn varint_len(mut value: u64) -> usize {
 /// than ten bytes or overflowing 64 bits.
 #[inline]
 pub fn get_varint64(input: &mut &[u8]) -> Option<u64> {
+    // One byte: most lengths in blocks and batches.
+    if let Some((&byte, rest)) = input.split_first() {
+        if byte < 0x80 {
+            *input = rest;
+            return Some(u64::from(byte));
+        }
+    }
     let mut result: u64 = 0;
     for (i, &byte) in input.iter().enumerate().take(MAX_VARINT64_BYTES) {
         let shift = 7 * i as u32;
@@ -63,6 +70,13 @@ pub fn get_varint64(input: &mut &[u8]) -> Option<u64> {
 /// value does not fit 32 bits.
 #[inline]
 pub fn get_varint32(input: &mut &[u8]) -> Option<u32> {
+    // One byte: most lengths in blocks and batches.
+    if let Some((&byte, rest)) = input.split_first() {
+        if byte < 0x80 {
+            *input = rest;
+            return Some(u32::from(byte));
+        }
+    }
     let mut probe = *input;
     let value = get_varint64(&mut probe)?;
     let value = u32::try_from(value).ok()?;

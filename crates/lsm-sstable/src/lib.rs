@@ -97,6 +97,7 @@ mod cache;
 mod error;
 mod filter;
 pub mod format;
+mod index_search;
 mod iter;
 mod options;
 mod properties;

@@ -14,6 +14,7 @@ use crate::cache::BlockCache;
 use crate::error::Result;
 use crate::filter::{BloomFilter, FilterInfo};
 use crate::format::{read_block, BlockHandle, Footer, FOOTER_BYTES};
+use crate::index_search::IndexSearch;
 use crate::iter::TableIterator;
 use crate::properties::TableProperties;
 
@@ -54,6 +55,8 @@ pub struct Table {
     cache: Option<Arc<BlockCache>>,
     /// Parsed index block, sorted by `last_key`.
     index: Vec<IndexEntry>,
+    /// The index's key prefixes in one array, for `index_position`.
+    index_search: IndexSearch,
     filter: Option<BloomFilter>,
     properties: TableProperties,
 }
@@ -139,6 +142,7 @@ impl Table {
             footer,
             cache_id,
             cache,
+            index_search: IndexSearch::new(&index),
             index,
             filter,
             properties,
@@ -297,9 +301,7 @@ impl Table {
     /// Position in the index of the first data block whose last key is
     /// `>= target` (`index.len()` if none).
     pub(crate) fn index_position(&self, target: &[u8]) -> usize {
-        self.index.partition_point(|entry| {
-            compare_internal_keys(&entry.last_key, target) == Ordering::Less
-        })
+        self.index_search.position(&self.index, target)
     }
 
     pub(crate) fn index(&self) -> &[IndexEntry] {
