@@ -145,10 +145,12 @@ fn get(c: &mut Criterion) {
     g.finish();
 }
 
-fn scan(c: &mut Criterion) {
-    let m = filled(TABLE_ENTRIES);
-    let mut g = c.benchmark_group("scan_100k");
-    g.throughput(Throughput::Elements(TABLE_ENTRIES));
+/// Full scans of a memtable filled with `entries` random keys.
+fn scan_group(c: &mut Criterion, name: &str, entries: u64, samples: usize) {
+    let m = filled(entries);
+    let mut g = c.benchmark_group(name);
+    g.sample_size(samples);
+    g.throughput(Throughput::Elements(entries));
     g.bench_function("full", |b| {
         b.iter(|| {
             let mut cursor = m.iter();
@@ -160,11 +162,17 @@ fn scan(c: &mut Criterion) {
                 bytes += cursor.key().len() + cursor.value().len();
                 cursor.next().unwrap();
             }
-            assert_eq!(n, TABLE_ENTRIES);
+            assert_eq!(n, entries);
             black_box(bytes)
         });
     });
     g.finish();
+}
+
+fn scan(c: &mut Criterion) {
+    scan_group(c, "scan_100k", TABLE_ENTRIES, 100);
+    // Far larger than the CPU's caches, as a 64 MiB memtable is.
+    scan_group(c, "scan_1m", BIG_FILL, 10);
 }
 
 criterion_group!(benches, insert, insert_1m, get, scan);

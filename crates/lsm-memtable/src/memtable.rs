@@ -52,7 +52,7 @@ const NO_MIN_SEQ: u64 = u64::MAX;
 #[doc(alias = "write buffer")]
 pub struct Memtable {
     // Every field but `range_tombstones` is lock-free: the skiplist is
-    // concurrent (its arena takes a mutex only to add a 1 MiB chunk), the
+    // concurrent (its arena takes a mutex only to add a 2 MiB chunk), the
     // rest atomic.
     /// The entries, ordered by internal key, in the skiplist's arena.
     /// Shared with the cursors, which keep it alive.
@@ -206,7 +206,7 @@ impl Memtable {
 
     /// Heap bytes the entries take, estimated as key + 8-byte trailer +
     /// value + [`ENTRY_OVERHEAD_BYTES`] per entry (the arena's real bytes on
-    /// average; free space left at the end of its 1 MiB chunks is not
+    /// average; free space left at the end of its 2 MiB chunks is not
     /// counted). Never decreases.
     pub fn approximate_bytes(&self) -> usize {
         self.approximate_bytes.load(Ordering::Relaxed)
