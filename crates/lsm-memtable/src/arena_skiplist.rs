@@ -89,9 +89,9 @@ use crate::entry::KeyProbe;
 /// Tallest tower. With a 1/2 chance per extra level, 24 levels keep
 /// searches logarithmic up to about 2^24 (16M) entries.
 pub(crate) const MAX_HEIGHT: usize = 24;
-/// Bytes of an ordinary arena chunk: one huge page, and aligned to one, so
-/// that the kernel can back it with a single 2 MiB page (see
-/// `Chunk::new_leaked`).
+/// Bytes of an ordinary arena chunk: one huge page, and on Linux mapped
+/// aligned to one, so that the kernel can back it with a single 2 MiB page
+/// (see `Chunk::new_leaked`).
 pub(crate) const CHUNK_BYTES: usize = 2 << 20;
 /// Requests this large or larger get a chunk of their own.
 pub(crate) const DEDICATED_CHUNK_MIN_BYTES: usize = CHUNK_BYTES / 16;
@@ -109,16 +109,26 @@ const MAX_VARINT_BYTES: usize = 10;
 /// One arena chunk: `capacity` bytes at `base`, the first `used` of them
 /// handed out.
 struct Chunk {
-    /// Start of the chunk's memory (from `std::alloc::alloc` with
-    /// `layout`, so aligned for a link); its provenance covers the whole
-    /// chunk.
+    /// Start of the chunk's memory (aligned for a link); its provenance
+    /// covers the whole chunk.
     base: NonNull<u8>,
     /// Size in bytes, a whole number of [`ChunkWord`]s.
     capacity: usize,
     /// Bytes handed out from the start; only grows, never past `capacity`.
     used: AtomicUsize,
-    /// The layout `base` was allocated with (freed with it).
-    layout: Layout,
+    /// Where the memory came from, and so how it is given back.
+    memory: ChunkMemory,
+}
+
+/// How a chunk's memory was obtained.
+#[derive(Clone, Copy)]
+enum ChunkMemory {
+    /// `std::alloc::alloc` with this layout.
+    Heap(Layout),
+    /// An anonymous mapping of exactly `capacity` bytes of its own
+    /// (`huge_page_chunk`), unmapped when the arena drops.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Mapped,
 }
 
 impl Chunk {
@@ -126,38 +136,45 @@ impl Chunk {
     /// first `used` of them already handed out. Returned leaked: the arena
     /// owns it.
     ///
-    /// An ordinary chunk ([`CHUNK_BYTES`]) is aligned to its size and
-    /// advised as a huge page (Linux `MADV_HUGEPAGE`; a hint, its failure
-    /// ignored), so that one TLB entry covers it: a skiplist search or scan
-    /// touches nodes all over the arena, and with 4 KiB pages nearly every
-    /// node cost a TLB miss as well as a cache miss.
+    /// An ordinary chunk ([`CHUNK_BYTES`]), on Linux, is a mapping of its
+    /// own aligned to its size and advised as a huge page
+    /// (`huge_page_chunk`), so that one TLB entry covers it: a skiplist
+    /// search or scan touches nodes all over the arena, and with 4 KiB
+    /// pages nearly every node cost a TLB miss as well as a cache miss.
+    /// Its own mapping, not the allocator's: memory from `malloc` with a
+    /// 2 MiB alignment came from the heap, which kept it after the arena
+    /// freed it (a filled store's peak RSS doubled). Any other chunk, or
+    /// one whose mapping fails, comes from the global allocator.
     fn new_leaked(capacity: usize, used: usize) -> NonNull<Chunk> {
         let bytes = capacity.div_ceil(size_of::<ChunkWord>()) * size_of::<ChunkWord>();
-        let align = if bytes == CHUNK_BYTES {
-            CHUNK_BYTES
+        let mapped = if bytes == CHUNK_BYTES {
+            huge_page_chunk()
         } else {
-            align_of::<ChunkWord>()
+            None
         };
-        let layout = match Layout::from_size_align(bytes, align) {
-            Ok(layout) => layout,
-            // Only for a request near `isize::MAX` bytes, which no memtable
-            // makes: fail as an allocation of it would.
-            Err(_) => std::alloc::handle_alloc_error(Layout::new::<ChunkWord>()),
+        let (base, memory) = match mapped {
+            Some(base) => (base, ChunkMemory::Mapped),
+            None => {
+                let layout = match Layout::from_size_align(bytes, align_of::<ChunkWord>()) {
+                    Ok(layout) => layout,
+                    // Only for a request near `isize::MAX` bytes, which no
+                    // memtable makes: fail as an allocation of it would.
+                    Err(_) => std::alloc::handle_alloc_error(Layout::new::<ChunkWord>()),
+                };
+                // SAFETY: `layout` has a non-zero size (`used`, the first
+                // request, is at least one allocation unit).
+                let memory = unsafe { std::alloc::alloc(layout) };
+                let Some(base) = NonNull::new(memory) else {
+                    std::alloc::handle_alloc_error(layout)
+                };
+                (base, ChunkMemory::Heap(layout))
+            }
         };
-        // SAFETY: `layout` has a non-zero size (`used`, the first request,
-        // is at least one allocation unit).
-        let memory = unsafe { std::alloc::alloc(layout) };
-        let Some(base) = NonNull::new(memory) else {
-            std::alloc::handle_alloc_error(layout)
-        };
-        if align == CHUNK_BYTES {
-            advise_huge_page(base, bytes);
-        }
         let chunk = Box::new(Chunk {
             base,
             capacity: bytes,
             used: AtomicUsize::new(used),
-            layout,
+            memory,
         });
         NonNull::from(Box::leak(chunk))
     }
@@ -269,12 +286,15 @@ impl Drop for Arena {
     fn drop(&mut self) {
         for chunk in self.chunks.get_mut().drain(..) {
             // SAFETY: each chunk was leaked from a box by
-            // `Chunk::new_leaked` and its memory allocated with its
-            // `layout`; each is listed once, and `&mut self` means no one
-            // uses them any more.
+            // `Chunk::new_leaked` and its memory obtained as `memory` says;
+            // each is listed once, and `&mut self` means no one uses them
+            // any more.
             unsafe {
                 let chunk = Box::from_raw(chunk.as_ptr());
-                std::alloc::dealloc(chunk.base.as_ptr(), chunk.layout);
+                match chunk.memory {
+                    ChunkMemory::Heap(layout) => std::alloc::dealloc(chunk.base.as_ptr(), layout),
+                    ChunkMemory::Mapped => unmap(chunk.base, chunk.capacity),
+                }
             }
         }
     }
@@ -404,22 +424,72 @@ unsafe fn node_key<'a>(node: NonNull<Node>) -> &'a [u8] {
     }
 }
 
-/// Asks Linux to back `len` bytes at `base` (aligned to and as large as a
-/// huge page) with a transparent huge page; elsewhere, or if the kernel
-/// refuses, nothing happens.
-fn advise_huge_page(base: NonNull<u8>, len: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: `base..base + len` is one allocation this arena owns and
-        // has not handed out yet; MADV_HUGEPAGE changes how the kernel backs
-        // it, never its contents or its validity.
-        let _ = unsafe {
-            rustix::mm::madvise(base.as_ptr().cast(), len, rustix::mm::Advice::LinuxHugepage)
-        };
+/// A fresh anonymous mapping of [`CHUNK_BYTES`], aligned to its size and
+/// advised `MADV_HUGEPAGE` (a hint; its failure is ignored), so the kernel
+/// can back it with one transparent huge page. `None` if mapping fails
+/// (the caller falls back to the heap), and always elsewhere than Linux.
+#[cfg(target_os = "linux")]
+fn huge_page_chunk() -> Option<NonNull<u8>> {
+    use rustix::mm::{madvise, mmap_anonymous, munmap, Advice, MapFlags, ProtFlags};
+    // Twice the size, so an aligned chunk lies inside; the rest is unmapped.
+    let len = 2 * CHUNK_BYTES;
+    // SAFETY: a new private anonymous mapping at an address the kernel
+    // picks aliases nothing.
+    let start = unsafe {
+        mmap_anonymous(
+            ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::PRIVATE,
+        )
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (base, len);
+    .ok()?
+    .cast::<u8>();
+    let head = start.align_offset(CHUNK_BYTES);
+    if head > CHUNK_BYTES {
+        // Not possible for a page-aligned mapping; give it back.
+        // SAFETY: the whole mapping just made, referred to by nothing.
+        let _ = unsafe { munmap(start.cast(), len) };
+        return None;
+    }
+    let tail = len - head - CHUNK_BYTES;
+    // SAFETY: `head <= CHUNK_BYTES`, so the aligned chunk and the two
+    // trimmed ends lie in the mapping just made.
+    let aligned = unsafe { start.add(head) };
+    // SAFETY: the ends before and after the aligned chunk are parts of the
+    // mapping just made that nothing refers to; the advice changes how the
+    // kernel backs the chunk, never its contents or validity. A failure
+    // leaves an end mapped but unused, or the chunk on small pages.
+    unsafe {
+        if head > 0 {
+            let _ = munmap(start.cast(), head);
+        }
+        if tail > 0 {
+            let _ = munmap(aligned.add(CHUNK_BYTES).cast(), tail);
+        }
+        let _ = madvise(aligned.cast(), CHUNK_BYTES, Advice::LinuxHugepage);
+    }
+    NonNull::new(aligned)
 }
+
+#[cfg(not(target_os = "linux"))]
+fn huge_page_chunk() -> Option<NonNull<u8>> {
+    None
+}
+
+/// Unmaps a chunk made by [`huge_page_chunk`].
+///
+/// # Safety
+/// `base..base + len` is such a chunk, and nothing refers to it any more.
+#[cfg(target_os = "linux")]
+unsafe fn unmap(base: NonNull<u8>, len: usize) {
+    // SAFETY: forwarded contract. A failure (not possible for a whole
+    // mapping of ours) would only leak it.
+    let _ = unsafe { rustix::mm::munmap(base.as_ptr().cast(), len) };
+}
+
+#[cfg(not(target_os = "linux"))]
+unsafe fn unmap(_base: NonNull<u8>, _len: usize) {}
 
 /// Hints the CPU to load the first two cache lines of `node` (its level-0
 /// link, key and the start of its value); null does nothing. A hint only:
@@ -1201,6 +1271,35 @@ mod tests {
             (4_500..5_500).contains(&tall),
             "{tall} of 40000 are 4 or taller"
         );
+    }
+
+    /// Ordinary chunks are mappings of their own aligned to their size (so
+    /// a huge page can back them), fully usable, and given back on drop;
+    /// large requests still get heap chunks of their own.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn ordinary_chunks_are_mapped_aligned_to_their_size() {
+        let arena = Arena::new();
+        let first = arena.allocate(64);
+        assert_eq!(first.as_ptr() as usize % CHUNK_BYTES, 0, "not aligned");
+        let large = arena.allocate(DEDICATED_CHUNK_MIN_BYTES);
+        {
+            let chunks = arena.chunks.lock();
+            assert_eq!(chunks.len(), 2);
+            // SAFETY: both chunks live until the arena drops.
+            let (ordinary, dedicated) = unsafe { (chunks[0].as_ref(), chunks[1].as_ref()) };
+            assert!(matches!(ordinary.memory, ChunkMemory::Mapped));
+            assert_eq!(ordinary.capacity, CHUNK_BYTES);
+            assert!(matches!(dedicated.memory, ChunkMemory::Heap(_)));
+            // SAFETY: the whole chunk is this arena's memory; nothing else
+            // uses it in this test.
+            unsafe { ptr::write_bytes(ordinary.base.as_ptr(), 0xa5, CHUNK_BYTES) };
+            // SAFETY: as above, read back.
+            let last = unsafe { *ordinary.base.as_ptr().add(CHUNK_BYTES - 1) };
+            assert_eq!(last, 0xa5);
+        }
+        assert_ne!(first, large);
+        drop(arena); // unmaps; valgrind (`cargo xtask memcheck`) checks the rest
     }
 
     #[test]
