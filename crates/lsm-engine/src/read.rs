@@ -160,9 +160,13 @@ pub fn get_pinned(
         }
     }
     let version = &sv.version;
+    // Hashed once for every table's filter.
+    let filter_key = lsm_sstable::FilterKey::new(key);
     for level in 0..version.num_levels() {
         for file in version.files_for_key(level, key) {
-            if let Some((lookup, version_seq)) = tables.table(file)?.get_with_seq(key, seq)? {
+            if let Some((lookup, version_seq)) =
+                tables.table(file)?.get_filtered(filter_key, seq)?
+            {
                 return Ok(found(lookup, Some(version_seq)));
             }
         }

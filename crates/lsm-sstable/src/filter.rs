@@ -45,6 +45,35 @@ pub fn filter_hash(key: &[u8]) -> u64 {
     h
 }
 
+/// A user key with its [`filter_hash`], computed once for the lookups of
+/// one read that probe several tables' filters (every L0 table and one
+/// table per level).
+#[derive(Clone, Copy, Debug)]
+pub struct FilterKey<'a> {
+    key: &'a [u8],
+    hash: u64,
+}
+
+impl<'a> FilterKey<'a> {
+    /// Hashes `user_key`.
+    pub fn new(user_key: &'a [u8]) -> Self {
+        FilterKey {
+            key: user_key,
+            hash: filter_hash(user_key),
+        }
+    }
+
+    /// The user key.
+    pub fn key(&self) -> &'a [u8] {
+        self.key
+    }
+
+    /// Its filter hash.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
 /// Probes per key for `bits_per_key`: `round(bits_per_key * ln 2)`,
 /// clamped to `1..=30`.
 fn probes_for(bits_per_key: u32) -> u8 {
@@ -171,7 +200,11 @@ impl BloomFilter {
 
     /// False only if `user_key` was certainly not added.
     pub fn may_contain(&self, user_key: &[u8]) -> bool {
-        let h = filter_hash(user_key);
+        self.may_contain_hash(filter_hash(user_key))
+    }
+
+    /// [`BloomFilter::may_contain`] for a key whose [`filter_hash`] is `h`.
+    pub fn may_contain_hash(&self, h: u64) -> bool {
         let Some(line) = self.bits.get(line_of(h, self.lines) * LINE_BYTES..) else {
             return true;
         };

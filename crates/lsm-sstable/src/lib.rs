@@ -106,7 +106,7 @@ mod table;
 pub use builder::TableBuilder;
 pub use cache::BlockCache;
 pub use error::{Error, Result};
-pub use filter::{filter_hash, FilterInfo};
+pub use filter::{filter_hash, FilterInfo, FilterKey};
 pub use format::{
     BlockHandle, BLOCK_TRAILER_BYTES, FOOTER_BYTES, FORMAT_VERSION, MAX_BLOCK_BYTES, TABLE_MAGIC,
 };

@@ -12,7 +12,7 @@ use lsm_core::{compare_internal_keys, parse_internal_key, Lookup, SeekKey, SeqNo
 use crate::block::{Block, BlockCursor, BlockError};
 use crate::cache::BlockCache;
 use crate::error::Result;
-use crate::filter::{BloomFilter, FilterInfo};
+use crate::filter::{BloomFilter, FilterInfo, FilterKey};
 use crate::format::{read_block, BlockHandle, Footer, FOOTER_BYTES};
 use crate::index_search::IndexSearch;
 use crate::iter::TableIterator;
@@ -166,7 +166,22 @@ impl Table {
         user_key: &[u8],
         snapshot: SeqNo,
     ) -> Result<Option<(Lookup, SeqNo)>> {
-        if !self.may_contain(user_key) {
+        self.get_filtered(FilterKey::new(user_key), snapshot)
+    }
+
+    /// [`Table::get_with_seq`] for a key hashed once for every table a read
+    /// probes.
+    pub fn get_filtered(
+        &self,
+        key: FilterKey<'_>,
+        snapshot: SeqNo,
+    ) -> Result<Option<(Lookup, SeqNo)>> {
+        let user_key = key.key();
+        if !self
+            .filter
+            .as_ref()
+            .is_none_or(|filter| filter.may_contain_hash(key.hash()))
+        {
             return Ok(None);
         }
         let target = SeekKey::new(user_key, snapshot);

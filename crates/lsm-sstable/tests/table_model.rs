@@ -11,7 +11,7 @@ use common::{
     Entry,
 };
 use lsm_core::{InternalIterator, InternalKey, Lookup, OsFileSystem, ValueKind};
-use lsm_sstable::{BlockCache, Compression, Error, Table, TableBuilder, TableOptions};
+use lsm_sstable::{BlockCache, Compression, Error, FilterKey, Table, TableBuilder, TableOptions};
 use proptest::prelude::*;
 
 fn entry_strategy() -> impl Strategy<Value = Vec<Entry>> {
@@ -103,6 +103,10 @@ proptest! {
                 prop_assert_eq!(cursor.value(), &v[..]);
             }
             prop_assert_eq!(table.get(user_key, *snapshot).unwrap(), model_get(&entries, user_key, *snapshot));
+            prop_assert_eq!(
+                table.get_filtered(FilterKey::new(user_key), *snapshot).unwrap(),
+                table.get_with_seq(user_key, *snapshot).unwrap()
+            );
             cursor.seek_for_prev(target.as_bytes()).unwrap();
             let expected = model_seek_for_prev(&entries, target.as_bytes());
             prop_assert_eq!(cursor.valid(), expected.is_some());
