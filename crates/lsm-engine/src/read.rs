@@ -467,8 +467,10 @@ impl StoreIterator {
                 return Ok(None);
             }
             // The newest visible version of a new user key; a range delete
-            // newer than it hides it.
-            let user_key = parsed.user_key.to_vec();
+            // newer than it hides it. Reuses the previous key's buffer.
+            let mut user_key = self.front_key.take().unwrap_or_default();
+            user_key.clear();
+            user_key.extend_from_slice(parsed.user_key);
             let hidden = !self.range_tombstones.is_empty()
                 && self.range_tombstones.hides_near(
                     parsed.user_key,
