@@ -185,3 +185,69 @@ fn sync_makes_earlier_unsynced_writes_durable_with_one_fdatasync() {
         present.len()
     );
 }
+
+/// Synced writes make the WAL write zeros ahead; unsynced writes after
+/// them overwrite those zeros, and a disk may write such blocks back out of
+/// order. A power cut that loses the first unsynced block but keeps later
+/// ones (`tear_overwrites`) leaves whole records after a hole in the
+/// newest segment: the store must reopen, with every synced write and a
+/// prefix of the rest.
+#[test]
+fn a_power_cut_that_keeps_later_unsynced_blocks_reopens_with_every_synced_write() {
+    use lsm_store_sync::WriteOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFileSystem::new(OsFileSystem::shared());
+    fs.tear_overwrites(true);
+    let store = SimpleLsmStore::open(config(dir.path(), &fs, SyncMode::Never)).unwrap();
+    let synced = 20;
+    for i in 0..synced {
+        let mut batch = WriteBatch::new();
+        batch.put(key(i).as_bytes(), format!("v{i}").as_bytes());
+        let options = if i == synced - 1 {
+            WriteOptions::SYNC
+        } else {
+            WriteOptions::default()
+        };
+        store.write_with(&batch, &options).unwrap();
+    }
+    // About 6 KiB of unsynced records: more than one 4 KiB block, less
+    // than a memtable (no freeze, no rotation syncs them).
+    let written = synced + 150;
+    for i in synced..written {
+        store.put(key(i), format!("v{i}")).unwrap();
+    }
+    std::mem::forget(store);
+    fs.crash().unwrap();
+
+    let newest = lsm_wal::list_segments(&OsFileSystem, dir.path())
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|&n| {
+            let path = dir.path().join(lsm_wal::segment_file_name(n));
+            !lsm_wal::read_segment(&OsFileSystem, &path)
+                .unwrap()
+                .records
+                .is_empty()
+        })
+        .unwrap();
+    let path = dir.path().join(lsm_wal::segment_file_name(newest));
+    let tail = lsm_wal::read_segment(&OsFileSystem, &path).unwrap().tail;
+    assert!(
+        matches!(
+            tail,
+            lsm_wal::SegmentTail::Damaged {
+                next_valid_record: Some(_),
+                ..
+            }
+        ),
+        "the crash left no whole record after the lost block: {tail:?}"
+    );
+
+    let recovered = recovered_prefix(dir.path(), written);
+    assert!(recovered >= synced, "a synced write was lost: {recovered}");
+    assert!(
+        recovered < written,
+        "unsynced writes in the lost block survived"
+    );
+}
