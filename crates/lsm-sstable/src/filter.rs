@@ -198,12 +198,14 @@ impl BloomFilter {
         })
     }
 
-    /// False only if `user_key` was certainly not added.
+    /// False only if `user_key` was certainly not added (tests; readers
+    /// hash once per read, `Table::may_contain`).
+    #[cfg(test)]
     pub fn may_contain(&self, user_key: &[u8]) -> bool {
         self.may_contain_hash(filter_hash(user_key))
     }
 
-    /// [`BloomFilter::may_contain`] for a key whose [`filter_hash`] is `h`.
+    /// False only if no key whose [`filter_hash`] is `h` was added.
     pub fn may_contain_hash(&self, h: u64) -> bool {
         let Some(line) = self.bits.get(line_of(h, self.lines) * LINE_BYTES..) else {
             return true;

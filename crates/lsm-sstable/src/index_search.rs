@@ -18,9 +18,12 @@ use lsm_core::{compare_internal_keys, user_key_of};
 
 use crate::table::IndexEntry;
 
-/// The shared head and per-entry prefixes of one table's index.
+/// One table's parsed index, with the shared head and per-entry prefixes
+/// of its keys.
 #[derive(Debug, Default)]
 pub(crate) struct IndexSearch {
+    /// The index entries, sorted by internal key.
+    entries: Vec<IndexEntry>,
     /// The bytes every entry's user key starts with.
     common: Vec<u8>,
     /// Per entry, in index order: the eight user-key bytes after `common`,
@@ -37,16 +40,16 @@ fn prefix_of(bytes: &[u8]) -> u64 {
 }
 
 impl IndexSearch {
-    /// Builds the search for `index` (sorted by internal key).
-    pub(crate) fn new(index: &[IndexEntry]) -> IndexSearch {
-        let (Some(first), Some(last)) = (index.first(), index.last()) else {
+    /// Builds the search over `entries` (sorted by internal key).
+    pub(crate) fn new(entries: Vec<IndexEntry>) -> IndexSearch {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return IndexSearch::default();
         };
         // Sorted keys: the head all share is the one the first and last share.
         let (first, last) = (user_key_of(&first.last_key), user_key_of(&last.last_key));
         let shared = first.iter().zip(last).take_while(|(a, b)| a == b).count();
         let common = first[..shared].to_vec();
-        let prefixes = index
+        let prefixes = entries
             .iter()
             .map(|entry| {
                 prefix_of(
@@ -56,17 +59,24 @@ impl IndexSearch {
                 )
             })
             .collect();
-        IndexSearch { common, prefixes }
+        IndexSearch {
+            entries,
+            common,
+            prefixes,
+        }
     }
 
-    /// Position in `index` of the first entry whose key is `>= target` (an
-    /// encoded internal key), `index.len()` if none: the same answer as
-    /// `index.partition_point(|e| compare_internal_keys(&e.last_key,
+    /// The index entries, in order.
+    pub(crate) fn entries(&self) -> &[IndexEntry] {
+        &self.entries
+    }
+
+    /// Position of the first entry whose key is `>= target` (an encoded
+    /// internal key), the number of entries if none: the same answer as
+    /// `entries.partition_point(|e| compare_internal_keys(&e.last_key,
     /// target) == Less)`.
-    ///
-    /// REQUIRES: `index` is the one this search was built from.
-    pub(crate) fn position(&self, index: &[IndexEntry], target: &[u8]) -> usize {
-        debug_assert_eq!(index.len(), self.prefixes.len());
+    pub(crate) fn position(&self, target: &[u8]) -> usize {
+        let index = self.entries.as_slice();
         let user = user_key_of(target);
         let Some(rest) = user.strip_prefix(self.common.as_slice()) else {
             // Every key starts with `common` and the target does not: the
@@ -137,8 +147,8 @@ mod tests {
         .iter()
         .map(|k| (k.to_vec(), 5))
         .collect();
-        let index = index_of(&keys);
-        let search = IndexSearch::new(&index);
+        let search = IndexSearch::new(index_of(&keys));
+        let index = search.entries();
         assert!(search.common.len() > 8, "{:?}", search.common);
         for user in [
             &b""[..],
@@ -156,8 +166,8 @@ mod tests {
             for seq in [0, 5, 9] {
                 let target = SeekKey::new(user, seq);
                 assert_eq!(
-                    search.position(&index, target.as_bytes()),
-                    plain_position(&index, target.as_bytes()),
+                    search.position(target.as_bytes()),
+                    plain_position(index, target.as_bytes()),
                     "target {user:?} at {seq}"
                 );
             }
@@ -166,8 +176,8 @@ mod tests {
 
     #[test]
     fn empty_index_finds_position_zero() {
-        let search = IndexSearch::new(&[]);
-        assert_eq!(search.position(&[], SeekKey::new(b"k", 1).as_bytes()), 0);
+        let search = IndexSearch::new(Vec::new());
+        assert_eq!(search.position(SeekKey::new(b"k", 1).as_bytes()), 0);
     }
 
     proptest! {
@@ -183,14 +193,14 @@ mod tests {
                 .into_iter()
                 .map(|(tail, seq)| ([head.as_slice(), &tail].concat(), seq))
                 .collect();
-            let index = index_of(&keys);
-            let search = IndexSearch::new(&index);
+            let search = IndexSearch::new(index_of(&keys));
+            let index = search.entries();
             for (user, seq) in targets {
                 for user in [user.clone(), [head.as_slice(), &user].concat()] {
                     let target = SeekKey::new(&user, seq);
                     prop_assert_eq!(
-                        search.position(&index, target.as_bytes()),
-                        plain_position(&index, target.as_bytes())
+                        search.position(target.as_bytes()),
+                        plain_position(index, target.as_bytes())
                     );
                 }
             }

@@ -53,10 +53,9 @@ pub struct Table {
     footer: Footer,
     cache_id: u64,
     cache: Option<Arc<BlockCache>>,
-    /// Parsed index block, sorted by `last_key`.
-    index: Vec<IndexEntry>,
-    /// The index's key prefixes in one array, for `index_position`.
-    index_search: IndexSearch,
+    /// Parsed index block, sorted by `last_key`, with its key prefixes
+    /// for `index_position`.
+    index: IndexSearch,
     filter: Option<BloomFilter>,
     properties: TableProperties,
 }
@@ -142,8 +141,7 @@ impl Table {
             footer,
             cache_id,
             cache,
-            index_search: IndexSearch::new(&index),
-            index,
+            index: IndexSearch::new(index),
             filter,
             properties,
         }))
@@ -176,17 +174,13 @@ impl Table {
         key: FilterKey<'_>,
         snapshot: SeqNo,
     ) -> Result<Option<(Lookup, SeqNo)>> {
-        let user_key = key.key();
-        if !self
-            .filter
-            .as_ref()
-            .is_none_or(|filter| filter.may_contain_hash(key.hash()))
-        {
+        if !self.admits(key) {
             return Ok(None);
         }
+        let user_key = key.key();
         let target = SeekKey::new(user_key, snapshot);
         let block_index = self.index_position(target.as_bytes());
-        let Some(entry) = self.index.get(block_index) else {
+        let Some(entry) = self.index().get(block_index) else {
             return Ok(None);
         };
         let mut cursor = BlockCursor::new(self.data_block(entry.handle)?);
@@ -220,9 +214,14 @@ impl Table {
     /// The bloom filter's answer for `user_key`: false means certainly
     /// absent; true (always, for a table without a filter) means maybe.
     pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.admits(FilterKey::new(user_key))
+    }
+
+    /// [`Table::may_contain`] for a key already hashed.
+    fn admits(&self, key: FilterKey<'_>) -> bool {
         self.filter
             .as_ref()
-            .is_none_or(|filter| filter.may_contain(user_key))
+            .is_none_or(|filter| filter.may_contain_hash(key.hash()))
     }
 
     /// A cursor over every entry; it holds its own reference to the table.
@@ -251,7 +250,7 @@ impl Table {
 
     /// One entry per data block, in key order (for `lsm inspect`).
     pub fn index_entries(&self) -> &[IndexEntry] {
-        &self.index
+        self.index()
     }
 
     /// The bloom filter's shape, or `None` for a table written without one.
@@ -290,7 +289,7 @@ impl Table {
                 what,
             )?;
         }
-        for entry in &self.index {
+        for entry in self.index() {
             let block = self.read_data_block(entry.handle)?;
             let mut cursor = BlockCursor::new(block);
             let mut last = Vec::new();
@@ -316,11 +315,11 @@ impl Table {
     /// Position in the index of the first data block whose last key is
     /// `>= target` (`index.len()` if none).
     pub(crate) fn index_position(&self, target: &[u8]) -> usize {
-        self.index_search.position(&self.index, target)
+        self.index.position(target)
     }
 
     pub(crate) fn index(&self) -> &[IndexEntry] {
-        &self.index
+        self.index.entries()
     }
 
     /// The decoded data block at `handle`, from the cache or the file.
