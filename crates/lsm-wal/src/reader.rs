@@ -167,6 +167,9 @@ impl<'a> SegmentReader<'a> {
                 .filter(|mark| mark.zero_filled)
                 .map_or(SeqNo::MAX, |mark| mark.durable_below);
             later_durable_mark = Some(later_durable_mark.map_or(mark, |m: SeqNo| m.max(mark)));
+            if mark == SeqNo::MAX {
+                break; // proof of corruption already: no later record changes it
+            }
             from = at + framed_len;
         }
         self.tail = Some(SegmentTail::Damaged {

@@ -250,14 +250,19 @@ fn segment_report(
         } => {
             // Records after the damage are explained by a crash only if
             // they were framed while it was not durable; with no record
-            // before it in this segment, only the whole log can tell.
-            let torn = next_valid_record.is_none()
-                || contents
-                    .records
-                    .last()
-                    .is_some_and(|last| contents.tail.is_torn(last.last_seq + 1));
-            match (torn, next_valid_record) {
-                (true, _) if newest => TailReport {
+            // before it in this segment only the whole log knows what it
+            // held (0, as recovery: no later record explains it).
+            let lost_from = contents.records.last().map_or(0, |last| last.last_seq + 1);
+            let torn = contents.tail.is_torn(lost_from);
+            match next_valid_record.filter(|_| !torn) {
+                Some(next) => TailReport {
+                    kind: "corruption",
+                    offset: Some(*offset),
+                    text: format!(
+                        "CORRUPTION at offset {offset}: {reason}, followed by a valid record at offset {next}"
+                    ),
+                },
+                None if newest => TailReport {
                     kind: "torn",
                     offset: Some(*offset),
                     text: format!(
@@ -269,18 +274,11 @@ fn segment_report(
                         }
                     ),
                 },
-                (true, _) | (false, None) => TailReport {
+                None => TailReport {
                     kind: "corruption",
                     offset: Some(*offset),
                     text: format!(
                         "CORRUPTION at offset {offset}: {reason} ({dropped_bytes} bytes to the end of a segment that is not the newest)"
-                    ),
-                },
-                (false, Some(next)) => TailReport {
-                    kind: "corruption",
-                    offset: Some(*offset),
-                    text: format!(
-                        "CORRUPTION at offset {offset}: {reason}, followed by a valid record at offset {next}"
                     ),
                 },
             }
