@@ -100,12 +100,10 @@ fn opening_read_only_writes_nothing() {
     build_store(dir.path());
     let wal = newest(dir.path(), ".wal");
     let mut bytes = std::fs::read(&wal).unwrap();
-    // The records end where the zeros written ahead of them begin.
+    // The records (and the sync mark `close` wrote) end where the zeros
+    // written ahead of them begin.
     let segment = lsm_wal::read_segment(&lsm_core::OsFileSystem, &wal).unwrap();
-    let clean_len = segment
-        .records
-        .last()
-        .map_or(0, |r| r.offset + r.framed_len);
+    let clean_len = segment.records_end;
     let torn_bytes = bytes.len() as u64 + 9 - clean_len;
     bytes.extend_from_slice(&[0x5a; 9]);
     std::fs::write(&wal, bytes).unwrap();

@@ -2,11 +2,13 @@
 //! records, each framed by [`lsm_core::record`]. Full layout: `docs/format/wal.md`.
 //!
 //! ```text
-//! segment = header record (type 2) , batch record (type 3; type 1 in version 2) *
+//! segment = header record (type 2) , (batch record (type 3; type 1 in version 2)
+//!           | sync mark (type 4, version 4 on)) *
 //! record  = masked CRC-32 u32 LE | length u32 LE | type u8 | payload
 //! header payload = magic "lsm-wal\0" (8 B) | format version u32 LE | segment number u64 LE
 //! type 3 payload = varint ((first seq - durable mark) * 2 + zero-filled) | WriteBatch encoding
 //! type 1 payload = WriteBatch encoding: first seq u64 LE | count u32 LE | ops
+//! type 4 payload = durable mark u64 LE
 //! ```
 //!
 //! The *durable mark* of a record is the lowest sequence number that was
@@ -16,6 +18,11 @@
 //! the record, so the record may have been written over zeros, where
 //! write-back order is not append order. Recovery uses both to tell a torn
 //! region (nothing in it was durable) from damage to durable records.
+//!
+//! A *sync mark* is a record holding only a durable mark, written (and
+//! synced) by `WalWriter::close` after its final sync: it proves every
+//! record before it durable, which the last records' own marks cannot
+//! (each is framed before its sync completes).
 //!
 //! The record type numbers and the magic are on-disk constants: never
 //! change or reuse them; retire a value by leaving it here as a comment.
@@ -37,11 +44,16 @@ pub const RECORD_TYPE_WRITE_BATCH: u8 = 1;
 pub const RECORD_TYPE_MARKED_BATCH: u8 = 3;
 /// Record type of the segment header, the first record of every segment.
 pub const RECORD_TYPE_SEGMENT_HEADER: u8 = 2;
+/// Record type of a sync mark (version 4 on): the durable mark as a u64 LE,
+/// written once everything below it was durable.
+pub const RECORD_TYPE_SYNC_MARK: u8 = 4;
+/// Bytes of a sync-mark payload.
+pub const SYNC_MARK_PAYLOAD_BYTES: usize = 8;
 
 /// The first eight payload bytes of a segment header.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"lsm-wal\0";
-/// The format version this crate writes.
-pub const FORMAT_VERSION: u32 = 3;
+/// The format version this crate writes (4: version 3 plus sync marks).
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format version this crate reads (version 2: batch records
 /// without durable marks).
 pub const OLDEST_READ_VERSION: u32 = 2;
@@ -169,6 +181,31 @@ pub fn frame_batch_record(
     framed_len
 }
 
+/// Appends a sync mark (type 4) saying every sequence number below
+/// `durable_below` is durable, and returns the framed length.
+pub fn frame_sync_mark(out: &mut Vec<u8>, durable_below: SeqNo) -> usize {
+    let start = out.len();
+    lsm_core::record::encode_record(out, RECORD_TYPE_SYNC_MARK, &durable_below.to_le_bytes());
+    out.len() - start
+}
+
+/// The durable mark of a sync-mark record of type `kind` in a segment of
+/// format `version`; `None` when the type is not a sync mark in that
+/// version, `Err` when the payload has the wrong length. Never panics.
+pub fn parse_sync_mark(
+    version: u32,
+    kind: u8,
+    payload: &[u8],
+) -> Option<Result<SeqNo, &'static str>> {
+    if version < 4 || kind != RECORD_TYPE_SYNC_MARK {
+        return None;
+    }
+    Some(match <[u8; SYNC_MARK_PAYLOAD_BYTES]>::try_from(payload) {
+        Ok(bytes) => Ok(u64::from_le_bytes(bytes)),
+        Err(_) => Err("sync mark payload has the wrong length"),
+    })
+}
+
 /// What a writer knew when it framed a record (module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DurableMark {
@@ -203,7 +240,7 @@ pub fn split_batch_payload(
             mark: None,
             batch: payload,
         })),
-        (3, RECORD_TYPE_MARKED_BATCH) => {
+        (3 | 4, RECORD_TYPE_MARKED_BATCH) => {
             let mut input = payload;
             let Some(encoded_mark) = get_varint64(&mut input) else {
                 return Some(Err("malformed durable mark"));
@@ -282,6 +319,24 @@ mod tests {
         assert_eq!(split.mark, Some(mark));
         let view = lsm_core::BatchView::parse(split.batch).unwrap();
         assert_eq!((view.first_seq(), view.count()), (4242, 2));
+    }
+
+    /// A sync mark round-trips in version 4, is not a batch, and means
+    /// nothing in older versions or with a payload of the wrong length.
+    #[test]
+    fn sync_marks_frame_and_parse_only_from_version_4() {
+        let mut out = Vec::new();
+        let framed = frame_sync_mark(&mut out, 1234);
+        assert_eq!(framed, RECORD_HEADER_BYTES + SYNC_MARK_PAYLOAD_BYTES);
+        assert_eq!(framed, out.len());
+        let RecordDecode::Record { kind, payload, .. } = decode_record(&out, 1 << 20) else {
+            panic!("a sync mark is a valid record");
+        };
+        assert_eq!(parse_sync_mark(4, kind, payload), Some(Ok(1234)));
+        assert_eq!(parse_sync_mark(3, kind, payload), None);
+        assert_eq!(split_batch_payload(4, kind, payload), None);
+        assert!(parse_sync_mark(4, kind, &payload[..7]).unwrap().is_err());
+        assert_eq!(parse_sync_mark(4, RECORD_TYPE_MARKED_BATCH, payload), None);
     }
 
     /// Each record type holds a batch only in its own format version, and
@@ -380,10 +435,13 @@ mod tests {
         payload[..8].copy_from_slice(&SEGMENT_MAGIC);
         payload[8] = 1; // written before keyspaces
         assert!(decode_segment_header(&payload).is_err());
-        payload[8] = 4; // from a future version
+        payload[8] = 5; // from a future version
         assert!(decode_segment_header(&payload).is_err());
-        payload[8] = 2;
-        assert_eq!(decode_segment_header(&payload).map(|h| h.version), Ok(2));
+        for version in 2..=4 {
+            payload[8] = version;
+            let read = decode_segment_header(&payload).map(|h| h.version);
+            assert_eq!(read, Ok(u32::from(version)));
+        }
         payload[0] = b'L';
         assert!(decode_segment_header(&payload).is_err());
         assert!(decode_segment_header(&payload[..19]).is_err());

@@ -10,7 +10,7 @@ use lsm_core::record::{decode_record, find_next_valid_record, RecordDecode};
 use lsm_core::{BatchView, FileSystem, SeqNo, MAX_BATCH_BYTES};
 
 use crate::format::{
-    decode_segment_header, split_batch_payload, DurableMark, SegmentHeader,
+    decode_segment_header, parse_sync_mark, split_batch_payload, DurableMark, SegmentHeader,
     RECORD_TYPE_SEGMENT_HEADER,
 };
 use crate::Result;
@@ -52,9 +52,9 @@ pub enum SegmentTail {
         /// Offset of the next valid record after the damage, if any.
         next_valid_record: Option<u64>,
         /// The highest durable mark of the valid records after the damage
-        /// (`u64::MAX` if one of them has none, or was framed while the
-        /// writer was not zero-filling, so was appended after the damaged
-        /// bytes); `None` when none follows.
+        /// (a sync mark's own; `u64::MAX` if a batch among them has none,
+        /// or was framed while the writer was not zero-filling, so was
+        /// appended after the damaged bytes); `None` when none follows.
         later_durable_mark: Option<SeqNo>,
     },
     /// A record with a good checksum whose content is invalid (a bad batch,
@@ -88,7 +88,8 @@ impl SegmentTail {
 
 /// Iterates the write-batch records of one segment's bytes, in order.
 ///
-/// The header record is read by [`SegmentReader::new`]. Iteration stops at
+/// The header record is read by [`SegmentReader::new`]; sync marks are
+/// read in passing ([`SegmentReader::sync_mark`]). Iteration stops at
 /// the end of the bytes or at the first record that cannot be returned;
 /// [`SegmentReader::tail`] then says which. Never panics on arbitrary bytes
 /// and never allocates from a length read from them.
@@ -97,6 +98,7 @@ pub struct SegmentReader<'a> {
     buf: &'a [u8],
     offset: usize,
     header: Option<SegmentHeader>,
+    sync_mark: Option<SeqNo>,
     tail: Option<SegmentTail>,
 }
 
@@ -109,6 +111,7 @@ impl<'a> SegmentReader<'a> {
             buf,
             offset: 0,
             header: None,
+            sync_mark: None,
             tail: None,
         };
         match decode_record(buf, MAX_BATCH_BYTES) {
@@ -139,6 +142,12 @@ impl<'a> SegmentReader<'a> {
         self.header.as_ref()
     }
 
+    /// The highest durable mark of the sync marks read so far (written by
+    /// `WalWriter::close` once every record before it was durable).
+    pub fn sync_mark(&self) -> Option<SeqNo> {
+        self.sync_mark
+    }
+
     /// How the segment ends; `None` while records remain to be read.
     pub fn tail(&self) -> Option<&SegmentTail> {
         self.tail.as_ref()
@@ -159,13 +168,17 @@ impl<'a> SegmentReader<'a> {
             else {
                 break; // unreachable: the record was just found valid
             };
-            let mark = self
-                .header
-                .and_then(|header| split_batch_payload(header.version, kind, payload))
-                .and_then(Result::ok)
-                .and_then(|split| split.mark)
-                .filter(|mark| mark.zero_filled)
-                .map_or(SeqNo::MAX, |mark| mark.durable_below);
+            let version = self.header.map_or(0, |header| header.version);
+            let mark = match parse_sync_mark(version, kind, payload) {
+                // Written after a sync, never over zeros out of order.
+                Some(Ok(mark)) => mark,
+                Some(Err(_)) => SeqNo::MAX,
+                None => split_batch_payload(version, kind, payload)
+                    .and_then(Result::ok)
+                    .and_then(|split| split.mark)
+                    .filter(|mark| mark.zero_filled)
+                    .map_or(SeqNo::MAX, |mark| mark.durable_below),
+            };
             later_durable_mark = Some(later_durable_mark.map_or(mark, |m: SeqNo| m.max(mark)));
             if mark == SeqNo::MAX {
                 break; // proof of corruption already: no later record changes it
@@ -200,9 +213,20 @@ impl<'a> Iterator for SegmentReader<'a> {
     type Item = WalRecord<'a>;
 
     fn next(&mut self) -> Option<WalRecord<'a>> {
-        if self.tail.is_some() {
-            return None;
+        while self.tail.is_none() {
+            if let Some(record) = self.next_record() {
+                return Some(record);
+            }
         }
+        None
+    }
+}
+
+impl<'a> SegmentReader<'a> {
+    /// Reads the record at the current offset: a batch is returned; a sync
+    /// mark is noted and skipped (`None` with no tail set); anything else
+    /// sets the tail.
+    fn next_record(&mut self) -> Option<WalRecord<'a>> {
         let rest = self.buf.get(self.offset..).unwrap_or_default();
         let version = self.header.map_or(0, |header| header.version);
         match decode_record(rest, MAX_BATCH_BYTES) {
@@ -211,25 +235,37 @@ impl<'a> Iterator for SegmentReader<'a> {
                 kind,
                 payload,
                 framed_len,
-            } => match split_batch_payload(version, kind, payload) {
-                None => self.invalid(format!(
-                    "unexpected record type {kind} in a version-{version} segment"
-                )),
-                Some(Err(reason)) => self.invalid(format!("invalid write batch: {reason}")),
-                Some(Ok(split)) => match BatchView::parse(split.batch) {
-                    Ok(batch) => {
-                        let record = WalRecord {
-                            offset: self.offset as u64,
-                            framed_len: framed_len as u64,
-                            batch,
-                            mark: split.mark,
-                        };
-                        self.offset += framed_len;
-                        return Some(record);
+            } => {
+                if let Some(sync_mark) = parse_sync_mark(version, kind, payload) {
+                    match sync_mark {
+                        Ok(mark) => {
+                            self.sync_mark = Some(self.sync_mark.map_or(mark, |m| m.max(mark)));
+                            self.offset += framed_len;
+                        }
+                        Err(reason) => self.invalid(reason.to_string()),
                     }
-                    Err(reason) => self.invalid(format!("invalid write batch: {reason}")),
-                },
-            },
+                    return None;
+                }
+                match split_batch_payload(version, kind, payload) {
+                    None => self.invalid(format!(
+                        "unexpected record type {kind} in a version-{version} segment"
+                    )),
+                    Some(Err(reason)) => self.invalid(format!("invalid write batch: {reason}")),
+                    Some(Ok(split)) => match BatchView::parse(split.batch) {
+                        Ok(batch) => {
+                            let record = WalRecord {
+                                offset: self.offset as u64,
+                                framed_len: framed_len as u64,
+                                batch,
+                                mark: split.mark,
+                            };
+                            self.offset += framed_len;
+                            return Some(record);
+                        }
+                        Err(reason) => self.invalid(format!("invalid write batch: {reason}")),
+                    },
+                }
+            }
             RecordDecode::Zeroed | RecordDecode::Incomplete if self.only_zeros_remain() => {
                 self.tail = Some(SegmentTail::Clean);
             }
@@ -263,6 +299,12 @@ pub struct SegmentContents {
     pub header: Option<SegmentHeader>,
     /// Every readable write-batch record, in file order.
     pub records: Vec<RecordSummary>,
+    /// The highest sync mark read before the tail: every sequence number
+    /// below it was durable when it was written.
+    pub sync_mark: Option<SeqNo>,
+    /// Where the last whole record (batch, sync mark or header) ends: the
+    /// tail, clean or damaged, starts here.
+    pub records_end: u64,
     /// How the file ends.
     pub tail: SegmentTail,
     /// The file's length in bytes.
@@ -290,6 +332,8 @@ pub fn read_segment(fs: &dyn FileSystem, path: &Path) -> Result<SegmentContents>
     Ok(SegmentContents {
         header: reader.header().copied(),
         records,
+        sync_mark: reader.sync_mark(),
+        records_end: reader.offset as u64,
         tail: reader.tail().cloned().unwrap_or(SegmentTail::Clean),
         file_len: buf.len() as u64,
     })

@@ -278,6 +278,18 @@ pub fn recover_from(
             empty_since.clear();
         }
 
+        if let (Some(mark), Some(cut)) = (reader.sync_mark(), torn.first()) {
+            return Err(corruption(
+                &segment_path(dir, cut.segment),
+                cut.offset,
+                format!(
+                    "damaged record at the end of segment {}, which is not the newest: \
+                     segment {segment} holds a sync mark written once every sequence \
+                     number below {mark} was durable",
+                    cut.segment
+                ),
+            ));
+        }
         if prev_end != Some(segment) {
             empty_since.push(segment);
         }

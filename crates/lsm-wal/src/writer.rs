@@ -47,6 +47,12 @@
 //! directory, then swap the file. Every byte below `segment_start` is
 //! therefore durable, so a syncer only ever needs to sync the current file.
 //!
+//! **Close** syncs everything, then frames a *sync mark* (a record holding
+//! only a durable mark: the next sequence number) and syncs it too: the
+//! last records' own marks, framed before their sync, cannot prove them
+//! durable, and the sync mark lets recovery tell later damage to them from
+//! a torn write.
+//!
 //! **Zero-fill ahead** (durable appends only): once a durable append was
 //! made in the current segment, the writer role, after each write, keeps
 //! at least [`ZERO_FILL_LOW_BYTES`] of zeros written past the data (in
@@ -76,7 +82,8 @@ use lsm_core::{SeqNo, SharedFileSystem, WriteBatch, MAX_SEQNO};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::format::{
-    encode_segment_header, frame_batch_record, DurableMark, OpsCrc, SEGMENT_HEADER_BYTES,
+    encode_segment_header, frame_batch_record, frame_sync_mark, DurableMark, OpsCrc,
+    SEGMENT_HEADER_BYTES,
 };
 use crate::naming::segment_path;
 use crate::options::{SyncMode, WalOptions};
@@ -159,9 +166,9 @@ pub struct WalWriter {
     rotation_near: AtomicBool,
 }
 
-/// Guarded by `WalWriter::state`. Offsets are *logical*: bytes of batch
-/// records appended since create, across segments, segment headers
-/// excluded.
+/// Guarded by `WalWriter::state`. Offsets are *logical*: bytes of records
+/// (batches and the sync mark) appended since create, across segments,
+/// segment headers excluded.
 #[derive(Debug)]
 struct State {
     /// Framed records queued for the next write; they start at logical
@@ -215,6 +222,8 @@ struct State {
     poison: Option<String>,
     /// Set by `close`; later appends fail with `Error::Closed`.
     closed: bool,
+    /// `close` framed its sync mark.
+    sync_marked: bool,
     /// The next segment, created ahead of time by `prepare_next_segment`
     /// (header synced, directory synced), and its number.
     prepared: Option<(u64, Arc<dyn WritableFile>)>,
@@ -341,6 +350,7 @@ impl WalWriter {
                 synced_mark: next_seq,
                 zero_fill: false,
                 zero_fill_failed: false,
+                sync_marked: false,
                 zeroed_to: 0,
                 zero_bytes: 0,
                 writer_active: false,
@@ -430,11 +440,25 @@ impl WalWriter {
     }
 
     /// Sync, then refuse later appends with [`Error::Closed`]. Appends
-    /// already under way finish (and are synced) first.
+    /// already under way finish (and are synced) first. Then writes and
+    /// syncs a sync mark (`docs/format/wal.md`): it lets recovery tell
+    /// later damage to the last records from a torn write. Calling it again
+    /// writes nothing more.
     pub fn close(&self) -> Result<()> {
         let mut st = self.state.lock();
         st.closed = true;
         st.check_poison()?;
+        self.flush_and_sync(&mut st)?;
+        if st.sync_marked {
+            return Ok(());
+        }
+        // Closed under the lock: nothing was framed since, so the sync
+        // covered every sequence number.
+        debug_assert_eq!(st.synced_mark, st.next_seq);
+        let mark = st.synced_mark;
+        let framed = frame_sync_mark(&mut st.pending, mark);
+        st.appended += framed as u64;
+        st.sync_marked = true;
         self.flush_and_sync(&mut st)
     }
 
@@ -557,8 +581,9 @@ impl WalWriter {
     }
 
     /// fdatasync calls made on segment files since create: group-commit
-    /// syncs, the sync of the old segment at each rotation, and the header
-    /// sync of every segment created (the first one included). Failed calls
+    /// syncs (`close`'s two included), the sync of the old segment at each
+    /// rotation, and the header sync of every segment created (the first
+    /// one included). Failed calls
     /// count too; directory fsyncs do not. One relaxed atomic load.
     pub fn sync_count(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
@@ -600,11 +625,16 @@ impl WalWriter {
     }
 
     /// Writes all of `pending` to the current segment, rotating first if it
-    /// is full. REQUIRES: the caller holds the writer role.
+    /// is full (unless `pending` is the sync mark: a segment of its own
+    /// would be a file for nothing). REQUIRES: the caller holds the writer
+    /// role.
     fn write_pending(&self, st: &mut MutexGuard<'_, State>) -> Result<()> {
         debug_assert!(st.writer_active);
         let in_segment = st.written - st.segment_start;
-        if in_segment > 0 && SEGMENT_HEADER_BYTES as u64 + in_segment >= self.segment_bytes {
+        if !st.sync_marked
+            && in_segment > 0
+            && SEGMENT_HEADER_BYTES as u64 + in_segment >= self.segment_bytes
+        {
             self.rotate_locked(st, RotateReason::SegmentFull)?;
         }
         let mut chunk = mem::take(&mut st.spare);

@@ -30,7 +30,9 @@ fn write_segment(dir: &Path, segment: u64, first_seq: u64) -> Vec<RecordSummary>
     for i in 0..RECORDS {
         wal.append(&tagged_batch(segment * 100 + i)).unwrap();
     }
-    wal.close().unwrap();
+    // Not closed: a crash or a rotation leaves a segment without the sync
+    // mark `close` writes.
+    drop(wal);
     read_segment(&OsFileSystem, &segment_path(dir, segment))
         .unwrap()
         .records
@@ -46,7 +48,7 @@ fn header_only_segment(dir: &Path, segment: u64, next_seq: u64) {
         WalOptions::default(),
     )
     .unwrap();
-    wal.close().unwrap();
+    drop(wal); // prepared, never written to: no sync mark
     assert_eq!(
         file_len(&segment_path(dir, segment)),
         SEGMENT_HEADER_BYTES as u64
@@ -191,6 +193,33 @@ fn torn_tail_followed_by_a_segment_with_records_is_corruption_and_changes_nothin
     let (path, offset, detail) = corruption(&err);
     assert_eq!((path, offset), (path1, last.offset));
     assert!(detail.contains("not the newest"), "{detail}");
+    assert_eq!(snapshot(dir.path()), before, "a failed recovery wrote");
+}
+
+/// A log closed right after a rotation: segment 2 holds only the sync
+/// mark `close` wrote once everything was durable, so damage at the end of
+/// segment 1 is not a torn write.
+#[test]
+fn damage_before_a_sync_mark_in_a_later_segment_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = write_segment(dir.path(), 1, 1);
+    let wal = WalWriter::create(
+        OsFileSystem::shared(),
+        dir.path(),
+        2,
+        5,
+        WalOptions::default(),
+    )
+    .unwrap();
+    wal.close().unwrap();
+    let path1 = segment_path(dir.path(), 1);
+    let last = records.last().unwrap();
+    cut(&path1, last.offset + 5);
+    let before = snapshot(dir.path());
+    let err = replay(dir.path(), RecoveryMode::TolerateTornTail).unwrap_err();
+    let (path, offset, detail) = corruption(&err);
+    assert_eq!((path, offset), (path1, last.offset));
+    assert!(detail.contains("sync mark"), "{detail}");
     assert_eq!(snapshot(dir.path()), before, "a failed recovery wrote");
 }
 

@@ -19,9 +19,22 @@ use proptest::prelude::*;
 
 const RECORDS: u64 = 5;
 
-/// Writes `RECORDS` batches into segment `segment` starting at `first_seq`;
-/// returns what recovery should replay and each record's place.
+/// Writes `RECORDS` batches into segment `segment` starting at `first_seq`
+/// and leaves it as a crash does; returns what recovery should replay and
+/// each record's place.
 fn write_segment(dir: &Path, segment: u64, first_seq: u64) -> (Vec<Replayed>, Vec<RecordSummary>) {
+    write_segment_ending(dir, segment, first_seq, false)
+}
+
+/// The same, then `close` when `closed` (a sync mark ends the segment).
+/// Otherwise not closed, as a crash leaves it: no sync mark proves the
+/// last records durable.
+fn write_segment_ending(
+    dir: &Path,
+    segment: u64,
+    first_seq: u64,
+    closed: bool,
+) -> (Vec<Replayed>, Vec<RecordSummary>) {
     let options = WalOptions {
         sync_mode: SyncMode::Never,
         ..WalOptions::default()
@@ -36,7 +49,9 @@ fn write_segment(dir: &Path, segment: u64, first_seq: u64) -> (Vec<Replayed>, Ve
         let last = wal.append(&batch).unwrap();
         expected.push(owned_batch(&batch, last + 1 - u64::from(batch.count())));
     }
-    wal.close().unwrap();
+    if closed {
+        wal.close().unwrap();
+    }
     let contents = read_segment(&OsFileSystem, &segment_path(dir, segment)).unwrap();
     assert_eq!(contents.records.len() as u64, RECORDS);
     (expected, contents.records)
@@ -198,6 +213,65 @@ fn truncation_at_every_offset_recovers_the_exact_prefix() {
 
 /// Zeros after the last record (space the writer zero-filled ahead) end
 /// the segment cleanly: nothing is cut, in any mode.
+/// `close` ends the log with a sync mark written once every record was
+/// durable: damage to the last record is then corruption in every mode
+/// that is not point-in-time, never a torn write.
+#[test]
+fn closed_log_with_its_last_record_damaged_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, records) = write_segment_ending(dir.path(), 1, 1, true);
+    let path = segment_path(dir.path(), 1);
+    let contents = read_segment(&OsFileSystem, &path).unwrap();
+    assert_eq!(
+        contents.sync_mark,
+        Some(1 + RECORDS + 2),
+        "past every seqno"
+    );
+    let original = std::fs::read(&path).unwrap();
+    let last = records.last().unwrap();
+    for (region, range) in regions(last) {
+        for at in range {
+            let mut bytes = original.clone();
+            bytes[at as usize] ^= 0x01;
+            std::fs::write(&path, &bytes).unwrap();
+            for mode in [
+                RecoveryMode::TolerateTornTail,
+                RecoveryMode::AbsoluteConsistency,
+            ] {
+                let err = replay(dir.path(), mode).unwrap_err();
+                assert_eq!(
+                    corruption_at(&err),
+                    (path.clone(), last.offset),
+                    "{region} byte {at}, {mode:?}"
+                );
+            }
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "recovery wrote");
+        }
+    }
+}
+
+/// Cutting a closed log anywhere in its sync mark is a torn write of the
+/// sync mark alone: every batch is replayed.
+#[test]
+fn closed_log_cut_inside_its_sync_mark_keeps_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (expected, records) = write_segment_ending(dir.path(), 1, 1, true);
+    let path = segment_path(dir.path(), 1);
+    let original = std::fs::read(&path).unwrap();
+    let batches_end = records.last().map(|r| r.offset + r.framed_len).unwrap();
+    for cut in batches_end..=original.len() as u64 {
+        std::fs::write(&path, &original[..cut as usize]).unwrap();
+        let (replayed, report) = replay(dir.path(), RecoveryMode::TolerateTornTail).unwrap();
+        assert_eq!(replayed, expected, "cut at {cut}");
+        let torn = (cut > batches_end && cut < original.len() as u64).then_some(TornTail {
+            segment: 1,
+            offset: batches_end,
+            dropped_bytes: cut - batches_end,
+        });
+        assert_eq!(report.torn_tail, torn, "cut at {cut}");
+    }
+}
+
 #[test]
 fn zeros_after_the_last_record_are_a_clean_end() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,17 +7,19 @@ use lsm_wal::{segment_path, WalOptions, WalWriter};
 
 /// Segment 1: header, then one batch (seqnos 5 to 7), all in the default
 /// keyspace: put "apple" -> "red", delete "pear", delete range "k0".."k5";
-/// then the zeros the writer wrote ahead after that durable append.
+/// then the sync mark `close` wrote (every seqno below 8 durable), over
+/// the zeros the writer wrote ahead after that durable append.
 const EXAMPLE_HEX: &str = concat!(
-    "38b523b114000000026c736d2d77616c",
-    "0003000000010000000000000093b1b8",
+    "290e418014000000026c736d2d77616c",
+    "0004000000010000000000000093b1b8",
     "8e290000000300050000000000000003",
     "0000000106006170706c650372656400",
-    "0500706561720203006b3003006b35",
+    "0500706561720203006b3003006b35d5",
+    "a1306108000000040800000000000000",
 );
 
-/// Bytes of the header and the record.
-const RECORD_BYTES: usize = 79;
+/// Bytes of the header, the batch record and the sync mark.
+const RECORD_BYTES: usize = 79 + 17;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -43,9 +45,10 @@ fn documented_example_segment_bytes_are_stable() {
     wal.close().unwrap();
     let bytes = std::fs::read(segment_path(dir.path(), 1)).unwrap();
     let (records, zeros) = bytes.split_at(RECORD_BYTES);
-    assert_eq!(zeros.len(), 1 << 20, "1 MiB zero-filled ahead");
+    assert_eq!(zeros.len(), (1 << 20) - 17, "1 MiB zero-filled ahead");
     assert!(zeros.iter().all(|&b| b == 0));
-    assert_eq!(wal.bytes_written(), bytes.len() as u64);
+    // The sync mark was written over 17 of those zeros.
+    assert_eq!(wal.bytes_written(), bytes.len() as u64 + 17);
     for (i, line) in records.chunks(16).enumerate() {
         let text: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
         println!("{:04x}: {}", i * 16, text.join(" "));

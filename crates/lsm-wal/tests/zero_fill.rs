@@ -217,3 +217,53 @@ fn damage_to_a_durable_record_with_records_after_it_is_corruption() {
         "recovery changed the file"
     );
 }
+
+/// Flips a byte inside record `index` of segment 1; returns its offset.
+fn damage_record(dir: &Path, index: usize) -> u64 {
+    let path = segment_path(dir, 1);
+    let contents = read_segment(&OsFileSystem, &path).unwrap();
+    let damaged = contents.records[index];
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[damaged.offset as usize + 12] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    damaged.offset
+}
+
+/// Under `SyncMode::Never`, records after the last synced write are framed
+/// before any sync covers them, so their marks cannot prove them durable:
+/// without `close`, damage to one of them is a torn write (a crash can
+/// lose them). `close` syncs them and writes a sync mark, after which the
+/// same damage is corruption: they were durable.
+#[test]
+fn after_close_damage_to_records_framed_before_their_sync_is_corruption() {
+    for closed in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = writer(OsFileSystem::shared(), dir.path(), SyncMode::Never);
+        wal.append_with(&tagged_batch(0), true).unwrap(); // zero-fills from here
+        for i in 1..10 {
+            wal.append(&tagged_batch(i)).unwrap();
+        }
+        if closed {
+            wal.close().unwrap();
+            let contents = read_segment(&OsFileSystem, &segment_path(dir.path(), 1)).unwrap();
+            assert_eq!(contents.sync_mark, Some(11), "every seqno below 11 durable");
+        }
+        drop(wal);
+        let offset = damage_record(dir.path(), 4);
+        let recovered = replay(&OsFileSystem, dir.path());
+        if closed {
+            match recovered.unwrap_err() {
+                lsm_wal::Error::Core(lsm_core::Error::Corruption {
+                    offset: at, detail, ..
+                }) => {
+                    assert_eq!(at, offset);
+                    assert!(detail.contains("below 11"), "{detail}");
+                }
+                other => panic!("expected corruption, got {other}"),
+            }
+        } else {
+            let replayed = recovered.unwrap();
+            assert_eq!(replayed.len(), 4, "a torn write keeps the prefix");
+        }
+    }
+}

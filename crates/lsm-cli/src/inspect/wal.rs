@@ -47,6 +47,9 @@ struct SegmentReport {
     record_count: usize,
     /// The records shown (at most `--limit`).
     records: Vec<RecordReport>,
+    /// The sync mark `close` wrote, if any: every sequence number below it
+    /// was durable.
+    sync_mark: Option<SeqNo>,
     tail: TailReport,
 }
 
@@ -295,6 +298,7 @@ fn segment_report(
         header,
         record_count: contents.records.len(),
         records,
+        sync_mark: contents.sync_mark,
         tail,
     }
 }
@@ -382,6 +386,12 @@ fn write_segment(
     let hidden = segment.record_count.saturating_sub(segment.records.len());
     if let (Some(limit), true) = (limit, hidden > 0) {
         writeln!(out, "  ... {hidden} more (--limit {limit})")?;
+    }
+    if let Some(mark) = segment.sync_mark {
+        writeln!(
+            out,
+            "  sync mark: every sequence number below {mark} durable (a clean close)"
+        )?;
     }
     writeln!(out, "  tail: {}", segment.tail.text)?;
     Ok(())
