@@ -192,7 +192,7 @@ pub(crate) fn check(
     check_listed_tables(fs, dir, &manifest, &present).map_err(incomplete)?;
 
     let flushed_seq = manifest.last_seq;
-    let mem = Arc::new(Memtable::new());
+    let mem = Arc::new(Memtable::with_point_filter(config.memtable_bytes));
     let mut last_seq = flushed_seq;
     let start = ReplayStart {
         min_segment: manifest.wal_segment,

@@ -14,6 +14,9 @@
 //! [`MemtableIterator`], the memtable's [`lsm_core::InternalIterator`],
 //! whose `key` and `value` borrow the entry in the arena. A lookup, or a
 //! cursor's `value_bytes`, copies the value out into a fresh `bytes::Bytes`.
+//! A memtable made with [`Memtable::with_point_filter`] keeps a Bloom
+//! filter of its point entries' keys, so a lookup of a key it does not hold
+//! usually skips the skiplist search.
 //!
 //! What it guarantees:
 //! - Readers never block writers and writers never block readers: inserts
@@ -86,6 +89,7 @@ mod arena_skiplist;
 mod entry;
 mod iterator;
 mod memtable;
+mod point_filter;
 
 pub use iterator::MemtableIterator;
 pub use memtable::{Memtable, ENTRY_OVERHEAD_BYTES};

@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use crate::arena_skiplist::SkipList;
 use crate::entry::{kind_of, seq_of, KeyProbe};
 use crate::iterator::MemtableIterator;
+use crate::point_filter::PointFilter;
 
 /// Bytes charged per entry on top of its key, trailer and value, so that
 /// [`Memtable::approximate_bytes`] tracks the real heap use: what an
@@ -72,11 +73,33 @@ pub struct Memtable {
     max_seq_plus_one: AtomicU64,
     /// Set once by [`Memtable::freeze`]; Release/Acquire.
     frozen: AtomicBool,
+    /// The keys of the point entries, so a point read of a key not here
+    /// skips the skiplist search ([`Memtable::with_point_filter`]).
+    point_filter: Option<PointFilter>,
 }
+
+/// Memtable bytes per byte of point filter ([`Memtable::with_point_filter`]).
+const POINT_FILTER_RATIO: usize = 64;
 
 impl Memtable {
     /// An empty, mutable memtable.
     pub fn new() -> Self {
+        Self::build(None)
+    }
+
+    /// An empty, mutable memtable with a point-lookup filter of about
+    /// `memtable_bytes / 64` bytes (1 MiB for a 64 MiB memtable: about 14
+    /// bits per entry of 150 bytes), which [`Memtable::get`] consults
+    /// before it searches: a key the memtable does not hold is then
+    /// usually answered without touching the skiplist. The filter's memory
+    /// is not counted in [`Memtable::approximate_bytes`].
+    pub fn with_point_filter(memtable_bytes: usize) -> Self {
+        Self::build(Some(PointFilter::with_bytes(
+            memtable_bytes / POINT_FILTER_RATIO,
+        )))
+    }
+
+    fn build(point_filter: Option<PointFilter>) -> Self {
         Memtable {
             entries: Arc::new(SkipList::new()),
             range_tombstones: Mutex::new(RangeTombstones::empty()),
@@ -85,6 +108,7 @@ impl Memtable {
             min_seq: AtomicU64::new(NO_MIN_SEQ),
             max_seq_plus_one: AtomicU64::new(0),
             frozen: AtomicBool::new(false),
+            point_filter,
         }
     }
 
@@ -106,6 +130,10 @@ impl Memtable {
             "a tombstone carries no value"
         );
         let charge = user_key.len() + TRAILER_BYTES + value.len() + ENTRY_OVERHEAD_BYTES;
+        // Before the entry is linked: a reader that can see it sees its bits.
+        if let Some(filter) = &self.point_filter {
+            filter.add(user_key);
+        }
         // False: a replayed duplicate; the first copy stays, nothing to count.
         if self
             .entries
@@ -184,6 +212,11 @@ impl Memtable {
 
     /// [`Memtable::get`], with the sequence number of the version found.
     pub fn get_with_seq(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(Lookup, SeqNo)> {
+        if let Some(filter) = &self.point_filter {
+            if !filter.may_contain(user_key) {
+                return None;
+            }
+        }
         let probe = KeyProbe::for_snapshot(user_key, snapshot);
         let entry = self.entries.find_ge(&probe)?;
         if entry.user_key() != user_key {
@@ -263,6 +296,10 @@ impl fmt::Debug for Memtable {
             .field("min_seq", &self.min_seq())
             .field("max_seq", &self.max_seq())
             .field("frozen", &self.is_frozen())
+            .field(
+                "point_filter_bytes",
+                &self.point_filter.as_ref().map(PointFilter::bytes),
+            )
             .finish()
     }
 }

@@ -78,10 +78,14 @@ fn encode_target(t: &Target) -> Vec<u8> {
     }
 }
 
-/// Applies `ops` to a memtable and the model; returns the writes in order
-/// (user key, seq, kind, value) and the expected byte charge.
-fn build(ops: &[Op]) -> (Arc<Memtable>, Model, usize) {
-    let mem = Arc::new(Memtable::new());
+/// Applies `ops` to a memtable (with a point filter sized for
+/// `filter_for` memtable bytes, if given) and the model; returns the writes
+/// in order (user key, seq, kind, value) and the expected byte charge.
+fn build(ops: &[Op], filter_for: Option<usize>) -> (Arc<Memtable>, Model, usize) {
+    let mem = Arc::new(match filter_for {
+        Some(bytes) => Memtable::with_point_filter(bytes),
+        None => Memtable::new(),
+    });
     let mut model = Model::new();
     let mut writes: Vec<(&[u8], u64, ValueKind)> = Vec::new();
     let mut charge = 0;
@@ -180,8 +184,11 @@ proptest! {
         ops in proptest::collection::vec(op(), 0..120),
         snapshots in proptest::collection::vec(0u64..400, 1..8),
         targets in proptest::collection::vec(target(), 1..8),
+        // No filter; one block (nearly every bit set: false positives
+        // everywhere); a roomy one.
+        filter_for in proptest::option::of(prop_oneof![Just(0usize), Just(64 << 20)]),
     ) {
-        let (mem, model, charge) = build(&ops);
+        let (mem, model, charge) = build(&ops, filter_for);
 
         prop_assert_eq!(mem.len(), model.len());
         prop_assert_eq!(mem.is_empty(), model.is_empty());

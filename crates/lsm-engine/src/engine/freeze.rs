@@ -242,7 +242,11 @@ impl Engine {
             next_wal_segment: next_segment,
         });
         imm.extend(view.imm.iter().cloned());
-        let next = ReadView::new(Arc::new(Memtable::new()), imm, Arc::clone(&view.version));
+        let next = ReadView::new(
+            Arc::new(Memtable::with_point_filter(self.config.memtable_bytes)),
+            imm,
+            Arc::clone(&view.version),
+        );
         view.seal(sealed);
         *view = Arc::new(next);
         Ok(true)
