@@ -131,11 +131,6 @@ impl InternalIterator for LevelIterator {
             .map_or_else(Bytes::new, |c| c.value_bytes())
     }
 
-    /// The open table's [`InternalIterator::shared_value`].
-    fn shared_value(&self) -> Option<Bytes> {
-        self.current.as_ref().and_then(|c| c.shared_value())
-    }
-
     fn next(&mut self) -> Result<()> {
         if let Some(current) = &mut self.current {
             if let Err(err) = current.next() {

@@ -175,12 +175,6 @@ impl InternalIterator for MergingIterator {
             .map_or_else(Bytes::new, |i| self.children[i].value_bytes())
     }
 
-    /// The current child's [`InternalIterator::shared_value`].
-    fn shared_value(&self) -> Option<Bytes> {
-        debug_assert!(self.valid());
-        self.current.and_then(|i| self.children[i].shared_value())
-    }
-
     fn next(&mut self) -> Result<()> {
         let Some(i) = self.current else {
             return Ok(());

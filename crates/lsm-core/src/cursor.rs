@@ -69,14 +69,6 @@ pub trait InternalIterator {
     fn value_bytes(&self) -> Bytes {
         Bytes::copy_from_slice(self.value())
     }
-    /// The current entry's value as a slice of a shared buffer the cursor
-    /// holds (a table's cached block): what [`value_bytes`](Self::value_bytes)
-    /// returns without a copy. `None` when only a copy could make one (the
-    /// default; a memtable's entries), so the caller can copy it where it
-    /// likes. REQUIRES: `valid()`.
-    fn shared_value(&self) -> Option<Bytes> {
-        None
-    }
     /// Moves to the next entry (invalid past the last). REQUIRES: `valid()`.
     fn next(&mut self) -> Result<()>;
     /// Moves to the previous entry (invalid before the first). REQUIRES:
@@ -106,9 +98,6 @@ impl<I: InternalIterator + ?Sized> InternalIterator for Box<I> {
     }
     fn value_bytes(&self) -> Bytes {
         (**self).value_bytes()
-    }
-    fn shared_value(&self) -> Option<Bytes> {
-        (**self).shared_value()
     }
     fn next(&mut self) -> Result<()> {
         (**self).next()

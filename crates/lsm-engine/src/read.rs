@@ -16,7 +16,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use lsm_compaction::{BoxedIterator, LevelIterator, MergingIterator, TableSource};
 use lsm_core::{
     parse_internal_key, Error as CoreError, InternalIterator, InternalKey, Lookup, RangeTombstones,
@@ -270,8 +270,6 @@ pub struct StoreIterator {
     /// Cursors made from now on keep references to memtable entries
     /// rather than copies ([`StoreIterator::pinned`]).
     pin_values: bool,
-    /// Where the pinned form copies keys and memtable values.
-    pin_buffer: PinBuffer,
     /// Set when either end ran out (then both have: the ends met) or after
     /// an error.
     done: bool,
@@ -351,7 +349,6 @@ impl StoreIterator {
             front_key,
             back_key: None,
             pin_values: false,
-            pin_buffer: PinBuffer::default(),
             done: false,
             range_tombstones,
             strip: 0,
@@ -377,16 +374,20 @@ impl StoreIterator {
                 .hides_near(user_key, seq, self.seq, &mut self.back_hint)
     }
 
+    /// `tree_key` without the keyspace prefix.
+    fn user_key(&self, tree_key: &[u8]) -> Vec<u8> {
+        tree_key.get(self.strip..).unwrap_or_default().to_vec()
+    }
+
     /// The same iterator, yielding `(key, value)` as [`Bytes`], each value
     /// without a copy: a slice of the table block it is stored in (from the
-    /// block cache: no allocation). Keys (assembled from prefix-compressed
-    /// blocks) and values still in a memtable are copied once, into
-    /// 16 KiB buffers the iterator shares between items: one allocation per
-    /// buffer, not per item. A pinned value keeps its block alive for as
-    /// long as it is held, even after the block is evicted, its table
-    /// compacted away or the store closed, and a key or memtable value its
-    /// buffer; so holding many items holds those blocks' and buffers'
-    /// memory.
+    /// block cache: no allocation); a value still in a memtable is copied
+    /// once. The key is
+    /// assembled from the prefix-compressed block, so it costs one
+    /// allocation, as a `Vec` key does. A pinned value keeps its block
+    /// alive for as long as it is held, even after the block is
+    /// evicted, its table compacted away or the store closed; so holding
+    /// many values from many blocks holds those blocks' memory.
     ///
     /// It may be called at any point: values still in a memtable are
     /// copied once either way (memtable entries are not shared), and values
@@ -444,7 +445,7 @@ impl StoreIterator {
 
     /// The next live pair from the front, or `None` at the end bound or
     /// where the back end is.
-    fn advance<V: ItemOut>(&mut self) -> Result<Option<(V::Key, V)>> {
+    fn advance<V: ValueOut>(&mut self) -> Result<Option<(Vec<u8>, V)>> {
         self.position_front()?;
         let Some(cursor) = self.front.as_mut() else {
             return Ok(None);
@@ -479,11 +480,8 @@ impl StoreIterator {
                 );
             let item = match parsed.kind {
                 ValueKind::Put if !hidden => Some((
-                    V::key(
-                        &mut self.pin_buffer,
-                        user_key.get(self.strip..).unwrap_or_default(),
-                    ),
-                    V::read(cursor, &mut self.pin_buffer),
+                    user_key.get(self.strip..).unwrap_or_default().to_vec(),
+                    V::read(cursor),
                 )),
                 _ => None,
             };
@@ -500,7 +498,7 @@ impl StoreIterator {
     /// where the front end is. Going backward a user key's versions come
     /// oldest first, so the newest visible one is the last one at or below
     /// `seq` before the user key changes.
-    fn advance_back<V: ItemOut>(&mut self) -> Result<Option<(V::Key, V)>> {
+    fn advance_back<V: ValueOut>(&mut self) -> Result<Option<(Vec<u8>, V)>> {
         self.position_back()?;
         loop {
             let Some(cursor) = self.back.as_ref() else {
@@ -527,8 +525,7 @@ impl StoreIterator {
             let newest = self.newest_visible_backward(&back_key, &mut value);
             let item = match newest {
                 Ok(Some((ValueKind::Put, seq))) if !self.hidden_back(&back_key, seq) => {
-                    let key = back_key.get(self.strip..).unwrap_or_default();
-                    Some((V::key(&mut self.pin_buffer, key), value))
+                    Some((self.user_key(&back_key), value))
                 }
                 _ => None,
             };
@@ -544,7 +541,7 @@ impl StoreIterator {
     /// the oldest), keeping the value of the newest one visible at `seq`
     /// in `value` (if that one is a put); returns that version's kind and
     /// sequence number, `None` if no version is visible.
-    fn newest_visible_backward<V: ItemOut>(
+    fn newest_visible_backward<V: ValueOut>(
         &mut self,
         user_key: &[u8],
         value: &mut V,
@@ -561,7 +558,7 @@ impl StoreIterator {
             if parsed.seq <= self.seq {
                 newest = Some((parsed.kind, parsed.seq));
                 if parsed.kind == ValueKind::Put {
-                    value.assign(cursor, &mut self.pin_buffer);
+                    value.assign(cursor);
                 }
             }
             cursor.prev()?;
@@ -608,74 +605,34 @@ impl DoubleEndedIterator for StoreIterator {
     }
 }
 
-/// How [`StoreIterator`] makes its items off its merged cursor: keys and
-/// values copied into `Vec`s, or [`Bytes`] (values slices of the cursor's
-/// blocks; keys and memtable values copied into a [`PinBuffer`]).
-trait ItemOut: Default {
-    /// The key type of the items.
-    type Key;
-    /// `key` as an item's key.
-    fn key(buffer: &mut PinBuffer, key: &[u8]) -> Self::Key;
+/// How [`StoreIterator`] takes a value off its merged cursor: a copy into a
+/// `Vec`, or a [`Bytes`] slice of the cursor's buffer.
+trait ValueOut: Default {
     /// The cursor's current value.
-    fn read(cursor: &MergingIterator, buffer: &mut PinBuffer) -> Self;
+    fn read(cursor: &MergingIterator) -> Self;
     /// Replaces `self` with the cursor's current value, reusing `self`'s
     /// buffer where it has one.
-    fn assign(&mut self, cursor: &MergingIterator, buffer: &mut PinBuffer);
+    fn assign(&mut self, cursor: &MergingIterator);
 }
 
-impl ItemOut for Vec<u8> {
-    type Key = Vec<u8>;
-
-    fn key(_: &mut PinBuffer, key: &[u8]) -> Vec<u8> {
-        key.to_vec()
-    }
-
-    fn read(cursor: &MergingIterator, _: &mut PinBuffer) -> Self {
+impl ValueOut for Vec<u8> {
+    fn read(cursor: &MergingIterator) -> Self {
         cursor.value().to_vec()
     }
 
-    fn assign(&mut self, cursor: &MergingIterator, _: &mut PinBuffer) {
+    fn assign(&mut self, cursor: &MergingIterator) {
         self.clear();
         self.extend_from_slice(cursor.value());
     }
 }
 
-impl ItemOut for Bytes {
-    type Key = Bytes;
-
-    fn key(buffer: &mut PinBuffer, key: &[u8]) -> Bytes {
-        buffer.copy(key)
+impl ValueOut for Bytes {
+    fn read(cursor: &MergingIterator) -> Self {
+        cursor.value_bytes()
     }
 
-    fn read(cursor: &MergingIterator, buffer: &mut PinBuffer) -> Self {
-        cursor
-            .shared_value()
-            .unwrap_or_else(|| buffer.copy(cursor.value()))
-    }
-
-    fn assign(&mut self, cursor: &MergingIterator, buffer: &mut PinBuffer) {
-        *self = Self::read(cursor, buffer);
-    }
-}
-
-/// Bytes of each buffer a [`PinBuffer`] copies into.
-const PIN_BUFFER_BYTES: usize = 16 << 10;
-
-/// Copies of short byte strings as [`Bytes`] slices of shared 16 KiB
-/// buffers: one allocation per buffer instead of one per copy. A profile
-/// of a pinned scan (`lsm bench` seekrandom) had `malloc` and `free` of
-/// keys and memtable values at 8% of its samples. A slice keeps its whole
-/// buffer alive.
-#[derive(Default)]
-struct PinBuffer(BytesMut);
-
-impl PinBuffer {
-    fn copy(&mut self, bytes: &[u8]) -> Bytes {
-        if self.0.capacity() < bytes.len() {
-            self.0 = BytesMut::with_capacity(PIN_BUFFER_BYTES.max(bytes.len()));
-        }
-        self.0.extend_from_slice(bytes);
-        self.0.split().freeze()
+    fn assign(&mut self, cursor: &MergingIterator) {
+        *self = cursor.value_bytes();
     }
 }
 
@@ -700,7 +657,9 @@ impl Iterator for PinnedStoreIterator {
             return None;
         }
         let result = self.0.advance::<Bytes>();
-        self.0.finish(result)
+        let item = self.0.finish(result)?;
+        // An exact-size `Vec` becomes a `Bytes` without a copy or allocation.
+        Some(item.map(|(key, value)| (Bytes::from(key), value)))
     }
 }
 
@@ -710,33 +669,7 @@ impl DoubleEndedIterator for PinnedStoreIterator {
             return None;
         }
         let result = self.0.advance_back::<Bytes>();
-        self.0.finish(result)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Copies stay intact while later ones fill and replace buffers, a
-    /// copy longer than a buffer gets one of its own, and an empty one
-    /// works.
-    #[test]
-    fn pin_buffer_copies_stay_intact_across_buffers() {
-        let mut buffer = PinBuffer::default();
-        let items: Vec<Vec<u8>> = (0..2000u32)
-            .map(|i| {
-                let len = match i % 7 {
-                    0 => 0,
-                    1 => PIN_BUFFER_BYTES + 3,
-                    _ => (i as usize * 13) % 300,
-                };
-                (0..len).map(|j| (i as usize + j) as u8).collect()
-            })
-            .collect();
-        let copies: Vec<Bytes> = items.iter().map(|item| buffer.copy(item)).collect();
-        for (copy, item) in copies.iter().zip(&items) {
-            assert_eq!(copy.as_ref(), item.as_slice());
-        }
+        let item = self.0.finish(result)?;
+        Some(item.map(|(key, value)| (Bytes::from(key), value)))
     }
 }

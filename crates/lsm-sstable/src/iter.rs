@@ -147,12 +147,6 @@ impl InternalIterator for TableIterator {
             .map_or_else(Bytes::new, BlockCursor::value_bytes)
     }
 
-    /// A slice of the current block, as `value_bytes`.
-    fn shared_value(&self) -> Option<Bytes> {
-        debug_assert!(self.valid());
-        self.block.as_ref().map(BlockCursor::value_bytes)
-    }
-
     fn next(&mut self) -> Result<()> {
         debug_assert!(self.valid());
         let result = self
