@@ -1,5 +1,5 @@
 //! Checksums: CRC-32 (IEEE polynomial, via `crc32fast`), masked as in
-//! LevelDB.
+//! LevelDB; and [`key_hash`], the hash the Bloom filters use.
 //!
 //! A CRC stored next to data is *masked* (rotated and offset) so that a CRC
 //! computed over bytes that themselves contain CRCs stays strong. Every
@@ -39,6 +39,26 @@ pub fn unmask_crc(masked: u32) -> u32 {
 #[inline]
 pub fn masked_crc32(data: &[u8]) -> u32 {
     mask_crc(crc32(data))
+}
+
+/// The 64-bit hash of a key that the Bloom filters use: FNV-1a 64, then
+/// `fmix64` so that every bit depends on every byte. Part of the table
+/// filter format (`docs/format/sstable.md`: `lsm_sstable::filter_hash` is
+/// this function), so never to change; the memtable's point filter uses it
+/// too.
+#[inline]
+pub fn key_hash(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in key {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use lsm_core::checksum::key_hash;
+
 /// Bits set (and tested) per key, each chosen by 6 bits of the hash.
 const PROBES: u32 = 5;
 
@@ -76,22 +78,6 @@ impl PointFilter {
         // `index <= word_mask < words.len()`.
         (&self.words[index], mask)
     }
-}
-
-/// FNV-1a 64 of `key`, then `fmix64` so every bit depends on every byte.
-#[inline]
-fn key_hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in key {
-        h ^= u64::from(byte);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    h
 }
 
 #[cfg(test)]

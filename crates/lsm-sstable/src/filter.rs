@@ -31,18 +31,9 @@ const MAX_PROBES: u8 = 30;
 
 /// The filter's 64-bit hash of a user key: FNV-1a 64 then `fmix64`. Part
 /// of the on-disk format.
+#[inline]
 pub fn filter_hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in key {
-        h ^= u64::from(byte);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    h
+    lsm_core::checksum::key_hash(key)
 }
 
 /// A user key with its [`filter_hash`], computed once for the lookups of

@@ -180,47 +180,39 @@ fn torn_tail_followed_by_a_torn_prepared_header_is_cut_and_the_header_emptied() 
     assert_eq!(report.torn_tail, None);
 }
 
-#[test]
-fn torn_tail_followed_by_a_segment_with_records_is_corruption_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let records = write_segment(dir.path(), 1, 1);
-    write_segment(dir.path(), 2, 5);
-    let path1 = segment_path(dir.path(), 1);
-    let last = records.last().unwrap();
-    cut(&path1, last.offset + 5);
-    let before = snapshot(dir.path());
-    let err = replay(dir.path(), RecoveryMode::TolerateTornTail).unwrap_err();
-    let (path, offset, detail) = corruption(&err);
-    assert_eq!((path, offset), (path1, last.offset));
-    assert!(detail.contains("not the newest"), "{detail}");
-    assert_eq!(snapshot(dir.path()), before, "a failed recovery wrote");
-}
+/// Writes a later segment into a directory.
+type WriteLater = fn(&Path);
 
-/// A log closed right after a rotation: segment 2 holds only the sync
-/// mark `close` wrote once everything was durable, so damage at the end of
-/// segment 1 is not a torn write.
+/// Damage at the end of segment 1 followed by a segment 2 that proves
+/// segment 1 was durable: one holding records, or one holding only the
+/// sync mark a `close` right after a rotation writes. Either way it is not
+/// a torn write.
 #[test]
-fn damage_before_a_sync_mark_in_a_later_segment_is_corruption() {
-    let dir = tempfile::tempdir().unwrap();
-    let records = write_segment(dir.path(), 1, 1);
-    let wal = WalWriter::create(
-        OsFileSystem::shared(),
-        dir.path(),
-        2,
-        5,
-        WalOptions::default(),
-    )
-    .unwrap();
-    wal.close().unwrap();
-    let path1 = segment_path(dir.path(), 1);
-    let last = records.last().unwrap();
-    cut(&path1, last.offset + 5);
-    let before = snapshot(dir.path());
-    let err = replay(dir.path(), RecoveryMode::TolerateTornTail).unwrap_err();
-    let (path, offset, detail) = corruption(&err);
-    assert_eq!((path, offset), (path1, last.offset));
-    assert!(detail.contains("sync mark"), "{detail}");
-    assert_eq!(snapshot(dir.path()), before, "a failed recovery wrote");
+fn torn_tail_followed_by_records_or_a_sync_mark_is_corruption_and_changes_nothing() {
+    let later_segments: [(&str, WriteLater); 2] = [
+        ("not the newest", |dir| {
+            write_segment(dir, 2, 5);
+        }),
+        ("sync mark", |dir| {
+            let options = WalOptions::default();
+            let wal = WalWriter::create(OsFileSystem::shared(), dir, 2, 5, options).unwrap();
+            wal.close().unwrap();
+        }),
+    ];
+    for (proof, write_later) in later_segments {
+        let dir = tempfile::tempdir().unwrap();
+        let records = write_segment(dir.path(), 1, 1);
+        write_later(dir.path());
+        let path1 = segment_path(dir.path(), 1);
+        let last = records.last().unwrap();
+        cut(&path1, last.offset + 5);
+        let before = snapshot(dir.path());
+        let err = replay(dir.path(), RecoveryMode::TolerateTornTail).unwrap_err();
+        let (path, offset, detail) = corruption(&err);
+        assert_eq!((path, offset), (path1, last.offset));
+        assert!(detail.contains(proof), "{detail}");
+        assert_eq!(snapshot(dir.path()), before, "a failed recovery wrote");
+    }
 }
 
 #[test]

@@ -141,36 +141,53 @@ fn flipped_byte_in_middle_record_is_corruption_at_its_offset() {
     let dir = tempfile::tempdir().unwrap();
     let (expected, records) = write_segment(dir.path(), 1, 1);
     let path = segment_path(dir.path(), 1);
-    let original = std::fs::read(&path).unwrap();
     let middle = &records[2];
-    for (region, range) in regions(middle) {
+    each_flip_is_corruption(dir.path(), &path, middle, 0x10, |region, at| {
+        // PointInTime keeps the prefix before the damage.
+        let (replayed, report) = replay(dir.path(), RecoveryMode::PointInTime).unwrap();
+        assert_eq!(replayed, expected[..2], "{region} byte {at}");
+        assert_eq!(report.torn_tail.map(|t| t.offset), Some(middle.offset));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), middle.offset);
+    });
+}
+
+/// Flips (with `mask`) each byte of `record` in the segment at `path` in
+/// turn, from its original bytes: recovery in the tolerant and the strict
+/// mode reports corruption at the record and leaves the file as it was;
+/// then `after(region, byte)` runs with the damaged file in place.
+fn each_flip_is_corruption(
+    dir: &Path,
+    path: &Path,
+    record: &RecordSummary,
+    mask: u8,
+    mut after: impl FnMut(&str, u64),
+) {
+    let original = std::fs::read(path).unwrap();
+    for (region, range) in regions(record) {
         for at in range {
             let mut bytes = original.clone();
-            bytes[at as usize] ^= 0x10;
-            std::fs::write(&path, &bytes).unwrap();
+            bytes[at as usize] ^= mask;
+            std::fs::write(path, &bytes).unwrap();
             for mode in [
                 RecoveryMode::TolerateTornTail,
                 RecoveryMode::AbsoluteConsistency,
             ] {
-                let err = replay(dir.path(), mode).unwrap_err();
+                let err = replay(dir, mode).unwrap_err();
                 assert_eq!(
                     corruption_at(&err),
-                    (path.clone(), middle.offset),
-                    "{region} byte {at}"
+                    (path.to_path_buf(), record.offset),
+                    "{region} byte {at}, {mode:?}"
                 );
                 assert_eq!(
-                    std::fs::read(&path).unwrap(),
+                    std::fs::read(path).unwrap(),
                     bytes,
                     "a failed recovery changed the file"
                 );
             }
-            // PointInTime keeps the prefix before the damage.
-            let (replayed, report) = replay(dir.path(), RecoveryMode::PointInTime).unwrap();
-            assert_eq!(replayed, expected[..2], "{region} byte {at}");
-            assert_eq!(report.torn_tail.map(|t| t.offset), Some(middle.offset));
-            assert_eq!(std::fs::metadata(&path).unwrap().len(), middle.offset);
+            after(region, at);
         }
     }
+    std::fs::write(path, &original).unwrap();
 }
 
 #[test]
@@ -211,8 +228,6 @@ fn truncation_at_every_offset_recovers_the_exact_prefix() {
     }
 }
 
-/// Zeros after the last record (space the writer zero-filled ahead) end
-/// the segment cleanly: nothing is cut, in any mode.
 /// `close` ends the log with a sync mark written once every record was
 /// durable: damage to the last record is then corruption in every mode
 /// that is not point-in-time, never a torn write.
@@ -227,27 +242,8 @@ fn closed_log_with_its_last_record_damaged_is_corruption() {
         Some(1 + RECORDS + 2),
         "past every seqno"
     );
-    let original = std::fs::read(&path).unwrap();
     let last = records.last().unwrap();
-    for (region, range) in regions(last) {
-        for at in range {
-            let mut bytes = original.clone();
-            bytes[at as usize] ^= 0x01;
-            std::fs::write(&path, &bytes).unwrap();
-            for mode in [
-                RecoveryMode::TolerateTornTail,
-                RecoveryMode::AbsoluteConsistency,
-            ] {
-                let err = replay(dir.path(), mode).unwrap_err();
-                assert_eq!(
-                    corruption_at(&err),
-                    (path.clone(), last.offset),
-                    "{region} byte {at}, {mode:?}"
-                );
-            }
-            assert_eq!(std::fs::read(&path).unwrap(), bytes, "recovery wrote");
-        }
-    }
+    each_flip_is_corruption(dir.path(), &path, last, 0x01, |_, _| {});
 }
 
 /// Cutting a closed log anywhere in its sync mark is a torn write of the
@@ -272,6 +268,8 @@ fn closed_log_cut_inside_its_sync_mark_keeps_every_batch() {
     }
 }
 
+/// Zeros after the last record (space the writer zero-filled ahead) end
+/// the segment cleanly: nothing is cut, in any mode.
 #[test]
 fn zeros_after_the_last_record_are_a_clean_end() {
     let dir = tempfile::tempdir().unwrap();
