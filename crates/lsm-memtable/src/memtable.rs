@@ -88,7 +88,7 @@ impl Memtable {
     }
 
     /// An empty, mutable memtable with a point-lookup filter of about
-    /// `memtable_bytes / 64` bytes (1 MiB for a 64 MiB memtable: about 14
+    /// `memtable_bytes / 64` bytes (1 MiB for a 64 MiB memtable: about 18
     /// bits per entry of 150 bytes), which [`Memtable::get`] consults
     /// before it searches: a key the memtable does not hold is then
     /// usually answered without touching the skiplist. The filter's memory

@@ -10,9 +10,10 @@
 //!
 //! Layout: `2^b` words of 64 bits; a key's hash picks one word and
 //! [`PROBES`] bits in it (a register-blocked Bloom filter): adding a key is
-//! one atomic `fetch_or`, testing one load. At about 14 bits per key the
-//! false-positive rate is about 1%, which still spares 99% of the searches
-//! of keys the memtable does not hold; a filter with a probe per cache line
+//! one atomic `fetch_or`, testing one load. At 16 bits per key the
+//! false-positive rate is about 1.5% (unit test), which still spares over
+//! 98% of the searches of keys the memtable does not hold; a filter with a
+//! probe per cache line
 //! instead cost six atomic operations per insert for little more. Bits are
 //! only ever set, with a `Relaxed` `fetch_or`; a key is added before its
 //! entry is inserted into the skiplist, so a reader that could see the
@@ -37,7 +38,9 @@ pub(crate) struct PointFilter {
 
 impl PointFilter {
     /// A filter of about `bytes` bytes (rounded down to a power of two
-    /// number of words, at least one).
+    /// number of words, at least one). Cheap: 4-10 us for 1 MiB measured
+    /// in release (the collect compiles to a zeroed allocation, so the
+    /// pages are faulted in as bits are set, not here).
     pub(crate) fn with_bytes(bytes: usize) -> PointFilter {
         let words = (bytes / 8).max(1);
         // The largest power of two at most `words`.
