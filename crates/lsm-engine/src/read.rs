@@ -151,17 +151,17 @@ pub fn get_pinned(
         }
         _ => None,
     };
-    if let Some((lookup, version_seq)) = sv.mem.get_with_seq(key, seq) {
+    // Hashed once for every memtable's and table's filter.
+    let filter_key = lsm_sstable::FilterKey::new(key);
+    if let Some((lookup, version_seq)) = sv.mem.get_hashed(key, filter_key.hash(), seq) {
         return Ok(found(lookup, Some(version_seq)));
     }
     for imm in &sv.imm {
-        if let Some((lookup, version_seq)) = imm.mem.get_with_seq(key, seq) {
+        if let Some((lookup, version_seq)) = imm.mem.get_hashed(key, filter_key.hash(), seq) {
             return Ok(found(lookup, Some(version_seq)));
         }
     }
     let version = &sv.version;
-    // Hashed once for every table's filter.
-    let filter_key = lsm_sstable::FilterKey::new(key);
     for level in 0..version.num_levels() {
         for file in version.files_for_key(level, key) {
             if let Some((lookup, version_seq)) =

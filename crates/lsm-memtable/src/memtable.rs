@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use lsm_core::checksum::key_hash;
 use lsm_core::key::{pack_trailer, TRAILER_BYTES};
 use lsm_core::{BatchOp, Lookup, RangeTombstone, RangeTombstones, SeqNo, ValueKind, MAX_SEQNO};
 use parking_lot::Mutex;
@@ -212,8 +213,21 @@ impl Memtable {
 
     /// [`Memtable::get`], with the sequence number of the version found.
     pub fn get_with_seq(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(Lookup, SeqNo)> {
+        self.get_hashed(user_key, key_hash(user_key), snapshot)
+    }
+
+    /// [`Memtable::get_with_seq`] for a key already hashed: `hash` is
+    /// `lsm_core::checksum::key_hash(user_key)`, which a read that goes on
+    /// to the tables' filters computes once for all of them.
+    pub fn get_hashed(
+        &self,
+        user_key: &[u8],
+        hash: u64,
+        snapshot: SeqNo,
+    ) -> Option<(Lookup, SeqNo)> {
+        debug_assert_eq!(hash, key_hash(user_key), "hash of another key");
         if let Some(filter) = &self.point_filter {
-            if !filter.may_contain(user_key) {
+            if !filter.may_contain_hash(hash) {
                 return None;
             }
         }

@@ -53,13 +53,19 @@ impl PointFilter {
 
     /// Records `key`.
     pub(crate) fn add(&self, key: &[u8]) {
-        let (word, mask) = self.locate(key);
+        let (word, mask) = self.locate(key_hash(key));
         word.fetch_or(mask, Ordering::Relaxed);
     }
 
     /// False only if `key` was never added.
+    #[cfg(test)]
     pub(crate) fn may_contain(&self, key: &[u8]) -> bool {
-        let (word, mask) = self.locate(key);
+        self.may_contain_hash(key_hash(key))
+    }
+
+    /// False only if no key whose [`key_hash`] is `hash` was added.
+    pub(crate) fn may_contain_hash(&self, hash: u64) -> bool {
+        let (word, mask) = self.locate(hash);
         word.load(Ordering::Relaxed) & mask == mask
     }
 
@@ -68,11 +74,11 @@ impl PointFilter {
         self.words.len() * 8
     }
 
-    /// `key`'s word (from the hash's high 32 bits) and the mask of its
-    /// bits in it (6 bits of the hash's low 30 for each probe).
+    /// The word of a key with this [`key_hash`] (from its high 32 bits)
+    /// and the mask of its bits in it (6 bits of the low 30 for each
+    /// probe).
     #[inline]
-    fn locate(&self, key: &[u8]) -> (&AtomicU64, u64) {
-        let hash = key_hash(key);
+    fn locate(&self, hash: u64) -> (&AtomicU64, u64) {
         let index = ((hash >> 32) & self.word_mask) as usize;
         let mut mask = 0u64;
         for probe in 0..PROBES {
