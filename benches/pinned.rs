@@ -1,5 +1,6 @@
 //! Values without a copy: `get` against `get_pinned`, and a 100-key scan
-//! yielding `Vec` values against one yielding pinned `Bytes`, on a store
+//! yielding `Vec` values against one yielding pinned `Bytes` and one
+//! lending borrowed slices (`next_borrowed`), on a store
 //! whose tables all sit in the block cache (the case pinning is for), with
 //! 100-byte and 4 KiB values.
 //!
@@ -93,6 +94,24 @@ fn bench_pinned(c: &mut Criterion) {
                 },
                 |start| {
                     for item in store.range(start..).unwrap().pinned().take(100) {
+                        black_box(item.unwrap());
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function("scan_100_borrowed", |b| {
+            b.iter_batched(
+                || {
+                    i = (i + 7919) % keys;
+                    key(i).to_vec()
+                },
+                |start| {
+                    let mut iter = store.range(start..).unwrap();
+                    for _ in 0..100 {
+                        let Some(item) = iter.next_borrowed() else {
+                            break;
+                        };
                         black_box(item.unwrap());
                     }
                 },

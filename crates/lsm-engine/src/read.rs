@@ -273,6 +273,9 @@ pub struct StoreIterator {
     /// Set when either end ran out (then both have: the ends met) or after
     /// an error.
     done: bool,
+    /// The front cursor is on the version it last yielded: the front's
+    /// next move steps it on first (so a borrowed pair can point into it).
+    front_on_item: bool,
     /// The view's range deletes (empty for most views): a version older
     /// than a range delete covering its key reads as deleted.
     range_tombstones: Arc<RangeTombstones>,
@@ -350,6 +353,7 @@ impl StoreIterator {
             back_key: None,
             pin_values: false,
             done: false,
+            front_on_item: false,
             range_tombstones,
             strip: 0,
             front_hint: None,
@@ -443,13 +447,18 @@ impl StoreIterator {
         Ok(())
     }
 
-    /// The next live pair from the front, or `None` at the end bound or
-    /// where the back end is.
-    fn advance<V: ValueOut>(&mut self) -> Result<Option<(Vec<u8>, V)>> {
+    /// Moves the front cursor to the newest visible version of the next
+    /// live key and leaves it there (the next call moves it on first);
+    /// `false` at the end bound or where the back end is. `front_key`
+    /// then holds that key's tree key.
+    fn front_to_next_live(&mut self) -> Result<bool> {
         self.position_front()?;
         let Some(cursor) = self.front.as_mut() else {
-            return Ok(None);
+            return Ok(false);
         };
+        if std::mem::take(&mut self.front_on_item) {
+            cursor.next()?;
+        }
         while cursor.valid() {
             let key = cursor.key();
             let Some(parsed) = parse_internal_key(key) else {
@@ -464,7 +473,7 @@ impl StoreIterator {
                 .as_deref()
                 .is_some_and(|back| parsed.user_key >= back);
             if met_back || past_end(&self.end, parsed.user_key) {
-                return Ok(None);
+                return Ok(false);
             }
             // The newest visible version of a new user key; a range delete
             // newer than it hides it. Reuses the previous key's buffer.
@@ -478,20 +487,77 @@ impl StoreIterator {
                     self.seq,
                     &mut self.front_hint,
                 );
-            let item = match parsed.kind {
-                ValueKind::Put if !hidden => Some((
-                    user_key.get(self.strip..).unwrap_or_default().to_vec(),
-                    V::read(cursor),
-                )),
-                _ => None,
-            };
+            let live = parsed.kind == ValueKind::Put && !hidden;
             self.front_key = Some(user_key);
+            if live {
+                self.front_on_item = true;
+                return Ok(true);
+            }
             cursor.next()?;
-            if item.is_some() {
-                return Ok(item);
+        }
+        Ok(false)
+    }
+
+    /// The next live pair from the front, or `None` at the end bound or
+    /// where the back end is.
+    fn advance<V: ValueOut>(&mut self) -> Result<Option<(Vec<u8>, V)>> {
+        if !self.front_to_next_live()? {
+            return Ok(None);
+        }
+        match (&self.front, &self.front_key) {
+            (Some(cursor), Some(tree_key)) => Ok(Some((self.user_key(tree_key), V::read(cursor)))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The next live pair from the front, borrowed from the iterator: no
+    /// allocation and no copy. The key and value stay valid until the
+    /// iterator is moved again (the borrow checker holds you to it). The
+    /// same pairs in the same order as [`Iterator::next`], and the two may
+    /// be mixed with each other and with the back end's moves; `None` at
+    /// the end, and after an error (which ends the iterator) is returned.
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// use lsm_engine::{Engine, LsmConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let engine = Engine::open(LsmConfig::new(dir.path()))?;
+    /// let mut batch = lsm_core::WriteBatch::new();
+    /// batch.put(b"apple", b"red");
+    /// batch.put(b"pear", b"green");
+    /// engine.write(&batch)?;
+    /// let mut iter = engine.range(Bound::Unbounded, Bound::Unbounded, None)?;
+    /// let mut seen = Vec::new();
+    /// while let Some(item) = iter.next_borrowed() {
+    ///     let (key, value) = item?; // borrowed: copy what must outlive the next move
+    ///     seen.push(format!("{}={}", String::from_utf8_lossy(key), String::from_utf8_lossy(value)));
+    /// }
+    /// assert_eq!(seen, ["apple=red", "pear=green"]);
+    /// engine.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_borrowed(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        if self.done {
+            return None;
+        }
+        match self.front_to_next_live() {
+            Ok(true) => {}
+            Ok(false) => {
+                self.done = true;
+                return None;
+            }
+            Err(err) => {
+                self.done = true;
+                return Some(Err(err));
             }
         }
-        Ok(None)
+        let (Some(cursor), Some(tree_key)) = (&self.front, &self.front_key) else {
+            self.done = true;
+            return None;
+        };
+        let key = tree_key.get(self.strip..).unwrap_or_default();
+        Some(Ok((key, cursor.value())))
     }
 
     /// The next live pair from the back, or `None` at the start bound or

@@ -100,41 +100,73 @@ fn model_range(model: &Model, start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> V
         .collect()
 }
 
-/// Drives `iter` with `steps` (true = `next`, false = `next_back`, then
-/// alternating once `steps` runs out) until both ends are exhausted,
-/// checking every item against the model's deque.
+/// One move of [`check_mixed`].
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Next,
+    NextBorrowed,
+    NextBack,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        Just(Step::Next),
+        Just(Step::NextBorrowed),
+        Just(Step::NextBack)
+    ]
+}
+
+/// Drives `iter` with `steps` (then `next`, `next_back` and
+/// `next_borrowed` in turn once `steps` runs out) until both ends are
+/// exhausted, checking every item against the model's deque.
 fn check_mixed(
     mut iter: StoreIterator,
     expected: Vec<Pair>,
-    steps: &[bool],
+    steps: &[Step],
 ) -> Result<(), TestCaseError> {
     let mut left: VecDeque<Pair> = expected.into();
-    let mut choices = steps
-        .iter()
-        .copied()
-        .chain([true, false].into_iter().cycle());
+    let mut choices = steps.iter().copied().chain(
+        [Step::Next, Step::NextBack, Step::NextBorrowed]
+            .into_iter()
+            .cycle(),
+    );
     loop {
-        let forward = choices.next().unwrap_or(true);
-        let (got, want) = if forward {
-            (iter.next(), left.pop_front())
-        } else {
-            (iter.next_back(), left.pop_back())
+        let step = choices.next().unwrap_or(Step::Next);
+        let (got, want) = match step {
+            Step::Next => (iter.next(), left.pop_front()),
+            Step::NextBorrowed => (
+                iter.next_borrowed()
+                    .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec()))),
+                left.pop_front(),
+            ),
+            Step::NextBack => (iter.next_back(), left.pop_back()),
         };
         let got = got.transpose().unwrap();
-        prop_assert_eq!(&got, &want, "forward: {}", forward);
+        prop_assert_eq!(&got, &want, "step: {:?}", step);
         if got.is_none() {
-            // Once the ends met, both stay exhausted.
+            // Once the ends met, every way of moving stays exhausted.
             prop_assert!(iter.next().is_none() && iter.next_back().is_none());
+            prop_assert!(iter.next_borrowed().is_none());
             return Ok(());
         }
     }
+}
+
+/// Every pair `next_borrowed` lends, copied.
+fn borrowed_all(mut iter: StoreIterator) -> Vec<Pair> {
+    let mut pairs = Vec::new();
+    while let Some(item) = iter.next_borrowed() {
+        let (key, value) = item.unwrap();
+        pairs.push((key.to_vec(), value.to_vec()));
+    }
+    pairs
 }
 
 fn check_all(
     range: impl Fn(Bound<Vec<u8>>, Bound<Vec<u8>>) -> StoreIterator,
     model: &Model,
     bounds: &[(Bound<u8>, Bound<u8>)],
-    steps: &[bool],
+    steps: &[Step],
 ) -> Result<(), TestCaseError> {
     for (start, end) in bounds {
         let (start, end) = (owned(*start), owned(*end));
@@ -143,6 +175,8 @@ fn check_all(
             .collect::<Result<_, _>>()
             .unwrap();
         prop_assert_eq!(&forward, &expected, "forward {:?}..{:?}", start, end);
+        let borrowed = borrowed_all(range(start.clone(), end.clone()));
+        prop_assert_eq!(&borrowed, &expected, "borrowed {:?}..{:?}", start, end);
         let mut backward: Vec<Pair> = range(start.clone(), end.clone())
             .rev()
             .collect::<Result<_, _>>()
@@ -166,7 +200,7 @@ proptest! {
         rounds in proptest::collection::vec(writes(), 6),
         snapshot_after in 0usize..6,
         bounds in proptest::collection::vec((bound(), bound()), 1..6),
-        steps in proptest::collection::vec(any::<bool>(), 0..30),
+        steps in proptest::collection::vec(step(), 0..30),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let engine = Arc::new(Engine::open(config(dir.path())).unwrap());

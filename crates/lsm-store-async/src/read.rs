@@ -21,6 +21,34 @@ impl StoreIterator {
     pub(crate) fn new(inner: lsm_engine::StoreIterator) -> Self {
         StoreIterator(inner)
     }
+
+    /// The next live pair from the front, borrowed from the iterator: no
+    /// allocation and no copy, valid until the iterator moves again. The
+    /// same pairs in the same order as [`Iterator::next`] (the two may be
+    /// mixed, and with `next_back`); `None` at the end and after the error
+    /// that ends the iterator.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lsm_store_async::{AsyncLsmStore, LsmConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = AsyncLsmStore::open(LsmConfig::new(dir.path()))?;
+    /// store.put("apple", "red")?;
+    /// let seq = store.put("pear", "green")?;
+    /// assert!(store.wait_for_seq(seq, Duration::from_secs(10)));
+    /// let mut iter = store.iter()?;
+    /// let mut bytes = 0;
+    /// while let Some(item) = iter.next_borrowed() {
+    ///     let (key, value) = item?;
+    ///     bytes += key.len() + value.len();
+    /// }
+    /// assert_eq!(bytes, "applered".len() + "peargreen".len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_borrowed(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        self.0.next_borrowed().map(|item| item.map_err(Error::from))
+    }
 }
 
 impl Iterator for StoreIterator {

@@ -309,3 +309,54 @@ fn read_only_store_has_iter_prefix_and_range() {
         bytes(&[b"\x01\xfe", b"\x01\xff", b"\x01\xff\x00"])
     );
 }
+
+/// `next_borrowed` lends the pairs `next` yields: keys without their
+/// keyspace prefix, keys under a range delete skipped, values from tables
+/// and the memtable, mixed with `next_back` without repeating a key.
+#[test]
+fn next_borrowed_lends_what_next_yields_in_a_keyspace_with_a_range_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let fruit = store.keyspace("fruit").unwrap();
+    for i in 0..400u32 {
+        fruit
+            .put(format!("k{i:04}"), format!("v{i}-{}", "x".repeat(40)))
+            .unwrap();
+    }
+    fruit.delete_range("k0100".."k0300").unwrap();
+    fruit.put("k0150", "back").unwrap();
+    store.put("k0001", "default keyspace").unwrap();
+    let owned: Vec<(Vec<u8>, Vec<u8>)> =
+        fruit.range(..).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(
+        owned.len(),
+        100 + 1 + 100,
+        "the range delete hides 199 keys"
+    );
+    assert!(owned.iter().all(|(key, _)| key.starts_with(b"k")));
+
+    let mut iter = fruit.range(..).unwrap();
+    let mut lent = Vec::new();
+    while let Some(item) = iter.next_borrowed() {
+        let (key, value) = item.unwrap();
+        lent.push((key.to_vec(), value.to_vec()));
+    }
+    assert_eq!(lent, owned);
+    assert!(iter.next_borrowed().is_none(), "stays at the end");
+
+    // Front borrowed, back owned: they meet without repeating a key.
+    let mut iter = fruit.range(..).unwrap();
+    let (mut front, mut back) = (Vec::new(), Vec::new());
+    loop {
+        let Some(item) = iter.next_borrowed() else {
+            break;
+        };
+        front.push(item.unwrap().0.to_vec());
+        let Some(item) = iter.next_back() else { break };
+        back.push(item.unwrap().0);
+    }
+    back.reverse();
+    front.extend(back);
+    let expected: Vec<Vec<u8>> = owned.into_iter().map(|(key, _)| key).collect();
+    assert_eq!(front, expected);
+}

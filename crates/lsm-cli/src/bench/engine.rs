@@ -196,12 +196,13 @@ struct LsmEngine<S> {
     store: S,
 }
 
-/// A range scan with values pinned in their blocks, as a reader after
-/// speed would write it: no copy per value (the peers' scans likewise use
-/// what their APIs make cheapest: slices, guards or owned buffers).
-trait PinnedScan {
+/// A range scan as a reader after speed would write it: each pair
+/// borrowed from the iterator (`next_borrowed`), no allocation or copy per
+/// entry (the peers' scans likewise use what their APIs make cheapest:
+/// slices, guards or owned buffers).
+trait BorrowedScan {
     /// Visits up to `limit` pairs from `start` on; returns how many.
-    fn scan_pinned(
+    fn scan_borrowed(
         &self,
         start: &[u8],
         limit: usize,
@@ -209,49 +210,37 @@ trait PinnedScan {
     ) -> Result<usize>;
 }
 
-/// Visits up to `limit` items of a pinned iterator.
-fn visit_pinned<K, V, E>(
-    iter: impl Iterator<Item = std::result::Result<(K, V), E>>,
-    limit: usize,
-    visit: &mut dyn FnMut(&[u8], &[u8]),
-) -> Result<usize>
-where
-    K: AsRef<[u8]>,
-    V: AsRef<[u8]>,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let mut visited = 0;
-    for item in iter.take(limit) {
-        let (key, value) = item?;
-        visit(key.as_ref(), value.as_ref());
-        visited += 1;
-    }
-    Ok(visited)
+/// The same loop for both stores, whose iterators differ in their error
+/// type only.
+macro_rules! borrowed_scan {
+    ($store:ty) => {
+        impl BorrowedScan for $store {
+            fn scan_borrowed(
+                &self,
+                start: &[u8],
+                limit: usize,
+                visit: &mut dyn FnMut(&[u8], &[u8]),
+            ) -> Result<usize> {
+                let mut iter = self.range(start.to_vec()..)?;
+                let mut visited = 0;
+                while visited < limit {
+                    let Some(item) = iter.next_borrowed() else {
+                        break;
+                    };
+                    let (key, value) = item?;
+                    visit(key, value);
+                    visited += 1;
+                }
+                Ok(visited)
+            }
+        }
+    };
 }
 
-impl PinnedScan for SimpleLsmStore {
-    fn scan_pinned(
-        &self,
-        start: &[u8],
-        limit: usize,
-        visit: &mut dyn FnMut(&[u8], &[u8]),
-    ) -> Result<usize> {
-        visit_pinned(self.range(start.to_vec()..)?.pinned(), limit, visit)
-    }
-}
+borrowed_scan!(SimpleLsmStore);
+borrowed_scan!(AsyncLsmStore);
 
-impl PinnedScan for AsyncLsmStore {
-    fn scan_pinned(
-        &self,
-        start: &[u8],
-        limit: usize,
-        visit: &mut dyn FnMut(&[u8], &[u8]),
-    ) -> Result<usize> {
-        visit_pinned(self.range(start.to_vec()..)?.pinned(), limit, visit)
-    }
-}
-
-impl<S: KvStore + PinnedScan + 'static> LsmEngine<S> {
+impl<S: KvStore + BorrowedScan + 'static> LsmEngine<S> {
     fn open(name: &'static str, config: LsmConfig) -> Result<Box<dyn KvEngine>> {
         let dir = config.dir.display().to_string();
         let store = S::open(config).with_context(|| format!("opening {name} in {dir}"))?;
@@ -259,7 +248,7 @@ impl<S: KvStore + PinnedScan + 'static> LsmEngine<S> {
     }
 }
 
-impl<S: KvStore + PinnedScan> KvEngine for LsmEngine<S> {
+impl<S: KvStore + BorrowedScan> KvEngine for LsmEngine<S> {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -279,7 +268,7 @@ impl<S: KvStore + PinnedScan> KvEngine for LsmEngine<S> {
         limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<usize> {
-        self.store.scan_pinned(start, limit, visit)
+        self.store.scan_borrowed(start, limit, visit)
     }
 
     /// Fences on the last WAL sequence number; then, for a store with
