@@ -347,10 +347,7 @@ fn next_borrowed_lends_what_next_yields_in_a_keyspace_with_a_range_delete() {
     // Front borrowed, back owned: they meet without repeating a key.
     let mut iter = fruit.range(..).unwrap();
     let (mut front, mut back) = (Vec::new(), Vec::new());
-    loop {
-        let Some(item) = iter.next_borrowed() else {
-            break;
-        };
+    while let Some(item) = iter.next_borrowed() {
         front.push(item.unwrap().0.to_vec());
         let Some(item) = iter.next_back() else { break };
         back.push(item.unwrap().0);
