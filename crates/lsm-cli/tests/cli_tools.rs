@@ -211,6 +211,51 @@ fn inspect_wal_lists_records_with_seqnos_and_reports_a_torn_tail() {
     assert!(out.contains(&format!("{WAL_ONLY_KEYS} records")), "{out}");
 }
 
+/// Recovery's "newest" segment is the last one holding records: damage
+/// at the end of a segment followed only by a header-only segment (made
+/// ahead of a rotation) is a torn tail, for `inspect wal` as for open; once
+/// the later segment holds a record it is corruption for both.
+#[test]
+fn inspect_wal_judges_a_tail_against_the_last_segment_holding_records() {
+    let store = build_store();
+    let segment = newest_wal(store.path());
+    let number =
+        lsm_wal::parse_segment_file_name(segment.file_name().unwrap().to_str().unwrap()).unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let clean_len = bytes.len();
+    bytes.extend_from_slice(&[0xAB; 7]);
+    std::fs::write(&segment, &bytes).unwrap();
+    let last = KEYS + 1 + WAL_ONLY_KEYS;
+    let fs: lsm_core::SharedFileSystem = std::sync::Arc::new(OsFileSystem);
+    let later = lsm_wal::WalWriter::create(
+        fs,
+        store.path(),
+        number + 1,
+        u64::from(last) + 1,
+        lsm_wal::WalOptions::default(),
+    )
+    .unwrap();
+    let torn = format!("torn tail at offset {clean_len}");
+    let out = lsm_ok(&["inspect", "wal", segment.to_str().unwrap()]);
+    assert!(out.contains(&torn), "{out}");
+    let out = lsm_ok(&["inspect", "wal", store.path().to_str().unwrap()]);
+    assert!(out.contains(&torn), "{out}");
+    assert!(!out.contains("CORRUPTION"), "{out}");
+    lsm_ok(&["verify", store.path().to_str().unwrap()]);
+
+    let mut batch = lsm_core::WriteBatch::new();
+    batch.put(b"later", b"record");
+    later.append(&batch).unwrap();
+    drop(later); // a crash: no sync mark
+    let corrupt = format!("CORRUPTION at offset {clean_len}");
+    let out = lsm_ok(&["inspect", "wal", segment.to_str().unwrap()]);
+    assert!(out.contains(&corrupt), "{out}");
+    let out = lsm_ok(&["inspect", "wal", store.path().to_str().unwrap()]);
+    assert!(out.contains(&corrupt), "{out}");
+    let verdict = lsm(&["verify", store.path().to_str().unwrap()]);
+    assert!(!verdict.status.success(), "verify must fail as open does");
+}
+
 #[test]
 fn inspect_manifest_shows_records_levels_and_files() {
     let store = build_store();

@@ -115,7 +115,7 @@ fn build(args: &WalArgs) -> anyhow::Result<WalReport> {
             path.display()
         );
     }
-    let newest = is_newest_segment(path);
+    let newest = !later_segment_holds_records(path);
     let segment = read_one(path, newest, limit)?;
     Ok(WalReport {
         segments: vec![segment],
@@ -149,19 +149,27 @@ fn build_dir(dir: &Path, limit: usize) -> anyhow::Result<WalReport> {
         last_seq: None,
         problems: Vec::new(),
     };
-    for (i, &number) in segments.iter().enumerate() {
-        let newest = i + 1 == segments.len();
+    let mut all = Vec::with_capacity(segments.len());
+    for &number in &segments {
         let path = segment_path(dir, number);
         let contents = read_segment(&OsFileSystem, &path)
             .with_context(|| format!("cannot read WAL segment {}", path.display()))?;
+        all.push((path, contents));
+    }
+    // Recovery's "newest" segment is the last one holding a record or a
+    // sync mark: a segment after it holding only a header (created ahead
+    // of a rotation) does not make damage at its end corruption.
+    let last_holding = all.iter().rposition(|(_, c)| holds_records(c));
+    for (i, (path, contents)) in all.iter().enumerate() {
+        let newest = last_holding.is_none_or(|last| i >= last);
         for record in &contents.records {
             summary.records += 1;
             summary.operations += u64::from(record.count);
             summary.first_seq = summary.first_seq.or(Some(record.first_seq));
             summary.last_seq = Some(record.last_seq);
         }
-        let segment = segment_report(&path, &contents, newest, limit);
-        let name = file_name(&path);
+        let segment = segment_report(path, contents, newest, limit);
+        let name = file_name(path);
         if let Some(header) = &segment.header {
             if header.name_mismatch.is_some() {
                 let problem = format!("{name}: header names segment {}", header.segment);
@@ -194,24 +202,36 @@ fn file_name(path: &Path) -> String {
     )
 }
 
-/// True unless a segment with a larger number sits in the same directory.
-fn is_newest_segment(path: &Path) -> bool {
+/// True when the segment holds a record or a sync mark (recovery counts
+/// such a segment as coming after damage in an earlier one).
+fn holds_records(contents: &lsm_wal::SegmentContents) -> bool {
+    !contents.records.is_empty() || contents.sync_mark.is_some()
+}
+
+/// True when a segment with a larger number in the same directory holds a
+/// record or a sync mark: damage at the end of `path` is then corruption,
+/// not a torn tail. A later segment that cannot be read counts as empty
+/// (the directory form reports it).
+fn later_segment_holds_records(path: &Path) -> bool {
     let (Some(dir), Some(number)) = (
         path.parent(),
         path.file_name()
             .and_then(|name| name.to_str())
             .and_then(parse_segment_file_name),
     ) else {
-        return true;
+        return false;
     };
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
-    list_segments(&OsFileSystem, dir)
-        .map(|all| all.last().is_none_or(|&last| last <= number))
-        .unwrap_or(true)
+    let Ok(all) = list_segments(&OsFileSystem, dir) else {
+        return false;
+    };
+    all.into_iter().filter(|&n| n > number).any(|n| {
+        read_segment(&OsFileSystem, &segment_path(dir, n)).is_ok_and(|c| holds_records(&c))
+    })
 }
 
 fn segment_report(
@@ -281,7 +301,7 @@ fn segment_report(
                     kind: "corruption",
                     offset: Some(*offset),
                     text: format!(
-                        "CORRUPTION at offset {offset}: {reason} ({dropped_bytes} bytes to the end of a segment that is not the newest)"
+                        "CORRUPTION at offset {offset}: {reason} ({dropped_bytes} bytes to the end of a segment a later segment holding records follows)"
                     ),
                 },
             }
