@@ -131,15 +131,21 @@ impl Memtable {
             "a tombstone carries no value"
         );
         let charge = user_key.len() + TRAILER_BYTES + value.len() + ENTRY_OVERHEAD_BYTES;
-        // Before the entry is linked: a reader that can see it sees its bits.
-        if let Some(filter) = &self.point_filter {
-            filter.add(user_key);
-        }
+        // The filter's word is read now and set once the entry is linked,
+        // before this returns (see `point_filter`): a reader that can see
+        // the entry through its published sequence number sees its bits.
+        let slot = self
+            .point_filter
+            .as_ref()
+            .map(|filter| filter.slot(user_key));
         // False: a replayed duplicate; the first copy stays, nothing to count.
-        if self
+        let inserted = self
             .entries
-            .insert(user_key, pack_trailer(seq, kind), value)
-        {
+            .insert(user_key, pack_trailer(seq, kind), value);
+        if let Some(slot) = slot {
+            slot.set();
+        }
+        if inserted {
             self.count(charge, seq);
         }
     }
