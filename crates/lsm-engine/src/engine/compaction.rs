@@ -251,6 +251,47 @@ mod tests {
             .collect()
     }
 
+    /// The level-0 tables of a fill in key order share no key: they move
+    /// to level 1 together, nothing read or written, every key still found.
+    /// Two tables sharing a key are merged instead.
+    #[test]
+    fn disjoint_level_0_tables_move_down_together_and_overlapping_ones_merge() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        for table in 0..3 {
+            for i in 0..10 {
+                put(&engine, &format!("k{table}{i:02}"), &format!("v{table}"));
+            }
+            freeze_and_flush(&engine, &mut freezer);
+        }
+        let l0 = numbers_at(&engine, 0);
+        assert_eq!(l0.len(), 3);
+        let moved = compact(&engine, Some(0));
+        assert!(moved.trivial_move);
+        assert_eq!((moved.bytes_read, moved.bytes_written), (0, 0));
+        assert!(numbers_at(&engine, 0).is_empty());
+        let mut l1 = numbers_at(&engine, 1);
+        l1.sort_unstable();
+        let mut expected = l0;
+        expected.sort_unstable();
+        assert_eq!(l1, expected, "the same tables, one level down");
+        for table in 0..3 {
+            for i in 0..10 {
+                let key = format!("k{table}{i:02}");
+                assert_eq!(get(&engine, &key), Some(format!("v{table}")), "{key}");
+            }
+        }
+
+        // Two level-0 tables both holding "z": a merge.
+        put(&engine, "z", "old");
+        freeze_and_flush(&engine, &mut freezer);
+        put(&engine, "z", "new");
+        freeze_and_flush(&engine, &mut freezer);
+        let merged = compact(&engine, Some(0));
+        assert!(!merged.trivial_move);
+        assert_eq!(get(&engine, "z"), Some("new".to_string()));
+    }
+
     /// A reservation's inputs (and the output-level tables they overlap)
     /// are busy: no other reservation takes them until it has run; a
     /// compaction of other tables can be reserved meanwhile.
@@ -352,6 +393,13 @@ mod tests {
     fn a_reader_from_before_a_trivial_move_still_reads_the_moved_table() {
         let (_dir, engine) = open_small();
         let mut freezer = engine.freezer().unwrap();
+        // L3: {m030}, an older version of a key of T below, so that
+        // compacting L2 into L3 at the end is a merge, not a move.
+        put(&engine, "m030", "old");
+        freeze_and_flush(&engine, &mut freezer);
+        for level in 0..3 {
+            assert!(compact(&engine, Some(level)).trivial_move);
+        }
         // L2: X = {a0}.
         put(&engine, "a0", "x");
         freeze_and_flush(&engine, &mut freezer);
@@ -400,7 +448,7 @@ mod tests {
         assert_eq!(t_after.number, t);
         assert!(Arc::ptr_eq(&t_before, &t_after), "the move made a new Arc");
         drop((t_before, t_after));
-        // ... then a merge of L2 (X and T) makes T obsolete.
+        // ... then a merge of L2 (X and T) with L3 makes T obsolete.
         assert!(!compact(&engine, Some(2)).trivial_move);
         assert!(numbers_at(&engine, 2).is_empty());
         assert!(
