@@ -100,6 +100,15 @@ pub(crate) struct Pipeline {
     /// freeze or a rotation): writers then apply inline instead of
     /// streaming into a queue nobody drains. Relaxed: a hint.
     applier_away: AtomicBool,
+    /// Set when a writer waited `apply_lock_timeout` for a queue slot in
+    /// vain (the applier is descheduled, or faulting in a fresh arena
+    /// chunk while it holds the core lock); cleared when the applier takes
+    /// a write from the queue again. While set, a writer that finds the
+    /// queue full applies at once instead of waiting again: a trace of a
+    /// 1M-put random fill had runs of eight and more puts in a row waiting
+    /// the full timeout, 270 us each, while the applier was away. Relaxed:
+    /// a hint.
+    applier_stalled: AtomicBool,
     /// What applying an operation costs, as recently measured (see
     /// [`ApplyCost`]): streaming pays only where it is dear.
     apply_cost: ApplyCost,
@@ -220,6 +229,7 @@ impl Pipeline {
             epoch: Instant::now(),
             last_write_nanos: AtomicU64::new(0),
             applier_away: AtomicBool::new(false),
+            applier_stalled: AtomicBool::new(false),
             apply_cost: ApplyCost::new(),
             spare_tx,
             spare_rx,
@@ -315,9 +325,18 @@ impl Pipeline {
     /// for it (for a slot, or for the core lock it holds) was what the
     /// slowest puts of a traced fill waited for.
     fn apply_or_enqueue_blocking(&self, permit: &WritePermit<'_>, item: QueuedWrite) {
-        let item = match self.queue_tx.send_timeout(item, self.lock_timeout) {
-            Ok(()) => return,
-            Err(SendTimeoutError::Timeout(item) | SendTimeoutError::Disconnected(item)) => item,
+        let item = if self.applier_stalled.load(Ordering::Relaxed) {
+            // An earlier writer already waited in vain: the applier has
+            // taken nothing since.
+            item
+        } else {
+            match self.queue_tx.send_timeout(item, self.lock_timeout) {
+                Ok(()) => return,
+                Err(SendTimeoutError::Timeout(item) | SendTimeoutError::Disconnected(item)) => {
+                    self.applier_stalled.store(true, Ordering::Relaxed);
+                    item
+                }
+            }
         };
         if self.engine.memtable_fill() != MemtableFill::Overfull {
             self.apply_with_permit(permit, &item);
@@ -412,6 +431,10 @@ impl Pipeline {
     /// Applies a queued write (see [`Pipeline::apply`]) and keeps its batch
     /// as a spare.
     fn apply_queued(&self, freezer: &Freezer, item: QueuedWrite) -> bool {
+        // Read first: the line stays shared with the writers that read it.
+        if self.applier_stalled.load(Ordering::Relaxed) {
+            self.applier_stalled.store(false, Ordering::Relaxed);
+        }
         let full = self.apply(freezer, &item.batch, item.first, item.last);
         self.keep_spare(item.batch);
         full

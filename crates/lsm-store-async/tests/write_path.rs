@@ -119,6 +119,42 @@ fn with_the_queue_full_writers_apply_themselves_until_the_memtable_is_overfull_t
     assert_eq!(store.range(..).unwrap().count(), PUTS as usize);
 }
 
+/// Once one writer waited `apply_lock_timeout` for a slot in vain, the
+/// writers after it apply at once until the applier takes a write again,
+/// instead of each waiting the timeout: 20 puts take one timeout, not 15.
+#[test]
+fn after_one_vain_wait_for_the_applier_writers_apply_without_waiting_again() {
+    const TIMEOUT: Duration = Duration::from_secs(1);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small(dir.path())
+        .memtable_bytes(1 << 20)
+        .apply_queue_max(4)
+        .apply_lock_timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    let store = AsyncLsmStore::open(config).unwrap();
+    let core = store.hold_core_lock();
+    let started = Instant::now();
+    let mut last = 0;
+    for i in 0..20u32 {
+        last = store.put(format!("k{i:03}"), [b'v'; 100]).unwrap();
+    }
+    let took = started.elapsed();
+    assert!(took >= TIMEOUT, "one writer waited for a slot: {took:?}");
+    assert!(
+        took < 5 * TIMEOUT,
+        "later writers waited again: 20 puts took {took:?}"
+    );
+    assert!(store.queued_writes() <= 4);
+    assert!(
+        store.stats().unwrap().memtable_bytes > 0,
+        "applied by writers"
+    );
+    drop(core);
+    assert!(store.wait_for_seq(last, LONG));
+    assert_eq!(store.range(..).unwrap().count(), 20);
+}
+
 /// A segment that fills before the memtable (here a 4 MiB memtable and
 /// 64 KiB segments) would otherwise rotate on a writer's thread, syncing
 /// the whole segment and creating the next one there.
