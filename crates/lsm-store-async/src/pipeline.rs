@@ -283,20 +283,20 @@ impl Pipeline {
         let fill = self.engine.memtable_fill();
         let overfull = fill == MemtableFill::Overfull;
         if !overfull && !self.stream_to_applier(fill) {
-            if let Some(core) = self.core.try_lock() {
+            let applied = if let Some(core) = self.core.try_lock() {
                 self.apply_and_wake(&core, &batch, first, last);
-                drop(core);
-                if let Cow::Owned(batch) = batch {
-                    self.keep_spare(batch);
-                }
-                return;
-            }
-            if self.applier_away.load(Ordering::Relaxed) {
+                true
+            } else if self.applier_away.load(Ordering::Relaxed) {
                 // The applier is freezing (it holds the core lock) or
                 // syncing the WAL: nobody drains the queue, and whatever is
                 // queued when the freeze takes the gate is applied under it
                 // while every writer waits. Apply beside it instead.
                 self.apply_with_permit(permit, &batch, first, last);
+                true
+            } else {
+                false
+            };
+            if applied {
                 if let Cow::Owned(batch) = batch {
                     self.keep_spare(batch);
                 }
