@@ -16,7 +16,9 @@
 //! cursor's `value_bytes`, copies the value out into a fresh `bytes::Bytes`.
 //! A memtable made with [`Memtable::with_point_filter`] keeps a Bloom
 //! filter of its point entries' keys, so a lookup of a key it does not hold
-//! usually skips the skiplist search.
+//! usually skips the skiplist search. [`Memtable::prepare_memory`] lets a
+//! background thread fault in the arena's next 2 MiB before an insert needs
+//! it, so that no insert pays for fresh pages.
 //!
 //! What it guarantees:
 //! - Readers never block writers and writers never block readers: inserts

@@ -113,6 +113,24 @@ impl Memtable {
         }
     }
 
+    /// True when the memtable has no memory prepared ahead of its next
+    /// 2 MiB of entries ([`Memtable::prepare_memory`]). A relaxed load.
+    pub fn wants_memory(&self) -> bool {
+        self.entries.wants_spare_chunk()
+    }
+
+    /// Allocates the memory the memtable's next 2 MiB of entries will
+    /// take, and touches every page of it so that the kernel backs it now,
+    /// on the calling thread, instead of inside the insert that first
+    /// needs it (the first touch of a fresh huge page took 0.5-3.5 ms
+    /// where this was measured). For a background thread; takes no lock
+    /// an insert takes. False, doing nothing, if memory is already
+    /// prepared. The memory is not counted in
+    /// [`Memtable::approximate_bytes`] until entries use it.
+    pub fn prepare_memory(&self) -> bool {
+        self.entries.prepare_spare_chunk()
+    }
+
     /// Inserts one version: `value` for a [`ValueKind::Put`], a tombstone for
     /// a [`ValueKind::Delete`] (whose `value` must be empty).
     ///
@@ -331,6 +349,31 @@ mod tests {
 
     fn value(s: &str) -> Option<Lookup> {
         Some(Lookup::Value(s.as_bytes().to_vec().into()))
+    }
+
+    #[test]
+    fn prepared_memory_is_taken_by_the_inserts_that_need_it() {
+        let m = Memtable::new();
+        assert!(m.wants_memory(), "a new memtable has nothing prepared");
+        assert!(m.prepare_memory());
+        assert!(!m.wants_memory());
+        assert!(!m.prepare_memory(), "prepared once until used");
+        assert_eq!(m.approximate_bytes(), 0, "prepared memory holds no entry");
+        m.insert(b"k", 1, ValueKind::Put, b"v");
+        assert!(m.wants_memory(), "the first insert took the prepared chunk");
+        assert!(m.prepare_memory());
+        // Entries fill the first chunk and go on into the prepared one.
+        let value = vec![7u8; 1000];
+        for seq in 2..3000u64 {
+            m.insert(&seq.to_be_bytes(), seq, ValueKind::Put, &value);
+        }
+        assert!(m.wants_memory(), "a second chunk was needed and taken");
+        for seq in 2..3000u64 {
+            assert_eq!(
+                m.get(&seq.to_be_bytes(), MAX_SEQNO),
+                Some(Lookup::Value(value.clone().into()))
+            );
+        }
     }
 
     #[test]

@@ -427,10 +427,11 @@ impl Pipeline {
     }
 
     /// Wakes the applier after an inline apply if the memtable is now
-    /// `full` or the WAL's rotation is near (the applier prepares it; a
-    /// writer applying inline would otherwise leave it asleep).
+    /// `full`, the WAL's rotation is near or the memtable wants memory
+    /// faulted in (the applier prepares both; a writer applying inline
+    /// would otherwise leave it asleep).
     fn wake_if_due(&self, full: bool) {
-        if full || self.engine.wal_rotation_is_near() {
+        if full || self.engine.wal_rotation_is_near() || self.engine.memtable_wants_memory() {
             // A full wake channel means a wake-up is already pending.
             let _ = self.wake_tx.try_send(());
         }
@@ -551,6 +552,13 @@ impl Pipeline {
                 // rotation only syncs a short tail. A failure poisons the
                 // engine.
                 let _ = self.away(|| self.engine.prepare_freeze());
+            } else if self.engine.memtable_wants_memory() && self.engine.check_writable().is_ok() {
+                // The memtable's next chunk, faulted in here rather than
+                // inside the insert that first needs it (a fresh huge page
+                // took 0.5-3.5 ms to touch). Not away: the core lock is
+                // free, so writers apply inline, and streaming writers
+                // queue at most `STREAM_QUEUE_MAX` writes before they do.
+                self.engine.prepare_memtable_memory();
             }
         }
     }
@@ -737,6 +745,38 @@ mod tests {
         drop(core);
         assert!(second > first);
         assert!(engine.wait_visible(second, Duration::from_secs(10)));
+    }
+
+    /// A write that leaves the memtable without memory prepared ahead wakes
+    /// the applier, which prepares it (off the writer's thread).
+    #[test]
+    fn the_applier_prepares_the_memory_an_inline_write_took() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
+        let pipeline = Arc::new(Pipeline::new(Arc::clone(&engine)).unwrap());
+        let mut batch = WriteBatch::new();
+        batch.put(b"k", b"v");
+        pipeline
+            .write(Cow::Borrowed(&batch), &WriteOptions::default())
+            .unwrap();
+        assert_eq!(pipeline.queued(), 0, "applied inline");
+        assert!(engine.memtable_wants_memory());
+        assert!(!pipeline.wake_rx.is_empty(), "the write woke the applier");
+        // Only the applier clears the flag now.
+        let applier = {
+            let pipeline = Arc::clone(&pipeline);
+            std::thread::spawn(move || pipeline.run_applier())
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while engine.memtable_wants_memory() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            !engine.memtable_wants_memory(),
+            "the applier prepared the memtable's next memory"
+        );
+        assert!(pipeline.send(Command::Shutdown));
+        applier.join().unwrap();
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub enum Drain {
 #[derive(Debug)]
 pub struct Freezer {
     engine: Arc<Engine>,
+    /// The memtable the next freeze swaps in, made with its first memory
+    /// faulted in before the gate is taken (`prepare_outside_the_gate`),
+    /// so that neither the freeze nor the first insert after it pays for
+    /// fresh pages.
+    next_memtable: Option<Arc<Memtable>>,
 }
 
 impl Engine {
@@ -60,6 +65,7 @@ impl Engine {
         }
         Some(Freezer {
             engine: Arc::clone(self),
+            next_memtable: None,
         })
     }
 }
@@ -138,14 +144,20 @@ impl Freezer {
 
     /// Syncs the WAL and creates the next segment before writers are
     /// stopped, so the rotation under the gate only syncs the tail written
-    /// since.
-    fn prepare_outside_the_gate(&self) -> Result<()> {
-        self.engine.prepare_freeze()
+    /// since; makes the next memtable, with its first memory faulted in.
+    fn prepare_outside_the_gate(&mut self) -> Result<()> {
+        self.engine.prepare_freeze()?;
+        if self.next_memtable.is_none() {
+            let next = Memtable::with_point_filter(self.engine.config.memtable_bytes);
+            next.prepare_memory();
+            self.next_memtable = Some(Arc::new(next));
+        }
+        Ok(())
     }
 
     /// The freeze itself, with the gate held exclusively and every
     /// appended write applied by the caller.
-    fn freeze_under(&self, gate: &RwLockWriteGuard<'_, ()>, force: bool) -> Result<bool> {
+    fn freeze_under(&mut self, gate: &RwLockWriteGuard<'_, ()>, force: bool) -> Result<bool> {
         let engine = &self.engine;
         if engine.visible.get() != engine.wal.last_seq() {
             return Ok(false);
@@ -153,7 +165,7 @@ impl Freezer {
         if !force && !engine.memtable_full() {
             return Ok(false);
         }
-        engine.freeze_with_gate(gate)
+        engine.freeze_with_gate(gate, &mut self.next_memtable)
     }
 }
 
@@ -188,6 +200,27 @@ impl Engine {
         Ok(())
     }
 
+    /// True when the active memtable has no memory faulted in ahead of its
+    /// next inserts: an insert since the last
+    /// [`Engine::prepare_memtable_memory`] took what it prepared (or none
+    /// was). A hint for the thread that prepares it; a relaxed load.
+    pub fn memtable_wants_memory(&self) -> bool {
+        self.memtable_wants_memory.load(Ordering::Relaxed)
+    }
+
+    /// Faults in the active memtable's next 2 MiB of memory
+    /// ([`Memtable::prepare_memory`]) on the calling thread, so that the
+    /// insert that first needs it does not pay for fresh pages. For a
+    /// background thread (the async store's applier), never under a lock
+    /// writers wait for.
+    pub fn prepare_memtable_memory(&self) {
+        // Cleared first: an insert that takes the memory prepared here
+        // sets it again.
+        self.memtable_wants_memory.store(false, Ordering::Relaxed);
+        let mem = Arc::clone(&self.view.read().mem);
+        mem.prepare_memory();
+    }
+
     /// True when the WAL segment is seven eighths full and its successor is
     /// not prepared: the rotation the WAL makes when the segment fills (not
     /// a freeze: a memtable can outlive a segment) is near, and it would
@@ -213,10 +246,14 @@ impl Engine {
         );
     }
 
-    /// Seals the active memtable and starts a new one with a new WAL
-    /// segment; false if it is empty. The guard is the proof that no write
-    /// is between its append and its publish.
-    fn freeze_with_gate(&self, _gate: &RwLockWriteGuard<'_, ()>) -> Result<bool> {
+    /// Seals the active memtable and starts a new one (`next`'s, if it
+    /// holds one) with a new WAL segment; false if it is empty. The guard
+    /// is the proof that no write is between its append and its publish.
+    fn freeze_with_gate(
+        &self,
+        _gate: &RwLockWriteGuard<'_, ()>,
+        next: &mut Option<Arc<Memtable>>,
+    ) -> Result<bool> {
         let mem = Arc::clone(&self.view.read().mem);
         if mem.is_empty() {
             return Ok(false);
@@ -242,11 +279,10 @@ impl Engine {
             next_wal_segment: next_segment,
         });
         imm.extend(view.imm.iter().cloned());
-        let next = ReadView::new(
-            Arc::new(Memtable::with_point_filter(self.config.memtable_bytes)),
-            imm,
-            Arc::clone(&view.version),
-        );
+        let mem = next
+            .take()
+            .unwrap_or_else(|| Arc::new(Memtable::with_point_filter(self.config.memtable_bytes)));
+        let next = ReadView::new(mem, imm, Arc::clone(&view.version));
         view.seal(sealed);
         *view = Arc::new(next);
         Ok(true)
@@ -279,6 +315,33 @@ mod tests {
             engine.freezer().is_none(),
             "not handed out again once dropped"
         );
+    }
+
+    /// A freeze swaps in a memtable whose first memory was faulted in
+    /// before the gate was taken; an insert that takes prepared memory
+    /// raises `memtable_wants_memory`, and preparing clears it.
+    #[test]
+    fn a_freeze_swaps_in_a_memtable_with_memory_prepared() {
+        let (_dir, engine) = open_small();
+        let mut freezer = engine.freezer().unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(b"k", b"v");
+        engine.write(&batch).unwrap();
+        assert!(engine.memtable_wants_memory(), "nothing prepared at open");
+        engine.prepare_memtable_memory();
+        assert!(!engine.memtable_wants_memory());
+        assert!(!engine.view().mem.wants_memory());
+
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        let mem = Arc::clone(&engine.view().mem);
+        assert!(mem.is_empty());
+        assert!(!mem.wants_memory(), "the new memtable came prepared");
+        engine.write(&batch).unwrap();
+        assert!(mem.wants_memory(), "its first insert took the memory");
+        assert!(engine.memtable_wants_memory());
+        engine.prepare_memtable_memory();
+        assert!(!engine.memtable_wants_memory());
+        assert!(!mem.wants_memory());
     }
 
     #[test]

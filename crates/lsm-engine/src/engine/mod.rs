@@ -176,6 +176,9 @@ pub struct Engine {
     view: RwLock<Arc<ReadView>>,
     /// Set once [`Engine::freezer`] handed out the one freezer.
     freezer_taken: AtomicBool,
+    /// Set by an apply that left the active memtable without memory
+    /// prepared ahead ([`Engine::memtable_wants_memory`]). Relaxed: a hint.
+    memtable_wants_memory: AtomicBool,
 
     /// The first failure; write calls fail with it. `poisoned` is its
     /// lock-free flag.
@@ -273,6 +276,7 @@ impl Engine {
             write_gate: WriteGate::default(),
             flushing: Mutex::new(()),
             freezer_taken: AtomicBool::new(false),
+            memtable_wants_memory: AtomicBool::new(false),
             catalog: Mutex::new(Catalog {
                 manifest,
                 busy: BTreeSet::new(),

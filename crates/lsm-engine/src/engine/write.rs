@@ -140,6 +140,10 @@ impl Engine {
         self.counters
             .user_bytes_written
             .fetch_add(bytes, Ordering::Relaxed);
+        // Loaded first: the flag's line stays shared while it is set.
+        if !self.memtable_wants_memory.load(Ordering::Relaxed) && mem.wants_memory() {
+            self.memtable_wants_memory.store(true, Ordering::Relaxed);
+        }
         mem.approximate_bytes() >= self.config.memtable_bytes
     }
 
