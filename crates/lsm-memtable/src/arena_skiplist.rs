@@ -250,6 +250,40 @@ impl Arena {
         }
     }
 
+    /// Moves `from`'s spare chunk, if it has one, to this arena, unless
+    /// this one has a spare already (then `from` keeps its own). True if
+    /// it moved one.
+    fn adopt_spare(&self, from: &Arena) -> bool {
+        if !self.wants_spare() {
+            return false;
+        }
+        // Under `from`'s chunk mutex, the only place a spare is taken.
+        let chunks = from.chunks.lock();
+        // Acquire: pairs with `prepare_spare`'s Release.
+        let spare = from.spare.swap(ptr::null_mut(), atomic::Ordering::Acquire);
+        drop(chunks);
+        let Some(spare) = NonNull::new(spare) else {
+            return false;
+        };
+        // Release: publishes the chunk to this arena's Acquire swap.
+        match self.spare.compare_exchange(
+            ptr::null_mut(),
+            spare.as_ptr(),
+            atomic::Ordering::Release,
+            atomic::Ordering::Relaxed,
+        ) {
+            Ok(_) => true,
+            Err(_) => {
+                // This arena got a spare meanwhile; the taken one is ours
+                // alone (swapped out above) and never handed out from.
+                // SAFETY: a spare is a chunk made by `Chunk::new_leaked`,
+                // listed in no arena's `chunks`, referred to by no one now.
+                unsafe { free_chunk(spare) };
+                false
+            }
+        }
+    }
+
     /// True when the arena has no spare chunk ([`Arena::prepare_spare`]).
     fn wants_spare(&self) -> bool {
         self.spare.load(atomic::Ordering::Relaxed).is_null()
@@ -813,6 +847,12 @@ impl SkipList {
     /// a spare was already there. See the module docs.
     pub(crate) fn prepare_spare_chunk(&self) -> bool {
         self.arena.prepare_spare()
+    }
+
+    /// Moves `from`'s spare chunk to this list's arena (see
+    /// `Arena::adopt_spare`).
+    pub(crate) fn adopt_spare_chunk(&self, from: &SkipList) -> bool {
+        self.arena.adopt_spare(&from.arena)
     }
 
     #[inline]
@@ -1427,10 +1467,23 @@ mod tests {
             last.as_ptr() as usize & !(CHUNK_BYTES - 1),
             spare_base.as_ptr() as usize
         );
-        // A spare prepared now and never used is freed with the arena
-        // (valgrind, `cargo xtask memcheck`, checks that it is).
+        // A spare moves to another arena, which installs it; one prepared
+        // and never used is freed with its arena (valgrind, `cargo xtask
+        // memcheck`, checks both).
         assert!(arena.prepare_spare());
+        // SAFETY: the spare lives until it is installed or its arena drops.
+        let spare_base = unsafe { (*arena.spare.load(atomic::Ordering::Relaxed)).base };
+        let other = Arena::new();
+        assert!(other.adopt_spare(&arena));
+        assert!(arena.wants_spare() && !other.wants_spare());
+        assert!(!other.adopt_spare(&arena), "nothing left to move");
+        assert_eq!(other.allocate(8), spare_base);
+        assert!(arena.prepare_spare());
+        assert!(other.prepare_spare());
+        assert!(!other.adopt_spare(&arena), "the receiver had its own");
+        assert!(!arena.wants_spare(), "and the giver keeps its own");
         drop(arena);
+        drop(other);
     }
 
     #[test]

@@ -131,6 +131,16 @@ impl Memtable {
         self.entries.prepare_spare_chunk()
     }
 
+    /// Moves the memory `from` prepared ([`Memtable::prepare_memory`]) and
+    /// has not used to this memtable, unless this one has prepared memory
+    /// already. A freeze hands the frozen memtable's to its successor,
+    /// which would otherwise fault in fresh memory for its first insert
+    /// while the frozen one held unused memory until flushed. True if it
+    /// moved any.
+    pub fn adopt_prepared_memory(&self, from: &Memtable) -> bool {
+        self.entries.adopt_spare_chunk(&from.entries)
+    }
+
     /// Inserts one version: `value` for a [`ValueKind::Put`], a tombstone for
     /// a [`ValueKind::Delete`] (whose `value` must be empty).
     ///
@@ -368,6 +378,11 @@ mod tests {
             m.insert(&seq.to_be_bytes(), seq, ValueKind::Put, &value);
         }
         assert!(m.wants_memory(), "a second chunk was needed and taken");
+        let next = Memtable::new();
+        assert!(!next.adopt_prepared_memory(&m), "nothing prepared to move");
+        assert!(m.prepare_memory());
+        assert!(next.adopt_prepared_memory(&m));
+        assert!(m.wants_memory() && !next.wants_memory());
         for seq in 2..3000u64 {
             assert_eq!(
                 m.get(&seq.to_be_bytes(), MAX_SEQNO),

@@ -50,11 +50,6 @@ pub enum Drain {
 #[derive(Debug)]
 pub struct Freezer {
     engine: Arc<Engine>,
-    /// The memtable the next freeze swaps in, made with its first memory
-    /// faulted in before the gate is taken (`prepare_outside_the_gate`),
-    /// so that neither the freeze nor the first insert after it pays for
-    /// fresh pages.
-    next_memtable: Option<Arc<Memtable>>,
 }
 
 impl Engine {
@@ -65,7 +60,6 @@ impl Engine {
         }
         Some(Freezer {
             engine: Arc::clone(self),
-            next_memtable: None,
         })
     }
 }
@@ -144,20 +138,14 @@ impl Freezer {
 
     /// Syncs the WAL and creates the next segment before writers are
     /// stopped, so the rotation under the gate only syncs the tail written
-    /// since; makes the next memtable, with its first memory faulted in.
-    fn prepare_outside_the_gate(&mut self) -> Result<()> {
-        self.engine.prepare_freeze()?;
-        if self.next_memtable.is_none() {
-            let next = Memtable::with_point_filter(self.engine.config.memtable_bytes);
-            next.prepare_memory();
-            self.next_memtable = Some(Arc::new(next));
-        }
-        Ok(())
+    /// since.
+    fn prepare_outside_the_gate(&self) -> Result<()> {
+        self.engine.prepare_freeze()
     }
 
     /// The freeze itself, with the gate held exclusively and every
     /// appended write applied by the caller.
-    fn freeze_under(&mut self, gate: &RwLockWriteGuard<'_, ()>, force: bool) -> Result<bool> {
+    fn freeze_under(&self, gate: &RwLockWriteGuard<'_, ()>, force: bool) -> Result<bool> {
         let engine = &self.engine;
         if engine.visible.get() != engine.wal.last_seq() {
             return Ok(false);
@@ -165,7 +153,7 @@ impl Freezer {
         if !force && !engine.memtable_full() {
             return Ok(false);
         }
-        engine.freeze_with_gate(gate, &mut self.next_memtable)
+        engine.freeze_with_gate(gate)
     }
 }
 
@@ -246,14 +234,11 @@ impl Engine {
         );
     }
 
-    /// Seals the active memtable and starts a new one (`next`'s, if it
-    /// holds one) with a new WAL segment; false if it is empty. The guard
-    /// is the proof that no write is between its append and its publish.
-    fn freeze_with_gate(
-        &self,
-        _gate: &RwLockWriteGuard<'_, ()>,
-        next: &mut Option<Arc<Memtable>>,
-    ) -> Result<bool> {
+    /// Seals the active memtable and starts a new one with a new WAL
+    /// segment; false if it is empty. The new memtable takes the memory the
+    /// sealed one had prepared and not used. The guard is the proof that
+    /// no write is between its append and its publish.
+    fn freeze_with_gate(&self, _gate: &RwLockWriteGuard<'_, ()>) -> Result<bool> {
         let mem = Arc::clone(&self.view.read().mem);
         if mem.is_empty() {
             return Ok(false);
@@ -279,10 +264,9 @@ impl Engine {
             next_wal_segment: next_segment,
         });
         imm.extend(view.imm.iter().cloned());
-        let mem = next
-            .take()
-            .unwrap_or_else(|| Arc::new(Memtable::with_point_filter(self.config.memtable_bytes)));
-        let next = ReadView::new(mem, imm, Arc::clone(&view.version));
+        let next_mem = Memtable::with_point_filter(self.config.memtable_bytes);
+        next_mem.adopt_prepared_memory(&imm[0].mem);
+        let next = ReadView::new(Arc::new(next_mem), imm, Arc::clone(&view.version));
         view.seal(sealed);
         *view = Arc::new(next);
         Ok(true)
@@ -317,9 +301,9 @@ mod tests {
         );
     }
 
-    /// A freeze swaps in a memtable whose first memory was faulted in
-    /// before the gate was taken; an insert that takes prepared memory
-    /// raises `memtable_wants_memory`, and preparing clears it.
+    /// A freeze hands the memory the sealed memtable prepared and did not
+    /// use to the new one; an insert that takes prepared memory raises
+    /// `memtable_wants_memory`, and preparing clears it.
     #[test]
     fn a_freeze_swaps_in_a_memtable_with_memory_prepared() {
         let (_dir, engine) = open_small();
@@ -332,10 +316,15 @@ mod tests {
         assert!(!engine.memtable_wants_memory());
         assert!(!engine.view().mem.wants_memory());
 
+        let sealed = Arc::clone(&engine.view().mem);
         assert!(freezer.freeze(true, |_, _| {}).unwrap());
         let mem = Arc::clone(&engine.view().mem);
         assert!(mem.is_empty());
-        assert!(!mem.wants_memory(), "the new memtable came prepared");
+        assert!(
+            !mem.wants_memory(),
+            "the new memtable got the prepared memory"
+        );
+        assert!(sealed.wants_memory(), "moved, not copied");
         engine.write(&batch).unwrap();
         assert!(mem.wants_memory(), "its first insert took the memory");
         assert!(engine.memtable_wants_memory());
