@@ -577,12 +577,17 @@ impl Pipeline {
     /// queueing a write every few microseconds would otherwise wake a
     /// parked applier (a futex wake and a context switch, 8% of the samples
     /// of a profiled one-thread fill) for most of them. `None` once the
-    /// stream pauses or a command waits, and at once while a frozen memtable
-    /// waits for the flusher: polling would take a core from it (the
-    /// flusher runs at `background_nice`), the frozen memtable would stay
-    /// in memory longer (peak RSS of a 1M-key fill 112-118 MiB → up to 147
-    /// MiB in runs that polled), and the applier sleeping costs no more than
-    /// it did before polling.
+    /// stream pauses, a command waits, a writer woke the applier (the
+    /// memtable is full, or wants memory prepared, or the WAL's rotation is
+    /// near: the caller sees to it) or inserts are cheap (writers then
+    /// apply inline and queue nothing: an ordered fill had the applier
+    /// spin on a core for the whole fill and see a full memtable only at
+    /// the next pause). `None` at once while a frozen memtable waits for
+    /// the flusher: polling would take a core from it (the flusher runs at
+    /// `background_nice`), the frozen memtable would stay in memory longer
+    /// (peak RSS of a 1M-key fill 112-118 MiB → up to 147 MiB in runs that
+    /// polled), and the applier sleeping costs no more than it did before
+    /// polling.
     fn wait_actively(&self) -> Option<QueuedWrite> {
         if self.engine.immutable_count() > 0 {
             return self.queue_rx.try_recv().ok();
@@ -591,7 +596,7 @@ impl Pipeline {
             if let Ok(item) = self.queue_rx.try_recv() {
                 return Some(item);
             }
-            if !self.commands_rx.is_empty() {
+            if !self.commands_rx.is_empty() || !self.wake_rx.is_empty() || !self.apply_cost.dear() {
                 return None;
             }
             let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -802,10 +807,60 @@ mod tests {
         let item = pipeline.wait_actively().expect("the queued write");
         assert_eq!((item.first, item.last), (1, 1));
         // A waiting command ends the poll even while writes stream (a
-        // last write stamped in the future keeps the stream going).
+        // last write stamped in the future keeps the stream going) and
+        // inserts are dear.
         pipeline.last_write_nanos.store(u64::MAX, Ordering::Relaxed);
+        pipeline.apply_cost.record(APPLY_SAMPLE_MAX_NANOS);
+        assert!(pipeline.apply_cost.dear());
         assert!(pipeline.send(Command::Shutdown));
         assert!(pipeline.wait_actively().is_none());
+    }
+
+    /// A pending wake-up, or cheap inserts (writers apply inline then),
+    /// end the poll even while writes stream; with neither, a write that
+    /// arrives while it polls is taken.
+    #[test]
+    fn a_wake_up_or_cheap_inserts_end_the_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
+        let pipeline = Arc::new(Pipeline::new(engine).unwrap());
+        pipeline.last_write_nanos.store(u64::MAX, Ordering::Relaxed);
+        for _ in 0..64 {
+            pipeline.apply_cost.record(APPLY_SAMPLE_MAX_NANOS);
+        }
+        assert!(pipeline.apply_cost.dear());
+        pipeline.wake_tx.try_send(()).unwrap();
+        assert!(pipeline.wait_actively().is_none(), "a wake-up ends it");
+        pipeline.wake_rx.try_recv().unwrap();
+
+        // Dear inserts, no wake-up: it polls until a write comes.
+        let writer = {
+            let pipeline = Arc::clone(&pipeline);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                let mut batch = WriteBatch::new();
+                batch.put(b"k", b"v");
+                pipeline
+                    .queue_tx
+                    .try_send(QueuedWrite {
+                        batch,
+                        first: 1,
+                        last: 1,
+                    })
+                    .unwrap();
+            })
+        };
+        let item = pipeline
+            .wait_actively()
+            .expect("polled until the write came");
+        assert_eq!((item.first, item.last), (1, 1));
+        writer.join().unwrap();
+
+        for _ in 0..64 {
+            pipeline.apply_cost.record(0);
+        }
+        assert!(!pipeline.apply_cost.dear());
+        assert!(pipeline.wait_actively().is_none(), "cheap inserts end it");
     }
 
     #[test]
