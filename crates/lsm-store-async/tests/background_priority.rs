@@ -41,8 +41,18 @@ fn background_threads_run_at_the_configured_nice_value() {
         .build()
         .unwrap();
     let store = AsyncLsmStore::open(config).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let threads = thread_nice_values();
+    // A thread takes its name as it starts: under load that can take a
+    // while, so wait (up to 10 s) until both are named.
+    let mut threads = thread_nice_values();
+    for _ in 0..1000 {
+        if nice_of(&threads, "lsm-applier").len() == 1
+            && nice_of(&threads, "lsm-flusher").len() == 1
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        threads = thread_nice_values();
+    }
     let applier = nice_of(&threads, "lsm-applier");
     assert_eq!(applier.len(), 1, "{threads:?}");
     assert_eq!(nice_of(&threads, "lsm-flusher"), applier, "{threads:?}");
@@ -58,7 +68,7 @@ fn background_threads_run_at_the_configured_nice_value() {
     let store = AsyncLsmStore::open(config).unwrap();
     // The threads set their priority as they start; give them a moment.
     let mut threads = thread_nice_values();
-    for _ in 0..100 {
+    for _ in 0..1000 {
         if nice_of(&threads, "lsm-flusher") == [7] && nice_of(&threads, "lsm-compaction") == [7, 7]
         {
             break;
