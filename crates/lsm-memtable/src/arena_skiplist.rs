@@ -265,20 +265,34 @@ impl Arena {
         let Some(spare) = NonNull::new(spare) else {
             return false;
         };
-        // Release: publishes the chunk to this arena's Acquire swap.
+        // SAFETY: a spare is a chunk made by `Chunk::new_leaked`, listed in
+        // no arena's `chunks` and never handed out from; swapped out above,
+        // it is this call's alone.
+        unsafe { self.offer_spare(spare) }
+    }
+
+    /// Makes `chunk` this arena's spare if it has none; else frees it.
+    /// True if it became the spare.
+    ///
+    /// # Safety
+    /// `chunk` was made by [`Chunk::new_leaked`] with nothing handed out
+    /// from it, is listed in no arena's `chunks`, and the caller is the
+    /// only one who refers to it.
+    unsafe fn offer_spare(&self, chunk: NonNull<Chunk>) -> bool {
+        // Release: publishes the chunk (header and memory) to the Acquire
+        // swaps that take a spare.
         match self.spare.compare_exchange(
             ptr::null_mut(),
-            spare.as_ptr(),
+            chunk.as_ptr(),
             atomic::Ordering::Release,
             atomic::Ordering::Relaxed,
         ) {
             Ok(_) => true,
             Err(_) => {
-                // This arena got a spare meanwhile; the taken one is ours
-                // alone (swapped out above) and never handed out from.
-                // SAFETY: a spare is a chunk made by `Chunk::new_leaked`,
-                // listed in no arena's `chunks`, referred to by no one now.
-                unsafe { free_chunk(spare) };
+                // Another thread gave this arena a spare meanwhile.
+                // SAFETY: per the contract, the chunk is the caller's
+                // alone, so freeing it here is its only free.
+                unsafe { free_chunk(chunk) };
                 false
             }
         }
@@ -310,22 +324,9 @@ impl Arena {
                 unsafe { ptr::write_volatile(chunk.base.as_ptr().add(offset), 0) };
             }
         }
-        // Release: publishes the header and the faulted memory to the
-        // Acquire swap in `allocate`.
-        match self.spare.compare_exchange(
-            ptr::null_mut(),
-            chunk.as_ptr(),
-            atomic::Ordering::Release,
-            atomic::Ordering::Relaxed,
-        ) {
-            Ok(_) => true,
-            Err(_) => {
-                // Another thread prepared one meanwhile.
-                // SAFETY: the chunk is ours alone and was never shared.
-                unsafe { free_chunk(chunk) };
-                false
-            }
-        }
+        // SAFETY: the chunk was just made, with nothing handed out from
+        // it, and nothing else knows of it.
+        unsafe { self.offer_spare(chunk) }
     }
 
     /// `size` bytes (rounded up to a multiple of [`ALIGN`]) of uninitialized

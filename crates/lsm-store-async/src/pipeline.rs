@@ -784,16 +784,9 @@ mod tests {
         applier.join().unwrap();
     }
 
-    #[test]
-    fn the_applier_polls_only_while_writes_stream_and_no_command_waits() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
-        let pipeline = Pipeline::new(engine).unwrap();
-        // No write for longer than the gap: no polling.
-        pipeline.last_write_nanos.store(0, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_micros(STREAMING_GAP_NANOS / 1000 + 1));
-        assert!(pipeline.wait_actively().is_none());
-        // A queued write is taken at once.
+    /// Queues a one-put write with sequence number 1, as a streaming
+    /// writer would.
+    fn queue_one_put(pipeline: &Pipeline) {
         let mut batch = WriteBatch::new();
         batch.put(b"k", b"v");
         pipeline
@@ -804,6 +797,19 @@ mod tests {
                 last: 1,
             })
             .unwrap();
+    }
+
+    #[test]
+    fn the_applier_polls_only_while_writes_stream_and_no_command_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
+        let pipeline = Pipeline::new(engine).unwrap();
+        // No write for longer than the gap: no polling.
+        pipeline.last_write_nanos.store(0, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_micros(STREAMING_GAP_NANOS / 1000 + 1));
+        assert!(pipeline.wait_actively().is_none());
+        // A queued write is taken at once.
+        queue_one_put(&pipeline);
         let item = pipeline.wait_actively().expect("the queued write");
         assert_eq!((item.first, item.last), (1, 1));
         // A waiting command ends the poll even while writes stream (a
@@ -838,16 +844,7 @@ mod tests {
             let pipeline = Arc::clone(&pipeline);
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(20));
-                let mut batch = WriteBatch::new();
-                batch.put(b"k", b"v");
-                pipeline
-                    .queue_tx
-                    .try_send(QueuedWrite {
-                        batch,
-                        first: 1,
-                        last: 1,
-                    })
-                    .unwrap();
+                queue_one_put(&pipeline);
             })
         };
         let item = pipeline
