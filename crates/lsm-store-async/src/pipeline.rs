@@ -727,19 +727,11 @@ mod tests {
         let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
         let pipeline = Pipeline::new(Arc::clone(&engine)).unwrap();
         let core = pipeline.core();
-        let mut batch = WriteBatch::new();
-        batch.put(b"k1", b"v");
-        let first = pipeline
-            .write(Cow::Borrowed(&batch), &WriteOptions::default())
-            .unwrap();
+        let first = write_put(&pipeline, b"k1");
         assert_eq!(pipeline.queued(), 1, "present applier, lock held: queued");
         assert_eq!(engine.stats().unwrap().memtable_bytes, 0);
         pipeline.applier_away.store(true, Ordering::Relaxed);
-        let mut batch = WriteBatch::new();
-        batch.put(b"k2", b"v");
-        let second = pipeline
-            .write(Cow::Borrowed(&batch), &WriteOptions::default())
-            .unwrap();
+        let second = write_put(&pipeline, b"k2");
         assert_eq!(pipeline.queued(), 1, "applier away: not queued");
         assert!(
             engine.stats().unwrap().memtable_bytes > 0,
@@ -759,11 +751,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
         let pipeline = Arc::new(Pipeline::new(Arc::clone(&engine)).unwrap());
-        let mut batch = WriteBatch::new();
-        batch.put(b"k", b"v");
-        pipeline
-            .write(Cow::Borrowed(&batch), &WriteOptions::default())
-            .unwrap();
+        write_put(&pipeline, b"k");
         assert_eq!(pipeline.queued(), 0, "applied inline");
         assert!(engine.memtable_wants_memory());
         assert!(!pipeline.wake_rx.is_empty(), "the write woke the applier");
@@ -782,6 +770,16 @@ mod tests {
         );
         assert!(pipeline.send(Command::Shutdown));
         applier.join().unwrap();
+    }
+
+    /// Writes `key -> "v"` through the pipeline, as `put` does; its
+    /// sequence number.
+    fn write_put(pipeline: &Pipeline, key: &[u8]) -> SeqNo {
+        let mut batch = WriteBatch::new();
+        batch.put(key, b"v");
+        pipeline
+            .write(Cow::Borrowed(&batch), &WriteOptions::default())
+            .unwrap()
     }
 
     /// Queues a one-put write with sequence number 1, as a streaming
