@@ -1854,8 +1854,12 @@ mod tests {
     fn four_threads_interleaving_ascending_keys_store_every_key_once() {
         const PER_THREAD: u64 = 25_000;
         let list = Arc::new(SkipList::new());
+        // Whether the splice is used here depends on how the threads are
+        // scheduled: in lockstep, no thread's next key falls in the pair
+        // the last insert left (in about 1 run of 30 no insert used it, and
+        // asserting that one did made this test flaky). Only what must hold
+        // is asserted.
         insert_from_threads(&list, PER_THREAD, |t, i| i * 4 + t);
-        assert!(splice_stats(&list).0 > 0, "the splice was used");
         assert_holds_numbers(&list, 0..4 * PER_THREAD);
     }
 
