@@ -55,6 +55,15 @@ fn bench_append(c: &mut Criterion) {
     group.bench_function("no_sync_100B", |bench| {
         bench.iter(|| wal.append(&b).unwrap());
     });
+    // The same in a process with a second thread, as a store always has
+    // (Linux skips some per-file locking while a process has one thread).
+    let (stop, parked) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || parked.recv());
+    group.bench_function("no_sync_100B_two_threads", |bench| {
+        bench.iter(|| wal.append(&b).unwrap());
+    });
+    drop(stop);
+    let _ = other.join();
     drop(wal);
 
     for threads in [1u64, 4] {
