@@ -84,10 +84,19 @@ fn insert_1m(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(BIG_FILL));
     let orders: [(&str, KeyFn); 2] = [("random", key), ("ascending", ascending_key)];
-    for (order, make_key) in orders {
-        g.bench_function(format!("{order}_1_thread"), |b| {
+    // "filtered": with the point filter the stores build (for a 64 MiB
+    // memtable), whose word each insert sets.
+    let kinds: [(&str, fn() -> Memtable); 2] = [
+        ("", Memtable::new),
+        ("_filtered", || Memtable::with_point_filter(64 << 20)),
+    ];
+    for ((order, make_key), (kind, make_memtable)) in orders
+        .into_iter()
+        .flat_map(|order| kinds.into_iter().map(move |kind| (order, kind)))
+    {
+        g.bench_function(format!("{order}_1_thread{kind}"), |b| {
             b.iter_batched(
-                || Arc::new(Memtable::new()),
+                || Arc::new(make_memtable()),
                 |m| {
                     for i in 0..BIG_FILL {
                         m.insert(&make_key(i), i + 1, ValueKind::Put, &VALUE);

@@ -92,6 +92,7 @@ mod entry;
 mod iterator;
 mod memtable;
 mod point_filter;
+mod prefetch;
 
 pub use iterator::MemtableIterator;
 pub use memtable::{Memtable, ENTRY_OVERHEAD_BYTES};
