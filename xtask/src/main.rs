@@ -24,7 +24,8 @@
 //!   the cut. Failing cycles' images are kept in `/tmp/lsm-powercut-failures`.
 //!
 //! - `cargo xtask memcheck [ARGS]`: builds lsm-memtable's unit tests (the
-//!   crate's one `unsafe` module, its arena skiplist, is tested there) and
+//!   crate's two `unsafe` modules, its arena skiplist and the point
+//!   filter's prefetch, are tested there) and
 //!   runs them under `valgrind --tool=memcheck`; any memory error, or a
 //!   definite or indirect leak, fails it ("possibly lost" blocks are
 //!   reported only: the test harness's own thread handles show up as
