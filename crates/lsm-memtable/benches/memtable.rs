@@ -33,6 +33,8 @@ fn key(i: u64) -> [u8; 16] {
 
 /// Makes the `i`th key of a fill.
 type KeyFn = fn(u64) -> [u8; 16];
+/// Makes an empty memtable.
+type MemtableFn = fn() -> Memtable;
 
 /// A 16-byte key that sorts as `i` does: keys arrive in ascending order.
 fn ascending_key(i: u64) -> [u8; 16] {
@@ -86,7 +88,7 @@ fn insert_1m(c: &mut Criterion) {
     let orders: [(&str, KeyFn); 2] = [("random", key), ("ascending", ascending_key)];
     // "filtered": with the point filter the stores build (for a 64 MiB
     // memtable), whose word each insert sets.
-    let kinds: [(&str, fn() -> Memtable); 2] = [
+    let kinds: [(&str, MemtableFn); 2] = [
         ("", Memtable::new),
         ("_filtered", || Memtable::with_point_filter(64 << 20)),
     ];
