@@ -390,19 +390,21 @@ fn decode_op<'a>(input: &mut &'a [u8], seq: SeqNo) -> Option<BatchOp<'a>> {
     })
 }
 
-/// A validated, borrowed view of an encoded batch read back from disk.
+/// A validated, borrowed view of a batch read back from disk: its first
+/// sequence number, its count and its operations' bytes, which the WAL
+/// stores after a header of its own ([`BatchView::from_parts`]) or in the
+/// `WriteBatch` encoding ([`BatchView::parse`]).
 #[derive(Clone, Copy, Debug)]
 pub struct BatchView<'a> {
-    encoded: &'a [u8],
+    ops: &'a [u8],
     first_seq: SeqNo,
     count: u32,
 }
 
 impl<'a> BatchView<'a> {
-    /// Checks that `encoded` is a whole, well-formed batch: header present,
-    /// exactly `count` ops, every length in bounds, known kinds, every key
-    /// (and a range delete's end) a tree key with a valid keyspace prefix,
-    /// no trailing bytes, at least one op. The error is a reason for a
+    /// Checks that `encoded` is a whole, well-formed `WriteBatch`
+    /// encoding: header present, then operations as
+    /// [`BatchView::from_parts`] checks them. The error is a reason for a
     /// corruption report.
     pub fn parse(encoded: &'a [u8]) -> std::result::Result<Self, &'static str> {
         if encoded.len() < BATCH_HEADER_BYTES {
@@ -410,6 +412,20 @@ impl<'a> BatchView<'a> {
         }
         let first_seq = LittleEndian::read_u64(&encoded[0..8]);
         let count = LittleEndian::read_u32(&encoded[8..12]);
+        Self::from_parts(first_seq, count, &encoded[BATCH_HEADER_BYTES..])
+    }
+
+    /// Checks that `ops` holds exactly `count` well-formed operations
+    /// numbered from `first_seq`: at least one, every length in bounds,
+    /// known kinds, every key (and a range delete's end) a tree key with a
+    /// valid keyspace prefix, no trailing bytes, and the last sequence
+    /// number within 56 bits. The error is a reason for a corruption
+    /// report.
+    pub fn from_parts(
+        first_seq: SeqNo,
+        count: u32,
+        ops: &'a [u8],
+    ) -> std::result::Result<Self, &'static str> {
         if count == 0 {
             return Err("batch holds no operations");
         }
@@ -419,7 +435,7 @@ impl<'a> BatchView<'a> {
         {
             return Err("batch sequence numbers overflow 56 bits");
         }
-        let mut rest = &encoded[BATCH_HEADER_BYTES..];
+        let mut rest = ops;
         for i in 0..count {
             let Some(op) = decode_op(&mut rest, first_seq + u64::from(i)) else {
                 return Err("batch operation is truncated or has an unknown kind");
@@ -441,7 +457,7 @@ impl<'a> BatchView<'a> {
             return Err("batch has bytes after its last operation");
         }
         Ok(BatchView {
-            encoded,
+            ops,
             first_seq,
             count,
         })
@@ -462,15 +478,16 @@ impl<'a> BatchView<'a> {
         self.count
     }
 
-    /// The encoded bytes.
-    pub fn encoded(&self) -> &'a [u8] {
-        self.encoded
+    /// The operations' bytes (a `WriteBatch` encoding without its
+    /// header).
+    pub fn ops_bytes(&self) -> &'a [u8] {
+        self.ops
     }
 
     /// The operations in order.
     pub fn iter(&self) -> BatchIter<'a> {
         BatchIter {
-            rest: &self.encoded[BATCH_HEADER_BYTES..],
+            rest: self.ops,
             remaining: self.count,
             seq: self.first_seq,
         }
@@ -478,9 +495,11 @@ impl<'a> BatchView<'a> {
 
     /// Copies the view into an owned [`WriteBatch`].
     pub fn to_batch(&self) -> WriteBatch {
-        let mut batch = WriteBatch::with_capacity(self.encoded.len());
+        let mut batch = WriteBatch::with_capacity(self.ops.len());
         batch.rep.clear();
-        batch.rep.extend_from_slice(self.encoded);
+        batch.rep.extend_from_slice(&self.first_seq.to_le_bytes());
+        batch.rep.extend_from_slice(&self.count.to_le_bytes());
+        batch.rep.extend_from_slice(self.ops);
         for op in self.iter() {
             let Some((keyspace, user_key)) = op.keyspace_and_user_key() else {
                 continue; // `parse` checked every prefix

@@ -168,9 +168,10 @@ fn the_applier_prepares_the_next_wal_segment_before_the_current_one_fills() {
         .unwrap();
     let store = AsyncLsmStore::open(config).unwrap();
     assert_eq!(store.stats().unwrap().wal_segments, 1);
-    // 460 records of 131 bytes: past seven eighths of the segment (57,344
-    // bytes), short of full (65,536), so the WAL itself has not rotated.
-    for i in 0..460u32 {
+    // 500 records of 122-123 bytes: past seven eighths of the segment
+    // (57,344 bytes), short of full (65,536), so the WAL itself has not
+    // rotated.
+    for i in 0..500u32 {
         store.put(format!("k{i:05}"), [b'v'; 100]).unwrap();
     }
     let deadline = Instant::now() + LONG;

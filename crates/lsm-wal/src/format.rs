@@ -2,10 +2,13 @@
 //! records, each framed by [`lsm_core::record`]. Full layout: `docs/format/wal.md`.
 //!
 //! ```text
-//! segment = header record (type 2) , (batch record (type 3; type 1 in version 2)
-//!           | sync mark (type 4, version 4 on)) *
+//! segment = header record (type 2) , (batch record (type 5; type 3 in
+//!           versions 3 and 4, type 1 in version 2) | sync mark (type 4,
+//!           version 4 on)) *
 //! record  = masked CRC-32 u32 LE | length u32 LE | type u8 | payload
 //! header payload = magic "lsm-wal\0" (8 B) | format version u32 LE | segment number u64 LE
+//! type 5 payload = varint ((first seq - durable mark) * 2 + zero-filled)
+//!                  | varint first seq | varint count | ops
 //! type 3 payload = varint ((first seq - durable mark) * 2 + zero-filled) | WriteBatch encoding
 //! type 1 payload = WriteBatch encoding: first seq u64 LE | count u32 LE | ops
 //! type 4 payload = durable mark u64 LE
@@ -38,10 +41,17 @@ use lsm_core::SeqNo;
 /// Record type of a write batch in version-2 segments (read only); the
 /// payload is a `WriteBatch` encoding.
 pub const RECORD_TYPE_WRITE_BATCH: u8 = 1;
-/// Record type of a write batch in version-3 segments: the durable mark
-/// (its distance below the batch's first sequence number, times two, plus
-/// the zero-filled bit, as a varint), then a `WriteBatch` encoding.
+/// Record type of a write batch in version-3 and version-4 segments (read
+/// only): the durable mark (its distance below the batch's first sequence
+/// number, times two, plus the zero-filled bit, as a varint), then a
+/// `WriteBatch` encoding.
 pub const RECORD_TYPE_MARKED_BATCH: u8 = 3;
+/// Record type of a write batch in version-5 segments: the durable mark as
+/// in type 3, then the batch's first sequence number and its count as
+/// varints, then its operations (the `WriteBatch` encoding without its
+/// fixed 12-byte header). 8 bytes shorter than type 3 for a batch whose
+/// first sequence number is below 2^21.
+pub const RECORD_TYPE_COMPACT_BATCH: u8 = 5;
 /// Record type of the segment header, the first record of every segment.
 pub const RECORD_TYPE_SEGMENT_HEADER: u8 = 2;
 /// Record type of a sync mark (version 4 on): the durable mark as a u64 LE,
@@ -52,8 +62,9 @@ pub const SYNC_MARK_PAYLOAD_BYTES: usize = 8;
 
 /// The first eight payload bytes of a segment header.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"lsm-wal\0";
-/// The format version this crate writes (4: version 3 plus sync marks).
-pub const FORMAT_VERSION: u32 = 4;
+/// The format version this crate writes (5: version 4 with compact batch
+/// records).
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format version this crate reads (version 2: batch records
 /// without durable marks).
 pub const OLDEST_READ_VERSION: u32 = 2;
@@ -133,16 +144,17 @@ impl OpsCrc {
     }
 }
 
-/// Appends a marked write-batch record (type 3) for `encoded` to `out`,
-/// with `first_seq` written into the copy's header (the caller's batch is
-/// not touched) and `mark` before it, and returns the framed length. The
-/// bytes equal `encode_record(out, RECORD_TYPE_MARKED_BATCH,
+/// Appends a compact write-batch record (type 5) for `encoded` (a
+/// `WriteBatch` encoding, whose own first sequence number is ignored) with
+/// `first_seq` and `mark`, and returns the framed length. The bytes equal
+/// `encode_record(out, RECORD_TYPE_COMPACT_BATCH,
 /// varint((first_seq - mark.durable_below) * 2 + mark.zero_filled) ++
-/// batch_with_first_seq)`.
+/// varint(first_seq) ++ varint(count) ++ ops)`, built in place (one copy of
+/// the operations), with the CRC combined from `ops_crc` when it was
+/// precomputed.
 ///
-/// REQUIRES: `encoded` is a whole batch encoding no longer than
-/// `lsm_core::MAX_BATCH_BYTES`, `ops_crc` is `OpsCrc::of(encoded)`, and
-/// `mark.durable_below <= first_seq`.
+/// REQUIRES: `mark.durable_below <= first_seq` and `encoded` at most
+/// `MAX_BATCH_BYTES` long (checked by `WriteBatch::check_limits`).
 pub fn frame_batch_record(
     out: &mut Vec<u8>,
     encoded: &[u8],
@@ -153,17 +165,25 @@ pub fn frame_batch_record(
     debug_assert!(encoded.len() >= BATCH_HEADER_BYTES);
     debug_assert!(encoded.len() <= lsm_core::MAX_BATCH_BYTES);
     debug_assert!(mark.durable_below <= first_seq);
+    let (count, ops) = match encoded.split_at_checked(BATCH_HEADER_BYTES) {
+        Some((header, ops)) => {
+            let mut count = [0u8; 4];
+            count.copy_from_slice(&header[8..12]);
+            (u32::from_le_bytes(count), ops)
+        }
+        None => (0, &[][..]),
+    };
     let start = out.len();
-    out.reserve(RECORD_HEADER_BYTES + MAX_VARINT64_BYTES + encoded.len());
+    out.reserve(RECORD_HEADER_BYTES + 3 * MAX_VARINT64_BYTES + ops.len());
     out.extend_from_slice(&[0; 8]); // CRC and length, filled in below
-    out.push(RECORD_TYPE_MARKED_BATCH);
+    out.push(RECORD_TYPE_COMPACT_BATCH);
     // Sequence numbers stay below 2^56, so the doubled distance fits.
     let distance = first_seq.saturating_sub(mark.durable_below);
     put_varint64(out, (distance << 1) | u64::from(mark.zero_filled));
-    out.extend_from_slice(&first_seq.to_le_bytes());
-    // The count, then the operations.
-    let header_end = out.len() + BATCH_HEADER_BYTES - 8;
-    out.extend_from_slice(encoded.get(8..).unwrap_or_default());
+    put_varint64(out, first_seq);
+    put_varint64(out, u64::from(count));
+    let header_end = out.len();
+    out.extend_from_slice(ops);
     let framed_len = out.len() - start;
     let len = u32::try_from(framed_len - RECORD_HEADER_BYTES).unwrap_or(u32::MAX);
     out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
@@ -173,7 +193,7 @@ pub fn frame_batch_record(
             crc.update(&out[start + 4..header_end]);
             crc.combine(ops);
         }
-        // The header, the count and the operations in one pass.
+        // The header and the operations in one pass.
         None => crc.update(&out[start + 4..]),
     }
     let crc = mask_crc(crc.finalize());
@@ -216,53 +236,104 @@ pub struct DurableMark {
     pub zero_filled: bool,
 }
 
-/// The batch of a write-batch record, split from its durable mark.
+/// The batch of a write-batch record, split into its durable mark, its
+/// numbering and its operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchPayload<'a> {
     /// The record's durable mark; `None` for a version-2 record, which has
     /// none.
     pub mark: Option<DurableMark>,
-    /// The `WriteBatch` encoding.
-    pub batch: &'a [u8],
+    /// The sequence number of the first operation.
+    pub first_seq: SeqNo,
+    /// The number of operations.
+    pub count: u32,
+    /// The operations' bytes (not checked yet: `BatchView::from_parts`
+    /// does that).
+    pub ops: &'a [u8],
 }
 
 /// Splits the payload of a record of type `kind` in a segment of format
-/// `version` into its durable mark and batch. `None` when the type does
-/// not hold a batch in that version; `Err` when the mark is malformed or
-/// lies above the batch's first sequence number. Never panics.
+/// `version` into its durable mark, numbering and operations. `None` when
+/// the type does not hold a batch in that version; `Err` when a header
+/// field is malformed or the mark lies above the batch's first sequence
+/// number. Never panics.
 pub fn split_batch_payload(
     version: u32,
     kind: u8,
     payload: &[u8],
 ) -> Option<Result<BatchPayload<'_>, &'static str>> {
     match (version, kind) {
-        (2, RECORD_TYPE_WRITE_BATCH) => Some(Ok(BatchPayload {
-            mark: None,
-            batch: payload,
-        })),
+        (2, RECORD_TYPE_WRITE_BATCH) => Some(split_batch_encoding(payload, None)),
         (3 | 4, RECORD_TYPE_MARKED_BATCH) => {
             let mut input = payload;
             let Some(encoded_mark) = get_varint64(&mut input) else {
                 return Some(Err("malformed durable mark"));
             };
-            let distance = encoded_mark >> 1;
             let mut first = input;
             let Some(first_seq) = get_fixed64(&mut first) else {
                 return Some(Err("batch shorter than its header"));
             };
-            let Some(durable_below) = first_seq.checked_sub(distance) else {
-                return Some(Err("durable mark below sequence number 0"));
+            Some(
+                decode_mark(encoded_mark, first_seq)
+                    .and_then(|mark| split_batch_encoding(input, Some(mark))),
+            )
+        }
+        (5, RECORD_TYPE_COMPACT_BATCH) => {
+            let mut input = payload;
+            let Some(encoded_mark) = get_varint64(&mut input) else {
+                return Some(Err("malformed durable mark"));
             };
-            Some(Ok(BatchPayload {
-                mark: Some(DurableMark {
-                    durable_below,
-                    zero_filled: encoded_mark & 1 == 1,
+            let (Some(first_seq), Some(count)) =
+                (get_varint64(&mut input), get_varint64(&mut input))
+            else {
+                return Some(Err("batch shorter than its header"));
+            };
+            let Ok(count) = u32::try_from(count) else {
+                return Some(Err("batch count does not fit in 32 bits"));
+            };
+            Some(
+                decode_mark(encoded_mark, first_seq).map(|mark| BatchPayload {
+                    mark: Some(mark),
+                    first_seq,
+                    count,
+                    ops: input,
                 }),
-                batch: input,
-            }))
+            )
         }
         _ => None,
     }
+}
+
+/// The durable mark `encoded_mark` encodes for a batch starting at
+/// `first_seq`.
+fn decode_mark(encoded_mark: u64, first_seq: SeqNo) -> Result<DurableMark, &'static str> {
+    match first_seq.checked_sub(encoded_mark >> 1) {
+        Some(durable_below) => Ok(DurableMark {
+            durable_below,
+            zero_filled: encoded_mark & 1 == 1,
+        }),
+        None => Err("durable mark below sequence number 0"),
+    }
+}
+
+/// Splits a `WriteBatch` encoding into its header fields and operations.
+fn split_batch_encoding(
+    encoded: &[u8],
+    mark: Option<DurableMark>,
+) -> Result<BatchPayload<'_>, &'static str> {
+    let Some((header, ops)) = encoded.split_at_checked(BATCH_HEADER_BYTES) else {
+        return Err("batch shorter than its header");
+    };
+    let mut first_seq = [0u8; 8];
+    first_seq.copy_from_slice(&header[..8]);
+    let mut count = [0u8; 4];
+    count.copy_from_slice(&header[8..12]);
+    Ok(BatchPayload {
+        mark,
+        first_seq: u64::from_le_bytes(first_seq),
+        count: u32::from_le_bytes(count),
+        ops,
+    })
 }
 
 #[cfg(test)]
@@ -273,9 +344,24 @@ mod tests {
     use proptest::prelude::*;
 
     /// The record `frame_batch_record` must produce, built with the core
-    /// framing: the mark's distance as a varint, then the batch with its
-    /// first sequence number set.
+    /// framing: the mark's distance, the first sequence number and the
+    /// count as varints, then the batch's operations.
     fn expected_record(batch: &WriteBatch, first_seq: SeqNo, mark: DurableMark) -> Vec<u8> {
+        let mut payload = Vec::new();
+        put_varint64(
+            &mut payload,
+            (first_seq - mark.durable_below) * 2 + u64::from(mark.zero_filled),
+        );
+        put_varint64(&mut payload, first_seq);
+        put_varint64(&mut payload, u64::from(batch.count()));
+        payload.extend_from_slice(&batch.encoded()[BATCH_HEADER_BYTES..]);
+        let mut expected = Vec::new();
+        encode_record(&mut expected, RECORD_TYPE_COMPACT_BATCH, &payload);
+        expected
+    }
+
+    /// The same batch as the type-3 record versions 3 and 4 wrote.
+    fn marked_record_payload(batch: &WriteBatch, first_seq: SeqNo, mark: DurableMark) -> Vec<u8> {
         let mut patched = batch.clone();
         patched.set_first_seq(first_seq);
         let mut payload = Vec::new();
@@ -284,9 +370,7 @@ mod tests {
             (first_seq - mark.durable_below) * 2 + u64::from(mark.zero_filled),
         );
         payload.extend_from_slice(patched.encoded());
-        let mut expected = Vec::new();
-        encode_record(&mut expected, RECORD_TYPE_MARKED_BATCH, &payload);
-        expected
+        payload
     }
 
     #[test]
@@ -317,8 +401,59 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(split.mark, Some(mark));
-        let view = lsm_core::BatchView::parse(split.batch).unwrap();
+        let view =
+            lsm_core::BatchView::from_parts(split.first_seq, split.count, split.ops).unwrap();
         assert_eq!((view.first_seq(), view.count()), (4242, 2));
+        let ops: Vec<_> = view.iter().map(|op| (op.kind, op.key, op.seq)).collect();
+        let expected_ops: Vec<_> = batch
+            .iter()
+            .map(|op| (op.kind, op.key, op.seq + 4242))
+            .collect();
+        assert_eq!(ops, expected_ops);
+        // 2 bytes of sequence number and 1 of count where type 3 (versions
+        // 3 and 4) had 8 and 4: 9 fewer for the same batch and mark.
+        let marked = marked_record_payload(&batch, 4242, mark);
+        assert_eq!(payload.len() + 9, marked.len());
+    }
+
+    /// A version-4 segment's type-3 record splits into the same mark,
+    /// numbering and operations as a version-5 record of the same batch.
+    #[test]
+    fn marked_records_of_version_4_split_like_compact_ones() {
+        let mut batch = WriteBatch::new();
+        batch.put(b"apple", b"red").delete(b"pear");
+        let mark = DurableMark {
+            durable_below: 90,
+            zero_filled: false,
+        };
+        let marked = marked_record_payload(&batch, 100, mark);
+        let old = split_batch_payload(4, RECORD_TYPE_MARKED_BATCH, &marked)
+            .unwrap()
+            .unwrap();
+        let mut framed = Vec::new();
+        frame_batch_record(
+            &mut framed,
+            batch.encoded(),
+            100,
+            mark,
+            &OpsCrc::of(batch.encoded()),
+        );
+        let RecordDecode::Record { kind, payload, .. } = decode_record(&framed, 1000) else {
+            panic!("record did not decode");
+        };
+        let new = split_batch_payload(5, kind, payload).unwrap().unwrap();
+        assert_eq!(old, new);
+        assert_eq!((old.first_seq, old.count, old.mark), (100, 2, Some(mark)));
+        assert_eq!(
+            split_batch_payload(4, kind, payload),
+            None,
+            "type 5 in a version-4 segment"
+        );
+        assert_eq!(
+            split_batch_payload(5, RECORD_TYPE_MARKED_BATCH, &marked),
+            None,
+            "type 3 in version 5"
+        );
     }
 
     /// A sync mark round-trips in version 4, is not a batch, and means
@@ -351,7 +486,9 @@ mod tests {
             v2,
             Some(Ok(BatchPayload {
                 mark: None,
-                batch: batch.encoded()
+                first_seq: 7,
+                count: 1,
+                ops: &batch.encoded()[BATCH_HEADER_BYTES..],
             }))
         );
         assert_eq!(
@@ -373,6 +510,37 @@ mod tests {
         assert!(split_batch_payload(3, RECORD_TYPE_MARKED_BATCH, &[0, 1, 2])
             .unwrap()
             .is_err());
+        // Version 5: mark 16 (durable below 7 - 8) refused; a truncated
+        // varint, a missing count and a count past u32 too.
+        let ops = &batch.encoded()[BATCH_HEADER_BYTES..];
+        let compact = |mark: u8, count: &[u8]| [&[mark, 7][..], count, ops].concat();
+        let valid_payload = compact(2, &[1]);
+        let valid = split_batch_payload(5, RECORD_TYPE_COMPACT_BATCH, &valid_payload);
+        assert_eq!(
+            valid.map(|r| r.map(|p| (p.mark, p.first_seq, p.count, p.ops))),
+            Some(Ok((
+                Some(DurableMark {
+                    durable_below: 6,
+                    zero_filled: false
+                }),
+                7,
+                1,
+                ops
+            )))
+        );
+        for bad in [
+            compact(16, &[1]),
+            vec![0x80],
+            vec![0, 7],
+            compact(0, &[0xff, 0xff, 0xff, 0xff, 0x10]),
+        ] {
+            assert!(
+                split_batch_payload(5, RECORD_TYPE_COMPACT_BATCH, &bad)
+                    .unwrap()
+                    .is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
@@ -435,9 +603,9 @@ mod tests {
         payload[..8].copy_from_slice(&SEGMENT_MAGIC);
         payload[8] = 1; // written before keyspaces
         assert!(decode_segment_header(&payload).is_err());
-        payload[8] = 5; // from a future version
+        payload[8] = 6; // from a future version
         assert!(decode_segment_header(&payload).is_err());
-        for version in 2..=4 {
+        for version in 2..=5 {
             payload[8] = version;
             let read = decode_segment_header(&payload).map(|h| h.version);
             assert_eq!(read, Ok(u32::from(version)));
@@ -474,11 +642,13 @@ mod tests {
 
         #[test]
         fn splitting_arbitrary_payloads_never_panics(
-            kind in 0u8..5,
+            version in 2u32..=5,
+            kind in 0u8..6,
             payload in proptest::collection::vec(any::<u8>(), 0..40),
         ) {
-            if let Some(Ok(split)) = split_batch_payload(3, kind, &payload) {
-                prop_assert!(split.batch.len() >= 8);
+            if let Some(Ok(split)) = split_batch_payload(version, kind, &payload) {
+                prop_assert!(split.ops.len() < payload.len());
+                prop_assert!(split.mark.is_none_or(|mark| mark.durable_below <= split.first_seq));
             }
         }
     }

@@ -251,19 +251,21 @@ impl<'a> SegmentReader<'a> {
                         "unexpected record type {kind} in a version-{version} segment"
                     )),
                     Some(Err(reason)) => self.invalid(format!("invalid write batch: {reason}")),
-                    Some(Ok(split)) => match BatchView::parse(split.batch) {
-                        Ok(batch) => {
-                            let record = WalRecord {
-                                offset: self.offset as u64,
-                                framed_len: framed_len as u64,
-                                batch,
-                                mark: split.mark,
-                            };
-                            self.offset += framed_len;
-                            return Some(record);
+                    Some(Ok(split)) => {
+                        match BatchView::from_parts(split.first_seq, split.count, split.ops) {
+                            Ok(batch) => {
+                                let record = WalRecord {
+                                    offset: self.offset as u64,
+                                    framed_len: framed_len as u64,
+                                    batch,
+                                    mark: split.mark,
+                                };
+                                self.offset += framed_len;
+                                return Some(record);
+                            }
+                            Err(reason) => self.invalid(format!("invalid write batch: {reason}")),
                         }
-                        Err(reason) => self.invalid(format!("invalid write batch: {reason}")),
-                    },
+                    }
                 }
             }
             RecordDecode::Zeroed | RecordDecode::Incomplete if self.only_zeros_remain() => {
@@ -359,18 +361,25 @@ mod tests {
         let mut buf = Vec::new();
         encode_segment_header(&mut buf, 3);
         for &(seq, mark) in records {
-            let mut batch = WriteBatch::new();
-            batch.put(b"key", [b'v'; 482]);
-            let framed = frame_batch_record(
-                &mut buf,
-                batch.encoded(),
-                seq,
-                DurableMark {
-                    durable_below: mark,
-                    zero_filled,
-                },
-                &OpsCrc::of(batch.encoded()),
-            );
+            let mark = DurableMark {
+                durable_below: mark,
+                zero_filled,
+            };
+            // The varints make the length depend on `seq` and `mark`: frame
+            // once to measure, then pad the value to the record size.
+            let frame = |buf: &mut Vec<u8>, value_len: usize| {
+                let mut batch = WriteBatch::new();
+                batch.put(b"key", vec![b'v'; value_len]);
+                frame_batch_record(
+                    buf,
+                    batch.encoded(),
+                    seq,
+                    mark,
+                    &OpsCrc::of(batch.encoded()),
+                )
+            };
+            let short = frame(&mut Vec::new(), 400);
+            let framed = frame(&mut buf, 400 + RECORD_BYTES - short);
             assert_eq!(framed, RECORD_BYTES);
         }
         buf

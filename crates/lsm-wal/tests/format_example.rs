@@ -10,16 +10,16 @@ use lsm_wal::{segment_path, WalOptions, WalWriter};
 /// then the sync mark `close` wrote (every seqno below 8 durable), over
 /// the zeros the writer wrote ahead after that durable append.
 const EXAMPLE_HEX: &str = concat!(
-    "290e418014000000026c736d2d77616c",
-    "0004000000010000000000000093b1b8",
-    "8e290000000300050000000000000003",
-    "0000000106006170706c650372656400",
-    "0500706561720203006b3003006b35d5",
-    "a1306108000000040800000000000000",
+    "f3fee3e714000000026c736d2d77616c",
+    "000500000001000000000000003dc9a2",
+    "921f000000050005030106006170706c",
+    "6503726564000500706561720203006b",
+    "3003006b35d5a1306108000000040800",
+    "000000000000",
 );
 
 /// Bytes of the header, the batch record and the sync mark.
-const RECORD_BYTES: usize = 79 + 17;
+const RECORD_BYTES: usize = 69 + 17;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
