@@ -558,6 +558,81 @@ mod tests {
         assert!(!tail.is_torn(2));
     }
 
+    /// Version-4 segments (type-3 records: a mark, then the batch with its
+    /// fixed header) still read, with their marks and operations; a type-5
+    /// record in one is invalid.
+    #[test]
+    fn version_4_segments_read_their_marked_records() {
+        let mut buf = Vec::new();
+        let mut header = [0u8; crate::format::SEGMENT_HEADER_PAYLOAD_BYTES];
+        header[..8].copy_from_slice(&crate::format::SEGMENT_MAGIC);
+        header[8..12].copy_from_slice(&4u32.to_le_bytes());
+        header[12..].copy_from_slice(&3u64.to_le_bytes());
+        lsm_core::record::encode_record(&mut buf, RECORD_TYPE_SEGMENT_HEADER, &header);
+        for seq in 1..=3u64 {
+            let mut batch = WriteBatch::new();
+            batch.put(b"key", b"value").delete(b"gone");
+            batch.set_first_seq(seq * 2);
+            // The mark: durable below 1, zero-filled.
+            let mut payload = vec![u8::try_from((seq * 2 - 1) * 2 + 1).unwrap()];
+            payload.extend_from_slice(batch.encoded());
+            lsm_core::record::encode_record(
+                &mut buf,
+                crate::format::RECORD_TYPE_MARKED_BATCH,
+                &payload,
+            );
+        }
+        let mut reader = SegmentReader::new(&buf);
+        let read: Vec<_> = reader
+            .by_ref()
+            .map(|r| {
+                let ops: Vec<_> = r
+                    .batch
+                    .iter()
+                    .map(|op| (op.kind, op.key.to_vec(), op.seq))
+                    .collect();
+                (r.batch.first_seq(), r.mark, ops)
+            })
+            .collect();
+        let mark = Some(DurableMark {
+            durable_below: 1,
+            zero_filled: true,
+        });
+        let ops = |first: u64| {
+            vec![
+                (lsm_core::OpKind::Put, b"\0key".to_vec(), first),
+                (lsm_core::OpKind::Delete, b"\0gone".to_vec(), first + 1),
+            ]
+        };
+        assert_eq!(
+            read,
+            [(2, mark, ops(2)), (4, mark, ops(4)), (6, mark, ops(6))]
+        );
+        assert_eq!(reader.header().map(|h| h.version), Some(4));
+        assert_eq!(reader.tail(), Some(&SegmentTail::Clean));
+
+        // A version-5 record appended to the version-4 segment is refused.
+        let mut batch = WriteBatch::new();
+        batch.put(b"key", b"value");
+        frame_batch_record(
+            &mut buf,
+            batch.encoded(),
+            8,
+            DurableMark {
+                durable_below: 1,
+                zero_filled: true,
+            },
+            &OpsCrc::of(batch.encoded()),
+        );
+        let mut reader = SegmentReader::new(&buf);
+        assert_eq!(reader.by_ref().count(), 3);
+        assert!(
+            matches!(reader.tail(), Some(SegmentTail::Invalid { .. })),
+            "{:?}",
+            reader.tail()
+        );
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
