@@ -273,7 +273,12 @@ impl<S: KvStore + BorrowedScan> KvEngine for LsmEngine<S> {
 
     /// Fences on the last WAL sequence number; then, for a store with
     /// background work (`lsm-async`), polls until the apply queue, the
-    /// frozen memtables and the pending compactions are empty. A store
+    /// frozen memtables and the pending compactions are empty and no level
+    /// is due for compaction (a running compaction keeps its level due
+    /// until it installs, and one the last flush made due may not be
+    /// queued yet: before this looked only at pending jobs, and the async
+    /// store's overwrite write amplification read anywhere from 1.92 to
+    /// 2.51 depending on whether a compaction was still running). A store
     /// without (`lsm-sync`) finished its flushes and compactions inside
     /// its calls.
     fn settle(&self) -> Result<()> {
@@ -286,7 +291,9 @@ impl<S: KvStore + BorrowedScan> KvEngine for LsmEngine<S> {
             );
         }
         while let Some(backlog) = self.store.backlog() {
-            if backlog.is_empty() && self.store.stats()?.immutable_memtables == 0 {
+            let stats = self.store.stats()?;
+            let due = stats.levels.iter().any(|level| level.score >= 1.0);
+            if backlog.is_empty() && stats.immutable_memtables == 0 && !due {
                 return Ok(());
             }
             if started.elapsed() > SETTLE_TIMEOUT {
