@@ -515,16 +515,23 @@ mod tests {
         ));
     }
 
+    /// The framed header of segment 3 written by format `version` (this
+    /// crate writes only the newest).
+    fn segment_header_of_version(version: u32) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut header = [0u8; crate::format::SEGMENT_HEADER_PAYLOAD_BYTES];
+        header[..8].copy_from_slice(&crate::format::SEGMENT_MAGIC);
+        header[8..12].copy_from_slice(&version.to_le_bytes());
+        header[12..].copy_from_slice(&3u64.to_le_bytes());
+        lsm_core::record::encode_record(&mut buf, RECORD_TYPE_SEGMENT_HEADER, &header);
+        buf
+    }
+
     /// Version-2 segments (records without marks) still read; a record
     /// after damage without a mark makes the damage corruption.
     #[test]
     fn version_2_segments_read_and_unmarked_records_prove_corruption() {
-        let mut buf = Vec::new();
-        let mut header = [0u8; crate::format::SEGMENT_HEADER_PAYLOAD_BYTES];
-        header[..8].copy_from_slice(&crate::format::SEGMENT_MAGIC);
-        header[8..12].copy_from_slice(&2u32.to_le_bytes());
-        header[12..].copy_from_slice(&3u64.to_le_bytes());
-        lsm_core::record::encode_record(&mut buf, RECORD_TYPE_SEGMENT_HEADER, &header);
+        let mut buf = segment_header_of_version(2);
         for seq in 1..=3 {
             let mut batch = WriteBatch::new();
             batch.put(b"key", b"value");
@@ -563,12 +570,7 @@ mod tests {
     /// record in one is invalid.
     #[test]
     fn version_4_segments_read_their_marked_records() {
-        let mut buf = Vec::new();
-        let mut header = [0u8; crate::format::SEGMENT_HEADER_PAYLOAD_BYTES];
-        header[..8].copy_from_slice(&crate::format::SEGMENT_MAGIC);
-        header[8..12].copy_from_slice(&4u32.to_le_bytes());
-        header[12..].copy_from_slice(&3u64.to_le_bytes());
-        lsm_core::record::encode_record(&mut buf, RECORD_TYPE_SEGMENT_HEADER, &header);
+        let mut buf = segment_header_of_version(4);
         for seq in 1..=3u64 {
             let mut batch = WriteBatch::new();
             batch.put(b"key", b"value").delete(b"gone");
