@@ -153,8 +153,10 @@ impl OpsCrc {
 /// the operations), with the CRC combined from `ops_crc` when it was
 /// precomputed.
 ///
-/// REQUIRES: `mark.durable_below <= first_seq` and `encoded` at most
-/// `MAX_BATCH_BYTES` long (checked by `WriteBatch::check_limits`).
+/// REQUIRES: `encoded` is a whole batch encoding no longer than
+/// `lsm_core::MAX_BATCH_BYTES` (checked by `WriteBatch::check_limits`),
+/// `ops_crc` is `OpsCrc::of(encoded)`, and `mark.durable_below <=
+/// first_seq`.
 pub fn frame_batch_record(
     out: &mut Vec<u8>,
     encoded: &[u8],

@@ -90,7 +90,8 @@ impl KvEngine for RocksDbEngine {
 
     /// Waits for the flushes and compactions the workload left running or
     /// queued (at most [`ROCKSDB_SETTLE_TIMEOUT_US`]), so that RocksDB's
-    /// write amplification counts them as the lsm engines' counts theirs.
+    /// write amplification counts them, as the lsm engines' figures count
+    /// theirs.
     /// Before this waited for nothing, and RocksDB's fillrandom write
     /// amplification read 1.97 or 2.11 depending on whether its second
     /// flush had finished when the workload's last put returned.
