@@ -129,8 +129,8 @@ impl KeyChooser {
 /// every engine's peak RSS. A four-round Feistel network over the smallest
 /// even number of bits that covers `len` is a bijection on that power of
 /// two; walking its cycle until the value falls below `len` (cycle
-/// walking) keeps it one on `0..len`, in at most about four rounds on
-/// average (the power of two is under `4 * len`).
+/// walking) keeps it one on `0..len`, in at most four passes of the
+/// network per value on average (the power of two is under `4 * len`).
 #[derive(Clone, Debug)]
 pub struct Permutation {
     len: u64,
