@@ -32,7 +32,7 @@
 
 use lsm_core::batch::BATCH_HEADER_BYTES;
 use lsm_core::checksum::mask_crc;
-use lsm_core::coding::{get_fixed64, get_varint64, put_varint64, MAX_VARINT64_BYTES};
+use lsm_core::coding::{get_fixed32, get_fixed64, get_varint64, put_varint64, MAX_VARINT64_BYTES};
 use lsm_core::record::RECORD_HEADER_BYTES;
 use lsm_core::SeqNo;
 
@@ -167,13 +167,9 @@ pub fn frame_batch_record(
     debug_assert!(encoded.len() >= BATCH_HEADER_BYTES);
     debug_assert!(encoded.len() <= lsm_core::MAX_BATCH_BYTES);
     debug_assert!(mark.durable_below <= first_seq);
-    let (count, ops) = match encoded.split_at_checked(BATCH_HEADER_BYTES) {
-        Some((header, ops)) => {
-            let mut count = [0u8; 4];
-            count.copy_from_slice(&header[8..12]);
-            (u32::from_le_bytes(count), ops)
-        }
-        None => (0, &[][..]),
+    let (count, ops) = match split_batch_encoding(encoded, None) {
+        Ok(split) => (split.count, split.ops),
+        Err(_) => (0, &[][..]),
     };
     let start = out.len();
     out.reserve(RECORD_HEADER_BYTES + 3 * MAX_VARINT64_BYTES + ops.len());
@@ -323,17 +319,14 @@ fn split_batch_encoding(
     encoded: &[u8],
     mark: Option<DurableMark>,
 ) -> Result<BatchPayload<'_>, &'static str> {
-    let Some((header, ops)) = encoded.split_at_checked(BATCH_HEADER_BYTES) else {
+    let mut ops = encoded;
+    let (Some(first_seq), Some(count)) = (get_fixed64(&mut ops), get_fixed32(&mut ops)) else {
         return Err("batch shorter than its header");
     };
-    let mut first_seq = [0u8; 8];
-    first_seq.copy_from_slice(&header[..8]);
-    let mut count = [0u8; 4];
-    count.copy_from_slice(&header[8..12]);
     Ok(BatchPayload {
         mark,
-        first_seq: u64::from_le_bytes(first_seq),
-        count: u32::from_le_bytes(count),
+        first_seq,
+        count,
         ops,
     })
 }

@@ -246,25 +246,26 @@ impl<'a> SegmentReader<'a> {
                     }
                     return None;
                 }
-                match split_batch_payload(version, kind, payload) {
+                let batch = split_batch_payload(version, kind, payload).map(|split| {
+                    split.and_then(|split| {
+                        BatchView::from_parts(split.first_seq, split.count, split.ops)
+                            .map(|batch| (batch, split.mark))
+                    })
+                });
+                match batch {
                     None => self.invalid(format!(
                         "unexpected record type {kind} in a version-{version} segment"
                     )),
                     Some(Err(reason)) => self.invalid(format!("invalid write batch: {reason}")),
-                    Some(Ok(split)) => {
-                        match BatchView::from_parts(split.first_seq, split.count, split.ops) {
-                            Ok(batch) => {
-                                let record = WalRecord {
-                                    offset: self.offset as u64,
-                                    framed_len: framed_len as u64,
-                                    batch,
-                                    mark: split.mark,
-                                };
-                                self.offset += framed_len;
-                                return Some(record);
-                            }
-                            Err(reason) => self.invalid(format!("invalid write batch: {reason}")),
-                        }
+                    Some(Ok((batch, mark))) => {
+                        let record = WalRecord {
+                            offset: self.offset as u64,
+                            framed_len: framed_len as u64,
+                            batch,
+                            mark,
+                        };
+                        self.offset += framed_len;
+                        return Some(record);
                     }
                 }
             }
