@@ -347,9 +347,10 @@ fn check_tiny_run(extra: &[&str]) -> String {
         "{stdout}"
     );
     assert!(stdout.contains("- fsync probe (in "), "{stdout}");
+    assert!(stdout.contains("\nscheduling probe ("), "{stdout}");
 
     let lines = json_lines(&std::fs::read_to_string(&json).unwrap());
-    assert_eq!(lines.len(), 1 + 6 + 3, "{lines:?}");
+    assert_eq!(lines.len(), 2 + 6 + 3, "{lines:?}");
     assert_eq!(lines[0]["probe"], "fsync");
     assert_eq!(
         lines[0]["append_ops"], 50,
@@ -358,16 +359,20 @@ fn check_tiny_run(extra: &[&str]) -> String {
     );
     assert!(lines[0]["overwrite_ops_per_sec"].as_f64().unwrap() > 0.0);
     assert!(lines[0]["overwrite_over_append"].as_f64().unwrap() > 0.0);
-    for (line, row) in lines[1..7].iter().zip(&rows) {
+    assert_eq!(lines[1]["probe"], "scheduling");
+    assert_eq!(lines[1]["one_core"]["threads"], 1);
+    assert!(lines[1]["all_cores"]["threads"].as_u64().unwrap() >= 2);
+    assert!(lines[1]["all_cores"]["longest_gap_ms"].as_f64().unwrap() > 0.0);
+    for (line, row) in lines[2..8].iter().zip(&rows) {
         assert_eq!(line["engine"], row[0].as_str());
         assert_eq!(line["workload"], row[1].as_str());
         assert_eq!(line["runs"], 1);
     }
-    assert_eq!(lines[7]["summary"], "fillseq");
-    assert_eq!(lines[7]["engines"].as_array().unwrap().len(), 2);
-    assert!(lines[7]["lsm_over_peer"].is_null());
-    assert_eq!(lines[9]["summary"], "readrandom");
-    assert_eq!(lines[9]["engines"].as_array().unwrap().len(), 0);
+    assert_eq!(lines[8]["summary"], "fillseq");
+    assert_eq!(lines[8]["engines"].as_array().unwrap().len(), 2);
+    assert!(lines[8]["lsm_over_peer"].is_null());
+    assert_eq!(lines[10]["summary"], "readrandom");
+    assert_eq!(lines[10]["engines"].as_array().unwrap().len(), 0);
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

@@ -12,7 +12,8 @@
 //! `--in-process` runs them all in this one. `--repeat N` runs each engine
 //! N times, interleaved across engines, and reports the median run of each
 //! workload ([`repeat`]). Before the engines, [`probe`] measures the disk's
-//! synced-write rate; after them, [`summary`] compares the better lsm
+//! synced-write rate and [`sched_probe`] how long a busy thread can go
+//! without running; after them, [`summary`] compares the better lsm
 //! engine with the best peer.
 //!
 //! Measurement windows: ops/s and latencies cover the timed operations
@@ -41,6 +42,7 @@ pub mod peers;
 pub mod probe;
 pub mod repeat;
 pub mod report;
+pub mod sched_probe;
 pub mod summary;
 pub mod workloads;
 
@@ -128,7 +130,7 @@ pub struct BenchArgs {
     /// case also stops after 1 s).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub probe_ops: u64,
-    /// Skip the fsync probe.
+    /// Skip the fsync and scheduling probes.
     #[arg(long)]
     pub no_probe: bool,
 }
@@ -218,7 +220,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         Ok(())
     };
 
-    let probe = if args.no_probe {
+    let probes = if args.no_probe {
         None
     } else {
         let dir = match &args.db {
@@ -227,11 +229,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         };
         let probe = probe::probe_fsync(&dir, args.probe_ops, probe::PROBE_MAX_TIME)?;
         emit(&probe.to_json().context("encoding the probe as JSON")?)?;
+        let sched = sched_probe::probe_scheduling(sched_probe::SCHED_PROBE_TIME)?;
+        emit(&sched.to_json().context("encoding the probe as JSON")?)?;
         if !args.json {
             println!("{}", probe.describe());
+            println!("{}", sched.describe());
             println!();
         }
-        Some(probe)
+        Some((probe, sched))
     };
 
     // Where the children write their rows; removed with `_rows_dir`.
@@ -289,7 +294,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         println!();
         print!("{}", summary::markdown(&summaries));
         println!();
-        print!("{}", settings_notes(&plan, &rows, probe.as_ref()));
+        print!("{}", settings_notes(&plan, &rows, probes.as_ref()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -509,7 +514,11 @@ fn make_row(
 
 /// The text under the tables: the settings and how to read each column,
 /// the summary, the probe, the process isolation and the repeat policy.
-fn settings_notes(plan: &Plan, rows: &[Row], probe: Option<&probe::FsyncProbe>) -> String {
+fn settings_notes(
+    plan: &Plan,
+    rows: &[Row],
+    probes: Option<&(probe::FsyncProbe, sched_probe::SchedProbe)>,
+) -> String {
     let p = &plan.params;
     let s = &plan.settings;
     let counter = if rows.iter().any(|r| {
@@ -602,7 +611,7 @@ fn settings_notes(plan: &Plan, rows: &[Row], probe: Option<&probe::FsyncProbe>) 
          rocksdb (if run) and the best peer; its latencies are per put (for \
          readwhilewriting those of its one writer; the main table's are per read).\n",
     );
-    if let Some(probe) = probe {
+    if let Some((probe, sched)) = probes {
         out.push_str(&format!(
             "- fsync probe (in {}): {}-byte writes, each followed by fdatasync, for at most \
              {} writes or {:.1} s per case. append: to the end of a new file, so every sync also \
@@ -614,6 +623,16 @@ fn settings_notes(plan: &Plan, rows: &[Row], probe: Option<&probe::FsyncProbe>) 
             probe::PROBE_WRITE_BYTES,
             probe.max_ops,
             probe.max_time.as_secs_f64(),
+        ));
+        out.push_str(&format!(
+            "- scheduling probe: {} thread spinning on the clock for {:.1} s, then {} at once; \
+             a gap is time a thread was not running (preempted by another thread of the \
+             machine, or its virtual CPU taken by the host: steal). A put is timed the same way, \
+             so an engine that keeps every core busy can see puts as slow as the all-cores gap \
+             whatever its code.\n",
+            sched.one_core.threads,
+            sched.time.as_secs_f64(),
+            sched.all_cores.threads,
         ));
     }
     out
