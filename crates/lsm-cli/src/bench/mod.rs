@@ -230,7 +230,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         let probe = probe::probe_fsync(&dir, args.probe_ops, probe::PROBE_MAX_TIME)?;
         emit(&probe.to_json().context("encoding the probe as JSON")?)?;
         let sched = sched_probe::probe_scheduling(sched_probe::SCHED_PROBE_TIME)?;
-        emit(&sched.to_json().context("encoding the probe as JSON")?)?;
+        emit(
+            &sched
+                .to_json()
+                .context("encoding the scheduling probe as JSON")?,
+        )?;
         if !args.json {
             println!("{}", probe.describe());
             println!("{}", sched.describe());

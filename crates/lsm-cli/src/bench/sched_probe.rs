@@ -144,17 +144,26 @@ pub fn probe_scheduling(time: Duration) -> Result<SchedProbe> {
 /// Spins `threads` threads for `time` and gathers their gaps.
 fn spin_case(threads: usize, time: Duration) -> Result<SpinCase> {
     let steal_before = read_steal();
-    let gaps = std::thread::scope(|scope| {
-        let spinners: Vec<_> = (0..threads)
-            .map(|_| scope.spawn(move || spin(time)))
-            .collect();
+    let gaps = std::thread::scope(|scope| -> Result<Vec<Gaps>> {
+        // Spawned threads are joined by the scope even if a later spawn
+        // fails.
+        let spinners = (0..threads)
+            .map(|_| {
+                std::thread::Builder::new()
+                    .name("lsm-sched-probe".to_string())
+                    .spawn_scoped(scope, move || spin(time))
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("starting the scheduling probe's threads")?;
         spinners
             .into_iter()
-            .map(|spinner| spinner.join())
-            .collect::<std::result::Result<Vec<Gaps>, _>>()
-    })
-    .map_err(|_| anyhow::anyhow!("a scheduling probe thread panicked"))
-    .context("scheduling probe")?;
+            .map(|spinner| {
+                spinner
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a scheduling probe thread panicked"))
+            })
+            .collect()
+    })?;
     let steal = match (steal_before, read_steal()) {
         (Some(before), Some(after)) => Some(after.saturating_sub(before)),
         _ => None,
