@@ -506,8 +506,9 @@ impl Pipeline {
         }
         batch.clear();
         if let Some(batch) = OWN_SPARE.replace(Some(batch)) {
-            // The slot was taken (a spare from the channel is in use):
-            // put the older one back.
+            // The slot already held one (this thread also writes to
+            // another store, or its batch came from the channel while the
+            // slot was full): the older one goes to the channel.
             let _ = self.spare_tx.try_send(batch);
         }
     }
