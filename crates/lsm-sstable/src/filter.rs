@@ -98,7 +98,6 @@ const HASHES_PER_CHUNK: usize = 8192;
 #[derive(Debug, Default)]
 pub(crate) struct FilterBuilder {
     chunks: Vec<Vec<u64>>,
-    keys: usize,
 }
 
 impl FilterBuilder {
@@ -113,18 +112,23 @@ impl FilterBuilder {
                 self.chunks.push(chunk);
             }
         }
-        self.keys += 1;
+    }
+
+    /// Keys added so far.
+    fn keys(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
     }
 
     /// Bytes the finished filter will take for `bits_per_key`.
     #[cfg(test)]
     pub fn estimated_size(&self, bits_per_key: u32) -> usize {
-        lines_for(self.keys, bits_per_key) as usize * LINE_BYTES + FILTER_TRAILER_BYTES
+        lines_for(self.keys(), bits_per_key) as usize * LINE_BYTES + FILTER_TRAILER_BYTES
     }
 
     /// The filter block for the keys added. REQUIRES: `bits_per_key >= 1`.
     pub fn finish(&self, bits_per_key: u32) -> Vec<u8> {
-        let lines = lines_for(self.keys, bits_per_key);
+        let keys = self.keys();
+        let lines = lines_for(keys, bits_per_key);
         let probes = probes_for(bits_per_key);
         let mut out = vec![0u8; lines as usize * LINE_BYTES];
         for chunk in &self.chunks {
@@ -135,7 +139,7 @@ impl FilterBuilder {
                 }
             }
         }
-        put_fixed64(&mut out, self.keys as u64);
+        put_fixed64(&mut out, keys as u64);
         put_fixed32(&mut out, bits_per_key);
         put_fixed32(&mut out, lines);
         out.push(probes);
