@@ -66,10 +66,14 @@ fn background_threads_run_at_the_configured_nice_value() {
         .build()
         .unwrap();
     let store = AsyncLsmStore::open(config).unwrap();
-    // The threads set their priority as they start; give them a moment.
+    // The threads take their names and set their priority as they start
+    // (the applier too: under load it can still carry the test's name);
+    // give them a moment.
     let mut threads = thread_nice_values();
     for _ in 0..1000 {
-        if nice_of(&threads, "lsm-flusher") == [7] && nice_of(&threads, "lsm-compaction") == [7, 7]
+        if nice_of(&threads, "lsm-flusher") == [7]
+            && nice_of(&threads, "lsm-compaction") == [7, 7]
+            && nice_of(&threads, "lsm-applier").len() == 1
         {
             break;
         }
