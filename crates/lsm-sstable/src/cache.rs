@@ -9,6 +9,15 @@ use quick_cache::Weighter;
 
 use crate::block::Block;
 
+/// Lock shards of the cache. quick_cache's default (four per core) is 8 on
+/// two cores; there, readers that share the cores with a writer and its
+/// compactions kept finding their shard locked by a thread the scheduler had
+/// just preempted, and spent most of their time yielding and parked on it
+/// (`perf record -e sched:sched_switch` over `lsm bench --benchmarks
+/// fillrandom,readwhilewriting`). quick_cache lowers the count for small
+/// caches so that each shard still holds at least 32 blocks.
+const SHARDS: usize = 256;
+
 /// Cache key: `(table cache id, block file offset)`.
 type BlockKey = (u64, u64);
 
@@ -47,8 +56,22 @@ impl BlockCache {
         let estimated_items = usize::try_from(capacity_bytes / 4096)
             .unwrap_or(usize::MAX)
             .clamp(16, 1 << 20);
+        let weight_capacity = capacity_bytes.max(1);
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(estimated_items)
+            .weight_capacity(weight_capacity)
+            .shards(SHARDS)
+            .build();
+        let blocks = match options {
+            Ok(options) => {
+                Cache::with_options(options, BlockWeighter, Default::default(), Default::default())
+            }
+            // `build` fails only when a required option is missing, and both
+            // are set above; quick_cache's default sharding is the fallback.
+            Err(_) => Cache::with_weighter(estimated_items, weight_capacity, BlockWeighter),
+        };
         Arc::new(BlockCache {
-            blocks: Cache::with_weighter(estimated_items, capacity_bytes.max(1), BlockWeighter),
+            blocks,
             capacity_bytes,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
