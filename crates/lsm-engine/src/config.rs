@@ -52,7 +52,10 @@ pub struct LsmConfig {
     /// AsyncLsmStore only: how long a writer that finds the apply queue
     /// full waits for a slot before it applies its write itself, beside
     /// the applier (unless the memtable is an eighth past its size: then
-    /// it waits for a slot without limit). `SimpleLsmStore` ignores it.
+    /// it waits for a slot without limit). Default zero: it applies at
+    /// once, so a writer that outruns the applier inserts beside it instead
+    /// of giving up its core (`docs/async.md`). `SimpleLsmStore` ignores
+    /// it.
     pub apply_lock_timeout: Duration,
     /// AsyncLsmStore only: background compaction threads. `SimpleLsmStore`
     /// ignores it.
@@ -97,7 +100,7 @@ impl LsmConfig {
                 // The applier frees a slot every few microseconds while it
                 // runs; a longer wait means it is away (descheduled, or in
                 // a freeze's WAL sync), and the writer applies itself.
-                apply_lock_timeout: Duration::from_micros(200),
+                apply_lock_timeout: Duration::ZERO,
                 compaction_workers: 1,
                 background_nice: 10,
                 fs: OsFileSystem::shared(),

@@ -63,9 +63,12 @@ impl BlockCache {
             .shards(SHARDS)
             .build();
         let blocks = match options {
-            Ok(options) => {
-                Cache::with_options(options, BlockWeighter, Default::default(), Default::default())
-            }
+            Ok(options) => Cache::with_options(
+                options,
+                BlockWeighter,
+                Default::default(),
+                Default::default(),
+            ),
             // `build` fails only when a required option is missing, and both
             // are set above; quick_cache's default sharding is the fallback.
             Err(_) => Cache::with_weighter(estimated_items, weight_capacity, BlockWeighter),

@@ -12,7 +12,8 @@
 //!    engine's one `Freezer`. The applier holds it while it drains, across
 //!    a freeze and while it waits for the flusher to make room; a writer
 //!    that gets it with `try_lock` applies its write inline through it.
-//!    A writer that found the queue full for `apply_lock_timeout` applies
+//!    A writer that found the queue full for `apply_lock_timeout` (by
+//!    default not at all: it does not wait) applies
 //!    under its permit alone (`WritePermit::apply`), beside the applier,
 //!    until the memtable is overfull; from there it waits for a slot,
 //!    which is what turns a slow flusher into backpressure.
@@ -345,18 +346,20 @@ impl Pipeline {
     }
 
     /// Step 4 with the queue full: a slot if one frees up within
-    /// `apply_lock_timeout` (the applier frees one per write it takes, so
-    /// while it runs that is microseconds); else, unless the memtable is
-    /// overfull, the writer applies its write itself under its permit,
-    /// beside the applier (the memtable takes concurrent inserts, and the
-    /// permit holds off a freeze); else a blocking send.
+    /// `apply_lock_timeout` (default zero: no wait); else, unless the
+    /// memtable is overfull, the writer applies its write itself under its
+    /// permit, beside the applier (the memtable takes concurrent inserts,
+    /// and the permit holds off a freeze); else a blocking send.
     ///
     /// The applier can be away for milliseconds: descheduled on a machine
     /// whose cores also run the flusher, or in a freeze's WAL sync. Waiting
     /// for it (for a slot, or for the core lock it holds) was what the
     /// slowest puts of a traced fill waited for.
     fn apply_or_enqueue_blocking(&self, permit: &WritePermit<'_>, item: QueuedWrite) {
-        let item = if self.applier_stalled.load(Ordering::Relaxed) {
+        let item = if self.lock_timeout.is_zero() {
+            // No wait (the default): `try_send` just found the queue full.
+            item
+        } else if self.applier_stalled.load(Ordering::Relaxed) {
             // An earlier writer already waited in vain: the applier has
             // taken nothing since.
             item

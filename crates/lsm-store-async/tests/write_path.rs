@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -64,16 +65,32 @@ fn queued_writes_become_visible_in_wal_order_as_one_prefix() {
 }
 
 /// The applier holding the core lock stands for an applier that is away
-/// (descheduled, freezing, or waiting for the flusher to make room).
+/// (descheduled, freezing, or waiting for the flusher to make room). With
+/// the default `apply_lock_timeout` (zero) a writer that finds the queue
+/// full applies at once; with a timeout, after waiting it.
 #[test]
 fn with_the_queue_full_writers_apply_themselves_until_the_memtable_is_overfull_then_block() {
+    assert_eq!(
+        common::small(Path::new("unused"))
+            .build()
+            .unwrap()
+            .apply_lock_timeout,
+        Duration::ZERO,
+        "the default does not wait"
+    );
+    for timeout in [None, Some(Duration::from_millis(1))] {
+        queue_full_then_overfull(timeout);
+    }
+}
+
+fn queue_full_then_overfull(timeout: Option<Duration>) {
     const PUTS: u32 = 400; // ~60 KiB of entries: far past a 16 KiB memtable
     let dir = tempfile::tempdir().unwrap();
-    let config = common::small(dir.path())
-        .apply_queue_max(4)
-        .apply_lock_timeout(Duration::from_millis(1))
-        .build()
-        .unwrap();
+    let mut config = common::small(dir.path()).apply_queue_max(4);
+    if let Some(timeout) = timeout {
+        config = config.apply_lock_timeout(timeout);
+    }
+    let config = config.build().unwrap();
     let memtable_bytes = config.memtable_bytes;
     let overfull = memtable_bytes + memtable_bytes / 8;
     let store = Arc::new(AsyncLsmStore::open(config).unwrap());
