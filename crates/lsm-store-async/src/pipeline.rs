@@ -332,14 +332,12 @@ impl Pipeline {
             Ok(()) => return,
             Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => item,
         };
-        // A full queue is a stall: measured from here (the fast paths above
-        // read no clock) until the write is applied or queued. A streaming
-        // writer that outruns the applier finds the queue full on most
-        // writes and gets a slot within microseconds: that is the applier's
-        // pace, not a stall, so only waits from `QUEUE_STALL_MIN` count.
-        let stalled = Instant::now();
-        self.apply_or_enqueue_blocking(permit, item);
-        let waited = stalled.elapsed();
+        // A wait for a slot is a stall; applying the write itself is not.
+        // A streaming writer that outruns the applier and waits for slots
+        // (a nonzero `apply_lock_timeout`) gets one within microseconds:
+        // that is the applier's pace, not a stall, so only waits from
+        // `QUEUE_STALL_MIN` count.
+        let waited = self.apply_or_enqueue_blocking(permit, item);
         if waited >= QUEUE_STALL_MIN {
             self.engine.record_stall(StallCause::ApplyQueueFull, waited);
         }
@@ -349,13 +347,15 @@ impl Pipeline {
     /// `apply_lock_timeout` (default zero: no wait); else, unless the
     /// memtable is overfull, the writer applies its write itself under its
     /// permit, beside the applier (the memtable takes concurrent inserts,
-    /// and the permit holds off a freeze); else a blocking send.
+    /// and the permit holds off a freeze); else a blocking send. Returns
+    /// how long the writer waited for a slot.
     ///
     /// The applier can be away for milliseconds: descheduled on a machine
     /// whose cores also run the flusher, or in a freeze's WAL sync. Waiting
     /// for it (for a slot, or for the core lock it holds) was what the
     /// slowest puts of a traced fill waited for.
-    fn apply_or_enqueue_blocking(&self, permit: &WritePermit<'_>, item: QueuedWrite) {
+    fn apply_or_enqueue_blocking(&self, permit: &WritePermit<'_>, item: QueuedWrite) -> Duration {
+        let mut waited = Duration::ZERO;
         let item = if self.lock_timeout.is_zero() {
             // No wait (the default): `try_send` just found the queue full.
             item
@@ -364,8 +364,11 @@ impl Pipeline {
             // taken nothing since.
             item
         } else {
-            match self.queue_tx.send_timeout(item, self.lock_timeout) {
-                Ok(()) => return,
+            let started = Instant::now();
+            let sent = self.queue_tx.send_timeout(item, self.lock_timeout);
+            waited = started.elapsed();
+            match sent {
+                Ok(()) => return waited,
                 Err(SendTimeoutError::Timeout(item) | SendTimeoutError::Disconnected(item)) => {
                     self.applier_stalled.store(true, Ordering::Relaxed);
                     item
@@ -374,17 +377,19 @@ impl Pipeline {
         };
         if self.engine.memtable_fill() != MemtableFill::Overfull {
             self.apply_with_permit(permit, &item.batch, item.first, item.last);
-            return;
+            return waited;
         }
         // Backpressure: the memtable is an eighth past its size (its freeze
         // is overdue); wait for the applier to make room. Keeps order in
         // the queue; the watermark keeps visibility in WAL order anyway.
+        let started = Instant::now();
         if let Err(err) = self.queue_tx.send(item) {
             // Unreachable (the pipeline owns the receiver); apply inline
             // rather than lose an acknowledged write.
             let item = err.into_inner();
             self.apply_with_permit(permit, &item.batch, item.first, item.last);
         }
+        waited + started.elapsed()
     }
 
     /// Applies a write under its writer's permit (no core lock: the permit

@@ -129,9 +129,22 @@ fn queue_full_then_overfull(timeout: Option<Duration>) {
         0,
         "the queued first writes hold the watermark back"
     );
+    // Applying its writes itself was no stall; a wait for a slot is one
+    // (recorded when it ends).
+    let stalls = store.stats().unwrap().write_stalls;
+    match timeout {
+        None => assert_eq!(stalls, 0, "applying inline is not a stall"),
+        Some(_) => assert!(stalls >= 1, "the wait in vain for a slot is a stall"),
+    }
     drop(core);
     let last = writer.join().unwrap();
     assert!(done.load(Ordering::SeqCst));
+    let stats = store.stats().unwrap();
+    assert!(stats.write_stalls > stalls, "the blocked send is a stall");
+    assert!(
+        stats.write_stall_nanos >= Duration::from_millis(50).as_nanos() as u64,
+        "{stats:?}"
+    );
     assert!(store.wait_for_seq(last, LONG));
     assert_eq!(store.range(..).unwrap().count(), PUTS as usize);
 }
