@@ -97,9 +97,9 @@ impl LsmConfig {
                 // 1M puts: slowest put 34 ms with 4096, 8-11 ms with 1024,
                 // 5 ms with 256, throughput the same).
                 apply_queue_max: 256,
-                // The applier frees a slot every few microseconds while it
-                // runs; a longer wait means it is away (descheduled, or in
-                // a freeze's WAL sync), and the writer applies itself.
+                // A writer that finds the queue full inserts beside the
+                // applier at once rather than wait for a slot: waiting
+                // made it yield its core (`docs/async.md`).
                 apply_lock_timeout: Duration::ZERO,
                 compaction_workers: 1,
                 background_nice: 10,

@@ -12,11 +12,11 @@
 //!    engine's one `Freezer`. The applier holds it while it drains, across
 //!    a freeze and while it waits for the flusher to make room; a writer
 //!    that gets it with `try_lock` applies its write inline through it.
-//!    A writer that found the queue full for `apply_lock_timeout` (by
-//!    default not at all: it does not wait) applies
-//!    under its permit alone (`WritePermit::apply`), beside the applier,
-//!    until the memtable is overfull; from there it waits for a slot,
-//!    which is what turns a slow flusher into backpressure.
+//!    A writer that finds the queue full applies under its permit alone
+//!    (`WritePermit::apply`), beside the applier, after waiting up to
+//!    `apply_lock_timeout` for a slot (by default not at all), until the
+//!    memtable is overfull; from there it waits for a slot, which is what
+//!    turns a slow flusher into backpressure.
 //!
 //! Writers take `core` only with `try_lock`, never blocking,
 //! and `Freezer::freeze` takes the gate only with `try_write_for`, with the
