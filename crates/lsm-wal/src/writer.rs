@@ -819,7 +819,7 @@ impl WalWriter {
         while st.sync_waiters < st.group_peak && st.poison.is_none() {
             if spin {
                 let seen = self.gathered_bumps.load(Ordering::Acquire);
-                if !self.spin_until_bumped(st, &self.gathered_bumps, seen, deadline) {
+                if !Self::spin_until_bumped(st, &self.gathered_bumps, seen, deadline) {
                     break;
                 }
             } else if self.gathered_cv.wait_until(st, deadline).timed_out() {
@@ -829,21 +829,42 @@ impl WalWriter {
     }
 
     /// Waits for the syncer role's holder to release it (or for anything
-    /// else that notifies `synced_cv`): watching `synced_bumps` without
-    /// the lock for up to the last fdatasync's duration when that was
-    /// short ([`SPIN_WAIT_MAX`]), then asleep on `synced_cv`.
+    /// else that notifies `synced_cv`), watching for up to the last
+    /// fdatasync's duration when that was short ([`SPIN_WAIT_MAX`]).
     fn wait_for_syncer(&self, st: &mut MutexGuard<'_, State>) {
-        let seen = self.synced_bumps.load(Ordering::Acquire);
-        if st.last_sync <= SPIN_WAIT_MAX {
-            let deadline = Instant::now() + st.last_sync;
-            if self.spin_until_bumped(st, &self.synced_bumps, seen, deadline) {
-                return;
-            }
+        let watch = if st.last_sync <= SPIN_WAIT_MAX {
+            st.last_sync
+        } else {
+            Duration::ZERO
+        };
+        Self::watch_then_wait(st, &self.synced_bumps, &self.synced_cv, watch);
+    }
+
+    /// Waits for the writer role's holder to release it, watching for up
+    /// to [`WRITE_SPIN_WAIT`] (a write takes microseconds; a rotation
+    /// longer).
+    fn wait_for_writer(&self, st: &mut MutexGuard<'_, State>) {
+        Self::watch_then_wait(st, &self.written_bumps, &self.written_cv, WRITE_SPIN_WAIT);
+    }
+
+    /// Watch, then sleep (module doc): watches `bumps` without the lock for
+    /// up to `watch`, then, if nothing was bumped, sleeps on `cv`, whose
+    /// every notification bumps `bumps` under the lock. Returns with the
+    /// lock held; the caller rechecks its condition.
+    fn watch_then_wait(
+        st: &mut MutexGuard<'_, State>,
+        bumps: &AtomicU64,
+        cv: &Condvar,
+        watch: Duration,
+    ) {
+        let seen = bumps.load(Ordering::Acquire);
+        if !watch.is_zero() && Self::spin_until_bumped(st, bumps, seen, Instant::now() + watch) {
+            return;
         }
         // Bumps happen under the lock, so none can slip in between this
         // check and the wait.
-        if self.synced_bumps.load(Ordering::Acquire) == seen {
-            self.synced_cv.wait(st);
+        if bumps.load(Ordering::Acquire) == seen {
+            cv.wait(st);
         }
     }
 
@@ -851,7 +872,6 @@ impl WalWriter {
     /// `seen` or `deadline` passes, then relocks; true if it moved (the
     /// caller rechecks the state under the lock either way).
     fn spin_until_bumped(
-        &self,
         st: &mut MutexGuard<'_, State>,
         bumps: &AtomicU64,
         seen: u64,
@@ -868,21 +888,6 @@ impl WalWriter {
         }) || bumps.load(Ordering::Acquire) != seen
     }
 
-    /// Waits for the writer role's holder to release it: watching
-    /// `written_bumps` without the lock for up to [`WRITE_SPIN_WAIT`]
-    /// (a write takes microseconds; a rotation longer), then asleep on
-    /// `written_cv`.
-    fn wait_for_writer(&self, st: &mut MutexGuard<'_, State>) {
-        let seen = self.written_bumps.load(Ordering::Acquire);
-        let deadline = Instant::now() + WRITE_SPIN_WAIT;
-        if self.spin_until_bumped(st, &self.written_bumps, seen, deadline) {
-            return;
-        }
-        if self.written_bumps.load(Ordering::Acquire) == seen {
-            self.written_cv.wait(st);
-        }
-    }
-
     /// Wakes the threads waiting for the writer role. Takes the guard as
     /// proof that the bump happens under the lock.
     fn notify_written(&self, _st: &MutexGuard<'_, State>) {
@@ -892,7 +897,7 @@ impl WalWriter {
 
     /// Wakes the threads waiting for the syncer role or for durability.
     /// Takes the guard as proof that the bump happens under the lock, so
-    /// that `wait_for_syncer` cannot miss one between its check and its
+    /// that `watch_then_wait` cannot miss one between its check and its
     /// wait.
     fn notify_synced(&self, _st: &MutexGuard<'_, State>) {
         self.synced_bumps.fetch_add(1, Ordering::Release);
