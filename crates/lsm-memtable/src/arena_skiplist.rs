@@ -14,13 +14,15 @@
 //! that much of a chunk is ever left unused at its end. Nothing is freed
 //! before the arena is dropped, with its skiplist, as a whole.
 //!
-//! A background thread may make the next ordinary chunk ahead of need
-//! ([`Arena::prepare_spare`]): it maps the chunk and writes one byte per
-//! page, so the kernel faults it in there, and leaves it as the arena's
-//! spare; the allocation that next needs a chunk installs the spare instead
-//! of mapping one. The first touch of a fresh huge page took 0.5-3.5 ms on
-//! the machines this was measured on (the host backs the page then), which
-//! a writer would otherwise pay inside one insert every 2 MiB.
+//! A background thread may make ordinary chunks ahead of need
+//! ([`Arena::prepare_spare`]): it maps a chunk and writes one byte per
+//! page, so the kernel faults it in there, and leaves it as one of the
+//! arena's spares; the allocation that next needs a chunk installs a spare
+//! instead of mapping one. The first touch of a fresh huge page took
+//! 0.5-6 ms on the machines this was measured on (the host backs the page
+//! then), which a writer would otherwise pay inside one insert every 2 MiB.
+//! Spares an arena never used can move to another one
+//! ([`Arena::adopt_spares`]: a frozen memtable's to its successor).
 //!
 //! # Node layout
 //! A node of height `h` is one arena allocation, aligned for a link (8 bytes
@@ -221,20 +223,28 @@ pub(crate) struct Arena {
     /// The chunk small allocations come from; null before the first one.
     /// Stored with `Release` after the chunk is written, loaded `Acquire`.
     current: AtomicPtr<Chunk>,
-    /// Every chunk (leaked boxes, freed in `Drop`). The mutex also
-    /// serializes installing a new `current`.
-    chunks: Mutex<Vec<NonNull<Chunk>>>,
-    /// An ordinary chunk made and faulted in ahead of need
-    /// ([`Arena::prepare_spare`]), not in `chunks` and not yet handed out
-    /// from; null when there is none. Taken (swapped for null) only under
-    /// the `chunks` mutex; set only from null. Freed in `Drop` if unused.
-    spare: AtomicPtr<Chunk>,
+    /// Every chunk, handed out from or spare. The mutex also serializes
+    /// installing a new `current`.
+    chunks: Mutex<ChunkLists>,
+    /// How many spares `chunks` holds: written under its mutex, read
+    /// without it (a hint for whoever prepares spares).
+    spare_count: AtomicUsize,
 }
 
-// SAFETY: the arena's shared state is `current` and `spare` (atomics), the
-// chunk list (behind a mutex) and the chunks' headers, whose `used` is
-// atomic and whose other fields are never written after the chunk is
-// published. The memory it hands out is exclusively the caller's. Nothing
+/// The chunks an [`Arena`] owns (leaked boxes, freed in its `Drop`).
+struct ChunkLists {
+    /// Chunks handed out from (the current one last).
+    held: Vec<NonNull<Chunk>>,
+    /// Ordinary chunks made and faulted in ahead of need
+    /// ([`Arena::prepare_spare`]), not handed out from yet; the next one
+    /// installed is the last.
+    spares: Vec<NonNull<Chunk>>,
+}
+
+// SAFETY: the arena's shared state is `current` and `spare_count`
+// (atomics), the chunk lists (behind a mutex) and the chunks' headers,
+// whose `used` is atomic and whose other fields are never written after the
+// chunk is published. The memory it hands out is exclusively the caller's. Nothing
 // in it is tied to the thread that created it.
 unsafe impl Send for Arena {}
 // SAFETY: as for `Send`: every `&self` method synchronizes through atomics
@@ -245,71 +255,45 @@ impl Arena {
     fn new() -> Self {
         Arena {
             current: AtomicPtr::new(ptr::null_mut()),
-            chunks: Mutex::new(Vec::new()),
-            spare: AtomicPtr::new(ptr::null_mut()),
+            chunks: Mutex::new(ChunkLists {
+                held: Vec::new(),
+                spares: Vec::new(),
+            }),
+            spare_count: AtomicUsize::new(0),
         }
     }
 
-    /// Moves `from`'s spare chunk, if it has one, to this arena, unless
-    /// this one has a spare already (then `from` keeps its own). True if
-    /// it moved one.
-    fn adopt_spare(&self, from: &Arena) -> bool {
-        if !self.wants_spare() {
-            return false;
-        }
-        // Under `from`'s chunk mutex, the only place a spare is taken.
-        let chunks = from.chunks.lock();
-        // Acquire: pairs with `prepare_spare`'s Release.
-        let spare = from.spare.swap(ptr::null_mut(), atomic::Ordering::Acquire);
-        drop(chunks);
-        let Some(spare) = NonNull::new(spare) else {
-            return false;
+    /// Moves all of `from`'s spares to this arena; how many it moved.
+    fn adopt_spares(&self, from: &Arena) -> usize {
+        let moved = {
+            let mut lists = from.chunks.lock();
+            from.spare_count.store(0, atomic::Ordering::Relaxed);
+            std::mem::take(&mut lists.spares)
         };
-        // SAFETY: a spare is a chunk made by `Chunk::new_leaked`, listed in
-        // no arena's `chunks` and never handed out from; swapped out above,
-        // it is this call's alone.
-        unsafe { self.offer_spare(spare) }
-    }
-
-    /// Makes `chunk` this arena's spare if it has none; else frees it.
-    /// True if it became the spare.
-    ///
-    /// # Safety
-    /// `chunk` was made by [`Chunk::new_leaked`] with nothing handed out
-    /// from it, is listed in no arena's `chunks`, and the caller is the
-    /// only one who refers to it.
-    unsafe fn offer_spare(&self, chunk: NonNull<Chunk>) -> bool {
-        // Release: publishes the chunk (header and memory) to the Acquire
-        // swaps that take a spare.
-        match self.spare.compare_exchange(
-            ptr::null_mut(),
-            chunk.as_ptr(),
-            atomic::Ordering::Release,
-            atomic::Ordering::Relaxed,
-        ) {
-            Ok(_) => true,
-            Err(_) => {
-                // Another thread gave this arena a spare meanwhile.
-                // SAFETY: per the contract, the chunk is the caller's
-                // alone, so freeing it here is its only free.
-                unsafe { free_chunk(chunk) };
-                false
-            }
+        if moved.is_empty() {
+            return 0;
         }
+        let mut lists = self.chunks.lock();
+        // Spares are ordinary chunks never handed out from: as good here as
+        // in the arena that made them (the mutexes order the handover).
+        lists.spares.extend_from_slice(&moved);
+        self.spare_count
+            .store(lists.spares.len(), atomic::Ordering::Relaxed);
+        moved.len()
     }
 
-    /// True when the arena has no spare chunk ([`Arena::prepare_spare`]).
-    fn wants_spare(&self) -> bool {
-        self.spare.load(atomic::Ordering::Relaxed).is_null()
+    /// Spares the arena holds ([`Arena::prepare_spare`]). A relaxed load.
+    fn spare_count(&self) -> usize {
+        self.spare_count.load(atomic::Ordering::Relaxed)
     }
 
     /// Makes an ordinary chunk, faults in every page of it by writing one
-    /// byte per page, and leaves it as the spare that the next allocation
-    /// needing a chunk installs. False (and nothing made) when a spare is
-    /// already there. Meant for a thread other than the inserters: the
-    /// faults cost what the inserter would otherwise pay.
-    fn prepare_spare(&self) -> bool {
-        if !self.wants_spare() {
+    /// byte per page, and adds it to the spares, which the allocations
+    /// that next need a chunk install. False (and nothing made) when the
+    /// arena holds `up_to` spares already. Meant for a thread other than
+    /// the inserters: the faults cost what an inserter would otherwise pay.
+    fn prepare_spare(&self, up_to: usize) -> bool {
+        if self.spare_count() >= up_to {
             return false;
         }
         let chunk = Chunk::new_leaked(CHUNK_BYTES, 0);
@@ -324,9 +308,19 @@ impl Arena {
                 unsafe { ptr::write_volatile(chunk.base.as_ptr().add(offset), 0) };
             }
         }
-        // SAFETY: the chunk was just made, with nothing handed out from
-        // it, and nothing else knows of it.
-        unsafe { self.offer_spare(chunk) }
+        let mut lists = self.chunks.lock();
+        if lists.spares.len() >= up_to {
+            // Another thread prepared one meanwhile.
+            drop(lists);
+            // SAFETY: the chunk was just made by `Chunk::new_leaked`, is in
+            // no list and nothing else refers to it: this is its only free.
+            unsafe { free_chunk(chunk) };
+            return false;
+        }
+        lists.spares.push(chunk);
+        self.spare_count
+            .store(lists.spares.len(), atomic::Ordering::Relaxed);
+        true
     }
 
     /// `size` bytes (rounded up to a multiple of [`ALIGN`]) of uninitialized
@@ -336,7 +330,7 @@ impl Arena {
         let size = size.max(1).saturating_add(ALIGN - 1) & !(ALIGN - 1);
         if size >= DEDICATED_CHUNK_MIN_BYTES {
             let chunk = Chunk::new_leaked(size, size);
-            self.chunks.lock().push(chunk);
+            self.chunks.lock().held.push(chunk);
             // SAFETY: the chunk was just made and is owned by the arena.
             return unsafe { chunk.as_ref() }.base;
         }
@@ -355,13 +349,13 @@ impl Arena {
                 // Another thread installed a new chunk meanwhile: use it.
                 continue;
             }
-            // Acquire: pairs with `prepare_spare`'s Release.
-            let spare = self.spare.swap(ptr::null_mut(), atomic::Ordering::Acquire);
-            let chunk = match NonNull::new(spare) {
+            let chunk = match chunks.spares.pop() {
                 Some(spare) => {
-                    // SAFETY: a spare is a chunk made by `prepare_spare`,
-                    // owned by the arena and handed out from by no one: it
-                    // was swapped out above under the `chunks` mutex.
+                    self.spare_count
+                        .store(chunks.spares.len(), atomic::Ordering::Relaxed);
+                    // SAFETY: a spare is an ordinary chunk made by
+                    // `prepare_spare`, owned by the arena and handed out
+                    // from by no one: it was taken above under the mutex.
                     unsafe { spare.as_ref() }
                         .used
                         .store(size, atomic::Ordering::Relaxed);
@@ -369,7 +363,7 @@ impl Arena {
                 }
                 None => Chunk::new_leaked(CHUNK_BYTES, size),
             };
-            chunks.push(chunk);
+            chunks.held.push(chunk);
             // Release: publishes the chunk's header to the Acquire loads above.
             self.current
                 .store(chunk.as_ptr(), atomic::Ordering::Release);
@@ -384,7 +378,7 @@ impl Arena {
     #[cfg(test)]
     fn usage(&self) -> (usize, usize) {
         let chunks = self.chunks.lock();
-        chunks.iter().fold((0, 0), |(used, held), chunk| {
+        chunks.held.iter().fold((0, 0), |(used, held), chunk| {
             // SAFETY: every listed chunk lives until the arena is dropped.
             let chunk = unsafe { chunk.as_ref() };
             let chunk_used = chunk.used.load(atomic::Ordering::Relaxed);
@@ -395,15 +389,12 @@ impl Arena {
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        for chunk in self.chunks.get_mut().drain(..) {
+        let lists = self.chunks.get_mut();
+        for chunk in lists.held.drain(..).chain(lists.spares.drain(..)) {
             // SAFETY: each listed chunk was made by `Chunk::new_leaked` and
-            // is listed once; `&mut self` means no one uses them any more.
+            // is in one list once; `&mut self` means no one uses them any
+            // more.
             unsafe { free_chunk(chunk) };
-        }
-        if let Some(spare) = NonNull::new(*self.spare.get_mut()) {
-            // SAFETY: the spare was made by `Chunk::new_leaked`, is not
-            // listed in `chunks`, and no one uses it any more.
-            unsafe { free_chunk(spare) };
         }
     }
 }
@@ -839,21 +830,21 @@ impl SkipList {
         self.arena.usage().1
     }
 
-    /// True when the arena has no spare chunk made ahead of need.
-    pub(crate) fn wants_spare_chunk(&self) -> bool {
-        self.arena.wants_spare()
+    /// Chunks made ahead of need and not used yet.
+    pub(crate) fn spare_chunks(&self) -> usize {
+        self.arena.spare_count()
     }
 
-    /// Makes and faults in the arena's next chunk ahead of need; false if
-    /// a spare was already there. See the module docs.
-    pub(crate) fn prepare_spare_chunk(&self) -> bool {
-        self.arena.prepare_spare()
+    /// Makes and faults in one more chunk ahead of need, unless `up_to`
+    /// are there already (then false). See the module docs.
+    pub(crate) fn prepare_spare_chunk(&self, up_to: usize) -> bool {
+        self.arena.prepare_spare(up_to)
     }
 
-    /// Moves `from`'s spare chunk to this list's arena (see
-    /// `Arena::adopt_spare`).
-    pub(crate) fn adopt_spare_chunk(&self, from: &SkipList) -> bool {
-        self.arena.adopt_spare(&from.arena)
+    /// Moves all of `from`'s spare chunks to this list's arena; how many
+    /// (see `Arena::adopt_spares`).
+    pub(crate) fn adopt_spare_chunks(&self, from: &SkipList) -> usize {
+        self.arena.adopt_spares(&from.arena)
     }
 
     #[inline]
@@ -1427,9 +1418,10 @@ mod tests {
         let large = arena.allocate(DEDICATED_CHUNK_MIN_BYTES);
         {
             let chunks = arena.chunks.lock();
-            assert_eq!(chunks.len(), 2);
+            assert_eq!(chunks.held.len(), 2);
             // SAFETY: both chunks live until the arena drops.
-            let (ordinary, dedicated) = unsafe { (chunks[0].as_ref(), chunks[1].as_ref()) };
+            let (ordinary, dedicated) =
+                unsafe { (chunks.held[0].as_ref(), chunks.held[1].as_ref()) };
             assert!(matches!(ordinary.memory, ChunkMemory::Mapped));
             assert_eq!(ordinary.capacity, CHUNK_BYTES);
             assert!(matches!(dedicated.memory, ChunkMemory::Heap(_)));
@@ -1445,44 +1437,62 @@ mod tests {
     }
 
     #[test]
-    fn a_prepared_spare_is_the_next_chunk_installed_and_is_freed_if_unused() {
+    fn prepared_spares_are_the_next_chunks_installed_and_are_freed_if_unused() {
+        /// The base of the spare the next new chunk will be.
+        fn next_spare(arena: &Arena) -> NonNull<u8> {
+            let lists = arena.chunks.lock();
+            let spare = *lists.spares.last().expect("a spare");
+            // SAFETY: a spare lives until installed or its arena drops.
+            unsafe { spare.as_ref() }.base
+        }
         let arena = Arena::new();
-        assert!(arena.wants_spare());
-        assert!(arena.prepare_spare());
-        assert!(!arena.wants_spare());
-        assert!(!arena.prepare_spare(), "one spare at a time");
-        let spare = arena.spare.load(atomic::Ordering::Relaxed);
-        // SAFETY: the spare lives until the arena drops.
-        let spare_base = unsafe { (*spare).base };
+        assert_eq!(arena.spare_count(), 0);
+        assert!(arena.prepare_spare(1));
+        assert_eq!(arena.spare_count(), 1);
+        assert!(!arena.prepare_spare(1), "up to one spare");
+        assert!(arena.prepare_spare(2), "up to two");
+        assert!(!arena.prepare_spare(2));
+        assert_eq!(arena.spare_count(), 2);
+        let spare_base = next_spare(&arena);
         assert_eq!(arena.usage(), (0, 0), "a spare is not held memory yet");
         let first = arena.allocate(64);
-        assert_eq!(first, spare_base, "the first chunk is the spare");
-        assert!(arena.wants_spare());
+        assert_eq!(first, spare_base, "the first chunk is a spare");
+        assert_eq!(arena.spare_count(), 1);
         assert_eq!(arena.usage(), (64, CHUNK_BYTES));
-        // Fill the chunk; the next allocation maps a chunk of its own.
+        // Fill the chunk; the next allocation installs the other spare,
+        // and the one after that maps a chunk of its own.
+        let second_base = next_spare(&arena);
         let mut last = first;
         while arena.usage().1 == CHUNK_BYTES {
             last = arena.allocate(DEDICATED_CHUNK_MIN_BYTES - ALIGN);
         }
-        assert_ne!(
-            last.as_ptr() as usize & !(CHUNK_BYTES - 1),
-            spare_base.as_ptr() as usize
-        );
-        // A spare moves to another arena, which installs it; one prepared
+        assert_eq!(last, second_base, "the second chunk is the other spare");
+        assert_eq!(arena.spare_count(), 0);
+        while arena.usage().1 == 2 * CHUNK_BYTES {
+            last = arena.allocate(DEDICATED_CHUNK_MIN_BYTES - ALIGN);
+        }
+        for base in [first, second_base] {
+            assert_ne!(
+                last.as_ptr() as usize & !(CHUNK_BYTES - 1),
+                base.as_ptr() as usize
+            );
+        }
+        // Spares move to another arena, which installs them; one prepared
         // and never used is freed with its arena (valgrind, `cargo xtask
         // memcheck`, checks both).
-        assert!(arena.prepare_spare());
-        // SAFETY: the spare lives until it is installed or its arena drops.
-        let spare_base = unsafe { (*arena.spare.load(atomic::Ordering::Relaxed)).base };
+        assert!(arena.prepare_spare(2));
+        assert!(arena.prepare_spare(2));
         let other = Arena::new();
-        assert!(other.adopt_spare(&arena));
-        assert!(arena.wants_spare() && !other.wants_spare());
-        assert!(!other.adopt_spare(&arena), "nothing left to move");
-        assert_eq!(other.allocate(8), spare_base);
-        assert!(arena.prepare_spare());
-        assert!(other.prepare_spare());
-        assert!(!other.adopt_spare(&arena), "the receiver had its own");
-        assert!(!arena.wants_spare(), "and the giver keeps its own");
+        assert!(other.prepare_spare(1));
+        let own_base = next_spare(&other);
+        let moved_base = next_spare(&arena);
+        assert_eq!(other.adopt_spares(&arena), 2);
+        assert_eq!((arena.spare_count(), other.spare_count()), (0, 3));
+        assert_eq!(other.adopt_spares(&arena), 0, "nothing left to move");
+        assert_eq!(other.allocate(8), moved_base);
+        assert_eq!(other.spare_count(), 2);
+        assert_ne!(own_base, moved_base);
+        assert!(arena.prepare_spare(1));
         drop(arena);
         drop(other);
     }

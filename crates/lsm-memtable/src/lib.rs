@@ -17,8 +17,10 @@
 //! A memtable made with [`Memtable::with_point_filter`] keeps a Bloom
 //! filter of its point entries' keys, so a lookup of a key it does not hold
 //! usually skips the skiplist search. [`Memtable::prepare_memory`] lets a
-//! background thread fault in the arena's next 2 MiB before an insert needs
-//! it, so that no insert pays for fresh pages.
+//! background thread fault in the arena's next chunks (2 MiB each) before
+//! an insert needs them, so that no insert pays for fresh pages, and a
+//! frozen memtable hands what it did not use to its successor
+//! ([`Memtable::adopt_prepared_memory`]).
 //!
 //! What it guarantees:
 //! - Readers never block writers and writers never block readers: inserts

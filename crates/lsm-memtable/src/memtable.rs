@@ -18,7 +18,7 @@ use lsm_core::key::{pack_trailer, TRAILER_BYTES};
 use lsm_core::{BatchOp, Lookup, RangeTombstone, RangeTombstones, SeqNo, ValueKind, MAX_SEQNO};
 use parking_lot::Mutex;
 
-use crate::arena_skiplist::SkipList;
+use crate::arena_skiplist::{SkipList, CHUNK_BYTES};
 use crate::entry::{kind_of, seq_of, KeyProbe};
 use crate::iterator::MemtableIterator;
 use crate::point_filter::PointFilter;
@@ -45,6 +45,12 @@ pub const ENTRY_OVERHEAD_BYTES: usize = 21;
 /// Sentinel in `min_seq`: no entry yet (real sequence numbers are at most
 /// [`MAX_SEQNO`], far below it).
 const NO_MIN_SEQ: u64 = u64::MAX;
+
+/// The arena chunks that hold `ahead` bytes of prepared memory: at least
+/// one (see [`Memtable::wants_memory`]).
+fn chunks_ahead(ahead: usize) -> usize {
+    ahead.div_ceil(CHUNK_BYTES).max(1)
+}
 
 /// The in-memory write buffer: every version of every key written since the
 /// last flush, sorted by internal key.
@@ -113,32 +119,38 @@ impl Memtable {
         }
     }
 
-    /// True when the memtable has no memory prepared ahead of its next
-    /// 2 MiB of entries ([`Memtable::prepare_memory`]). A relaxed load.
-    pub fn wants_memory(&self) -> bool {
-        self.entries.wants_spare_chunk()
+    /// Bytes of memory prepared ahead of the memtable's next entries
+    /// ([`Memtable::prepare_memory`]) and not used yet: a whole number of
+    /// the arena's 2 MiB chunks. A relaxed load.
+    pub fn prepared_bytes(&self) -> usize {
+        self.entries.spare_chunks() * CHUNK_BYTES
+    }
+
+    /// True when less than `ahead` bytes of memory are prepared, or none
+    /// when `ahead` is 0 ([`Memtable::prepare_memory`]). A relaxed load.
+    pub fn wants_memory(&self, ahead: usize) -> bool {
+        self.entries.spare_chunks() < chunks_ahead(ahead)
     }
 
     /// Allocates the memory the memtable's next 2 MiB of entries will
     /// take, and touches every page of it so that the kernel backs it now,
     /// on the calling thread, instead of inside the insert that first
-    /// needs it (the first touch of a fresh huge page took 0.5-3.5 ms
-    /// where this was measured). For a background thread; takes no lock
-    /// an insert takes. False, doing nothing, if memory is already
-    /// prepared. The memory is not counted in
+    /// needs it (the first touch of a fresh huge page took 0.5-6 ms where
+    /// this was measured). For a background thread; takes no lock an
+    /// insert takes. False, doing nothing, unless
+    /// [`Memtable::wants_memory`]`(ahead)`. The memory is not counted in
     /// [`Memtable::approximate_bytes`] until entries use it.
-    pub fn prepare_memory(&self) -> bool {
-        self.entries.prepare_spare_chunk()
+    pub fn prepare_memory(&self, ahead: usize) -> bool {
+        self.entries.prepare_spare_chunk(chunks_ahead(ahead))
     }
 
-    /// Moves the memory `from` prepared ([`Memtable::prepare_memory`]) and
-    /// has not used to this memtable, unless this one has prepared memory
-    /// already. A freeze hands the frozen memtable's to its successor,
-    /// which would otherwise fault in fresh memory for its first insert
-    /// while the frozen one held unused memory until flushed. True if it
-    /// moved any.
+    /// Moves all the memory `from` prepared ([`Memtable::prepare_memory`])
+    /// and has not used to this memtable. A freeze hands the frozen
+    /// memtable's to its successor, which would otherwise fault in fresh
+    /// memory for its first inserts while the frozen one held unused
+    /// memory until flushed. True if it moved any.
     pub fn adopt_prepared_memory(&self, from: &Memtable) -> bool {
-        self.entries.adopt_spare_chunk(&from.entries)
+        self.entries.adopt_spare_chunks(&from.entries) > 0
     }
 
     /// Inserts one version: `value` for a [`ValueKind::Put`], a tombstone for
@@ -363,26 +375,36 @@ mod tests {
 
     #[test]
     fn prepared_memory_is_taken_by_the_inserts_that_need_it() {
+        const CHUNK: usize = CHUNK_BYTES;
         let m = Memtable::new();
-        assert!(m.wants_memory(), "a new memtable has nothing prepared");
-        assert!(m.prepare_memory());
-        assert!(!m.wants_memory());
-        assert!(!m.prepare_memory(), "prepared once until used");
+        assert!(m.wants_memory(0), "a new memtable has nothing prepared");
+        assert!(m.prepare_memory(0));
+        assert_eq!(m.prepared_bytes(), CHUNK);
+        assert!(!m.wants_memory(0) && !m.wants_memory(CHUNK));
+        assert!(!m.prepare_memory(0), "one chunk for anything up to 2 MiB");
+        assert!(m.wants_memory(CHUNK + 1), "but two for more");
         assert_eq!(m.approximate_bytes(), 0, "prepared memory holds no entry");
         m.insert(b"k", 1, ValueKind::Put, b"v");
-        assert!(m.wants_memory(), "the first insert took the prepared chunk");
-        assert!(m.prepare_memory());
+        assert!(
+            m.wants_memory(0),
+            "the first insert took the prepared chunk"
+        );
+        assert_eq!(m.prepared_bytes(), 0);
+        assert!(m.prepare_memory(0));
         // Entries fill the first chunk and go on into the prepared one.
         let value = vec![7u8; 1000];
         for seq in 2..3000u64 {
             m.insert(&seq.to_be_bytes(), seq, ValueKind::Put, &value);
         }
-        assert!(m.wants_memory(), "a second chunk was needed and taken");
+        assert!(m.wants_memory(0), "a second chunk was needed and taken");
         let next = Memtable::new();
         assert!(!next.adopt_prepared_memory(&m), "nothing prepared to move");
-        assert!(m.prepare_memory());
-        assert!(next.adopt_prepared_memory(&m));
-        assert!(m.wants_memory() && !next.wants_memory());
+        assert!(m.prepare_memory(3 * CHUNK));
+        assert!(m.prepare_memory(3 * CHUNK));
+        assert!(next.prepare_memory(0));
+        assert!(next.adopt_prepared_memory(&m), "all of it moves");
+        assert_eq!((m.prepared_bytes(), next.prepared_bytes()), (0, 3 * CHUNK));
+        assert!(m.wants_memory(0) && !next.wants_memory(3 * CHUNK));
         for seq in 2..3000u64 {
             assert_eq!(
                 m.get(&seq.to_be_bytes(), MAX_SEQNO),

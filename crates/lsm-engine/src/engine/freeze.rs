@@ -29,6 +29,12 @@ const PRESYNC_TAIL_BYTES: u64 = 64 << 10;
 /// ...at most this many times (the tail shrinks with each pass unless the
 /// disk is slower than the writers, and then more passes do not help).
 const PRESYNC_PASSES: usize = 4;
+/// The active memtable's memory prepared ahead, once it is this fraction
+/// of its budget short of full, is that fraction of its budget
+/// ([`Engine::memory_ahead`]): what its successor takes in while the
+/// flusher writes it out. In `put_latency_trace` fills a flush wrote a
+/// 64 MiB memtable in 0.2-0.3 s while writers put 14-17 MiB into the next.
+const MEMORY_AHEAD_FRACTION: usize = 4;
 
 /// What [`Freezer::freeze`] asks its caller to do with the writes it holds
 /// (appended to the WAL through a [`super::WritePermit`] that was then
@@ -188,25 +194,53 @@ impl Engine {
         Ok(())
     }
 
-    /// True when the active memtable has no memory faulted in ahead of its
-    /// next inserts: an insert since the last
-    /// [`Engine::prepare_memtable_memory`] took what it prepared (or none
-    /// was). A hint for the thread that prepares it; a relaxed load.
+    /// True when the active memtable has less memory faulted in ahead of
+    /// its next inserts than [`Engine::memory_ahead`] asks: an insert took
+    /// what [`Engine::prepare_memtable_memory`] prepared (or none was), or
+    /// the memtable neared full. A hint for the thread that prepares it; a
+    /// relaxed load.
     pub fn memtable_wants_memory(&self) -> bool {
         self.memtable_wants_memory.load(Ordering::Relaxed)
     }
 
-    /// Faults in the active memtable's next 2 MiB of memory
+    /// Faults in one more 2 MiB chunk of the active memtable's memory
     /// ([`Memtable::prepare_memory`]) on the calling thread, so that the
     /// insert that first needs it does not pay for fresh pages. For a
     /// background thread (the async store's applier), never under a lock
-    /// writers wait for.
+    /// writers wait for. Leaves [`Engine::memtable_wants_memory`] set while
+    /// the memtable wants more.
     pub fn prepare_memtable_memory(&self) {
         // Cleared first: an insert that takes the memory prepared here
         // sets it again.
         self.memtable_wants_memory.store(false, Ordering::Relaxed);
         let mem = Arc::clone(&self.view.read().mem);
-        mem.prepare_memory();
+        let ahead = self.memory_ahead(mem.approximate_bytes());
+        mem.prepare_memory(ahead);
+        if mem.wants_memory(ahead) {
+            self.memtable_wants_memory.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of memory the active memtable, holding `approximate_bytes`,
+    /// keeps prepared ahead of its inserts: one chunk (0 asks for that),
+    /// and once it is within `1 / MEMORY_AHEAD_FRACTION` of its budget of
+    /// full, that much. A freeze hands what is left to the next memtable
+    /// ([`Memtable::adopt_prepared_memory`]), whose inserts during the
+    /// flush then find memory faulted in. Without it, the applier faulted
+    /// a fresh huge page in (0.25-6 ms on this project's machines) about
+    /// every 2 MiB of the flush while the flusher held the other core, so
+    /// the writer waited for the applier on its own core: 10 of the 14
+    /// puts of 1.5 ms or more in one traced fill (docs/async.md,
+    /// "Memory prepared ahead"). Peak memory is about what it was: the
+    /// next memtable took that much in during the flush anyway.
+    pub(super) fn memory_ahead(&self, approximate_bytes: usize) -> usize {
+        let budget = self.config.memtable_bytes;
+        let reserve = budget / MEMORY_AHEAD_FRACTION;
+        if approximate_bytes.saturating_add(reserve) >= budget {
+            reserve
+        } else {
+            0
+        }
     }
 
     /// True when the WAL segment is seven eighths full and its successor is
@@ -314,23 +348,71 @@ mod tests {
         assert!(engine.memtable_wants_memory(), "nothing prepared at open");
         engine.prepare_memtable_memory();
         assert!(!engine.memtable_wants_memory());
-        assert!(!engine.view().mem.wants_memory());
+        assert!(!engine.view().mem.wants_memory(0));
 
         let sealed = Arc::clone(&engine.view().mem);
         assert!(freezer.freeze(true, |_, _| {}).unwrap());
         let mem = Arc::clone(&engine.view().mem);
         assert!(mem.is_empty());
         assert!(
-            !mem.wants_memory(),
+            !mem.wants_memory(0),
             "the new memtable got the prepared memory"
         );
-        assert!(sealed.wants_memory(), "moved, not copied");
+        assert!(sealed.wants_memory(0), "moved, not copied");
         engine.write(&batch).unwrap();
-        assert!(mem.wants_memory(), "its first insert took the memory");
+        assert!(mem.wants_memory(0), "its first insert took the memory");
         assert!(engine.memtable_wants_memory());
         engine.prepare_memtable_memory();
         assert!(!engine.memtable_wants_memory());
-        assert!(!mem.wants_memory());
+        assert!(!mem.wants_memory(0));
+    }
+
+    /// Once the active memtable is within a quarter of its budget of full,
+    /// it wants a quarter of its budget prepared ahead (one 2 MiB chunk
+    /// before), and a freeze hands all of it to the next memtable.
+    #[test]
+    fn a_nearly_full_memtable_prepares_memory_for_the_next_one() {
+        const MIB: usize = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::LsmConfig::builder(dir.path())
+            .memtable_bytes(16 * MIB)
+            .wal_sync(lsm_wal::SyncMode::Never)
+            .block_cache_bytes(0)
+            .build()
+            .unwrap();
+        let engine = Arc::new(Engine::open(config).unwrap());
+        let mut freezer = engine.freezer().unwrap();
+        let value = "v".repeat(1000);
+        let mut i = 0u64;
+        let mut fill_to = |bytes: usize| {
+            while engine.view().mem.approximate_bytes() < bytes {
+                put(&engine, &format!("key{i:08}"), &value);
+                i += 1;
+            }
+        };
+        let mem = Arc::clone(&engine.view().mem);
+        fill_to(8 * MIB);
+        engine.prepare_memtable_memory();
+        assert!(!engine.memtable_wants_memory(), "one chunk is enough");
+        assert_eq!(mem.prepared_bytes(), 2 * MIB);
+        assert_eq!(engine.memory_ahead(8 * MIB), 0);
+
+        fill_to(12 * MIB + 1);
+        assert_eq!(engine.memory_ahead(mem.approximate_bytes()), 4 * MIB);
+        assert!(engine.memtable_wants_memory(), "nearly full, it wants more");
+        for _ in 0..10 {
+            if !engine.memtable_wants_memory() {
+                break;
+            }
+            engine.prepare_memtable_memory();
+        }
+        assert!(!engine.memtable_wants_memory());
+        assert_eq!(mem.prepared_bytes(), 4 * MIB, "a quarter of 16 MiB");
+
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        let next = Arc::clone(&engine.view().mem);
+        assert_eq!(next.prepared_bytes(), 4 * MIB, "all of it moved");
+        assert_eq!(mem.prepared_bytes(), 0);
     }
 
     #[test]

@@ -140,11 +140,14 @@ impl Engine {
         self.counters
             .user_bytes_written
             .fetch_add(bytes, Ordering::Relaxed);
+        let approximate_bytes = mem.approximate_bytes();
         // Loaded first: the flag's line stays shared while it is set.
-        if !self.memtable_wants_memory.load(Ordering::Relaxed) && mem.wants_memory() {
+        if !self.memtable_wants_memory.load(Ordering::Relaxed)
+            && mem.wants_memory(self.memory_ahead(approximate_bytes))
+        {
             self.memtable_wants_memory.store(true, Ordering::Relaxed);
         }
-        mem.approximate_bytes() >= self.config.memtable_bytes
+        approximate_bytes >= self.config.memtable_bytes
     }
 
     /// The synchronous write path: WAL append (durable per the sync mode),
