@@ -638,15 +638,15 @@ fn prefetch_node(node: *mut Node) {
 /// level-`level - 1` successor) if the node after it at `level` sorts
 /// after the key: loaded while that one is compared, instead of after.
 ///
-/// `node` is the head or a published node taller than `level`, and
-/// `level > 0` (checked by the callers; the function only reads a link of
-/// its tower, and a prefetch never faults).
+/// # Safety
+/// `level > 0`, and `node` is the head or a published node of a live
+/// skiplist, taller than `level` (as for [`link`] at `level`).
 #[inline]
-fn prefetch_down(node: NonNull<Node>, level: usize) {
+unsafe fn prefetch_down(node: NonNull<Node>, level: usize) {
     debug_assert!(level > 0);
-    // SAFETY: per the callers' contract `node` is taller than `level`, so
-    // its level-`level - 1` link exists. Relaxed: only a prefetch hint is
-    // made of the value, never a dereference.
+    // SAFETY: per the contract `node` is taller than `level`, so its
+    // level-`level - 1` link exists. Relaxed: only a prefetch hint is made
+    // of the value, never a dereference.
     let down = unsafe { link(node, level - 1) }.load(atomic::Ordering::Relaxed);
     prefetch_node(down);
 }
@@ -1144,7 +1144,9 @@ impl SkipList {
             // Acquire: pairs with the Release CAS that linked the node.
             let next = NonNull::new(unsafe { link(prev, level) }.load(atomic::Ordering::Acquire));
             if level > 0 {
-                prefetch_down(prev, level);
+                // SAFETY: as for the link above: `prev` is taller than
+                // `level`, which is above 0.
+                unsafe { prefetch_down(prev, level) };
             }
             match next {
                 // SAFETY: loaded from a link: a published node.
@@ -1168,7 +1170,9 @@ impl SkipList {
             // Acquire: pairs with the Release CAS that linked the node.
             let next = NonNull::new(unsafe { link(x, level) }.load(atomic::Ordering::Acquire));
             if level > 0 {
-                prefetch_down(x, level);
+                // SAFETY: as for the link above: `x` is taller than
+                // `level`, which is above 0.
+                unsafe { prefetch_down(x, level) };
             }
             match next {
                 // SAFETY: loaded from a link: a published node.

@@ -136,8 +136,10 @@ impl Memtable {
     /// take, and touches every page of it so that the kernel backs it now,
     /// on the calling thread, instead of inside the insert that first
     /// needs it (the first touch of a fresh huge page took 0.5-6 ms where
-    /// this was measured). For a background thread; takes no lock an
-    /// insert takes. False, doing nothing, unless
+    /// this was measured). For a background thread; it faults the memory
+    /// in holding no lock, then takes the arena's chunk mutex (which an
+    /// insert takes only to start a new chunk) to add it. False, doing
+    /// nothing, unless
     /// [`Memtable::wants_memory`]`(ahead)`. The memory is not counted in
     /// [`Memtable::approximate_bytes`] until entries use it.
     pub fn prepare_memory(&self, ahead: usize) -> bool {
