@@ -7,9 +7,15 @@
 //!
 //! Run: `cargo run --release -p lsm-benches --example put_latency_trace --
 //! [puts] [async|sync] [threshold_us] [never|always] [apply_queue_max]
-//! [random|ascending]` (defaults 1,000,000, async, 1000, never, the
-//! config's default, random; `always` syncs every put, as `lsm bench
-//! fillsync`; `ascending` puts keys in order, as `lsm bench fillseq`).
+//! [random|ascending|overwrite]` (defaults 1,000,000, async, 1000, never,
+//! the config's default, random; `always` syncs every put, as `lsm bench
+//! fillsync`; `ascending` puts keys in order, as `lsm bench fillseq`;
+//! `overwrite` first puts keys `0..puts` in order, untimed, then times
+//! `puts` puts of random keys among them, as `lsm bench overwrite`).
+//!
+//! It prints when the timed puts began on `CLOCK_MONOTONIC` (`timeline
+//! starts at ... s`): under `perf record -k CLOCK_MONOTONIC`, a slow put at
+//! `t` ms on the timeline is at that many seconds plus `t` in the profile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 /// A put into whichever store the run uses.
@@ -68,6 +74,25 @@ impl<S: tracing::Subscriber> Layer<S> for Recorder {
     }
 }
 
+/// Which keys the timed puts write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyOrder {
+    /// Random 16-byte keys (each new, as `lsm bench fillrandom`).
+    Random,
+    /// Keys `0..puts` in order (as `lsm bench fillseq`).
+    Ascending,
+    /// Random keys among `0..puts`, after an untimed ascending fill of
+    /// them (as `lsm bench overwrite`).
+    Overwrite,
+}
+
+/// Key `i`: 8 zero bytes, then `i` big-endian (so keys sort as `i`).
+fn ascending_key(i: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[8..].copy_from_slice(&i.to_be_bytes());
+    key
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let puts: u64 = args.next().map_or(1_000_000, |s| s.parse().unwrap());
@@ -79,13 +104,15 @@ fn main() {
         Some(other) => panic!("unknown sync mode {other}: never or always"),
     };
     let apply_queue_max: Option<usize> = args.next().map(|s| s.parse().unwrap());
-    let ascending = match args.next().as_deref() {
-        None | Some("random") => false,
-        Some("ascending") => true,
-        Some(other) => panic!("unknown key order {other}: random or ascending"),
+    let order = match args.next().as_deref() {
+        None | Some("random") => KeyOrder::Random,
+        Some("ascending") => KeyOrder::Ascending,
+        Some("overwrite") => KeyOrder::Overwrite,
+        Some(other) => panic!("unknown key order {other}: random, ascending or overwrite"),
     };
 
     let start = Instant::now();
+    let monotonic = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let events = Arc::new(Mutex::new(Vec::new()));
     let subscriber = tracing_subscriber::registry().with(Recorder {
         start,
@@ -125,15 +152,23 @@ fn main() {
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
     let mut slow = Vec::new();
     let value = [b'v'; 100];
+    if order == KeyOrder::Overwrite {
+        for i in 0..puts {
+            put(&ascending_key(i), &value);
+        }
+    }
     let fill_start = Instant::now();
     for i in 0..puts {
-        let mut key = [0u8; 16];
-        if ascending {
-            key[8..].copy_from_slice(&i.to_be_bytes());
-        } else {
-            key[..8].copy_from_slice(&rng.next().to_be_bytes());
-            key[8..].copy_from_slice(&rng.next().to_be_bytes());
-        }
+        let key = match order {
+            KeyOrder::Ascending => ascending_key(i),
+            KeyOrder::Overwrite => ascending_key(rng.next() % puts.max(1)),
+            KeyOrder::Random => {
+                let mut key = [0u8; 16];
+                key[..8].copy_from_slice(&rng.next().to_be_bytes());
+                key[8..].copy_from_slice(&rng.next().to_be_bytes());
+                key
+            }
+        };
         let t0 = Instant::now();
         put(&key, &value);
         let took = t0.elapsed();
@@ -145,6 +180,12 @@ fn main() {
     let elapsed = fill_start.elapsed();
     drop(put);
 
+    println!(
+        "timeline starts at {}.{:09} s (CLOCK_MONOTONIC); timed puts from {:.3} ms",
+        monotonic.tv_sec,
+        monotonic.tv_nsec,
+        (fill_start - start).as_secs_f64() * 1e3,
+    );
     println!(
         "{puts} puts in {:.2} s ({:.0}/s); p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us; {} puts >= {} us",
         elapsed.as_secs_f64(),
