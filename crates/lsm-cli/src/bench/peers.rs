@@ -10,14 +10,6 @@
 //! | compression | off | `None` (built without codecs) | data and index blocks off | `use_compression(false)` | none |
 //! | WAL | on, sync per `--wal-sync` (default never) | on, `sync = false` | journal on, written to the OS per write, not synced | log on, `flush_every_ms(None)`: no periodic fsync | no WAL: one transaction per put, `Durability::None` (written, not synced) |
 //! | fillsync1, fillsync | `SyncMode::Always` | `WriteOptions::set_sync(true)` | `persist(SyncData)` after each put | `flush()` after each put | `Durability::Immediate` per put |
-//!
-//! The synced puts are not all the same promise. The lsm engines, RocksDB,
-//! fjall and redb fdatasync (or fsync). sled's `flush()` calls
-//! `sync_file_range`, which writes the pages out but neither flushes the
-//! disk's write cache nor commits the file's new size; on a loop-mounted
-//! ext4 cut with `EXT4_IOC_SHUTDOWN` (`NOLOGFLUSH`), none of its flushed
-//! inserts survived. The summary therefore leaves sled out of the durable
-//! fills' best peer (`summary::survives_power_cut`).
 //! | compaction | leveled, L0 trigger 4, L1 256 MiB, x10, 64 MiB tables | leveled defaults (the same numbers) | leveled default | n/a (B-tree) | n/a (B-tree) |
 //!
 //! Everything else is each engine's default. `settle` (inside the
@@ -26,6 +18,14 @@
 //! flushing its active memtable, which the lsm engines' settle does not
 //! flush either), and for nothing on fjall, sled and redb: their reads see
 //! writes at once, and they expose no wait for their background work.
+//!
+//! The synced puts are not all the same promise. The lsm engines, RocksDB,
+//! fjall and redb fdatasync (or fsync). sled's `flush()` calls
+//! `sync_file_range`, which writes the pages out but neither flushes the
+//! disk's write cache nor commits the file's new size; on a loop-mounted
+//! ext4 cut with `EXT4_IOC_SHUTDOWN` (`NOLOGFLUSH`), none of its flushed
+//! inserts survived. The summary therefore leaves sled out of the durable
+//! fills' best peer (`summary::survives_power_cut`).
 
 use std::path::Path;
 
