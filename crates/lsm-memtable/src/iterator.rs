@@ -3,7 +3,9 @@
 //! The cursor holds the memtable's `Arc` and a position in its skiplist (a
 //! node of the arena, which the `Arc` keeps alive), so `key` and `value`
 //! borrow the entry where it is stored, without a copy, and `next` follows
-//! one link. The skiplist has no back links: `prev` searches for the last
+//! one link (or, in a scan from the first entry, takes the next node of a
+//! batch gathered with many loads in flight). The skiplist has no back
+//! links: `prev` searches for the last
 //! entry before the current one, and `seek_to_last` / `seek_for_prev`
 //! search from the top, each `O(log n)` (as RocksDB's memtable cursor does).
 //!
