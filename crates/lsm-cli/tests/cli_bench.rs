@@ -488,3 +488,99 @@ fn zero_repeats_or_probe_ops_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+/// Writes an executable shell script `name` in `dir` with `body` after
+/// its `#!/bin/sh` line.
+fn script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn lsm_exe_runs_the_lsm_engines_processes_from_that_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ran.log");
+    // Logs its arguments, then runs this lsm.
+    let wrapper = script(
+        dir.path(),
+        "lsm-wrapper",
+        &format!(
+            "echo \"$@\" >> '{}'\nexec '{}' \"$@\"",
+            log.display(),
+            env!("CARGO_BIN_EXE_lsm")
+        ),
+    );
+    let out = lsm(&[
+        "bench",
+        "--num",
+        "300",
+        "--benchmarks",
+        "fillseq",
+        "--engine",
+        "lsm-sync,lsm-async",
+        "--no-probe",
+        "--lsm-exe",
+        wrapper.to_str().unwrap(),
+    ]);
+    let stdout = success(&out);
+    let ran = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = ran.lines().collect();
+    assert_eq!(lines[0], "--version", "checked first: {ran}");
+    for engine in ["lsm-sync", "lsm-async"] {
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("bench ") && l.contains(&format!("--engine {engine} ")))
+                .count(),
+            1,
+            "{engine}'s one process ran the wrapper: {ran}"
+        );
+    }
+    let rows = table_rows(&stdout);
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "The lsm engines' processes ran {}",
+            wrapper.display()
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_lsm_exe_that_is_not_this_lsm_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = script(dir.path(), "other", "echo other 1.0");
+    let missing = dir.path().join("missing");
+    for (exe, says) in [
+        (&other, "its --version printed \"other 1.0\""),
+        (&missing, "cannot run it"),
+    ] {
+        let out = lsm(&[
+            "bench",
+            "--num",
+            "100",
+            "--benchmarks",
+            "fillseq",
+            "--engine",
+            "lsm-sync",
+            "--no-probe",
+            "--lsm-exe",
+            exe.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{exe:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    // Not with --in-process, which starts no process.
+    let out = lsm(&[
+        "bench",
+        "--in-process",
+        "--lsm-exe",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

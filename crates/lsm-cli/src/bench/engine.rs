@@ -99,6 +99,12 @@ impl EngineKind {
         }
     }
 
+    /// True for this crate's own stores (`lsm-sync`, `lsm-async`), false
+    /// for the peers.
+    pub fn is_lsm(self) -> bool {
+        matches!(self, EngineKind::LsmSync | EngineKind::LsmAsync)
+    }
+
     /// Parses a comma-separated `--engine` list; errors name the bad entry.
     pub fn parse_list(list: &str) -> Result<Vec<EngineKind>> {
         let mut engines = Vec::new();

@@ -1,5 +1,6 @@
 //! Each engine in its own process: `lsm bench` re-executes itself
-//! ([`std::env::current_exe`]) once per engine and run, with the parent's
+//! ([`std::env::current_exe`]; for the lsm engines, the binary given with
+//! `--lsm-exe` instead, if any) once per engine and run, with the parent's
 //! settings, `--engine <that one> --in-process --no-probe` and a
 //! `--json-out` file, and reads the rows back from that file. One engine's
 //! heap, threads, page-cache writes and peak RSS then stay out of the next
@@ -72,18 +73,18 @@ pub fn child_args(
     all
 }
 
-/// Runs `kind`'s workloads in a child process (see the module doc) and
-/// returns its rows. `label` names the run in the progress line and in
-/// errors (`lsm-sync`, `lsm-sync run 2/3`).
+/// Runs `kind`'s workloads in a child process of `exe` (see the module
+/// doc) and returns its rows. `label` names the run in the progress line
+/// and in errors (`lsm-sync`, `lsm-sync run 2/3`).
 pub fn run_child(
+    exe: &Path,
     args: &BenchArgs,
     kind: EngineKind,
     db: Option<&Path>,
     json_out: &Path,
     label: &str,
 ) -> Result<Vec<Row>> {
-    let exe = std::env::current_exe().context("finding the lsm binary to re-execute")?;
-    let mut child = Command::new(&exe)
+    let mut child = Command::new(exe)
         .args(child_args(args, kind, db, json_out))
         .stdin(Stdio::null())
         .stdout(Stdio::null())

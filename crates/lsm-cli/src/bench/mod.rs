@@ -9,7 +9,8 @@
 //! `peers` for how RocksDB, fjall, sled and redb are configured.
 //!
 //! By default each engine runs in its own child process ([`isolate`]);
-//! `--in-process` runs them all in this one. `--repeat N` runs each engine
+//! `--in-process` runs them all in this one; `--lsm-exe` runs the lsm
+//! engines' processes from another build (one without the peers' code). `--repeat N` runs each engine
 //! N times, interleaved across engines, and reports the median run of each
 //! workload ([`repeat`]). Before the engines, [`probe`] measures the disk's
 //! synced-write rate and [`sched_probe`] how long a busy thread can go
@@ -121,6 +122,14 @@ pub struct BenchArgs {
     /// each engine (and run) in its own child process.
     #[arg(long)]
     pub in_process: bool,
+    /// Run the lsm engines' processes from this `lsm` binary instead of
+    /// this one: a build without the `peers` feature, so that the peers'
+    /// code, resident in every process of a `peers` build (9-14 MiB),
+    /// stays out of the lsm engines' peak RSS, as it is out of a program
+    /// that uses lsm. It must print the same `--version` as this binary.
+    /// Not with --in-process.
+    #[arg(long, value_name = "PATH", conflicts_with = "in_process")]
+    pub lsm_exe: Option<PathBuf>,
     /// Runs of each engine, interleaved across engines (A1 B1 A2 B2 ...);
     /// each row reports the run with the median ops/s of its workload (the
     /// lower middle one for an even N).
@@ -146,6 +155,9 @@ struct Plan {
     repeat: u32,
     /// Each engine (and run) in its own process.
     isolated: bool,
+    /// The binary the lsm engines' processes run (`--lsm-exe`), if not
+    /// this one.
+    lsm_exe: Option<PathBuf>,
 }
 
 impl Plan {
@@ -176,6 +188,9 @@ impl Plan {
             )
             .into());
         }
+        if let Some(exe) = &args.lsm_exe {
+            check_lsm_exe(exe)?;
+        }
         Ok(Plan {
             workloads,
             engines,
@@ -195,8 +210,29 @@ impl Plan {
             },
             repeat: args.repeat,
             isolated: !args.in_process,
+            lsm_exe: args.lsm_exe.clone(),
         })
     }
+}
+
+/// Checks that `exe` runs and prints this binary's `--version`, so that
+/// `--lsm-exe` names a build of this same lsm (with or without `peers`).
+fn check_lsm_exe(exe: &Path) -> Result<()> {
+    let want = format!("lsm {}", env!("CARGO_PKG_VERSION"));
+    let out = std::process::Command::new(exe)
+        .arg("--version")
+        .output()
+        .map_err(|e| UsageError(format!("--lsm-exe {}: cannot run it: {e}", exe.display())))?;
+    let got = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || got.trim() != want {
+        return Err(UsageError(format!(
+            "--lsm-exe {}: its --version printed {:?}, not {want:?}",
+            exe.display(),
+            got.trim()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// Runs the benchmarks: the fsync probe, every run of every engine (each
@@ -275,7 +311,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                     let out = rows_dir
                         .path()
                         .join(format!("{}-run-{run}.jsonl", kind.name()));
-                    isolate::run_child(&args, kind, db.as_deref(), &out, &label)?
+                    let exe = match &plan.lsm_exe {
+                        Some(exe) if kind.is_lsm() => exe.clone(),
+                        _ => std::env::current_exe()
+                            .context("finding the lsm binary to re-execute")?,
+                    };
+                    isolate::run_child(&exe, &args, kind, db.as_deref(), &out, &label)?
                 }
             };
             check_rows(&rows, kind, &plan).with_context(|| format!("the rows of {label}"))?;
@@ -575,6 +616,14 @@ fn settings_notes(
              one after another, so one engine's heap, threads and peak RSS stay out of \
              the others' numbers.\n",
         );
+        if let Some(exe) = &plan.lsm_exe {
+            out.push_str(&format!(
+                "- The lsm engines' processes ran {} (--lsm-exe: a build without the peers' \
+                 code, which is resident in every process of a peers build); the peers' ran \
+                 this binary.\n",
+                exe.display()
+            ));
+        }
     } else {
         out.push_str(
             "- Processes: --in-process: every engine ran in this one process, one after \
