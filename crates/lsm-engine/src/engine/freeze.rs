@@ -29,12 +29,15 @@ const PRESYNC_TAIL_BYTES: u64 = 64 << 10;
 /// ...at most this many times (the tail shrinks with each pass unless the
 /// disk is slower than the writers, and then more passes do not help).
 const PRESYNC_PASSES: usize = 4;
-/// The active memtable's memory prepared ahead, once it is this fraction
-/// of its budget short of full, is that fraction of its budget
-/// ([`Engine::memory_ahead`]): what its successor takes in while the
-/// flusher writes it out. In `put_latency_trace` fills a flush wrote a
-/// 64 MiB memtable in 0.2-0.3 s while writers put 14-17 MiB into the next.
+/// The active memtable's memory prepared ahead is at most this fraction
+/// of its budget ([`Engine::memory_ahead`]). In `put_latency_trace` fills
+/// (session 27) a flush wrote a 64 MiB memtable in 0.2-0.3 s while
+/// writers put 14-17 MiB into the next.
 const MEMORY_AHEAD_FRACTION: usize = 4;
+/// ...and otherwise what the next memtable took in during the last flush,
+/// plus this fraction of it (flushes vary: 120-190 ms for the same
+/// 64 MiB in one fill).
+const MEMORY_AHEAD_MARGIN_FRACTION: usize = 4;
 
 /// What [`Freezer::freeze`] asks its caller to do with the writes it holds
 /// (appended to the WAL through a [`super::WritePermit`] that was then
@@ -224,19 +227,29 @@ impl Engine {
 
     /// Bytes of memory the active memtable, holding `approximate_bytes`,
     /// keeps prepared ahead of its inserts: one chunk (0 asks for that),
-    /// and once it is within `1 / MEMORY_AHEAD_FRACTION` of its budget of
-    /// full, that much. A freeze hands what is left to the next memtable
-    /// ([`Memtable::adopt_prepared_memory`]), whose inserts during the
-    /// flush then find memory faulted in. Without it, the applier faulted
-    /// a fresh huge page in (0.25-6 ms on this project's machines) about
-    /// every 2 MiB of the flush while the flusher held the other core, so
-    /// the writer waited for the applier on its own core: 10 of the 14
-    /// puts of 1.5 ms or more in one traced fill (docs/async.md,
-    /// "Memory prepared ahead"). Peak memory is about what it was: the
-    /// next memtable took that much in during the flush anyway.
+    /// and once it is within the reserve of its budget of full, the
+    /// reserve: what the next memtable took in during the last flush
+    /// (from its freeze to the flushed memtable's release), plus a
+    /// quarter, at most `1 / MEMORY_AHEAD_FRACTION` of the budget (that
+    /// much before the first flush). A freeze hands what is left to the
+    /// next memtable ([`Memtable::adopt_prepared_memory`]), whose inserts
+    /// during the flush then find memory faulted in. Without it, the
+    /// applier faulted a fresh huge page in (0.25-6 ms on this project's
+    /// machines) about every 2 MiB of the flush while the flusher held the
+    /// other core, so the writer waited for the applier on its own core:
+    /// 10 of the 14 puts of 1.5 ms or more in one traced fill
+    /// (docs/async.md, "Memory prepared ahead"). Sized by the last flush
+    /// rather than fixed, the frozen memtable and the reserve together
+    /// hold no more than the flush needs.
     pub(super) fn memory_ahead(&self, approximate_bytes: usize) -> usize {
         let budget = self.config.memtable_bytes;
-        let reserve = budget / MEMORY_AHEAD_FRACTION;
+        let most = budget / MEMORY_AHEAD_FRACTION;
+        let reserve = match self.flush_intake_bytes.load(Ordering::Relaxed) {
+            0 => most,
+            intake => intake
+                .saturating_add(intake / MEMORY_AHEAD_MARGIN_FRACTION)
+                .min(most),
+        };
         if approximate_bytes.saturating_add(reserve) >= budget {
             reserve
         } else {
@@ -414,6 +427,58 @@ mod tests {
         let next = Arc::clone(&engine.view().mem);
         assert_eq!(next.prepared_bytes(), 4 * MIB, "all of it moved");
         assert_eq!(mem.prepared_bytes(), 0);
+    }
+
+    /// After a flush, the reserve is what the active memtable took in
+    /// while it ran, plus a quarter: at most a quarter of the budget, and
+    /// that much when the flush left another memtable frozen.
+    #[test]
+    fn the_memory_prepared_ahead_is_what_the_last_flush_needed() {
+        const MIB: usize = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::LsmConfig::builder(dir.path())
+            .memtable_bytes(16 * MIB)
+            .wal_sync(lsm_wal::SyncMode::Never)
+            .block_cache_bytes(0)
+            .build()
+            .unwrap();
+        let engine = Arc::new(Engine::open(config).unwrap());
+        let mut freezer = engine.freezer().unwrap();
+        let value = "v".repeat(1000);
+        let mut i = 0u64;
+        let mut put_bytes = |bytes: usize| {
+            let mem = Arc::clone(&engine.view().mem);
+            let until = mem.approximate_bytes() + bytes;
+            while mem.approximate_bytes() < until {
+                put(&engine, &format!("key{i:08}"), &value);
+                i += 1;
+            }
+        };
+        let nearly_full = 16 * MIB - 1;
+        assert_eq!(engine.memory_ahead(nearly_full), 4 * MIB, "no flush yet");
+
+        // Frozen, then 2 MiB into its successor before the flush ends.
+        put_bytes(MIB);
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        put_bytes(2 * MIB);
+        let intake = engine.view().mem.approximate_bytes();
+        assert!(engine.flush_oldest_immutable().unwrap());
+        let reserve = intake + intake / 4;
+        assert_eq!(engine.memory_ahead(nearly_full), reserve);
+        assert_eq!(engine.memory_ahead(16 * MIB - reserve), reserve);
+        assert_eq!(engine.memory_ahead(16 * MIB - reserve - 1), 0);
+
+        // A flush that leaves a memtable frozen: flushes fall behind.
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        put_bytes(MIB);
+        assert!(freezer.freeze(true, |_, _| {}).unwrap());
+        assert!(engine.flush_oldest_immutable().unwrap());
+        assert_eq!(engine.memory_ahead(nearly_full), 4 * MIB);
+        // Caught up: the next flush measures again.
+        put_bytes(MIB / 2);
+        assert!(engine.flush_oldest_immutable().unwrap());
+        let intake = engine.view().mem.approximate_bytes();
+        assert_eq!(engine.memory_ahead(nearly_full), intake + intake / 4);
     }
 
     #[test]

@@ -77,7 +77,7 @@ mod write;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,6 +179,11 @@ pub struct Engine {
     /// Set by an apply that left the active memtable without memory
     /// prepared ahead ([`Engine::memtable_wants_memory`]). Relaxed: a hint.
     memtable_wants_memory: AtomicBool,
+    /// What the active memtable took in while the last flush ran: from
+    /// its freeze to the flushed memtable's release (the budget when the
+    /// flush ended with more memtables frozen); 0 before the first flush
+    /// ([`Engine::memory_ahead`]). Relaxed: a hint.
+    flush_intake_bytes: AtomicUsize,
 
     /// The first failure; write calls fail with it. `poisoned` is its
     /// lock-free flag.
@@ -277,6 +282,7 @@ impl Engine {
             flushing: Mutex::new(()),
             freezer_taken: AtomicBool::new(false),
             memtable_wants_memory: AtomicBool::new(false),
+            flush_intake_bytes: AtomicUsize::new(0),
             catalog: Mutex::new(Catalog {
                 manifest,
                 busy: BTreeSet::new(),
