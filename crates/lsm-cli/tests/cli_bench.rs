@@ -62,6 +62,23 @@ fn found(notes: &str) -> (u64, u64) {
     (f.trim().parse().unwrap(), t.trim().parse().unwrap())
 }
 
+/// `lsm bench` of `num` fillseq puts into `engines`, without the probes,
+/// with `extra` arguments after.
+fn fillseq_run(num: &str, engines: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "bench",
+        "--num",
+        num,
+        "--benchmarks",
+        "fillseq",
+        "--engine",
+        engines,
+        "--no-probe",
+    ];
+    args.extend_from_slice(extra);
+    lsm(&args)
+}
+
 #[test]
 fn every_workload_prints_a_row_with_numbers_and_reads_find_what_fills_wrote() {
     let dir = tempfile::tempdir().unwrap();
@@ -400,18 +417,11 @@ fn a_failing_child_fails_the_run_with_its_stderr() {
     // lsm-async's store directory is not empty, so its child refuses it.
     std::fs::create_dir(dir.path().join("lsm-async")).unwrap();
     std::fs::write(dir.path().join("lsm-async/junk"), b"x").unwrap();
-    let out = lsm(&[
-        "bench",
-        "--num",
+    let out = fillseq_run(
         "300",
-        "--benchmarks",
-        "fillseq",
-        "--engine",
         "lsm-sync,lsm-async",
-        "--no-probe",
-        "--db",
-        dir.path().to_str().unwrap(),
-    ]);
+        &["--db", dir.path().to_str().unwrap()],
+    );
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "no table for a failed run");
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -513,18 +523,11 @@ fn lsm_exe_runs_the_lsm_engines_processes_from_that_binary() {
             env!("CARGO_BIN_EXE_lsm")
         ),
     );
-    let out = lsm(&[
-        "bench",
-        "--num",
+    let out = fillseq_run(
         "300",
-        "--benchmarks",
-        "fillseq",
-        "--engine",
         "lsm-sync,lsm-async",
-        "--no-probe",
-        "--lsm-exe",
-        wrapper.to_str().unwrap(),
-    ]);
+        &["--lsm-exe", wrapper.to_str().unwrap()],
+    );
     let stdout = success(&out);
     let ran = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = ran.lines().collect();
@@ -559,18 +562,7 @@ fn an_lsm_exe_that_is_not_this_lsm_is_a_usage_error() {
         (&other, "its --version printed \"other 1.0\""),
         (&missing, "cannot run it"),
     ] {
-        let out = lsm(&[
-            "bench",
-            "--num",
-            "100",
-            "--benchmarks",
-            "fillseq",
-            "--engine",
-            "lsm-sync",
-            "--no-probe",
-            "--lsm-exe",
-            exe.to_str().unwrap(),
-        ]);
+        let out = fillseq_run("100", "lsm-sync", &["--lsm-exe", exe.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{exe:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{stderr}");

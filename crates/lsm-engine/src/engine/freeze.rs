@@ -381,12 +381,10 @@ mod tests {
         assert!(!mem.wants_memory(0));
     }
 
-    /// Once the active memtable is within a quarter of its budget of full,
-    /// it wants a quarter of its budget prepared ahead (one 2 MiB chunk
-    /// before), and a freeze hands all of it to the next memtable.
-    #[test]
-    fn a_nearly_full_memtable_prepares_memory_for_the_next_one() {
-        const MIB: usize = 1 << 20;
+    const MIB: usize = 1 << 20;
+
+    /// An engine with 16 MiB memtables, in a new directory.
+    fn open_16_mib() -> (tempfile::TempDir, Arc<Engine>) {
         let dir = tempfile::tempdir().unwrap();
         let config = crate::LsmConfig::builder(dir.path())
             .memtable_bytes(16 * MIB)
@@ -395,6 +393,16 @@ mod tests {
             .build()
             .unwrap();
         let engine = Arc::new(Engine::open(config).unwrap());
+        (dir, engine)
+    }
+
+    /// Before any flush, once the active memtable is within a quarter of
+    /// its budget of full, it wants a quarter of its budget prepared ahead
+    /// (one 2 MiB chunk before), and a freeze hands all of it to the next
+    /// memtable.
+    #[test]
+    fn a_nearly_full_memtable_prepares_memory_for_the_next_one() {
+        let (_dir, engine) = open_16_mib();
         let mut freezer = engine.freezer().unwrap();
         let value = "v".repeat(1000);
         let mut i = 0u64;
@@ -434,15 +442,7 @@ mod tests {
     /// that much when the flush left another memtable frozen.
     #[test]
     fn the_memory_prepared_ahead_is_what_the_last_flush_needed() {
-        const MIB: usize = 1 << 20;
-        let dir = tempfile::tempdir().unwrap();
-        let config = crate::LsmConfig::builder(dir.path())
-            .memtable_bytes(16 * MIB)
-            .wal_sync(lsm_wal::SyncMode::Never)
-            .block_cache_bytes(0)
-            .build()
-            .unwrap();
-        let engine = Arc::new(Engine::open(config).unwrap());
+        let (_dir, engine) = open_16_mib();
         let mut freezer = engine.freezer().unwrap();
         let value = "v".repeat(1000);
         let mut i = 0u64;
