@@ -10,9 +10,9 @@
 //!
 //! By default each engine runs in its own child process ([`isolate`]);
 //! `--in-process` runs them all in this one; `--lsm-exe` runs the lsm
-//! engines' processes from another build (one without the peers' code). `--repeat N` runs each engine
-//! N times, interleaved across engines, and reports the median run of each
-//! workload ([`repeat`]). Before the engines, [`probe`] measures the disk's
+//! engines' processes from another build (one without the peers' code).
+//! `--repeat N` runs each engine N times, interleaved across engines, and
+//! reports the median run of each workload ([`repeat`]). Before the engines, [`probe`] measures the disk's
 //! synced-write rate and [`sched_probe`] how long a busy thread can go
 //! without running; after them, [`summary`] compares the better lsm
 //! engine with the best peer.
