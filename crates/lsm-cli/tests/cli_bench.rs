@@ -150,11 +150,24 @@ fn every_workload_prints_a_row_with_numbers_and_reads_find_what_fills_wrote() {
         }
     }
 
+    // readwhilewriting's writers are compared on their own line.
+    assert!(
+        stdout.contains("\nreadwhilewriting, its one writer: better lsm lsm-"),
+        "{stdout}"
+    );
+
     let all_lines: Vec<String> = std::fs::read_to_string(&json)
         .unwrap()
         .lines()
         .map(str::to_string)
         .collect();
+    for line in all_lines
+        .iter()
+        .filter(|l| l.contains("\"workload\":\"readwhilewriting\""))
+    {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(row["put_ops_per_sec"].as_f64().unwrap() > 0.0, "{line}");
+    }
     let (summaries, lines): (Vec<String>, Vec<String>) = all_lines
         .into_iter()
         .partition(|l| l.starts_with("{\"summary\":"));

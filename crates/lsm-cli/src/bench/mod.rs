@@ -540,6 +540,7 @@ fn make_row(
             .as_ref()
             .map(|l| l.quantile_micros(0.999)),
         put_max_us: outcome.put_latency.as_ref().map(|l| l.max_micros()),
+        put_ops_per_sec: outcome.put_ops_per_sec,
         user_bytes: outcome.user_bytes,
         disk_bytes: measured.disk_bytes,
         dir_bytes: measured.dir_bytes,
@@ -660,8 +661,10 @@ fn settings_notes(
     out.push_str(
         "- Summary: better lsm = the faster of the lsm-* engines on that workload; best peer = \
          the fastest other engine; lsm/peer = better lsm ops/s over best peer ops/s (above 1: \
-         lsm faster; n/a without a peer). The writing-workloads table shows lsm-sync, lsm-async, \
-         rocksdb (if run) and the best peer; its latencies are per put (for \
+         lsm faster; n/a without a peer). readwhilewriting's writers are compared on a line \
+         of their own: the lsm engine whose writer put the most per second against the peer \
+         whose writer did. The writing-workloads table shows lsm-sync, lsm-async, \
+         rocksdb (if run) and the best peer; its rates and latencies are per put (for \
          readwhilewriting those of its one writer; the main table's are per read).\n",
     );
     if let Some((probe, sched)) = probes {

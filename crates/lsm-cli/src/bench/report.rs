@@ -44,6 +44,9 @@ pub struct RowJson {
     /// The writer's maximum put latency in microseconds.
     #[serde(default)]
     pub put_max_us: Option<f64>,
+    /// The writer's puts per second over the same window.
+    #[serde(default)]
+    pub put_ops_per_sec: Option<f64>,
     /// Key + value bytes put.
     pub user_bytes: u64,
     /// Bytes the process wrote.
@@ -104,6 +107,8 @@ pub struct Row {
     pub put_p999_us: Option<f64>,
     /// The writer's maximum put latency.
     pub put_max_us: Option<f64>,
+    /// The writer's puts per second over the same window.
+    pub put_ops_per_sec: Option<f64>,
     /// Key + value bytes put.
     pub user_bytes: u64,
     /// Bytes the process wrote, and the `/proc/self/io` counter they came
@@ -150,6 +155,7 @@ impl Row {
             max_us: 4.0,
             put_p999_us: None,
             put_max_us: None,
+            put_ops_per_sec: None,
             user_bytes: 0,
             disk_bytes: None,
             dir_bytes: None,
@@ -241,6 +247,7 @@ impl Row {
             max_us: self.max_us,
             put_p999_us: self.put_p999_us,
             put_max_us: self.put_max_us,
+            put_ops_per_sec: self.put_ops_per_sec,
             user_bytes: self.user_bytes,
             disk_bytes_written: self.disk_bytes.map(|(bytes, _)| bytes),
             write_counter: self.disk_bytes.map(|(_, counter)| counter.to_string()),
@@ -309,6 +316,7 @@ impl Row {
             max_us: json.max_us,
             put_p999_us: json.put_p999_us,
             put_max_us: json.put_max_us,
+            put_ops_per_sec: json.put_ops_per_sec,
             user_bytes: json.user_bytes,
             disk_bytes,
             dir_bytes: json.dir_bytes,

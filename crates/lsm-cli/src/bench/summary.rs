@@ -15,8 +15,12 @@
 //!   `None` (n/a) without a peer, without an lsm engine, or when the best
 //!   peer measured 0 ops/s.
 //! - For writing workloads, rows of `lsm-sync`, `lsm-async`, `rocksdb` (if
-//!   it ran) and the best peer (once, if it is not `rocksdb`): p99.9 and
-//!   max latency, write amplification and peak RSS.
+//!   it ran) and the best peer (once, if it is not `rocksdb`): puts/s,
+//!   p99.9 and max latency, write amplification and peak RSS.
+//! - Where the timed operations are not the puts (`readwhilewriting`, whose
+//!   ops/s are reads), its writer's own comparison (`writer`): the lsm
+//!   engine whose writer put the most per second against the peer whose
+//!   writer did, and their ratio.
 
 use std::fmt::Write as _;
 
@@ -63,7 +67,8 @@ pub struct Tail {
     pub engine: String,
     /// True if it is the workload's best peer.
     pub best_peer: bool,
-    /// Its ops/s.
+    /// Its puts/s: its ops/s, or its writer's where the timed operations
+    /// are not the puts (`readwhilewriting`).
     pub ops_per_sec: f64,
     /// 99.9th percentile latency in microseconds.
     pub p999_us: f64,
@@ -97,6 +102,21 @@ pub struct WorkloadSummary {
     /// Tails of `lsm-sync`, `lsm-async`, `rocksdb` and the best peer
     /// (writing workloads only; empty otherwise).
     pub engines: Vec<Tail>,
+    /// Where the timed operations are not the puts (`readwhilewriting`):
+    /// the writers compared by puts/s.
+    pub writer: Option<WriterSummary>,
+}
+
+/// The writers of a workload whose timed operations are not its puts
+/// (`readwhilewriting`), compared by puts/s.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WriterSummary {
+    /// The lsm engine whose writer put the most per second, and that rate.
+    pub best_lsm: Option<Pick>,
+    /// The peer whose writer put the most per second, and that rate.
+    pub best_peer: Option<Pick>,
+    /// `best_lsm` puts/s over `best_peer` puts/s.
+    pub lsm_over_peer: Option<f64>,
 }
 
 impl WorkloadSummary {
@@ -125,8 +145,9 @@ fn tail(row: &Row, best_peer: bool) -> Tail {
     Tail {
         engine: row.engine.clone(),
         best_peer,
-        ops_per_sec: row.ops_per_sec(),
-        // Put latency: the writer's where the timed operations are reads.
+        // Puts and their latency: the writer's where the timed operations
+        // are reads.
+        ops_per_sec: row.put_ops_per_sec.unwrap_or(row.ops_per_sec()),
         p999_us: row.put_p999_us.unwrap_or(row.p999_us),
         max_us: row.put_max_us.unwrap_or(row.max_us),
         write_amp: row.write_amp().filter(|v| v.is_finite()),
@@ -191,9 +212,44 @@ pub fn summarize(rows: &[Row]) -> Vec<WorkloadSummary> {
                 not_durable_peer: not_durable_peer.map(pick),
                 lsm_over_peer,
                 engines,
+                writer: writer_summary(of_workload()),
             }
         })
         .collect()
+}
+
+/// The writers of `rows` compared by puts/s, if their rows carry a
+/// writer's rate (`readwhilewriting`); `None` otherwise.
+fn writer_summary<'a>(rows: impl Iterator<Item = &'a Row> + Clone) -> Option<WriterSummary> {
+    let fastest_writer = |lsm: bool| {
+        rows.clone()
+            .filter(|r| is_peer(&r.engine) != lsm)
+            .filter_map(|r| r.put_ops_per_sec.map(|rate| (r, rate)))
+            .fold(None, |best: Option<(&Row, f64)>, (r, rate)| match best {
+                Some((_, b)) if b >= rate => best,
+                _ => Some((r, rate)),
+            })
+            .map(|(r, rate)| Pick {
+                engine: r.engine.clone(),
+                ops_per_sec: rate,
+            })
+    };
+    let best_lsm = fastest_writer(true);
+    let best_peer = fastest_writer(false);
+    if best_lsm.is_none() && best_peer.is_none() {
+        return None;
+    }
+    let lsm_over_peer = match (&best_lsm, &best_peer) {
+        (Some(lsm), Some(peer)) if peer.ops_per_sec > 0.0 => {
+            Some(lsm.ops_per_sec / peer.ops_per_sec).filter(|r| r.is_finite())
+        }
+        _ => None,
+    };
+    Some(WriterSummary {
+        best_lsm,
+        best_peer,
+        lsm_over_peer,
+    })
 }
 
 fn na(value: Option<String>) -> String {
@@ -228,6 +284,22 @@ pub fn markdown(summaries: &[WorkloadSummary]) -> String {
         );
     }
     for s in summaries {
+        if let Some(w) = &s.writer {
+            let side = |p: &Option<Pick>| {
+                na(p.as_ref()
+                    .map(|p| format!("{} ({:.0} puts/s)", p.engine, p.ops_per_sec)))
+            };
+            let _ = writeln!(
+                out,
+                "\n{}, its one writer: better lsm {}, best peer {}, lsm/peer {}.",
+                s.workload,
+                side(&w.best_lsm),
+                side(&w.best_peer),
+                na(w.lsm_over_peer.map(|r| format!("{r:.2}"))),
+            );
+        }
+    }
+    for s in summaries {
         if let Some(left_out) = &s.not_durable_peer {
             let _ = writeln!(
                 out,
@@ -243,11 +315,12 @@ pub fn markdown(summaries: &[WorkloadSummary]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nWriting workloads: tail latency, write amplification and peak RSS.\n"
+        "\nWriting workloads: puts/s (for readwhilewriting its writer's), tail latency, \
+         write amplification and peak RSS.\n"
     );
     let _ = writeln!(
         out,
-        "| workload | engine | ops/s | p99.9 µs | max µs | w-amp | peak RSS MiB |"
+        "| workload | engine | puts/s | p99.9 µs | max µs | w-amp | peak RSS MiB |"
     );
     let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for s in writing {
@@ -398,24 +471,64 @@ mod tests {
     }
 
     /// `readwhilewriting` times reads; its tail columns are the writer's
-    /// put latencies, which the row carries separately.
+    /// puts/s and put latencies, which the row carries separately.
     #[test]
-    fn tail_columns_use_the_writers_put_latency_when_the_row_has_one() {
+    fn tail_columns_use_the_writers_puts_when_the_row_has_them() {
         let mut rww = row("lsm-async", "readwhilewriting", 1000.0);
         rww.put_p999_us = Some(12.5);
         rww.put_max_us = Some(900.0);
+        rww.put_ops_per_sec = Some(250.0);
         let rows = [rww, row("lsm-sync", "readwhilewriting", 500.0)];
         let s = &summarize(&rows)[0];
         assert!(s.writes);
-        let tails: Vec<(&str, f64, f64)> = s
+        let tails: Vec<(&str, f64, f64, f64)> = s
             .engines
             .iter()
-            .map(|t| (t.engine.as_str(), t.p999_us, t.max_us))
+            .map(|t| (t.engine.as_str(), t.ops_per_sec, t.p999_us, t.max_us))
             .collect();
         assert_eq!(
             tails,
-            [("lsm-sync", 50.0, 500.0), ("lsm-async", 12.5, 900.0)]
+            [
+                ("lsm-sync", 500.0, 50.0, 500.0),
+                ("lsm-async", 250.0, 12.5, 900.0)
+            ]
         );
+    }
+
+    /// The writers of `readwhilewriting` are compared on their own: the
+    /// fastest lsm writer against the fastest peer writer, whatever the
+    /// readers did.
+    #[test]
+    fn readwhilewriting_compares_its_writers_by_puts_per_second() {
+        let with_writer = |engine: &str, reads: f64, puts: f64| {
+            let mut r = row(engine, "readwhilewriting", reads);
+            r.put_ops_per_sec = Some(puts);
+            r
+        };
+        let rows = [
+            with_writer("lsm-sync", 3000.0, 150.0),
+            with_writer("lsm-async", 2800.0, 180.0),
+            with_writer("redb", 2000.0, 2.0),
+            with_writer("fjall", 1200.0, 120.0),
+        ];
+        let s = &summarize(&rows)[0];
+        assert_eq!(s.best_peer.as_ref().unwrap().engine, "redb", "by reads");
+        let w = s.writer.as_ref().unwrap();
+        assert_eq!(w.best_lsm.as_ref().unwrap().engine, "lsm-async");
+        assert_eq!(w.best_peer.as_ref().unwrap().engine, "fjall");
+        assert!((w.lsm_over_peer.unwrap() - 1.5).abs() < 1e-9);
+        let table = markdown(&summarize(&rows));
+        assert!(
+            table.contains(
+                "readwhilewriting, its one writer: better lsm lsm-async (180 puts/s), \
+                 best peer fjall (120 puts/s), lsm/peer 1.50."
+            ),
+            "{table}"
+        );
+        // Workloads that time their puts have no writer summary.
+        assert!(summarize(&[row("lsm-sync", "fillseq", 10.0)])[0]
+            .writer
+            .is_none());
     }
 
     #[test]

@@ -279,6 +279,9 @@ pub struct Outcome {
     /// Per-put latency where the timed operations are not the puts
     /// (`readwhilewriting`'s writer).
     pub put_latency: Option<Latency>,
+    /// Puts per second over the timed window where the timed operations
+    /// are not the puts (`readwhilewriting`'s writer).
+    pub put_ops_per_sec: Option<f64>,
     /// Anything else worth a word in the report.
     pub note: String,
 }
@@ -362,6 +365,7 @@ fn put_keys(
         user_bytes: ops * params.entry_bytes(),
         found: None,
         put_latency: None,
+        put_ops_per_sec: None,
         note: String::new(),
     })
 }
@@ -404,6 +408,7 @@ fn read_random(
         user_bytes: 0,
         found: Some((found, params.reads)),
         put_latency: None,
+        put_ops_per_sec: None,
         note: String::new(),
     })
 }
@@ -434,6 +439,7 @@ fn seek_random(engine: &dyn KvEngine, params: &WorkloadParams) -> Result<Outcome
         user_bytes: 0,
         found: Some((exact, seeks)),
         put_latency: None,
+        put_ops_per_sec: None,
         note: format!("{:.1} entries/seek", entries as f64 / seeks as f64),
     })
 }
@@ -454,6 +460,7 @@ fn read_seq(engine: &dyn KvEngine, live: &LiveKeys) -> Result<Outcome> {
         user_bytes: 0,
         found: Some((entries, live.count())),
         put_latency: None,
+        put_ops_per_sec: None,
         note: "latency per entry".to_string(),
     })
 }
@@ -516,6 +523,7 @@ fn fill_sync(
         user_bytes: ops * params.entry_bytes(),
         found: None,
         put_latency: None,
+        put_ops_per_sec: None,
         note: if threads == 1 {
             "1 thread, synced puts".to_string()
         } else {
@@ -627,6 +635,7 @@ fn read_while_writing(
             writer.latency.max_micros(),
         ),
         put_latency: Some(writer.latency),
+        put_ops_per_sec: Some(writer.puts as f64 / secs),
     })
 }
 
