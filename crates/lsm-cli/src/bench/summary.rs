@@ -184,9 +184,7 @@ pub fn summarize(rows: &[Row]) -> Vec<WorkloadSummary> {
                 best_peer.is_none_or(|peer| left_out.ops_per_sec() > peer.ops_per_sec())
             });
             let lsm_over_peer = match (best_lsm, best_peer) {
-                (Some(lsm), Some(peer)) if peer.ops_per_sec() > 0.0 => {
-                    Some(lsm.ops_per_sec() / peer.ops_per_sec()).filter(|r| r.is_finite())
-                }
+                (Some(lsm), Some(peer)) => ratio(lsm.ops_per_sec(), peer.ops_per_sec()),
                 _ => None,
             };
             let writes = Workload::from_name(workload).is_some_and(Workload::writes);
@@ -218,6 +216,12 @@ pub fn summarize(rows: &[Row]) -> Vec<WorkloadSummary> {
         .collect()
 }
 
+/// `lsm` over `peer`; `None` when the peer measured 0 (or the ratio is
+/// not finite).
+fn ratio(lsm: f64, peer: f64) -> Option<f64> {
+    Some(lsm / peer).filter(|r| peer > 0.0 && r.is_finite())
+}
+
 /// The writers of `rows` compared by puts/s, if their rows carry a
 /// writer's rate (`readwhilewriting`); `None` otherwise.
 fn writer_summary<'a>(rows: impl Iterator<Item = &'a Row> + Clone) -> Option<WriterSummary> {
@@ -240,9 +244,7 @@ fn writer_summary<'a>(rows: impl Iterator<Item = &'a Row> + Clone) -> Option<Wri
         return None;
     }
     let lsm_over_peer = match (&best_lsm, &best_peer) {
-        (Some(lsm), Some(peer)) if peer.ops_per_sec > 0.0 => {
-            Some(lsm.ops_per_sec / peer.ops_per_sec).filter(|r| r.is_finite())
-        }
+        (Some(lsm), Some(peer)) => ratio(lsm.ops_per_sec, peer.ops_per_sec),
         _ => None,
     };
     Some(WriterSummary {
