@@ -200,9 +200,9 @@ impl Engine {
     /// True when the active memtable has less memory faulted in ahead of
     /// its next inserts than it should: an insert took what
     /// [`Engine::prepare_memtable_memory`] prepared (or none was), or the
-    /// memtable came within a quarter of its budget of full, when it keeps
-    /// a quarter of its budget prepared for the next memtable. A hint for
-    /// the thread that prepares it; a relaxed load.
+    /// memtable came within its reserve of full, when it keeps that
+    /// reserve prepared for the next memtable (`Engine::memory_ahead`).
+    /// A hint for the thread that prepares it; a relaxed load.
     pub fn memtable_wants_memory(&self) -> bool {
         self.memtable_wants_memory.load(Ordering::Relaxed)
     }
