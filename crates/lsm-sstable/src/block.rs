@@ -29,6 +29,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::format::BLOCK_TRAILER_BYTES;
 use bytes::Bytes;
 use lsm_core::coding::{get_varint32, put_fixed32, put_varint32};
 use lsm_core::compare_internal_keys;
@@ -94,16 +95,26 @@ impl BlockBuilder {
         self.buf.len() + 4 * self.restarts.len() + 4
     }
 
+    /// Builds the next block in `buffer` (emptied), the last block's
+    /// buffer back from sealing, instead of growing a new one.
+    pub fn reuse_buffer(&mut self, mut buffer: Vec<u8>) {
+        if self.buf.capacity() < buffer.capacity() {
+            buffer.clear();
+            self.buf = buffer;
+        }
+    }
+
     /// True when no entry has been added since the last `finish`.
     pub fn is_empty(&self) -> bool {
         self.entries == 0
     }
 
     /// Appends the restart array and returns the block bytes, leaving the
-    /// builder empty for the next block.
+    /// builder empty for the next block. The bytes have room for the block
+    /// trailer, so sealing them uncompressed does not reallocate.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = std::mem::take(&mut self.buf);
-        out.reserve_exact(4 * self.restarts.len() + 4);
+        out.reserve_exact(4 * self.restarts.len() + 4 + BLOCK_TRAILER_BYTES);
         for &restart in &self.restarts {
             put_fixed32(&mut out, restart);
         }

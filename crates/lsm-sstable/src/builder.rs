@@ -221,10 +221,13 @@ impl<'fs> TableBuilder<'fs> {
             self.flush_data_block()?;
         }
 
-        let filter = match &self.filter {
+        // The filter's hashes (8 bytes a key) are freed before the index
+        // block is sealed: both are large at the end of a flush, while the
+        // memtable it came from is still held.
+        let filter = match self.filter.take() {
             Some(filter) => {
                 let raw = filter.finish(self.options.bloom_bits_per_key);
-                self.write_block(&raw, Compression::None, "filter")?
+                self.write_block(raw, Compression::None, "filter")?
             }
             None => BlockHandle::default(),
         };
@@ -232,7 +235,7 @@ impl<'fs> TableBuilder<'fs> {
         // The index is sealed before the properties are written so the
         // properties can record the final file size.
         let index_raw = self.index_block.finish();
-        let index = self.seal_checked(&index_raw, self.options.compression, "index")?;
+        let index = self.seal_checked(index_raw, self.options.compression, "index")?;
         let mut properties = TableProperties {
             format_version: FORMAT_VERSION,
             entries: self.stats.entries,
@@ -251,7 +254,7 @@ impl<'fs> TableBuilder<'fs> {
         properties.file_bytes =
             self.offset + (properties_len + index.bytes.len() + FOOTER_BYTES) as u64;
         let properties_handle =
-            self.write_block(&properties.encode(), Compression::None, "properties")?;
+            self.write_block(properties.encode(), Compression::None, "properties")?;
         let index_handle = self.append_sealed(&index)?;
         let footer = Footer {
             filter,
@@ -270,7 +273,10 @@ impl<'fs> TableBuilder<'fs> {
     fn flush_data_block(&mut self) -> Result<()> {
         debug_assert!(!self.data_block.is_empty());
         let raw = self.data_block.finish();
-        let handle = self.write_block(&raw, self.options.compression, "data")?;
+        let sealed = self.seal_checked(raw, self.options.compression, "data")?;
+        let handle = self.append_sealed(&sealed)?;
+        // The next block is built in this one's buffer.
+        self.data_block.reuse_buffer(sealed.into_buffer());
         let mut handle_bytes = Vec::with_capacity(20);
         handle.put_varints(&mut handle_bytes);
         // The index key is the block's last key: the first index entry whose
@@ -282,7 +288,7 @@ impl<'fs> TableBuilder<'fs> {
 
     fn seal_checked(
         &self,
-        raw: &[u8],
+        raw: Vec<u8>,
         compression: Compression,
         what: &'static str,
     ) -> Result<SealedBlock> {
@@ -299,7 +305,7 @@ impl<'fs> TableBuilder<'fs> {
 
     fn write_block(
         &mut self,
-        raw: &[u8],
+        raw: Vec<u8>,
         compression: Compression,
         what: &'static str,
     ) -> Result<BlockHandle> {

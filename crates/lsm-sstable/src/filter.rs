@@ -17,6 +17,8 @@
 
 use lsm_core::coding::{get_fixed32, get_fixed64, put_fixed32, put_fixed64};
 
+use crate::format::BLOCK_TRAILER_BYTES;
+
 /// Bits in one bloom line.
 const LINE_BITS: u32 = 512;
 /// Bytes in one bloom line.
@@ -125,12 +127,16 @@ impl FilterBuilder {
         lines_for(self.keys(), bits_per_key) as usize * LINE_BYTES + FILTER_TRAILER_BYTES
     }
 
-    /// The filter block for the keys added. REQUIRES: `bits_per_key >= 1`.
+    /// The filter block for the keys added, with room for the block
+    /// trailer (sealing it does not reallocate). REQUIRES: `bits_per_key >=
+    /// 1`.
     pub fn finish(&self, bits_per_key: u32) -> Vec<u8> {
         let keys = self.keys();
         let lines = lines_for(keys, bits_per_key);
         let probes = probes_for(bits_per_key);
-        let mut out = vec![0u8; lines as usize * LINE_BYTES];
+        let bits_len = lines as usize * LINE_BYTES;
+        let mut out = Vec::with_capacity(bits_len + FILTER_TRAILER_BYTES + BLOCK_TRAILER_BYTES);
+        out.resize(bits_len, 0);
         for chunk in &self.chunks {
             for &h in chunk {
                 let line = &mut out[line_of(h, lines) * LINE_BYTES..][..LINE_BYTES];

@@ -166,31 +166,40 @@ impl SealedBlock {
     pub fn stored_size(&self) -> u64 {
         (self.bytes.len() - BLOCK_TRAILER_BYTES) as u64
     }
+
+    /// The emptied buffer, to build the next block in.
+    pub fn into_buffer(self) -> Vec<u8> {
+        let mut bytes = self.bytes;
+        bytes.clear();
+        bytes
+    }
 }
 
 /// Compresses `raw` if asked and worthwhile (saves at least 12.5%), then
-/// appends the trailer.
-pub(crate) fn seal_block(raw: &[u8], compression: Compression) -> SealedBlock {
-    let mut bytes = Vec::new();
-    let mut kind = COMPRESSION_NONE;
+/// appends the trailer. Left uncompressed, `raw`'s own buffer takes the
+/// trailer: no copy (a flush's filter and index blocks are half a MiB
+/// each), and no reallocation when `raw` has [`BLOCK_TRAILER_BYTES`] to
+/// spare.
+pub(crate) fn seal_block(raw: Vec<u8>, compression: Compression) -> SealedBlock {
     if compression == Compression::Lz4 && raw.len() >= 16 {
-        let mut stored = Vec::with_capacity(raw.len() / 2 + 16);
+        let mut stored = Vec::with_capacity(raw.len() / 2 + 16 + BLOCK_TRAILER_BYTES);
         // raw.len() <= MAX_BLOCK_BYTES (checked by the builder) fits u32.
         put_fixed32(&mut stored, raw.len() as u32);
-        stored.extend_from_slice(&lz4_flex::block::compress(raw));
+        stored.extend_from_slice(&lz4_flex::block::compress(&raw));
         if stored.len() <= raw.len() - raw.len() / 8 {
-            bytes = stored;
-            kind = COMPRESSION_LZ4;
+            return with_trailer(stored, COMPRESSION_LZ4);
         }
     }
-    if kind == COMPRESSION_NONE {
-        bytes.reserve_exact(raw.len() + BLOCK_TRAILER_BYTES);
-        bytes.extend_from_slice(raw);
-    }
-    let crc = mask_crc(crc32_parts(&[&bytes, &[kind]]));
-    bytes.push(kind);
-    put_fixed32(&mut bytes, crc);
-    SealedBlock { bytes }
+    with_trailer(raw, COMPRESSION_NONE)
+}
+
+/// `stored` followed by the trailer for a block of compression `kind`.
+fn with_trailer(mut stored: Vec<u8>, kind: u8) -> SealedBlock {
+    let crc = mask_crc(crc32_parts(&[&stored, &[kind]]));
+    stored.reserve_exact(BLOCK_TRAILER_BYTES);
+    stored.push(kind);
+    put_fixed32(&mut stored, crc);
+    SealedBlock { bytes: stored }
 }
 
 /// Reads the block at `handle` from `file`, verifies its trailer checksum
@@ -318,7 +327,7 @@ mod tests {
     #[test]
     fn lz4_is_used_only_when_it_saves_an_eighth() {
         let compressible = vec![7u8; 4096];
-        let sealed = seal_block(&compressible, Compression::Lz4);
+        let sealed = seal_block(compressible, Compression::Lz4);
         assert!(sealed.stored_size() < 1000);
         assert_eq!(sealed.bytes[sealed.bytes.len() - 5], COMPRESSION_LZ4);
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -330,7 +339,7 @@ mod tests {
                 (state >> 24) as u8
             })
             .collect();
-        let sealed = seal_block(&noise, Compression::Lz4);
+        let sealed = seal_block(noise, Compression::Lz4);
         assert_eq!(sealed.stored_size(), 4096);
         assert_eq!(sealed.bytes[4096], COMPRESSION_NONE);
     }
@@ -348,7 +357,7 @@ mod tests {
         #[test]
         fn sealed_block_decodes_to_its_input(raw in proptest::collection::vec(0u8..4, 0..3000), lz4 in any::<bool>()) {
             let compression = if lz4 { Compression::Lz4 } else { Compression::None };
-            let sealed = seal_block(&raw, compression);
+            let sealed = seal_block(raw.clone(), compression);
             let len = sealed.bytes.len();
             let kind = sealed.bytes[len - 5];
             let stored = sealed.bytes[..len - 5].to_vec();
