@@ -92,11 +92,13 @@ impl LsmConfig {
                 level_ratio: 10,
                 l0_trigger: 4,
                 block_cache_bytes: 64 << 20,
-                // Small: a streaming writer keeps the queue full, and a
-                // freeze drains it while that writer waits (put_latency_trace,
-                // 1M puts: slowest put 34 ms with 4096, 8-11 ms with 1024,
-                // 5 ms with 256, throughput the same).
-                apply_queue_max: 256,
+                // Deep enough to hold a writer's puts while the applier is
+                // descheduled for a few ms (readwhilewriting's writer did
+                // 225-268k puts/s against 178-197k with 256). A freeze no
+                // longer drains a full queue under the gate (writers apply
+                // inline while the applier is away), so the depth no
+                // longer bounds the slowest put (docs/async.md).
+                apply_queue_max: 4096,
                 // A writer that finds the queue full inserts beside the
                 // applier at once rather than wait for a slot: waiting
                 // made it yield its core (`docs/async.md`).

@@ -129,10 +129,6 @@ const STREAMING_GAP_NANOS: u64 = 20_000;
 /// recorded as a stall (see `Pipeline::apply_or_enqueue`).
 const QUEUE_STALL_MIN: Duration = Duration::from_micros(100);
 
-/// A streaming writer queues only while fewer writes than this wait (see
-/// `Pipeline::stream_to_applier`).
-const STREAM_QUEUE_MAX: usize = 256;
-
 /// A writer streams to the applier only while applying an operation costs
 /// at least this much (see [`ApplyCost`]).
 const STREAM_APPLY_MIN_NANOS: u64 = 1_000;
@@ -217,9 +213,10 @@ fn emptied_spare(mut batch: WriteBatch) -> Option<WriteBatch> {
     })
 }
 
-/// Emptied batches kept for reuse: a streaming writer's batches are
-/// applied (and emptied) by the applier, at most a queue's length behind.
-const SPARE_BATCHES: usize = STREAM_QUEUE_MAX + 16;
+/// Emptied batches kept for reuse: a streaming writer's batches come back
+/// from the applier in runs as long as the queue was; the ones past this
+/// many are freed (each holds an allocation).
+const SPARE_BATCHES: usize = 272;
 
 /// Batches whose encoding was longer than this are dropped after use, not
 /// kept as spares (a spare holds its allocation).
@@ -413,7 +410,7 @@ impl Pipeline {
     /// of inserting it itself: writes arrive back to back (see
     /// `streaming`), so the WAL appends and the memtable inserts run on two
     /// cores at once; inserts cost more than the hand-off ([`ApplyCost`]);
-    /// the memtable has room; the queue is short; no frozen memtable waits
+    /// the memtable has room; the queue is not full; no frozen memtable waits
     /// for the flusher. When writes are spaced out, applying inline makes
     /// them visible sooner and costs no thread hand-off.
     ///
@@ -437,7 +434,7 @@ impl Pipeline {
         self.apply_cost.dear()
             && self.streaming()
             && fill == MemtableFill::Room
-            && self.queue_rx.len() < STREAM_QUEUE_MAX
+            && !self.queue_tx.is_full()
             && !self.applier_away.load(Ordering::Relaxed)
             && self.engine.immutable_count() == 0
     }
@@ -614,7 +611,7 @@ impl Pipeline {
                 // inside the insert that first needs it (a fresh huge page
                 // took 0.5-3.5 ms to touch). Not away: the core lock is
                 // free, so writers apply inline, and streaming writers
-                // queue at most `STREAM_QUEUE_MAX` writes before they do.
+                // queue until the queue is full before they do.
                 self.engine.prepare_memtable_memory();
             }
         }
