@@ -1,4 +1,5 @@
-//! Table benchmarks: build 100k entries (16-byte keys, 100-byte values),
+//! Table benchmarks: build 100k entries (16-byte keys, 100-byte values;
+//! the filter sized as the keys come, or up front as a flush does it),
 //! point lookups that hit and miss (misses filtered by the bloom filter;
 //! a miss probing four tables, its filter hash computed per table or once),
 //! seeks forwards and backwards, a full scan each way, and point lookups
@@ -31,7 +32,20 @@ fn build(path: &Path) {
 }
 
 fn build_entries(path: &Path, entries: u64) {
-    let mut builder = TableBuilder::create(&OsFileSystem, path, TableOptions::default()).unwrap();
+    build_with(path, entries, TableOptions::default());
+}
+
+/// [`build`], its filter sized up front for the entries (as a flush does).
+fn build_filter_sized(path: &Path) {
+    let options = TableOptions {
+        filter_capacity: Some(ENTRIES),
+        ..TableOptions::default()
+    };
+    build_with(path, ENTRIES, options);
+}
+
+fn build_with(path: &Path, entries: u64, options: TableOptions) {
+    let mut builder = TableBuilder::create(&OsFileSystem, path, options).unwrap();
     let value = [b'v'; 100];
     for i in 0..entries {
         // Even indexes only, so odd ones are guaranteed misses.
@@ -54,6 +68,9 @@ fn benches(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(ENTRIES));
     group.bench_function("build_100k", |b| b.iter(|| build(&path)));
+    group.bench_function("build_100k_filter_sized", |b| {
+        b.iter(|| build_filter_sized(&path))
+    });
 
     build(&path);
     let cache = BlockCache::new(64 << 20);

@@ -87,7 +87,8 @@ impl<'fs> TableBuilder<'fs> {
             file,
             data_block: BlockBuilder::new(options.restart_interval),
             index_block: BlockBuilder::new(INDEX_RESTART_INTERVAL),
-            filter: (options.bloom_bits_per_key > 0).then(FilterBuilder::default),
+            filter: (options.bloom_bits_per_key > 0)
+                .then(|| FilterBuilder::new(options.bloom_bits_per_key, options.filter_capacity)),
             options,
             last_key: Vec::new(),
             offset: 0,
@@ -226,7 +227,7 @@ impl<'fs> TableBuilder<'fs> {
         // memtable it came from is still held.
         let filter = match self.filter.take() {
             Some(filter) => {
-                let raw = filter.finish(self.options.bloom_bits_per_key);
+                let raw = filter.finish();
                 self.write_block(raw, Compression::None, "filter")?
             }
             None => BlockHandle::default(),

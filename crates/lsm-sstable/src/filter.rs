@@ -17,7 +17,7 @@
 
 use lsm_core::coding::{get_fixed32, get_fixed64, put_fixed32, put_fixed64};
 
-use crate::format::BLOCK_TRAILER_BYTES;
+use crate::format::{BLOCK_TRAILER_BYTES, MAX_BLOCK_BYTES};
 
 /// Bits in one bloom line.
 const LINE_BITS: u32 = 512;
@@ -91,66 +91,119 @@ fn probe_bits(h: u64, probes: u8) -> impl Iterator<Item = u32> {
 /// mmap threshold (128 KiB).
 const HASHES_PER_CHUNK: usize = 8192;
 
-/// Collects user-key hashes while a table is built, in chunks of
-/// [`HASHES_PER_CHUNK`] rather than one growing `Vec`: a 64 MiB memtable's
+/// Builds a table's filter block as its keys are added.
+///
+/// Sized for the keys added (no capacity given, as for a compaction's
+/// output), it keeps every key's hash until [`FilterBuilder::finish`]
+/// knows how many lines to make: 8 bytes a key, in chunks of
+/// [`HASHES_PER_CHUNK`] rather than one growing `Vec` (a 64 MiB memtable's
 /// flush hashes about 460k keys, and one 4 MiB vector, once freed, raised
 /// glibc's mmap threshold to its size, after which buffers up to that size
-/// came from malloc's arenas and stayed resident when freed (see README,
+/// came from malloc's arenas and stayed resident when freed; see README,
 /// "Performance").
-#[derive(Debug, Default)]
+///
+/// Given a capacity (a flush: the memtable's entries, an upper bound on
+/// its distinct keys), it sizes the lines for that many keys at once and
+/// sets each key's bits as it comes: a tenth of the memory for 10 bits a
+/// key, and the same block as the hashes would give when the capacity is
+/// the number of keys added.
+#[derive(Debug)]
 pub(crate) struct FilterBuilder {
-    chunks: Vec<Vec<u64>>,
+    bits_per_key: u32,
+    probes: u8,
+    /// Distinct user keys added.
+    keys: u64,
+    state: FilterState,
+}
+
+#[derive(Debug)]
+enum FilterState {
+    /// Every key's hash, kept until the number of lines is known.
+    Hashes(Vec<Vec<u64>>),
+    /// The lines, sized up front; `bits` has room for the filter's and
+    /// the block's trailers.
+    Lines { bits: Vec<u8>, lines: u32 },
 }
 
 impl FilterBuilder {
+    /// A filter of `bits_per_key` (REQUIRES: `>= 1`) for the keys to be
+    /// added, sized for `capacity` keys if given and if a filter of that
+    /// many fits in a block ([`MAX_BLOCK_BYTES`]); else for the keys
+    /// added. More keys than `capacity` only raise the false-positive rate.
+    pub fn new(bits_per_key: u32, capacity: Option<u64>) -> FilterBuilder {
+        let lines = capacity
+            .and_then(|keys| usize::try_from(keys).ok())
+            .map(|keys| lines_for(keys, bits_per_key))
+            .filter(|&lines| {
+                (lines as usize).saturating_mul(LINE_BYTES) + FILTER_TRAILER_BYTES
+                    <= MAX_BLOCK_BYTES
+            });
+        let state = match lines {
+            Some(lines) => {
+                let len = lines as usize * LINE_BYTES;
+                let mut bits = Vec::with_capacity(len + FILTER_TRAILER_BYTES + BLOCK_TRAILER_BYTES);
+                bits.resize(len, 0);
+                FilterState::Lines { bits, lines }
+            }
+            None => FilterState::Hashes(Vec::new()),
+        };
+        FilterBuilder {
+            bits_per_key,
+            probes: probes_for(bits_per_key),
+            keys: 0,
+            state,
+        }
+    }
+
     /// Adds a user key. Callers add each distinct user key once.
     pub fn add(&mut self, user_key: &[u8]) {
         let hash = filter_hash(user_key);
-        match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < HASHES_PER_CHUNK => chunk.push(hash),
-            _ => {
-                let mut chunk = Vec::with_capacity(HASHES_PER_CHUNK);
-                chunk.push(hash);
-                self.chunks.push(chunk);
-            }
+        self.keys += 1;
+        match &mut self.state {
+            FilterState::Lines { bits, lines } => set_bits(bits, *lines, hash, self.probes),
+            FilterState::Hashes(chunks) => match chunks.last_mut() {
+                Some(chunk) if chunk.len() < HASHES_PER_CHUNK => chunk.push(hash),
+                _ => {
+                    let mut chunk = Vec::with_capacity(HASHES_PER_CHUNK);
+                    chunk.push(hash);
+                    chunks.push(chunk);
+                }
+            },
         }
-    }
-
-    /// Keys added so far.
-    fn keys(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
-    }
-
-    /// Bytes the finished filter will take for `bits_per_key`.
-    #[cfg(test)]
-    pub fn estimated_size(&self, bits_per_key: u32) -> usize {
-        lines_for(self.keys(), bits_per_key) as usize * LINE_BYTES + FILTER_TRAILER_BYTES
     }
 
     /// The filter block for the keys added, with room for the block
-    /// trailer (sealing it does not reallocate). REQUIRES: `bits_per_key >=
-    /// 1`.
-    pub fn finish(&self, bits_per_key: u32) -> Vec<u8> {
-        let keys = self.keys();
-        let lines = lines_for(keys, bits_per_key);
-        let probes = probes_for(bits_per_key);
-        let bits_len = lines as usize * LINE_BYTES;
-        let mut out = Vec::with_capacity(bits_len + FILTER_TRAILER_BYTES + BLOCK_TRAILER_BYTES);
-        out.resize(bits_len, 0);
-        for chunk in &self.chunks {
-            for &h in chunk {
-                let line = &mut out[line_of(h, lines) * LINE_BYTES..][..LINE_BYTES];
-                for bit in probe_bits(h, probes) {
-                    line[(bit / 8) as usize] |= 1 << (bit % 8);
+    /// trailer (sealing it does not reallocate).
+    pub fn finish(self) -> Vec<u8> {
+        let (mut out, lines) = match self.state {
+            FilterState::Lines { bits, lines } => (bits, lines),
+            FilterState::Hashes(chunks) => {
+                let keys = usize::try_from(self.keys).unwrap_or(usize::MAX);
+                let lines = lines_for(keys, self.bits_per_key);
+                let len = lines as usize * LINE_BYTES;
+                let mut out = Vec::with_capacity(len + FILTER_TRAILER_BYTES + BLOCK_TRAILER_BYTES);
+                out.resize(len, 0);
+                for hash in chunks.iter().flatten() {
+                    set_bits(&mut out, lines, *hash, self.probes);
                 }
+                (out, lines)
             }
-        }
-        put_fixed64(&mut out, keys as u64);
-        put_fixed32(&mut out, bits_per_key);
+        };
+        put_fixed64(&mut out, self.keys);
+        put_fixed32(&mut out, self.bits_per_key);
         put_fixed32(&mut out, lines);
-        out.push(probes);
+        out.push(self.probes);
         out.push(FILTER_KIND_BLOCKED_BLOOM_V1);
         out
+    }
+}
+
+/// Sets the bits of the key whose [`filter_hash`] is `hash` in `bits`, the
+/// `lines` lines of a filter with `probes` probes.
+fn set_bits(bits: &mut [u8], lines: u32, hash: u64, probes: u8) {
+    let line = &mut bits[line_of(hash, lines) * LINE_BYTES..][..LINE_BYTES];
+    for bit in probe_bits(hash, probes) {
+        line[(bit / 8) as usize] |= 1 << (bit % 8);
     }
 }
 
@@ -255,13 +308,28 @@ mod tests {
     use proptest::prelude::*;
 
     fn build(keys: impl Iterator<Item = Vec<u8>>, bits_per_key: u32) -> BloomFilter {
-        let mut builder = FilterBuilder::default();
+        BloomFilter::parse(build_block(keys, bits_per_key, None)).unwrap()
+    }
+
+    /// The filter block of `keys`, sized for `capacity` keys if given.
+    fn build_block(
+        keys: impl Iterator<Item = Vec<u8>>,
+        bits_per_key: u32,
+        capacity: Option<u64>,
+    ) -> Vec<u8> {
+        let mut builder = FilterBuilder::new(bits_per_key, capacity);
+        let mut added = 0;
         for key in keys {
             builder.add(&key);
+            added += 1;
         }
-        let block = builder.finish(bits_per_key);
-        assert_eq!(block.len(), builder.estimated_size(bits_per_key));
-        BloomFilter::parse(block).unwrap()
+        let block = builder.finish();
+        let lines = lines_for(capacity.map_or(added, |c| c as usize), bits_per_key);
+        assert_eq!(
+            block.len(),
+            lines as usize * LINE_BYTES + FILTER_TRAILER_BYTES
+        );
+        block
     }
 
     #[test]
@@ -317,18 +385,76 @@ mod tests {
     #[test]
     fn hashes_are_kept_in_bounded_chunks_and_all_reach_the_filter() {
         let n = 2 * HASHES_PER_CHUNK + 1;
-        let mut builder = FilterBuilder::default();
+        let mut builder = FilterBuilder::new(10, None);
         for i in 0..n {
             builder.add(format!("k{i}").as_bytes());
         }
-        assert_eq!(builder.chunks.len(), 3);
-        assert!(builder
-            .chunks
-            .iter()
-            .all(|c| c.capacity() == HASHES_PER_CHUNK));
-        let filter = BloomFilter::parse(builder.finish(10)).unwrap();
+        let FilterState::Hashes(chunks) = &builder.state else {
+            panic!("no capacity given, yet the lines were sized");
+        };
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks.iter().all(|c| c.capacity() == HASHES_PER_CHUNK));
+        let filter = BloomFilter::parse(builder.finish()).unwrap();
         assert_eq!(filter.info().keys, n as u64);
         assert!((0..n).all(|i| filter.may_contain(format!("k{i}").as_bytes())));
+    }
+
+    /// Sized for exactly the keys added, the filter set as keys come is the
+    /// filter built from the kept hashes, byte for byte.
+    #[test]
+    fn a_capacity_of_the_keys_added_gives_the_same_block() {
+        for n in [0u64, 1, 7, 1000, 20_000] {
+            let keys = || (0..n).map(|i| format!("key-{i}").into_bytes());
+            for bpk in [1, 10, 23] {
+                assert_eq!(
+                    build_block(keys(), bpk, Some(n)),
+                    build_block(keys(), bpk, None),
+                    "{n} keys, {bpk} bits/key"
+                );
+            }
+        }
+    }
+
+    /// A capacity above the keys added sizes the lines for it: keys still
+    /// counts the keys added, and every one is found.
+    #[test]
+    fn a_larger_capacity_sizes_the_lines_and_finds_every_key() {
+        let block = build_block(
+            (0..300u32).map(|i| i.to_be_bytes().to_vec()),
+            10,
+            Some(1000),
+        );
+        let filter = BloomFilter::parse(block).unwrap();
+        let info = filter.info();
+        assert_eq!((info.keys, info.bits), (300, 20 * 512));
+        assert!((0..300u32).all(|i| filter.may_contain(&i.to_be_bytes())));
+    }
+
+    /// More keys than the capacity are all still found (only the
+    /// false-positive rate rises).
+    #[test]
+    fn keys_past_the_capacity_are_found() {
+        let block = build_block(
+            (0..5000u32).map(|i| i.to_be_bytes().to_vec()),
+            10,
+            Some(100),
+        );
+        let filter = BloomFilter::parse(block).unwrap();
+        assert_eq!(filter.info().bits, 2 * 512);
+        assert!((0..5000u32).all(|i| filter.may_contain(&i.to_be_bytes())));
+    }
+
+    /// A capacity whose filter would not fit in a block is ignored: the
+    /// filter is sized for the keys added.
+    #[test]
+    fn a_capacity_too_large_for_a_block_is_ignored() {
+        let huge = (MAX_BLOCK_BYTES as u64 / LINE_BYTES as u64 + 1) * u64::from(LINE_BITS);
+        let builder = FilterBuilder::new(1, Some(huge));
+        assert!(matches!(builder.state, FilterState::Hashes(_)));
+        let mut builder = FilterBuilder::new(64, Some(u64::MAX));
+        builder.add(b"k");
+        let filter = BloomFilter::parse(builder.finish()).unwrap();
+        assert_eq!((filter.info().keys, filter.info().bits), (1, 512));
     }
 
     #[test]

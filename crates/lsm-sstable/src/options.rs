@@ -24,6 +24,17 @@ pub struct TableOptions {
     pub bloom_bits_per_key: u32,
     /// Compression of data and index blocks. Default [`Compression::None`].
     pub compression: Compression,
+    /// The most distinct user keys the table will hold, when the caller
+    /// knows it up front (a flush passes its memtable's entries). The
+    /// filter is then sized for that many keys when the table is created
+    /// and each key's bits are set as it is added, instead of an 8-byte
+    /// hash of every key being kept until [`crate::TableBuilder::finish`]
+    /// (3.6 MiB for a 64 MiB memtable's flush). A table with fewer distinct
+    /// keys gets more filter bits per key than `bloom_bits_per_key`, and
+    /// fewer false positives; more keys than this only raise the rate. A
+    /// capacity whose filter would not fit in a block is ignored. Default
+    /// `None`: the filter is sized for the keys added.
+    pub filter_capacity: Option<u64>,
 }
 
 impl Default for TableOptions {
@@ -33,6 +44,7 @@ impl Default for TableOptions {
             restart_interval: 8,
             bloom_bits_per_key: 10,
             compression: Compression::None,
+            filter_capacity: None,
         }
     }
 }

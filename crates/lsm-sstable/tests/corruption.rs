@@ -36,6 +36,7 @@ fn small_options(compression: Compression) -> TableOptions {
         restart_interval: 4,
         bloom_bits_per_key: 10,
         compression,
+        filter_capacity: None,
     }
 }
 

@@ -52,17 +52,22 @@ fn options_strategy() -> impl Strategy<Value = TableOptions> {
         1usize..17,
         prop_oneof![Just(0u32), Just(10)],
         any::<bool>(),
+        // Below, around and above the entries (1..120 in entry_strategy).
+        proptest::option::of(0u64..200),
     )
         .prop_map(
-            |(block_bytes, restart_interval, bloom_bits_per_key, lz4)| TableOptions {
-                block_bytes,
-                restart_interval,
-                bloom_bits_per_key,
-                compression: if lz4 {
-                    Compression::Lz4
-                } else {
-                    Compression::None
-                },
+            |(block_bytes, restart_interval, bloom_bits_per_key, lz4, filter_capacity)| {
+                TableOptions {
+                    block_bytes,
+                    restart_interval,
+                    bloom_bits_per_key,
+                    compression: if lz4 {
+                        Compression::Lz4
+                    } else {
+                        Compression::None
+                    },
+                    filter_capacity,
+                }
             },
         )
 }
