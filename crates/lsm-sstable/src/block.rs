@@ -29,10 +29,11 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::format::BLOCK_TRAILER_BYTES;
 use bytes::Bytes;
 use lsm_core::coding::{get_varint32, put_fixed32, put_varint32};
 use lsm_core::compare_internal_keys;
+
+use crate::format::BLOCK_TRAILER_BYTES;
 
 /// Builds one block from entries added in strictly increasing key order.
 #[derive(Debug)]

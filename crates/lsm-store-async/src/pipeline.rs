@@ -213,9 +213,10 @@ fn emptied_spare(mut batch: WriteBatch) -> Option<WriteBatch> {
     })
 }
 
-/// Emptied batches kept for reuse: a streaming writer's batches come back
-/// from the applier in runs as long as the queue was; the ones past this
-/// many are freed (each holds an allocation).
+/// Emptied batches kept for reuse (the count kept when the queue held 256
+/// writes): a streaming writer's batches come back from the applier in
+/// runs as long as the queue was, and the ones past this many are freed,
+/// so that the spares do not hold a full queue's allocations.
 const SPARE_BATCHES: usize = 272;
 
 /// Batches whose encoding was longer than this are dropped after use, not
