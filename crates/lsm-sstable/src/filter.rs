@@ -415,33 +415,19 @@ mod tests {
         }
     }
 
-    /// A capacity above the keys added sizes the lines for it: keys still
-    /// counts the keys added, and every one is found.
+    /// A capacity sizes the lines for itself, above or below the keys
+    /// added: `keys` still counts the keys added, and every one is found
+    /// (past the capacity only the false-positive rate rises).
     #[test]
-    fn a_larger_capacity_sizes_the_lines_and_finds_every_key() {
-        let block = build_block(
-            (0..300u32).map(|i| i.to_be_bytes().to_vec()),
-            10,
-            Some(1000),
-        );
-        let filter = BloomFilter::parse(block).unwrap();
-        let info = filter.info();
-        assert_eq!((info.keys, info.bits), (300, 20 * 512));
-        assert!((0..300u32).all(|i| filter.may_contain(&i.to_be_bytes())));
-    }
-
-    /// More keys than the capacity are all still found (only the
-    /// false-positive rate rises).
-    #[test]
-    fn keys_past_the_capacity_are_found() {
-        let block = build_block(
-            (0..5000u32).map(|i| i.to_be_bytes().to_vec()),
-            10,
-            Some(100),
-        );
-        let filter = BloomFilter::parse(block).unwrap();
-        assert_eq!(filter.info().bits, 2 * 512);
-        assert!((0..5000u32).all(|i| filter.may_contain(&i.to_be_bytes())));
+    fn a_capacity_sizes_the_lines_and_every_key_is_found() {
+        // (keys added, capacity, lines at 10 bits a key)
+        for (added, capacity, lines) in [(300u32, 1000, 20), (5000, 100, 2)] {
+            let keys = (0..added).map(|i| i.to_be_bytes().to_vec());
+            let filter = BloomFilter::parse(build_block(keys, 10, Some(capacity))).unwrap();
+            let info = filter.info();
+            assert_eq!((info.keys, info.bits), (u64::from(added), lines * 512));
+            assert!((0..added).all(|i| filter.may_contain(&i.to_be_bytes())));
+        }
     }
 
     /// A capacity whose filter would not fit in a block is ignored: the
