@@ -104,9 +104,9 @@ const HASHES_PER_CHUNK: usize = 8192;
 ///
 /// Given a capacity (a flush: the memtable's entries, an upper bound on
 /// its distinct keys), it sizes the lines for that many keys at once and
-/// sets each key's bits as it comes: a tenth of the memory for 10 bits a
-/// key, and the same block as the hashes would give when the capacity is
-/// the number of keys added.
+/// sets each key's bits as it comes: 1.25 bytes a key at 10 bits a key
+/// instead of 8, and the same block as the hashes would give when the
+/// capacity is the number of keys added.
 #[derive(Debug)]
 pub(crate) struct FilterBuilder {
     bits_per_key: u32,
