@@ -46,8 +46,10 @@ pub struct LsmConfig {
     pub l0_trigger: usize,
     /// Bytes of the block cache shared by all tables.
     pub block_cache_bytes: u64,
-    /// AsyncLsmStore only: capacity of the apply queue. `SimpleLsmStore`
-    /// ignores it.
+    /// AsyncLsmStore only: capacity of the apply queue, in writes. The
+    /// queue also holds at most a 32nd of `memtable_bytes` of batches (at
+    /// least 64 KiB); past either bound, writers apply their writes
+    /// themselves. `SimpleLsmStore` ignores it.
     pub apply_queue_max: usize,
     /// AsyncLsmStore only: how long a writer that finds the apply queue
     /// full waits for a slot before it applies its write itself, beside

@@ -38,7 +38,7 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,15 @@ pub(crate) struct Pipeline {
     drain_limit: usize,
     queue_tx: Sender<QueuedWrite>,
     queue_rx: Receiver<QueuedWrite>,
+    /// Encoded bytes of the batches in the queue: counted before a send
+    /// (and taken back if it fails), taken off when the applier applies
+    /// one. Relaxed: a bound on memory, nothing is ordered by it.
+    queued_bytes: AtomicUsize,
+    /// The queue takes a write only while `queued_bytes` is below this
+    /// ([`QUEUE_BYTES_FRACTION`] of `memtable_bytes`, at least
+    /// [`QUEUE_BYTES_MIN`]); past it, writers apply their writes
+    /// themselves, as when the queue is full.
+    queue_bytes_max: usize,
     /// Capacity 1: "the memtable may be full", sent by writers that applied.
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
@@ -128,6 +137,20 @@ const STREAMING_GAP_NANOS: u64 = 20_000;
 /// A wait for a slot in the full apply queue shorter than this is not
 /// recorded as a stall (see `Pipeline::apply_or_enqueue`).
 const QUEUE_STALL_MIN: Duration = Duration::from_micros(100);
+
+/// The queue holds at most this fraction of `memtable_bytes` of batches
+/// (2 MiB for 64 MiB), whatever `apply_queue_max` allows: 4096 slots of
+/// large batches would otherwise hold gigabytes. Puts of the bench's 116
+/// bytes fill the 4096 slots with about 0.6 MiB.
+const QUEUE_BYTES_FRACTION: usize = 32;
+
+/// ... but at least this much, so that a small memtable's queue still
+/// takes a few writes of a few KiB.
+const QUEUE_BYTES_MIN: usize = 64 << 10;
+
+/// How often a writer held back by an overfull memtable looks whether the
+/// queue's bytes have dropped below their bound.
+const QUEUE_BYTES_POLL: Duration = Duration::from_micros(100);
 
 /// A writer streams to the applier only while applying an operation costs
 /// at least this much (see [`ApplyCost`]).
@@ -235,6 +258,8 @@ impl Pipeline {
         Some(Pipeline {
             lock_timeout: config.apply_lock_timeout,
             drain_limit: config.apply_queue_max,
+            queued_bytes: AtomicUsize::new(0),
+            queue_bytes_max: (config.memtable_bytes / QUEUE_BYTES_FRACTION).max(QUEUE_BYTES_MIN),
             engine,
             queue_tx,
             queue_rx,
@@ -326,9 +351,17 @@ impl Pipeline {
             first,
             last,
         };
-        let item = match self.queue_tx.try_send(item) {
-            Ok(()) => return,
-            Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => item,
+        let item = if self.queue_bytes_have_room() {
+            let bytes = self.count_queued(&item);
+            match self.queue_tx.try_send(item) {
+                Ok(()) => return,
+                Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => {
+                    self.uncount_queued(bytes);
+                    item
+                }
+            }
+        } else {
+            item
         };
         // A wait for a slot is a stall; applying the write itself is not.
         // A streaming writer that outruns the applier and waits for slots
@@ -354,8 +387,9 @@ impl Pipeline {
     /// slowest puts of a traced fill waited for.
     fn apply_or_enqueue_blocking(&self, permit: &WritePermit<'_>, item: QueuedWrite) -> Duration {
         let mut waited = Duration::ZERO;
-        let item = if self.lock_timeout.is_zero() {
+        let item = if self.lock_timeout.is_zero() || !self.queue_bytes_have_room() {
             // No wait (the default): `try_send` just found the queue full.
+            // Or the queue holds its most bytes: a slot would not do.
             item
         } else if self.applier_stalled.load(Ordering::Relaxed) {
             // An earlier writer already waited in vain: the applier has
@@ -363,11 +397,13 @@ impl Pipeline {
             item
         } else {
             let started = Instant::now();
+            let bytes = self.count_queued(&item);
             let sent = self.queue_tx.send_timeout(item, self.lock_timeout);
             waited = started.elapsed();
             match sent {
                 Ok(()) => return waited,
                 Err(SendTimeoutError::Timeout(item) | SendTimeoutError::Disconnected(item)) => {
+                    self.uncount_queued(bytes);
                     self.applier_stalled.store(true, Ordering::Relaxed);
                     item
                 }
@@ -378,12 +414,19 @@ impl Pipeline {
             return waited;
         }
         // Backpressure: the memtable is an eighth past its size (its freeze
-        // is overdue); wait for the applier to make room. Keeps order in
-        // the queue; the watermark keeps visibility in WAL order anyway.
+        // is overdue); wait for the applier to make room, in bytes (polled:
+        // the applier drains the queue under a freeze too) and then in
+        // slots. Keeps order in the queue; the watermark keeps visibility
+        // in WAL order anyway.
         let started = Instant::now();
+        while !self.queue_bytes_have_room() && !self.queue_rx.is_empty() {
+            std::thread::sleep(QUEUE_BYTES_POLL);
+        }
+        let bytes = self.count_queued(&item);
         if let Err(err) = self.queue_tx.send(item) {
             // Unreachable (the pipeline owns the receiver); apply inline
             // rather than lose an acknowledged write.
+            self.uncount_queued(bytes);
             let item = err.into_inner();
             self.apply_with_permit(permit, &item.batch, item.first, item.last);
         }
@@ -436,6 +479,7 @@ impl Pipeline {
             && self.streaming()
             && fill == MemtableFill::Room
             && !self.queue_tx.is_full()
+            && self.queue_bytes_have_room()
             && !self.applier_away.load(Ordering::Relaxed)
             && self.engine.immutable_count() == 0
     }
@@ -489,6 +533,7 @@ impl Pipeline {
     /// Applies a queued write (see [`Pipeline::apply`]) and keeps its batch
     /// as a spare.
     fn apply_queued(&self, freezer: &Freezer, item: QueuedWrite) -> bool {
+        self.uncount_queued(item.batch.encoded_len());
         // Read first: the line stays shared with the writers that read it.
         if self.applier_stalled.load(Ordering::Relaxed) {
             self.applier_stalled.store(false, Ordering::Relaxed);
@@ -533,6 +578,26 @@ impl Pipeline {
         if let Some(batch) = emptied_spare(batch) {
             let _ = self.spare_tx.try_send(batch);
         }
+    }
+
+    /// True while the queue's batches take fewer than `queue_bytes_max`
+    /// bytes.
+    fn queue_bytes_have_room(&self) -> bool {
+        self.queued_bytes.load(Ordering::Relaxed) < self.queue_bytes_max
+    }
+
+    /// Counts `item`'s batch into `queued_bytes` before it is sent (so the
+    /// applier never takes off bytes not yet counted); returns its bytes
+    /// for [`Pipeline::uncount_queued`] if the send fails.
+    fn count_queued(&self, item: &QueuedWrite) -> usize {
+        let bytes = item.batch.encoded_len();
+        self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        bytes
+    }
+
+    /// Takes `bytes` of a batch off `queued_bytes` (applied, or not sent).
+    fn uncount_queued(&self, bytes: usize) {
+        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// Applies queued writes until the memtable is full or `limit` were

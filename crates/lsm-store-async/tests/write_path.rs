@@ -149,6 +149,85 @@ fn queue_full_then_overfull(timeout: Option<Duration>) {
     assert_eq!(store.range(..).unwrap().count(), PUTS as usize);
 }
 
+/// The queue holds at most a 32nd of `memtable_bytes` of batches, however
+/// many slots `apply_queue_max` gives: past that, a writer whose write the
+/// applier cannot take applies it itself, as when the queue is full.
+#[test]
+fn the_queue_takes_batches_up_to_a_32nd_of_the_memtable_then_writers_apply_themselves() {
+    const PUTS: u32 = 400; // ~400 KiB: the memtable keeps room
+    const VALUE: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small(dir.path())
+        .memtable_bytes(4 << 20)
+        .build()
+        .unwrap();
+    assert!(
+        config.apply_queue_max as u32 > PUTS,
+        "slots are not the bound"
+    );
+    let queue_bytes_max = config.memtable_bytes / 32;
+    let store = AsyncLsmStore::open(config).unwrap();
+    let core = store.hold_core_lock();
+    let mut last = 0;
+    for i in 0..PUTS {
+        last = store.put(format!("k{i:03}"), [b'v'; VALUE]).unwrap();
+    }
+    let queued = store.queued_writes();
+    assert!(queued >= 1, "the first writes were queued");
+    assert!(
+        queued <= queue_bytes_max / VALUE + 1,
+        "{queued} writes of {VALUE} bytes queued past {queue_bytes_max} bytes"
+    );
+    assert!(
+        store.stats().unwrap().memtable_bytes >= (PUTS as usize - queued) * VALUE,
+        "the writer applied the rest itself"
+    );
+    assert_eq!(
+        store.visible_seq(),
+        0,
+        "the queued first writes hold it back"
+    );
+    drop(core);
+    assert!(store.wait_for_seq(last, LONG));
+    assert_eq!(store.range(..).unwrap().count(), PUTS as usize);
+}
+
+/// With the memtable overfull, a writer waits until the queue's bytes drop
+/// below their bound before it queues (64 KiB for a small memtable), not
+/// only for a slot.
+#[test]
+fn an_overfull_memtable_holds_writers_back_at_the_queue_bytes_bound() {
+    const PUTS: u32 = 40; // 320 KiB: far past the 16 KiB memtable
+    const VALUE: usize = 8 << 10;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap());
+    let core = store.hold_core_lock();
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let store = Arc::clone(&store);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut last = 0;
+            for i in 0..PUTS {
+                last = store.put(format!("k{i:03}"), vec![b'v'; VALUE]).unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+            last
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!done.load(Ordering::SeqCst), "the writer is held back");
+    let queued = store.queued_writes();
+    assert!(
+        (1..=(64 << 10) / VALUE + 1).contains(&queued),
+        "{queued} writes of {VALUE} bytes queued"
+    );
+    drop(core);
+    let last = writer.join().unwrap();
+    assert!(store.wait_for_seq(last, LONG));
+    assert_eq!(store.range(..).unwrap().count(), PUTS as usize);
+}
+
 /// Once one writer waited `apply_lock_timeout` for a slot in vain, the
 /// writers after it apply at once until the applier takes a write again,
 /// instead of each waiting the timeout: 20 puts take one timeout, not 15.
