@@ -83,6 +83,31 @@ fn with_the_queue_full_writers_apply_themselves_until_the_memtable_is_overfull_t
     }
 }
 
+/// A thread putting keys `k000..` with `value_len`-byte values, `puts` of
+/// them; it returns the last sequence number and sets the flag when done.
+fn spawn_writer(
+    store: &Arc<AsyncLsmStore>,
+    puts: u32,
+    value_len: usize,
+) -> (std::thread::JoinHandle<u64>, Arc<AtomicBool>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let store = Arc::clone(store);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut last = 0;
+            for i in 0..puts {
+                last = store
+                    .put(format!("k{i:03}"), vec![b'v'; value_len])
+                    .unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+            last
+        })
+    };
+    (writer, done)
+}
+
 fn queue_full_then_overfull(timeout: Option<Duration>) {
     const PUTS: u32 = 400; // ~60 KiB of entries: far past a 16 KiB memtable
     let dir = tempfile::tempdir().unwrap();
@@ -95,19 +120,7 @@ fn queue_full_then_overfull(timeout: Option<Duration>) {
     let overfull = memtable_bytes + memtable_bytes / 8;
     let store = Arc::new(AsyncLsmStore::open(config).unwrap());
     let core = store.hold_core_lock();
-    let done = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let store = Arc::clone(&store);
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            let mut last = 0;
-            for i in 0..PUTS {
-                last = store.put(format!("k{i:03}"), [b'v'; 100]).unwrap();
-            }
-            done.store(true, Ordering::SeqCst);
-            last
-        })
-    };
+    let (writer, done) = spawn_writer(&store, PUTS, 100);
     // The writer fills the queue, then inserts its writes itself (the
     // applier cannot), until the memtable is an eighth over its size.
     let deadline = Instant::now() + LONG;
@@ -202,19 +215,7 @@ fn an_overfull_memtable_holds_writers_back_at_the_queue_bytes_bound() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap());
     let core = store.hold_core_lock();
-    let done = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let store = Arc::clone(&store);
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            let mut last = 0;
-            for i in 0..PUTS {
-                last = store.put(format!("k{i:03}"), vec![b'v'; VALUE]).unwrap();
-            }
-            done.store(true, Ordering::SeqCst);
-            last
-        })
-    };
+    let (writer, done) = spawn_writer(&store, PUTS, VALUE);
     std::thread::sleep(Duration::from_millis(100));
     assert!(!done.load(Ordering::SeqCst), "the writer is held back");
     let queued = store.queued_writes();
