@@ -454,9 +454,10 @@ impl Pipeline {
     /// of inserting it itself: writes arrive back to back (see
     /// `streaming`), so the WAL appends and the memtable inserts run on two
     /// cores at once; inserts cost more than the hand-off ([`ApplyCost`]);
-    /// the memtable has room; the queue is not full; no frozen memtable waits
-    /// for the flusher. When writes are spaced out, applying inline makes
-    /// them visible sooner and costs no thread hand-off.
+    /// the memtable has room; the queue is not full (in writes or bytes);
+    /// no frozen memtable waits for the flusher. When writes are spaced
+    /// out, applying inline makes them visible sooner and costs no thread
+    /// hand-off.
     ///
     /// While a flush is due the writer applies inline, so the applier
     /// sleeps and the flusher gets its core: on two cores, writer, applier
