@@ -144,8 +144,8 @@ const QUEUE_STALL_MIN: Duration = Duration::from_micros(100);
 /// bytes fill the 4096 slots with about 0.6 MiB.
 const QUEUE_BYTES_FRACTION: usize = 32;
 
-/// ... but at least this much, so that a small memtable's queue still
-/// takes a few writes of a few KiB.
+/// The least the queue may hold in bytes whatever `memtable_bytes`, so
+/// that a small memtable's queue still takes a few writes of a few KiB.
 const QUEUE_BYTES_MIN: usize = 64 << 10;
 
 /// How often a writer held back by an overfull memtable looks whether the
