@@ -396,6 +396,16 @@ mod tests {
         (dir, engine)
     }
 
+    /// Puts 1000-byte values under keys `key{next_key}..` until the
+    /// active memtable holds at least `bytes`.
+    fn fill_to(engine: &Engine, next_key: &mut u64, bytes: usize) {
+        let value = "v".repeat(1000);
+        while engine.view().mem.approximate_bytes() < bytes {
+            put(engine, &format!("key{next_key:08}"), &value);
+            *next_key += 1;
+        }
+    }
+
     /// Before any flush, once the active memtable is within a quarter of
     /// its budget of full, it wants a quarter of its budget prepared ahead
     /// (one 2 MiB chunk before), and a freeze hands all of it to the next
@@ -404,14 +414,8 @@ mod tests {
     fn a_nearly_full_memtable_prepares_memory_for_the_next_one() {
         let (_dir, engine) = open_16_mib();
         let mut freezer = engine.freezer().unwrap();
-        let value = "v".repeat(1000);
         let mut i = 0u64;
-        let mut fill_to = |bytes: usize| {
-            while engine.view().mem.approximate_bytes() < bytes {
-                put(&engine, &format!("key{i:08}"), &value);
-                i += 1;
-            }
-        };
+        let mut fill_to = |bytes: usize| fill_to(&engine, &mut i, bytes);
         let mem = Arc::clone(&engine.view().mem);
         fill_to(8 * MIB);
         engine.prepare_memtable_memory();
@@ -444,15 +448,10 @@ mod tests {
     fn the_memory_prepared_ahead_is_what_the_last_flush_needed() {
         let (_dir, engine) = open_16_mib();
         let mut freezer = engine.freezer().unwrap();
-        let value = "v".repeat(1000);
         let mut i = 0u64;
         let mut put_bytes = |bytes: usize| {
-            let mem = Arc::clone(&engine.view().mem);
-            let until = mem.approximate_bytes() + bytes;
-            while mem.approximate_bytes() < until {
-                put(&engine, &format!("key{i:08}"), &value);
-                i += 1;
-            }
+            let until = engine.view().mem.approximate_bytes() + bytes;
+            fill_to(&engine, &mut i, until);
         };
         let nearly_full = 16 * MIB - 1;
         assert_eq!(engine.memory_ahead(nearly_full), 4 * MIB, "no flush yet");
