@@ -47,11 +47,18 @@
 //! So a waiter first unlocks and watches an atomic counter that every
 //! notification of its condition variable bumps (under the lock),
 //! yielding its core between looks: for up to [`WRITE_SPIN_WAIT`] for the
-//! writer role, and for the syncer role (or the gathering syncer for its
-//! group) for up to the last fdatasync's duration when that was at most
+//! writer role, for up to twice the last fdatasync's duration for the
+//! syncer role ([`SYNC_WATCH_SYNCS`]), and for the gathering syncer for
+//! up to half of it (its gather), when that duration was at most
 //! [`SPIN_WAIT_MAX`]. Then it relocks and rechecks; if nothing was bumped,
 //! it sleeps on the condition variable. The state under the lock stays
-//! the only truth: the counters only say when to look again.
+//! the only truth: the counters only say when to look again. Watching
+//! pays only while the cores have time to spare (the futex's wake-up is
+//! slow when the woken thread's virtual CPU is idle): a yield that gives
+//! the core away for [`YIELD_LOST`] or more ends the watch at once, since
+//! a thread that yielded to a busy thread waits for the end of that
+//! thread's time slice, while a sleeping one is run as soon as it is
+//! woken.
 //!
 //! Rotation (by the writer role, between writes, or by
 //! [`WalWriter::rotate`] which takes the writer role): fdatasync the old
@@ -132,11 +139,40 @@ const GATHER_WAIT_MAX: Duration = Duration::from_micros(500);
 
 /// A thread waiting for an fdatasync (or for its group to gather) first
 /// watches for the wake-up without sleeping, yielding its core, for up to
-/// the last fdatasync's duration, if that was at most this long. Woken
+/// a multiple of the last fdatasync's duration (twice it,
+/// [`SYNC_WATCH_SYNCS`]; half of it for a gather), if that duration was
+/// at most this long. Woken
 /// from a futex instead, a waiter on the 2-core development VM took 25-47 us
 /// to run again, a quarter of the 100-200 us an fdatasync took there; on
 /// a slower disk the wait is long enough that sleeping costs little.
 const SPIN_WAIT_MAX: Duration = Duration::from_micros(300);
+
+/// A thread waiting for durability (or for the syncer role) watches for
+/// up to this many of the last fdatasync's duration before sleeping (when
+/// that was at most [`SPIN_WAIT_MAX`]). It may wait for the rest of a
+/// gather (up to half a sync), then the sync; one that arrives after a
+/// sync took its target waits for the next gather and sync as well. With
+/// one sync's worth of watching, the early arrivals of a group fell asleep
+/// before their sync ended and then took 25-47 us to wake, so the
+/// syncer's next group gathered late or without them. Measured with a
+/// scratch program making 10k synced puts on a `SimpleLsmStore` (2-core
+/// VM, ext4; the builds alternating), one sync's worth against two (with
+/// [`YIELD_LOST`]): four threads 14.7-17.9k puts/s and 3.44-3.47 puts
+/// per fdatasync against 17.1-23.0k and 3.82-3.85; two threads
+/// 9.7k/9.8k against 11.1k/11.3k; sixteen 45.1k/48.0k against
+/// 49.9k/53.6k. Three or four syncs' worth did no better than two.
+const SYNC_WATCH_SYNCS: u32 = 2;
+
+/// A yield that returned after this long gave the core to another thread
+/// for a while, and ends the watch (module doc, "watch, then sleep"). A
+/// yield with nothing else to run returns within microseconds, as does
+/// one that let another appender write; a busy thread keeps the core for
+/// its time slice, milliseconds. Without this rule, watching for twice
+/// the last sync ([`SYNC_WATCH_SYNCS`]) made the unit test of four durable
+/// writers fall to 2.1-2.4 appends per fdatasync beside the rest of
+/// `lsm-wal`'s tests (failing its 2.5 in 10 of 10 runs of the crate's
+/// tests, against 1 of 10 before); with it, 1 of 10.
+const YIELD_LOST: Duration = Duration::from_micros(50);
 
 /// How long a thread waiting for the writer role watches for its release
 /// before sleeping (see [`SPIN_WAIT_MAX`]).
@@ -829,11 +865,12 @@ impl WalWriter {
     }
 
     /// Waits for the syncer role's holder to release it (or for anything
-    /// else that notifies `synced_cv`), watching for up to the last
-    /// fdatasync's duration when that was short ([`SPIN_WAIT_MAX`]).
+    /// else that notifies `synced_cv`), watching for up to
+    /// [`SYNC_WATCH_SYNCS`] times the last fdatasync's duration when that
+    /// was short ([`SPIN_WAIT_MAX`]).
     fn wait_for_syncer(&self, st: &mut MutexGuard<'_, State>) {
         let watch = if st.last_sync <= SPIN_WAIT_MAX {
-            st.last_sync
+            st.last_sync * SYNC_WATCH_SYNCS
         } else {
             Duration::ZERO
         };
@@ -869,8 +906,9 @@ impl WalWriter {
     }
 
     /// Releases the lock and yields the core until `bumps` moves past
-    /// `seen` or `deadline` passes, then relocks; true if it moved (the
-    /// caller rechecks the state under the lock either way).
+    /// `seen`, `deadline` passes or a yield loses the core for
+    /// [`YIELD_LOST`], then relocks; true if it moved (the caller rechecks
+    /// the state under the lock either way).
     fn spin_until_bumped(
         st: &mut MutexGuard<'_, State>,
         bumps: &AtomicU64,
@@ -881,10 +919,14 @@ impl WalWriter {
             if bumps.load(Ordering::Acquire) != seen {
                 return true;
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return false;
             }
             std::thread::yield_now();
+            if now.elapsed() >= YIELD_LOST {
+                return false;
+            }
         }) || bumps.load(Ordering::Acquire) != seen
     }
 
