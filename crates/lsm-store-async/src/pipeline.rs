@@ -493,10 +493,12 @@ impl Pipeline {
     }
 
     /// Records a write at `now` (nanoseconds since `epoch`); true when the
-    /// previous one was less than [`STREAMING_GAP_NANOS`] before it.
+    /// previous one was less than [`STREAMING_GAP_NANOS`] before it. The
+    /// first write has no previous one (0), even within the gap of the
+    /// pipeline's start.
     fn note_write_at(&self, now: u64) -> bool {
         let previous = self.last_write_nanos.swap(now, Ordering::Relaxed);
-        now.saturating_sub(previous) < STREAMING_GAP_NANOS
+        previous != 0 && now.saturating_sub(previous) < STREAMING_GAP_NANOS
     }
 
     fn apply_and_wake(
@@ -1102,6 +1104,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
         let pipeline = Pipeline::new(engine).unwrap();
+        assert!(
+            !pipeline.note_write_at(1_000),
+            "the first write, 1 µs after the start, has no previous one"
+        );
         let ms = 1_000_000;
         assert!(!pipeline.note_write_at(ms), "the first write after a pause");
         assert!(
