@@ -50,6 +50,7 @@ use lsm_engine::{
     Drain, Engine, Error as StoreError, Freezer, MemtableFill, StallCause, WriteOptions,
     WritePermit,
 };
+use lsm_wal::SyncMode;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::Result;
@@ -304,36 +305,55 @@ impl Pipeline {
         //    mode or `options.sync` (group-committed either way).
         let (first, last) = permit.append_with(&batch, options)?;
         // 4. Apply now or enqueue.
-        self.apply_or_enqueue(&permit, batch, first, last);
+        let synced = self.waited_for_sync(options);
+        self.apply_or_enqueue(&permit, batch, first, last, synced);
         // 5. Done: visibility follows when the watermark passes `last`.
         drop(permit);
         Ok(last)
     }
 
+    /// True when a write with `options` waited for an fdatasync: it asked
+    /// for one, or the store syncs every write (`SyncMode::Always`). Under
+    /// `EveryBytes` only some writes wait; they count as not waiting.
+    fn waited_for_sync(&self, options: &WriteOptions) -> bool {
+        options
+            .sync
+            .unwrap_or(self.engine.config().wal_sync == SyncMode::Always)
+    }
+
     /// Step 4. The permit (the gate shared) is the proof that no freeze can
-    /// start before the batch is applied or queued.
+    /// start before the batch is applied or queued. `synced`: the write
+    /// waited for an fdatasync ([`Pipeline::waited_for_sync`]).
     fn apply_or_enqueue(
         &self,
         permit: &WritePermit<'_>,
         batch: Cow<'_, WriteBatch>,
         first: SeqNo,
         last: SeqNo,
+        synced: bool,
     ) {
         // Inline apply, unless writes stream (the applier inserts while this
         // writer appends its next record) or the memtable is an eighth past
         // its limit (a freeze is overdue: queueing lets the bounded queue
-        // bound the memtable).
+        // bound the memtable). A write that waited for an fdatasync never
+        // streams and is never queued while the memtable has room: its
+        // writer applies it, beside the applier under its permit if the
+        // core lock is taken. The write already took a sync's time, so its
+        // insert's microseconds do not show, while queueing it wakes the
+        // applier, which then takes a core the durable writers need for
+        // their next appends as the next sync gathers its group.
         let fill = self.engine.memtable_fill();
         let overfull = fill == MemtableFill::Overfull;
-        if !overfull && !self.stream_to_applier(fill) {
+        if !overfull && (synced || !self.stream_to_applier(fill)) {
             let applied = if let Some(core) = self.core.try_lock() {
                 self.apply_and_wake(&core, &batch, first, last);
                 true
-            } else if self.applier_away.load(Ordering::Relaxed) {
-                // The applier is freezing (it holds the core lock) or
-                // syncing the WAL: nobody drains the queue, and whatever is
-                // queued when the freeze takes the gate is applied under it
-                // while every writer waits. Apply beside it instead.
+            } else if synced || self.applier_away.load(Ordering::Relaxed) {
+                // A write that waited for a sync (above). Or the applier is
+                // freezing (it holds the core lock) or syncing the WAL:
+                // nobody drains the queue, and whatever is queued when the
+                // freeze takes the gate is applied under it while every
+                // writer waits. Apply beside it instead.
                 self.apply_with_permit(permit, &batch, first, last);
                 true
             } else {
@@ -934,13 +954,14 @@ mod tests {
         applier.join().unwrap();
     }
 
-    /// Writes `key -> "v"` through the pipeline, as `put` does; its
-    /// sequence number.
+    /// Writes `key -> "v"` through the pipeline, as `put` does, without
+    /// waiting for a sync (a write that waits is never queued, and these
+    /// tests' engines sync every write by default); its sequence number.
     fn write_put(pipeline: &Pipeline, key: &[u8]) -> SeqNo {
         let mut batch = WriteBatch::new();
         batch.put(key, b"v");
         pipeline
-            .write(Cow::Borrowed(&batch), &WriteOptions::default())
+            .write(Cow::Borrowed(&batch), &WriteOptions::NO_SYNC)
             .unwrap()
     }
 

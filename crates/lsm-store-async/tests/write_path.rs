@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lsm_store_async::{AsyncLsmStore, Error, WriteBatch};
+use lsm_store_async::{AsyncLsmStore, Error, SyncMode, WriteBatch, WriteOptions};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -40,6 +40,78 @@ fn write_returns_before_the_memtable_applies_it() {
     assert!(store.wait_for_seq(seq, LONG));
     assert_eq!(store.get("k1").unwrap(), Some(b"v1".to_vec()));
     assert_eq!(store.queued_writes(), 0);
+}
+
+/// A write that waited for an fdatasync is applied by its writer, beside
+/// the applier if the core lock is taken (here held, as by an applier that
+/// is away), instead of being queued; visibility stays a prefix.
+#[test]
+fn a_write_that_waited_for_a_sync_is_applied_by_its_writer_even_without_the_core_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AsyncLsmStore::open(common::small(dir.path()).build().unwrap()).unwrap();
+    let one = |key: &str| {
+        let mut batch = WriteBatch::new();
+        batch.put(key.as_bytes(), b"v");
+        batch
+    };
+    let core = store.hold_core_lock();
+
+    let synced = store.write_with(&one("a"), &WriteOptions::SYNC).unwrap();
+    assert_eq!(store.visible_seq(), synced, "applied and published at once");
+    assert_eq!(store.get("a").unwrap(), Some(b"v".to_vec()));
+
+    // (The applier may take a queued write off the queue and then wait for
+    // the core lock, so the queue's length proves nothing here.)
+    let unsynced = store.put("b", "v").unwrap();
+    assert_eq!(
+        store.visible_seq(),
+        synced,
+        "an unsynced write waits for the applier"
+    );
+    let bytes = store.stats().unwrap().memtable_bytes;
+    let synced_after = store.write_with(&one("c"), &WriteOptions::SYNC).unwrap();
+    assert!(
+        store.stats().unwrap().memtable_bytes > bytes,
+        "the later synced write was applied"
+    );
+    assert_eq!(
+        store.visible_seq(),
+        synced,
+        "the unapplied write before it holds it back"
+    );
+    assert_eq!(store.get("c").unwrap(), None);
+    drop(core);
+
+    assert!(store.wait_for_seq(synced_after, LONG));
+    assert!(unsynced < synced_after);
+    assert_eq!(store.get("b").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(store.get("c").unwrap(), Some(b"v".to_vec()));
+}
+
+/// Under `SyncMode::Always` every write waits for a sync, so every write is
+/// applied by its writer; `WriteOptions::NO_SYNC` still queues.
+#[test]
+fn under_sync_mode_always_writes_are_applied_by_their_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::small(dir.path())
+        .wal_sync(SyncMode::Always)
+        .build()
+        .unwrap();
+    let store = AsyncLsmStore::open(config).unwrap();
+    let core = store.hold_core_lock();
+    let seq = store.put("a", "v").unwrap();
+    assert_eq!(store.visible_seq(), seq, "applied and published at once");
+    let mut batch = WriteBatch::new();
+    batch.put(b"b", b"v");
+    let unsynced = store.write_with(&batch, &WriteOptions::NO_SYNC).unwrap();
+    assert_eq!(
+        store.visible_seq(),
+        seq,
+        "a write that skipped its sync waits for the applier"
+    );
+    drop(core);
+    assert!(store.wait_for_seq(unsynced, LONG));
+    assert_eq!(store.get("b").unwrap(), Some(b"v".to_vec()));
 }
 
 #[test]
