@@ -10,8 +10,9 @@
 //! - **Write path** (`pipeline`): WAL append, then apply at once if the
 //!   core lock is free, else enqueue on a bounded queue that an applier
 //!   thread drains many writes at a time (a write that waited for an
-//!   fdatasync is applied by its writer either way). The applier freezes
-//!   full memtables; a flusher thread writes them to L0 tables.
+//!   fdatasync is applied by its writer either way while the memtable has
+//!   room). The applier freezes full memtables; a flusher thread writes
+//!   them to L0 tables.
 //! - **Visibility**: reads see exactly the writes up to the applied
 //!   watermark, a prefix of WAL order.
 //!   [`AsyncLsmStore::wait_for_seq`] is the read-your-writes fence, and

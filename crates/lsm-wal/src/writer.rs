@@ -53,10 +53,10 @@
 //! [`SPIN_WAIT_MAX`]. Then it relocks and rechecks; if nothing was bumped,
 //! it sleeps on the condition variable. The state under the lock stays
 //! the only truth: the counters only say when to look again. Watching
-//! pays only while the cores have time to spare (the futex's wake-up is
-//! slow when the woken thread's virtual CPU is idle): a yield that gives
-//! the core away for [`YIELD_LOST`] or more ends the watch at once, since
-//! a thread that yielded to a busy thread waits for the end of that
+//! pays only while the cores have time to spare (the 25-47 us wake-ups
+//! were measured with the cores otherwise idle): a yield that gives the
+//! core away for [`YIELD_LOST`] or more ends the watch at once, since a
+//! thread that yielded to a busy thread waits for the end of that
 //! thread's time slice, while a sleeping one is run as soon as it is
 //! woken.
 //!
@@ -170,8 +170,9 @@ const SYNC_WATCH_SYNCS: u32 = 2;
 /// its time slice, milliseconds. Without this rule, watching for twice
 /// the last sync ([`SYNC_WATCH_SYNCS`]) made the unit test of four durable
 /// writers fall to 2.1-2.4 appends per fdatasync beside the rest of
-/// `lsm-wal`'s tests (failing its 2.5 in 10 of 10 runs of the crate's
-/// tests, against 1 of 10 before); with it, 1 of 10.
+/// `lsm-wal`'s tests (failing its 2.5 in 10 of 10 `cargo nextest` runs of
+/// the crate's tests, against 1 of 10 before); with it, 1 of 10 (and 0 of
+/// 12 under `cargo test`, which runs a crate's unit tests in one process).
 const YIELD_LOST: Duration = Duration::from_micros(50);
 
 /// How long a thread waiting for the writer role watches for its release
