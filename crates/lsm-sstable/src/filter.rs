@@ -139,12 +139,10 @@ impl FilterBuilder {
                     <= MAX_BLOCK_BYTES
             });
         let state = match lines {
-            Some(lines) => {
-                let len = lines as usize * LINE_BYTES;
-                let mut bits = Vec::with_capacity(len + FILTER_TRAILER_BYTES + BLOCK_TRAILER_BYTES);
-                bits.resize(len, 0);
-                FilterState::Lines { bits, lines }
-            }
+            Some(lines) => FilterState::Lines {
+                bits: zeroed_lines(lines),
+                lines,
+            },
             None => FilterState::Hashes(Vec::new()),
         };
         FilterBuilder {
@@ -180,9 +178,7 @@ impl FilterBuilder {
             FilterState::Hashes(chunks) => {
                 let keys = usize::try_from(self.keys).unwrap_or(usize::MAX);
                 let lines = lines_for(keys, self.bits_per_key);
-                let len = lines as usize * LINE_BYTES;
-                let mut out = Vec::with_capacity(len + FILTER_TRAILER_BYTES + BLOCK_TRAILER_BYTES);
-                out.resize(len, 0);
+                let mut out = zeroed_lines(lines);
                 for hash in chunks.iter().flatten() {
                     set_bits(&mut out, lines, *hash, self.probes);
                 }
@@ -196,6 +192,15 @@ impl FilterBuilder {
         out.push(FILTER_KIND_BLOCKED_BLOOM_V1);
         out
     }
+}
+
+/// `lines` zeroed lines, with room for the filter's and the block's
+/// trailers (appending them does not reallocate).
+fn zeroed_lines(lines: u32) -> Vec<u8> {
+    let len = lines as usize * LINE_BYTES;
+    let mut bits = Vec::with_capacity(len + FILTER_TRAILER_BYTES + BLOCK_TRAILER_BYTES);
+    bits.resize(len, 0);
+    bits
 }
 
 /// Sets the bits of the key whose [`filter_hash`] is `hash` in `bits`, the
