@@ -16,6 +16,9 @@
 //! It prints when the timed puts began on `CLOCK_MONOTONIC` (`timeline
 //! starts at ... s`): under `perf record -k CLOCK_MONOTONIC`, a slow put at
 //! `t` ms on the timeline is at that many seconds plus `t` in the profile.
+//! `benches/slow_put_causes.py` reads this output beside `perf script`'s
+//! output of a scheduler trace and says where each slow put's time went
+//! (its docstring has the commands; `docs/async.md` the findings).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 /// A put into whichever store the run uses.
