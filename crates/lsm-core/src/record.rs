@@ -112,6 +112,84 @@ pub fn find_next_valid_record(buf: &[u8], from: usize, max_payload: usize) -> Op
     })
 }
 
+/// The offset of the first valid record after the damaged record at
+/// `offset` in `buf` that is not a part of it, if any. Recovery uses it to
+/// tell a torn tail from damage in the middle of a log, as
+/// [`find_next_valid_record`] from `offset + 1`, with one difference: when
+/// the damaged record's header is plausible (a type `known_kind` accepts,
+/// a length from 1 to `max_payload`), a valid record that starts inside the
+/// extent that header claims counts only if the damaged record, cut to end
+/// where it starts, matches its own checksum.
+///
+/// Why: a torn record keeps its header and loses the rest of its payload,
+/// and its payload is user data, which can hold whole valid records (a
+/// value that is itself a log record); those must not make a torn tail
+/// look like damage in the middle of the log. Damage to a record's length
+/// field alone, which could make it claim the records after it, leaves
+/// its checksum right for its true length, where the next record starts:
+/// that is still found. What this cannot find: damage that turns a record
+/// header into another plausible header claiming the records after it
+/// (for random bytes, one header in thousands) and alters its checksum
+/// field too.
+pub fn find_record_after_damage(
+    buf: &[u8],
+    offset: usize,
+    max_payload: usize,
+    known_kind: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    let damaged = buf.get(offset..)?;
+    let claimed = ClaimedRecord::read(damaged, max_payload, known_kind);
+    let mut from = offset + 1;
+    while let Some(at) = find_next_valid_record(buf, from, max_payload) {
+        let inside = at - offset;
+        match &claimed {
+            Some(claimed) if inside < claimed.framed_len && !claimed.ends_at(damaged, inside) => {
+                from = at + 1;
+            }
+            _ => return Some(at),
+        }
+    }
+    None
+}
+
+/// What a damaged record's header claims (see
+/// [`find_record_after_damage`]).
+struct ClaimedRecord {
+    crc: u32,
+    kind: u8,
+    framed_len: usize,
+}
+
+impl ClaimedRecord {
+    /// The claim of the header at the start of `buf`, if the header is
+    /// whole and plausible.
+    fn read(buf: &[u8], max_payload: usize, known_kind: impl Fn(u8) -> bool) -> Option<Self> {
+        let header = buf.get(..RECORD_HEADER_BYTES)?;
+        let len = LittleEndian::read_u32(&header[4..8]) as usize;
+        let kind = header[8];
+        if kind == 0 || !known_kind(kind) || len == 0 || len > max_payload {
+            return None;
+        }
+        Some(ClaimedRecord {
+            crc: unmask_crc(LittleEndian::read_u32(&header[0..4])),
+            kind,
+            framed_len: RECORD_HEADER_BYTES + len,
+        })
+    }
+
+    /// True when the record, taken to end `framed_len` bytes into `buf`,
+    /// matches its checksum: its length field alone was damaged.
+    fn ends_at(&self, buf: &[u8], framed_len: usize) -> bool {
+        let Some(payload) = buf.get(RECORD_HEADER_BYTES..framed_len) else {
+            return false;
+        };
+        let Ok(len) = u32::try_from(payload.len()) else {
+            return false;
+        };
+        !payload.is_empty() && crc32_parts(&[&len.to_le_bytes(), &[self.kind], payload]) == self.crc
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +261,105 @@ mod tests {
         assert_eq!(find_next_valid_record(&buf, second + 1, 100), None);
     }
 
+    /// A record whose payload holds a whole valid record (a value that is
+    /// itself a log record), and `(start, embedded_at)` of it in `buf`.
+    fn record_holding_a_record(buf: &mut Vec<u8>) -> (usize, usize) {
+        let mut inner = Vec::new();
+        encode_record(&mut inner, 1, b"inner");
+        let mut payload = b"value: ".to_vec();
+        payload.extend_from_slice(&inner);
+        payload.extend_from_slice(b" and more of the value");
+        let start = buf.len();
+        encode_record(buf, 1, &payload);
+        (start, start + RECORD_HEADER_BYTES + b"value: ".len())
+    }
+
+    fn kind_1(kind: u8) -> bool {
+        kind == 1
+    }
+
+    #[test]
+    fn a_record_inside_a_torn_record_is_part_of_it() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, b"first");
+        let (torn, embedded) = record_holding_a_record(&mut buf);
+        buf.truncate(buf.len() - 3); // cut by a crash
+        assert_eq!(find_next_valid_record(&buf, torn + 1, 100), Some(embedded));
+        assert_eq!(find_record_after_damage(&buf, torn, 100, kind_1), None);
+        // The same record torn by zeros (unwritten space after it).
+        let mut zeroed = Vec::new();
+        let (torn, _) = record_holding_a_record(&mut zeroed);
+        let len = zeroed.len();
+        zeroed[len - 3..].fill(0);
+        zeroed.extend_from_slice(&[0; 64]);
+        assert_eq!(find_record_after_damage(&zeroed, torn, 100, kind_1), None);
+    }
+
+    #[test]
+    fn a_record_after_the_damaged_one_is_found() {
+        // The payload damaged: the next record starts where the damaged
+        // one claims to end.
+        let mut buf = Vec::new();
+        let (damaged, _) = record_holding_a_record(&mut buf);
+        let next = buf.len();
+        encode_record(&mut buf, 1, b"next");
+        buf[damaged + RECORD_HEADER_BYTES] ^= 0x01;
+        assert_eq!(
+            find_record_after_damage(&buf, damaged, 100, kind_1),
+            Some(next)
+        );
+    }
+
+    #[test]
+    fn a_damaged_length_claiming_the_next_records_does_not_hide_them() {
+        let mut buf = Vec::new();
+        let (damaged, _) = record_holding_a_record(&mut buf);
+        let next = buf.len();
+        encode_record(&mut buf, 1, b"next");
+        encode_record(&mut buf, 1, b"and the one after");
+        // The length field now claims past the end of the buffer.
+        buf[damaged + 4] = 90;
+        assert!(matches!(
+            decode_record(&buf[damaged..], 100),
+            RecordDecode::Incomplete
+        ));
+        assert_eq!(
+            find_record_after_damage(&buf, damaged, 100, kind_1),
+            Some(next)
+        );
+    }
+
+    #[test]
+    fn an_implausible_header_claims_nothing() {
+        for damage in [
+            |h: &mut [u8]| h[8] = 7, // a type the log does not use
+            |h: &mut [u8]| h[4..8].copy_from_slice(&1000u32.to_le_bytes()), // over the maximum
+            |h: &mut [u8]| h.fill(0xFF),
+        ] {
+            let mut buf = Vec::new();
+            let (damaged, embedded) = record_holding_a_record(&mut buf);
+            damage(&mut buf[damaged..damaged + RECORD_HEADER_BYTES]);
+            assert_eq!(
+                find_record_after_damage(&buf, damaged, 100, kind_1),
+                Some(embedded),
+                "a header that claims nothing cannot own the record inside it"
+            );
+        }
+    }
+
+    #[test]
+    fn damage_too_short_for_a_header() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, b"first");
+        let end = buf.len();
+        buf.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(find_record_after_damage(&buf, end, 100, kind_1), None);
+        assert_eq!(
+            find_record_after_damage(&buf, buf.len() + 5, 100, kind_1),
+            None
+        );
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
@@ -191,6 +368,25 @@ mod tests {
                 prop_assert!(!payload.is_empty());
             }
             let _ = find_next_valid_record(&bytes, 0, 32);
+            for offset in 0..bytes.len() {
+                let _ = find_record_after_damage(&bytes, offset, 32, |kind| kind < 4);
+            }
+        }
+
+        /// Whatever cut a crash makes in a record holding a record, nothing
+        /// valid follows the damage.
+        #[test]
+        fn every_cut_of_a_record_holding_a_record_is_a_torn_tail(
+            cut in 1usize..40,
+            zeros in 0usize..16,
+        ) {
+            let mut buf = Vec::new();
+            encode_record(&mut buf, 1, b"before");
+            let (torn, _) = record_holding_a_record(&mut buf);
+            let cut = cut.min(buf.len() - torn - 1);
+            buf.truncate(buf.len() - cut);
+            buf.extend(std::iter::repeat_n(0, zeros));
+            prop_assert_eq!(find_record_after_damage(&buf, torn, 100, kind_1), None);
         }
     }
 }

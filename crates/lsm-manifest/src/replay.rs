@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lsm_core::record::{decode_record, find_next_valid_record, RecordDecode};
+use lsm_core::record::{decode_record, find_record_after_damage, RecordDecode};
 use lsm_core::{Error as CoreError, FileSystem, SeqNo};
 
 use crate::current::{manifest_path, parse_manifest_file_name, read_current, CURRENT_FILE_NAME};
@@ -209,7 +209,11 @@ pub(crate) fn replay(
             RecordDecode::Zeroed => "zeroed bytes where a record header should be",
             RecordDecode::Bad(reason) => reason,
         };
-        if let Some(next) = find_next_valid_record(&buf, offset + 1, MAX_EDIT_BYTES) {
+        // A torn edit's payload holds user keys, which may hold whole
+        // records: only a record that is not a part of it counts.
+        if let Some(next) = find_record_after_damage(&buf, offset, MAX_EDIT_BYTES, |kind| {
+            kind == EDIT_RECORD_TYPE
+        }) {
             return Err(corruption(
                 offset,
                 format!("{damage}, and a valid record follows at offset {next}"),

@@ -57,6 +57,17 @@ pub const RECORD_TYPE_SEGMENT_HEADER: u8 = 2;
 /// Record type of a sync mark (version 4 on): the durable mark as a u64 LE,
 /// written once everything below it was durable.
 pub const RECORD_TYPE_SYNC_MARK: u8 = 4;
+/// The record types a segment of format `version` holds after its header
+/// record (a version this crate reads: 2 to 5).
+pub(crate) fn record_types_of(version: u32) -> &'static [u8] {
+    match version {
+        2 => &[RECORD_TYPE_WRITE_BATCH],
+        3 => &[RECORD_TYPE_MARKED_BATCH],
+        4 => &[RECORD_TYPE_MARKED_BATCH, RECORD_TYPE_SYNC_MARK],
+        _ => &[RECORD_TYPE_COMPACT_BATCH, RECORD_TYPE_SYNC_MARK],
+    }
+}
+
 /// Bytes of a sync-mark payload.
 pub const SYNC_MARK_PAYLOAD_BYTES: usize = 8;
 

@@ -6,12 +6,14 @@
 
 use std::path::Path;
 
-use lsm_core::record::{decode_record, find_next_valid_record, RecordDecode};
+use lsm_core::record::{
+    decode_record, find_next_valid_record, find_record_after_damage, RecordDecode,
+};
 use lsm_core::{BatchView, FileSystem, SeqNo, MAX_BATCH_BYTES};
 
 use crate::format::{
-    decode_segment_header, parse_sync_mark, split_batch_payload, DurableMark, SegmentHeader,
-    RECORD_TYPE_SEGMENT_HEADER,
+    decode_segment_header, parse_sync_mark, record_types_of, split_batch_payload, DurableMark,
+    SegmentHeader, RECORD_TYPE_SEGMENT_HEADER,
 };
 use crate::Result;
 
@@ -156,8 +158,16 @@ impl<'a> SegmentReader<'a> {
     fn damaged(&mut self, reason: &'static str) {
         let mut next_valid_record = None;
         let mut later_durable_mark = None;
-        let mut from = self.offset + 1;
-        while let Some(at) = find_next_valid_record(self.buf, from, MAX_BATCH_BYTES) {
+        let version = self.header.map_or(0, |header| header.version);
+        let known_kind = |kind| match self.header {
+            Some(_) => record_types_of(version).contains(&kind),
+            None => kind == RECORD_TYPE_SEGMENT_HEADER,
+        };
+        // The first valid record that is not a part of the damaged one
+        // (a torn record's payload may hold whole records); then every
+        // one after it.
+        let mut next = find_record_after_damage(self.buf, self.offset, MAX_BATCH_BYTES, known_kind);
+        while let Some(at) = next {
             next_valid_record.get_or_insert(at as u64);
             let rest = self.buf.get(at..).unwrap_or_default();
             let RecordDecode::Record {
@@ -168,7 +178,6 @@ impl<'a> SegmentReader<'a> {
             else {
                 break; // unreachable: the record was just found valid
             };
-            let version = self.header.map_or(0, |header| header.version);
             let mark = match parse_sync_mark(version, kind, payload) {
                 // Written after a sync, never over zeros out of order.
                 Some(Ok(mark)) => mark,
@@ -183,7 +192,7 @@ impl<'a> SegmentReader<'a> {
             if mark == SeqNo::MAX {
                 break; // proof of corruption already: no later record changes it
             }
-            from = at + framed_len;
+            next = find_next_valid_record(self.buf, at + framed_len, MAX_BATCH_BYTES);
         }
         self.tail = Some(SegmentTail::Damaged {
             offset: self.offset as u64,
