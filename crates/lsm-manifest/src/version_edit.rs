@@ -27,6 +27,13 @@ pub const FORMAT_VERSION: u64 = 2;
 /// WAL segment, which uses the same record framing) is rejected by name.
 pub const MANIFEST_MAGIC: [u8; 8] = *b"LSMMANIF";
 
+/// File numbers stay below this, and the next one to allocate at most at
+/// it: a manifest read from disk cannot bring the counter near `u64::MAX`,
+/// where allocating would overflow (and wrap to numbers in use), and a
+/// store allocating one number a nanosecond would take two years to reach
+/// it. An edit past it is refused when logged and is corruption when read.
+pub(crate) const FILE_NUMBER_LIMIT: u64 = 1 << 56;
+
 /// The most levels a catalog can have; a decoded level number must be below
 /// this.
 pub const MAX_LEVELS: usize = 32;
@@ -182,7 +189,8 @@ impl VersionEdit {
 
     /// Checks what the decoder checks: every level below [`MAX_LEVELS`],
     /// every added entry valid ([`FileMeta::validate`]), `last_seq` within
-    /// 56 bits. The manifest logs only edits that pass, so everything it
+    /// 56 bits, file numbers below [`FILE_NUMBER_LIMIT`] (the next one at
+    /// most at it). The manifest logs only edits that pass, so everything it
     /// writes reads back.
     pub fn validate(&self) -> Result<(), &'static str> {
         if self.removed.iter().any(|&(level, _)| level >= MAX_LEVELS)
@@ -195,6 +203,23 @@ impl VersionEdit {
         }
         if self.last_seq.is_some_and(|seq| seq > MAX_SEQNO) {
             return Err("last sequence number exceeds 56 bits");
+        }
+        if self
+            .next_file_number
+            .is_some_and(|next| next > FILE_NUMBER_LIMIT)
+        {
+            return Err("next file number exceeds 2^56");
+        }
+        if self
+            .removed
+            .iter()
+            .any(|&(_, number)| number >= FILE_NUMBER_LIMIT)
+            || self
+                .added
+                .iter()
+                .any(|(_, meta)| meta.number >= FILE_NUMBER_LIMIT)
+        {
+            return Err("file number exceeds 2^56");
         }
         for tombstone in &self.added_range_tombstones {
             if tombstone.seq > MAX_SEQNO {
@@ -548,7 +573,7 @@ mod tests {
 
     pub(crate) fn arb_file_meta() -> impl Strategy<Value = FileMeta> {
         (
-            any::<u64>(),
+            0..FILE_NUMBER_LIMIT,
             any::<u64>(),
             arb_key(),
             arb_key(),
@@ -583,8 +608,8 @@ mod tests {
     fn arb_edit() -> impl Strategy<Value = VersionEdit> {
         (
             proptest::collection::vec((0..MAX_LEVELS, arb_file_meta()), 0..6),
-            proptest::collection::vec((0..MAX_LEVELS, any::<u64>()), 0..6),
-            proptest::option::of(any::<u64>()),
+            proptest::collection::vec((0..MAX_LEVELS, 0..FILE_NUMBER_LIMIT), 0..6),
+            proptest::option::of(0..=FILE_NUMBER_LIMIT),
             proptest::option::of(0..=MAX_SEQNO),
             proptest::option::of(any::<u64>()),
             proptest::option::of(any::<u64>()),
@@ -624,6 +649,31 @@ mod tests {
                     }
                 },
             )
+    }
+
+    #[test]
+    fn file_numbers_past_the_limit_are_refused() {
+        let past = |edit: VersionEdit| edit.validate().unwrap_err();
+        assert_eq!(
+            past(VersionEdit {
+                next_file_number: Some(FILE_NUMBER_LIMIT + 1),
+                ..VersionEdit::default()
+            }),
+            "next file number exceeds 2^56"
+        );
+        assert_eq!(
+            past(VersionEdit {
+                removed: vec![(1, FILE_NUMBER_LIMIT)],
+                ..VersionEdit::default()
+            }),
+            "file number exceeds 2^56"
+        );
+        let edit = VersionEdit {
+            next_file_number: Some(FILE_NUMBER_LIMIT),
+            removed: vec![(1, FILE_NUMBER_LIMIT - 1)],
+            ..VersionEdit::default()
+        };
+        assert_eq!(edit.validate(), Ok(()));
     }
 
     proptest! {

@@ -374,6 +374,26 @@ fn invalid_edits_are_refused_without_writing_or_poisoning() {
             last_seq: Some(u64::MAX),
             ..VersionEdit::default()
         },
+        VersionEdit {
+            added: vec![(
+                0,
+                FileMeta {
+                    number: u64::MAX,
+                    ..table(53, "x", "y", 1)
+                },
+            )],
+            ..VersionEdit::default()
+        },
+        VersionEdit {
+            added: vec![(
+                0,
+                FileMeta {
+                    number: 1 << 56,
+                    ..table(54, "x", "y", 1)
+                },
+            )],
+            ..VersionEdit::default()
+        },
     ];
     for edit in bad {
         let err = manifest.log_and_apply(edit.clone()).unwrap_err();
@@ -387,6 +407,52 @@ fn invalid_edits_are_refused_without_writing_or_poisoning() {
     );
     assert!(Arc::ptr_eq(&manifest.current(), &before));
     manifest.log_and_apply(VersionEdit::default()).unwrap();
+}
+
+/// Writes `MANIFEST-000001` holding one snapshot record whose checksum is
+/// right, with the given next file number (last sequence number 0, WAL
+/// segment 0, no tables), and points `CURRENT` at it. The field tags are
+/// those of docs/format/manifest.md.
+fn write_manifest_with_next_file_number(dir: &Path, next_file_number: u64) {
+    use lsm_core::coding::put_varint64;
+    let mut payload = Vec::new();
+    put_varint64(&mut payload, 1); // format version
+    put_varint64(&mut payload, 2);
+    put_varint64(&mut payload, 2); // magic
+    payload.extend_from_slice(b"LSMMANIF");
+    put_varint64(&mut payload, 3); // next file number
+    put_varint64(&mut payload, next_file_number);
+    put_varint64(&mut payload, 4); // last sequence number
+    put_varint64(&mut payload, 0);
+    put_varint64(&mut payload, 5); // WAL segment
+    put_varint64(&mut payload, 0);
+    let mut record = Vec::new();
+    lsm_core::record::encode_record(&mut record, 1, &payload);
+    std::fs::write(dir.join(manifest_file_name(1)), &record).unwrap();
+    std::fs::write(dir.join(CURRENT_FILE_NAME), b"MANIFEST-000001\n").unwrap();
+}
+
+/// A next file number at `u64::MAX` would overflow (a panic in debug
+/// builds) or wrap to numbers in use (a truncated live table in release
+/// builds) at the next allocation: it is corruption naming the manifest.
+#[test]
+fn a_next_file_number_past_the_limit_is_corruption_not_an_overflow() {
+    for next in [u64::MAX, (1 << 56) + 1] {
+        let dir = tempfile::tempdir().unwrap();
+        write_manifest_with_next_file_number(dir.path(), next);
+        let err = open_err(dir.path());
+        assert!(err.is_corruption(), "{next}: {err}");
+        assert!(err.to_string().contains("MANIFEST-000001"), "{err}");
+    }
+    // A number within it opens.
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest_with_next_file_number(dir.path(), 7);
+    let (manifest, recovered) = open(dir.path());
+    assert!(recovered.next_file_number >= 7);
+    assert!(
+        manifest.next_file_number() > 7,
+        "open allocated the new manifest's number"
+    );
 }
 
 #[test]
