@@ -23,10 +23,14 @@
 //! state lock (it does run on the publishing thread, which may hold a
 //! write permit or the async store's core lock: a waker only schedules its
 //! task, and a poll takes no lock but the registry and the engine's
-//! `poison`). [`VisibleSeq::wake_all`] wakes every waiting future whatever its
-//! target: the engine calls it when it closes or is poisoned, so a future
-//! waiting for a write that can no longer become visible resolves (with an
-//! error) instead of hanging.
+//! `poison`). [`VisibleSeq::wake_all`] wakes every waiting future whatever
+//! its target: the engine calls it when it is poisoned, and
+//! [`VisibleSeq::release_all`] (which also releases every thread blocked
+//! in [`VisibleSeq::wait_for`], now and later) when it closes, so a wait
+//! for a write that can no longer become visible ends (a future with an
+//! error, `wait_for` with false) instead of hanging. A poisoned engine's
+//! watermark still moves (the async store applies what it queued before
+//! the failure), so `wait_for` keeps waiting for it until the close.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -84,6 +88,9 @@ struct State {
     /// first -> last of ranges finished out of order. INVARIANT: every key
     /// is > visible + 1.
     pending: BTreeMap<SeqNo, SeqNo>,
+    /// Set once by [`VisibleSeq::release_all`] (the engine closed: the
+    /// watermark is final): `wait_for` no longer blocks.
+    released: bool,
 }
 
 impl VisibleSeq {
@@ -94,6 +101,7 @@ impl VisibleSeq {
             state: Mutex::new(State {
                 visible,
                 pending: BTreeMap::new(),
+                released: false,
             }),
             advanced: Condvar::new(),
             wakers: Mutex::new(Wakers::default()),
@@ -150,6 +158,16 @@ impl VisibleSeq {
             .store(!wakers.waiting.is_empty(), Ordering::SeqCst);
         drop(wakers);
         ready.into_values().for_each(Waker::wake);
+    }
+
+    /// Wakes every waiting future and releases every thread blocked in
+    /// [`VisibleSeq::wait_for`], now and from now on: the engine closed, so
+    /// the watermark is final, and each wait returns whether it reached its
+    /// target.
+    pub fn release_all(&self) {
+        self.state.lock().released = true;
+        self.advanced.notify_all();
+        self.wake_all();
     }
 
     /// Wakes every waiting future, whatever its target (the engine closed
@@ -245,16 +263,17 @@ impl VisibleSeq {
         }
     }
 
-    /// Waits until the watermark is at least `seq`; false on timeout. A
-    /// timeout too large for an `Instant` (e.g. `Duration::MAX`) waits
-    /// without a deadline.
+    /// Waits until the watermark is at least `seq`; false on timeout, or
+    /// once [`VisibleSeq::release_all`] ran (the engine closed) without the
+    /// watermark reaching `seq`. A timeout too large
+    /// for an `Instant` (e.g. `Duration::MAX`) waits without a deadline.
     pub fn wait_for(&self, seq: SeqNo, timeout: Duration) -> bool {
         if self.get() >= seq {
             return true;
         }
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.state.lock();
-        while state.visible < seq {
+        while state.visible < seq && !state.released {
             match deadline {
                 Some(deadline) => {
                     if self.advanced.wait_until(&mut state, deadline).timed_out() {
@@ -264,7 +283,7 @@ impl VisibleSeq {
                 None => self.advanced.wait(&mut state),
             }
         }
-        true
+        state.visible >= seq
     }
 }
 
@@ -376,6 +395,19 @@ mod tests {
         let t = std::thread::spawn(move || w2.wait_for(2, Duration::from_secs(30)));
         w.publish(1, 2);
         assert!(t.join().unwrap());
+    }
+
+    #[test]
+    fn release_all_ends_every_wait_for_now_and_later() {
+        let w = Arc::new(VisibleSeq::new(0));
+        w.publish(1, 1);
+        let w2 = Arc::clone(&w);
+        let blocked = std::thread::spawn(move || w2.wait_for(5, Duration::MAX));
+        std::thread::sleep(Duration::from_millis(20));
+        w.release_all();
+        assert!(!blocked.join().unwrap(), "released, 5 never published");
+        assert!(!w.wait_for(2, Duration::MAX), "a later wait does not block");
+        assert!(w.wait_for(1, Duration::MAX), "what was reached still is");
     }
 
     #[test]

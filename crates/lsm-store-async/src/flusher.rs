@@ -29,6 +29,15 @@ use crate::coordinator::Coordinator;
 /// stops freezing (and so, once its queue fills, writers block).
 pub const MAX_IMMUTABLE_MEMTABLES: usize = 2;
 
+/// Why [`FlushSignal::wait_done`] returned before its generation was done.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FlushWaitError {
+    /// A flush failed (the reason; the engine is poisoned).
+    Failed(String),
+    /// The store closed first (the frozen memtables left are in the WAL).
+    Stopped,
+}
+
 /// Guarded by `FlushSignal::state`.
 #[derive(Debug, Default)]
 struct FlushState {
@@ -65,18 +74,19 @@ impl FlushSignal {
         generation
     }
 
-    /// Waits until `generation` is flushed; the failure if a flush failed.
-    pub(crate) fn wait_done(&self, generation: u64) -> Result<(), String> {
+    /// Waits until `generation` is flushed; the failure if a flush failed,
+    /// `Stopped` if the store closed first.
+    pub(crate) fn wait_done(&self, generation: u64) -> Result<(), FlushWaitError> {
         let mut state = self.state.lock();
         loop {
             if let Some(reason) = &state.failed {
-                return Err(reason.clone());
+                return Err(FlushWaitError::Failed(reason.clone()));
             }
             if state.done >= generation {
                 return Ok(());
             }
             if state.stop {
-                return Err("the store closed before the flush finished".to_string());
+                return Err(FlushWaitError::Stopped);
             }
             self.changed.wait(&mut state);
         }
@@ -172,7 +182,10 @@ mod tests {
         };
         signal.state.lock().failed = Some("disk on fire".to_string());
         signal.notify();
-        assert_eq!(waiter.join().unwrap(), Err("disk on fire".to_string()));
+        assert_eq!(
+            waiter.join().unwrap(),
+            Err(FlushWaitError::Failed("disk on fire".to_string()))
+        );
         assert_eq!(signal.failure().as_deref(), Some("disk on fire"));
     }
 
@@ -184,6 +197,6 @@ mod tests {
         assert_eq!(signal.wait_done(first), Ok(()));
         let second = signal.request();
         signal.stop();
-        assert!(signal.wait_done(second).is_err());
+        assert_eq!(signal.wait_done(second), Err(FlushWaitError::Stopped));
     }
 }

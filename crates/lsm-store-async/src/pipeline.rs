@@ -2,13 +2,8 @@
 //! apply now or enqueue) and the applier thread that drains the queue and
 //! freezes full memtables. `docs/async.md` walks through it step by step.
 //!
-//! # Locks (lock order: top to bottom)
-//! 1. The engine's write gate, through a `WritePermit`: held *shared* by a
-//!    writer from before its WAL append until its batch is applied or
-//!    enqueued; held *exclusive* by the applier's `Freezer::freeze` only.
-//!    So once a freeze holds it, every WAL-appended write is applied or in
-//!    the queue.
-//! 2. `Pipeline::core` (`Mutex<Freezer>`): the core lock, guarding the
+//! # Locks (lock order: top to bottom, as in docs/ARCHITECTURE.md)
+//! 1. `Pipeline::core` (`Mutex<Freezer>`): the core lock, guarding the
 //!    engine's one `Freezer`. The applier holds it while it drains, across
 //!    a freeze and while it waits for the flusher to make room; a writer
 //!    that gets it with `try_lock` applies its write inline through it.
@@ -17,11 +12,20 @@
 //!    `apply_lock_timeout` for a slot (by default not at all), until the
 //!    memtable is overfull; from there it waits for a slot, which is what
 //!    turns a slow flusher into backpressure.
+//! 2. The engine's write gate, through a `WritePermit`: held *shared* by a
+//!    writer from before its WAL append until its batch is applied or
+//!    enqueued; held *exclusive* by the applier's `Freezer::freeze` only.
+//!    So once a freeze holds it, every WAL-appended write is applied or in
+//!    the queue.
+//! 3. `Pipeline::commands_tx` (`Mutex<Option<Sender<Command>>>`): a leaf,
+//!    held to send the applier a command, or by the applier to take the
+//!    sender away as it stops.
 //!
-//! Writers take `core` only with `try_lock`, never blocking,
-//! and `Freezer::freeze` takes the gate only with `try_write_for`, with the
-//! applier draining the queue between attempts, so a writer that holds the
-//! gate while blocked on a full queue cannot deadlock the applier.
+//! The one inversion: writers take `core` while they hold the gate, but
+//! only with `try_lock`, never blocking, and `Freezer::freeze` takes the
+//! gate only with `try_write_for`, with the applier draining the queue
+//! between attempts, so a writer that holds the gate while blocked on a
+//! full queue cannot deadlock the applier.
 //!
 //! # Invariants
 //! - WAL order = sequence order = visibility order: the WAL assigns
@@ -95,7 +99,10 @@ pub(crate) struct Pipeline {
     /// Capacity 1: "the memtable may be full", sent by writers that applied.
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
-    commands_tx: Sender<Command>,
+    /// The command sender; `None` once the applier stopped taking commands
+    /// (see [`Pipeline::stop_taking_commands`]). A leaf lock, held only to
+    /// send or to take it.
+    commands_tx: Mutex<Option<Sender<Command>>>,
     commands_rx: Receiver<Command>,
     pub(crate) flush: FlushSignal,
 
@@ -129,6 +136,16 @@ pub(crate) struct Pipeline {
     /// [`Pipeline::spare_batch`]).
     spare_tx: Sender<WriteBatch>,
     spare_rx: Receiver<WriteBatch>,
+}
+
+/// Calls [`Pipeline::stop_taking_commands`] when dropped: when the
+/// applier's loop ends, by `Shutdown` or by a panic.
+struct StopTakingCommands<'a>(&'a Pipeline);
+
+impl Drop for StopTakingCommands<'_> {
+    fn drop(&mut self) {
+        self.0.stop_taking_commands();
+    }
 }
 
 /// Writes closer together than this count as a stream (see
@@ -266,7 +283,7 @@ impl Pipeline {
             queue_rx,
             wake_tx,
             wake_rx,
-            commands_tx,
+            commands_tx: Mutex::new(Some(commands_tx)),
             commands_rx,
             flush: FlushSignal::default(),
             core: Mutex::new(freezer),
@@ -650,9 +667,26 @@ impl Pipeline {
         applied
     }
 
-    /// Sends a command to the applier.
+    /// Sends a command to the applier; false once the applier stopped
+    /// taking commands (after `Shutdown`, or a panic).
     pub(crate) fn send(&self, command: Command) -> bool {
-        self.commands_tx.send(command).is_ok()
+        match &*self.commands_tx.lock() {
+            Some(commands_tx) => commands_tx.send(command).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Takes the command sender away, so that `send` fails from now on,
+    /// then answers every command sent before that (a `flush_memtable`
+    /// racing `close`) with `Closed` instead of leaving its caller waiting
+    /// for a reply nobody sends.
+    fn stop_taking_commands(&self) {
+        drop(self.commands_tx.lock().take());
+        while let Ok(command) = self.commands_rx.try_recv() {
+            if let Command::Flush(reply) = command {
+                let _ = reply.send(Err(StoreError::Closed.into()));
+            }
+        }
     }
 
     /// Stops new writes: sets the flag, then waits for every write already
@@ -680,6 +714,9 @@ impl Pipeline {
 
     /// The applier thread's body.
     pub(crate) fn run_applier(&self) {
+        // However the loop ends, a panic included, no command is left
+        // waiting for a reply.
+        let _stop = StopTakingCommands(self);
         loop {
             if let Some(item) = self.wait_actively() {
                 self.apply_and_drain(item);
@@ -952,6 +989,25 @@ mod tests {
         );
         assert!(pipeline.send(Command::Shutdown));
         applier.join().unwrap();
+    }
+
+    /// A `Flush` sent after `Shutdown` (a `flush_memtable` racing `close`)
+    /// is answered with `Closed` as the applier stops, and a command sent
+    /// after that is refused: nobody waits for a reply that never comes.
+    #[test]
+    fn commands_left_when_the_applier_stops_are_answered_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
+        let pipeline = Pipeline::new(Arc::clone(&engine)).unwrap();
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        assert!(pipeline.send(Command::Shutdown));
+        assert!(pipeline.send(Command::Flush(reply_tx)));
+        pipeline.run_applier(); // takes Shutdown and returns
+        let reply = reply_rx.try_recv().expect("answered as the applier stopped");
+        assert!(reply.unwrap_err().is_closed());
+        let (late_tx, late_rx) = crossbeam_channel::bounded(1);
+        assert!(!pipeline.send(Command::Flush(late_tx)), "refused after the stop");
+        assert!(late_rx.try_recv().is_err());
     }
 
     /// Writes `key -> "v"` through the pipeline, as `put` does, without

@@ -39,7 +39,7 @@ use parking_lot::Mutex;
 use crate::coordinator::{CompactionJob, Coordinator, JobId, JobState};
 use crate::error::{Error, Result};
 use crate::fence::WaitForSeq;
-use crate::flusher::run_flusher;
+use crate::flusher::{run_flusher, FlushWaitError};
 use crate::pipeline::{Command, Pipeline};
 use crate::read::{Snapshot, StoreIterator};
 
@@ -306,9 +306,10 @@ impl AsyncLsmStore {
     }
 
     /// Waits until every write up to `seq` is visible to reads (a condition
-    /// variable, not polling). False if `timeout` passes first; a timeout
-    /// too large for an `Instant` (e.g. `Duration::MAX`) waits without a
-    /// deadline.
+    /// variable, not polling). False if `timeout` passes first, or if the
+    /// store closes first (every write acknowledged before `close` is
+    /// visible once it returns: `seq` was never acknowledged); a timeout too large for an
+    /// `Instant` (e.g. `Duration::MAX`) waits without a deadline.
     pub fn wait_for_seq(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.engine.wait_visible(seq, timeout)
     }
@@ -402,7 +403,9 @@ impl AsyncLsmStore {
     /// Freezes the memtable and waits until the flusher has written it
     /// (and every older frozen memtable) to L0 tables. Compactions the
     /// picker wants are scheduled in the background. Returns the flush
-    /// failure if the flusher failed.
+    /// failure if the flusher failed, `Closed` if the store closed before
+    /// the flush was done (what was frozen is in the WAL, and replayed on
+    /// reopen).
     pub fn flush_memtable(&self) -> Result<()> {
         self.engine.check_writable()?;
         if self.shared.pipeline.is_closed() {
@@ -419,7 +422,10 @@ impl AsyncLsmStore {
             .pipeline
             .flush
             .wait_done(generation)
-            .map_err(|reason| StoreError::Poisoned { reason }.into())
+            .map_err(|err| match err {
+                FlushWaitError::Failed(reason) => StoreError::Poisoned { reason }.into(),
+                FlushWaitError::Stopped => StoreError::Closed.into(),
+            })
     }
 
     /// Queues a compaction of every table of `level` into `level + 1` and

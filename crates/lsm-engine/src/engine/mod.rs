@@ -321,8 +321,10 @@ impl Engine {
         self.visible.get()
     }
 
-    /// Waits until the watermark reaches `seq`; false on timeout. A
-    /// timeout too large for a deadline waits without one.
+    /// Waits until the watermark reaches `seq`; false on timeout, or once
+    /// the engine closes without the watermark reaching `seq` (its
+    /// watermark is then final). A timeout too large for a deadline waits
+    /// without one.
     pub fn wait_visible(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.visible.wait_for(seq, timeout)
     }
@@ -362,7 +364,9 @@ impl Engine {
         self.poisoned.store(true, Ordering::Release);
         drop(poison);
         // A future waiting for a write that can no longer become visible
-        // resolves with the poisoned error instead of hanging.
+        // resolves with the poisoned error instead of hanging. (A blocked
+        // `wait_visible` waits on: the async store still applies what it
+        // queued before the failure; `close` releases it.)
         self.visible.wake_all();
     }
 
@@ -469,9 +473,10 @@ impl Engine {
             .map_err(Error::from)
             .and_then(|()| self.purge_obsolete_files());
         drop(gate);
-        // Every in-flight write has published: the watermark is final, and
-        // a future still waiting resolves with `Closed`.
-        self.visible.wake_all();
+        // Every in-flight write has published: the watermark is final, a
+        // future still waiting resolves with `Closed`, and a blocked
+        // `wait_visible` returns false.
+        self.visible.release_all();
         drop(checkpoints);
         // Released even if the final sync failed: nothing here writes to
         // the directory any more, and the next owner recovers from what
