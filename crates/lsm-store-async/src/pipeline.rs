@@ -1003,10 +1003,15 @@ mod tests {
         assert!(pipeline.send(Command::Shutdown));
         assert!(pipeline.send(Command::Flush(reply_tx)));
         pipeline.run_applier(); // takes Shutdown and returns
-        let reply = reply_rx.try_recv().expect("answered as the applier stopped");
+        let reply = reply_rx
+            .try_recv()
+            .expect("answered as the applier stopped");
         assert!(reply.unwrap_err().is_closed());
         let (late_tx, late_rx) = crossbeam_channel::bounded(1);
-        assert!(!pipeline.send(Command::Flush(late_tx)), "refused after the stop");
+        assert!(
+            !pipeline.send(Command::Flush(late_tx)),
+            "refused after the stop"
+        );
         assert!(late_rx.try_recv().is_err());
     }
 

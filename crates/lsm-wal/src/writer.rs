@@ -326,8 +326,14 @@ impl State {
             self.segment_start <= self.synced,
             "an older segment is not durable"
         );
+        // A failed write drops its chunk without moving `written` and
+        // poisons the log (in the same critical section that releases the
+        // writer role): from then on nothing is written, and the bytes
+        // past `written` are lost, not pending.
         debug_assert!(
-            self.writer_active || self.written + self.pending.len() as u64 == self.appended,
+            self.writer_active
+                || self.poison.is_some()
+                || self.written + self.pending.len() as u64 == self.appended,
             "pending bytes do not start at the written offset"
         );
     }

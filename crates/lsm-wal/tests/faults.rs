@@ -93,6 +93,39 @@ fn failed_write_poisons_and_acknowledged_appends_survive() {
     assert_eq!(recovered(&fs, dir.path()), vec![owned_batch(&first, 1)]);
 }
 
+/// Another thread's write fails while an appender waits in its (already
+/// written) record's fdatasync: the waiter gets its sync's result, not a
+/// panic (in debug builds the writer's accounting check fired on the
+/// failed write's lost chunk before it looked at the poison).
+#[test]
+fn a_failed_write_leaves_a_waiter_for_an_earlier_sync_its_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultFs::default();
+    let wal = Arc::new(writer(&fs, dir.path(), SyncMode::Always));
+    fs.faults.block_syncs();
+    // The first append writes its record and blocks in its fdatasync.
+    let durable = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || wal.append(&tagged_batch(1)))
+    };
+    fs.faults.wait_blocked(1);
+    // An unsynced append whose write fails poisons the log.
+    fs.faults.fail_append.store(true, Ordering::SeqCst);
+    let failed = wal.append_with(&tagged_batch(2), false);
+    assert!(
+        matches!(failed, Err(Error::Core(lsm_core::Error::Io { .. }))),
+        "{failed:?}"
+    );
+    fs.faults.fail_append.store(false, Ordering::SeqCst);
+    fs.faults.release_syncs();
+    let synced = durable.join().expect("the waiting appender did not panic");
+    assert_eq!(synced.unwrap(), 1, "its record was synced");
+    assert!(matches!(
+        wal.append(&tagged_batch(3)),
+        Err(Error::Poisoned { .. })
+    ));
+}
+
 #[test]
 fn waiters_sharing_a_failed_fsync_all_get_errors() {
     let dir = tempfile::tempdir().unwrap();
