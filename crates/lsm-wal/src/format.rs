@@ -57,6 +57,18 @@ pub const RECORD_TYPE_SEGMENT_HEADER: u8 = 2;
 /// Record type of a sync mark (version 4 on): the durable mark as a u64 LE,
 /// written once everything below it was durable.
 pub const RECORD_TYPE_SYNC_MARK: u8 = 4;
+/// The most a batch record's payload can exceed the batch encoding it
+/// frames. A type-5 payload drops the encoding's 12-byte header and adds
+/// three varints: the durable mark (the doubled distance below a sequence
+/// number under 2^56, plus a bit: 57 bits, 9 bytes), the first sequence
+/// number (56 bits, 8 bytes) and the count (32 bits, 5 bytes): 10 bytes. A
+/// type-3 payload adds only its mark (9 bytes) to the whole encoding.
+pub const BATCH_RECORD_OVERHEAD_MAX: usize = 9 + 8 + 5 - BATCH_HEADER_BYTES;
+
+/// The longest record payload a reader accepts: that of a batch of
+/// `lsm_core::MAX_BATCH_BYTES`, the longest a writer frames.
+pub const MAX_RECORD_PAYLOAD_BYTES: usize = lsm_core::MAX_BATCH_BYTES + BATCH_RECORD_OVERHEAD_MAX;
+
 /// The record types a segment of format `version` holds after its header
 /// record (a version this crate reads: 2 to 5).
 pub(crate) fn record_types_of(version: u32) -> &'static [u8] {
@@ -459,6 +471,46 @@ mod tests {
             split_batch_payload(5, RECORD_TYPE_MARKED_BATCH, &marked),
             None,
             "type 3 in version 5"
+        );
+    }
+
+    /// The widest varints a batch record can carry (a first sequence
+    /// number just under 2^56, a durable mark at 0, a count of `u32::MAX`)
+    /// grow its payload past the encoding by exactly
+    /// `BATCH_RECORD_OVERHEAD_MAX`, so a batch of `MAX_BATCH_BYTES` frames
+    /// to a payload the reader accepts.
+    #[test]
+    fn the_widest_batch_record_header_is_the_overhead_the_reader_allows() {
+        let mut encoded = vec![0; BATCH_HEADER_BYTES];
+        encoded[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        encoded.extend_from_slice(b"operations");
+        let mark = DurableMark {
+            durable_below: 0,
+            zero_filled: true,
+        };
+        let mut out = Vec::new();
+        let framed = frame_batch_record(
+            &mut out,
+            &encoded,
+            lsm_core::MAX_SEQNO,
+            mark,
+            &OpsCrc::of(&encoded),
+        );
+        let payload = framed - RECORD_HEADER_BYTES;
+        assert_eq!(payload - encoded.len(), BATCH_RECORD_OVERHEAD_MAX);
+        // And the reader's limit is the longest batch plus that.
+        let longest = lsm_core::MAX_BATCH_BYTES + BATCH_RECORD_OVERHEAD_MAX;
+        assert_eq!(MAX_RECORD_PAYLOAD_BYTES, longest);
+        let RecordDecode::Record { payload, .. } = decode_record(&out, MAX_RECORD_PAYLOAD_BYTES)
+        else {
+            panic!("the record reads back");
+        };
+        let split = split_batch_payload(5, RECORD_TYPE_COMPACT_BATCH, payload)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (split.first_seq, split.count, split.mark),
+            (lsm_core::MAX_SEQNO, u32::MAX, Some(mark))
         );
     }
 

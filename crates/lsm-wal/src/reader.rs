@@ -9,11 +9,11 @@ use std::path::Path;
 use lsm_core::record::{
     decode_record, find_next_valid_record, find_record_after_damage, RecordDecode,
 };
-use lsm_core::{BatchView, FileSystem, SeqNo, MAX_BATCH_BYTES};
+use lsm_core::{BatchView, FileSystem, SeqNo};
 
 use crate::format::{
     decode_segment_header, parse_sync_mark, record_types_of, split_batch_payload, DurableMark,
-    SegmentHeader, RECORD_TYPE_SEGMENT_HEADER,
+    SegmentHeader, MAX_RECORD_PAYLOAD_BYTES, RECORD_TYPE_SEGMENT_HEADER,
 };
 use crate::Result;
 
@@ -116,7 +116,7 @@ impl<'a> SegmentReader<'a> {
             sync_mark: None,
             tail: None,
         };
-        match decode_record(buf, MAX_BATCH_BYTES) {
+        match decode_record(buf, MAX_RECORD_PAYLOAD_BYTES) {
             RecordDecode::End => reader.tail = Some(SegmentTail::Clean),
             RecordDecode::Record {
                 kind: RECORD_TYPE_SEGMENT_HEADER,
@@ -166,7 +166,8 @@ impl<'a> SegmentReader<'a> {
         // The first valid record that is not a part of the damaged one
         // (a torn record's payload may hold whole records); then every
         // one after it.
-        let mut next = find_record_after_damage(self.buf, self.offset, MAX_BATCH_BYTES, known_kind);
+        let mut next =
+            find_record_after_damage(self.buf, self.offset, MAX_RECORD_PAYLOAD_BYTES, known_kind);
         while let Some(at) = next {
             next_valid_record.get_or_insert(at as u64);
             let rest = self.buf.get(at..).unwrap_or_default();
@@ -174,7 +175,7 @@ impl<'a> SegmentReader<'a> {
                 kind,
                 payload,
                 framed_len,
-            } = decode_record(rest, MAX_BATCH_BYTES)
+            } = decode_record(rest, MAX_RECORD_PAYLOAD_BYTES)
             else {
                 break; // unreachable: the record was just found valid
             };
@@ -192,7 +193,7 @@ impl<'a> SegmentReader<'a> {
             if mark == SeqNo::MAX {
                 break; // proof of corruption already: no later record changes it
             }
-            next = find_next_valid_record(self.buf, at + framed_len, MAX_BATCH_BYTES);
+            next = find_next_valid_record(self.buf, at + framed_len, MAX_RECORD_PAYLOAD_BYTES);
         }
         self.tail = Some(SegmentTail::Damaged {
             offset: self.offset as u64,
@@ -238,7 +239,7 @@ impl<'a> SegmentReader<'a> {
     fn next_record(&mut self) -> Option<WalRecord<'a>> {
         let rest = self.buf.get(self.offset..).unwrap_or_default();
         let version = self.header.map_or(0, |header| header.version);
-        match decode_record(rest, MAX_BATCH_BYTES) {
+        match decode_record(rest, MAX_RECORD_PAYLOAD_BYTES) {
             RecordDecode::End => self.tail = Some(SegmentTail::Clean),
             RecordDecode::Record {
                 kind,
