@@ -343,6 +343,16 @@ impl FileSystem for FaultyFileSystem {
         let mut files = lock(&self.state.files);
         files.remove(to);
         if let Some(tracked) = files.remove(from) {
+            // Durable at once (module docs): the name survives a crash with
+            // the file's synced content, whether or not its creation's
+            // directory entry was synced. Without this a crash between a
+            // rename over `CURRENT` and the directory sync removed `CURRENT`
+            // altogether, which no real file system does (it keeps the old
+            // or the new one).
+            let tracked = Tracked {
+                entry_durable: true,
+                ..tracked
+            };
             files.insert(to.to_path_buf(), tracked);
         }
         Ok(())
@@ -472,6 +482,28 @@ mod tests {
             !b.exists(),
             "a file whose directory entry was never synced survived"
         );
+    }
+
+    /// A rename is durable at once: a crash before the directory sync
+    /// keeps the target name, with the renamed file's synced content.
+    #[test]
+    fn crash_keeps_a_rename_whose_directory_was_not_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let current = dir.path().join("CURRENT");
+        let old = fs.create(&current).unwrap();
+        old.append(b"old").unwrap();
+        old.sync_data().unwrap();
+        fs.sync_dir(dir.path()).unwrap();
+        let tmp = dir.path().join("CURRENT.tmp");
+        let new = fs.create(&tmp).unwrap();
+        new.append(b"new").unwrap();
+        new.sync_data().unwrap();
+        fs.rename(&tmp, &current).unwrap();
+        drop((old, new));
+        fs.crash().unwrap();
+        assert_eq!(std::fs::read(&current).unwrap(), b"new");
+        assert!(!tmp.exists());
     }
 
     /// Synced zeros written ahead survive a crash; unsynced appends over
