@@ -98,15 +98,38 @@ pub fn decode_record(buf: &[u8], max_payload: usize) -> RecordDecode<'_> {
     }
 }
 
-/// The offset of the first valid record at or after `from` in `buf`, if
-/// any. Recovery uses it to tell a torn tail (nothing valid follows the
-/// damage) from corruption in the middle of a log (a valid record follows).
-/// Cost is linear in practice: a candidate must pass the type, length and
-/// bound checks before its checksum is computed.
-pub fn find_next_valid_record(buf: &[u8], from: usize, max_payload: usize) -> Option<usize> {
+/// The offset of the first valid record at or after `from` in `buf` whose
+/// header `plausible(type, payload length)` accepts, if any. Recovery uses
+/// it to tell a torn tail (nothing valid follows the damage) from
+/// corruption in the middle of a log (a valid record follows).
+///
+/// `plausible` says which headers the log's writer can have written (its
+/// record types, and the lengths those can have). It is checked before
+/// the checksum, which is what keeps the scan affordable: in high-entropy
+/// bytes (random values in a log) about one offset in 64 has a length that
+/// fits the rest of a 64 MiB buffer, and each of those costs a checksum
+/// over up to the whole rest, so the cost grows with the cube of the
+/// damaged file's size. A scan of random bytes accepting every header
+/// took 0.71 s for 8 MiB, 6.8 s for 16 MiB and 50 s for 32 MiB (a 64 MiB
+/// WAL segment: minutes); accepting only the WAL's (type 5, or type 4 with
+/// an 8-byte payload), 0.006 s, 0.014 s, and 2.2 s for 64 MiB (a scratch
+/// program, release build, development VM).
+pub fn find_next_valid_record(
+    buf: &[u8],
+    from: usize,
+    max_payload: usize,
+    plausible: impl Fn(u8, usize) -> bool,
+) -> Option<usize> {
     (from..buf.len()).find(|&offset| {
+        let rest = &buf[offset..];
+        if let Some(header) = rest.get(..RECORD_HEADER_BYTES) {
+            let len = LittleEndian::read_u32(&header[4..8]) as usize;
+            if !plausible(header[8], len) {
+                return false;
+            }
+        }
         matches!(
-            decode_record(&buf[offset..], max_payload),
+            decode_record(rest, max_payload),
             RecordDecode::Record { .. }
         )
     })
@@ -115,11 +138,14 @@ pub fn find_next_valid_record(buf: &[u8], from: usize, max_payload: usize) -> Op
 /// The offset of the first valid record after the damaged record at
 /// `offset` in `buf` that is not a part of it, if any. Recovery uses it to
 /// tell a torn tail from damage in the middle of a log, as
-/// [`find_next_valid_record`] from `offset + 1`, with one difference: when
-/// the damaged record's header is plausible (a type `known_kind` accepts,
-/// a length from 1 to `max_payload`), a valid record that starts inside the
-/// extent that header claims counts only if the damaged record, cut to end
-/// where it starts, matches its own checksum.
+/// [`find_next_valid_record`] from `offset + 1` (with `plausible`), with
+/// one difference: when the damaged record's header is plausible (one
+/// `plausible` accepts, with a length from 1 to `max_payload`), a valid
+/// record that starts inside the extent that header claims counts only if
+/// the damaged record, cut to end where it starts, matches its own
+/// checksum. (A log whose damaged record and the records after it have
+/// different kinds, such as the WAL's segment header, gives
+/// `claim_plausible` for the damaged one.)
 ///
 /// Why: a torn record keeps its header and loses the rest of its payload,
 /// and its payload is user data, which can hold whole valid records (a
@@ -135,12 +161,13 @@ pub fn find_record_after_damage(
     buf: &[u8],
     offset: usize,
     max_payload: usize,
-    known_kind: impl Fn(u8) -> bool,
+    claim_plausible: impl Fn(u8, usize) -> bool,
+    plausible: impl Fn(u8, usize) -> bool,
 ) -> Option<usize> {
     let damaged = buf.get(offset..)?;
-    let claimed = ClaimedRecord::read(damaged, max_payload, known_kind);
+    let claimed = ClaimedRecord::read(damaged, max_payload, claim_plausible);
     let mut from = offset + 1;
-    while let Some(at) = find_next_valid_record(buf, from, max_payload) {
+    while let Some(at) = find_next_valid_record(buf, from, max_payload, &plausible) {
         let inside = at - offset;
         match &claimed {
             Some(claimed) if inside < claimed.framed_len && !claimed.ends_at(damaged, inside) => {
@@ -163,11 +190,11 @@ struct ClaimedRecord {
 impl ClaimedRecord {
     /// The claim of the header at the start of `buf`, if the header is
     /// whole and plausible.
-    fn read(buf: &[u8], max_payload: usize, known_kind: impl Fn(u8) -> bool) -> Option<Self> {
+    fn read(buf: &[u8], max_payload: usize, plausible: impl Fn(u8, usize) -> bool) -> Option<Self> {
         let header = buf.get(..RECORD_HEADER_BYTES)?;
         let len = LittleEndian::read_u32(&header[4..8]) as usize;
         let kind = header[8];
-        if kind == 0 || !known_kind(kind) || len == 0 || len > max_payload {
+        if kind == 0 || !plausible(kind, len) || len == 0 || len > max_payload {
             return None;
         }
         Some(ClaimedRecord {
@@ -257,8 +284,14 @@ mod tests {
         let second = buf.len();
         encode_record(&mut buf, 1, b"second");
         buf[2] ^= 0xFF;
-        assert_eq!(find_next_valid_record(&buf, 0, 100), Some(second));
-        assert_eq!(find_next_valid_record(&buf, second + 1, 100), None);
+        assert_eq!(
+            find_next_valid_record(&buf, 0, 100, any_header),
+            Some(second)
+        );
+        assert_eq!(
+            find_next_valid_record(&buf, second + 1, 100, any_header),
+            None
+        );
     }
 
     /// A record whose payload holds a whole valid record (a value that is
@@ -274,8 +307,24 @@ mod tests {
         (start, start + RECORD_HEADER_BYTES + b"value: ".len())
     }
 
-    fn kind_1(kind: u8) -> bool {
+    fn kind_1(kind: u8, _len: usize) -> bool {
         kind == 1
+    }
+
+    fn any_header(_kind: u8, _len: usize) -> bool {
+        true
+    }
+
+    #[test]
+    fn an_implausible_header_is_skipped_before_its_checksum() {
+        let mut buf = vec![0xAB];
+        encode_record(&mut buf, 2, b"of another type");
+        let second = buf.len();
+        encode_record(&mut buf, 1, b"of the log's type");
+        assert_eq!(find_next_valid_record(&buf, 0, 100, any_header), Some(1));
+        assert_eq!(find_next_valid_record(&buf, 0, 100, kind_1), Some(second));
+        let short = |kind: u8, len: usize| kind == 1 && len < 5;
+        assert_eq!(find_next_valid_record(&buf, 0, 100, short), None);
     }
 
     #[test]
@@ -284,15 +333,24 @@ mod tests {
         encode_record(&mut buf, 1, b"first");
         let (torn, embedded) = record_holding_a_record(&mut buf);
         buf.truncate(buf.len() - 3); // cut by a crash
-        assert_eq!(find_next_valid_record(&buf, torn + 1, 100), Some(embedded));
-        assert_eq!(find_record_after_damage(&buf, torn, 100, kind_1), None);
+        assert_eq!(
+            find_next_valid_record(&buf, torn + 1, 100, any_header),
+            Some(embedded)
+        );
+        assert_eq!(
+            find_record_after_damage(&buf, torn, 100, kind_1, kind_1),
+            None
+        );
         // The same record torn by zeros (unwritten space after it).
         let mut zeroed = Vec::new();
         let (torn, _) = record_holding_a_record(&mut zeroed);
         let len = zeroed.len();
         zeroed[len - 3..].fill(0);
         zeroed.extend_from_slice(&[0; 64]);
-        assert_eq!(find_record_after_damage(&zeroed, torn, 100, kind_1), None);
+        assert_eq!(
+            find_record_after_damage(&zeroed, torn, 100, kind_1, kind_1),
+            None
+        );
     }
 
     #[test]
@@ -305,7 +363,7 @@ mod tests {
         encode_record(&mut buf, 1, b"next");
         buf[damaged + RECORD_HEADER_BYTES] ^= 0x01;
         assert_eq!(
-            find_record_after_damage(&buf, damaged, 100, kind_1),
+            find_record_after_damage(&buf, damaged, 100, kind_1, kind_1),
             Some(next)
         );
     }
@@ -324,7 +382,7 @@ mod tests {
             RecordDecode::Incomplete
         ));
         assert_eq!(
-            find_record_after_damage(&buf, damaged, 100, kind_1),
+            find_record_after_damage(&buf, damaged, 100, kind_1, kind_1),
             Some(next)
         );
     }
@@ -340,7 +398,7 @@ mod tests {
             let (damaged, embedded) = record_holding_a_record(&mut buf);
             damage(&mut buf[damaged..damaged + RECORD_HEADER_BYTES]);
             assert_eq!(
-                find_record_after_damage(&buf, damaged, 100, kind_1),
+                find_record_after_damage(&buf, damaged, 100, kind_1, kind_1),
                 Some(embedded),
                 "a header that claims nothing cannot own the record inside it"
             );
@@ -353,9 +411,12 @@ mod tests {
         encode_record(&mut buf, 1, b"first");
         let end = buf.len();
         buf.extend_from_slice(&[1, 2, 3]);
-        assert_eq!(find_record_after_damage(&buf, end, 100, kind_1), None);
         assert_eq!(
-            find_record_after_damage(&buf, buf.len() + 5, 100, kind_1),
+            find_record_after_damage(&buf, end, 100, kind_1, kind_1),
+            None
+        );
+        assert_eq!(
+            find_record_after_damage(&buf, buf.len() + 5, 100, kind_1, kind_1),
             None
         );
     }
@@ -367,9 +428,9 @@ mod tests {
                 prop_assert!(framed_len <= bytes.len());
                 prop_assert!(!payload.is_empty());
             }
-            let _ = find_next_valid_record(&bytes, 0, 32);
+            let _ = find_next_valid_record(&bytes, 0, 32, any_header);
             for offset in 0..bytes.len() {
-                let _ = find_record_after_damage(&bytes, offset, 32, |kind| kind < 4);
+                let _ = find_record_after_damage(&bytes, offset, 32, any_header, |kind, _| kind < 4);
             }
         }
 
@@ -386,7 +447,7 @@ mod tests {
             let cut = cut.min(buf.len() - torn - 1);
             buf.truncate(buf.len() - cut);
             buf.extend(std::iter::repeat_n(0, zeros));
-            prop_assert_eq!(find_record_after_damage(&buf, torn, 100, kind_1), None);
+            prop_assert_eq!(find_record_after_damage(&buf, torn, 100, kind_1, kind_1), None);
         }
     }
 }

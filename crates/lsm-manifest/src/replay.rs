@@ -211,9 +211,8 @@ pub(crate) fn replay(
         };
         // A torn edit's payload holds user keys, which may hold whole
         // records: only a record that is not a part of it counts.
-        if let Some(next) = find_record_after_damage(&buf, offset, MAX_EDIT_BYTES, |kind| {
-            kind == EDIT_RECORD_TYPE
-        }) {
+        let edit = |kind, _len| kind == EDIT_RECORD_TYPE;
+        if let Some(next) = find_record_after_damage(&buf, offset, MAX_EDIT_BYTES, edit, edit) {
             return Err(corruption(
                 offset,
                 format!("{damage}, and a valid record follows at offset {next}"),

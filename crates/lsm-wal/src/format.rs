@@ -71,13 +71,34 @@ pub const MAX_RECORD_PAYLOAD_BYTES: usize = lsm_core::MAX_BATCH_BYTES + BATCH_RE
 
 /// The record types a segment of format `version` holds after its header
 /// record (a version this crate reads: 2 to 5).
-pub(crate) fn record_types_of(version: u32) -> &'static [u8] {
+fn record_types_of(version: u32) -> &'static [u8] {
     match version {
         2 => &[RECORD_TYPE_WRITE_BATCH],
         3 => &[RECORD_TYPE_MARKED_BATCH],
         4 => &[RECORD_TYPE_MARKED_BATCH, RECORD_TYPE_SYNC_MARK],
         _ => &[RECORD_TYPE_COMPACT_BATCH, RECORD_TYPE_SYNC_MARK],
     }
+}
+
+/// True when a writer can have framed a record of type `kind` with a
+/// `len`-byte payload after the header of a segment of format `version`
+/// (`None`: the header is unreadable, so of any version this crate
+/// reads). What recovery's search for a valid record after damage looks
+/// at before it computes a checksum (`lsm_core::record`).
+pub(crate) fn plausible_record(version: Option<u32>, kind: u8, len: usize) -> bool {
+    let fits = |version: u32| {
+        record_types_of(version).contains(&kind)
+            && (kind != RECORD_TYPE_SYNC_MARK || len == SYNC_MARK_PAYLOAD_BYTES)
+    };
+    match version {
+        Some(version) => fits(version),
+        None => (2..=5).any(fits),
+    }
+}
+
+/// True for the header of a segment header record.
+pub(crate) fn plausible_segment_header(kind: u8, len: usize) -> bool {
+    kind == RECORD_TYPE_SEGMENT_HEADER && len == SEGMENT_HEADER_PAYLOAD_BYTES
 }
 
 /// Bytes of a sync-mark payload.

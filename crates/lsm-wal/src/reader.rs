@@ -12,8 +12,9 @@ use lsm_core::record::{
 use lsm_core::{BatchView, FileSystem, SeqNo};
 
 use crate::format::{
-    decode_segment_header, parse_sync_mark, record_types_of, split_batch_payload, DurableMark,
-    SegmentHeader, MAX_RECORD_PAYLOAD_BYTES, RECORD_TYPE_SEGMENT_HEADER,
+    decode_segment_header, parse_sync_mark, plausible_record, plausible_segment_header,
+    split_batch_payload, DurableMark, SegmentHeader, MAX_RECORD_PAYLOAD_BYTES,
+    RECORD_TYPE_SEGMENT_HEADER,
 };
 use crate::Result;
 
@@ -158,16 +159,23 @@ impl<'a> SegmentReader<'a> {
     fn damaged(&mut self, reason: &'static str) {
         let mut next_valid_record = None;
         let mut later_durable_mark = None;
-        let version = self.header.map_or(0, |header| header.version);
-        let known_kind = |kind| match self.header {
-            Some(_) => record_types_of(version).contains(&kind),
-            None => kind == RECORD_TYPE_SEGMENT_HEADER,
+        let header_version = self.header.map(|header| header.version);
+        let version = header_version.unwrap_or(0);
+        let plausible = |kind, len| plausible_record(header_version, kind, len);
+        let claim_plausible = |kind, len| match header_version {
+            Some(_) => plausible(kind, len),
+            None => plausible_segment_header(kind, len),
         };
         // The first valid record that is not a part of the damaged one
         // (a torn record's payload may hold whole records); then every
         // one after it.
-        let mut next =
-            find_record_after_damage(self.buf, self.offset, MAX_RECORD_PAYLOAD_BYTES, known_kind);
+        let mut next = find_record_after_damage(
+            self.buf,
+            self.offset,
+            MAX_RECORD_PAYLOAD_BYTES,
+            claim_plausible,
+            plausible,
+        );
         while let Some(at) = next {
             next_valid_record.get_or_insert(at as u64);
             let rest = self.buf.get(at..).unwrap_or_default();
@@ -193,7 +201,12 @@ impl<'a> SegmentReader<'a> {
             if mark == SeqNo::MAX {
                 break; // proof of corruption already: no later record changes it
             }
-            next = find_next_valid_record(self.buf, at + framed_len, MAX_RECORD_PAYLOAD_BYTES);
+            next = find_next_valid_record(
+                self.buf,
+                at + framed_len,
+                MAX_RECORD_PAYLOAD_BYTES,
+                plausible,
+            );
         }
         self.tail = Some(SegmentTail::Damaged {
             offset: self.offset as u64,
