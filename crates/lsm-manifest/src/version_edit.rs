@@ -189,7 +189,7 @@ impl VersionEdit {
 
     /// Checks what the decoder checks: every level below [`MAX_LEVELS`],
     /// every added entry valid ([`FileMeta::validate`]), `last_seq` within
-    /// 56 bits, file numbers below [`FILE_NUMBER_LIMIT`] (the next one at
+    /// 56 bits, file numbers below 2^56 (the next one to allocate at
     /// most at it). The manifest logs only edits that pass, so everything it
     /// writes reads back.
     pub fn validate(&self) -> Result<(), &'static str> {
