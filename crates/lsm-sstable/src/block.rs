@@ -222,6 +222,11 @@ impl Block {
         })
     }
 
+    /// The restart array: each entry's offset where a key is stored whole.
+    pub(crate) fn restart_offsets(&self) -> &[u32] {
+        &self.restarts
+    }
+
     /// Bytes this block holds in memory, as charged to the block cache.
     pub fn memory_bytes(&self) -> usize {
         self.memory_bytes
@@ -314,11 +319,18 @@ fn decode_header_varints(entries: &[u8], offset: usize) -> Result<EntryHeader, B
     })
 }
 
-/// Entries [`BlockCursor::interval`] makes room for up front: the default
-/// restart interval.
+/// Entries [`BlockCursor::interval`] makes room for up front: twice the
+/// default restart interval (8).
 const INTERVAL_ENTRIES_RESERVED: usize = 16;
 /// Key bytes [`BlockCursor::interval_keys`] makes room for up front.
 const INTERVAL_KEY_BYTES_RESERVED: usize = INTERVAL_ENTRIES_RESERVED * 32;
+/// The most key bytes a restart interval decodes to in a table any valid
+/// options write: [`crate::TableOptions::MAX_RESTART_INTERVAL`] keys of the
+/// longest internal key. A block whose interval decodes to more (a shared
+/// prefix lets each entry's key cost its full length in memory for three
+/// bytes on disk) is refused rather than decoded into gigabytes.
+const INTERVAL_KEY_BYTES_MAX: usize = crate::TableOptions::MAX_RESTART_INTERVAL
+    * (lsm_core::MAX_TREE_KEY_BYTES + lsm_core::key::TRAILER_BYTES);
 
 /// One decoded entry of [`BlockCursor::interval`].
 #[derive(Clone, Copy, Debug)]
@@ -530,6 +542,12 @@ impl BlockCursor {
                 });
             }
             let key_start = self.interval_keys.len();
+            if key_start + header.shared + header.unshared > INTERVAL_KEY_BYTES_MAX {
+                return Err(BlockError {
+                    offset,
+                    detail: "restart interval decodes to more key bytes than any table holds",
+                });
+            }
             self.interval_keys
                 .extend_from_within(previous_key.start..previous_key.start + header.shared);
             let unshared_end = header.key_start + header.unshared;

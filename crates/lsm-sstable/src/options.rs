@@ -52,6 +52,11 @@ impl Default for TableOptions {
 impl TableOptions {
     /// Largest accepted `bloom_bits_per_key`.
     pub const MAX_BLOOM_BITS_PER_KEY: u32 = 64;
+    /// The largest accepted `restart_interval`. A backward step decodes a
+    /// restart interval's full keys into memory: 256 keys of the longest
+    /// kind are 16 MiB, and a reader refuses a block whose interval holds
+    /// more than that (a table no builder with valid options writes).
+    pub const MAX_RESTART_INTERVAL: usize = 256;
 
     /// Checks every field is in range.
     pub fn validate(&self) -> Result<()> {
@@ -63,9 +68,10 @@ impl TableOptions {
                 self.block_bytes
             ));
         }
-        if self.restart_interval == 0 || self.restart_interval > 1 << 16 {
+        if self.restart_interval == 0 || self.restart_interval > Self::MAX_RESTART_INTERVAL {
             return invalid(format!(
-                "restart_interval must be in 1..=65536, got {}",
+                "restart_interval must be in 1..={}, got {}",
+                Self::MAX_RESTART_INTERVAL,
                 self.restart_interval
             ));
         }
@@ -114,6 +120,10 @@ mod tests {
             },
             TableOptions {
                 restart_interval: 0,
+                ..TableOptions::default()
+            },
+            TableOptions {
+                restart_interval: TableOptions::MAX_RESTART_INTERVAL + 1,
                 ..TableOptions::default()
             },
             TableOptions {

@@ -13,7 +13,7 @@ use crate::block::{Block, BlockCursor, BlockError};
 use crate::cache::BlockCache;
 use crate::error::Result;
 use crate::filter::{BloomFilter, FilterInfo, FilterKey};
-use crate::format::{read_block, BlockHandle, Footer, FOOTER_BYTES};
+use crate::format::{read_block, BlockHandle, Footer, FOOTER_BYTES, FORMAT_VERSION};
 use crate::index_search::IndexSearch;
 use crate::iter::TableIterator;
 use crate::properties::TableProperties;
@@ -88,6 +88,10 @@ impl Table {
         file.read_exact_at(&mut footer_bytes, footer_offset)
             .map_err(|err| lsm_core::Error::io(path, err))?;
         let footer = Footer::decode(&footer_bytes, path, footer_offset)?;
+        // Before anything is read through the handles: a handle past the
+        // footer, or one leaving a gap, fails here.
+        let data_end = check_metadata_layout(&footer, footer_offset)
+            .map_err(|(offset, detail)| corrupt(offset, detail.to_string()))?;
 
         let properties_raw = read_block(
             file.as_ref(),
@@ -98,6 +102,16 @@ impl Table {
         )?;
         let properties = TableProperties::decode(&properties_raw)
             .map_err(|detail| corrupt(footer.properties.offset, detail.to_string()))?;
+        if properties.format_version != FORMAT_VERSION {
+            return Err(corrupt(
+                footer.properties.offset,
+                format!(
+                    "properties record format version {} but the footer {FORMAT_VERSION}",
+                    properties.format_version
+                ),
+            )
+            .into());
+        }
         if properties.file_bytes != file_len {
             return Err(corrupt(
                 footer.properties.offset,
@@ -110,8 +124,17 @@ impl Table {
         }
 
         let index_raw = read_block(file.as_ref(), path, footer.index, footer_offset, "index")?;
-        let index = parse_index(index_raw, footer_offset)
+        let index = parse_index(index_raw, data_end)
             .map_err(|detail| corrupt(footer.index.offset, detail))?;
+        if index.last().map(|entry| entry.last_key.as_slice())
+            != Some(properties.largest_key.as_slice())
+        {
+            return Err(corrupt(
+                footer.index.offset,
+                "the last index key is not the largest key the properties record".into(),
+            )
+            .into());
+        }
         if index.len() as u64 != properties.data_blocks {
             return Err(corrupt(
                 footer.index.offset,
@@ -270,8 +293,11 @@ impl Table {
 
     /// Re-reads every block from disk (each data block, the filter,
     /// properties and index blocks), bypassing the cache, and checks its
-    /// checksum; data blocks are also decoded entry by entry and their last
-    /// key compared with the index. Returns the first problem found.
+    /// checksum; data blocks are also decoded entry by entry, checking what
+    /// reads trust a checksummed block for: every restart offset starts an
+    /// entry, every key is an internal key above the one before it (across
+    /// blocks too), and each block's last key is its index key. Returns the
+    /// first problem found.
     pub fn verify_checksums(&self) -> Result<()> {
         let mut handles = vec![
             (self.footer.properties, "properties"),
@@ -289,25 +315,64 @@ impl Table {
                 what,
             )?;
         }
+        let mut last = Vec::new();
         for entry in self.index() {
             let block = self.read_data_block(entry.handle)?;
-            let mut cursor = BlockCursor::new(block);
-            let mut last = Vec::new();
-            let mut step = cursor.seek_to_first();
-            while step.is_ok() && cursor.valid() {
-                last.clear();
-                last.extend_from_slice(cursor.key());
-                step = cursor.next();
+            self.verify_data_block(&block, entry, &mut last)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes every entry of `block` (the data block of `entry`) in order,
+    /// checking what reads trust a checksummed block for (they would return
+    /// wrong data, not an error, if it did not hold): each restart offset
+    /// starts an entry, each key is an internal key greater than the one
+    /// before it (`last`: the previous block's last key, empty before the
+    /// first block; left holding this block's), and the last key is the
+    /// one the index records.
+    fn verify_data_block(
+        &self,
+        block: &Arc<Block>,
+        entry: &IndexEntry,
+        last: &mut Vec<u8>,
+    ) -> Result<()> {
+        let bad = |offset: usize, detail: &'static str| {
+            self.block_corruption(entry.handle, BlockError { offset, detail })
+        };
+        let restarts = block.restart_offsets();
+        let mut next_restart = 0;
+        let mut cursor = BlockCursor::new(Arc::clone(block));
+        let mut step = cursor.seek_to_first();
+        while step.is_ok() && cursor.valid() {
+            let offset = cursor.entry_offset();
+            match restarts.get(next_restart).map(|&restart| restart as usize) {
+                Some(restart) if restart == offset => next_restart += 1,
+                Some(restart) if restart < offset => {
+                    return Err(bad(restart, "restart offset inside an entry").into());
+                }
+                _ => {}
             }
-            step.map_err(|err| self.block_corruption(entry.handle, err))?;
-            if last != entry.last_key {
-                return Err(lsm_core::Error::corruption(
-                    &self.path,
-                    entry.handle.offset,
-                    "data block's last key differs from its index entry",
-                )
-                .into());
+            if parse_internal_key(cursor.key()).is_none() {
+                return Err(bad(offset, "entry key is not an internal key").into());
             }
+            if !last.is_empty() && compare_internal_keys(last, cursor.key()) != Ordering::Less {
+                return Err(bad(offset, "entry key not above the key before it").into());
+            }
+            last.clear();
+            last.extend_from_slice(cursor.key());
+            step = cursor.next();
+        }
+        step.map_err(|err| self.block_corruption(entry.handle, err))?;
+        if let Some(&restart) = restarts.get(next_restart) {
+            return Err(bad(restart as usize, "restart offset inside an entry").into());
+        }
+        if *last != entry.last_key {
+            return Err(lsm_core::Error::corruption(
+                &self.path,
+                entry.handle.offset,
+                "data block's last key differs from its index entry",
+            )
+            .into());
         }
         Ok(())
     }
@@ -365,9 +430,37 @@ impl Table {
     }
 }
 
-/// Decodes the index block into entries, checking each handle lies before
-/// `limit`, handles do not overlap, and keys strictly increase.
-fn parse_index(raw: Vec<u8>, limit: u64) -> Result<Vec<IndexEntry>, String> {
+/// Checks the metadata blocks follow each other up to the footer, as the
+/// builder writes them (filter if any, properties, index); returns where
+/// the data blocks end (the first metadata block's offset), or the offset
+/// and description of the gap or overlap.
+fn check_metadata_layout(footer: &Footer, footer_offset: u64) -> Result<u64, (u64, &'static str)> {
+    let mut blocks = Vec::with_capacity(3);
+    if footer.filter != BlockHandle::default() {
+        blocks.push(footer.filter);
+    }
+    blocks.extend([footer.properties, footer.index]);
+    let follows =
+        |block: &BlockHandle, next_offset: u64| block.end_with_trailer() == Some(next_offset);
+    for pair in blocks.windows(2) {
+        if !follows(&pair[0], pair[1].offset) {
+            return Err((pair[0].offset, "metadata blocks do not follow each other"));
+        }
+    }
+    if !follows(&footer.index, footer_offset) {
+        return Err((
+            footer.index.offset,
+            "the index block does not end at the footer",
+        ));
+    }
+    Ok(blocks[0].offset)
+}
+
+/// Decodes the index block into entries, checking the handles cover the
+/// data area `0..data_end` exactly, one block after another (a gap would
+/// hide a block's keys, an overlap with the metadata would read it as
+/// data), and keys strictly increase.
+fn parse_index(raw: Vec<u8>, data_end: u64) -> Result<Vec<IndexEntry>, String> {
     let block = Arc::new(Block::parse(raw).map_err(|err| format!("index block: {err}"))?);
     let mut cursor = BlockCursor::new(Arc::clone(&block));
     let mut entries: Vec<IndexEntry> = Vec::new();
@@ -379,13 +472,16 @@ fn parse_index(raw: Vec<u8>, limit: u64) -> Result<Vec<IndexEntry>, String> {
             .ok_or("index entry value is not a block handle")?;
         let end = handle
             .end_with_trailer()
-            .filter(|&end| end <= limit)
+            .filter(|&end| end <= data_end)
             .ok_or("index entry points outside the data area")?;
         debug_assert!(end > handle.offset);
+        let expected_offset = entries
+            .last()
+            .map_or(Some(0), |prev| prev.handle.end_with_trailer());
+        if Some(handle.offset) != expected_offset {
+            return Err("index entries leave a gap, overlap or are out of order".into());
+        }
         if let Some(prev) = entries.last() {
-            if handle.offset < prev.handle.end_with_trailer().unwrap_or(u64::MAX) {
-                return Err("index entries overlap or are out of order".into());
-            }
             if compare_internal_keys(&prev.last_key, cursor.key()) != Ordering::Less {
                 return Err("index keys do not strictly increase".into());
             }
@@ -399,8 +495,11 @@ fn parse_index(raw: Vec<u8>, limit: u64) -> Result<Vec<IndexEntry>, String> {
         });
         cursor.next().map_err(|err| format!("index block: {err}"))?;
     }
-    if entries.is_empty() {
-        return Err("index block is empty".into());
+    match entries.last() {
+        None => Err("index block is empty".into()),
+        Some(last) if last.handle.end_with_trailer() != Some(data_end) => {
+            Err("the data blocks do not end where the metadata begins".into())
+        }
+        Some(_) => Ok(entries),
     }
-    Ok(entries)
 }
