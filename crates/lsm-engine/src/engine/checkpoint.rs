@@ -31,7 +31,7 @@
 //!    the directory), then `CURRENT` (temp file, fsync, rename, fsync the
 //!    directory): the commit point;
 //! 6. fsync the parent directory, making the checkpoint's own entry
-//!    durable.
+//!    durable, and the parent of every missing parent step 1 created.
 //!
 //! A checkpoint cut short leaves no `CURRENT`. If any of its tables or its
 //! manifest reached the disk, opening the directory fails with
@@ -87,8 +87,9 @@ impl Engine {
     /// operations and what a checkpoint cut short leaves.
     ///
     /// `dir` must not exist or be an empty directory
-    /// ([`Error::CheckpointDirNotEmpty`] otherwise); its missing parents
-    /// are created. Works on a poisoned engine (it only reads the store);
+    /// ([`Error::CheckpointDirNotEmpty`] otherwise; an empty path is an
+    /// I/O error of kind `InvalidInput`); its missing parents are created,
+    /// and their entries synced. Works on a poisoned engine (it only reads the store);
     /// fails with [`Error::Closed`] once the engine is closed.
     ///
     /// Emits `lsm.checkpoint` (info) with what it wrote.
@@ -99,7 +100,7 @@ impl Engine {
         self.check_open()?;
         let started = Instant::now();
         let fs = self.fs.as_ref();
-        prepare_dir(fs, dir)?;
+        let created = prepare_dir(fs, dir)?;
         let (version, seq, wal_segment, next_file_number) = {
             let catalog = self.catalog.lock();
             let manifest = &catalog.manifest;
@@ -136,8 +137,16 @@ impl Engine {
         fs.sync_dir(dir).map_err(io_err(dir))?;
         options_file::write(fs, dir, &StoredOptions::of(&self.config))?;
         Manifest::create_from_version(fs, dir, &version, seq, wal_segment, next_file_number)?;
-        let parent = parent_dir(dir);
-        fs.sync_dir(parent).map_err(io_err(parent))?;
+        // The checkpoint's entry in its parent, and the entry of every
+        // parent this call created in its own parent: a power cut must not
+        // take the path to a checkpoint that returned.
+        let mut parents: Vec<&Path> = created.iter().map(|created| parent_dir(created)).collect();
+        if created.is_empty() {
+            parents.push(parent_dir(dir));
+        }
+        for parent in parents {
+            fs.sync_dir(parent).map_err(io_err(parent))?;
+        }
         tracing::info!(
             name: "lsm.checkpoint",
             dir = %self.dir.display(),
@@ -155,7 +164,17 @@ impl Engine {
 }
 
 /// Creates `dir` (and its missing parents), or checks that it is empty.
-fn prepare_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+/// Returns the directories it created, outermost first (none if `dir`
+/// existed). An empty path is refused: it names no directory, and the
+/// tables would be linked into the process's working directory.
+fn prepare_dir(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<PathBuf>> {
+    if dir.as_os_str().is_empty() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "an empty path names no checkpoint directory",
+        );
+        return Err(CoreError::io(dir, refused).into());
+    }
     if fs.exists(dir) {
         let entries = fs.list_dir(dir).map_err(io_err(dir))?;
         if !entries.is_empty() {
@@ -164,10 +183,17 @@ fn prepare_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
                 entries: entries.len(),
             });
         }
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let mut created: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|ancestor| !ancestor.as_os_str().is_empty() && !fs.exists(ancestor))
+        .map(Path::to_path_buf)
+        .collect();
+    created.reverse();
     fs.create_dir_all(dir)
-        .map_err(|e| Error::from(CoreError::io(dir, e)))
+        .map_err(|e| Error::from(CoreError::io(dir, e)))?;
+    Ok(created)
 }
 
 /// The directory holding `dir`'s entry (`.` for a bare relative name).
