@@ -12,9 +12,9 @@
 //! The handle is generic over the store (`lsm_store_sync::Keyspace` and
 //! `lsm_store_async::Keyspace` name it for each) and holds a clone of the
 //! store handle: cheap to clone, `Send + Sync`, usable after the call that
-//! opened it returned. After the keyspace is dropped, writes through an old
-//! handle fail with the store's "unknown keyspace" error and reads find
-//! nothing.
+//! opened it returned. After the keyspace is dropped, writes and `stats`
+//! through an old handle fail with the store's "unknown keyspace" error
+//! and reads find nothing.
 
 use std::sync::Arc;
 
@@ -124,9 +124,11 @@ impl<S: KvStore + Clone> Keyspace<S> {
         self.range(prefix_range(prefix.as_ref()))
     }
 
-    /// Tables and bytes this keyspace has on disk.
+    /// Tables and bytes this keyspace has on disk; the store's "unknown
+    /// keyspace" error once it was dropped (even if one of the same name
+    /// was created since).
     pub fn stats(&self) -> Result<KeyspaceStats, S::Error> {
-        self.store.keyspace_stats(&self.name)
+        self.store.keyspace_stats_of(self.id)
     }
 }
 

@@ -122,8 +122,9 @@ pub trait KvStore: Send + Sync {
     fn drop_keyspace(&self, name: &str) -> Result<SeqNo, Self::Error>;
     /// The names of the keyspaces, in order (the default one has none).
     fn keyspace_names(&self) -> Result<Vec<String>, Self::Error>;
-    /// What keyspace `name` holds on disk.
-    fn keyspace_stats(&self, name: &str) -> Result<KeyspaceStats, Self::Error>;
+    /// What the keyspace with id `keyspace` holds on disk; the store's
+    /// "unknown keyspace" error once it was dropped.
+    fn keyspace_stats_of(&self, keyspace: KeyspaceId) -> Result<KeyspaceStats, Self::Error>;
     /// The value of `key` in `keyspace` among the visible writes, or `None`.
     fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error>;
     /// The live pairs of `keyspace` between `start` and `end` among the

@@ -638,8 +638,11 @@ impl KvStore for AsyncLsmStore {
     fn keyspace_names(&self) -> Result<Vec<String>> {
         AsyncLsmStore::keyspace_names(self)
     }
-    fn keyspace_stats(&self, name: &str) -> Result<lsm_engine::KeyspaceStats> {
-        AsyncLsmStore::keyspace_stats(self, name)
+    fn keyspace_stats_of(
+        &self,
+        keyspace: lsm_core::KeyspaceId,
+    ) -> Result<lsm_engine::KeyspaceStats> {
+        Ok(self.engine.keyspace_stats_of(keyspace)?)
     }
     fn get_in(&self, keyspace: lsm_core::KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
         AsyncLsmStore::get_in(self, keyspace, key)

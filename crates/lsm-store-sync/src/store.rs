@@ -409,8 +409,11 @@ impl KvStore for SimpleLsmStore {
     fn keyspace_names(&self) -> Result<Vec<String>> {
         SimpleLsmStore::keyspace_names(self)
     }
-    fn keyspace_stats(&self, name: &str) -> Result<lsm_engine::KeyspaceStats> {
-        SimpleLsmStore::keyspace_stats(self, name)
+    fn keyspace_stats_of(
+        &self,
+        keyspace: lsm_core::KeyspaceId,
+    ) -> Result<lsm_engine::KeyspaceStats> {
+        self.engine.keyspace_stats_of(keyspace)
     }
     fn get_in(&self, keyspace: lsm_core::KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
         SimpleLsmStore::get_in(self, keyspace, key)

@@ -52,3 +52,25 @@ fn a_keyspace_handle_reads_forward_backward_by_prefix_and_at_a_snapshot() {
         "the default keyspace alone"
     );
 }
+
+/// A handle on a dropped keyspace whose name was created again: its stats
+/// are the "unknown keyspace" error its writes get, not the new keyspace's
+/// tables (which the new handle reports).
+#[test]
+fn a_stale_keyspace_handle_reports_no_stats_of_the_new_keyspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SimpleLsmStore::open(LsmConfig::new(dir.path())).unwrap();
+    let old = store.keyspace("logs").unwrap();
+    store.drop_keyspace("logs").unwrap();
+    let new = store.keyspace("logs").unwrap();
+    assert_ne!(old.id(), new.id());
+    for i in 0..10 {
+        new.put(format!("k{i}"), "v").unwrap();
+    }
+    store.flush_memtable().unwrap();
+    assert!(old.put("x", "y").is_err(), "writes through the stale handle fail");
+    let err = old.stats().unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    let stats = new.stats().unwrap();
+    assert_eq!((stats.id, stats.tables), (new.id().get(), 1));
+}

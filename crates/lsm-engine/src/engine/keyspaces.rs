@@ -281,6 +281,28 @@ impl Engine {
                 name: name.to_string(),
                 reason: "no such keyspace",
             })?;
+        Ok(self.stats_of(id, name))
+    }
+
+    /// Table counts and bytes of the keyspace with id `id`, as long as it
+    /// exists: [`Error::UnknownKeyspace`] once it was dropped, even if a
+    /// keyspace of the same name was created since (a handle on the
+    /// dropped one must not report the new one's tables).
+    pub fn keyspace_stats_of(&self, id: KeyspaceId) -> Result<KeyspaceStats> {
+        self.check_open()?;
+        let name = self
+            .keyspaces
+            .read()
+            .by_name
+            .iter()
+            .find(|&(_, &live)| live == id)
+            .map(|(name, _)| name.clone())
+            .ok_or(Error::UnknownKeyspace { id: id.get() })?;
+        Ok(self.stats_of(id, &name))
+    }
+
+    /// What the tables of the current version hold of keyspace `id`.
+    fn stats_of(&self, id: KeyspaceId, name: &str) -> KeyspaceStats {
         let (start, end) = id.tree_range();
         let version = Arc::clone(&self.view().version);
         let mut stats = KeyspaceStats {
@@ -298,7 +320,7 @@ impl Engine {
                 }
             }
         }
-        Ok(stats)
+        stats
     }
 }
 
