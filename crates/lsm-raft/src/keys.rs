@@ -1,4 +1,5 @@
-//! The key layout: one-byte prefixes (the store has no keyspaces yet).
+//! The key layout: one-byte prefixes in the store's default keyspace (the
+//! layout predates keyspaces, and a prefix byte per key is all it needs).
 //!
 //! | prefix | key                        | value (postcard)                  |
 //! |--------|----------------------------|-----------------------------------|

@@ -7,7 +7,7 @@ use std::io;
 use openraft::EntryPayload;
 use serde::{Deserialize, Serialize};
 
-use crate::{LsmApp, StagedWrites};
+use crate::{LsmApp, StageError, StagedWrites};
 
 /// One key-value operation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,19 @@ impl fmt::Display for KvRequest {
 pub struct KvResponse {
     /// The previous value of the key.
     pub previous: Option<Vec<u8>>,
+    /// Why the request was refused, with nothing of it applied: a key or a
+    /// value the state machine cannot hold ([`StagedWrites::check`]; a
+    /// batch is refused whole). Every node refuses it alike.
+    pub refused: Option<String>,
+}
+
+impl KvResponse {
+    fn refusing(err: StageError) -> KvResponse {
+        KvResponse {
+            previous: None,
+            refused: Some(err.to_string()),
+        }
+    }
 }
 
 openraft::declare_raft_types!(
@@ -79,23 +92,43 @@ impl LsmApp for KvConfig {
         let EntryPayload::Normal(request) = &entry.payload else {
             return Ok(KvResponse::default());
         };
+        // Every operation is checked before anything is staged, so a
+        // refused request (a batch included) changes nothing.
+        let checked = match request {
+            KvRequest::Put { key, value } => StagedWrites::check(key, value.len()),
+            KvRequest::Delete { key } => StagedWrites::check(key, 0),
+            KvRequest::Batch(ops) => ops.iter().try_for_each(|op| match op {
+                KvOp::Put { key, value } => StagedWrites::check(key, value.len()),
+                KvOp::Delete { key } => StagedWrites::check(key, 0),
+            }),
+        };
+        if let Err(err) = checked {
+            return Ok(KvResponse::refusing(err));
+        }
+        let staged = |result: Result<(), StageError>| result.map_err(io::Error::other);
         Ok(match request {
             KvRequest::Put { key, value } => {
                 let previous = state.get(key)?;
-                state.put(key, value);
-                KvResponse { previous }
+                staged(state.put(key, value))?;
+                KvResponse {
+                    previous,
+                    refused: None,
+                }
             }
             KvRequest::Delete { key } => {
                 let previous = state.get(key)?;
-                state.delete(key);
-                KvResponse { previous }
+                staged(state.delete(key))?;
+                KvResponse {
+                    previous,
+                    refused: None,
+                }
             }
             KvRequest::Batch(ops) => {
                 for op in ops {
-                    match op {
+                    staged(match op {
                         KvOp::Put { key, value } => state.put(key, value),
                         KvOp::Delete { key } => state.delete(key),
-                    }
+                    })?;
                 }
                 KvResponse::default()
             }

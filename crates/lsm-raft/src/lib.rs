@@ -16,7 +16,8 @@
 //!
 //! ## Layout
 //!
-//! One-byte key prefixes (the store has no keyspaces): `0x01` + the
+//! One-byte key prefixes in the default keyspace (the layout predates the
+//! store's keyspaces): `0x01` + the
 //! big-endian index for log entries (so they sort), `0x02` vote, `0x03`
 //! committed, `0x04` last purged id, `0x05` last log id, `0x10` applied id,
 //! `0x11` membership, `0x12` last snapshot meta, `0x20` + key for the state
@@ -36,13 +37,15 @@
 //! become durable with the next sync and can never survive a crash that the
 //! log entries they depend on do not.
 //!
-//! Workarounds for what the store lacks: there are no range deletes, so
+//! The log is cut key by key (this crate predates the store's range deletes
+//! and reverse iteration, and these paths are what its crash tests cover):
 //! `truncate_after` and `purge` read the doomed range (keys and values)
 //! and delete key by key, in batches of 16 Ki keys: truncation from the
 //! back, each batch moving the last-log-id key with it, so a crash leaves
-//! no hole; purge writes the last purged id first. There are no reverse
-//! seeks, so the last log id is kept in its own key, written in the same
-//! batch as every append and truncation (one extra small put per append).
+//! no hole; purge writes the last purged id first. The last log id is kept
+//! in its own key, written in the same batch as every append and
+//! truncation (one extra small put per append), so finding it needs no
+//! reverse seek.
 //!
 //! ## Performance
 //!
@@ -73,8 +76,22 @@
 //! same way. `install_snapshot` replaces the state machine in ONE write
 //! batch (old keys deleted, new ones put, metadata), so it is all or
 //! nothing after a crash; the store's batch limit (128 MiB) therefore caps
-//! the state machine size this crate can install, and single values are
-//! capped at 32 MiB (a log entry included).
+//! what an install can write: the new snapshot's pairs plus a delete of
+//! every key the old state held.
+//!
+//! ## Limits
+//!
+//! - A log entry, serialized, is a store value: at most 32 MiB
+//!   (`lsm_core::MAX_VALUE_BYTES`). A larger one fails its `append`, which
+//!   openraft takes as a storage failure: the leader stops (nothing was
+//!   stored, so a restart recovers). Bound requests before `client_write`.
+//! - State machine keys are at most [`StagedWrites::MAX_KEY_BYTES`] (the
+//!   store's limit less the data prefix) and values at most
+//!   [`StagedWrites::MAX_VALUE_BYTES`]. [`StagedWrites::put`] refuses a
+//!   longer one ([`StageError`]); answer such a request in the response,
+//!   as [`KvConfig`] does ([`KvResponse::refused`]): an error from
+//!   [`LsmApp::apply`] stops the node, and every restart would apply the
+//!   same committed entry again.
 //!
 //! ## Bring your own request type
 //!
@@ -106,8 +123,12 @@
 //!             None => 0,
 //!         };
 //!         let new = old + add.by;
-//!         state.put(add.name.as_bytes(), &new.to_be_bytes());
-//!         Ok(new)
+//!         // A name too long to store is refused alike on every node (the
+//!         // counter stays); an `Err` from `apply` would stop the node.
+//!         match state.put(add.name.as_bytes(), &new.to_be_bytes()) {
+//!             Ok(()) => Ok(new),
+//!             Err(_refused) => Ok(old),
+//!         }
 //!     }
 //! }
 //!
@@ -135,7 +156,7 @@ use openraft::RaftTypeConfig;
 pub use kv::{KvConfig, KvOp, KvRequest, KvResponse};
 pub use log_store::{LsmLogReader, LsmLogStore};
 pub use state_machine::{
-    LsmSnapshotBuilder, LsmStateMachine, SnapshotData, StagedWrites, StateReader,
+    LsmSnapshotBuilder, LsmStateMachine, SnapshotData, StageError, StagedWrites, StateReader,
 };
 
 /// What an application adds to its type config: how a committed entry
@@ -145,6 +166,11 @@ pub trait LsmApp: RaftTypeConfig {
     /// writes in `state`, and returns its response. Reads through `state`
     /// see the writes staged by the earlier entries of the same call. Must
     /// be deterministic: every node applies the same entries.
+    ///
+    /// An `Err` is a storage failure to openraft: the node stops, and a
+    /// restart applies the same entry again. So a request that cannot be
+    /// applied (a key or value `state` refuses, [`StageError`]) is answered
+    /// in the response, not returned as an error.
     fn apply(entry: &Self::Entry, state: &mut StagedWrites<'_>) -> io::Result<Self::R>;
 }
 

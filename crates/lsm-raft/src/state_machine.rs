@@ -35,7 +35,57 @@ pub struct StagedWrites<'a> {
     bytes: usize,
 }
 
+/// Why [`StagedWrites::put`] or [`StagedWrites::delete`] refused a write:
+/// the store could never hold it. The entry asking for it can never be
+/// applied as it is: answer it (every node refuses it alike, so the state
+/// machines stay the same) rather than returning an error from
+/// [`LsmApp::apply`](crate::LsmApp::apply), which openraft takes as a
+/// storage failure and meets again at every restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StageError {
+    /// The key is longer than [`StagedWrites::MAX_KEY_BYTES`].
+    #[error("key of {len} bytes exceeds the limit of {max} bytes")]
+    KeyTooLarge {
+        /// The key's length.
+        len: usize,
+        /// [`StagedWrites::MAX_KEY_BYTES`].
+        max: usize,
+    },
+    /// The value is longer than [`StagedWrites::MAX_VALUE_BYTES`].
+    #[error("value of {len} bytes exceeds the limit of {max} bytes")]
+    ValueTooLarge {
+        /// The value's length.
+        len: usize,
+        /// [`StagedWrites::MAX_VALUE_BYTES`].
+        max: usize,
+    },
+}
+
 impl StagedWrites<'_> {
+    /// The longest application key the state machine can hold: the store's
+    /// key limit less the one-byte prefix of state machine data.
+    pub const MAX_KEY_BYTES: usize = lsm_core::MAX_KEY_BYTES - 1;
+    /// The longest value the state machine can hold (the store's limit).
+    pub const MAX_VALUE_BYTES: usize = lsm_core::MAX_VALUE_BYTES;
+
+    /// Checks that the state machine can hold `key` with a `value_len`-byte
+    /// value, as [`StagedWrites::put`] does (a delete has `value_len` 0).
+    pub fn check(key: &[u8], value_len: usize) -> Result<(), StageError> {
+        if key.len() > Self::MAX_KEY_BYTES {
+            return Err(StageError::KeyTooLarge {
+                len: key.len(),
+                max: Self::MAX_KEY_BYTES,
+            });
+        }
+        if value_len > Self::MAX_VALUE_BYTES {
+            return Err(StageError::ValueTooLarge {
+                len: value_len,
+                max: Self::MAX_VALUE_BYTES,
+            });
+        }
+        Ok(())
+    }
+
     /// The value of the state machine's `key`, staged writes included.
     pub fn get(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
         match self.staged.get(key) {
@@ -44,16 +94,23 @@ impl StagedWrites<'_> {
         }
     }
 
-    /// Sets `key` to `value`.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+    /// Sets `key` to `value`; refuses (staging nothing) a key or value the
+    /// store could never hold ([`StageError`]: answer the entry, do not
+    /// fail `apply` with it).
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StageError> {
+        Self::check(key, value.len())?;
         self.bytes += key.len() + value.len() + 12;
         self.staged.insert(key.to_vec(), Some(value.to_vec()));
+        Ok(())
     }
 
-    /// Deletes `key`.
-    pub fn delete(&mut self, key: &[u8]) {
+    /// Deletes `key`; refuses (staging nothing) a key longer than
+    /// [`StagedWrites::MAX_KEY_BYTES`], which no write can have stored.
+    pub fn delete(&mut self, key: &[u8]) -> Result<(), StageError> {
+        Self::check(key, 0)?;
         self.bytes += key.len() + 8;
         self.staged.insert(key.to_vec(), None);
+        Ok(())
     }
 }
 

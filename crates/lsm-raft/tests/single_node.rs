@@ -116,6 +116,7 @@ async fn one_node_applies_put_delete_batch_and_recovers_after_restart() {
 
     let previous = |p: Option<&str>| KvResponse {
         previous: p.map(Into::into),
+        refused: None,
     };
     assert_eq!(write(&raft, put("a", "1")).await, previous(None));
     assert_eq!(write(&raft, put("a", "2")).await, previous(Some("1")));
@@ -151,5 +152,65 @@ async fn one_node_applies_put_delete_batch_and_recovers_after_restart() {
         .unwrap();
     assert_eq!(reader.get(b"c").unwrap(), Some(b"4".to_vec()));
     assert_eq!(write(&raft, put("c", "5")).await, previous(Some("4")));
+    raft.shutdown().await.unwrap();
+}
+
+/// A request the state machine cannot hold (a key one byte longer than it
+/// stores, or a batch with such a key) is committed, refused in its
+/// response with nothing of it applied, and the node restarts: before,
+/// its apply failed as a storage error, the node stopped, and every
+/// restart applied the same entry and stopped again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_a_key_too_long_to_store_is_refused_and_the_node_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raft, reader) = start(dir.path()).await;
+    let members = BTreeMap::from([(1u64, BasicNode::default())]);
+    raft.initialize(members).await.unwrap();
+    let too_long = vec![b'k'; lsm_raft::StagedWrites::MAX_KEY_BYTES + 1];
+    let longest = vec![b'k'; lsm_raft::StagedWrites::MAX_KEY_BYTES];
+
+    let refused = write(
+        &raft,
+        KvRequest::Put {
+            key: too_long.clone(),
+            value: b"v".to_vec(),
+        },
+    )
+    .await;
+    assert!(refused.refused.unwrap().contains("exceeds the limit"));
+    let batch = KvRequest::Batch(vec![
+        KvOp::Put {
+            key: b"a".to_vec(),
+            value: b"1".to_vec(),
+        },
+        KvOp::Delete { key: too_long },
+    ]);
+    assert!(write(&raft, batch).await.refused.is_some());
+    assert_eq!(
+        reader.get(b"a").unwrap(),
+        None,
+        "a refused batch applies nothing"
+    );
+    let stored = write(
+        &raft,
+        KvRequest::Put {
+            key: longest.clone(),
+            value: b"v".to_vec(),
+        },
+    )
+    .await;
+    assert_eq!(stored.refused, None, "the longest key is stored");
+    let applied = raft.metrics().borrow_watched().last_applied;
+
+    raft.shutdown().await.unwrap();
+    drop(raft);
+    drop(reader);
+    let (raft, reader) = start(dir.path()).await;
+    raft.wait(Some(Duration::from_secs(10)))
+        .applied_index_at_least(applied.map(|id| id.index), "restarted")
+        .await
+        .unwrap();
+    assert_eq!(reader.get(&longest).unwrap(), Some(b"v".to_vec()));
+    assert_eq!(write(&raft, put("after", "1")).await.refused, None);
     raft.shutdown().await.unwrap();
 }

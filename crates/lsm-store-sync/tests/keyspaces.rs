@@ -68,7 +68,10 @@ fn a_stale_keyspace_handle_reports_no_stats_of_the_new_keyspace() {
         new.put(format!("k{i}"), "v").unwrap();
     }
     store.flush_memtable().unwrap();
-    assert!(old.put("x", "y").is_err(), "writes through the stale handle fail");
+    assert!(
+        old.put("x", "y").is_err(),
+        "writes through the stale handle fail"
+    );
     let err = old.stats().unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
     let stats = new.stats().unwrap();
