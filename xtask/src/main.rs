@@ -9,7 +9,8 @@
 //!   when running as root with `/dev/loop-control` and `xfs_io` or `python3`
 //!   present, a short power-cut run (`powercut`, 4 cycles); otherwise it
 //!   prints `skipped: <reason>`.
-//! - `cargo xtask soak`: the longer randomized runs (more proptest cases),
+//! - `cargo xtask soak`: the longer randomized runs (more proptest cases,
+//!   more seeds of the seeded model tests),
 //!   kept out of CI's time budget.
 //! - `cargo xtask crash [--cycles N]` (default 20): the SIGKILL crash soak
 //!   of `lsm-crashtest` (release build) over both stores and both sync
@@ -52,7 +53,9 @@ fn main() -> Result<()> {
         _ => {
             eprintln!("usage: cargo xtask <ci|soak|crash|powercut|memcheck> [--cycles N]");
             eprintln!("  ci        fmt check, clippy -D warnings, tests, crash soak, power cuts (root), docs -D warnings");
-            eprintln!("  soak      long randomized test runs (PROPTEST_CASES=2000)");
+            eprintln!(
+                "  soak      long randomized test runs (PROPTEST_CASES=2000, LSM_MODEL_SEEDS=40)"
+            );
             eprintln!(
                 "  crash     SIGKILL crash soak of both stores (default 20 cycles per combination)"
             );
@@ -231,7 +234,7 @@ fn soak() -> Result<()> {
             "--features",
             CI_FEATURES,
         ],
-        env: &[("PROPTEST_CASES", "2000")],
+        env: &[("PROPTEST_CASES", "2000"), ("LSM_MODEL_SEEDS", "40")],
     })
 }
 
