@@ -180,8 +180,10 @@ fn write_filtered(
 
 /// Flushes a memtable (or any sorted stream) into one L0 table. Shadowed
 /// versions no snapshot needs are dropped; tombstones are kept (L0 is never
-/// bottommost). Returns `None` when nothing survives (cannot happen for a
-/// non-empty memtable, since the newest entry of each key is kept).
+/// bottommost). Returns `None` when nothing survives: a memtable that
+/// holds only range deletes (they go to the manifest, not to tables); a
+/// memtable with a point entry always writes a table, since the newest
+/// entry of each key is kept.
 pub fn flush_to_table(
     input: &mut dyn InternalIterator,
     mut ctx: OutputContext<'_>,

@@ -4,8 +4,10 @@
 //!
 //! Scores: L0 = file count / `l0_trigger`; Ln (1 <= n < last) = bytes /
 //! target(n), with target(1) = `base_level_bytes` and target(n+1) =
-//! target(n) * `level_ratio`. The last level is never a source. The level
-//! with the highest score >= 1 is compacted into the next one:
+//! target(n) * `level_ratio`. The last level is never a source of these
+//! (only of the range-delete rewrite, `pick_range_delete_compaction`,
+//! which rewrites a last-level table in place). The level with the
+//! highest score >= 1 is compacted into the next one:
 //! - from L0, every L0 file (they overlap) plus the L1 files overlapping them;
 //! - from Ln, the one file whose overlap with Ln+1 is smallest relative to
 //!   its own size (RocksDB's "min overlapping ratio"), plus those overlaps,

@@ -92,7 +92,7 @@ impl Engine {
             trivial_move = choice.is_trivial_move(),
             "compaction started"
         );
-        let level = choice.level;
+        let (level, output_level) = (choice.level, choice.output_level);
         let inputs = choice.inputs.len() + choice.overlapping.len();
         let result = self.run_reserved_locked(&choice, &version);
         let mut catalog = self.catalog.lock();
@@ -110,7 +110,7 @@ impl Engine {
             name: "lsm.compaction.end",
             dir = %self.dir.display(),
             level,
-            output_level = level + 1,
+            output_level,
             inputs,
             outputs = outcome.outputs.len(),
             bytes_read = outcome.bytes_read,
