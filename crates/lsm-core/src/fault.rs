@@ -276,6 +276,10 @@ impl WritableFile for FaultyWritableFile {
         self.inner.preallocate(len)
     }
 
+    fn release_reservation(&self) -> io::Result<()> {
+        self.inner.release_reservation()
+    }
+
     fn write_zeros(&self, offset: u64, len: u64) -> io::Result<()> {
         self.state.operation()?;
         if self.state.fail_appends.load(Ordering::SeqCst) && self.state.targeted(&self.path) {

@@ -48,6 +48,14 @@ pub trait WritableFile: Send + Sync + Debug {
         let _ = (offset, len);
         Err(io::ErrorKind::Unsupported.into())
     }
+    /// Frees the blocks [`WritableFile::preallocate`] reserved past the
+    /// file's end, keeping its size and contents (on Linux, `ftruncate` to
+    /// the current size releases them), for a file that will take no more
+    /// appends. A hint like `preallocate`: the default does nothing, and
+    /// callers treat an error as "still reserved".
+    fn release_reservation(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The zeros [`WritableFile::write_zeros`] writes from, one page a call.
@@ -246,6 +254,10 @@ impl WritableFile for OsWritableFile {
     }
     fn write_zeros(&self, offset: u64, len: u64) -> io::Result<()> {
         write_zeros_at(&self.file, offset, len)
+    }
+    fn release_reservation(&self) -> io::Result<()> {
+        let len = self.file.metadata()?.len();
+        self.file.set_len(len)
     }
 }
 

@@ -536,7 +536,17 @@ impl WalWriter {
         let framed = frame_sync_mark(&mut st.pending, mark);
         st.appended += framed as u64;
         st.sync_marked = true;
-        self.flush_and_sync(&mut st)
+        self.flush_and_sync(&mut st)?;
+        // Neither segment takes another append (the next open starts a new
+        // one): free the blocks reserved past their ends, which would
+        // otherwise stay taken until a flush deletes the segments (64 MiB a
+        // segment by default, for every open-write-close of a short-lived
+        // process). A failure only keeps the space.
+        let _ = st.file.release_reservation();
+        if let Some((_, prepared)) = &st.prepared {
+            let _ = prepared.release_reservation();
+        }
+        Ok(())
     }
 
     fn flush_and_sync(&self, st: &mut MutexGuard<'_, State>) -> Result<()> {
