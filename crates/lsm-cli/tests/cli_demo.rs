@@ -487,7 +487,7 @@ fn bad_engine_settings_fail_before_running_with_one_line() {
         "--out",
         out.path().to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "a setting out of range");
     let stderr = text(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("num_levels"), "{stderr}");

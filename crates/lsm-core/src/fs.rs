@@ -284,6 +284,32 @@ impl FileLock for OsFileLock {
     }
 }
 
+/// Opens `path` for reading if it is a regular file, and fails with
+/// `InvalidInput` otherwise: a FIFO (or a device) where a store file should
+/// be would otherwise block the open or the read for good. Opened
+/// non-blocking (no effect on a regular file's reads) and checked on the
+/// open file, so a file swapped in between cannot block either.
+fn open_regular_file(path: &Path) -> io::Result<File> {
+    #[cfg(target_os = "linux")]
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        let nonblocking = i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0);
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(nonblocking)
+            .open(path)?
+    };
+    #[cfg(not(target_os = "linux"))]
+    let file = File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 impl FileSystem for OsFileSystem {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         fs::create_dir_all(dir)
@@ -300,10 +326,17 @@ impl FileSystem for OsFileSystem {
         }))
     }
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
-        Ok(Arc::new(OsRandomAccessFile(File::open(path)?)))
+        Ok(Arc::new(OsRandomAccessFile(open_regular_file(path)?)))
     }
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
-        fs::read(path)
+        let mut file = open_regular_file(path)?;
+        let mut bytes = Vec::new();
+        let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+        bytes
+            .try_reserve_exact(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "file too large to read"))?;
+        io::Read::read_to_end(&mut file, &mut bytes)?;
+        Ok(bytes)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         fs::rename(from, to)
@@ -356,6 +389,27 @@ impl FileSystem for OsFileSystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO where a store file should be is an `InvalidInput` error, not
+    /// an open or a read that blocks for good (nobody writes to it).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fifo_is_refused_rather_than_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("OPTIONS");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let fs = OsFileSystem;
+        let err = fs.read_all(&fifo).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        let err = fs.open_read(&fifo).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        let dir_err = fs.read_all(dir.path()).unwrap_err();
+        assert_eq!(dir_err.kind(), io::ErrorKind::InvalidInput, "{dir_err}");
+    }
 
     #[test]
     fn write_read_rename_list() {

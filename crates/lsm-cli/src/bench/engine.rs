@@ -15,6 +15,8 @@ use anyhow::{bail, Context, Result};
 use lsm_store_async::AsyncLsmStore;
 use lsm_store_sync::{KvStore, LsmConfig, SimpleLsmStore, SyncMode};
 
+use crate::UsageError;
+
 /// A key-value engine as the benchmarks see it. `Send + Sync`: the
 /// multi-threaded workloads share one engine between threads. The two lsm
 /// stores get it from their shared `KvStore` trait ([`LsmEngine`]); the
@@ -187,7 +189,7 @@ impl EngineSettings {
             .block_cache_bytes(self.block_cache_bytes)
             .wal_sync(sync)
             .build()
-            .context("bad engine settings")
+            .map_err(|err| UsageError(format!("bad engine settings: {err}")).into())
     }
 }
 

@@ -80,14 +80,15 @@ pub struct BenchArgs {
     /// seeks a tenth of this many times [default: --num].
     #[arg(long)]
     pub reads: Option<u64>,
-    /// Key size (at least 8 bytes; a size: bytes, or 1k, 4KiB, ...).
+    /// Key size (8 bytes to the store's key limit; a size: bytes, or 1k,
+    /// 4KiB, ...).
     #[arg(long, default_value = "16", value_parser = parse_size_usize)]
     pub key_size: usize,
-    /// Value size.
+    /// Value size (at most the store's value limit, 32 MiB).
     #[arg(long, default_value = "100", value_parser = parse_size_usize)]
     pub value_size: usize,
     /// Threads of fillsync (fillsync1 uses one), and readers of
-    /// readwhilewriting.
+    /// readwhilewriting (1 to 1024).
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
     /// Seed of every random choice.
@@ -160,6 +161,10 @@ struct Plan {
     lsm_exe: Option<PathBuf>,
 }
 
+/// The most `--threads`: fillsync's writers and readwhilewriting's
+/// readers are each a thread.
+const MAX_THREADS: usize = 1024;
+
 impl Plan {
     fn from_args(args: &BenchArgs) -> Result<Plan> {
         let workloads = Workload::parse_list(&args.benchmarks)?;
@@ -170,10 +175,27 @@ impl Plan {
         if args.threads == 0 {
             return Err(UsageError("--threads must be at least 1".to_string()).into());
         }
+        if args.threads > MAX_THREADS {
+            return Err(UsageError(format!("--threads must be at most {MAX_THREADS}")).into());
+        }
         if args.key_size < 8 {
             return Err(UsageError(
                 "--key-size must be at least 8 (keys are zero-padded decimal numbers)".to_string(),
             )
+            .into());
+        }
+        if args.key_size > lsm_core::MAX_KEY_BYTES {
+            return Err(UsageError(format!(
+                "--key-size must be at most {} (the store's key limit)",
+                lsm_core::MAX_KEY_BYTES
+            ))
+            .into());
+        }
+        if args.value_size > lsm_core::MAX_VALUE_BYTES {
+            return Err(UsageError(format!(
+                "--value-size must be at most {} (the store's value limit)",
+                lsm_core::MAX_VALUE_BYTES
+            ))
             .into());
         }
         if args.num > 1 << 32 {

@@ -3,13 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use lsm_store_sync::{LsmConfig, SyncMode};
 
 use super::driver::{Rate, WorkloadSpec};
 use super::store::StoreKind;
 use crate::units;
 use crate::workload::KeyChooser;
+use crate::UsageError;
 
 /// Which stores the demo drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -62,8 +62,8 @@ pub struct DemoArgs {
     /// Report directory: `demo.csv` and `report.html` are written there.
     #[arg(long, default_value = "lsm-demo-report")]
     pub out: PathBuf,
-    /// Seconds to drive each store.
-    #[arg(long, default_value_t = 12.0, value_parser = positive_f64)]
+    /// Seconds to drive each store (at most a week).
+    #[arg(long, default_value_t = 12.0, value_parser = duration_seconds)]
     pub duration: f64,
     /// Milliseconds between samples of the store's stats.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
@@ -148,7 +148,9 @@ impl DemoArgs {
         if let Some(rate) = self.bloom_fp {
             builder = builder.bloom_false_positive_rate(rate);
         }
-        builder.build().context("invalid engine settings")
+        builder
+            .build()
+            .map_err(|err| UsageError(format!("invalid engine settings: {err}")).into())
     }
 
     /// The workload every store is driven with.
@@ -181,6 +183,19 @@ impl DemoArgs {
             Some(rate) => format!("false-positive rate {rate}"),
             None => format!("{} bits per key", self.bloom_bits),
         }
+    }
+}
+
+/// The longest `--duration` (a week): longer ones would overflow the
+/// deadline's arithmetic, and no demo needs them.
+const MAX_DURATION_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+fn duration_seconds(text: &str) -> Result<f64, String> {
+    match positive_f64(text)? {
+        seconds if seconds <= MAX_DURATION_SECONDS => Ok(seconds),
+        _ => Err(format!(
+            "expected at most {MAX_DURATION_SECONDS} seconds (a week), got `{text}`"
+        )),
     }
 }
 

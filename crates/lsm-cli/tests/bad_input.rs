@@ -1,0 +1,267 @@
+//! The `lsm` CLI on bad input (absurd argument values, files of the wrong
+//! kind): a clear error and the documented exit status, never a panic, an
+//! abort or a hang. Each test runs the built binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn lsm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lsm"))
+        .args(args)
+        .output()
+        .expect("run lsm")
+}
+
+/// Runs `lsm args...`; `None` if it has not finished after `limit` (it is
+/// then killed).
+fn lsm_within(args: &[&str], limit: Duration) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lsm"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run lsm");
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    None
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstderr (first 1500 bytes):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+            .chars()
+            .take(1500)
+            .collect::<String>()
+    )
+}
+
+/// An error starting with an `error:` line on stderr (clap adds a hint line
+/// after its own), status 1 or 2, never a panic (101) or an abort (a
+/// signal).
+fn assert_clean_error(args: &[&str], output: &Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        matches!(output.status.code(), Some(1 | 2)),
+        "lsm {args:?}: not exit status 1 or 2\n{}",
+        describe(output)
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("memory allocation"),
+        "lsm {args:?}: panic or abort\n{}",
+        describe(output)
+    );
+    let first = stderr.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("error:"),
+        "lsm {args:?}\n{}",
+        describe(output)
+    );
+}
+
+/// `lsm demo --duration` takes at most a week: a huge one panicked when it
+/// became a `Duration` (1e300) or a deadline (1e19).
+#[test]
+fn demo_with_a_huge_duration_is_an_error_not_a_panic() {
+    for duration in ["1e300", "1e19"] {
+        let out = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            "demo",
+            "--store",
+            "simple",
+            "--duration",
+            duration,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ];
+        let output = lsm_within(&args, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("lsm {args:?} ran for a minute"));
+        assert_clean_error(&args, &output);
+    }
+}
+
+/// `lsm bench --value-size` is at most the store's value limit: 1T built
+/// a pool of 1 TiB values and the process aborted on the allocation.
+#[test]
+fn bench_with_a_huge_value_size_is_an_error_not_an_abort() {
+    let args = [
+        "bench",
+        "--num",
+        "10",
+        "--no-probe",
+        "--in-process",
+        "--engine",
+        "lsm-sync",
+        "--benchmarks",
+        "fillseq",
+        "--value-size",
+        "1T",
+    ];
+    let output = lsm(&args);
+    assert_clean_error(&args, &output);
+}
+
+/// `lsm bench --threads` is at most 1024: fillsync spawned that many
+/// threads and panicked when the system refused one. (The address space is
+/// capped at 4 GB so that an unbounded run fails fast.)
+#[test]
+fn bench_with_a_huge_thread_count_is_an_error_not_a_panic() {
+    let exe = env!("CARGO_BIN_EXE_lsm");
+    let script = format!(
+        "ulimit -v 4000000; exec '{exe}' bench --num 100 --no-probe --in-process \
+         --engine lsm-sync --benchmarks fillsync --threads 100000"
+    );
+    let output = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert_clean_error(&["bench", "--threads", "100000"], &output);
+}
+
+/// An engine setting out of range is a usage error, exit status 2
+/// (docs/cli.md, "Exit status"), for `bench` and `demo` as for the rest.
+#[test]
+fn engine_settings_out_of_range_exit_with_the_usage_status() {
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().to_str().unwrap();
+    let cases: [&[&str]; 3] = [
+        &[
+            "bench",
+            "--num",
+            "10",
+            "--no-probe",
+            "--in-process",
+            "--engine",
+            "lsm-sync",
+            "--benchmarks",
+            "fillseq",
+            "--memtable-bytes",
+            "0",
+        ],
+        &[
+            "bench",
+            "--num",
+            "10",
+            "--no-probe",
+            "--in-process",
+            "--engine",
+            "lsm-sync",
+            "--benchmarks",
+            "fillseq",
+            "--bloom-bits",
+            "100000",
+        ],
+        &[
+            "demo",
+            "--store",
+            "simple",
+            "--duration",
+            "0.1",
+            "--out",
+            out,
+            "--levels",
+            "0",
+        ],
+    ];
+    for args in cases {
+        let output = lsm(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "lsm {args:?}\n{}",
+            describe(&output)
+        );
+    }
+}
+
+/// A store whose `OPTIONS` is a FIFO (a file of the wrong kind): `verify`,
+/// `stats` and `get` fail (the file system refuses to read anything but a
+/// regular file); they blocked for good reading it.
+#[test]
+fn read_commands_do_not_hang_on_an_options_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("db");
+    let path = store.to_str().unwrap();
+    let output = lsm(&["put", "--create", path, "a", "1"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let options = store.join("OPTIONS");
+    std::fs::remove_file(&options).unwrap();
+    let made = Command::new("mkfifo").arg(&options).status().unwrap();
+    assert!(made.success());
+    for args in [
+        vec!["verify", path],
+        vec!["stats", path],
+        vec!["get", path, "a"],
+    ] {
+        let output = lsm_within(&args, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("lsm {args:?} still running after 10 s (hung)"));
+        assert_clean_error(&args, &output);
+    }
+}
+
+/// `lsm inspect wal FILE` and `lsm inspect sst FILE` on a FIFO fail
+/// rather than block.
+#[test]
+fn inspect_does_not_hang_on_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["000001.wal", "000001.sst"] {
+        let fifo = dir.path().join(name);
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let kind = if name.ends_with("wal") { "wal" } else { "sst" };
+        let args = ["inspect", kind, fifo.to_str().unwrap()];
+        let output = lsm_within(&args, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("lsm {args:?} still running after 10 s (hung)"));
+        assert_clean_error(&args, &output);
+    }
+}
+
+/// Each `put` leaves a WAL segment of about 1 MiB (the zeros written ahead
+/// of a durable write) and no reservation past it (docs/cli.md): the 64 MiB
+/// each segment reserved stayed taken until a flush, 192 MiB for three.
+#[test]
+fn puts_leave_wal_segments_of_a_mebibyte_and_nothing_reserved() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("db");
+    let path = store.to_str().unwrap();
+    for (i, args) in [
+        vec!["put", "--create", path, "a", "1"],
+        vec!["put", path, "b", "2"],
+        vec!["put", path, "c", "3"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let output = lsm(&args);
+        assert!(output.status.success(), "put {i}: {}", describe(&output));
+    }
+    let mut segments = 0u64;
+    let mut apparent = 0u64;
+    let mut allocated = 0u64;
+    for entry in std::fs::read_dir(&store).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().ends_with(".wal") {
+            let meta = entry.metadata().unwrap();
+            segments += 1;
+            apparent += meta.len();
+            allocated += meta.blocks() * 512;
+        }
+    }
+    assert!(segments >= 3, "{segments} segments");
+    assert!(
+        apparent <= segments * (1 << 20) + (64 << 10)
+            && allocated <= apparent + segments * (64 << 10),
+        "{segments} segments of {apparent} bytes, {allocated} bytes allocated"
+    );
+}
