@@ -644,8 +644,9 @@ fn prefetch_node(node: *mut Node) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         let line = node.cast::<i8>();
         // SAFETY: a prefetch is a hint that never dereferences its address
-        // and cannot fault, whatever the address; SSE, which it needs, is
-        // part of every x86_64 target.
+        // and cannot fault, whatever the address; the SSE instruction it
+        // needs exists on every x86_64 CPU (the ISA's baseline), which is
+        // what the intrinsic requires at run time.
         unsafe {
             _mm_prefetch::<_MM_HINT_T0>(line);
             _mm_prefetch::<_MM_HINT_T0>(line.wrapping_add(64));
@@ -792,8 +793,8 @@ struct Splice {
 // and lives inside that skiplist (its `splice` mutex) or on the stack of an
 // insert into it. It is dereferenced only by that skiplist's `insert`,
 // through `&SkipList`, so while the arena lives: the arena frees nothing
-// before the skiplist is dropped, and its chunks are heap memory that does
-// not move with the skiplist. The head is stored as `None`, never as an
+// before the skiplist is dropped, and its chunks (mappings or heap
+// allocations) do not move with the skiplist. The head is stored as `None`, never as an
 // address, because the head is inside the skiplist and moves with it. A
 // node's bytes are immutable once published and its links are atomics, so
 // which thread reads through the pointers makes no difference.
@@ -912,8 +913,11 @@ impl SkipList {
             .clamp(1, MAX_HEIGHT)
     }
 
-    /// Inserts `(user_key, trailer) -> value`. Returns false (and stores
-    /// nothing) when an entry with this internal key is already present.
+    /// Inserts `(user_key, trailer) -> value`. Returns false (and links
+    /// nothing) when an entry with this internal key is already present;
+    /// an insert that loses a race with an equal one has already taken its
+    /// node's arena bytes, which stay unreachable (`allocated_bytes` counts
+    /// them).
     pub(crate) fn insert(&self, user_key: &[u8], trailer: u64, value: &[u8]) -> bool {
         let probe = KeyProbe::new(user_key, trailer);
         // Never waits: when another insert holds the remembered splice,

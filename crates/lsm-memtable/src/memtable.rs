@@ -60,8 +60,9 @@ fn chunks_ahead(ahead: usize) -> usize {
 #[doc(alias = "write buffer")]
 pub struct Memtable {
     // Every field but `range_tombstones` is lock-free: the skiplist is
-    // concurrent (its arena takes a mutex only to add a 2 MiB chunk), the
-    // rest atomic.
+    // concurrent (its arena takes a mutex only to add a 2 MiB chunk, to
+    // give an entry of 128 KiB or more a chunk of its own, and to move
+    // spare chunks), the rest atomic.
     /// The entries, ordered by internal key, in the skiplist's arena.
     /// Shared with the cursors, which keep it alive.
     pub(crate) entries: Arc<SkipList>,

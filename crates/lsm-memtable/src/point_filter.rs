@@ -22,9 +22,11 @@
 //! the insert starts and set once the entry is linked: the line arrives
 //! while the skiplist is searched (a profile of an ordered fill had the
 //! `fetch_or` waiting for that line at 69% of `insert`'s own samples, and
-//! then, with a plain load in its place, the load at 70%). A reader racing the insert itself either finds no bits (and
-//! the entry absent, as if it read just before the insert) or the bits and
-//! the entry; bits are never cleared, so once found the key stays found. A false positive
+//! then, with a plain load in its place, the load at 70%). A reader racing the insert itself may find no bits (and
+//! take the entry as absent, as if it read just before the insert), or the
+//! bits (the `Relaxed` accesses order nothing, so on a weakly ordered CPU
+//! possibly before it can see the node: again a read from just before the
+//! insert); bits are never cleared, so once found the key stays found. A false positive
 //! only costs the search the filter would have saved; there are no false
 //! negatives.
 
