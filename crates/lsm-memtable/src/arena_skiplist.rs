@@ -2347,3 +2347,7 @@ mod tests {
             .map(|(k, v)| model_entry(k, v))
     }
 }
+
+#[cfg(test)]
+#[path = "arena_skiplist_stress.rs"]
+mod stress_tests;
