@@ -265,8 +265,8 @@ impl VisibleSeq {
 
     /// Waits until the watermark is at least `seq`; false on timeout, or
     /// once [`VisibleSeq::release_all`] ran (the engine closed) without the
-    /// watermark reaching `seq`. A timeout too large
-    /// for an `Instant` (e.g. `Duration::MAX`) waits without a deadline.
+    /// watermark reaching `seq`. A timeout too large for an `Instant` (e.g.
+    /// `Duration::MAX`) waits without a deadline.
     pub fn wait_for(&self, seq: SeqNo, timeout: Duration) -> bool {
         if self.get() >= seq {
             return true;

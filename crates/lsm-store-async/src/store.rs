@@ -308,8 +308,9 @@ impl AsyncLsmStore {
     /// Waits until every write up to `seq` is visible to reads (a condition
     /// variable, not polling). False if `timeout` passes first, or if the
     /// store closes first (every write acknowledged before `close` is
-    /// visible once it returns: `seq` was never acknowledged); a timeout too large for an
-    /// `Instant` (e.g. `Duration::MAX`) waits without a deadline.
+    /// visible once it returns, so `seq` was never acknowledged); a timeout
+    /// too large for an `Instant` (e.g. `Duration::MAX`) waits without a
+    /// deadline.
     pub fn wait_for_seq(&self, seq: SeqNo, timeout: Duration) -> bool {
         self.engine.wait_visible(seq, timeout)
     }
