@@ -132,6 +132,10 @@ struct JobEntry {
     /// A manual job whose inputs were busy: retry once `Jobs::finished`
     /// moves past this.
     retry_after: Option<u64>,
+    /// Set for a job `schedule_and_wait` waits for: `remember` does not
+    /// forget it (256 later jobs can end before the waiter looks), the
+    /// waiter does once it has read the final state.
+    awaited: bool,
 }
 
 /// Guarded by `Coordinator::jobs`.
@@ -200,9 +204,45 @@ impl Coordinator {
         self.push(&mut jobs, JobKind::Manual, Some(level))
     }
 
+    /// [`Coordinator::schedule`], then waits for the job's final state.
+    /// The job is marked awaited under the same lock hold that queued it,
+    /// so the history's limit cannot forget it before this reads it.
+    pub(crate) fn schedule_and_wait(&self, level: usize) -> Result<(JobId, JobState)> {
+        let max = self.engine.max_compactable_level();
+        if level > max {
+            return Err(StoreError::InvalidLevel { level, max }.into());
+        }
+        let mut jobs = self.jobs.lock();
+        if jobs.shutdown {
+            return Err(StoreError::Closed.into());
+        }
+        self.engine.check_writable()?;
+        let id = self.push(&mut jobs, JobKind::Manual, Some(level))?;
+        if let Some(entry) = jobs.entries.get_mut(&id) {
+            entry.awaited = true;
+        }
+        loop {
+            let Some(entry) = jobs.entries.get_mut(&id) else {
+                // Unreachable: an awaited entry is only removed below.
+                return Err(Error::UnknownJob(id));
+            };
+            if entry.info.state.is_terminal() {
+                let state = entry.info.state.clone();
+                entry.awaited = false;
+                if !jobs.history.contains(&id) {
+                    // The history moved past it while it was awaited.
+                    jobs.entries.remove(&id);
+                }
+                return Ok((id, state));
+            }
+            self.changed.wait(&mut jobs);
+        }
+    }
+
     /// Queues an automatic (picker) job if a level is due and no automatic
     /// job is already waiting to pick. Silently does nothing when closed or
-    /// full: the next flush or job asks again.
+    /// full: the next flush, or the next automatic job that did work, asks
+    /// again.
     pub(crate) fn schedule_automatic_if_due(&self) {
         if !self.compaction_due() {
             return;
@@ -257,6 +297,7 @@ impl Coordinator {
                 },
                 reservation: None,
                 retry_after: None,
+                awaited: false,
             },
         );
         jobs.pending.push_back(id);
@@ -459,7 +500,8 @@ enum Start {
 }
 
 /// Adds a terminal job to the history, forgetting the oldest beyond
-/// `JOB_HISTORY_LIMIT`.
+/// `JOB_HISTORY_LIMIT` (an awaited one leaves the history but stays until
+/// its waiter has read it).
 fn remember(jobs: &mut Jobs, id: JobId) {
     debug_assert!(jobs
         .entries
@@ -468,7 +510,9 @@ fn remember(jobs: &mut Jobs, id: JobId) {
     jobs.history.push_back(id);
     while jobs.history.len() > JOB_HISTORY_LIMIT {
         if let Some(old) = jobs.history.pop_front() {
-            jobs.entries.remove(&old);
+            if !jobs.entries.get(&old).is_some_and(|entry| entry.awaited) {
+                jobs.entries.remove(&old);
+            }
         }
     }
 }
@@ -529,6 +573,7 @@ mod tests {
                     info,
                     reservation: None,
                     retry_after: None,
+                    awaited: false,
                 },
             );
             remember(&mut jobs, id);

@@ -444,15 +444,16 @@ impl AsyncLsmStore {
     /// for the job to end, returning its failure
     /// ([`Error::CompactionFailed`]) or cancellation.
     pub fn compact_level(&self, level: usize, wait: bool) -> Result<JobId> {
-        let job = self.schedule_compaction(level)?;
         if !wait {
-            return Ok(job);
+            return self.schedule_compaction(level);
         }
-        match self.shared.coordinator.wait(job, None) {
-            Some(JobState::Failed(reason)) => Err(Error::CompactionFailed { job, reason }),
-            Some(JobState::Cancelled) => Err(Error::CompactionCancelled { job }),
-            Some(_) => Ok(job),
-            None => Err(Error::UnknownJob(job)),
+        if self.shared.pipeline.is_closed() {
+            return Err(StoreError::Closed.into());
+        }
+        match self.shared.coordinator.schedule_and_wait(level)? {
+            (job, JobState::Failed(reason)) => Err(Error::CompactionFailed { job, reason }),
+            (job, JobState::Cancelled) => Err(Error::CompactionCancelled { job }),
+            (job, _) => Ok(job),
         }
     }
 

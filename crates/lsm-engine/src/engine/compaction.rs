@@ -103,7 +103,11 @@ impl Engine {
         drop(choice);
         drop(version);
         let outcome = self.poison_on_err("compaction", result)?;
-        self.purge_obsolete_files()?;
+        // A failure here (the inputs installed away could not be deleted)
+        // fails the compaction like any of its I/O: the store is poisoned,
+        // and the next open's sweep removes the tables left behind.
+        let purged = self.purge_obsolete_files();
+        self.poison_on_err("deleting compacted tables", purged)?;
         let collected = self.collect_range_tombstones();
         self.poison_on_err("collecting range deletes", collected)?;
         tracing::debug!(
