@@ -192,32 +192,16 @@ impl Coordinator {
 
     /// Queues a manual compaction of `level` into `level + 1`.
     pub(crate) fn schedule(&self, level: usize) -> Result<JobId> {
-        let max = self.engine.max_compactable_level();
-        if level > max {
-            return Err(StoreError::InvalidLevel { level, max }.into());
-        }
         let mut jobs = self.jobs.lock();
-        if jobs.shutdown {
-            return Err(StoreError::Closed.into());
-        }
-        self.engine.check_writable()?;
-        self.push(&mut jobs, JobKind::Manual, Some(level))
+        self.push_manual(&mut jobs, level)
     }
 
     /// [`Coordinator::schedule`], then waits for the job's final state.
     /// The job is marked awaited under the same lock hold that queued it,
     /// so the history's limit cannot forget it before this reads it.
     pub(crate) fn schedule_and_wait(&self, level: usize) -> Result<(JobId, JobState)> {
-        let max = self.engine.max_compactable_level();
-        if level > max {
-            return Err(StoreError::InvalidLevel { level, max }.into());
-        }
         let mut jobs = self.jobs.lock();
-        if jobs.shutdown {
-            return Err(StoreError::Closed.into());
-        }
-        self.engine.check_writable()?;
-        let id = self.push(&mut jobs, JobKind::Manual, Some(level))?;
+        let id = self.push_manual(&mut jobs, level)?;
         if let Some(entry) = jobs.entries.get_mut(&id) {
             entry.awaited = true;
         }
@@ -237,6 +221,20 @@ impl Coordinator {
             }
             self.changed.wait(&mut jobs);
         }
+    }
+
+    /// Queues a manual job compacting `level`, after the checks
+    /// [`Coordinator::schedule`] documents.
+    fn push_manual(&self, jobs: &mut Jobs, level: usize) -> Result<JobId> {
+        let max = self.engine.max_compactable_level();
+        if level > max {
+            return Err(StoreError::InvalidLevel { level, max }.into());
+        }
+        if jobs.shutdown {
+            return Err(StoreError::Closed.into());
+        }
+        self.engine.check_writable()?;
+        self.push(jobs, JobKind::Manual, Some(level))
     }
 
     /// Queues an automatic (picker) job if a level is due and no automatic
