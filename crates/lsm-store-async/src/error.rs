@@ -81,9 +81,11 @@ impl Error {
         self.engine().is_some_and(lsm_engine::Error::is_locked)
     }
 
-    /// True when the error is the store being closed.
+    /// True when the error is the store being closed, including a
+    /// compaction job the close cancelled before it ran.
     pub fn is_closed(&self) -> bool {
-        self.engine().is_some_and(lsm_engine::Error::is_closed)
+        matches!(self, Error::CompactionCancelled { .. })
+            || self.engine().is_some_and(lsm_engine::Error::is_closed)
     }
 
     /// The file an I/O or corruption error names (the directory of a
@@ -141,6 +143,8 @@ mod tests {
         assert!(Error::Store(lsm_engine::Error::Closed).is_closed());
         let locked = Error::Store(lsm_engine::Error::Locked { dir: "/s".into() });
         assert!(locked.is_locked());
+        let cancelled = Error::CompactionCancelled { job: JobId(3) };
+        assert!(cancelled.is_closed() && !cancelled.is_poisoned());
         let full = Error::QueueFull { capacity: 1 };
         assert!(!full.is_poisoned() && !full.is_closed() && full.path().is_none());
     }
