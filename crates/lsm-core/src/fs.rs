@@ -149,6 +149,33 @@ pub trait FileSystem: Send + Sync + Debug + 'static {
     }
 }
 
+/// Runs one call into a file system, turning a panic inside it (a bug in a
+/// [`FileSystem`] implementation) into an I/O error
+/// ([`io::ErrorKind::Other`], "the file system panicked: ..."). For
+/// callers that mark shared state around a call and have other threads
+/// wait for the mark to clear (the WAL's writer and syncer roles): a panic
+/// unwinding past the code that clears the mark would leave them waiting
+/// forever, while an error takes the path every failure takes.
+pub fn catch_fs_panic<T>(call: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|payload| {
+        Err(io::Error::other(format!(
+            "the file system panicked: {}",
+            panic_message(payload.as_ref())
+        )))
+    })
+}
+
+/// The message a panic was raised with (its payload, if that is a string).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "(no message)"
+    }
+}
+
 /// How [`link_or_copy`] placed a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placed {
@@ -389,6 +416,16 @@ impl FileSystem for OsFileSystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_call_becomes_an_io_error_with_its_message() {
+        assert_eq!(catch_fs_panic(|| Ok(3)).unwrap(), 3);
+        let err = catch_fs_panic(|| -> io::Result<()> { panic!("disk {}", "gone") }).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Other);
+        assert_eq!(err.to_string(), "the file system panicked: disk gone");
+        let err = catch_fs_panic(|| -> io::Result<()> { std::panic::panic_any(5u8) }).unwrap_err();
+        assert_eq!(err.to_string(), "the file system panicked: (no message)");
+    }
 
     /// A FIFO where a store file should be is an `InvalidInput` error, not
     /// an open or a read that blocks for good (nobody writes to it).

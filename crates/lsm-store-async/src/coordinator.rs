@@ -21,7 +21,12 @@
 //!    an automatic job that did work) asks the picker
 //!    (`reserve_compaction(None)`). No choice: it completes with 0 bytes.
 //!    A choice whose level is busy is kept, reserved, with the job, which
-//!    runs once that level is free (a reservation cannot be handed back).
+//!    runs once that level is free (unless the store is poisoned by then:
+//!    the job fails and hands the reservation back).
+//! 5. A compaction that panics (a bug, or a `FileSystem` that panics)
+//!    fails its job and poisons the store, like a failed one; the worker
+//!    goes on to the next job (which fails: the store is poisoned), so no
+//!    waiter waits for a worker that is gone.
 //!
 //! # Invariants
 //! - `Jobs::running_levels` holds exactly the source levels of `Running`
@@ -44,6 +49,7 @@ use std::time::{Duration, Instant};
 use lsm_engine::{CompactionReservation, Engine, Error as StoreError};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::background::catch_panic;
 use crate::error::{Error, Result};
 
 /// Pending jobs beyond this are refused with [`Error::QueueFull`].
@@ -351,9 +357,9 @@ impl Coordinator {
             if let Some(entry) = jobs.entries.get_mut(&id) {
                 entry.info.state = JobState::Cancelled;
                 entry.info.completed_at = Some(now);
-                // Dropping a held reservation leaves its files marked busy
-                // in the engine, which is closing; nothing runs after this.
-                entry.reservation = None;
+                if let Some(reservation) = entry.reservation.take() {
+                    self.engine.release_compaction(reservation);
+                }
             }
             remember(&mut jobs, id);
         }
@@ -376,7 +382,10 @@ impl Coordinator {
                 }
             };
             let level = task.reservation.level();
-            let result = self.engine.run_reserved_compaction(task.reservation);
+            // A panic fails the job and poisons the store (see `background`).
+            let result = catch_panic(&self.engine, "a compaction", || {
+                self.engine.run_reserved_compaction(task.reservation)
+            });
             let mut jobs = self.jobs.lock();
             jobs.running -= 1;
             jobs.running_levels.remove(&level);
@@ -451,15 +460,18 @@ impl Coordinator {
         let Some(entry) = jobs.entries.get_mut(&id) else {
             return Start::Finish(JobState::Cancelled);
         };
+        if let Err(err) = self.engine.check_writable() {
+            if let Some(reservation) = entry.reservation.take() {
+                self.engine.release_compaction(reservation);
+            }
+            return Start::Finish(JobState::Failed(err.to_string()));
+        }
         if let Some(reservation) = entry.reservation.take() {
             if jobs.running_levels.contains(&reservation.level()) {
                 entry.reservation = Some(reservation);
                 return Start::Wait;
             }
             return Start::Run(reservation);
-        }
-        if let Err(err) = self.engine.check_writable() {
-            return Start::Finish(JobState::Failed(err.to_string()));
         }
         match (entry.info.kind, entry.info.level) {
             (JobKind::Manual, Some(level)) => {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use lsm_engine::Engine;
 use parking_lot::{Condvar, Mutex};
 
+use crate::background::catch_panic;
 use crate::coordinator::Coordinator;
 
 /// Frozen memtables allowed to wait for the flusher before the applier
@@ -142,7 +143,11 @@ pub(crate) fn run_flusher(engine: &Engine, signal: &FlushSignal, coordinator: &A
             state.requested
         };
         let result = loop {
-            match engine.flush_oldest_immutable() {
+            // A panic is a failed flush that poisons the store (see
+            // `background`).
+            match catch_panic(engine, "a memtable flush", || {
+                engine.flush_oldest_immutable()
+            }) {
                 Ok(true) => signal.notify(),
                 Ok(false) => break Ok(()),
                 Err(err) => break Err(err),

@@ -142,6 +142,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod background;
 mod coordinator;
 mod error;
 mod fence;

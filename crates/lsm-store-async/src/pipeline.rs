@@ -57,6 +57,7 @@ use lsm_engine::{
 use lsm_wal::SyncMode;
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::background::catch_panic;
 use crate::error::Result;
 use crate::flusher::FlushSignal;
 
@@ -714,33 +715,52 @@ impl Pipeline {
 
     /// The applier thread's body.
     pub(crate) fn run_applier(&self) {
-        // However the loop ends, a panic included, no command is left
-        // waiting for a reply.
+        // However the loop ends, no command is left waiting for a reply.
         let _stop = StopTakingCommands(self);
         loop {
-            if let Some(item) = self.wait_actively() {
-                self.apply_and_drain(item);
-            } else if !self.wait_and_serve() {
-                return;
-            }
-            if self.engine.memtable_full() && self.engine.check_writable().is_ok() {
-                // A failure poisons the engine; writers see it.
-                let _ = self.freeze(false);
-            } else if self.engine.wal_rotation_is_near() && self.engine.check_writable().is_ok() {
-                // The WAL will rotate on a writer's thread when its segment
-                // fills: sync it and create the next segment now, so that
-                // rotation only syncs a short tail. A failure poisons the
-                // engine.
-                let _ = self.away(|| self.engine.prepare_freeze());
-            } else if self.engine.memtable_wants_memory() && self.engine.check_writable().is_ok() {
-                // The memtable's next chunk, faulted in here rather than
-                // inside the insert that first needs it (a fresh huge page
-                // took 0.5-3.5 ms to touch). Not away: the core lock is
-                // free, so writers apply inline, and streaming writers
-                // queue until the queue is full before they do.
-                self.engine.prepare_memtable_memory();
+            // A panic poisons the store (see `background`) and the applier
+            // goes on draining the queue, so no writer waits for it in
+            // vain. A write it was applying may never publish, which would
+            // hold the watermark below every later write: waits on the
+            // watermark are released, as at close.
+            match catch_panic(&self.engine, "the applier", || Ok(self.apply_step())) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(_) => {
+                    self.applier_away.store(false, Ordering::Relaxed);
+                    self.engine.release_visibility_waits();
+                }
             }
         }
+    }
+
+    /// One turn of the applier's loop: apply queued writes or serve a
+    /// command, then freeze or prepare what is due. False after
+    /// `Shutdown`.
+    fn apply_step(&self) -> bool {
+        if let Some(item) = self.wait_actively() {
+            self.apply_and_drain(item);
+        } else if !self.wait_and_serve() {
+            return false;
+        }
+        if self.engine.memtable_full() && self.engine.check_writable().is_ok() {
+            // A failure poisons the engine; writers see it.
+            let _ = self.freeze(false);
+        } else if self.engine.wal_rotation_is_near() && self.engine.check_writable().is_ok() {
+            // The WAL will rotate on a writer's thread when its segment
+            // fills: sync it and create the next segment now, so that
+            // rotation only syncs a short tail. A failure poisons the
+            // engine.
+            let _ = self.away(|| self.engine.prepare_freeze());
+        } else if self.engine.memtable_wants_memory() && self.engine.check_writable().is_ok() {
+            // The memtable's next chunk, faulted in here rather than
+            // inside the insert that first needs it (a fresh huge page
+            // took 0.5-3.5 ms to touch). Not away: the core lock is
+            // free, so writers apply inline, and streaming writers
+            // queue until the queue is full before they do.
+            self.engine.prepare_memtable_memory();
+        }
+        true
     }
 
     /// Runs `work` (a WAL sync, outside the core lock) with
@@ -813,8 +833,13 @@ impl Pipeline {
                     let _ = reply.send(self.freeze(true));
                 }
                 Ok(Command::Shutdown) | Err(_) => {
-                    let core = self.core.lock();
-                    while self.drain(&core, usize::MAX) > 0 {}
+                    // Stops even if the last drain panics (which poisons
+                    // the store): `close` sends `Shutdown` once.
+                    let _ = catch_panic(&self.engine, "the applier", || {
+                        let core = self.core.lock();
+                        while self.drain(&core, usize::MAX) > 0 {}
+                        Ok(())
+                    });
                     return false;
                 }
             },
@@ -1013,6 +1038,48 @@ mod tests {
             "refused after the stop"
         );
         assert!(late_rx.try_recv().is_err());
+    }
+
+    /// A panic in the applier's work (here a queued write whose sequence
+    /// numbers do not match its batch, which trips a debug assertion)
+    /// poisons the store and releases waits on the watermark; the applier
+    /// lives on, applies the next queued write and still stops on
+    /// `Shutdown`.
+    #[cfg(debug_assertions)]
+    #[test]
+    fn a_panic_in_the_applier_poisons_the_store_and_the_applier_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(LsmConfig::new(dir.path())).unwrap());
+        let pipeline = Pipeline::new(Arc::clone(&engine)).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(b"bad", b"v");
+        pipeline
+            .queue_tx
+            .try_send(QueuedWrite {
+                batch,
+                first: 5,
+                last: 1,
+            })
+            .unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(b"good", b"v");
+        pipeline
+            .queue_tx
+            .try_send(QueuedWrite {
+                batch,
+                first: 1,
+                last: 1,
+            })
+            .unwrap();
+        assert!(pipeline.send(Command::Shutdown));
+        pipeline.run_applier(); // the panic is caught; Shutdown ends it
+        let err = engine.check_writable().unwrap_err();
+        assert!(err.is_poisoned(), "{err}");
+        assert!(err.to_string().contains("the applier panicked"), "{err}");
+        assert!(pipeline.queue_rx.is_empty(), "the applier went on draining");
+        assert_eq!(engine.visible_seq(), 1, "the write after the panic applied");
+        // Released: a wait for a write that will never publish returns.
+        assert!(!engine.wait_visible(9, Duration::MAX));
     }
 
     /// Writes `key -> "v"` through the pipeline, as `put` does, without

@@ -96,7 +96,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lsm_core::fs::WritableFile;
+use lsm_core::fs::{catch_fs_panic, WritableFile};
 use lsm_core::{SeqNo, SharedFileSystem, WriteBatch, MAX_SEQNO};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -380,17 +380,16 @@ fn create_segment(
 ) -> Result<Arc<dyn WritableFile>> {
     let path = segment_path(dir, number);
     let io = |source| lsm_core::Error::io(&path, source);
-    let file = fs.create(&path).map_err(io)?;
+    let file = catch_fs_panic(|| fs.create(&path)).map_err(io)?;
     // A failure (a file system without fallocate) only loses the speed-up.
-    let _ = file.preallocate(segment_bytes);
+    let _ = catch_fs_panic(|| file.preallocate(segment_bytes));
     let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES);
     encode_segment_header(&mut header, number);
-    file.append(&header).map_err(io)?;
-    let synced = file.sync_data();
+    catch_fs_panic(|| file.append(&header)).map_err(io)?;
+    let synced = catch_fs_panic(|| file.sync_data());
     syncs.fetch_add(1, Ordering::Relaxed);
     synced.map_err(io)?;
-    fs.sync_dir(dir)
-        .map_err(|source| lsm_core::Error::io(dir, source))?;
+    catch_fs_panic(|| fs.sync_dir(dir)).map_err(|source| lsm_core::Error::io(dir, source))?;
     Ok(file)
 }
 
@@ -542,9 +541,9 @@ impl WalWriter {
         // otherwise stay taken until a flush deletes the segments (64 MiB a
         // segment by default, for every open-write-close of a short-lived
         // process). A failure only keeps the space.
-        let _ = st.file.release_reservation();
+        let _ = catch_fs_panic(|| st.file.release_reservation());
         if let Some((_, prepared)) = &st.prepared {
-            let _ = prepared.release_reservation();
+            let _ = catch_fs_panic(|| prepared.release_reservation());
         }
         Ok(())
     }
@@ -734,11 +733,13 @@ impl WalWriter {
         let data_end = SEGMENT_HEADER_BYTES as u64 + (chunk_end - st.segment_start);
         let zeros = self.zeros_to_write(st, data_end);
         let (result, zeroed) = MutexGuard::unlocked(st, || {
-            let result = file.append(&chunk);
+            let result = catch_fs_panic(|| file.append(&chunk));
             // Zeros past the data just written; a failure writes nothing
             // but zeros and only ends zero-filling for this segment.
             let zeroed = match zeros {
-                Some((from, len)) if result.is_ok() => file.write_zeros(from, len).is_ok(),
+                Some((from, len)) if result.is_ok() => {
+                    catch_fs_panic(|| file.write_zeros(from, len)).is_ok()
+                }
                 _ => false,
             };
             (result, zeroed)
@@ -801,7 +802,7 @@ impl WalWriter {
         st.rotating = true;
         let was_prepared = prepared.is_some();
         let new_file = MutexGuard::unlocked(st, || -> Result<Arc<dyn WritableFile>> {
-            let synced = old.sync_data();
+            let synced = catch_fs_panic(|| old.sync_data());
             self.syncs.fetch_add(1, Ordering::Relaxed);
             synced.map_err(|source| {
                 lsm_core::Error::io(segment_path(&self.dir, old_number), source)
@@ -1005,7 +1006,7 @@ impl WalWriter {
             let file = Arc::clone(&st.file);
             let segment = st.segment;
             let started = Instant::now();
-            let result = MutexGuard::unlocked(st, || file.sync_data());
+            let result = MutexGuard::unlocked(st, || catch_fs_panic(|| file.sync_data()));
             self.syncs.fetch_add(1, Ordering::Relaxed);
             Self::note_group(st, covered, started.elapsed());
             st.syncer_active = false;

@@ -18,7 +18,8 @@ use crate::error::Result;
 
 /// A compaction picked and its input tables reserved (no other compaction
 /// takes them) until it is run with [`Engine::run_reserved_compaction`] or
-/// dropped... which does not release them: run it.
+/// handed back with [`Engine::release_compaction`]. Dropping it does not
+/// release them.
 #[derive(Debug)]
 pub struct CompactionReservation {
     choice: CompactionChoice,
@@ -64,6 +65,15 @@ impl Engine {
         }?;
         catalog.busy.extend(choice.input_numbers());
         Some(CompactionReservation { choice, version })
+    }
+
+    /// Hands a reservation back without running it: its input tables are
+    /// free for other compactions again.
+    pub fn release_compaction(&self, reservation: CompactionReservation) {
+        let mut catalog = self.catalog.lock();
+        for number in reservation.choice.input_numbers() {
+            catalog.busy.remove(&number);
+        }
     }
 
     /// Runs a reserved compaction (table I/O outside every lock), then logs

@@ -329,6 +329,14 @@ impl Engine {
         self.visible.wait_for(seq, timeout)
     }
 
+    /// Ends every wait on the watermark, now and later, as `close` does:
+    /// for a store whose applier died, so that the writes it never applied
+    /// will never become visible. Each wait returns whether its target was
+    /// reached.
+    pub fn release_visibility_waits(&self) {
+        self.visible.release_all();
+    }
+
     /// Fails if the store is closed or poisoned.
     pub fn check_writable(&self) -> Result<()> {
         self.check_open()?;
