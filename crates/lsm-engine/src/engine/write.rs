@@ -236,6 +236,20 @@ impl Engine {
     }
 }
 
+/// A write that panics while it holds its permit (between taking
+/// sequence numbers and publishing them, say: a bug, or a `FileSystem`
+/// that panics) may have left a range that is never published, which
+/// every later writer would wait for. Dropping the permit while unwinding
+/// poisons the engine instead, so they return `Poisoned`.
+impl Drop for WritePermit<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.engine
+                .poison("a write panicked while it held its write permit".to_string());
+        }
+    }
+}
+
 impl WritePermit<'_> {
     /// Appends `batch` to the WAL (durable per the sync mode when this
     /// returns) and returns its first and last sequence numbers. An I/O
@@ -331,6 +345,34 @@ mod tests {
         assert_eq!(get(&engine, "c").as_deref(), Some("4"));
         let stats = engine.stats().unwrap();
         assert_eq!(stats.user_bytes_written, 8, "key + value bytes of 4 ops");
+    }
+
+    /// A writer that panicked after taking sequence numbers and before
+    /// publishing them poisons the engine as its permit drops, so a later
+    /// writer, whose read-your-writes wait is behind that range, returns
+    /// `Poisoned` instead of waiting forever.
+    #[test]
+    fn a_write_that_panics_holding_its_permit_poisons_and_nobody_waits_for_it() {
+        let (_dir, engine) = open_small();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let permit = engine.begin_write().unwrap();
+            let taken = permit.append(&batch(&[("lost", "1")])).unwrap();
+            assert_eq!(taken, (1, 1));
+            panic!("between append and publish");
+        }));
+        assert!(panicked.is_err());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = Arc::clone(&engine);
+        // Not joined: on a hang it would wait forever.
+        std::thread::spawn(move || {
+            let _ = tx.send(writer.write(&batch(&[("later", "2")])).map(|w| w.last_seq));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a write behind the panicked one waited for it (hang)");
+        let err = result.unwrap_err();
+        assert!(err.is_poisoned(), "{err}");
+        assert!(engine.begin_write().unwrap_err().is_poisoned());
     }
 
     #[test]
