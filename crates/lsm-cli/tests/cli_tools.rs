@@ -862,6 +862,8 @@ fn usage_errors_exit_2_and_help_lists_the_exit_statuses() {
         vec!["bench", "--value-size", "12x"],
         vec!["bench", "--wal-sync", "bytes:4096"],
         vec!["bench", "--num", "0"],
+        // 10^8 distinct 8-digit keys: index 100000005 would be key 5.
+        vec!["bench", "--key-size", "8", "--num", "200000000"],
         vec!["demo", "--key-size", "2k"],
         vec!["stats"],
         vec!["inspect", "wal", "/tmp", "--limit", "many"],

@@ -201,6 +201,17 @@ impl Plan {
         if args.num > 1 << 32 {
             return Err(UsageError("--num must be at most 2^32".to_string()).into());
         }
+        // Keys keep the last `key_size` digits of their index: fewer digits
+        // than the largest index has would make distinct indexes one key.
+        if args.key_size < 20 && args.num > 10u64.pow(args.key_size as u32) {
+            return Err(UsageError(format!(
+                "--key-size {} holds {} distinct keys, fewer than --num {}",
+                args.key_size,
+                10u64.pow(args.key_size as u32),
+                args.num
+            ))
+            .into());
+        }
         if args.repeat == 0 {
             return Err(UsageError("--repeat must be at least 1".to_string()).into());
         }
@@ -643,7 +654,8 @@ fn settings_notes(
             out.push_str(&format!(
                 "- The lsm engines' processes ran {} (--lsm-exe: a build without the peers' \
                  code, which is resident in every process of a peers build); the peers' ran \
-                 this binary.\n",
+                 this binary, so each peer's peak RSS also holds the other peers' resident \
+                 code (`lsm --version` peaks at about 13 MiB in a peers build, 4 MiB without).\n",
                 exe.display()
             ));
         }
