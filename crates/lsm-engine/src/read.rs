@@ -102,6 +102,21 @@ impl ReadView {
         }
     }
 
+    /// The largest sequence number `<= seq` of a range delete covering
+    /// `key` in any layer of the view, or `None`: each layer's fragmented
+    /// set is asked in turn (two binary searches each), not merged, which a
+    /// `get` would pay for in full (every range delete of every layer) once
+    /// two layers hold any.
+    fn covering_seq(&self, key: &[u8], seq: SeqNo) -> Option<SeqNo> {
+        let mut covering = self.version.range_tombstones().covering_seq(key, seq);
+        for mem in std::iter::once(&self.mem).chain(self.imm.iter().map(|m| &m.mem)) {
+            if mem.has_range_tombstones() {
+                covering = covering.max(mem.range_tombstones().covering_seq(key, seq));
+            }
+        }
+        covering
+    }
+
     /// True when no layer of the view holds a range delete.
     fn has_range_tombstones(&self) -> bool {
         self.mem.has_range_tombstones()
@@ -121,7 +136,8 @@ impl ReadView {
 /// The newest entry of `key` (a tree key) visible at `seq`, or `None`.
 ///
 /// Range deletes: the newest range tombstone covering `key` at `seq` (one
-/// lookup in the fragmented set, skipped when the view holds none) hides
+/// lookup in each layer's fragmented set, skipped when the view holds
+/// none) hides
 /// every version older than it: the first layer holding a version answers
 /// as before, and a version older than the tombstone reads as absent.
 pub fn get(sv: &ReadView, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
@@ -141,7 +157,7 @@ pub fn get_pinned(
     seq: SeqNo,
 ) -> Result<Option<Bytes>> {
     let hidden_below = if sv.has_range_tombstones() {
-        sv.range_tombstones().covering_seq(key, seq)
+        sv.covering_seq(key, seq)
     } else {
         None
     };

@@ -252,7 +252,9 @@ impl Version {
             .range_tombstones
             .without(&edit.removed_range_tombstones);
         for tombstone in &edit.added_range_tombstones {
-            if kept.tombstones().iter().any(|t| t.seq == tombstone.seq) {
+            // `tombstones()` is sorted by sequence number.
+            let held = kept.tombstones();
+            if held.binary_search_by_key(&tombstone.seq, |t| t.seq).is_ok() {
                 return Err(Error::invalid_edit(format!(
                     "adds range tombstone {}, which the version already holds",
                     tombstone.seq

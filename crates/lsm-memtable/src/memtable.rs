@@ -204,19 +204,30 @@ impl Memtable {
     ///
     /// Costs a rebuild of the fragmented set (`O(n log n)` in the range
     /// deletes this memtable holds): range deletes are meant to be rare next
-    /// to point writes. REQUIRES: as for [`Memtable::insert`].
+    /// to point writes. [`Memtable::apply`] rebuilds once per batch, however
+    /// many range deletes it holds. REQUIRES: as for [`Memtable::insert`].
     pub fn insert_range_tombstone(&self, start: &[u8], end: &[u8], seq: SeqNo) {
+        self.insert_range_tombstones(vec![RangeTombstone::new(start.to_vec(), end.to_vec(), seq)]);
+    }
+
+    /// Stores `tombstones` with one rebuild of the fragmented set; those
+    /// whose sequence number is stored already (a replayed duplicate)
+    /// change nothing.
+    fn insert_range_tombstones(&self, mut tombstones: Vec<RangeTombstone>) {
         debug_assert!(!self.is_frozen(), "insert into a frozen memtable");
-        let tombstone = RangeTombstone::new(start.to_vec(), end.to_vec(), seq);
-        let charge = tombstone.charge() + ENTRY_OVERHEAD_BYTES;
         let mut set = self.range_tombstones.lock();
-        if set.tombstones().iter().any(|t| t.seq == seq) {
+        // `tombstones()` is sorted by sequence number.
+        let stored = set.tombstones();
+        tombstones.retain(|t| stored.binary_search_by_key(&t.seq, |s| s.seq).is_err());
+        if tombstones.is_empty() {
             return;
         }
-        *set = Arc::new(set.with(&[tombstone]));
+        *set = Arc::new(set.with(&tombstones));
         self.has_range_tombstones.store(true, Ordering::Release);
         drop(set);
-        self.count(charge, seq);
+        for tombstone in &tombstones {
+            self.count(tombstone.charge() + ENTRY_OVERHEAD_BYTES, tombstone.seq);
+        }
     }
 
     /// The range deletes stored so far (an empty set when there are none,
@@ -240,11 +251,20 @@ impl Memtable {
     /// visible by publishing its last sequence number only after this
     /// returns. REQUIRES: as for [`Memtable::insert`].
     pub fn apply<'a>(&self, ops: impl IntoIterator<Item = BatchOp<'a>>) {
+        let mut range_tombstones = Vec::new();
         for op in ops {
             match op.kind.value_kind() {
                 Some(kind) => self.insert(op.key, op.seq, kind, op.value),
-                None => self.insert_range_tombstone(op.key, op.value, op.seq),
+                None => range_tombstones.push(RangeTombstone::new(
+                    op.key.to_vec(),
+                    op.value.to_vec(),
+                    op.seq,
+                )),
             }
+        }
+        // One rebuild of the fragmented set for the whole batch.
+        if !range_tombstones.is_empty() {
+            self.insert_range_tombstones(range_tombstones);
         }
     }
 

@@ -90,7 +90,12 @@ impl Engine {
             edit.added_range_tombstones = range_tombstones
                 .tombstones()
                 .iter()
-                .filter(|t| !held.tombstones().iter().any(|h| h.seq == t.seq))
+                .filter(|t| {
+                    // Sorted by sequence number.
+                    held.tombstones()
+                        .binary_search_by_key(&t.seq, |h| h.seq)
+                        .is_err()
+                })
                 .cloned()
                 .collect();
             drop(current);
