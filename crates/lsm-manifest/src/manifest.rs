@@ -22,14 +22,14 @@ use std::sync::Arc;
 
 use lsm_core::fs::WritableFile;
 use lsm_core::record::encode_record;
-use lsm_core::{Error as CoreError, FileSystem, SeqNo, SharedFileSystem};
+use lsm_core::{Error as CoreError, FileSystem, RangeTombstone, SeqNo, SharedFileSystem};
 
 use crate::current::{
     install_current, manifest_path, parse_manifest_file_name, read_current, sync_dir,
     CURRENT_TEMP_FILE_NAME,
 };
 use crate::error::{Error, Result};
-use crate::file_meta::parse_table_file_name;
+use crate::file_meta::{parse_table_file_name, FileMeta};
 use crate::replay::{
     check_named_manifest_exists, replay, require_snapshot, DroppedTail, EDIT_RECORD_TYPE,
     MAX_EDIT_BYTES,
@@ -199,8 +199,8 @@ impl Manifest {
     /// REQUIRES: `dir` exists and holds no manifest or `CURRENT` of its
     /// own; the tables of `version` are in it, synced.
     ///
-    /// Errors: [`Error::EditTooLarge`] for a version too large for one
-    /// edit; I/O errors naming the file.
+    /// Errors: I/O errors naming the file. (A version too large for one
+    /// record is written as a snapshot spanning several.)
     pub fn create_from_version(
         fs: &dyn FileSystem,
         dir: &Path,
@@ -253,6 +253,10 @@ impl Manifest {
     /// Counters only move forward: a `last_seq` or `wal_segment` lower than
     /// the current one leaves it unchanged.
     ///
+    /// An edit that encodes to more than [`MAX_EDIT_BYTES`] is logged as
+    /// several records, its added range tombstones ahead of the rest (see
+    /// [`edit_payloads`]); only one over the limit without them is refused.
+    ///
     /// Errors: [`Error::InvalidEdit`] or [`Error::EditTooLarge`] if the edit
     /// cannot be applied or recorded (nothing is written; the manifest stays
     /// usable). On an I/O failure the manifest is poisoned: this call
@@ -269,9 +273,7 @@ impl Manifest {
         counters.absorb(&edit);
         edit.next_file_number = Some(counters.next_file_number);
         let version = self.current.apply(&edit)?;
-        let mut payload = Vec::new();
-        edit.encode(&mut payload);
-        check_edit_size(&payload)?;
+        let payloads = edit_payloads(&edit)?;
 
         // Roll over once the log is past the threshold and at least twice
         // its snapshot, so a large catalog does not roll on every edit.
@@ -279,7 +281,7 @@ impl Manifest {
         let written = if roll {
             self.roll_over(&version, &mut counters)
         } else {
-            self.append(&payload)
+            self.append(&payloads)
         };
         if let Err(err) = written {
             self.poisoned = Some(err.to_string());
@@ -290,16 +292,18 @@ impl Manifest {
         Ok(Arc::clone(&self.current))
     }
 
-    /// Appends one edit record to the live manifest and fsyncs it.
-    fn append(&mut self, payload: &[u8]) -> Result<()> {
-        let mut record = Vec::new();
-        encode_record(&mut record, EDIT_RECORD_TYPE, payload);
+    /// Appends the records of one edit to the live manifest and fsyncs it.
+    fn append(&mut self, payloads: &[Vec<u8>]) -> Result<()> {
+        let mut records = Vec::new();
+        for payload in payloads {
+            encode_record(&mut records, EDIT_RECORD_TYPE, payload);
+        }
         let path = manifest_path(&self.dir, self.manifest_number);
         self.log
-            .append(&record)
+            .append(&records)
             .and_then(|()| self.log.sync_data())
             .map_err(|e| CoreError::io(&path, e))?;
-        self.log_bytes += record.len() as u64;
+        self.log_bytes += records.len() as u64;
         Ok(())
     }
 
@@ -391,8 +395,123 @@ fn check_edit_size(payload: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Creates manifest `number` holding one snapshot edit of `version` and
-/// `counters`, fsyncs it and the directory. Returns the open file and its
+/// The most bytes of tables and range tombstones one record of a split edit
+/// or snapshot carries, by [`entry_bytes_bound`]: below [`MAX_EDIT_BYTES`]
+/// by far more than the fields around them take.
+const SPLIT_RECORD_BUDGET: usize = MAX_EDIT_BYTES - (1 << 20);
+
+/// More than the bytes an added table or range tombstone takes encoded
+/// (its keys, plus tags and varints of at most 10 bytes each).
+fn entry_bytes_bound(entry: &Entry) -> usize {
+    match entry {
+        Entry::Table(_, meta) => {
+            128 + meta.smallest.as_bytes().len() + meta.largest.as_bytes().len()
+        }
+        Entry::RangeTombstone(t) => 64 + t.start.len() + t.end.len(),
+    }
+}
+
+/// What a split record carries.
+enum Entry {
+    Table(usize, FileMeta),
+    RangeTombstone(RangeTombstone),
+}
+
+/// Groups `entries` into edits of at most [`SPLIT_RECORD_BUDGET`] bytes
+/// each (one entry is far below it: keys are at most `MAX_TREE_KEY_BYTES`).
+fn split_entries(entries: Vec<Entry>) -> Vec<VersionEdit> {
+    let mut edits = Vec::new();
+    let mut edit = VersionEdit::default();
+    let mut bytes = 0;
+    for entry in entries {
+        let size = entry_bytes_bound(&entry);
+        if bytes + size > SPLIT_RECORD_BUDGET && !edit.is_empty() {
+            edits.push(std::mem::take(&mut edit));
+            bytes = 0;
+        }
+        bytes += size;
+        match entry {
+            Entry::Table(level, meta) => edit.added.push((level, meta)),
+            Entry::RangeTombstone(t) => edit.added_range_tombstones.push(t),
+        }
+    }
+    if !edit.is_empty() {
+        edits.push(edit);
+    }
+    edits
+}
+
+/// The payloads of the records that log `edit`: one, unless it encodes to
+/// more than [`MAX_EDIT_BYTES`] (range deletes with long keys, flushed
+/// together). Then its added range tombstones go first, in records of
+/// their own, and the rest of the edit last: a crash can leave any prefix
+/// of them, and range tombstones that joined the catalog early are
+/// harmless (the WAL still holds them until the last record moves
+/// `wal_segment` on, and its replay adds them again, which the flush then
+/// leaves out as already held). An edit over the limit without them is
+/// refused ([`Error::EditTooLarge`]).
+fn edit_payloads(edit: &VersionEdit) -> Result<Vec<Vec<u8>>> {
+    let mut whole = Vec::new();
+    edit.encode(&mut whole);
+    if whole.len() <= MAX_EDIT_BYTES {
+        return Ok(vec![whole]);
+    }
+    let mut rest = edit.clone();
+    let tombstones = std::mem::take(&mut rest.added_range_tombstones);
+    let mut payloads = Vec::new();
+    for part in split_entries(tombstones.into_iter().map(Entry::RangeTombstone).collect()) {
+        let mut payload = Vec::new();
+        part.encode(&mut payload);
+        check_edit_size(&payload)?;
+        payloads.push(payload);
+    }
+    let mut last = Vec::new();
+    rest.encode(&mut last);
+    check_edit_size(&last)?;
+    payloads.push(last);
+    Ok(payloads)
+}
+
+/// The payloads of the records of a snapshot (the first record of a
+/// manifest file): one, unless it encodes to more than [`MAX_EDIT_BYTES`]
+/// (many tables with long keys, or many range deletes). Then the first
+/// record carries the magic, the counters and the number of records the
+/// snapshot spans, and the next ones its tables and range tombstones. The
+/// file is made live only once all of them are durable, so a reader treats
+/// damage to any of them as corruption, never as a torn tail.
+fn snapshot_payloads(snapshot: &VersionEdit) -> Result<Vec<Vec<u8>>> {
+    let mut whole = Vec::new();
+    snapshot.encode_file_start(&mut whole);
+    if whole.len() <= MAX_EDIT_BYTES {
+        return Ok(vec![whole]);
+    }
+    let mut head = snapshot.clone();
+    let entries: Vec<Entry> = std::mem::take(&mut head.added)
+        .into_iter()
+        .map(|(level, meta)| Entry::Table(level, meta))
+        .chain(
+            std::mem::take(&mut head.added_range_tombstones)
+                .into_iter()
+                .map(Entry::RangeTombstone),
+        )
+        .collect();
+    let parts = split_entries(entries);
+    let mut first = Vec::new();
+    head.encode_file_start_spanning(parts.len() as u64 + 1, &mut first);
+    check_edit_size(&first)?;
+    let mut payloads = vec![first];
+    for part in parts {
+        let mut payload = Vec::new();
+        part.encode(&mut payload);
+        check_edit_size(&payload)?;
+        payloads.push(payload);
+    }
+    Ok(payloads)
+}
+
+/// Creates manifest `number` holding a snapshot of `version` and `counters`
+/// (one record, or several for a snapshot over [`MAX_EDIT_BYTES`]: see
+/// [`snapshot_payloads`]), fsyncs it and the directory. Returns the open file and its
 /// size. Does not touch `CURRENT`.
 fn start_manifest_file(
     fs: &dyn FileSystem,
@@ -408,11 +527,10 @@ fn start_manifest_file(
         newest_wal_segment: counters.newest_wal_segment,
         ..version.to_snapshot_edit()
     };
-    let mut payload = Vec::new();
-    snapshot.encode_file_start(&mut payload);
-    check_edit_size(&payload)?;
     let mut record = Vec::new();
-    encode_record(&mut record, EDIT_RECORD_TYPE, &payload);
+    for payload in snapshot_payloads(&snapshot)? {
+        encode_record(&mut record, EDIT_RECORD_TYPE, &payload);
+    }
     let path = manifest_path(dir, number);
     let file = fs.create(&path).map_err(|e| CoreError::io(&path, e))?;
     file.append(&record)

@@ -39,8 +39,9 @@ pub struct ManifestRecord {
     pub offset: u64,
     /// Bytes the record takes, header included.
     pub framed_bytes: u64,
-    /// True for the snapshot that opens a manifest file (it carries the
-    /// manifest magic).
+    /// True for the snapshot that opens a manifest file: its first record
+    /// (which carries the manifest magic) and, for a snapshot too large for
+    /// one record, the records it says follow.
     pub is_snapshot: bool,
     /// The decoded edit.
     pub edit: VersionEdit,
@@ -131,6 +132,9 @@ pub(crate) struct Replayed {
     pub(crate) counters: Counters,
     /// How many valid records were applied.
     pub(crate) records: usize,
+    /// How many records the snapshot spans (the first record says; 1 when
+    /// there was none).
+    pub(crate) snapshot_records: u64,
     pub(crate) file_bytes: u64,
     pub(crate) dropped_tail: Option<DroppedTail>,
 }
@@ -160,6 +164,7 @@ pub(crate) fn replay(
     let mut version = Version::new(num_levels);
     let mut counters = Counters::FRESH;
     let mut records = 0;
+    let mut snapshot_records = 1;
     let mut offset = 0;
     let mut dropped_tail = None;
     while offset < buf.len() {
@@ -191,6 +196,10 @@ pub(crate) fn replay(
                     )
                     .into());
                 }
+                if records == 0 {
+                    snapshot_records = decoded.snapshot_records;
+                }
+                let in_snapshot = (records as u64) < snapshot_records;
                 version = version.apply(&decoded.edit).map_err(|err| {
                     corruption(offset, format!("version edit does not apply: {err}"))
                 })?;
@@ -198,7 +207,7 @@ pub(crate) fn replay(
                 on_record(ManifestRecord {
                     offset: offset as u64,
                     framed_bytes: framed_len as u64,
-                    is_snapshot: decoded.starts_file,
+                    is_snapshot: in_snapshot,
                     edit: decoded.edit,
                 });
                 records += 1;
@@ -209,6 +218,18 @@ pub(crate) fn replay(
             RecordDecode::Zeroed => "zeroed bytes where a record header should be",
             RecordDecode::Bad(reason) => reason,
         };
+        // The snapshot was whole and durable before `CURRENT` named this
+        // file: damage inside it is never a torn tail.
+        if (records as u64) < snapshot_records && records > 0 {
+            return Err(corruption(
+                offset,
+                format!(
+                    "{damage}, inside the snapshot (record {} of {snapshot_records})",
+                    records + 1
+                ),
+            )
+            .into());
+        }
         // A torn edit's payload holds user keys, which may hold whole
         // records: only a record that is not a part of it counts.
         let edit = |kind, _len| kind == EDIT_RECORD_TYPE;
@@ -230,6 +251,7 @@ pub(crate) fn replay(
         version,
         counters,
         records,
+        snapshot_records,
         file_bytes,
         dropped_tail,
     })
@@ -242,6 +264,17 @@ pub(crate) fn require_snapshot(replayed: &Replayed, path: &Path) -> Result<()> {
         return Err(
             CoreError::corruption(path, 0, "manifest holds no complete snapshot record").into(),
         );
+    }
+    if (replayed.records as u64) < replayed.snapshot_records {
+        return Err(CoreError::corruption(
+            path,
+            replayed.file_bytes,
+            format!(
+                "the snapshot spans {} records and the file ends after {}",
+                replayed.snapshot_records, replayed.records
+            ),
+        )
+        .into());
     }
     Ok(())
 }

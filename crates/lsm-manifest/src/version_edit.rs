@@ -71,6 +71,12 @@ pub mod tag {
     /// A range tombstone no longer needed (no table holds data it could
     /// hide): its sequence number, varint. Repeatable.
     pub const REMOVED_RANGE_TOMBSTONE: u64 = 10;
+    /// The number of records the snapshot spans, varint, at least 2. Only
+    /// in the first record of a manifest file, as its third field, and only
+    /// when the snapshot is too large for one record
+    /// ([`crate::MAX_EDIT_BYTES`]): the next records up to that count add
+    /// the rest of its tables and range tombstones.
+    pub const SNAPSHOT_RECORDS: u64 = 11;
 }
 
 /// One change to the catalog: tables added and removed per level, and the
@@ -112,6 +118,9 @@ pub(crate) struct DecodedEdit {
     pub(crate) edit: VersionEdit,
     /// The payload carried the manifest magic (it opens a manifest file).
     pub(crate) starts_file: bool,
+    /// For the first record: how many records the snapshot spans (1 unless
+    /// it carried [`tag::SNAPSHOT_RECORDS`]).
+    pub(crate) snapshot_records: u64,
 }
 
 impl VersionEdit {
@@ -133,6 +142,18 @@ impl VersionEdit {
         self.encode_fields(out, true);
     }
 
+    /// Encodes the first record of a manifest file whose snapshot spans
+    /// `records` records (this one and the next `records - 1`).
+    pub(crate) fn encode_file_start_spanning(&self, records: u64, out: &mut Vec<u8>) {
+        put_varint64(out, tag::FORMAT_VERSION);
+        put_varint64(out, FORMAT_VERSION);
+        put_varint64(out, tag::MANIFEST_MAGIC);
+        out.extend_from_slice(&MANIFEST_MAGIC);
+        put_varint64(out, tag::SNAPSHOT_RECORDS);
+        put_varint64(out, records);
+        self.encode_body(out);
+    }
+
     fn encode_fields(&self, out: &mut Vec<u8>, with_magic: bool) {
         put_varint64(out, tag::FORMAT_VERSION);
         put_varint64(out, FORMAT_VERSION);
@@ -140,6 +161,12 @@ impl VersionEdit {
             put_varint64(out, tag::MANIFEST_MAGIC);
             out.extend_from_slice(&MANIFEST_MAGIC);
         }
+        self.encode_body(out);
+    }
+
+    /// Every field after the format version, the magic and the snapshot's
+    /// record count.
+    fn encode_body(&self, out: &mut Vec<u8>) {
         for (field, value) in [
             (tag::NEXT_FILE_NUMBER, self.next_file_number),
             (tag::LAST_SEQ, self.last_seq),
@@ -250,7 +277,9 @@ pub(crate) fn decode_fields(bytes: &[u8]) -> Result<DecodedEdit, &'static str> {
     }
     let mut edit = VersionEdit::default();
     let mut starts_file = false;
+    let mut snapshot_records = None;
     let mut second_field = true;
+    let mut third_field = false;
     while !input.is_empty() {
         let field = get_varint64(&mut input).ok_or("truncated field tag")?;
         match field {
@@ -265,6 +294,19 @@ pub(crate) fn decode_fields(bytes: &[u8]) -> Result<DecodedEdit, &'static str> {
                 }
                 input = &input[MANIFEST_MAGIC.len()..];
                 starts_file = true;
+                second_field = false;
+                third_field = true;
+                continue;
+            }
+            tag::SNAPSHOT_RECORDS => {
+                if !third_field {
+                    return Err("snapshot record count is not right after the manifest magic");
+                }
+                let count = get_varint64(&mut input).ok_or("truncated snapshot record count")?;
+                if count < 2 {
+                    return Err("snapshot record count below 2");
+                }
+                snapshot_records = Some(count);
             }
             tag::NEXT_FILE_NUMBER => {
                 let repeated = "next file number appears twice";
@@ -307,9 +349,14 @@ pub(crate) fn decode_fields(bytes: &[u8]) -> Result<DecodedEdit, &'static str> {
             _ => return Err("unknown field tag"),
         }
         second_field = false;
+        third_field = false;
     }
     edit.validate()?;
-    Ok(DecodedEdit { edit, starts_file })
+    Ok(DecodedEdit {
+        edit,
+        starts_file,
+        snapshot_records: snapshot_records.unwrap_or(1),
+    })
 }
 
 /// Reads a single-valued counter field into `slot`; `repeated` is the error
