@@ -331,8 +331,15 @@ impl LsmConfigBuilder {
         fs: SharedFileSystem);
 
     /// Sets bloom bits per key from a target false-positive rate, using
-    /// bits = -ln(p) / ln(2)^2 (e.g. 1% -> 10 bits).
+    /// bits = -ln(p) / ln(2)^2 (e.g. 1% -> 10 bits). Rates outside
+    /// `1e-9..=0.5` are clamped into it; a NaN rate makes
+    /// [`LsmConfigBuilder::build`] fail (as `bloom_bits_per_key` out of
+    /// range) rather than silently turning the filters off.
     pub fn bloom_false_positive_rate(mut self, rate: f64) -> Self {
+        if rate.is_nan() {
+            self.config.bloom_bits_per_key = u32::MAX;
+            return self;
+        }
         let rate = rate.clamp(1e-9, 0.5);
         let bits = (-rate.ln() / (std::f64::consts::LN_2 * std::f64::consts::LN_2)).ceil();
         self.config.bloom_bits_per_key = bits.clamp(1.0, 64.0) as u32;
@@ -408,6 +415,9 @@ mod tests {
             ("wal_segment_bytes", |c| c.wal_segment_bytes(0)),
             ("wal_segment_bytes", |c| c.wal_segment_bytes(u64::MAX)),
             ("bloom_bits_per_key", |c| c.bloom_bits_per_key(u32::MAX)),
+            ("bloom_bits_per_key", |c| {
+                c.bloom_false_positive_rate(f64::NAN)
+            }),
             ("block_bytes", |c| c.block_bytes(0)),
             ("block_bytes", |c| c.block_bytes(usize::MAX)),
             ("table_target_bytes", |c| c.table_target_bytes(0)),
