@@ -71,6 +71,11 @@ pub fn file_meta_from_properties(number: u64, props: &TableProperties) -> FileMe
     }
 }
 
+/// An output table is cut once its index reaches this size, half the block
+/// limit: the next user key's versions (up to 64 KiB keys each, in blocks
+/// of their own) cannot take the index past it.
+const INDEX_CUT_BYTES: usize = lsm_sstable::MAX_BLOCK_BYTES / 2;
+
 /// Writes the filtered stream into tables, cutting at the target size.
 struct OutputWriter<'a, 'b> {
     ctx: &'b mut OutputContext<'a>,
@@ -93,11 +98,13 @@ impl<'a, 'b> OutputWriter<'a, 'b> {
 
     fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let user_key = user_key_of(key);
-        let cut = self.split
-            && self.current.as_ref().is_some_and(|(_, _, builder)| {
-                builder.estimated_file_bytes() >= self.ctx.target_file_bytes
-            })
-            && self.last_user_key != user_key;
+        // At the target size (compaction outputs), or, for any output, once
+        // the index nears the block limit (keys near the key limit: every
+        // entry is a block, and the index holds each one's key again).
+        let cut = self.current.as_ref().is_some_and(|(_, _, builder)| {
+            (self.split && builder.estimated_file_bytes() >= self.ctx.target_file_bytes)
+                || builder.estimated_index_bytes() >= INDEX_CUT_BYTES
+        }) && self.last_user_key != user_key;
         if cut {
             self.finish_current()?;
         }
@@ -178,21 +185,23 @@ fn write_filtered(
     Ok(())
 }
 
-/// Flushes a memtable (or any sorted stream) into one L0 table. Shadowed
-/// versions no snapshot needs are dropped; tombstones are kept (L0 is never
-/// bottommost). Returns `None` when nothing survives: a memtable that
+/// Flushes a memtable (or any sorted stream) into L0: one table, or, for
+/// a memtable of keys near the key limit whose table index would pass the
+/// block limit, several with disjoint key ranges. Shadowed versions no
+/// snapshot needs are dropped; tombstones are kept (L0 is never
+/// bottommost). Returns no table when nothing survives: a memtable that
 /// holds only range deletes (they go to the manifest, not to tables); a
 /// memtable with a point entry always writes a table, since the newest
 /// entry of each key is kept.
-pub fn flush_to_table(
+pub fn flush_to_tables(
     input: &mut dyn InternalIterator,
     mut ctx: OutputContext<'_>,
-) -> Result<Option<FileMeta>> {
+) -> Result<Vec<FileMeta>> {
     let mut filter = EntryFilter::new(ctx.snapshots.clone());
     let dir = ctx.dir.to_path_buf();
     let mut writer = OutputWriter::new(&mut ctx, false);
     match write_filtered(input, &mut filter, &|_| false, &mut writer, &dir) {
-        Ok(()) => Ok(writer.finish()?.pop()),
+        Ok(()) => writer.finish(),
         Err(err) => {
             writer.abandon();
             Err(err)

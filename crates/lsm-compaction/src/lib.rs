@@ -8,7 +8,7 @@
 //!   tombstones where no older data for the key can exist below.
 //! - [`pick_compaction`]: the leveled picker, a pure function of a
 //!   [`lsm_manifest::Version`] and a [`LevelShape`].
-//! - [`run_compaction`] and [`flush_to_table`]: the jobs. Inputs and options
+//! - [`run_compaction`] and [`flush_to_tables`]: the jobs. Inputs and options
 //!   in, new table files (written, fsynced, directory fsynced) and a
 //!   [`lsm_manifest::VersionEdit`] out.
 //!
@@ -53,7 +53,7 @@ mod picker;
 
 pub use filter::EntryFilter;
 pub use job::{
-    file_meta_from_properties, flush_to_table, run_compaction, CompactionOutcome, OutputContext,
+    file_meta_from_properties, flush_to_tables, run_compaction, CompactionOutcome, OutputContext,
 };
 pub use level::{sstable_error_to_core, LevelIterator, TableSource};
 pub use merge::{BoxedIterator, MergingIterator};

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lsm_compaction::{
-    choose_level_compaction, flush_to_table, run_compaction, sstable_error_to_core, OutputContext,
+    choose_level_compaction, flush_to_tables, run_compaction, sstable_error_to_core, OutputContext,
     TableSource,
 };
 use lsm_core::{
@@ -55,9 +55,9 @@ fn write_table(dir: &mut Dir, entries: Vec<(Vec<u8>, Vec<u8>)>) -> FileMeta {
         snapshots: (0..2000).collect(),
         new_file_number: &mut next,
     };
-    flush_to_table(&mut VecCursor::new(entries), ctx)
-        .unwrap()
-        .unwrap()
+    let mut tables = flush_to_tables(&mut VecCursor::new(entries), ctx).unwrap();
+    assert_eq!(tables.len(), 1);
+    tables.pop().unwrap()
 }
 
 fn read_all(source: &Dir, files: &[FileMeta]) -> Vec<(String, u64, ValueKind)> {

@@ -175,6 +175,16 @@ impl<'fs> TableBuilder<'fs> {
         self.offset + self.data_block.estimated_size() as u64
     }
 
+    /// Bytes of the index block so far (one entry per data block: its last
+    /// key and handle). Near [`MAX_BLOCK_BYTES`] only for tables of keys
+    /// near the key limit, whose every entry is a block of its own: a
+    /// writer of many such keys cuts the table before it (compaction and
+    /// flush outputs do), as [`TableBuilder::finish`] refuses an index over
+    /// it.
+    pub fn estimated_index_bytes(&self) -> usize {
+        self.index_block.estimated_size() + self.last_key.len() + 32
+    }
+
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path

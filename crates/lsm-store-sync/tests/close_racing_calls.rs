@@ -74,7 +74,7 @@ fn worker<S: KvStore>(
     cp_root: &Path,
     cps: &AtomicUsize,
 ) {
-    let mut rng = Rng(0x9E37_79B9 ^ (id as u64 + 1) * 31);
+    let mut rng = Rng(0x9E37_79B9 ^ ((id as u64 + 1) * 31));
     let mut after_close = 0;
     loop {
         if closed.load(Ordering::SeqCst) {

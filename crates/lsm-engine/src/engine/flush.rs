@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lsm_compaction::{flush_to_table, OutputContext};
+use lsm_compaction::{flush_to_tables, OutputContext};
 use lsm_manifest::{Version, VersionEdit};
 use lsm_memtable::Memtable;
 use lsm_wal::{list_segments, segment_file_name};
@@ -61,7 +61,9 @@ impl Engine {
             snapshots: self.snapshots.sequence_numbers(),
             new_file_number: &mut new_number,
         };
-        let output = flush_to_table(&mut oldest.mem.iter(), ctx)?;
+        // One table, or several for a memtable of keys near the key limit
+        // (`flush_to_tables`).
+        let outputs = flush_to_tables(&mut oldest.mem.iter(), ctx)?;
         let mut edit = VersionEdit {
             wal_segment: Some(oldest.next_wal_segment),
             // Every segment up to the current one exists (its header and
@@ -72,9 +74,11 @@ impl Engine {
         if let Some(max_seq) = oldest.mem.max_seq() {
             edit.last_seq = Some(max_seq);
         }
-        let written = output.as_ref().map_or(0, |f| f.file_bytes);
-        let table = output.as_ref().map(|f| f.number);
-        if let Some(file) = output {
+        let written: u64 = outputs.iter().map(|f| f.file_bytes).sum();
+        // The first table's number (the event's field).
+        let table = outputs.first().map(|f| f.number);
+        let tables = outputs.len();
+        for file in outputs {
             edit.added.push((0, file));
         }
         let range_tombstones = oldest.mem.range_tombstones();
@@ -118,6 +122,7 @@ impl Engine {
             name: "lsm.flush.end",
             dir = %self.dir.display(),
             table,
+            tables,
             table_bytes = written,
             wal_segment = next_wal_segment,
             duration_us = micros(started.elapsed()),
