@@ -130,7 +130,9 @@ fn a_get_does_not_rebuild_every_range_delete() {
         // One more range delete, in the memtable: now two layers hold some.
         store.delete_range("x".."y").unwrap();
         let two_layers = gets(&store);
-        eprintln!("200 gets: {one_layer:?} with one layer of range deletes, {two_layers:?} with two");
+        eprintln!(
+            "200 gets: {one_layer:?} with one layer of range deletes, {two_layers:?} with two"
+        );
         assert!(
             two_layers < one_layer * 10 + Duration::from_millis(50),
             "200 gets took {two_layers:?} once the memtable held one range delete, \
