@@ -165,6 +165,19 @@ pub fn catch_fs_panic<T>(call: impl FnOnce() -> io::Result<T>) -> io::Result<T> 
     })
 }
 
+/// The process's soft limit on open file descriptors (`RLIMIT_NOFILE`),
+/// or `None` where it is unknown or unlimited.
+pub fn open_file_limit() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 /// The message a panic was raised with (its payload, if that is a string).
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     if let Some(message) = payload.downcast_ref::<&str>() {

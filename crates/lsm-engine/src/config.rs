@@ -46,6 +46,14 @@ pub struct LsmConfig {
     pub l0_trigger: usize,
     /// Bytes of the block cache shared by all tables.
     pub block_cache_bytes: u64,
+    /// The most tables kept open at once (one file descriptor each, with
+    /// their index and filter blocks in memory); past it, the least
+    /// recently used one is closed and opened again when next read. 0 (the
+    /// default): half the process's open-file limit (`RLIMIT_NOFILE`'s
+    /// soft limit) at open, at least 64, so a store of more tables than
+    /// the limit allows still reads rather than failing with "too many
+    /// open files".
+    pub max_open_tables: usize,
     /// AsyncLsmStore only: capacity of the apply queue, in writes. The
     /// queue also holds at most a 32nd of `memtable_bytes` of batches (at
     /// least 64 KiB); past either bound, writers apply their writes
@@ -94,6 +102,7 @@ impl LsmConfig {
                 level_ratio: 10,
                 l0_trigger: 4,
                 block_cache_bytes: 64 << 20,
+                max_open_tables: 0,
                 // Deep enough to hold a writer's puts while the applier is
                 // descheduled for a few ms (readwhilewriting's writer did
                 // 225-268k puts/s against 178-197k with 256). A freeze no
@@ -129,6 +138,20 @@ impl LsmConfig {
     /// the field still at the default, leaves it unset.
     pub fn num_levels_is_explicit(&self) -> bool {
         self.num_levels_set || self.num_levels != Self::DEFAULT_NUM_LEVELS
+    }
+
+    /// [`LsmConfig::max_open_tables`], with 0 resolved from the process's
+    /// open-file limit (half its soft limit, at least 64; no limit known:
+    /// [`LsmConfig::MAX_OPEN_TABLES`]).
+    pub(crate) fn open_table_capacity(&self) -> usize {
+        if self.max_open_tables > 0 {
+            return self.max_open_tables;
+        }
+        lsm_core::fs::open_file_limit().map_or(Self::MAX_OPEN_TABLES, |limit| {
+            usize::try_from(limit / 2)
+                .unwrap_or(Self::MAX_OPEN_TABLES)
+                .clamp(64, Self::MAX_OPEN_TABLES)
+        })
     }
 
     pub(crate) fn table_options(&self) -> lsm_sstable::TableOptions {
@@ -178,6 +201,8 @@ impl LsmConfig {
     pub const L0_TRIGGER: std::ops::RangeInclusive<usize> = 1..=1024;
     /// Largest `bloom_bits_per_key`.
     pub const MAX_BLOOM_BITS_PER_KEY: u32 = 64;
+    /// Largest `max_open_tables` (0 picks it from the open-file limit).
+    pub const MAX_OPEN_TABLES: usize = 1 << 20;
     /// Accepted `apply_queue_max`: the queue's slots are allocated at open.
     pub const APPLY_QUEUE_MAX: std::ops::RangeInclusive<usize> = 1..=(1 << 20);
     /// Longest `apply_lock_timeout` (a writer's wait for a queue slot).
@@ -243,6 +268,11 @@ impl LsmConfig {
             "block_cache_bytes",
             self.block_cache_bytes,
             0..=Self::MAX_BLOCK_CACHE_BYTES,
+        )?;
+        check(
+            "max_open_tables",
+            self.max_open_tables,
+            0..=Self::MAX_OPEN_TABLES,
         )?;
         check(
             "apply_queue_max",
@@ -318,6 +348,8 @@ impl LsmConfigBuilder {
         l0_trigger: usize);
     setter!(/// Block cache size in bytes.
         block_cache_bytes: u64);
+    setter!(/// The most tables kept open (0: from the open-file limit).
+        max_open_tables: usize);
     setter!(/// AsyncLsmStore apply queue capacity.
         apply_queue_max: usize);
     setter!(/// AsyncLsmStore wait for a slot when the apply queue is full.
@@ -401,6 +433,23 @@ mod tests {
             .is_err());
     }
 
+    #[test]
+    fn open_tables_follow_the_setting_or_half_the_open_file_limit() {
+        let set = LsmConfig::builder("/tmp/x")
+            .max_open_tables(100)
+            .build()
+            .unwrap();
+        assert_eq!(set.open_table_capacity(), 100);
+        let automatic = LsmConfig::new("/tmp/x").open_table_capacity();
+        match lsm_core::fs::open_file_limit() {
+            Some(limit) => {
+                let half = usize::try_from(limit / 2).unwrap_or(usize::MAX);
+                assert_eq!(automatic, half.clamp(64, LsmConfig::MAX_OPEN_TABLES));
+            }
+            None => assert_eq!(automatic, LsmConfig::MAX_OPEN_TABLES),
+        }
+    }
+
     /// Every numeric and duration option, at an absurd value (zero where
     /// zero means nothing, the type's maximum), is a typed error naming the
     /// option and the accepted range; the bounds themselves are accepted.
@@ -431,6 +480,7 @@ mod tests {
             ("l0_trigger", |c| c.l0_trigger(0)),
             ("l0_trigger", |c| c.l0_trigger(usize::MAX)),
             ("block_cache_bytes", |c| c.block_cache_bytes(u64::MAX)),
+            ("max_open_tables", |c| c.max_open_tables(usize::MAX)),
             ("apply_queue_max", |c| c.apply_queue_max(0)),
             ("apply_queue_max", |c| c.apply_queue_max(usize::MAX)),
             ("apply_lock_timeout", |c| {

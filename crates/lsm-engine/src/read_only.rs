@@ -100,7 +100,12 @@ impl ReadOnlyStore {
 
         let block_cache =
             (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
-        let tables = Arc::new(TableCache::new(fs, dir, block_cache));
+        let tables = Arc::new(TableCache::new(
+            fs,
+            dir,
+            block_cache,
+            config.open_table_capacity(),
+        ));
         let view = ReadView::new(found.mem, Vec::new(), Arc::clone(&found.manifest.version));
         Ok(ReadOnlyStore {
             config,

@@ -1,10 +1,18 @@
 //! `TableCache`: the open table readers of a store, by file number.
 //!
-//! Every live table stays open (one file descriptor each; tables are large,
-//! so there are few); an entry is evicted when its file is deleted.
+//! Each open table holds one file descriptor (and its index, filter and
+//! properties blocks in memory). At most `capacity` tables stay open: past
+//! it, opening one more closes the least recently used (an approximation:
+//! recency is counted in table opens, not in reads, so a read that finds
+//! its table open writes nothing shared unless its entry is stale). A
+//! reader or compaction still holding an evicted table keeps it open
+//! until it is done; the next read of it opens it again (its data blocks
+//! stay in the block cache, which is keyed by file number). An entry is
+//! also dropped when its file is deleted.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lsm_compaction::{sstable_error_to_core, TableSource};
@@ -19,17 +27,37 @@ pub struct TableCache {
     fs: SharedFileSystem,
     dir: PathBuf,
     block_cache: Option<Arc<BlockCache>>,
+    /// The most tables kept open (at least 1).
+    capacity: usize,
+    /// Moves on at every table open; an entry records the value it last
+    /// saw (its recency).
+    opens: AtomicU64,
     /// Guarded: file number -> open table.
-    open: RwLock<HashMap<u64, Arc<Table>>>,
+    open: RwLock<HashMap<u64, OpenTable>>,
+}
+
+#[derive(Debug)]
+struct OpenTable {
+    table: Arc<Table>,
+    /// `TableCache::opens` when this table was last used.
+    last_used: AtomicU64,
 }
 
 impl TableCache {
-    /// A cache for tables in `dir`.
-    pub fn new(fs: SharedFileSystem, dir: PathBuf, block_cache: Option<Arc<BlockCache>>) -> Self {
+    /// A cache for tables in `dir` keeping at most `capacity` open (at
+    /// least one).
+    pub fn new(
+        fs: SharedFileSystem,
+        dir: PathBuf,
+        block_cache: Option<Arc<BlockCache>>,
+        capacity: usize,
+    ) -> Self {
         TableCache {
             fs,
             dir,
             block_cache,
+            capacity: capacity.max(1),
+            opens: AtomicU64::new(0),
             open: RwLock::new(HashMap::new()),
         }
     }
@@ -44,19 +72,100 @@ impl TableCache {
         self.open.write().remove(&number);
     }
 
+    /// Number of tables open now.
+    pub fn open_tables(&self) -> usize {
+        self.open.read().len()
+    }
+
     fn open_table(&self, number: u64) -> Result<Arc<Table>> {
-        if let Some(table) = self.open.read().get(&number) {
-            return Ok(Arc::clone(table));
+        if let Some(entry) = self.open.read().get(&number) {
+            let now = self.opens.load(Ordering::Relaxed);
+            // Written only when stale: the common read shares the line.
+            if entry.last_used.load(Ordering::Relaxed) != now {
+                entry.last_used.store(now, Ordering::Relaxed);
+            }
+            return Ok(Arc::clone(&entry.table));
         }
         let path = self.dir.join(table_file_name(number));
         let table = Table::open(self.fs.as_ref(), &path, number, self.block_cache.clone())
             .map_err(|e| sstable_error_to_core(e, &path))?;
-        Ok(Arc::clone(self.open.write().entry(number).or_insert(table)))
+        let now = self.opens.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut open = self.open.write();
+        let table = Arc::clone(
+            &open
+                .entry(number)
+                .or_insert(OpenTable {
+                    table,
+                    last_used: AtomicU64::new(now),
+                })
+                .table,
+        );
+        while open.len() > self.capacity {
+            let oldest = open
+                .iter()
+                .filter(|(&n, _)| n != number)
+                .min_by_key(|(_, entry)| entry.last_used.load(Ordering::Relaxed))
+                .map(|(&n, _)| n);
+            match oldest {
+                Some(n) => drop(open.remove(&n)),
+                None => break,
+            }
+        }
+        Ok(table)
     }
 }
 
 impl TableSource for TableCache {
     fn table(&self, file: &FileMeta) -> Result<Arc<Table>> {
         self.open_table(file.number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsm_core::{InternalKey, OsFileSystem, ValueKind};
+    use lsm_sstable::{TableBuilder, TableOptions};
+
+    fn write_table(dir: &std::path::Path, number: u64) {
+        let path = dir.join(table_file_name(number));
+        let mut builder =
+            TableBuilder::create(&OsFileSystem, &path, TableOptions::default()).unwrap();
+        let key = InternalKey::new(format!("k{number}").as_bytes(), 1, ValueKind::Put);
+        builder.add(key.as_bytes(), b"v").unwrap();
+        builder.finish().unwrap();
+    }
+
+    #[test]
+    fn at_most_capacity_tables_stay_open_and_the_least_recently_used_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        for number in 1..=5 {
+            write_table(dir.path(), number);
+        }
+        let cache = TableCache::new(OsFileSystem::shared(), dir.path().to_path_buf(), None, 3);
+        let held = cache.open_table(1).unwrap();
+        cache.open_table(2).unwrap();
+        cache.open_table(3).unwrap();
+        assert_eq!(cache.open_tables(), 3);
+        cache.open_table(1).unwrap(); // 1 is now newer than 2
+        cache.open_table(4).unwrap();
+        assert_eq!(cache.open_tables(), 3);
+        let open: Vec<u64> = {
+            let mut numbers: Vec<u64> = cache.open.read().keys().copied().collect();
+            numbers.sort_unstable();
+            numbers
+        };
+        assert_eq!(open, [1, 3, 4], "2 was the least recently used");
+        // An evicted table still held by a reader stays usable, and comes
+        // back on its next use.
+        cache.open_table(5).unwrap();
+        cache.open_table(4).unwrap();
+        cache.open_table(3).unwrap();
+        assert!(!cache.open.read().contains_key(&1));
+        assert_eq!(held.properties().entries, 1);
+        assert_eq!(cache.open_table(1).unwrap().properties().entries, 1);
+        assert_eq!(cache.open_tables(), 3);
+        cache.evict(1);
+        assert_eq!(cache.open_tables(), 2);
     }
 }

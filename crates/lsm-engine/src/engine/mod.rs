@@ -267,7 +267,12 @@ impl Engine {
 
         let block_cache =
             (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
-        let tables = Arc::new(TableCache::new(Arc::clone(&fs), dir.clone(), block_cache));
+        let tables = Arc::new(TableCache::new(
+            Arc::clone(&fs),
+            dir.clone(),
+            block_cache,
+            config.open_table_capacity(),
+        ));
         let view = ReadView::new(mem, Vec::new(), version);
         let engine = Engine {
             fs,
