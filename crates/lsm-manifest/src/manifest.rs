@@ -278,11 +278,23 @@ impl Manifest {
         // Roll over once the log is past the threshold and at least twice
         // its snapshot, so a large catalog does not roll on every edit.
         let roll = self.log_bytes >= self.rollover_bytes.max(2 * self.snapshot_bytes);
-        let written = if roll {
-            self.roll_over(&version, &mut counters)
-        } else {
-            self.append(&payloads)
-        };
+        // A panic inside a file-system call (a bug in a `FileSystem`) is a
+        // failed write: it poisons the manifest like an I/O error, or the
+        // next edit would be appended after a torn record and the log
+        // could not be read back.
+        let live = manifest_path(&self.dir, self.manifest_number);
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if roll {
+                self.roll_over(&version, &mut counters)
+            } else {
+                self.append(&payloads)
+            }
+        }))
+        .unwrap_or_else(|payload| {
+            let message = lsm_core::fs::panic_message(payload.as_ref());
+            let source = std::io::Error::other(format!("the file system panicked: {message}"));
+            Err(CoreError::io(&live, source).into())
+        });
         if let Err(err) = written {
             self.poisoned = Some(err.to_string());
             return Err(err);
@@ -292,18 +304,22 @@ impl Manifest {
         Ok(Arc::clone(&self.current))
     }
 
-    /// Appends the records of one edit to the live manifest and fsyncs it.
+    /// Appends the records of one edit to the live manifest, fsyncing
+    /// each: a power cut can then damage only the last record written (the
+    /// kernel writes a file's dirty pages back in no particular order, so
+    /// one fsync for several records could leave an earlier one damaged
+    /// and a later one whole, which reads as corruption, not a torn tail).
     fn append(&mut self, payloads: &[Vec<u8>]) -> Result<()> {
-        let mut records = Vec::new();
-        for payload in payloads {
-            encode_record(&mut records, EDIT_RECORD_TYPE, payload);
-        }
         let path = manifest_path(&self.dir, self.manifest_number);
-        self.log
-            .append(&records)
-            .and_then(|()| self.log.sync_data())
-            .map_err(|e| CoreError::io(&path, e))?;
-        self.log_bytes += records.len() as u64;
+        for payload in payloads {
+            let mut record = Vec::new();
+            encode_record(&mut record, EDIT_RECORD_TYPE, payload);
+            self.log
+                .append(&record)
+                .and_then(|()| self.log.sync_data())
+                .map_err(|e| CoreError::io(&path, e))?;
+            self.log_bytes += record.len() as u64;
+        }
         Ok(())
     }
 
@@ -444,8 +460,9 @@ fn split_entries(entries: Vec<Entry>) -> Vec<VersionEdit> {
 /// The payloads of the records that log `edit`: one, unless it encodes to
 /// more than [`MAX_EDIT_BYTES`] (range deletes with long keys, flushed
 /// together). Then its added range tombstones go first, in records of
-/// their own, and the rest of the edit last: a crash can leave any prefix
-/// of them, and range tombstones that joined the catalog early are
+/// their own, and the rest of the edit last, each fsynced before the next
+/// is written: a crash leaves a prefix of them, and range tombstones that
+/// joined the catalog early are
 /// harmless (the WAL still holds them until the last record moves
 /// `wal_segment` on, and its replay adds them again, which the flush then
 /// leaves out as already held). An edit over the limit without them is
