@@ -73,4 +73,4 @@ pub use reader::{
     read_segment, RecordSummary, SegmentContents, SegmentReader, SegmentTail, WalRecord,
 };
 pub use recovery::{recover, recover_from, RecoveryReport, ReplayStart, TornTail};
-pub use writer::WalWriter;
+pub use writer::{FailedAppend, WalWriter};

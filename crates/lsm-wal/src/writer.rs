@@ -393,6 +393,17 @@ fn create_segment(
     Ok(file)
 }
 
+/// A failed [`WalWriter::append_taking`]: the error, and the first and last
+/// sequence numbers the append had taken (`None` if it failed before
+/// taking any).
+#[derive(Debug)]
+pub struct FailedAppend {
+    /// Why the append failed.
+    pub error: Error,
+    /// The sequence numbers it took, if any.
+    pub taken: Option<(SeqNo, SeqNo)>,
+}
+
 impl WalWriter {
     /// Creates segment `segment` in `dir` (truncating), fsyncs the
     /// directory. The first appended op gets `next_seq`.
@@ -469,18 +480,38 @@ impl WalWriter {
     }
 
     fn append_inner(&self, batch: &WriteBatch, sync: Option<bool>) -> Result<SeqNo> {
-        batch.check_limits()?;
+        self.append_taking(batch, sync)
+            .map_err(|failure| failure.error)
+    }
+
+    /// [`WalWriter::append`] (`sync: None`) or [`WalWriter::append_with`],
+    /// reporting on failure the sequence numbers the append had taken, if
+    /// it got that far: its record may or may not have reached the file,
+    /// but no later append is ever given them, so a store publishing
+    /// writes in sequence order must skip them or wait forever for them.
+    pub fn append_taking(
+        &self,
+        batch: &WriteBatch,
+        sync: Option<bool>,
+    ) -> std::result::Result<SeqNo, FailedAppend> {
+        let untaken = |error: Error| FailedAppend { error, taken: None };
+        batch.check_limits().map_err(|e| untaken(e.into()))?;
         let encoded = batch.encoded();
         let ops_crc = OpsCrc::of(encoded);
         let count = batch.count();
 
         let mut st = self.state.lock();
-        st.refuse()?;
+        st.refuse().map_err(untaken)?;
         let first = st.next_seq;
         let last = first
             .checked_add(u64::from(count) - 1)
             .filter(|&last| last <= MAX_SEQNO)
-            .ok_or(Error::SeqNoExhausted { next: first, count })?;
+            .ok_or(Error::SeqNoExhausted { next: first, count })
+            .map_err(untaken)?;
+        let taken = |error: Error| FailedAppend {
+            error,
+            taken: Some((first, last)),
+        };
         let mark = DurableMark {
             durable_below: st.synced_mark,
             zero_filled: st.zero_fill,
@@ -501,9 +532,9 @@ impl WalWriter {
             st.sync_claimed = st.sync_claimed.max(end);
             st.zero_fill = true;
         }
-        self.wait_written(&mut st, end)?;
+        self.wait_written(&mut st, end).map_err(taken)?;
         if durable {
-            self.wait_synced(&mut st, end)?;
+            self.wait_synced(&mut st, end).map_err(taken)?;
         }
         Ok(last)
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use lsm_core::{BatchOp, OpKind, SeqNo, WriteBatch};
+use lsm_wal::FailedAppend;
 use parking_lot::RwLockReadGuard;
 
 use super::Engine;
@@ -160,10 +161,9 @@ impl Engine {
     /// writer that publishes while an earlier writer is still between its
     /// append and its publish waits for it (`VisibleSeq::wait_visible`:
     /// one atomic load when there is nothing to wait for). An append that
-    /// fails after taking sequence numbers leaves a range that is never
-    /// published; it poisons the engine, and a writer waiting behind it
-    /// returns `Poisoned` (its write is in the WAL but cannot become
-    /// visible before a reopen).
+    /// fails after taking sequence numbers poisons the engine and publishes
+    /// its range with nothing in it, so a writer waiting behind it sees its
+    /// own write and returns its sequence number.
     pub fn write(&self, batch: &WriteBatch) -> Result<Written> {
         self.write_with(batch, &WriteOptions::DEFAULT)
     }
@@ -288,22 +288,25 @@ impl WritePermit<'_> {
         options: &WriteOptions,
     ) -> Result<(SeqNo, SeqNo)> {
         let engine = self.engine;
-        let appended = match options.sync {
-            None => engine.wal.append(batch),
-            Some(sync) => engine.wal.append_with(batch, sync),
-        };
-        match appended {
+        match engine.wal.append_taking(batch, options.sync) {
             Ok(last) => Ok((last + 1 - u64::from(batch.count()), last)),
-            Err(err) => {
-                // I/O failures (and waiters failed by them) may have taken
-                // sequence numbers that will never be published.
+            Err(FailedAppend { error, taken }) => {
                 if matches!(
-                    err,
+                    error,
                     lsm_wal::Error::Core(_) | lsm_wal::Error::Poisoned { .. }
                 ) {
-                    engine.poison(format!("WAL append failed: {err}"));
+                    engine.poison(format!("WAL append failed: {error}"));
                 }
-                Err(err.into())
+                // The sequence numbers it took are published as applied
+                // with nothing in them: the write is not acknowledged (its
+                // record may still be recovered after a reopen, like any
+                // write that failed), and later writes already acknowledged
+                // (an unsynced one behind this synced one, say) would
+                // otherwise never become visible behind the gap.
+                if let Some((first, last)) = taken {
+                    engine.visible.publish(first, last);
+                }
+                Err(error.into())
             }
         }
     }
