@@ -69,6 +69,21 @@ pub enum Error {
         /// The limit ([`crate::MAX_EDIT_BYTES`]).
         max: usize,
     },
+    /// After the edit, the catalog's snapshot would take more than half of
+    /// the manifest size a reader accepts ([`crate::MAX_MANIFEST_BYTES`]):
+    /// the manifest could then no longer be rolled over and read back.
+    /// Nothing is written. Reachable only with keys near the key limit in
+    /// huge numbers (millions of tables, or of range deletes the catalog
+    /// still holds).
+    #[error(
+        "after this edit the catalog would need about {bytes} bytes, over the limit of {max} bytes"
+    )]
+    CatalogTooLarge {
+        /// About how many bytes the catalog's snapshot would take.
+        bytes: u64,
+        /// The limit (half of [`crate::MAX_MANIFEST_BYTES`]).
+        max: u64,
+    },
 }
 
 impl Error {

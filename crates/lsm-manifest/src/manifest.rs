@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::file_meta::{parse_table_file_name, FileMeta};
 use crate::replay::{
     check_named_manifest_exists, replay, require_snapshot, DroppedTail, EDIT_RECORD_TYPE,
-    MAX_EDIT_BYTES,
+    MAX_EDIT_BYTES, MAX_MANIFEST_BYTES,
 };
 use crate::version::Version;
 use crate::version_edit::{Counters, VersionEdit, MAX_LEVELS};
@@ -93,6 +93,9 @@ pub struct Manifest {
     /// yet logged.
     counters: Counters,
     rollover_bytes: u64,
+    /// The largest catalog an edit may make ([`MAX_CATALOG_BYTES`]; lower
+    /// in tests).
+    max_catalog_bytes: u64,
     /// The first I/O failure; once set, every `log_and_apply` fails.
     poisoned: Option<String>,
 }
@@ -181,6 +184,7 @@ impl Manifest {
             current: version,
             counters,
             rollover_bytes: DEFAULT_ROLLOVER_BYTES,
+            max_catalog_bytes: MAX_CATALOG_BYTES,
             poisoned: None,
         })
     }
@@ -274,10 +278,21 @@ impl Manifest {
         edit.next_file_number = Some(counters.next_file_number);
         let version = self.current.apply(&edit)?;
         let payloads = edit_payloads(&edit)?;
+        let snapshot_bytes = snapshot_bytes_bound(&version);
+        if snapshot_bytes > self.max_catalog_bytes {
+            return Err(Error::CatalogTooLarge {
+                bytes: snapshot_bytes,
+                max: self.max_catalog_bytes,
+            });
+        }
+        let edit_bytes: u64 = payloads.iter().map(|p| p.len() as u64 + 16).sum();
 
         // Roll over once the log is past the threshold and at least twice
         // its snapshot, so a large catalog does not roll on every edit.
-        let roll = self.log_bytes >= self.rollover_bytes.max(2 * self.snapshot_bytes);
+        // Also before the edit would take the file past what a reader
+        // accepts: the snapshot alone is at most half of that.
+        let roll = self.log_bytes >= self.rollover_bytes.max(2 * self.snapshot_bytes)
+            || self.log_bytes + edit_bytes > MAX_MANIFEST_BYTES;
         // A panic inside a file-system call (a bug in a `FileSystem`) is a
         // failed write: it poisons the manifest like an I/O error, or the
         // next edit would be appended after a torn record and the log
@@ -411,6 +426,28 @@ fn check_edit_size(payload: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The largest catalog the writer lets a version edit make (by
+/// [`snapshot_bytes_bound`]): half of what a reader accepts of a manifest
+/// file, so a snapshot and the edits after it always fit in one.
+const MAX_CATALOG_BYTES: u64 = MAX_MANIFEST_BYTES / 2;
+
+/// More than the bytes a snapshot of `version` takes, records included.
+fn snapshot_bytes_bound(version: &Version) -> u64 {
+    let tables: u64 = version
+        .all_files()
+        .map(|(_, meta)| table_bytes_bound(meta) as u64)
+        .sum();
+    let tombstones: u64 = version
+        .range_tombstones()
+        .tombstones()
+        .iter()
+        .map(|t| tombstone_bytes_bound(t) as u64)
+        .sum();
+    let entries = tables + tombstones;
+    // The counters, and a record header per record.
+    4096 + entries + entries.div_ceil(SPLIT_RECORD_BUDGET as u64) * 64
+}
+
 /// The most bytes of tables and range tombstones one record of a split edit
 /// or snapshot carries, by [`entry_bytes_bound`]: below [`MAX_EDIT_BYTES`]
 /// by far more than the fields around them take.
@@ -420,11 +457,17 @@ const SPLIT_RECORD_BUDGET: usize = MAX_EDIT_BYTES - (1 << 20);
 /// (its keys, plus tags and varints of at most 10 bytes each).
 fn entry_bytes_bound(entry: &Entry) -> usize {
     match entry {
-        Entry::Table(_, meta) => {
-            128 + meta.smallest.as_bytes().len() + meta.largest.as_bytes().len()
-        }
-        Entry::RangeTombstone(t) => 64 + t.start.len() + t.end.len(),
+        Entry::Table(_, meta) => table_bytes_bound(meta),
+        Entry::RangeTombstone(t) => tombstone_bytes_bound(t),
     }
+}
+
+fn table_bytes_bound(meta: &FileMeta) -> usize {
+    128 + meta.smallest.as_bytes().len() + meta.largest.as_bytes().len()
+}
+
+fn tombstone_bytes_bound(tombstone: &RangeTombstone) -> usize {
+    64 + tombstone.start.len() + tombstone.end.len()
 }
 
 /// What a split record carries.
@@ -596,5 +639,98 @@ fn remove_other_manifests(fs: &dyn FileSystem, dir: &Path, live: u64) {
         if obsolete {
             let _ = fs.remove_file(&dir.join(&name));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsm_core::{InternalKey, OsFileSystem, ValueKind};
+
+    fn table(number: u64, i: u64, key_bytes: usize) -> FileMeta {
+        let key = |fill: u8| {
+            let mut key = format!("{i:08}").into_bytes();
+            key.resize(key_bytes, fill);
+            InternalKey::new(&key, 5, ValueKind::Put)
+        };
+        FileMeta {
+            number,
+            file_bytes: 1000,
+            smallest: key(b'a'),
+            largest: key(b'b'),
+            min_seq: 5,
+            max_seq: 5,
+            entries: 2,
+            tombstones: 0,
+        }
+    }
+
+    /// The bound the catalog limit is checked with is never below what a
+    /// snapshot takes, for short keys and long ones.
+    #[test]
+    fn the_snapshot_bound_covers_the_snapshot_records() {
+        for key_bytes in [8, 60 * 1024] {
+            let edit = VersionEdit {
+                added: (0..300).map(|i| (1, table(i + 1, i, key_bytes))).collect(),
+                added_range_tombstones: (0..300u64)
+                    .map(|i| {
+                        RangeTombstone::new(vec![b'x'; key_bytes], vec![b'y'; key_bytes], i + 10)
+                    })
+                    .collect(),
+                ..VersionEdit::default()
+            };
+            let version = Version::new(4).apply(&edit).unwrap();
+            let written: u64 = snapshot_payloads(&version.to_snapshot_edit())
+                .unwrap()
+                .iter()
+                .map(|p| p.len() as u64 + 16)
+                .sum();
+            assert!(
+                snapshot_bytes_bound(&version) >= written,
+                "{key_bytes}-byte keys"
+            );
+        }
+    }
+
+    /// An edit that would make the catalog larger than the limit is refused
+    /// before anything is written, and the manifest stays usable (before,
+    /// the writer could grow a manifest past what a reader accepts, 1 GiB,
+    /// and the store would no longer open).
+    #[test]
+    fn an_edit_past_the_catalog_limit_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut manifest, _) = Manifest::open(OsFileSystem::shared(), dir.path(), 4).unwrap();
+        manifest.max_catalog_bytes = 64 * 1024;
+        let first = manifest.new_file_number();
+        manifest
+            .log_and_apply(VersionEdit {
+                added: vec![(1, table(first, 1, 1024))],
+                ..VersionEdit::default()
+            })
+            .unwrap();
+        let bytes = manifest.manifest_bytes();
+        let added = (0..100)
+            .map(|i| (1, table(manifest.new_file_number(), 10 + i, 1024)))
+            .collect();
+        let err = manifest
+            .log_and_apply(VersionEdit {
+                added,
+                ..VersionEdit::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::CatalogTooLarge { .. }), "{err}");
+        assert_eq!(manifest.manifest_bytes(), bytes, "nothing written");
+        assert!(!manifest.is_poisoned());
+        assert_eq!(manifest.current().files_at(1).len(), 1);
+        let next = manifest.new_file_number();
+        manifest
+            .log_and_apply(VersionEdit {
+                added: vec![(1, table(next, 500, 1024))],
+                ..VersionEdit::default()
+            })
+            .unwrap();
+        drop(manifest);
+        let recovered = Manifest::recover(&OsFileSystem, dir.path(), 4).unwrap();
+        assert_eq!(recovered.version.files_at(1).len(), 2);
     }
 }
