@@ -189,25 +189,36 @@ impl VisibleSeq {
             wakers.next_id += 1;
             wakers.next_id
         });
-        wakers
-            .waiting
-            .entry((target, id))
-            .and_modify(|registered| {
-                if !registered.will_wake(waker) {
-                    registered.clone_from(waker);
+        // A replaced waker is dropped after the lock is released: an
+        // executor's waker drop may run code (even another future's drop,
+        // which deregisters under this lock).
+        let mut replaced = None;
+        match wakers.waiting.entry((target, id)) {
+            std::collections::btree_map::Entry::Occupied(mut registered) => {
+                if !registered.get().will_wake(waker) {
+                    replaced = Some(registered.insert(waker.clone()));
                 }
-            })
-            .or_insert_with(|| waker.clone());
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(waker.clone());
+            }
+        }
         self.has_wakers.store(true, Ordering::SeqCst);
+        drop(wakers);
+        drop(replaced);
     }
 
     /// Removes the registration of future `id` waiting for `target`, if a
     /// wake-up did not remove it already.
     fn deregister(&self, target: SeqNo, id: u64) {
         let mut wakers = self.wakers.lock();
-        if wakers.waiting.remove(&(target, id)).is_some() && wakers.waiting.is_empty() {
+        let removed = wakers.waiting.remove(&(target, id));
+        if removed.is_some() && wakers.waiting.is_empty() {
             self.has_wakers.store(false, Ordering::SeqCst);
         }
+        // Dropped after the lock is released (see `register`).
+        drop(wakers);
+        drop(removed);
     }
 
     /// Number of futures whose wakers are registered (for tests).
@@ -373,6 +384,49 @@ impl Drop for WaitVisible {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A waker whose drop deregisters another future, as an executor's may
+    /// run arbitrary code when its waker is dropped: replacing or removing
+    /// such a waker must not happen under the registry's lock (it would
+    /// deadlock on the same thread).
+    #[test]
+    fn a_waker_dropped_by_the_registry_may_call_back_into_it() {
+        use std::sync::mpsc;
+        use std::task::Wake;
+        struct DeregisterOnDrop(Arc<VisibleSeq>, SeqNo, u64);
+        impl Wake for DeregisterOnDrop {
+            fn wake(self: Arc<Self>) {}
+        }
+        impl Drop for DeregisterOnDrop {
+            fn drop(&mut self) {
+                self.0.deregister(self.1, self.2);
+            }
+        }
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let w = Arc::new(VisibleSeq::new(0));
+            let mut other = None;
+            w.register(9, &mut other, &Waker::noop().clone());
+            let other = other.unwrap();
+            let hook = Waker::from(Arc::new(DeregisterOnDrop(Arc::clone(&w), 9, other)));
+            let mut id = None;
+            w.register(5, &mut id, &hook);
+            drop(hook); // the registry holds the last copy
+                        // Replacing it drops it: its drop deregisters `other`.
+            w.register(5, &mut id, &Waker::noop().clone());
+            assert_eq!(w.registered(), 1);
+            let hook = Waker::from(Arc::new(DeregisterOnDrop(Arc::clone(&w), 9, other)));
+            w.register(5, &mut id, &hook);
+            drop(hook);
+            // Removing it drops it too.
+            w.deregister(5, id.unwrap());
+            assert_eq!(w.registered(), 0);
+            let _ = done_tx.send(());
+        });
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("a waker dropped under the registry's lock deadlocked");
+    }
     use std::sync::Arc;
 
     #[test]
