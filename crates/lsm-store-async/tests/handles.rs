@@ -220,8 +220,9 @@ fn futures_pending_at_close_resolve() {
 }
 
 /// A failed WAL append poisons the store: a future waiting for a sequence
-/// number that can no longer become visible resolves with the poisoned
-/// error instead of hanging.
+/// number no write will take resolves with the poisoned error instead of
+/// hanging. (The failed write's own number is passed: it is published with
+/// nothing in it, so writes acknowledged behind it become visible.)
 #[test]
 fn a_future_pending_when_the_store_is_poisoned_resolves_with_the_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -233,7 +234,7 @@ fn a_future_pending_when_the_store_is_poisoned_resolves_with_the_error() {
     let store = AsyncLsmStore::open(config).unwrap();
     let seq = store.put("a", "1").unwrap();
     let waiter = {
-        let future = store.wait_for_seq_async(seq + 1);
+        let future = store.wait_for_seq_async(seq + 2);
         std::thread::spawn(move || block_on(future))
     };
     std::thread::sleep(Duration::from_millis(20));
@@ -242,6 +243,8 @@ fn a_future_pending_when_the_store_is_poisoned_resolves_with_the_error() {
     let err = waiter.join().unwrap().unwrap_err();
     assert!(err.is_poisoned(), "{err}");
     block_on(store.wait_for_seq_async(seq)).unwrap();
+    block_on(store.wait_for_seq_async(seq + 1)).unwrap();
+    assert_eq!(store.get("b").unwrap(), None);
     fs.fail_appends(false);
     drop(store);
 }
