@@ -258,8 +258,11 @@ impl Manifest {
     /// the current one leaves it unchanged.
     ///
     /// An edit that encodes to more than [`MAX_EDIT_BYTES`] is logged as
-    /// several records, its added range tombstones ahead of the rest (see
-    /// [`edit_payloads`]); only one over the limit without them is refused.
+    /// several records, its added range tombstones ahead of the rest, each
+    /// fsynced before the next (`docs/format/manifest.md`); only one over
+    /// the limit without them is refused. An edit after which the catalog
+    /// would be too large to read back is refused ([`Error::CatalogTooLarge`]);
+    /// nothing is written.
     ///
     /// Errors: [`Error::InvalidEdit`] or [`Error::EditTooLarge`] if the edit
     /// cannot be applied or recorded (nothing is written; the manifest stays
