@@ -521,17 +521,20 @@ fn edit_payloads(edit: &VersionEdit) -> Result<Vec<Vec<u8>>> {
     }
     let mut rest = edit.clone();
     let tombstones = std::mem::take(&mut rest.added_range_tombstones);
-    let mut payloads = Vec::new();
-    for part in split_entries(tombstones.into_iter().map(Entry::RangeTombstone).collect()) {
+    let mut parts = split_entries(tombstones.into_iter().map(Entry::RangeTombstone).collect());
+    parts.push(rest);
+    encode_parts(Vec::new(), &parts)
+}
+
+/// `payloads`, then each of `parts` encoded as a plain edit, each checked
+/// against [`MAX_EDIT_BYTES`].
+fn encode_parts(mut payloads: Vec<Vec<u8>>, parts: &[VersionEdit]) -> Result<Vec<Vec<u8>>> {
+    for part in parts {
         let mut payload = Vec::new();
         part.encode(&mut payload);
         check_edit_size(&payload)?;
         payloads.push(payload);
     }
-    let mut last = Vec::new();
-    rest.encode(&mut last);
-    check_edit_size(&last)?;
-    payloads.push(last);
     Ok(payloads)
 }
 
@@ -562,14 +565,7 @@ fn snapshot_payloads(snapshot: &VersionEdit) -> Result<Vec<Vec<u8>>> {
     let mut first = Vec::new();
     head.encode_file_start_spanning(parts.len() as u64 + 1, &mut first);
     check_edit_size(&first)?;
-    let mut payloads = vec![first];
-    for part in parts {
-        let mut payload = Vec::new();
-        part.encode(&mut payload);
-        check_edit_size(&payload)?;
-        payloads.push(payload);
-    }
-    Ok(payloads)
+    encode_parts(vec![first], &parts)
 }
 
 /// Creates manifest `number` holding a snapshot of `version` and `counters`
