@@ -43,7 +43,7 @@ use lsm_manifest::{
     VersionEdit, MAX_LEVELS,
 };
 use lsm_memtable::Memtable;
-use lsm_wal::{parse_segment_file_name, RecoveryReport, ReplayStart, WalWriter};
+use lsm_wal::{parse_segment_file_name, RecoveryMode, RecoveryReport, ReplayStart, WalWriter};
 
 use crate::config::LsmConfig;
 use crate::error::{Error, Result};
@@ -200,6 +200,19 @@ pub(crate) fn check(
         newest_known_segment: manifest.newest_wal_segment,
         dry_run,
     };
+    if manifest.dropped_tail.is_some() && config.wal_recovery == RecoveryMode::PointInTime {
+        // The state without the dropped manifest edit is trusted only if
+        // the log shows it complete. PointInTime would take a missing
+        // segment or a gap in sequence numbers for a place to cut, never
+        // for the sign that the dropped edit had taken effect (deleted the
+        // segments a flush covered): check as the default mode does.
+        let strict = ReplayStart {
+            dry_run: true,
+            ..start
+        };
+        lsm_wal::recover_from(fs, dir, &strict, RecoveryMode::TolerateTornTail, |_| {})
+            .map_err(|err| incomplete(with_manifest_context(err, &manifest)))?;
+    }
     let wal = lsm_wal::recover_from(fs, dir, &start, config.wal_recovery, |batch| {
         if batch.last_seq() > flushed_seq {
             mem.apply(batch.iter().filter(|op| op.seq > flushed_seq));

@@ -85,6 +85,11 @@ pub struct RecoveryReport {
     /// point, truncated to zero bytes because their records follow lost
     /// ones. Empty otherwise.
     pub lost_segments: Vec<u64>,
+    /// In [`RecoveryMode::PointInTime`], the missing segment numbers the
+    /// cut was made at, created as empty (zero-byte) segments so that the
+    /// log is contiguous again: otherwise every later open would cut at the
+    /// same gap and empty the segments written after this recovery.
+    pub filled_segments: Vec<u64>,
 }
 
 /// Damage cut off the end of a segment by recovery.
@@ -157,7 +162,8 @@ pub fn recover_from(
     };
     // Segments after a missing one hold records that follow lost ones.
     let mut lost_from = None;
-    if let Some(missing) = first_missing_segment(&live, start) {
+    let first_missing = first_missing_segment(&live, start);
+    if let Some(missing) = first_missing {
         let detail = format!(
             "WAL segment {missing} is missing: every segment from {} on must exist \
              (its records are not in any table)",
@@ -394,6 +400,32 @@ pub fn recover_from(
     }
     for cut in stop.iter().chain(torn.iter()).rev() {
         truncate(fs, dir, cut.segment, cut.offset)?;
+    }
+    // Last, once the segments after the gap are empty: a crash before this
+    // leaves the gap, and the next recovery cuts at it again.
+    if let Some(missing) = first_missing {
+        let newest = live
+            .last()
+            .copied()
+            .into_iter()
+            .chain(report.lost_segments.last().copied())
+            .chain(start.newest_known_segment)
+            .max()
+            .unwrap_or(missing)
+            .max(missing);
+        let present: std::collections::BTreeSet<u64> =
+            list_segments(fs, dir)?.into_iter().collect();
+        for number in missing..=newest {
+            if !present.contains(&number) {
+                let path = segment_path(dir, number);
+                fs.create(&path)
+                    .and_then(|file| file.sync_data())
+                    .map_err(|source| lsm_core::Error::io(&path, source))?;
+                report.filled_segments.push(number);
+            }
+        }
+        fs.sync_dir(dir)
+            .map_err(|source| lsm_core::Error::io(dir, source))?;
     }
     Ok(report)
 }
