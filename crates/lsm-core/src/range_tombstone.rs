@@ -159,6 +159,32 @@ impl RangeTombstones {
         self.tombstones.len()
     }
 
+    /// About the bytes the set holds in memory: its tombstones, and its
+    /// fragments with every covering sequence number in each. `n` nested
+    /// or staggered ranges make about `n` fragments of up to `n` sequence
+    /// numbers each, so this grows with `n²` for them (a memtable charges
+    /// it against its size, so such a set is flushed in time).
+    pub fn heap_bytes(&self) -> usize {
+        let fragment = std::mem::size_of::<Fragment>();
+        let tombstone = std::mem::size_of::<RangeTombstone>();
+        let fragments: usize = self
+            .fragments
+            .iter()
+            .map(|f| {
+                fragment
+                    + f.start.capacity()
+                    + f.end.capacity()
+                    + f.seqs.capacity() * std::mem::size_of::<SeqNo>()
+            })
+            .sum();
+        let tombstones: usize = self
+            .tombstones
+            .iter()
+            .map(|t| tombstone + t.start.capacity() + t.end.capacity())
+            .sum();
+        fragments + tombstones
+    }
+
     /// The tombstones, sorted by sequence number.
     pub fn tombstones(&self) -> &[RangeTombstone] {
         &self.tombstones
@@ -274,6 +300,22 @@ mod tests {
         );
         let single = RangeTombstones::new(&[t("a", "c", 1), t("c", "e", 1)]);
         assert_eq!(single.len(), 1, "same sequence number: one tombstone");
+    }
+
+    #[test]
+    fn heap_bytes_count_every_covering_sequence_number() {
+        let disjoint: Vec<RangeTombstone> = (0..100u64)
+            .map(|i| t(&format!("k{i:03}a"), &format!("k{i:03}b"), i + 1))
+            .collect();
+        let nested: Vec<RangeTombstone> = (0..100u64)
+            .map(|i| t(&format!("k{i:03}"), "z", i + 1))
+            .collect();
+        let disjoint = RangeTombstones::new(&disjoint).heap_bytes();
+        let nested = RangeTombstones::new(&nested).heap_bytes();
+        // 100 nested ranges hold about 5,050 sequence numbers.
+        assert!(nested >= 5_050 * 8, "{nested}");
+        assert!(nested > 3 * disjoint, "{nested} vs {disjoint}");
+        assert_eq!(RangeTombstones::default().heap_bytes(), 0);
     }
 
     #[test]

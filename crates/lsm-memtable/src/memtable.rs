@@ -222,12 +222,18 @@ impl Memtable {
         if tombstones.is_empty() {
             return;
         }
+        let before = set.heap_bytes();
         *set = Arc::new(set.with(&tombstones));
+        // What the fragmented set grew by: nested ranges make it grow with
+        // the square of their number, so charging each range delete only
+        // its keys would let such a memtable hold many times its size.
+        let grown = set.heap_bytes().saturating_sub(before);
         self.has_range_tombstones.store(true, Ordering::Release);
         drop(set);
         for tombstone in &tombstones {
-            self.count(tombstone.charge() + ENTRY_OVERHEAD_BYTES, tombstone.seq);
+            self.count(ENTRY_OVERHEAD_BYTES, tombstone.seq);
         }
+        self.count(grown, tombstones[0].seq);
     }
 
     /// The range deletes stored so far (an empty set when there are none,
