@@ -130,6 +130,12 @@ pub(crate) struct Pipeline {
     /// the full timeout, 270 us each, while the applier was away. Relaxed:
     /// a hint.
     applier_stalled: AtomicBool,
+    /// Set by a writer that found the memtable overfull (an eighth past
+    /// its size: its freeze is overdue); while set, writers wait before
+    /// they take the write gate until the memtable has room again
+    /// ([`Pipeline::wait_for_memtable_room`]), so a freeze can take the
+    /// gate. Relaxed: a hint, checked again against the memtable.
+    memtable_overfull: AtomicBool,
     /// What applying an operation costs, as recently measured (see
     /// [`ApplyCost`]): streaming pays only where it is dear.
     apply_cost: ApplyCost,
@@ -293,6 +299,7 @@ impl Pipeline {
             last_write_nanos: AtomicU64::new(0),
             applier_away: AtomicBool::new(false),
             applier_stalled: AtomicBool::new(false),
+            memtable_overfull: AtomicBool::new(false),
             apply_cost: ApplyCost::new(),
             spare_tx,
             spare_rx,
@@ -310,6 +317,11 @@ impl Pipeline {
     ) -> Result<SeqNo> {
         // 1. Cheap refusals first.
         batch.check_limits()?;
+        // Backpressure, before the gate: a writer that waited holding it
+        // would keep the overdue freeze from taking it.
+        if self.memtable_overfull.load(Ordering::Relaxed) {
+            self.wait_for_memtable_room();
+        }
         // 2. The gate, shared, until the batch is applied or queued (the
         //    permit refuses a closed or poisoned engine).
         let permit = self.engine.begin_write()?;
@@ -447,28 +459,49 @@ impl Pipeline {
                 }
             }
         };
-        if self.engine.memtable_fill() != MemtableFill::Overfull {
-            self.apply_with_permit(permit, &item.batch, item.first, item.last);
-            return waited;
+        if self.engine.memtable_fill() == MemtableFill::Overfull {
+            // The memtable is an eighth past its size (its freeze is
+            // overdue): later writes wait for room before they take the
+            // gate (`wait_for_memtable_room`). This one, appended already,
+            // is applied now: waiting for a queue slot holding the gate
+            // kept the freeze from taking it, and the memtable grew without
+            // bound (16 writers of 64 KiB values: 179 MB in a 1 MiB
+            // memtable, never frozen in 3 s).
+            self.memtable_overfull.store(true, Ordering::Relaxed);
         }
-        // Backpressure: the memtable is an eighth past its size (its freeze
-        // is overdue); wait for the applier to make room, in bytes (polled:
-        // the applier drains the queue under a freeze too) and then in
-        // slots. Keeps order in the queue; the watermark keeps visibility
-        // in WAL order anyway.
-        let started = Instant::now();
-        while !self.queue_bytes_have_room() && !self.queue_rx.is_empty() {
+        self.apply_with_permit(permit, &item.batch, item.first, item.last);
+        waited
+    }
+
+    /// Waits, holding no lock or permit, until the active memtable is no
+    /// longer overfull (the applier froze it), the store is closed or
+    /// poisoned (the permit then refuses the write), and records the wait
+    /// as a stall. Every writer that got past this before the memtable
+    /// became overfull adds at most its one write: the memtable stays
+    /// within an eighth of its size plus one write per writer thread.
+    fn wait_for_memtable_room(&self) {
+        let mut started = None;
+        loop {
+            if self.engine.memtable_fill() != MemtableFill::Overfull {
+                self.memtable_overfull.store(false, Ordering::Relaxed);
+                break;
+            }
+            if self.closed.load(Ordering::Acquire) || self.engine.check_writable().is_err() {
+                break;
+            }
+            started.get_or_insert_with(Instant::now);
+            // The applier freezes once it sees the memtable full; a writer
+            // applying inline wakes it.
+            let _ = self.wake_tx.try_send(());
             std::thread::sleep(QUEUE_BYTES_POLL);
         }
-        let bytes = self.count_queued(&item);
-        if let Err(err) = self.queue_tx.send(item) {
-            // Unreachable (the pipeline owns the receiver); apply inline
-            // rather than lose an acknowledged write.
-            self.uncount_queued(bytes);
-            let item = err.into_inner();
-            self.apply_with_permit(permit, &item.batch, item.first, item.last);
+        if let Some(started) = started {
+            let waited = started.elapsed();
+            if waited >= QUEUE_STALL_MIN {
+                self.engine
+                    .record_stall(StallCause::MemtableOverfull, waited);
+            }
         }
-        waited + started.elapsed()
     }
 
     /// Applies a write under its writer's permit (no core lock: the permit

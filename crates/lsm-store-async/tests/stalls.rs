@@ -1,6 +1,7 @@
 //! Write stalls in the stats: holding the flusher back (table creation
 //! blocked behind `common::TestFs`'s latch) makes the applier wait for
-//! room and writers block on the full apply queue; both count, and the
+//! room, and writers, once the queue is full and the memtable overfull,
+//! wait for room before they take the write gate; both count, and the
 //! stall time grows by about as long as the flusher was held.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -42,12 +43,19 @@ fn stall_time_grows_while_the_flusher_is_held_back() {
     };
     // The flusher is stuck in its first table; once the frozen memtables
     // reach the limit, the applier waits for room holding the core lock,
-    // writes queue up, and the writer blocks on the full queue.
+    // writes queue up, the writer applies its own until the memtable is
+    // overfull, and then waits for room (no write for 50 ms).
     fs.tables.wait_entered(1);
     let deadline = Instant::now() + LONG;
+    let mut seen = (0, Instant::now());
     loop {
         let stats = store.stats().unwrap();
-        if stats.immutable_memtables >= MAX_IMMUTABLE_MEMTABLES && store.queued_writes() == 8 {
+        if stats.last_seq != seen.0 {
+            seen = (stats.last_seq, Instant::now());
+        }
+        if stats.immutable_memtables >= MAX_IMMUTABLE_MEMTABLES
+            && seen.1.elapsed() >= Duration::from_millis(50)
+        {
             break;
         }
         assert!(Instant::now() < deadline, "never stalled: {stats:?}");
@@ -61,8 +69,8 @@ fn stall_time_grows_while_the_flusher_is_held_back() {
     assert!(store.wait_for_seq(last, LONG));
 
     let after = store.stats().unwrap();
-    // At least the applier's wait for room and the writer's wait on the
-    // queue, each (nearly) as long as the hold: both were waiting before it
+    // At least the applier's wait for room and the writer's wait for
+    // memtable room, each (nearly) as long as the hold: both were waiting before it
     // started, up to the instant between the applier's last drain and its
     // wait, hence the margin.
     assert!(after.write_stalls >= 2, "{after:?}");

@@ -20,6 +20,9 @@ pub enum StallCause {
     /// Async store: a writer found the apply queue full and waited for
     /// the applier to take its write.
     ApplyQueueFull,
+    /// Async store: a writer waited, before its WAL append, for the
+    /// freeze of a memtable an eighth past its size.
+    MemtableOverfull,
     /// Sync store: a write that filled the memtable froze, flushed and
     /// compacted on its own thread before returning (or waited for another
     /// write doing so).
@@ -28,11 +31,12 @@ pub enum StallCause {
 
 impl StallCause {
     /// The name in events: `flush_backlog`, `apply_queue_full`,
-    /// `inline_maintenance`.
+    /// `memtable_overfull`, `inline_maintenance`.
     pub fn as_str(self) -> &'static str {
         match self {
             StallCause::FlushBacklog => "flush_backlog",
             StallCause::ApplyQueueFull => "apply_queue_full",
+            StallCause::MemtableOverfull => "memtable_overfull",
             StallCause::InlineMaintenance => "inline_maintenance",
         }
     }
