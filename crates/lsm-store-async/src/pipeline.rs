@@ -425,11 +425,12 @@ impl Pipeline {
     }
 
     /// Step 4 with the queue full: a slot if one frees up within
-    /// `apply_lock_timeout` (default zero: no wait); else, unless the
-    /// memtable is overfull, the writer applies its write itself under its
-    /// permit, beside the applier (the memtable takes concurrent inserts,
-    /// and the permit holds off a freeze); else a blocking send. Returns
-    /// how long the writer waited for a slot.
+    /// `apply_lock_timeout` (default zero: no wait); else the writer
+    /// applies its write itself under its permit, beside the applier (the
+    /// memtable takes concurrent inserts, and the permit holds off a
+    /// freeze), and if the memtable is overfull makes later writers wait
+    /// for room before the gate. Returns how long the writer waited for a
+    /// slot.
     ///
     /// The applier can be away for milliseconds: descheduled on a machine
     /// whose cores also run the flusher, or in a freeze's WAL sync. Waiting
@@ -478,7 +479,8 @@ impl Pipeline {
     /// poisoned (the permit then refuses the write), and records the wait
     /// as a stall. Every writer that got past this before the memtable
     /// became overfull adds at most its one write: the memtable stays
-    /// within an eighth of its size plus one write per writer thread.
+    /// within about an eighth past its size, plus one write per writer
+    /// thread and what the apply queue holds (`docs/async.md`, step 4).
     fn wait_for_memtable_room(&self) {
         let mut started = None;
         loop {
