@@ -176,6 +176,27 @@ pub fn recover_from(
         if mode != RecoveryMode::PointInTime {
             return Err(corruption(&segment_path(dir, missing), 0, detail));
         }
+        // The gap is filled with empty segments after the cut (below); a
+        // gap wider than a store ever keeps is not a log to fill in: its
+        // numbers came from damage (a manifest naming a segment far past
+        // the last one, say). Checked before anything changes on disk.
+        let newest = live
+            .last()
+            .copied()
+            .into_iter()
+            .chain(start.newest_known_segment)
+            .max()
+            .unwrap_or(missing);
+        if newest.saturating_sub(missing) >= MAX_FILLED_SEGMENTS {
+            return Err(corruption(
+                &segment_path(dir, missing),
+                0,
+                format!(
+                    "{detail}; segments up to {newest} would have to be created empty, \
+                     more than the {MAX_FILLED_SEGMENTS} a PointInTime recovery creates"
+                ),
+            ));
+        }
         lost_from = Some(live.partition_point(|&n| n < missing));
     }
     let replayable = lost_from.unwrap_or(live.len());
@@ -429,6 +450,10 @@ pub fn recover_from(
     }
     Ok(report)
 }
+
+/// The most missing segment numbers a PointInTime recovery fills with
+/// empty segments; a larger gap is reported as corruption.
+const MAX_FILLED_SEGMENTS: u64 = 1 << 16;
 
 /// The first segment number that should exist but does not: segments are
 /// numbered consecutively from the first needed one up to the newest one

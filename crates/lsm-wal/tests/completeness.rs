@@ -271,11 +271,39 @@ fn deleted_older_segment_is_a_missing_segment() {
     assert_eq!((path, offset), (segment_path(dir.path(), 2), 0));
     assert!(detail.contains("missing"), "{detail}");
     assert_eq!(snapshot(dir.path()), before);
-    // PointInTime keeps what precedes the hole and empties what follows.
+    // PointInTime keeps what precedes the hole and empties what follows,
+    // then creates the missing segment empty: the log is contiguous again,
+    // so a second recovery replays the same and cuts nothing.
     let (replayed, report) = replay(dir.path(), RecoveryMode::PointInTime).unwrap();
     assert_eq!(last_seqs(&replayed), [1, 2, 3, 4]);
     assert_eq!(report.lost_segments, [3]);
+    assert_eq!(report.filled_segments, [2]);
     assert_eq!(file_len(&segment_path(dir.path(), 3)), 0);
+    assert_eq!(file_len(&segment_path(dir.path(), 2)), 0);
+    let (again, report) = replay(dir.path(), RecoveryMode::TolerateTornTail).unwrap();
+    assert_eq!(last_seqs(&again), [1, 2, 3, 4]);
+    assert!(report.lost_segments.is_empty() && report.filled_segments.is_empty());
+}
+
+/// A gap wider than PointInTime fills (a manifest naming a newest segment
+/// far past the last one) is corruption, and nothing changes on disk.
+#[test]
+fn point_in_time_refuses_to_fill_a_gap_of_a_million_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    write_segment(dir.path(), 1, 1);
+    write_segment(dir.path(), 2, 5);
+    let before = snapshot(dir.path());
+    let start = ReplayStart {
+        min_segment: 1,
+        flushed_seq: Some(0),
+        newest_known_segment: Some(1_000_000),
+        dry_run: false,
+    };
+    let err = replay_from(dir.path(), &start, RecoveryMode::PointInTime).unwrap_err();
+    let (path, offset, detail) = corruption(&err);
+    assert_eq!((path, offset), (segment_path(dir.path(), 3), 0));
+    assert!(detail.contains("1000000"), "{detail}");
+    assert_eq!(snapshot(dir.path()), before);
 }
 
 #[test]
