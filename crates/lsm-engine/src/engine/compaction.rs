@@ -70,8 +70,13 @@ impl Engine {
     /// Hands a reservation back without running it: its input tables are
     /// free for other compactions again.
     pub fn release_compaction(&self, reservation: CompactionReservation) {
+        self.unmark_busy(&reservation.choice);
+    }
+
+    /// Hands `choice`'s input tables back: other compactions may take them.
+    fn unmark_busy(&self, choice: &CompactionChoice) {
         let mut catalog = self.catalog.lock();
-        for number in reservation.choice.input_numbers() {
+        for number in choice.input_numbers() {
             catalog.busy.remove(&number);
         }
     }
@@ -105,11 +110,7 @@ impl Engine {
         let (level, output_level) = (choice.level, choice.output_level);
         let inputs = choice.inputs.len() + choice.overlapping.len();
         let result = self.run_reserved_locked(&choice, &version);
-        let mut catalog = self.catalog.lock();
-        for number in choice.input_numbers() {
-            catalog.busy.remove(&number);
-        }
-        drop(catalog);
+        self.unmark_busy(&choice);
         drop(choice);
         drop(version);
         let outcome = self.poison_on_err("compaction", result)?;
