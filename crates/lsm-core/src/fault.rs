@@ -20,8 +20,12 @@
 //! - [`FaultyFileSystem::crash`]: a simulated power loss. Every file written
 //!   through this wrapper loses what was appended after its last successful
 //!   `sync_data`, and files created (or hard-linked) since the last
-//!   `sync_dir` of their directory disappear. Renames are treated as durable at once (the
-//!   engine syncs the directory right after each rename anyway). Every file
+//!   `sync_dir` of their directory disappear. A rename not yet covered by
+//!   a `sync_dir` of its target's directory (and of its source's, when
+//!   that differs) is undone: the file goes back to its old name and a
+//!   file it replaced comes back with the content it had, as a file
+//!   system that had not committed the rename yet would leave them (the
+//!   rename is atomic, so never neither name). Every file
 //!   lock taken through the wrapper is released, as the kernel releases a
 //!   dead process's locks, so a store leaked with `mem::forget` (a process
 //!   that died without closing) can be reopened.
@@ -90,6 +94,34 @@ struct State {
     locks: Mutex<Vec<LockSlot>>,
     /// Guarded: run before every file creation.
     create_hook: Mutex<Option<CreateHook>>,
+    /// Guarded: renames no directory sync has made durable yet, oldest
+    /// first; `crash` undoes them, newest first.
+    pending_renames: Mutex<Vec<PendingRename>>,
+}
+
+/// A rename `crash` would undo.
+struct PendingRename {
+    from: PathBuf,
+    to: PathBuf,
+    /// What `to` held before the rename, if it existed: its bytes and
+    /// what the wrapper knew of it (`None`: durable before it saw it).
+    replaced: Option<(Vec<u8>, Option<Tracked>)>,
+    /// Whether `to`'s directory, and `from`'s, were synced since.
+    to_dir_synced: bool,
+    from_dir_synced: bool,
+}
+
+impl PendingRename {
+    /// Notes a sync of `dir`; true once the rename is durable.
+    fn dir_synced(&mut self, dir: &Path) -> bool {
+        if self.to.parent() == Some(dir) {
+            self.to_dir_synced = true;
+        }
+        if self.from.parent() == Some(dir) {
+            self.from_dir_synced = true;
+        }
+        self.to_dir_synced && (self.from_dir_synced || self.from.parent() == self.to.parent())
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -198,6 +230,7 @@ impl FaultyFileSystem {
         for slot in std::mem::take(&mut *lock(&self.state.locks)) {
             lock(&slot).take();
         }
+        self.undo_pending_renames()?;
         let tear = self.state.tear_overwrites.load(Ordering::SeqCst);
         let files = std::mem::take(&mut *lock(&self.state.files));
         for (path, tracked) in files {
@@ -235,6 +268,30 @@ impl FaultyFileSystem {
             let file = self.inner.create(&path)?;
             file.append(&bytes)?;
             file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// `crash`'s first step: every rename no directory sync made durable
+    /// goes back, newest first.
+    fn undo_pending_renames(&self) -> io::Result<()> {
+        let pending = std::mem::take(&mut *lock(&self.state.pending_renames));
+        let mut files = lock(&self.state.files);
+        for rename in pending.into_iter().rev() {
+            if self.inner.exists(&rename.to) {
+                self.inner.rename(&rename.to, &rename.from)?;
+            }
+            if let Some(tracked) = files.remove(&rename.to) {
+                files.insert(rename.from.clone(), tracked);
+            }
+            if let Some((bytes, tracked)) = rename.replaced {
+                let file = self.inner.create(&rename.to)?;
+                file.append(&bytes)?;
+                file.sync_data()?;
+                if let Some(tracked) = tracked {
+                    files.insert(rename.to, tracked);
+                }
+            }
         }
         Ok(())
     }
@@ -343,22 +400,29 @@ impl FileSystem for FaultyFileSystem {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.state.operation()?;
-        self.inner.rename(from, to)?;
         let mut files = lock(&self.state.files);
+        // What a crash before the directory sync brings back. Read before
+        // the rename replaces it; a file being written is not renamed over.
+        let replaced = if self.inner.exists(to) {
+            Some((self.inner.read_all(to)?, files.get(to).copied()))
+        } else {
+            None
+        };
+        self.inner.rename(from, to)?;
         files.remove(to);
         if let Some(tracked) = files.remove(from) {
-            // Durable at once (module docs): the name survives a crash with
-            // the file's synced content, whether or not its creation's
-            // directory entry was synced. Without this a crash between a
-            // rename over `CURRENT` and the directory sync removed `CURRENT`
-            // altogether, which no real file system does (it keeps the old
-            // or the new one).
-            let tracked = Tracked {
-                entry_durable: true,
-                ..tracked
-            };
+            // Until the directory sync a crash undoes the rename (module
+            // docs), and the file goes back to `from` as it was tracked;
+            // the sync makes the entry durable under its new name.
             files.insert(to.to_path_buf(), tracked);
         }
+        lock(&self.state.pending_renames).push(PendingRename {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            replaced,
+            to_dir_synced: false,
+            from_dir_synced: false,
+        });
         Ok(())
     }
 
@@ -384,6 +448,7 @@ impl FileSystem for FaultyFileSystem {
                 tracked.entry_durable = true;
             }
         }
+        lock(&self.state.pending_renames).retain_mut(|rename| !rename.dir_synced(dir));
         Ok(())
     }
 
@@ -488,10 +553,11 @@ mod tests {
         );
     }
 
-    /// A rename is durable at once: a crash before the directory sync
-    /// keeps the target name, with the renamed file's synced content.
+    /// A crash before the directory sync undoes a rename: the old file
+    /// is back under the target name and the renamed one (its entry never
+    /// synced) is gone. After the sync the rename survives.
     #[test]
-    fn crash_keeps_a_rename_whose_directory_was_not_synced() {
+    fn crash_undoes_a_rename_whose_directory_was_not_synced() {
         let dir = tempfile::tempdir().unwrap();
         let fs = FaultyFileSystem::new(OsFileSystem::shared());
         let current = dir.path().join("CURRENT");
@@ -504,10 +570,46 @@ mod tests {
         new.append(b"new").unwrap();
         new.sync_data().unwrap();
         fs.rename(&tmp, &current).unwrap();
+        fs.crash().unwrap();
+        assert_eq!(std::fs::read(&current).unwrap(), b"old");
+        assert!(
+            !tmp.exists(),
+            "a file whose entry was never synced survived"
+        );
+
+        let new = fs.create(&tmp).unwrap();
+        new.append(b"new").unwrap();
+        new.sync_data().unwrap();
+        fs.rename(&tmp, &current).unwrap();
+        fs.sync_dir(dir.path()).unwrap();
         drop((old, new));
         fs.crash().unwrap();
         assert_eq!(std::fs::read(&current).unwrap(), b"new");
         assert!(!tmp.exists());
+    }
+
+    /// A rename between directories is undone until both are synced.
+    #[test]
+    fn a_rename_between_directories_needs_both_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let fs = FaultyFileSystem::new(OsFileSystem::shared());
+        let from = dir.path().join("table");
+        std::fs::write(&from, b"durable").unwrap();
+        let to = sub.join("table");
+        fs.rename(&from, &to).unwrap();
+        fs.sync_dir(&sub).unwrap();
+        fs.crash().unwrap();
+        assert_eq!(std::fs::read(&from).unwrap(), b"durable");
+        assert!(!to.exists());
+
+        fs.rename(&from, &to).unwrap();
+        fs.sync_dir(&sub).unwrap();
+        fs.sync_dir(dir.path()).unwrap();
+        fs.crash().unwrap();
+        assert!(!from.exists());
+        assert_eq!(std::fs::read(&to).unwrap(), b"durable");
     }
 
     /// Synced zeros written ahead survive a crash; unsynced appends over

@@ -761,8 +761,8 @@ fn manifest_is_send_and_versions_are_shareable() {
 
 /// A power cut after a rollover renamed `CURRENT.tmp` over `CURRENT` but
 /// before the directory sync that follows: `CURRENT` names the old or the
-/// new manifest, and the store recovers (the fault file system models the
-/// rename as durable at once, as its docs say).
+/// new manifest, and the store recovers (the fault file system undoes a
+/// rename whose directory was not synced, so here the old one).
 #[test]
 fn a_crash_between_the_current_rename_and_the_directory_sync_recovers() {
     use lsm_core::fault::FaultyFileSystem;
@@ -818,6 +818,13 @@ fn a_crash_between_the_current_rename_and_the_directory_sync_recovers() {
     assert!(
         dir.path().join(CURRENT_FILE_NAME).exists(),
         "the simulated power loss removed CURRENT (neither old nor new survived)"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(CURRENT_FILE_NAME))
+            .unwrap()
+            .trim_end(),
+        format!("MANIFEST-{before:06}"),
+        "the rename was not undone"
     );
     Manifest::recover(&*fs, dir.path(), 4).unwrap();
 }
