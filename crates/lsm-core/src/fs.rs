@@ -30,7 +30,9 @@ pub trait WritableFile: Send + Sync + Debug {
     /// `FALLOC_FL_KEEP_SIZE`), so later appends up to `len` allocate no
     /// blocks, and an `fdatasync` after one commits less metadata. A hint:
     /// the default does nothing, and callers treat an error as "not
-    /// reserved".
+    /// reserved". An implementation that fails must leave nothing reserved
+    /// (ext4 keeps the blocks a `fallocate` reserved before it ran out of
+    /// space, which would leave the disk full for the writes that follow).
     fn preallocate(&self, len: u64) -> io::Result<()> {
         let _ = len;
         Ok(())
@@ -290,7 +292,13 @@ impl WritableFile for OsWritableFile {
     #[cfg(target_os = "linux")]
     fn preallocate(&self, len: u64) -> io::Result<()> {
         use rustix::fs::{fallocate, FallocateFlags};
-        fallocate(&self.file, FallocateFlags::KEEP_SIZE, 0, len).map_err(io::Error::from)
+        let reserved = fallocate(&self.file, FallocateFlags::KEEP_SIZE, 0, len);
+        reserved.map_err(|error| {
+            // ENOSPC part way keeps what was reserved: free it (the trait's
+            // contract), or the writes after this hint find the disk full.
+            let _ = self.release_reservation();
+            io::Error::from(error)
+        })
     }
     fn write_zeros(&self, offset: u64, len: u64) -> io::Result<()> {
         write_zeros_at(&self.file, offset, len)
