@@ -99,7 +99,8 @@ pub enum Error {
     /// keyspace that does not exist where one must.
     #[error("keyspace {name:?}: {reason}")]
     InvalidKeyspace {
-        /// The name given.
+        /// The name given (for a name over the limit, its first 64 bytes
+        /// and its length: the error does not copy a huge name whole).
         name: String,
         /// What is wrong with it.
         reason: &'static str,

@@ -125,7 +125,9 @@ pub trait KvStore: Send + Sync {
     /// What the keyspace with id `keyspace` holds on disk; the store's
     /// "unknown keyspace" error once it was dropped.
     fn keyspace_stats_of(&self, keyspace: KeyspaceId) -> Result<KeyspaceStats, Self::Error>;
-    /// The value of `key` in `keyspace` among the visible writes, or `None`.
+    /// The value of `key` in `keyspace` among the visible writes, or `None`
+    /// (the store's "unknown keyspace" error for the internal catalog's
+    /// id, whose writes are refused too).
     fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error>;
     /// The live pairs of `keyspace` between `start` and `end` among the
     /// visible writes, in key order.

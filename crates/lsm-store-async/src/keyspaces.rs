@@ -52,7 +52,9 @@ impl AsyncLsmStore {
     /// in it (applied and visible when this returns). Its space comes back
     /// as its tables are deleted or rewritten by compaction.
     pub fn drop_keyspace(&self, name: &str) -> Result<SeqNo> {
-        Ok(self.engine.drop_keyspace(name)?)
+        let seq = self.engine.drop_keyspace(name)?;
+        self.after_catalog_write();
+        Ok(seq)
     }
 
     /// Tables and bytes keyspace `name` has on disk.

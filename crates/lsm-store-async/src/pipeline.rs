@@ -585,6 +585,13 @@ impl Pipeline {
         self.wake_if_due(full);
     }
 
+    /// Wakes the applier if the memtable is full, after a write that did
+    /// not go through the pipeline (a keyspace's creation or drop): the
+    /// applier freezes it, as after any write that filled it.
+    pub(crate) fn wake_if_memtable_full(&self) {
+        self.wake_if_due(self.engine.memtable_full());
+    }
+
     /// Wakes the applier after an inline apply if the memtable is now
     /// `full`, the WAL's rotation is near or the memtable wants memory
     /// faulted in (the applier prepares both; a writer applying inline

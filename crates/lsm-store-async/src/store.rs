@@ -141,6 +141,13 @@ fn lower_this_thread_priority(nice: i32) {
 fn lower_this_thread_priority(_nice: i32) {}
 
 impl AsyncLsmStore {
+    /// After a keyspace's creation or drop, whose record went into the
+    /// memtable outside the pipeline: has the applier freeze the memtable
+    /// if that filled it.
+    pub(crate) fn after_catalog_write(&self) {
+        self.shared.pipeline.wake_if_memtable_full();
+    }
+
     /// Opens or creates the store described by `config` (replaying the WAL
     /// segments newer than the last flush) and starts its threads: the
     /// applier, the flusher and `config.compaction_workers` compaction
@@ -632,7 +639,11 @@ impl KvStore for AsyncLsmStore {
         self.wait_for_seq(seq, timeout)
     }
     fn open_keyspace(&self, name: &str) -> Result<lsm_core::KeyspaceId> {
-        Ok(self.engine.open_keyspace(name)?.0)
+        let (id, created) = self.engine.open_keyspace(name)?;
+        if created.is_some() {
+            self.after_catalog_write();
+        }
+        Ok(id)
     }
     fn drop_keyspace(&self, name: &str) -> Result<SeqNo> {
         AsyncLsmStore::drop_keyspace(self, name)

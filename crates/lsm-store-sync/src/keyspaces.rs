@@ -56,7 +56,10 @@ impl SimpleLsmStore {
     /// in it. Its space comes back as its tables are deleted (those holding
     /// only its keys, at the next flush) or rewritten by compaction.
     pub fn drop_keyspace(&self, name: &str) -> Result<SeqNo> {
-        self.engine.drop_keyspace(name)
+        let seq = self.engine.drop_keyspace(name)?;
+        // Its record went into the memtable like any write's.
+        self.after_write(self.engine.memtable_full());
+        Ok(seq)
     }
 
     /// Tables and bytes keyspace `name` has on disk.

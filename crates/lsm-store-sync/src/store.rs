@@ -165,7 +165,14 @@ impl SimpleLsmStore {
     /// ```
     pub fn write_with(&self, batch: &WriteBatch, options: &WriteOptions) -> Result<SeqNo> {
         let written = self.engine.write_with(batch, options)?;
-        if written.memtable_full {
+        self.after_write(written.memtable_full);
+        Ok(written.last_seq)
+    }
+
+    /// What a writer does after its write when it filled the memtable:
+    /// the maintenance a full memtable needs, inline.
+    pub(crate) fn after_write(&self, memtable_full: bool) {
+        if memtable_full {
             let stalled = Instant::now();
             let made_room = self.make_room();
             self.engine
@@ -178,7 +185,6 @@ impl SimpleLsmStore {
                     .poison(format!("maintenance after a write failed: {err}"));
             }
         }
-        Ok(written.last_seq)
     }
 
     /// Freezes a full memtable, flushes it and compacts as the picker asks.
@@ -401,7 +407,11 @@ impl KvStore for SimpleLsmStore {
         self.engine.wait_visible(seq, timeout)
     }
     fn open_keyspace(&self, name: &str) -> Result<lsm_core::KeyspaceId> {
-        Ok(self.engine.open_keyspace(name)?.0)
+        let (id, created) = self.engine.open_keyspace(name)?;
+        if created.is_some() {
+            self.after_write(self.engine.memtable_full());
+        }
+        Ok(id)
     }
     fn drop_keyspace(&self, name: &str) -> Result<SeqNo> {
         SimpleLsmStore::drop_keyspace(self, name)

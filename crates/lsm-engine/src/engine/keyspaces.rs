@@ -60,7 +60,7 @@ impl Keyspaces {
             offset: 0,
             detail: format!("keyspace catalog: {what}"),
         };
-        for item in engine.range_in(
+        for item in engine.range_of_any_keyspace(
             KeyspaceId::CATALOG,
             Bound::Unbounded,
             Bound::Unbounded,
@@ -133,9 +133,31 @@ fn check_name(name: &str) -> Result<()> {
         return Ok(());
     };
     Err(Error::InvalidKeyspace {
-        name: name.to_string(),
+        name: shown_name(name),
         reason,
     })
+}
+
+/// `name` as an error shows it: whole up to the name limit, else its first
+/// 64 bytes (to a character boundary) and its length.
+fn shown_name(name: &str) -> String {
+    if name.len() <= MAX_KEYSPACE_NAME_BYTES {
+        return name.to_string();
+    }
+    let mut end = 64;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &name[..end], name.len())
+}
+
+/// Reads of the catalog's keyspace id are refused like its writes: the
+/// catalog is the store's own record of keyspace names, not user data.
+fn check_readable(keyspace: KeyspaceId) -> Result<()> {
+    if keyspace == KeyspaceId::CATALOG {
+        return Err(Error::UnknownKeyspace { id: keyspace.get() });
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -155,6 +177,9 @@ impl Engine {
     /// created, the catalog write's sequence number.
     pub fn open_keyspace(&self, name: &str) -> Result<(KeyspaceId, Option<SeqNo>)> {
         check_name(name)?;
+        // Closed before the cached name below, which would answer after
+        // close as if nothing had changed.
+        self.check_open()?;
         if let Some(id) = self.keyspace_id(name) {
             return Ok((id, None));
         }
@@ -235,6 +260,7 @@ impl Engine {
     /// Point read of `key` in `keyspace` at the current watermark.
     pub fn get_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
+        check_readable(keyspace)?;
         let (view, seq) = self.read_view();
         read::get(&view, &self.tables, &tree_key(keyspace, key), seq)
     }
@@ -247,6 +273,7 @@ impl Engine {
         seq: SeqNo,
     ) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
+        check_readable(keyspace)?;
         let view = self.view();
         read::get(&view, &self.tables, &tree_key(keyspace, key), seq)
     }
@@ -254,6 +281,18 @@ impl Engine {
     /// A range iterator over `keyspace` at `seq` (the current watermark if
     /// `snapshot` is `None`). Bounds and yielded keys are user keys.
     pub fn range_in(
+        &self,
+        keyspace: KeyspaceId,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        snapshot: Option<Arc<SnapshotHandle>>,
+    ) -> Result<StoreIterator> {
+        check_readable(keyspace)?;
+        self.range_of_any_keyspace(keyspace, start, end, snapshot)
+    }
+
+    /// [`Engine::range_in`] of any keyspace, the catalog included.
+    fn range_of_any_keyspace(
         &self,
         keyspace: KeyspaceId,
         start: Bound<Vec<u8>>,
