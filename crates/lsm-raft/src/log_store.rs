@@ -283,7 +283,16 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LsmLogStore<C> {
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
-        let from = last_log_id.as_ref().map_or(0, |id| id.index + 1);
+        // The first index to delete. Nothing lies after `u64::MAX`: an
+        // unchecked `+ 1` would panic in debug and, in release, wrap to 0
+        // and delete the whole log.
+        let from = match &last_log_id {
+            None => 0,
+            Some(id) => match id.index.checked_add(1) {
+                Some(from) => from,
+                None => return Ok(()),
+            },
+        };
         let doomed = self.shared.scan(
             Bound::Included(log_key(from).to_vec()),
             Bound::Excluded(vec![LOG + 1]),
