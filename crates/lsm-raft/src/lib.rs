@@ -73,7 +73,19 @@
 //! id and membership are read at one sequence number. It is not kept as a
 //! second copy: once one was built or installed, `get_current_snapshot`
 //! serves the current state (never older than the last built one) built the
-//! same way. `install_snapshot` replaces the state machine in ONE write
+//! same way.
+//!
+//! The snapshot byte stream ([`SnapshotData`]) is the pairs (postcard)
+//! framed by a magic, a format version, the body length and a masked
+//! CRC-32: `docs/format/raft-snapshot.md` has the layout, and the
+//! `snapshot` module is the one that reads and writes it.
+//! `install_snapshot` checks the whole stream before it writes anything:
+//! a stream cut short, with bytes appended or left over after the pairs,
+//! with a checksum that does not match, or with keys out of order or too
+//! long to store fails with an `io::Error` of kind `InvalidData` holding a
+//! [`SnapshotError`], and changes nothing.
+//!
+//! `install_snapshot` replaces the state machine in ONE write
 //! batch (old keys deleted, new ones put, metadata), so it is all or
 //! nothing after a crash; the store's batch limit (128 MiB) therefore caps
 //! what an install can write: the new snapshot's pairs plus a delete of
@@ -144,6 +156,7 @@ mod keys;
 mod kv;
 mod log_store;
 mod shared;
+mod snapshot;
 mod state_machine;
 
 use std::io;
@@ -155,6 +168,7 @@ use openraft::RaftTypeConfig;
 
 pub use kv::{KvConfig, KvOp, KvRequest, KvResponse};
 pub use log_store::{LsmLogReader, LsmLogStore};
+pub use snapshot::SnapshotError;
 pub use state_machine::{
     LsmSnapshotBuilder, LsmStateMachine, SnapshotData, StageError, StagedWrites, StateReader,
 };

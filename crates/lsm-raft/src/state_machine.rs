@@ -16,13 +16,14 @@ use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMe
 use openraft::{OptionalSend, StoredMembership};
 
 use crate::keys::{data_key, SM_APPLIED, SM_DATA, SM_MEMBERSHIP, SM_SNAPSHOT};
-use crate::shared::{
-    decode, encode, get_snapshot, scan_snapshot, store_err, Shared, BATCH_TARGET_BYTES,
-};
+use crate::shared::{encode, get_snapshot, scan_snapshot, store_err, Shared, BATCH_TARGET_BYTES};
 use crate::LsmApp;
 
-/// The snapshot data: postcard of the state machine's `(key, value)`
-/// pairs (application keys, without the store prefix), in key order.
+/// The snapshot data: the state machine's `(key, value)` pairs
+/// (application keys, without the store prefix), in key order, framed with
+/// a magic, a version, the body length and a CRC. Layout:
+/// `docs/format/raft-snapshot.md`; a stream that is not exactly one whole,
+/// undamaged snapshot is refused by `install_snapshot` ([`SnapshotError`](crate::SnapshotError)).
 pub type SnapshotData = Cursor<Vec<u8>>;
 
 /// The writes of the entries being applied, not yet in the store: what
@@ -180,7 +181,7 @@ fn snapshot_now<C: LsmApp>(shared: &Shared) -> io::Result<SnapshotOf<C, Snapshot
             last_log_id,
             last_membership,
         },
-        snapshot: Cursor::new(encode(&pairs)?),
+        snapshot: Cursor::new(crate::snapshot::encode(&pairs)?),
     })
 }
 
@@ -307,7 +308,11 @@ impl<C: LsmApp> RaftStateMachine<C> for LsmStateMachine<C> {
         meta: &SnapshotMetaOf<C>,
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
-        let pairs: Vec<(Vec<u8>, Vec<u8>)> = decode(snapshot.get_ref())?;
+        // Checked whole (length, CRC, no leftover bytes, keys in order and
+        // storable) before anything is written: a damaged stream changes
+        // nothing.
+        let pairs = crate::snapshot::decode(snapshot.get_ref())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         // One batch: the old data out, the snapshot's in, the metadata
         // with it. All or nothing after a crash; limited to the store's
         // 128 MiB batch (a bigger snapshot fails here, changing nothing).
