@@ -65,7 +65,8 @@ pub struct KvResponse {
     /// The previous value of the key.
     pub previous: Option<Vec<u8>>,
     /// Why the request was refused, with nothing of it applied: a key or a
-    /// value the state machine cannot hold ([`StagedWrites::check`]; a
+    /// value the state machine cannot hold ([`StagedWrites::check`]), or
+    /// writes that together pass [`StagedWrites::MAX_ENTRY_BYTES`] (a
     /// batch is refused whole). Every node refuses it alike.
     pub refused: Option<String>,
 }
@@ -105,32 +106,29 @@ impl LsmApp for KvConfig {
         if let Err(err) = checked {
             return Ok(KvResponse::refusing(err));
         }
-        let staged = |result: Result<(), StageError>| result.map_err(io::Error::other);
-        Ok(match request {
-            KvRequest::Put { key, value } => {
-                let previous = state.get(key)?;
-                staged(state.put(key, value))?;
-                KvResponse {
-                    previous,
-                    refused: None,
-                }
-            }
-            KvRequest::Delete { key } => {
-                let previous = state.get(key)?;
-                staged(state.delete(key))?;
-                KvResponse {
-                    previous,
-                    refused: None,
-                }
-            }
-            KvRequest::Batch(ops) => {
-                for op in ops {
-                    staged(match op {
-                        KvOp::Put { key, value } => state.put(key, value),
-                        KvOp::Delete { key } => state.delete(key),
-                    })?;
-                }
-                KvResponse::default()
+        // Staging can still refuse a write that would take the entry past
+        // `StagedWrites::MAX_ENTRY_BYTES`: the request is then refused
+        // whole, its staged writes discarded.
+        let previous = match request {
+            KvRequest::Put { key, .. } | KvRequest::Delete { key } => state.get(key)?,
+            KvRequest::Batch(_) => None,
+        };
+        let staged = match request {
+            KvRequest::Put { key, value } => state.put(key, value),
+            KvRequest::Delete { key } => state.delete(key),
+            KvRequest::Batch(ops) => ops.iter().try_for_each(|op| match op {
+                KvOp::Put { key, value } => state.put(key, value),
+                KvOp::Delete { key } => state.delete(key),
+            }),
+        };
+        Ok(match staged {
+            Ok(()) => KvResponse {
+                previous,
+                refused: None,
+            },
+            Err(err) => {
+                state.discard();
+                KvResponse::refusing(err)
             }
         })
     }

@@ -104,6 +104,19 @@
 //!   as [`KvConfig`] does ([`KvResponse::refused`]): an error from
 //!   [`LsmApp::apply`] stops the node, and every restart would apply the
 //!   same committed entry again.
+//! - The writes one entry stages go to the store in one write batch, with
+//!   the entry's applied id (and membership, for a membership entry), so
+//!   together they may cost at most [`StagedWrites::MAX_ENTRY_BYTES`] of
+//!   it: the store's batch limit (`lsm_core::MAX_BATCH_BYTES`, 128 MiB)
+//!   less the 12-byte batch header, each distinct key counted once as its
+//!   key and value plus a few bytes of encoding. [`StagedWrites::put`] and
+//!   [`StagedWrites::delete`] refuse the write that would pass it
+//!   ([`StageError::EntryTooLarge`]), the same way on every node; answer
+//!   the entry in its response, after [`StagedWrites::discard`] if it
+//!   should change nothing. `apply` writes the entries of one call in
+//!   batches of about 32 MiB, and writes the earlier ones first when the
+//!   next entry would not fit with them, so whether an entry applies never
+//!   depends on how openraft grouped the entries.
 //!
 //! ## Bring your own request type
 //!
@@ -183,8 +196,10 @@ pub trait LsmApp: RaftTypeConfig {
     ///
     /// An `Err` is a storage failure to openraft: the node stops, and a
     /// restart applies the same entry again. So a request that cannot be
-    /// applied (a key or value `state` refuses, [`StageError`]) is answered
-    /// in the response, not returned as an error.
+    /// applied (a key or value `state` refuses, or writes past the entry's
+    /// limit, [`StageError`]) is answered in the response, not returned as
+    /// an error; [`StagedWrites::discard`] drops what it staged before the
+    /// refusal.
     fn apply(entry: &Self::Entry, state: &mut StagedWrites<'_>) -> io::Result<Self::R>;
 }
 

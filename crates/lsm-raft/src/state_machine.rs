@@ -7,10 +7,13 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt};
+use lsm_core::batch::BATCH_HEADER_BYTES;
+use lsm_core::coding::varint_len;
+use lsm_core::KeyspaceId;
 use lsm_store_sync::WriteBatch;
 use openraft::entry::RaftEntry;
 use openraft::storage::{
-    EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta,
+    ApplyResponder, EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta,
 };
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::{OptionalSend, StoredMembership};
@@ -29,11 +32,51 @@ pub type SnapshotData = Cursor<Vec<u8>>;
 /// The writes of the entries being applied, not yet in the store: what
 /// [`LsmApp::apply`] reads and writes through. Reads see the staged
 /// writes of earlier entries of the same `apply` call.
+///
+/// The writes of one entry always go to the store in one write batch
+/// (with the entry's applied id, and membership for a membership entry),
+/// so together they may cost at most [`StagedWrites::MAX_ENTRY_BYTES`]
+/// bytes of it: a write that would pass that is refused
+/// ([`StageError::EntryTooLarge`]). The writes of several entries share a
+/// batch while they fit; what an entry may stage never depends on the
+/// entries applied with it.
 #[derive(Debug)]
 pub struct StagedWrites<'a> {
     shared: &'a Shared,
-    staged: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    bytes: usize,
+    /// The writes of the earlier entries of this `apply` call, not yet
+    /// written to the store.
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// What `pending` costs in a write batch.
+    pending_bytes: usize,
+    /// The writes of the entry being applied.
+    entry: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// What `entry` costs in a write batch, plus `entry_base`.
+    entry_bytes: usize,
+    /// What the entry's metadata (applied id, membership) costs.
+    entry_base: usize,
+}
+
+/// The bytes a delete of the state machine's `key_len`-byte key adds to
+/// a write batch: kind, varint length and tree key (default keyspace
+/// prefix, data prefix, key). Mirrors `lsm_core::WriteBatch`'s encoding;
+/// a unit test holds the two together.
+fn delete_cost(store_key_len: usize) -> usize {
+    let tree_key_len = KeyspaceId::DEFAULT.encode_prefix().1 + store_key_len;
+    1 + varint_len(tree_key_len as u64) + tree_key_len
+}
+
+/// The bytes a put adds to a write batch: a delete's, plus the varint
+/// length and the value.
+fn put_cost(store_key_len: usize, value_len: usize) -> usize {
+    delete_cost(store_key_len) + varint_len(value_len as u64) + value_len
+}
+
+/// What one staged write of the application's `key` costs in a batch.
+fn staged_cost(key: &[u8], value: Option<&Vec<u8>>) -> usize {
+    match value {
+        Some(value) => put_cost(key.len() + 1, value.len()),
+        None => delete_cost(key.len() + 1),
+    }
 }
 
 /// Why [`StagedWrites::put`] or [`StagedWrites::delete`] refused a write:
@@ -60,6 +103,16 @@ pub enum StageError {
         /// [`StagedWrites::MAX_VALUE_BYTES`].
         max: usize,
     },
+    /// With this write, the entry's writes would cost more than
+    /// [`StagedWrites::MAX_ENTRY_BYTES`] of a write batch. The entry's
+    /// earlier writes stay staged: [`StagedWrites::discard`] drops them.
+    #[error("the entry's writes would take {len} bytes of a write batch, over the limit of {max}")]
+    EntryTooLarge {
+        /// What the entry's writes (and metadata) would cost with this one.
+        len: usize,
+        /// [`StagedWrites::MAX_ENTRY_BYTES`].
+        max: usize,
+    },
 }
 
 impl StagedWrites<'_> {
@@ -68,6 +121,46 @@ impl StagedWrites<'_> {
     pub const MAX_KEY_BYTES: usize = lsm_core::MAX_KEY_BYTES - 1;
     /// The longest value the state machine can hold (the store's limit).
     pub const MAX_VALUE_BYTES: usize = lsm_core::MAX_VALUE_BYTES;
+    /// The most the writes of one entry may cost in the store's write
+    /// batch: its limit (`lsm_core::MAX_BATCH_BYTES`, 128 MiB) less the
+    /// batch header. Counted: each distinct key the entry writes, once
+    /// (the last write wins), a put as its key and value plus at most 10
+    /// bytes of encoding, a delete as its key plus at most 6; and the
+    /// entry's applied id and, for a membership entry, its membership
+    /// (each a few bytes plus its postcard encoding).
+    pub const MAX_ENTRY_BYTES: usize = lsm_core::MAX_BATCH_BYTES - BATCH_HEADER_BYTES;
+
+    fn new(shared: &Shared) -> StagedWrites<'_> {
+        StagedWrites {
+            shared,
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            entry: BTreeMap::new(),
+            entry_bytes: 0,
+            entry_base: 0,
+        }
+    }
+
+    /// Starts staging the next entry, whose metadata costs `base` bytes.
+    fn begin_entry(&mut self, base: usize) {
+        self.entry.clear();
+        self.entry_base = base;
+        self.entry_bytes = base;
+    }
+
+    /// Moves the entry's writes to the pending ones.
+    fn end_entry(&mut self) {
+        for (key, value) in std::mem::take(&mut self.entry) {
+            if let Some(old) = self.pending.get(&key) {
+                let replaced = staged_cost(&key, old.as_ref());
+                self.pending_bytes = self.pending_bytes.saturating_sub(replaced);
+            }
+            self.pending_bytes += staged_cost(&key, value.as_ref());
+            self.pending.insert(key, value);
+        }
+        self.entry_bytes = 0;
+        self.entry_base = 0;
+    }
 
     /// Checks that the state machine can hold `key` with a `value_len`-byte
     /// value, as [`StagedWrites::put`] does (a delete has `value_len` 0).
@@ -89,28 +182,60 @@ impl StagedWrites<'_> {
 
     /// The value of the state machine's `key`, staged writes included.
     pub fn get(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        match self.staged.get(key) {
+        match self.entry.get(key).or_else(|| self.pending.get(key)) {
             Some(value) => Ok(value.clone()),
             None => self.shared.store.get(data_key(key)).map_err(store_err),
         }
     }
 
     /// Sets `key` to `value`; refuses (staging nothing) a key or value the
-    /// store could never hold ([`StageError`]: answer the entry, do not
-    /// fail `apply` with it).
+    /// store could never hold, or a write that would take the entry's
+    /// writes past [`StagedWrites::MAX_ENTRY_BYTES`] ([`StageError`]:
+    /// answer the entry, do not fail `apply` with it).
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StageError> {
         Self::check(key, value.len())?;
-        self.bytes += key.len() + value.len() + 12;
-        self.staged.insert(key.to_vec(), Some(value.to_vec()));
-        Ok(())
+        self.stage(key, Some(value))
     }
 
     /// Deletes `key`; refuses (staging nothing) a key longer than
-    /// [`StagedWrites::MAX_KEY_BYTES`], which no write can have stored.
+    /// [`StagedWrites::MAX_KEY_BYTES`], which no write can have stored, or
+    /// a delete that would take the entry's writes past
+    /// [`StagedWrites::MAX_ENTRY_BYTES`].
     pub fn delete(&mut self, key: &[u8]) -> Result<(), StageError> {
         Self::check(key, 0)?;
-        self.bytes += key.len() + 8;
-        self.staged.insert(key.to_vec(), None);
+        self.stage(key, None)
+    }
+
+    /// Drops every write the entry being applied has staged (the earlier
+    /// entries' stay): for an entry refused after some of its writes were
+    /// staged, so that it changes nothing.
+    pub fn discard(&mut self) {
+        self.entry.clear();
+        self.entry_bytes = self.entry_base;
+    }
+
+    /// Stages a write of the current entry within its byte limit.
+    fn stage(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StageError> {
+        let replaced = self
+            .entry
+            .get(key)
+            .map_or(0, |old| staged_cost(key, old.as_ref()));
+        let cost = match value {
+            Some(value) => put_cost(key.len() + 1, value.len()),
+            None => delete_cost(key.len() + 1),
+        };
+        let len = self
+            .entry_bytes
+            .saturating_sub(replaced)
+            .saturating_add(cost);
+        if len > Self::MAX_ENTRY_BYTES {
+            return Err(StageError::EntryTooLarge {
+                len,
+                max: Self::MAX_ENTRY_BYTES,
+            });
+        }
+        self.entry_bytes = len;
+        self.entry.insert(key.to_vec(), value.map(<[u8]>::to_vec));
         Ok(())
     }
 }
@@ -207,26 +332,28 @@ impl<C: LsmApp> LsmStateMachine<C> {
         }
     }
 
-    /// Writes the staged data and the applied metadata in one batch.
+    /// Writes the pending writes (those of the entries staged up to
+    /// `applied`) and the applied metadata in one batch. The membership is
+    /// taken: once written it need not be written again.
     fn commit(
         &self,
         staged: &mut StagedWrites<'_>,
         applied: &Option<LogIdOf<C>>,
-        membership: &Option<StoredMembershipOf<C>>,
+        membership: &mut Option<StoredMembershipOf<C>>,
     ) -> io::Result<()> {
         let mut batch = WriteBatch::new();
-        for (key, value) in std::mem::take(&mut staged.staged) {
+        for (key, value) in std::mem::take(&mut staged.pending) {
             match value {
                 Some(value) => batch.put(data_key(&key), &value),
                 None => batch.delete(data_key(&key)),
             };
         }
-        staged.bytes = 0;
+        staged.pending_bytes = 0;
         if let Some(applied) = applied {
             batch.put(SM_APPLIED, &encode(applied)?);
         }
-        if let Some(membership) = membership {
-            batch.put(SM_MEMBERSHIP, &encode(membership)?);
+        if let Some(membership) = membership.take() {
+            batch.put(SM_MEMBERSHIP, &encode(&membership)?);
         }
         self.shared.write(&batch)
     }
@@ -263,33 +390,65 @@ impl<C: LsmApp> RaftStateMachine<C> for LsmStateMachine<C> {
         Strm: Stream<Item = Result<EntryResponder<C>, io::Error>> + Unpin + OptionalSend,
     {
         let shared = Arc::clone(&self.shared);
-        let mut staged = StagedWrites {
-            shared: &shared,
-            staged: BTreeMap::new(),
-            bytes: 0,
-        };
+        let mut staged = StagedWrites::new(&shared);
+        // The last entry staged, and the last membership not yet written.
         let mut applied = None;
         let mut membership = None;
-        let mut responses = Vec::new();
+        // What `membership` costs in the pending batch.
+        let mut membership_bytes = 0;
+        // Whether entries were staged since the last commit.
+        let mut uncommitted = false;
+        let mut responses: Vec<(ApplyResponder<C>, C::R)> = Vec::new();
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let log_id = entry.log_id();
-            if let Some(m) = entry.get_membership() {
-                membership = Some(StoredMembership::new(Some(log_id.clone()), m));
-            }
+            let entry_membership = entry
+                .get_membership()
+                .map(|m| StoredMembership::new(Some(log_id.clone()), m));
+            // The entry's metadata counts against its own limit, so the
+            // entry alone always fits one batch.
+            let applied_bytes = put_cost(SM_APPLIED.len(), encode(&log_id)?.len());
+            let own_membership_bytes = match &entry_membership {
+                Some(m) => put_cost(SM_MEMBERSHIP.len(), encode(m)?.len()),
+                None => 0,
+            };
+            staged.begin_entry(applied_bytes + own_membership_bytes);
             let response = C::apply(&entry, &mut staged)?;
+            // Whether this entry fits the pending batch is decided after
+            // it staged its writes; if it does not, the earlier entries
+            // are written first. What an entry may stage (its own limit)
+            // never depends on the entries applied with it.
+            let with_entry =
+                BATCH_HEADER_BYTES + staged.pending_bytes + membership_bytes + staged.entry_bytes;
+            if uncommitted && with_entry > lsm_core::MAX_BATCH_BYTES {
+                self.commit(&mut staged, &applied, &mut membership)?;
+                membership_bytes = 0;
+                for (responder, response) in responses.drain(..) {
+                    responder.send(response);
+                }
+            }
+            staged.end_entry();
             applied = Some(log_id);
+            uncommitted = true;
+            if let Some(m) = entry_membership {
+                membership = Some(m);
+                membership_bytes = own_membership_bytes;
+            }
             if let Some(responder) = responder {
                 responses.push((responder, response));
             }
-            if staged.bytes >= BATCH_TARGET_BYTES {
-                self.commit(&mut staged, &applied, &membership)?;
+            if staged.pending_bytes >= BATCH_TARGET_BYTES {
+                self.commit(&mut staged, &applied, &mut membership)?;
+                membership_bytes = 0;
+                uncommitted = false;
                 for (responder, response) in responses.drain(..) {
                     responder.send(response);
                 }
             }
         }
-        self.commit(&mut staged, &applied, &membership)?;
+        if uncommitted {
+            self.commit(&mut staged, &applied, &mut membership)?;
+        }
         for (responder, response) in responses {
             responder.send(response);
         }
@@ -349,5 +508,44 @@ impl<C: LsmApp> RaftStateMachine<C> for LsmStateMachine<C> {
             return Ok(None);
         }
         snapshot_now::<C>(&self.shared).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The staged costs are what the writes add to a real batch, from the
+    /// shortest keys and values to the longest.
+    #[test]
+    fn staged_costs_match_the_batch_encoding() {
+        let lens = [0, 1, 126, 127, 128, 16_381, 16_382, 16_383, 70_000];
+        for key_len in [
+            0,
+            1,
+            125,
+            126,
+            127,
+            16_381,
+            16_382,
+            StagedWrites::MAX_KEY_BYTES,
+        ] {
+            let key = vec![b'k'; key_len];
+            let mut batch = WriteBatch::new();
+            let before = batch.encoded_len();
+            batch.delete(data_key(&key));
+            assert_eq!(batch.encoded_len() - before, staged_cost(&key, None));
+            assert!(staged_cost(&key, None) <= key_len + 6);
+            for value_len in lens.iter().copied().chain([StagedWrites::MAX_VALUE_BYTES]) {
+                let value = vec![0u8; value_len];
+                let before = batch.encoded_len();
+                batch.put(data_key(&key), &value);
+                let cost = staged_cost(&key, Some(&value));
+                assert_eq!(batch.encoded_len() - before, cost);
+                assert!(cost <= key_len + value_len + 10);
+                batch.clear();
+            }
+        }
     }
 }
