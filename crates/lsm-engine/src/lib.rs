@@ -73,6 +73,7 @@
 mod config;
 mod engine;
 mod error;
+mod instance;
 mod key_range;
 mod keyspace;
 #[cfg(feature = "metrics")]

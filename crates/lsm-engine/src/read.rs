@@ -11,6 +11,14 @@
 //! block, which it keeps alive (a value still in a memtable is copied
 //! once). The `Vec` reads copy that slice once, as they always copied the
 //! value once.
+//!
+//! A closed store: every call that starts a read checks that the store is
+//! open, and an iterator checks it again on every move (one atomic load,
+//! the flag of the store's `Instance`, shared through the table cache's
+//! `Arc`), so a read started before `close` does not go on reading
+//! afterwards. A read that races the close and fails on the way with an
+//! I/O error (a table it opens lazily was deleted by the directory's next
+//! owner) reports [`Error::Closed`](crate::Error::Closed) instead.
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +34,7 @@ use lsm_manifest::Version;
 use lsm_memtable::Memtable;
 
 use crate::error::Result;
+use crate::instance::Instance;
 use crate::snapshot::SnapshotHandle;
 use crate::table_cache::TableCache;
 
@@ -150,7 +159,20 @@ pub fn get(sv: &ReadView, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result
 /// [`get`], returning the value without a copy: a slice of the memtable
 /// entry or of the table block it is stored in (from a cached block, no
 /// allocation at all).
+///
+/// An I/O error while the store is closed (a race with `close`) is
+/// reported as [`Error::Closed`](crate::Error::Closed).
 pub fn get_pinned(
+    sv: &ReadView,
+    tables: &TableCache,
+    key: &[u8],
+    seq: SeqNo,
+) -> Result<Option<Bytes>> {
+    find_pinned(sv, tables, key, seq).map_err(|err| tables.instance().closed_or(err))
+}
+
+/// [`get_pinned`] without the error's translation.
+fn find_pinned(
     sv: &ReadView,
     tables: &TableCache,
     key: &[u8],
@@ -262,11 +284,22 @@ pub fn merged_cursor(
 /// the iterator opens the view's L0 tables (an error there is returned by
 /// the call that made it); an error while positioning or moving is
 /// yielded as an item and ends the iterator.
+///
+/// Once its store is closed, the iterator's next move from either end
+/// (`next`, `next_back`, [`next_borrowed`](Self::next_borrowed), and the
+/// same moves of its [`pinned`](Self::pinned) form) yields
+/// [`Error::Closed`](crate::Error::Closed) and ends the iterator, like
+/// every other read of a closed store; pairs already yielded, and pinned
+/// values (which hold their blocks), stay valid. A move racing the close
+/// yields either its pair or `Closed`, never an I/O error about a table the
+/// directory's next owner deleted.
 pub struct StoreIterator {
     /// Keeps the tables and memtables of the view alive, and makes the
     /// second end's cursor.
     view: Arc<ReadView>,
     tables: Arc<TableCache>,
+    /// The open of the store the iterator reads: checked on every move.
+    instance: Arc<Instance>,
     seq: SeqNo,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
@@ -350,7 +383,8 @@ impl StoreIterator {
         end: Bound<Vec<u8>>,
         snapshot: Option<Arc<SnapshotHandle>>,
     ) -> Result<Self> {
-        let cursor = merged_cursor(&view, tables, false)?;
+        let instance = Arc::clone(tables.instance());
+        let cursor = merged_cursor(&view, tables, false).map_err(|err| instance.closed_or(err))?;
         let range_tombstones = view.range_tombstones();
         let front_key = match &start {
             Bound::Excluded(key) => Some(key.clone()),
@@ -359,6 +393,7 @@ impl StoreIterator {
         Ok(StoreIterator {
             view,
             tables: Arc::clone(tables),
+            instance,
             seq,
             start,
             end,
@@ -468,6 +503,7 @@ impl StoreIterator {
     /// `false` at the end bound or where the back end is. `front_key`
     /// then holds that key's tree key.
     fn front_to_next_live(&mut self) -> Result<bool> {
+        self.instance.check_open()?;
         self.position_front()?;
         let Some(cursor) = self.front.as_mut() else {
             return Ok(false);
@@ -565,7 +601,7 @@ impl StoreIterator {
             }
             Err(err) => {
                 self.done = true;
-                return Some(Err(err));
+                return Some(Err(self.instance.closed_or(err)));
             }
         }
         let (Some(cursor), Some(tree_key)) = (&self.front, &self.front_key) else {
@@ -581,6 +617,7 @@ impl StoreIterator {
     /// oldest first, so the newest visible one is the last one at or below
     /// `seq` before the user key changes.
     fn advance_back<V: ValueOut>(&mut self) -> Result<Option<(Vec<u8>, V)>> {
+        self.instance.check_open()?;
         self.position_back()?;
         loop {
             let Some(cursor) = self.back.as_ref() else {
@@ -649,7 +686,8 @@ impl StoreIterator {
     }
 
     /// Turns one end's result into the iterator's item, ending the
-    /// iterator at `None` or an error.
+    /// iterator at `None` or an error (an I/O error once the store is
+    /// closed is `Closed`).
     fn finish<T>(&mut self, result: Result<Option<T>>) -> Option<Result<T>> {
         match result {
             Ok(Some(item)) => Some(Ok(item)),
@@ -659,7 +697,7 @@ impl StoreIterator {
             }
             Err(err) => {
                 self.done = true;
-                Some(Err(err))
+                Some(Err(self.instance.closed_or(err)))
             }
         }
     }

@@ -20,6 +20,7 @@ use lsm_wal::{list_segments, segment_file_name};
 
 use crate::config::LsmConfig;
 use crate::error::Result;
+use crate::instance::Instance;
 use crate::key_range::{prefix_range, KeyRange};
 use crate::read::{self, ReadView, StoreIterator};
 use crate::recovery::{self, StoreCheck};
@@ -105,6 +106,8 @@ impl ReadOnlyStore {
             dir,
             block_cache,
             config.open_table_capacity(),
+            // Never closed: a read-only store has no `close`.
+            Arc::new(Instance::new()),
         ));
         let view = ReadView::new(found.mem, Vec::new(), Arc::clone(&found.manifest.version));
         Ok(ReadOnlyStore {

@@ -9,6 +9,10 @@
 //! until it is done; the next read of it opens it again (its data blocks
 //! stay in the block cache, which is keyed by file number). An entry is
 //! also dropped when its file is deleted.
+//!
+//! The cache belongs to one open of the store (its [`Instance`]), and
+//! hands that instance to the iterators it serves, so that they see the
+//! store close.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,6 +24,8 @@ use lsm_core::{Result, SharedFileSystem};
 use lsm_manifest::{table_file_name, FileMeta};
 use lsm_sstable::{BlockCache, Table};
 use parking_lot::RwLock;
+
+use crate::instance::Instance;
 
 /// Open tables, shared by reads and compactions.
 #[derive(Debug)]
@@ -34,6 +40,8 @@ pub struct TableCache {
     opens: AtomicU64,
     /// Guarded: file number -> open table.
     open: RwLock<HashMap<u64, OpenTable>>,
+    /// The open of the store this cache serves.
+    instance: Arc<Instance>,
 }
 
 #[derive(Debug)]
@@ -45,12 +53,13 @@ struct OpenTable {
 
 impl TableCache {
     /// A cache for tables in `dir` keeping at most `capacity` open (at
-    /// least one).
-    pub fn new(
+    /// least one), serving the open `instance` of the store.
+    pub(crate) fn new(
         fs: SharedFileSystem,
         dir: PathBuf,
         block_cache: Option<Arc<BlockCache>>,
         capacity: usize,
+        instance: Arc<Instance>,
     ) -> Self {
         TableCache {
             fs,
@@ -59,7 +68,13 @@ impl TableCache {
             capacity: capacity.max(1),
             opens: AtomicU64::new(0),
             open: RwLock::new(HashMap::new()),
+            instance,
         }
+    }
+
+    /// The open of the store this cache serves.
+    pub(crate) fn instance(&self) -> &Arc<Instance> {
+        &self.instance
     }
 
     /// The shared block cache, if any.
@@ -142,7 +157,13 @@ mod tests {
         for number in 1..=5 {
             write_table(dir.path(), number);
         }
-        let cache = TableCache::new(OsFileSystem::shared(), dir.path().to_path_buf(), None, 3);
+        let cache = TableCache::new(
+            OsFileSystem::shared(),
+            dir.path().to_path_buf(),
+            None,
+            3,
+            Arc::new(Instance::new()),
+        );
         let held = cache.open_table(1).unwrap();
         cache.open_table(2).unwrap();
         cache.open_table(3).unwrap();

@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 /// sequence number. Yields `Result<(key, value), Error>`; after an error it
 /// ends. Double-ended, like the engine's `StoreIterator` it wraps: `.rev()`
 /// reads the range backward, and `next` and `next_back` may be mixed (the
-/// ends meet in the middle, no key comes twice).
+/// ends meet in the middle, no key comes twice). Once the store is closed,
+/// its next move (either end, pinned or borrowed too) yields a `Closed`
+/// error and ends it; what it yielded before stays valid.
 #[derive(Debug)]
 pub struct StoreIterator(pub(crate) lsm_engine::StoreIterator);
 

@@ -60,7 +60,10 @@
 //! [`StoreIterator`] over one consistent view, in key order. It is
 //! double-ended: `.rev()` (or `next_back`) reads from the end of the range,
 //! at the cost of a forward read, and `next` and `next_back` may be mixed:
-//! the two ends meet in the middle without yielding a key twice.
+//! the two ends meet in the middle without yielding a key twice. Once the
+//! store is closed, an iterator's next move (from either end, pinned or
+//! borrowed too) yields an error for which [`Error::is_closed`] is true,
+//! and ends it.
 //!
 //! ```
 //! use lsm_store_sync::{Error, KvItem, LsmConfig, SimpleLsmStore};

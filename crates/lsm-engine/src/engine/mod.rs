@@ -90,6 +90,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::LsmConfig;
 use crate::error::{Error, Result};
+use crate::instance::Instance;
 use crate::read::ReadView;
 use crate::recovery::{self, Recovered};
 use crate::snapshot::SnapshotList;
@@ -189,7 +190,9 @@ pub struct Engine {
     /// lock-free flag.
     poison: Mutex<Option<String>>,
     poisoned: AtomicBool,
-    closed: AtomicBool,
+    /// This open of the store: its closed flag, shared with the table
+    /// cache and every iterator, which check it on each move.
+    instance: Arc<Instance>,
     counters: Counters,
 }
 
@@ -267,11 +270,13 @@ impl Engine {
 
         let block_cache =
             (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
+        let instance = Arc::new(Instance::new());
         let tables = Arc::new(TableCache::new(
             Arc::clone(&fs),
             dir.clone(),
             block_cache,
             config.open_table_capacity(),
+            Arc::clone(&instance),
         ));
         let view = ReadView::new(mem, Vec::new(), version);
         let engine = Engine {
@@ -297,7 +302,7 @@ impl Engine {
             view: RwLock::new(Arc::new(view)),
             poison: Mutex::new(None),
             poisoned: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
+            instance,
             counters: Counters::default(),
             keyspaces: RwLock::new(keyspaces::Keyspaces::default()),
             config,
@@ -354,10 +359,7 @@ impl Engine {
 
     /// Fails if the store is closed.
     pub fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
-        Ok(())
+        self.instance.check_open()
     }
 
     /// Makes every later write fail with `reason` (reads keep working).
@@ -471,7 +473,7 @@ impl Engine {
     ///
     /// Emits `lsm.close` (info) once, with the outcome.
     pub fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.instance.close() {
             return Ok(());
         }
         let started = Instant::now();
@@ -515,7 +517,7 @@ impl Engine {
 
     /// True once `close` has run.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.instance.is_closed()
     }
 }
 

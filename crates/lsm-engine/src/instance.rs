@@ -1,0 +1,52 @@
+//! [`Instance`]: one open of a store directory, shared by the engine with
+//! everything that reads lazily on its behalf after the call that made it
+//! returned (its table cache, and through it every iterator), so that
+//! they can tell when that open was closed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Result};
+
+/// One open of a store: the closed flag `close` sets. Reads check it with
+/// one atomic load and no lock.
+#[derive(Debug, Default)]
+pub(crate) struct Instance {
+    closed: AtomicBool,
+}
+
+impl Instance {
+    /// A new open instance.
+    pub(crate) fn new() -> Instance {
+        Instance::default()
+    }
+
+    /// Marks the instance closed; true if it already was.
+    pub(crate) fn close(&self) -> bool {
+        self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// True once [`Instance::close`] ran.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// `Err(Closed)` once the instance is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// `err`, or [`Error::Closed`] if `err` is an I/O error and the
+    /// instance is closed by now: a read that raced the close (a table it
+    /// opens lazily may have been deleted by the directory's next owner)
+    /// reports the close, not the file system's view of its aftermath.
+    pub(crate) fn closed_or(&self, err: Error) -> Error {
+        if matches!(err, Error::Io { .. }) && self.is_closed() {
+            Error::Closed
+        } else {
+            err
+        }
+    }
+}
