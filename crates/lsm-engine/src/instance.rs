@@ -9,15 +9,36 @@ use crate::error::{Error, Result};
 
 /// One open of a store: the closed flag `close` sets. Reads check it with
 /// one atomic load and no lock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Instance {
     closed: AtomicBool,
+    /// The open holds the directory lock: until it closes, no one else
+    /// deletes its files.
+    holds_lock: bool,
 }
 
 impl Instance {
-    /// A new open instance.
-    pub(crate) fn new() -> Instance {
-        Instance::default()
+    /// The instance of an open that holds the directory lock (an engine).
+    pub(crate) fn locked() -> Instance {
+        Instance {
+            closed: AtomicBool::new(false),
+            holds_lock: true,
+        }
+    }
+
+    /// The instance of an open without the lock (a read-only store): the
+    /// lock's holder may delete the files it read at open.
+    pub(crate) fn unlocked() -> Instance {
+        Instance {
+            closed: AtomicBool::new(false),
+            holds_lock: false,
+        }
+    }
+
+    /// True while a file the open reads cannot vanish without damage: it
+    /// holds the directory lock and is not closed.
+    pub(crate) fn owns_files(&self) -> bool {
+        self.holds_lock && !self.is_closed()
     }
 
     /// Marks the instance closed; true if it already was.

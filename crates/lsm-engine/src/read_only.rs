@@ -106,8 +106,8 @@ impl ReadOnlyStore {
             dir,
             block_cache,
             config.open_table_capacity(),
-            // Never closed: a read-only store has no `close`.
-            Arc::new(Instance::new()),
+            // No lock: the store's owner may delete tables read here.
+            Arc::new(Instance::unlocked()),
         ));
         let view = ReadView::new(found.mem, Vec::new(), Arc::clone(&found.manifest.version));
         Ok(ReadOnlyStore {

@@ -13,6 +13,16 @@
 //! The cache belongs to one open of the store (its [`Instance`]), and
 //! hands that instance to the iterators it serves, so that they see the
 //! store close.
+//!
+//! A table that cannot be opened because its file is missing is
+//! corruption naming the file (offset 0), as open reports a listed table
+//! the directory lacks: while the store is open it holds the directory
+//! lock and deletes a table only once no version references it, so a
+//! table a reader asks for is one the store needs. Two exceptions stay
+//! I/O errors (`NotFound`): once the store is closed (the directory's next
+//! owner may have deleted the obsolete tables a live iterator still
+//! wanted; readers report that as `Closed`), and for a read-only store,
+//! which holds no lock (the owner may have compacted the table away).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lsm_compaction::{sstable_error_to_core, TableSource};
-use lsm_core::{Result, SharedFileSystem};
+use lsm_core::{Error as CoreError, Result, SharedFileSystem};
 use lsm_manifest::{table_file_name, FileMeta};
 use lsm_sstable::{BlockCache, Table};
 use parking_lot::RwLock;
@@ -103,7 +113,7 @@ impl TableCache {
         }
         let path = self.dir.join(table_file_name(number));
         let table = Table::open(self.fs.as_ref(), &path, number, self.block_cache.clone())
-            .map_err(|e| sstable_error_to_core(e, &path))?;
+            .map_err(|e| self.missing_is_corruption(sstable_error_to_core(e, &path), number))?;
         let now = self.opens.fetch_add(1, Ordering::Relaxed) + 1;
         let mut open = self.open.write();
         let table = Arc::clone(
@@ -127,6 +137,27 @@ impl TableCache {
             }
         }
         Ok(table)
+    }
+}
+
+impl TableCache {
+    /// `err` (opening table `number`), or corruption naming the file if
+    /// the file is missing while the store owns its files (see the module
+    /// docs). The flag is read after the failure: a close that let the
+    /// next owner delete the file came before it.
+    fn missing_is_corruption(&self, err: CoreError, number: u64) -> CoreError {
+        match err {
+            CoreError::Io { path, source }
+                if source.kind() == std::io::ErrorKind::NotFound && self.instance.owns_files() =>
+            {
+                CoreError::corruption(
+                    path,
+                    0,
+                    format!("table {number} is missing: a version the store reads lists it"),
+                )
+            }
+            other => other,
+        }
     }
 }
 
@@ -162,7 +193,7 @@ mod tests {
             dir.path().to_path_buf(),
             None,
             3,
-            Arc::new(Instance::new()),
+            Arc::new(Instance::locked()),
         );
         let held = cache.open_table(1).unwrap();
         cache.open_table(2).unwrap();
@@ -188,5 +219,46 @@ mod tests {
         assert_eq!(cache.open_tables(), 3);
         cache.evict(1);
         assert_eq!(cache.open_tables(), 2);
+    }
+
+    /// A missing table is corruption naming it while the store is open and
+    /// holds the lock; an I/O `NotFound` once it is closed, or for a
+    /// read-only store.
+    #[test]
+    fn a_missing_table_is_corruption_only_while_the_store_owns_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = |instance: &Arc<Instance>| {
+            TableCache::new(
+                OsFileSystem::shared(),
+                dir.path().to_path_buf(),
+                None,
+                3,
+                Arc::clone(instance),
+            )
+        };
+        let path = dir.path().join(table_file_name(9));
+
+        let open = Arc::new(Instance::locked());
+        let err = cache(&open).open_table(9).unwrap_err();
+        assert!(err.is_corruption(), "{err:?}");
+        match &err {
+            lsm_core::Error::Corruption {
+                path: p, offset, ..
+            } => {
+                assert_eq!((p, *offset), (&path, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+
+        assert!(!open.close());
+        let err = cache(&open).open_table(9).unwrap_err();
+        assert!(
+            matches!(&err, lsm_core::Error::Io { path: p, source } if *p == path && source.kind() == std::io::ErrorKind::NotFound),
+            "{err:?}"
+        );
+
+        let read_only = Arc::new(Instance::unlocked());
+        let err = cache(&read_only).open_table(9).unwrap_err();
+        assert!(matches!(&err, lsm_core::Error::Io { .. }), "{err:?}");
     }
 }

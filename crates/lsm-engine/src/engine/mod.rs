@@ -270,7 +270,7 @@ impl Engine {
 
         let block_cache =
             (config.block_cache_bytes > 0).then(|| BlockCache::new(config.block_cache_bytes));
-        let instance = Arc::new(Instance::new());
+        let instance = Arc::new(Instance::locked());
         let tables = Arc::new(TableCache::new(
             Arc::clone(&fs),
             dir.clone(),
