@@ -71,6 +71,15 @@ pub enum Error {
     /// The store was closed; no more calls are accepted.
     #[error("the store is closed")]
     Closed,
+    /// A read through a snapshot made by another store, or by another
+    /// open of this store's directory (a snapshot belongs to the open that
+    /// made it), e.g. one store's keyspace handle given another store's
+    /// snapshot. Nothing was read.
+    #[error(
+        "the snapshot belongs to another store (or to another open of this directory): \
+         read it through the store that made it"
+    )]
+    ForeignSnapshot,
     /// An earlier write-path failure (WAL or manifest sync, ENOSPC, a failed
     /// flush) made the store refuse writes until it is reopened. Reads work.
     #[error("the store refuses writes until reopened: {reason}")]

@@ -3,14 +3,21 @@
 //! returned (its table cache, and through it every iterator), so that
 //! they can tell when that open was closed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
-/// One open of a store: the closed flag `close` sets. Reads check it with
-/// one atomic load and no lock.
+/// Hands out instance ids: unique in the process, never reused (0 is
+/// never handed out).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One open of a store: an id no other open in the process has (a
+/// snapshot records it, and reads through a snapshot compare it with the
+/// store's), and the closed flag `close` sets. Reads check both with one
+/// atomic load each and no lock.
 #[derive(Debug)]
 pub(crate) struct Instance {
+    id: u64,
     closed: AtomicBool,
     /// The open holds the directory lock: until it closes, no one else
     /// deletes its files.
@@ -21,6 +28,7 @@ impl Instance {
     /// The instance of an open that holds the directory lock (an engine).
     pub(crate) fn locked() -> Instance {
         Instance {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             closed: AtomicBool::new(false),
             holds_lock: true,
         }
@@ -30,9 +38,24 @@ impl Instance {
     /// lock's holder may delete the files it read at open.
     pub(crate) fn unlocked() -> Instance {
         Instance {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             closed: AtomicBool::new(false),
             holds_lock: false,
         }
+    }
+
+    /// The instance's id, unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// `Err(ForeignSnapshot)` unless `snapshot_instance` (the id a
+    /// snapshot recorded) is this instance's.
+    pub(crate) fn check_snapshot(&self, snapshot_instance: u64) -> Result<()> {
+        if snapshot_instance != self.id {
+            return Err(Error::ForeignSnapshot);
+        }
+        Ok(())
     }
 
     /// True while a file the open reads cannot vanish without damage: it

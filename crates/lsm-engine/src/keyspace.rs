@@ -89,11 +89,15 @@ impl<S: KvStore + Clone> Keyspace<S> {
     }
 
     /// The value of `key` in this keyspace as of `snapshot`, or `None`.
+    /// A snapshot of another store (or open) is refused
+    /// ([`KvStore::check_snapshot`]), here and in `range_at` and
+    /// `get_pinned_at`.
     pub fn get_at(
         &self,
         snapshot: &S::Snapshot,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<Vec<u8>>, S::Error> {
+        self.store.check_snapshot(snapshot)?;
         snapshot.get_in(self.id, key.as_ref())
     }
 
@@ -110,6 +114,7 @@ impl<S: KvStore + Clone> Keyspace<S> {
         snapshot: &S::Snapshot,
         range: impl KeyRange,
     ) -> Result<S::Iter, S::Error> {
+        self.store.check_snapshot(snapshot)?;
         let (start, end) = range.into_bounds();
         snapshot.range_in(self.id, start, end)
     }
@@ -171,6 +176,7 @@ where
     where
         S::Snapshot: PinnedRead<Error = <S as KvStore>::Error>,
     {
+        self.store.check_snapshot(snapshot)?;
         snapshot.get_pinned_in(self.id, key.as_ref())
     }
 }

@@ -374,7 +374,8 @@ fn malformed_key() -> crate::error::Error {
 impl StoreIterator {
     /// An iterator over `(start, end)` in `view` at `seq`. Opens the
     /// view's L0 tables; positions nothing until the first `next` or
-    /// `next_back`.
+    /// `next_back`. [`Error::ForeignSnapshot`](crate::Error::ForeignSnapshot)
+    /// if `snapshot` was made by another open than `tables`' store's.
     pub fn new(
         view: Arc<ReadView>,
         tables: &Arc<TableCache>,
@@ -384,6 +385,9 @@ impl StoreIterator {
         snapshot: Option<Arc<SnapshotHandle>>,
     ) -> Result<Self> {
         let instance = Arc::clone(tables.instance());
+        if let Some(handle) = &snapshot {
+            instance.check_snapshot(handle.instance())?;
+        }
         let cursor = merged_cursor(&view, tables, false).map_err(|err| instance.closed_or(err))?;
         let range_tombstones = view.range_tombstones();
         let front_key = match &start {

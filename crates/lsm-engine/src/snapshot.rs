@@ -21,9 +21,20 @@ use crate::store_trait::KvSnapshot;
 pub struct SnapshotList {
     /// Guarded: seq -> number of live handles at that seq.
     live: Mutex<BTreeMap<SeqNo, usize>>,
+    /// The id of the store's open ([`crate::instance::Instance`]) every
+    /// handle records (0, no open's, for a list made by `default`).
+    instance: u64,
 }
 
 impl SnapshotList {
+    /// The list of the open whose instance id is `instance`.
+    pub(crate) fn for_instance(instance: u64) -> SnapshotList {
+        SnapshotList {
+            live: Mutex::default(),
+            instance,
+        }
+    }
+
     /// Registers a snapshot at the sequence number `choose` returns,
     /// called under the list's lock: a flush or compaction reads the list
     /// under the same lock, so it either sees the snapshot or ran entirely
@@ -36,6 +47,7 @@ impl SnapshotList {
         *live.entry(seq).or_insert(0) += 1;
         SnapshotHandle {
             seq,
+            instance: self.instance,
             list: Arc::clone(self),
         }
     }
@@ -65,6 +77,8 @@ impl SnapshotList {
 #[derive(Debug)]
 pub struct SnapshotHandle {
     seq: SeqNo,
+    /// The id of the store's open that made it.
+    instance: u64,
     list: Arc<SnapshotList>,
 }
 
@@ -72,6 +86,11 @@ impl SnapshotHandle {
     /// The snapshot's sequence number: reads see writes up to it.
     pub fn seq(&self) -> SeqNo {
         self.seq
+    }
+
+    /// The id of the store's open that made it.
+    pub(crate) fn instance(&self) -> u64 {
+        self.instance
     }
 }
 
@@ -123,6 +142,12 @@ mod tests {
 /// A repeatable-read view: every read through it sees the store as of the
 /// sequence number it was taken at. Versions it can see are kept by
 /// compactions until it is dropped.
+///
+/// It belongs to the open of the store that made it: its own reads go to
+/// that store, and a read naming it through another store (a keyspace
+/// handle's `get_at` / `range_at` / `get_pinned_at`, [`KvStore::check_snapshot`](crate::KvStore::check_snapshot))
+/// fails with [`Error::ForeignSnapshot`], also when that store is a later
+/// open of the same directory.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     engine: Arc<Engine>,
@@ -141,6 +166,11 @@ impl Snapshot {
     /// The sequence number the snapshot reads at.
     pub fn seq(&self) -> SeqNo {
         self.handle.seq()
+    }
+
+    /// The id of the store's open that made it.
+    pub(crate) fn instance(&self) -> u64 {
+        self.handle.instance()
     }
 
     /// The value of `key` as of the snapshot.

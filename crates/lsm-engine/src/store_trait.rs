@@ -87,6 +87,13 @@ pub trait KvStore: Send + Sync {
     fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Result<Self::Iter, Self::Error>;
     /// A repeatable-read snapshot of the visible writes.
     fn snapshot(&self) -> Result<Self::Snapshot, Self::Error>;
+    /// Fails with the store's foreign-snapshot error
+    /// ([`crate::Error::ForeignSnapshot`]) unless `snapshot` was made by
+    /// this store, in this open of its directory (not another store's, nor
+    /// one from before a close and reopen). Code that reads one store's
+    /// data through a snapshot it was handed (a keyspace handle's `get_at`)
+    /// calls it first. One comparison, no lock.
+    fn check_snapshot(&self, snapshot: &Self::Snapshot) -> Result<(), Self::Error>;
     /// Flushes the memtable to an L0 table and returns once it is written.
     fn flush(&self) -> Result<(), Self::Error>;
     /// Compacts every table of `level` into `level + 1`, returning once

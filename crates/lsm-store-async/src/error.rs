@@ -16,7 +16,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A failure of the shared engine: I/O, corruption, a size limit, a
-    /// closed, locked or poisoned store, an invalid level. The engine
+    /// closed, locked or poisoned store, an invalid level, a snapshot of
+    /// another store (`lsm_engine::Error::ForeignSnapshot`). The engine
     /// flattens I/O into `lsm_engine::Error::Io` and damaged bytes into
     /// `lsm_engine::Error::Corruption`, whichever layer found them.
     #[error(transparent)]

@@ -614,6 +614,9 @@ impl KvStore for AsyncLsmStore {
     fn snapshot(&self) -> Result<Snapshot> {
         AsyncLsmStore::snapshot(self)
     }
+    fn check_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        Ok(self.engine.check_snapshot(&snapshot.0)?)
+    }
     fn flush(&self) -> Result<()> {
         self.flush_memtable()
     }

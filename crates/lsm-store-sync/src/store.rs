@@ -382,6 +382,9 @@ impl KvStore for SimpleLsmStore {
     fn snapshot(&self) -> Result<Snapshot> {
         SimpleLsmStore::snapshot(self)
     }
+    fn check_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        self.engine.check_snapshot(snapshot)
+    }
     fn flush(&self) -> Result<()> {
         self.flush_memtable()
     }

@@ -8,7 +8,7 @@ use lsm_core::{KeyspaceId, SeqNo};
 use super::Engine;
 use crate::error::Result;
 use crate::read::{ReadView, StoreIterator};
-use crate::snapshot::SnapshotHandle;
+use crate::snapshot::{Snapshot, SnapshotHandle};
 
 impl Engine {
     /// The sequence number a read started now uses, with the view it reads.
@@ -39,6 +39,14 @@ impl Engine {
         snapshot: Option<Arc<SnapshotHandle>>,
     ) -> Result<StoreIterator> {
         self.range_in(KeyspaceId::DEFAULT, start, end, snapshot)
+    }
+
+    /// `Err(ForeignSnapshot)` unless `snapshot` was made by this engine
+    /// (this open of the directory): what a store's
+    /// [`KvStore::check_snapshot`](crate::KvStore::check_snapshot) asks.
+    /// One comparison, no lock.
+    pub fn check_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        self.instance.check_snapshot(snapshot.instance())
     }
 
     /// Registers a snapshot at the current watermark.
@@ -284,5 +292,37 @@ mod tests {
         assert_eq!(engine.stats().unwrap().live_snapshots, 1);
         drop(snapshot);
         assert_eq!(engine.stats().unwrap().live_snapshots, 0);
+    }
+
+    /// A snapshot handle of one engine given to another engine's range
+    /// read is refused; `check_snapshot` tells them apart.
+    #[test]
+    fn a_range_read_refuses_another_engines_snapshot() {
+        let (_dir_a, a) = open_small();
+        let (_dir_b, b) = open_small();
+        put(&a, "k", "a");
+        put(&b, "k", "b");
+        let handle_b = b.snapshot().unwrap();
+        let err = a
+            .range(
+                Bound::Unbounded,
+                Bound::Unbounded,
+                Some(Arc::clone(&handle_b)),
+            )
+            .unwrap_err();
+        assert!(matches!(err, crate::Error::ForeignSnapshot), "{err:?}");
+        assert_eq!(
+            strings(
+                b.range(Bound::Unbounded, Bound::Unbounded, Some(handle_b))
+                    .unwrap()
+            ),
+            pairs(&[("k", "b")])
+        );
+        let snap_b = crate::snapshot::Snapshot::new(&b).unwrap();
+        assert!(matches!(
+            a.check_snapshot(&snap_b),
+            Err(crate::Error::ForeignSnapshot)
+        ));
+        b.check_snapshot(&snap_b).unwrap();
     }
 }

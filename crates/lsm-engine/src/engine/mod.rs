@@ -284,7 +284,7 @@ impl Engine {
             dir,
             tables,
             wal,
-            snapshots: Arc::new(SnapshotList::default()),
+            snapshots: Arc::new(SnapshotList::for_instance(instance.id())),
             visible: VisibleSeq::new(last_seq),
             lock,
             checkpoints: RwLock::new(()),
