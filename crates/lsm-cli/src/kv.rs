@@ -9,6 +9,9 @@
 //! with `--hex` (which also prints them as hex). Without `--hex`, `get` and
 //! `scan` print the stored bytes as they are. `put --value-file PATH` takes
 //! the value's bytes from a file, or from stdin when PATH is `-`.
+//! `--keyspace NAME` reads or writes keyspace NAME instead of the default
+//! keyspace; `put --create` creates it if missing, and otherwise naming a
+//! keyspace the store lacks is an error.
 //!
 //! Exit status: 0 on success; 1 on an error (one `error: ...` line on
 //! stderr); 2 for bad flags; 3 for `get` of a key that is absent (nothing
@@ -24,6 +27,8 @@ use std::process::ExitCode;
 use crate::inspect::readable::{hex, parse_hex};
 use anyhow::Context as _;
 
+use lsm_store_sync::SimpleLsmStore;
+
 use crate::inspect::store_dir::{open_read_only, open_store};
 use crate::EXIT_NOT_FOUND;
 
@@ -37,6 +42,9 @@ pub struct GetArgs {
     /// The key is hex, and the value is printed as hex.
     #[arg(long)]
     pub hex: bool,
+    /// Read the key in keyspace NAME instead of the default keyspace.
+    #[arg(long, value_name = "NAME")]
+    pub keyspace: Option<String>,
 }
 
 /// Arguments of `lsm put`.
@@ -56,10 +64,14 @@ pub struct PutArgs {
     /// The key and VALUE are hex.
     #[arg(long)]
     pub hex: bool,
-    /// Create the store if DIR holds none (otherwise that is an error, so a
-    /// mistyped path does not grow a new store).
+    /// Create the store if DIR holds none, and keyspace NAME (--keyspace)
+    /// if the store has none of that name (otherwise either is an error, so
+    /// a mistyped path or name does not grow a new store or keyspace).
     #[arg(long)]
     pub create: bool,
+    /// Write the key into keyspace NAME instead of the default keyspace.
+    #[arg(long, value_name = "NAME")]
+    pub keyspace: Option<String>,
 }
 
 /// Arguments of `lsm delete`.
@@ -72,6 +84,9 @@ pub struct DeleteArgs {
     /// The key is hex.
     #[arg(long)]
     pub hex: bool,
+    /// Delete the key in keyspace NAME instead of the default keyspace.
+    #[arg(long, value_name = "NAME")]
+    pub keyspace: Option<String>,
 }
 
 /// Arguments of `lsm scan`.
@@ -91,6 +106,9 @@ pub struct ScanArgs {
     /// Bounds are hex, and keys and values are printed as hex.
     #[arg(long)]
     pub hex: bool,
+    /// Scan keyspace NAME instead of the default keyspace.
+    #[arg(long, value_name = "NAME")]
+    pub keyspace: Option<String>,
 }
 
 /// Decodes a key or value given on the command line.
@@ -119,7 +137,11 @@ pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
 fn get_value(args: &GetArgs) -> anyhow::Result<ExitCode> {
     let key = arg_bytes(&args.key, args.hex)?;
     let store = open_read_only(&args.dir)?;
-    let Some(value) = store.get(&key)? else {
+    let found = match &args.keyspace {
+        Some(name) => store.get_in(store.keyspace_id(name)?, &key)?,
+        None => store.get(&key)?,
+    };
+    let Some(value) = found else {
         eprintln!("not found: {}", args.key);
         return Ok(ExitCode::from(EXIT_NOT_FOUND));
     };
@@ -152,7 +174,15 @@ fn put_value(args: &PutArgs) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("no value: give VALUE or --value-file"),
     };
     let store = open_store(&args.dir, args.create)?;
-    store.put(&key, &value)?;
+    match &args.keyspace {
+        Some(name) => {
+            existing_keyspace(&store, name, args.create)?;
+            store.keyspace(name)?.put(&key, &value)?;
+        }
+        None => {
+            store.put(&key, &value)?;
+        }
+    }
     store.close()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -166,9 +196,26 @@ pub fn delete(args: DeleteArgs) -> anyhow::Result<ExitCode> {
 fn delete_key(args: &DeleteArgs) -> anyhow::Result<ExitCode> {
     let key = arg_bytes(&args.key, args.hex)?;
     let store = open_store(&args.dir, false)?;
-    store.delete(&key)?;
+    match &args.keyspace {
+        Some(name) => {
+            existing_keyspace(&store, name, false)?;
+            store.keyspace(name)?.delete(&key)?;
+        }
+        None => {
+            store.delete(&key)?;
+        }
+    }
     store.close()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fails unless the store has keyspace `name` (or `create` allows making
+/// it), so a mistyped name does not create a keyspace.
+fn existing_keyspace(store: &SimpleLsmStore, name: &str, create: bool) -> anyhow::Result<()> {
+    if create || store.keyspace_names()?.iter().any(|known| known == name) {
+        return Ok(());
+    }
+    anyhow::bail!("no keyspace {name:?} in this store (give --create to create it with `put`)")
 }
 
 /// Runs `lsm scan`: one `key<TAB>value` line per live key in the range.
@@ -188,7 +235,11 @@ fn scan_range(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let store = open_read_only(&args.dir)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let limit = args.limit.unwrap_or(usize::MAX);
-    for item in store.range((start, end))?.take(limit) {
+    let range = match &args.keyspace {
+        Some(name) => store.range_in(store.keyspace_id(name)?, (start, end))?,
+        None => store.range((start, end))?,
+    };
+    for item in range.take(limit) {
         let (key, value) = item?;
         write_bytes(&mut out, &key, args.hex)?;
         out.write_all(b"\t")?;

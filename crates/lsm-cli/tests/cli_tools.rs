@@ -470,6 +470,57 @@ fn get_put_delete_scan_round_trip() {
     lsm_ok(&["verify", dir]);
 }
 
+/// `--keyspace NAME` reads and writes a keyspace: `put` creates it only
+/// with `--create`, `get`/`scan`/`delete` of a missing one is an error,
+/// and the default keyspace does not see its keys.
+#[test]
+fn keyspaces_from_the_command_line() {
+    let store = build_store();
+    let dir = store.path().to_str().unwrap();
+
+    let refused = lsm(&["put", dir, "--keyspace", "users", "42", "ada"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("no keyspace \"users\""),
+        "{}",
+        stderr(&refused)
+    );
+    lsm_ok(&["put", dir, "--keyspace", "users", "--create", "42", "ada"]);
+    lsm_ok(&["put", dir, "--keyspace", "users", "43", "grace"]);
+
+    assert_eq!(lsm_ok(&["get", dir, "--keyspace", "users", "42"]), "ada\n");
+    let missing = lsm(&["get", dir, "42"]);
+    assert_eq!(
+        missing.status.code(),
+        Some(3),
+        "the default keyspace has no key 42"
+    );
+    assert_eq!(
+        lsm_ok(&["scan", dir, "--keyspace", "users"]),
+        "42\tada\n43\tgrace\n"
+    );
+    let default_scan = lsm_ok(&["scan", dir, "--start", "4", "--end", "5"]);
+    assert!(default_scan.is_empty(), "{default_scan}");
+
+    lsm_ok(&["delete", dir, "--keyspace", "users", "42"]);
+    assert_eq!(lsm_ok(&["scan", dir, "--keyspace", "users"]), "43\tgrace\n");
+
+    for args in [
+        &["get", dir, "--keyspace", "orders", "1"][..],
+        &["scan", dir, "--keyspace", "orders"][..],
+        &["delete", dir, "--keyspace", "orders", "1"][..],
+    ] {
+        let out = lsm(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("orders"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    lsm_ok(&["verify", dir]);
+}
+
 #[test]
 fn put_creates_a_store_only_when_asked() {
     let parent = tempfile::tempdir().unwrap();

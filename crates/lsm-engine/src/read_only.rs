@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use lsm_compaction::level_scores;
-use lsm_core::{Error as CoreError, SeqNo};
+use lsm_core::{Error as CoreError, KeyspaceId, SeqNo};
 use lsm_manifest::CURRENT_FILE_NAME;
 use lsm_sstable::BlockCache;
 use lsm_wal::{list_segments, segment_file_name};
 
 use crate::config::LsmConfig;
-use crate::error::Result;
+use crate::engine::keyspaces::{check_readable, Keyspaces};
+use crate::error::{Error, Result};
 use crate::instance::Instance;
 use crate::key_range::{prefix_range, KeyRange};
 use crate::read::{self, ReadView, StoreIterator};
@@ -58,6 +59,8 @@ pub struct ReadOnlyStore {
     check: StoreCheck,
     wal_segments: usize,
     wal_bytes: u64,
+    /// The keyspace catalog as of the open.
+    keyspaces: Keyspaces,
 }
 
 impl ReadOnlyStore {
@@ -109,15 +112,22 @@ impl ReadOnlyStore {
             // No lock: the store's owner may delete tables read here.
             Arc::new(Instance::unlocked()),
         ));
-        let view = ReadView::new(found.mem, Vec::new(), Arc::clone(&found.manifest.version));
+        let view = Arc::new(ReadView::new(
+            found.mem,
+            Vec::new(),
+            Arc::clone(&found.manifest.version),
+        ));
+        let catalog = tree_range(&view, &tables, found.last_seq, KeyspaceId::CATALOG, ..)?;
+        let keyspaces = Keyspaces::from_catalog(&config.dir, catalog)?;
         Ok(ReadOnlyStore {
             config,
-            view: Arc::new(view),
+            view,
             tables,
             last_seq: found.last_seq,
             check,
             wal_segments: segments.len(),
             wal_bytes,
+            keyspaces,
         })
     }
 
@@ -156,17 +166,60 @@ impl ReadOnlyStore {
     /// The live keys in `range`, in order; any range form ([`KeyRange`]).
     /// The iterator is double-ended: `.rev()` yields the range backward.
     pub fn range(&self, range: impl KeyRange) -> Result<StoreIterator> {
-        let (start, end) = range.into_bounds();
-        let (start, end, prefix_len) = read::tree_bounds(lsm_core::KeyspaceId::DEFAULT, start, end);
-        Ok(StoreIterator::new(
-            Arc::clone(&self.view),
-            &self.tables,
-            self.last_seq,
-            start,
-            end,
-            None,
-        )?
-        .strip_prefix(prefix_len))
+        self.range_in(KeyspaceId::DEFAULT, range)
+    }
+
+    /// The names of the store's keyspaces as of the open, in order (the
+    /// default keyspace has none).
+    pub fn keyspace_names(&self) -> Vec<String> {
+        self.keyspaces.names()
+    }
+
+    /// The id of keyspace `name`, for [`get_in`](Self::get_in) and
+    /// [`range_in`](Self::range_in); [`Error::InvalidKeyspace`] if the
+    /// store had no such keyspace when it was opened.
+    ///
+    /// ```
+    /// use lsm_engine::{Engine, LsmConfig, ReadOnlyStore};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let engine = Engine::open(LsmConfig::new(dir.path()))?;
+    /// let (users, _) = engine.open_keyspace("users")?;
+    /// let mut batch = lsm_core::WriteBatch::new();
+    /// batch.put_in(users, "42", "ada");
+    /// engine.write(&batch)?;
+    /// engine.close()?;
+    ///
+    /// let store = ReadOnlyStore::open(LsmConfig::new(dir.path()))?;
+    /// assert_eq!(store.keyspace_names(), ["users"]);
+    /// let users = store.keyspace_id("users")?;
+    /// assert_eq!(store.get_in(users, "42")?, Some(b"ada".to_vec()));
+    /// assert_eq!(store.get("42")?, None, "the default keyspace is another one");
+    /// assert!(store.keyspace_id("orders").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn keyspace_id(&self, name: &str) -> Result<KeyspaceId> {
+        self.keyspaces
+            .id_of(name)
+            .ok_or_else(|| Error::InvalidKeyspace {
+                name: name.chars().take(64).collect(),
+                reason: "no such keyspace",
+            })
+    }
+
+    /// The value of `key` in `keyspace`, or `None`. The catalog's id is
+    /// refused ([`Error::UnknownKeyspace`]), as by a store.
+    pub fn get_in(&self, keyspace: KeyspaceId, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        check_readable(keyspace)?;
+        let key = lsm_core::keyspace::tree_key(keyspace, key.as_ref());
+        read::get(&self.view, &self.tables, &key, self.last_seq)
+    }
+
+    /// The live keys of `keyspace` in `range`, in order (double-ended).
+    /// The catalog's id is refused, as by [`get_in`](Self::get_in).
+    pub fn range_in(&self, keyspace: KeyspaceId, range: impl KeyRange) -> Result<StoreIterator> {
+        check_readable(keyspace)?;
+        tree_range(&self.view, &self.tables, self.last_seq, keyspace, range)
     }
 
     /// Every live key, in order (double-ended).
@@ -215,4 +268,21 @@ impl ReadOnlyStore {
             ..StoreStats::default()
         })
     }
+}
+
+/// The live keys of `keyspace` in `range` of `view` at `seq`, keyspace
+/// prefix stripped.
+fn tree_range(
+    view: &Arc<ReadView>,
+    tables: &Arc<TableCache>,
+    seq: SeqNo,
+    keyspace: KeyspaceId,
+    range: impl KeyRange,
+) -> Result<StoreIterator> {
+    let (start, end) = range.into_bounds();
+    let (start, end, prefix_len) = read::tree_bounds(keyspace, start, end);
+    Ok(
+        StoreIterator::new(Arc::clone(view), tables, seq, start, end, None)?
+            .strip_prefix(prefix_len),
+    )
 }

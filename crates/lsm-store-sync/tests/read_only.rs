@@ -213,3 +213,61 @@ fn a_missing_store_is_an_error_and_nothing_is_created() {
     assert!(err.to_string().contains("CURRENT not found"), "{err}");
     assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
 }
+
+/// A read-only open reads keyspaces as of its open: their names (a
+/// dropped one gone), their keys in tables and in the WAL, never the
+/// catalog, and keeps reading them while the owner writes on.
+#[test]
+fn reads_keyspaces_as_of_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SimpleLsmStore::open(small_config(dir.path())).unwrap();
+    let users = store.keyspace("users").unwrap();
+    let orders = store.keyspace("orders").unwrap();
+    for i in 0..200 {
+        users.put(format!("u{i:03}"), format!("user {i}")).unwrap();
+        orders.put(format!("o{i:03}"), "order").unwrap();
+    }
+    store.flush_memtable().unwrap();
+    users.put("u999", "only in the WAL").unwrap();
+    store.keyspace("temporary").unwrap().put("t", "x").unwrap();
+    store.drop_keyspace("temporary").unwrap();
+
+    let read_only = ReadOnlyStore::open(small_config(dir.path())).unwrap();
+    assert_eq!(read_only.keyspace_names(), ["orders", "users"]);
+    let users_id = read_only.keyspace_id("users").unwrap();
+    assert_eq!(users_id, users.id());
+    assert_eq!(
+        read_only.get_in(users_id, "u007").unwrap().as_deref(),
+        Some(&b"user 7"[..])
+    );
+    assert_eq!(
+        read_only.get_in(users_id, "u999").unwrap().as_deref(),
+        Some(&b"only in the WAL"[..])
+    );
+    let keys: Vec<Vec<u8>> = read_only
+        .range_in(users_id, "u1".."u2")
+        .unwrap()
+        .map(|item| item.unwrap().0)
+        .collect();
+    assert_eq!(keys.len(), 100);
+    assert_eq!(keys[0], b"u100");
+    assert!(read_only
+        .keyspace_id("temporary")
+        .unwrap_err()
+        .to_string()
+        .contains("temporary"));
+    assert_eq!(read_only.get("u007").unwrap(), None, "the default keyspace");
+    assert!(read_only
+        .get_in(lsm_store_sync::KeyspaceId::CATALOG, "users")
+        .is_err());
+    assert!(read_only
+        .range_in(lsm_store_sync::KeyspaceId::CATALOG, ..)
+        .is_err());
+
+    // The owner writes on; the read-only handle keeps the state it opened.
+    users.delete("u007").unwrap();
+    store.drop_keyspace("orders").unwrap();
+    assert!(read_only.get_in(users_id, "u007").unwrap().is_some());
+    assert_eq!(read_only.keyspace_names(), ["orders", "users"]);
+    store.close().unwrap();
+}

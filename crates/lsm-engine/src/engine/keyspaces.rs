@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::Arc;
 
 use lsm_core::keyspace::tree_key;
@@ -50,22 +51,30 @@ pub(crate) struct Keyspaces {
 impl Keyspaces {
     /// Reads the catalog keyspace of `engine` as of its watermark.
     pub(crate) fn load(engine: &Engine) -> Result<Keyspaces> {
+        let catalog = engine.range_of_any_keyspace(
+            KeyspaceId::CATALOG,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            None,
+        )?;
+        Keyspaces::from_catalog(&engine.dir, catalog)
+    }
+
+    /// The catalog `catalog` (an iterator over the catalog keyspace, its
+    /// prefix stripped) holds, of the store in `dir`: damage is corruption
+    /// naming `dir`.
+    pub(crate) fn from_catalog(dir: &Path, catalog: StoreIterator) -> Result<Keyspaces> {
         let mut keyspaces = Keyspaces {
             by_name: BTreeMap::new(),
             live: HashSet::new(),
             next_id: KeyspaceId::FIRST_NAMED.get(),
         };
         let malformed = |what: String| Error::Corruption {
-            path: engine.dir.clone(),
+            path: dir.to_path_buf(),
             offset: 0,
             detail: format!("keyspace catalog: {what}"),
         };
-        for item in engine.range_of_any_keyspace(
-            KeyspaceId::CATALOG,
-            Bound::Unbounded,
-            Bound::Unbounded,
-            None,
-        )? {
+        for item in catalog {
             let (name, value) = item?;
             let Ok(id_bytes) = <[u8; 4]>::try_from(value.as_slice()) else {
                 return Err(malformed(format!(
@@ -92,6 +101,16 @@ impl Keyspaces {
 
     fn is_live(&self, id: KeyspaceId) -> bool {
         self.live.contains(&id)
+    }
+
+    /// The id of keyspace `name`, if it exists.
+    pub(crate) fn id_of(&self, name: &str) -> Option<KeyspaceId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The names, in order.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.by_name.keys().cloned().collect()
     }
 
     fn add(&mut self, name: String, id: KeyspaceId) {
@@ -153,7 +172,7 @@ fn shown_name(name: &str) -> String {
 
 /// Reads of the catalog's keyspace id are refused like its writes: the
 /// catalog is the store's own record of keyspace names, not user data.
-fn check_readable(keyspace: KeyspaceId) -> Result<()> {
+pub(crate) fn check_readable(keyspace: KeyspaceId) -> Result<()> {
     if keyspace == KeyspaceId::CATALOG {
         return Err(Error::UnknownKeyspace { id: keyspace.get() });
     }

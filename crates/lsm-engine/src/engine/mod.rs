@@ -68,7 +68,7 @@ mod checkpoint;
 mod compaction;
 mod flush;
 mod freeze;
-mod keyspaces;
+pub(crate) mod keyspaces;
 mod lookup;
 mod pinned;
 mod range_delete;
