@@ -68,3 +68,45 @@ fn a_snapshot_from_before_a_reopen_is_foreign_to_the_reopened_store() {
     let now = reopened.snapshot().unwrap();
     assert_eq!(users.get_at(&now, "42").unwrap(), Some(b"ada".to_vec()));
 }
+
+/// No false refusals: a snapshot of one clone of a store, read through
+/// keyspace handles made from another clone and on another thread, is the
+/// store's own (both stores).
+fn snapshots_of_clones_are_the_stores_own<S>()
+where
+    S: KvStore + Clone + Send + 'static,
+    S::Snapshot: Clone + Send + 'static,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let store = S::open(LsmConfig::new(dir.path())).unwrap();
+    let clone = store.clone();
+    let users = lsm_engine::Keyspace::open(&clone, "users").unwrap();
+    let users_again = lsm_engine::Keyspace::open(&store, "users").unwrap();
+    let seq = users.put("k", "v").unwrap();
+    assert!(store.wait_visible(seq, std::time::Duration::from_secs(10)));
+    let snapshots = [store.snapshot().unwrap(), clone.snapshot().unwrap()];
+    for snapshot in &snapshots {
+        assert_eq!(users.get_at(snapshot, "k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(
+            users_again.get_at(snapshot, "k").unwrap(),
+            Some(b"v".to_vec())
+        );
+        assert_eq!(users.range_at(snapshot, ..).unwrap().count(), 1);
+        store.check_snapshot(snapshot).unwrap();
+        clone.check_snapshot(snapshot).unwrap();
+    }
+    let snapshot = snapshots[0].clone();
+    let on_another_thread = std::thread::spawn(move || users_again.get_at(&snapshot, "k").unwrap());
+    assert_eq!(on_another_thread.join().unwrap(), Some(b"v".to_vec()));
+    store.close().unwrap();
+}
+
+#[test]
+fn snapshots_of_clones_are_the_stores_own_sync() {
+    snapshots_of_clones_are_the_stores_own::<SimpleLsmStore>();
+}
+
+#[test]
+fn snapshots_of_clones_are_the_stores_own_async() {
+    snapshots_of_clones_are_the_stores_own::<lsm_store_async::AsyncLsmStore>();
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use lsm_store_async::AsyncLsmStore;
 use lsm_store_sync::{
-    KeyspaceId, KvError, KvSnapshot, KvStore, LsmConfig, SimpleLsmStore, SyncMode,
+    KeyspaceId, KvError, KvSnapshot, KvStore, LsmConfig, PinnedRead, SimpleLsmStore, SyncMode,
 };
 
 const MEMTABLE_BYTES: usize = 64 * 1024;
@@ -79,6 +79,11 @@ fn opening_an_existing_keyspace_after_close_is_closed<S: KvStore + Clone>() {
     assert!(err.is_closed(), "{err}");
     let err = store.open_keyspace("new").unwrap_err();
     assert!(err.is_closed(), "{err}");
+    // Closed before the name is checked, like every call of a closed store.
+    let err = store.open_keyspace(&"x".repeat(300)).unwrap_err();
+    assert!(err.is_closed(), "{err}");
+    let err = store.drop_keyspace("").unwrap_err();
+    assert!(err.is_closed(), "{err}");
 }
 
 #[test]
@@ -123,6 +128,38 @@ fn the_catalog_cannot_be_read<S: KvStore + Clone>() {
     store.close().unwrap();
 }
 
+/// The pinned point reads (stores and snapshots) too: they still returned
+/// a keyspace's id by its name after `get_in` was closed off.
+fn the_catalog_cannot_be_read_pinned<S>()
+where
+    S: KvStore + Clone + PinnedRead<Error = <S as KvStore>::Error>,
+    S::Snapshot: PinnedRead<Error = <S as KvStore>::Error>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let store = S::open(config(dir.path())).unwrap();
+    store.open_keyspace("secret-name").unwrap();
+    let snapshot = store.snapshot().unwrap();
+    let of_store = store.get_pinned_in(KeyspaceId::CATALOG, b"secret-name");
+    let of_snapshot = snapshot.get_pinned_in(KeyspaceId::CATALOG, b"secret-name");
+    assert!(
+        of_store.is_err() && of_snapshot.is_err(),
+        "the catalog was readable: store {:?}, snapshot {:?}",
+        of_store.ok(),
+        of_snapshot.ok()
+    );
+    store.close().unwrap();
+}
+
+#[test]
+fn the_catalog_cannot_be_read_pinned_sync() {
+    the_catalog_cannot_be_read_pinned::<SimpleLsmStore>();
+}
+
+#[test]
+fn the_catalog_cannot_be_read_pinned_async() {
+    the_catalog_cannot_be_read_pinned::<AsyncLsmStore>();
+}
+
 #[test]
 fn the_catalog_cannot_be_read_sync() {
     the_catalog_cannot_be_read::<SimpleLsmStore>();
@@ -146,6 +183,13 @@ fn a_refused_huge_keyspace_name_is_not_copied_into_the_error() {
     assert!(
         message.contains(&format!("({} bytes)", name.len())),
         "{message}"
+    );
+    let err = store.keyspace_stats(&name).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.len() < 300,
+        "keyspace_stats: a {}-byte message",
+        message.len()
     );
     store.close().unwrap();
 }

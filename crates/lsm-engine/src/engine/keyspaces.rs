@@ -195,10 +195,11 @@ impl Engine {
     /// the sync mode) if it does not exist. Returns the id and, when it was
     /// created, the catalog write's sequence number.
     pub fn open_keyspace(&self, name: &str) -> Result<(KeyspaceId, Option<SeqNo>)> {
-        check_name(name)?;
-        // Closed before the cached name below, which would answer after
-        // close as if nothing had changed.
+        // Closed first, as every call of a closed store answers, and
+        // before the cached name below, which would answer after close as
+        // if nothing had changed.
         self.check_open()?;
+        check_name(name)?;
         if let Some(id) = self.keyspace_id(name) {
             return Ok((id, None));
         }
@@ -232,8 +233,8 @@ impl Engine {
     /// only its keys are deleted and compaction rewrites the others.
     /// Returns the record's sequence number.
     pub fn drop_keyspace(&self, name: &str) -> Result<SeqNo> {
-        check_name(name)?;
         self.check_writable()?;
+        check_name(name)?;
         let permit = self.begin_write()?;
         let mut keyspaces = self.keyspaces.write();
         let Some(&id) = keyspaces.by_name.get(name) else {
@@ -336,7 +337,7 @@ impl Engine {
         let id = self
             .keyspace_id(name)
             .ok_or_else(|| Error::InvalidKeyspace {
-                name: name.to_string(),
+                name: shown_name(name),
                 reason: "no such keyspace",
             })?;
         Ok(self.stats_of(id, name))

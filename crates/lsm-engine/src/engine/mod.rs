@@ -521,6 +521,17 @@ impl Engine {
     }
 }
 
+impl Drop for Engine {
+    /// An engine dropped without `close` releases the directory lock all
+    /// the same (the lock goes with it), so the directory's next owner may
+    /// delete tables this open's live iterators still want: they must see
+    /// the open as closed, and report `Closed` rather than a missing table
+    /// as corruption.
+    fn drop(&mut self) {
+        self.instance.close();
+    }
+}
+
 /// Helpers for the unit tests of the engine modules.
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use lsm_core::keyspace::tree_key;
 use lsm_core::{KeyspaceId, SeqNo};
 
+use super::keyspaces::check_readable;
 use super::Engine;
 use crate::error::Result;
 use crate::read;
@@ -26,6 +27,7 @@ impl Engine {
     /// [`Engine::get_in`] without a copy.
     pub fn get_pinned_in(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Bytes>> {
         self.check_open()?;
+        check_readable(keyspace)?;
         let (view, seq) = self.read_view();
         read::get_pinned(&view, &self.tables, &tree_key(keyspace, key), seq)
     }
@@ -38,6 +40,7 @@ impl Engine {
         seq: SeqNo,
     ) -> Result<Option<Bytes>> {
         self.check_open()?;
+        check_readable(keyspace)?;
         let view = self.view();
         read::get_pinned(&view, &self.tables, &tree_key(keyspace, key), seq)
     }
