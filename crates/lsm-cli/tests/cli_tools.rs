@@ -283,6 +283,7 @@ fn stats_shows_levels_memtable_and_seqnos() {
     assert!(out.contains("WAL:"), "{out}");
     let last = KEYS + 1 + WAL_ONLY_KEYS;
     assert!(out.contains(&format!("last {last}")), "{out}");
+    assert!(out.contains("keyspaces: none but the default one"), "{out}");
 }
 
 #[test]
@@ -501,6 +502,14 @@ fn keyspaces_from_the_command_line() {
     );
     let default_scan = lsm_ok(&["scan", dir, "--start", "4", "--end", "5"]);
     assert!(default_scan.is_empty(), "{default_scan}");
+
+    let stats = lsm_ok(&["stats", dir]);
+    assert!(stats.contains("keyspaces: 1 (\"users\")"), "{stats}");
+    let json = lsm_ok(&["stats", "--json", dir]);
+    assert!(
+        json.contains("\"keyspaces\": [\n    \"users\"\n  ]"),
+        "{json}"
+    );
 
     lsm_ok(&["delete", dir, "--keyspace", "users", "42"]);
     assert_eq!(lsm_ok(&["scan", dir, "--keyspace", "users"]), "43\tgrace\n");

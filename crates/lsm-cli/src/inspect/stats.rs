@@ -18,6 +18,8 @@ struct StatsReport<'a> {
     /// Its stats; the counters of work since open are zero (a read-only
     /// open does no work).
     stats: &'a StoreStats,
+    /// The names of its keyspaces, in order (the default one has none).
+    keyspaces: Vec<String>,
 }
 
 /// Opens the store in `args.dir` read-only and prints its shape.
@@ -28,13 +30,22 @@ pub(super) fn run(args: &StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         let report = StatsReport {
             store: args.dir.display().to_string(),
             stats: &stats,
+            keyspaces: store.keyspace_names(),
         };
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
         return Ok(());
     }
     writeln!(out, "store {}", args.dir.display())?;
-    write_stats(out, &stats)
+    write_stats(out, &stats)?;
+    let keyspaces = store.keyspace_names();
+    if keyspaces.is_empty() {
+        writeln!(out, "keyspaces: none but the default one")?;
+    } else {
+        let names: Vec<String> = keyspaces.iter().map(|name| format!("{name:?}")).collect();
+        writeln!(out, "keyspaces: {} ({})", keyspaces.len(), names.join(", "))?;
+    }
+    Ok(())
 }
 
 fn write_stats(out: &mut dyn Write, stats: &StoreStats) -> anyhow::Result<()> {
