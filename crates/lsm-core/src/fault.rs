@@ -469,6 +469,20 @@ impl FileSystem for FaultyFileSystem {
         Ok(())
     }
 
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.state.operation()?;
+        if self.state.fail_syncs.load(Ordering::SeqCst) && self.state.targeted(path) {
+            return Err(io::Error::from_raw_os_error(EIO));
+        }
+        self.inner.sync_file(path)?;
+        self.state.syncs.fetch_add(1, Ordering::SeqCst);
+        if let Some(tracked) = lock(&self.state.files).get_mut(path) {
+            tracked.synced_len = tracked.len;
+            tracked.synced_size = tracked.size;
+        }
+        Ok(())
+    }
+
     fn exists(&self, path: &Path) -> bool {
         self.inner.exists(path)
     }

@@ -132,6 +132,12 @@ pub trait FileSystem: Send + Sync + Debug + 'static {
     fn file_size(&self, path: &Path) -> io::Result<u64>;
     /// Cuts a file to `len` bytes and syncs it.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// Makes an existing file's content durable (`fdatasync`) without
+    /// changing it: for a file some earlier process wrote and never synced.
+    /// The default cuts the file to its own length (which syncs it).
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.truncate(path, self.file_size(path)?)
+    }
     /// True when `path` exists.
     fn exists(&self, path: &Path) -> bool;
     /// Takes an exclusive lock on `path` (creating it), failing at once with
@@ -409,6 +415,9 @@ impl FileSystem for OsFileSystem {
         let file = OpenOptions::new().write(true).open(path)?;
         file.set_len(len)?;
         file.sync_all()
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        OpenOptions::new().write(true).open(path)?.sync_data()
     }
     fn exists(&self, path: &Path) -> bool {
         path.exists()

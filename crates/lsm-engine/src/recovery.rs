@@ -494,6 +494,7 @@ pub(crate) fn repair(
     }
     let mut quarantined = 0;
     let new_segment = report.next_segment.max(recovered.wal_segment);
+    sync_replayed_segments(fs.as_ref(), dir, recovered.wal_segment)?;
     let wal = WalWriter::create(
         Arc::clone(fs),
         dir,
@@ -570,6 +571,27 @@ pub(crate) fn repair(
         last_seq,
         summary,
     })
+}
+
+/// Fdatasyncs every WAL segment from `oldest` on, before the open appends
+/// to a newer one. A process that died without closing leaves the tails
+/// of the segments it wrote unsynced (under `SyncMode::Never`, or a write
+/// not yet synced); open replayed them from the page cache. Once a newer
+/// segment holds a record, damage at the end of an older one is
+/// corruption, not a torn tail (`docs/format/wal.md`), so a power cut that
+/// tore such a tail after this open's durable writes would keep the store
+/// from opening: the WAL's rule is that appends reach a segment only once
+/// every older one is synced, across opens too. A segment with nothing
+/// unsynced costs an fdatasync that writes nothing.
+fn sync_replayed_segments(fs: &dyn FileSystem, dir: &Path, oldest: u64) -> Result<()> {
+    let names = fs.list_dir(dir).map_err(|e| CoreError::io(dir, e))?;
+    for name in names {
+        if parse_segment_file_name(&name).is_some_and(|segment| segment >= oldest) {
+            let path = dir.join(&name);
+            fs.sync_file(&path).map_err(|e| CoreError::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// A path in the quarantine directory for `name` that is not taken yet.
