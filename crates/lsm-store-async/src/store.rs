@@ -49,6 +49,9 @@ struct Threads {
     applier: Option<JoinHandle<()>>,
     flusher: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
+    /// Set by the `close` that joined a thread that had panicked, so that
+    /// every later `close` reports it too.
+    panicked: bool,
 }
 
 /// The LSM store with WAL-first, non-blocking writes and background flush
@@ -556,12 +559,15 @@ impl Shared {
         // Held throughout, so a concurrent `close` returns only after this
         // one has joined every thread.
         let mut threads_guard = self.threads.lock();
-        let threads = std::mem::take(&mut *threads_guard);
+        let threads = Threads {
+            panicked: threads_guard.panicked,
+            ..std::mem::take(&mut *threads_guard)
+        };
         if !self.pipeline.is_closed() {
             self.pipeline.refuse_writes();
         }
         self.coordinator.shutdown();
-        let mut panicked = false;
+        let mut panicked = threads.panicked;
         if let Some(applier) = threads.applier {
             self.pipeline.send(Command::Shutdown);
             panicked |= applier.join().is_err();
@@ -573,6 +579,10 @@ impl Shared {
         for worker in threads.workers {
             panicked |= worker.join().is_err();
         }
+        threads_guard.panicked = panicked;
+        // After the first close, this returns the first one's failure
+        // (`Engine::close`), so no later call reports a durability the
+        // first could not give.
         self.engine.close()?;
         drop(threads_guard);
         if panicked {

@@ -167,6 +167,10 @@ pub struct Engine {
     visible: VisibleSeq,
     lock: Box<dyn lsm_core::fs::FileLock>,
 
+    /// Guarded: `None` until `close` has finished, then `Ok` or why it
+    /// failed. Held for the whole of `close`, so a second call waits for
+    /// the first and answers with its outcome.
+    close_outcome: Mutex<Option<std::result::Result<(), String>>>,
     /// Shared by running checkpoints, exclusive in `close`; see the
     /// module docs.
     checkpoints: RwLock<()>,
@@ -287,6 +291,7 @@ impl Engine {
             snapshots: Arc::new(SnapshotList::for_instance(instance.id())),
             visible: VisibleSeq::new(last_seq),
             lock,
+            close_outcome: Mutex::new(None),
             checkpoints: RwLock::new(()),
             write_gate: WriteGate::default(),
             flushing: Mutex::new(()),
@@ -465,7 +470,11 @@ impl Engine {
     /// durable, deletes obsolete tables, then releases the directory lock,
     /// so the directory can be opened again (by this process or another)
     /// while snapshots or iterators of this engine are still alive; reads
-    /// through them return `Closed`. Idempotent.
+    /// through them return `Closed`. Idempotent: a later call (or one
+    /// racing the first, which waits for it) returns `Ok` if the first
+    /// succeeded, and otherwise [`Error::Poisoned`] with the first one's
+    /// failure: the writes it had to make durable may not be (the WAL
+    /// never retries a failed fdatasync), and no call says otherwise.
     ///
     /// REQUIRES: no flush or compaction of this engine is running or
     /// starts later (the stores stop theirs first): after the lock is
@@ -473,9 +482,20 @@ impl Engine {
     ///
     /// Emits `lsm.close` (info) once, with the outcome.
     pub fn close(&self) -> Result<()> {
-        if self.instance.close() {
-            return Ok(());
+        let mut outcome = self.close_outcome.lock();
+        if let Some(first) = outcome.as_ref() {
+            return first.clone().map_err(|reason| Error::Poisoned {
+                reason: format!("close failed: {reason}"),
+            });
         }
+        let result = self.close_once();
+        *outcome = Some(result.as_ref().copied().map_err(ToString::to_string));
+        result
+    }
+
+    /// The one run of [`Engine::close`].
+    fn close_once(&self) -> Result<()> {
+        self.instance.close();
         let started = Instant::now();
         // A running checkpoint still reads the store's tables; a new one
         // sees `closed` and refuses.
