@@ -54,7 +54,7 @@ fn main() -> Result<()> {
             eprintln!("usage: cargo xtask <ci|soak|crash|powercut|memcheck> [--cycles N]");
             eprintln!("  ci        fmt check, clippy -D warnings, tests, crash soak, power cuts (root), docs -D warnings");
             eprintln!(
-                "  soak      long randomized test runs (PROPTEST_CASES=2000, LSM_MODEL_SEEDS=40)"
+                "  soak      long randomized test runs (PROPTEST_CASES=2000, LSM_MODEL_SEEDS=40) and the long cut-short crash runs"
             );
             eprintln!(
                 "  crash     SIGKILL crash soak of both stores (default 20 cycles per combination)"
@@ -235,6 +235,22 @@ fn soak() -> Result<()> {
             CI_FEATURES,
         ],
         env: &[("PROPTEST_CASES", "2000"), ("LSM_MODEL_SEEDS", "40")],
+    })?;
+    // The long cut-short runs `ci` leaves out (`#[ignore]`d).
+    run(&Step {
+        name: "cut-short",
+        program: "cargo",
+        args: &[
+            "test",
+            "--release",
+            "-p",
+            "lsm-store-sync",
+            "--test",
+            "cut_short",
+            "--",
+            "--ignored",
+        ],
+        env: &[],
     })
 }
 
