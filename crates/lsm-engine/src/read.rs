@@ -212,10 +212,26 @@ fn find_pinned(
     Ok(None)
 }
 
+/// An iterator over the user keys of `keyspace` from `start` to `end` in
+/// `view` at `seq` (an unbounded end is the keyspace's own end; the
+/// keyspace prefix is stripped from the keys it yields). See
+/// [`StoreIterator::new`] for `snapshot`.
+pub(crate) fn keyspace_iter(
+    view: Arc<ReadView>,
+    tables: &Arc<TableCache>,
+    seq: SeqNo,
+    keyspace: lsm_core::KeyspaceId,
+    (start, end): (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    snapshot: Option<Arc<SnapshotHandle>>,
+) -> Result<StoreIterator> {
+    let (start, end, prefix_len) = tree_bounds(keyspace, start, end);
+    Ok(StoreIterator::new(view, tables, seq, start, end, snapshot)?.strip_prefix(prefix_len))
+}
+
 /// User-key bounds in `keyspace` as tree-key bounds (an unbounded end
 /// becomes the keyspace's own end), with the prefix length to strip from
 /// the keys an iterator over them yields.
-pub(crate) fn tree_bounds(
+fn tree_bounds(
     keyspace: lsm_core::KeyspaceId,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,

@@ -9,6 +9,7 @@
 //! another process (or this one) holds open; it then reads the state of
 //! the moment it opened.
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use lsm_sstable::BlockCache;
 use lsm_wal::{list_segments, segment_file_name};
 
 use crate::config::LsmConfig;
-use crate::engine::keyspaces::{check_readable, Keyspaces};
+use crate::engine::keyspaces::{check_readable, shown_name, Keyspaces};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
 use crate::key_range::{prefix_range, KeyRange};
@@ -117,7 +118,15 @@ impl ReadOnlyStore {
             Vec::new(),
             Arc::clone(&found.manifest.version),
         ));
-        let catalog = tree_range(&view, &tables, found.last_seq, KeyspaceId::CATALOG, ..)?;
+        let everything = (Bound::Unbounded, Bound::Unbounded);
+        let catalog = read::keyspace_iter(
+            Arc::clone(&view),
+            &tables,
+            found.last_seq,
+            KeyspaceId::CATALOG,
+            everything,
+            None,
+        )?;
         let keyspaces = Keyspaces::from_catalog(&config.dir, catalog)?;
         Ok(ReadOnlyStore {
             config,
@@ -202,7 +211,7 @@ impl ReadOnlyStore {
         self.keyspaces
             .id_of(name)
             .ok_or_else(|| Error::InvalidKeyspace {
-                name: name.chars().take(64).collect(),
+                name: shown_name(name),
                 reason: "no such keyspace",
             })
     }
@@ -219,7 +228,14 @@ impl ReadOnlyStore {
     /// The catalog's id is refused, as by [`get_in`](Self::get_in).
     pub fn range_in(&self, keyspace: KeyspaceId, range: impl KeyRange) -> Result<StoreIterator> {
         check_readable(keyspace)?;
-        tree_range(&self.view, &self.tables, self.last_seq, keyspace, range)
+        read::keyspace_iter(
+            Arc::clone(&self.view),
+            &self.tables,
+            self.last_seq,
+            keyspace,
+            range.into_bounds(),
+            None,
+        )
     }
 
     /// Every live key, in order (double-ended).
@@ -268,21 +284,4 @@ impl ReadOnlyStore {
             ..StoreStats::default()
         })
     }
-}
-
-/// The live keys of `keyspace` in `range` of `view` at `seq`, keyspace
-/// prefix stripped.
-fn tree_range(
-    view: &Arc<ReadView>,
-    tables: &Arc<TableCache>,
-    seq: SeqNo,
-    keyspace: KeyspaceId,
-    range: impl KeyRange,
-) -> Result<StoreIterator> {
-    let (start, end) = range.into_bounds();
-    let (start, end, prefix_len) = read::tree_bounds(keyspace, start, end);
-    Ok(
-        StoreIterator::new(Arc::clone(view), tables, seq, start, end, None)?
-            .strip_prefix(prefix_len),
-    )
 }

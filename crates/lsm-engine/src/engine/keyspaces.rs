@@ -159,7 +159,7 @@ fn check_name(name: &str) -> Result<()> {
 
 /// `name` as an error shows it: whole up to the name limit, else its first
 /// 64 bytes (to a character boundary) and its length.
-fn shown_name(name: &str) -> String {
+pub(crate) fn shown_name(name: &str) -> String {
     if name.len() <= MAX_KEYSPACE_NAME_BYTES {
         return name.to_string();
     }
@@ -182,13 +182,13 @@ pub(crate) fn check_readable(keyspace: KeyspaceId) -> Result<()> {
 impl Engine {
     /// The id of keyspace `name`, if it exists.
     pub fn keyspace_id(&self, name: &str) -> Option<KeyspaceId> {
-        self.keyspaces.read().by_name.get(name).copied()
+        self.keyspaces.read().id_of(name)
     }
 
     /// The names of every keyspace, in name order (the default keyspace
     /// has no name and is not listed).
     pub fn keyspace_names(&self) -> Vec<String> {
-        self.keyspaces.read().by_name.keys().cloned().collect()
+        self.keyspaces.read().names()
     }
 
     /// The id of keyspace `name`, creating it (one WAL record, durable per
@@ -320,15 +320,11 @@ impl Engine {
         snapshot: Option<Arc<SnapshotHandle>>,
     ) -> Result<StoreIterator> {
         self.check_open()?;
-        let (start, end, prefix_len) = read::tree_bounds(keyspace, start, end);
         let (view, seq) = match &snapshot {
             Some(handle) => (self.view(), handle.seq()),
             None => self.read_view(),
         };
-        Ok(
-            StoreIterator::new(view, &self.tables, seq, start, end, snapshot)?
-                .strip_prefix(prefix_len),
-        )
+        read::keyspace_iter(view, &self.tables, seq, keyspace, (start, end), snapshot)
     }
 
     /// Table counts and bytes of keyspace `name`.
