@@ -277,7 +277,7 @@ pub fn pick_range_delete_compaction(
         if busy.contains(&file.number) {
             continue;
         }
-        let hides = tombstones.tombstones().iter().any(|t| {
+        let hides = tombstones.tombstones().any(|t| {
             t.seq <= oldest_reader
                 && file.min_seq < t.seq
                 && clean_under(file.number) < t.seq

@@ -10,7 +10,7 @@
 //! - [`WriteBatch`]: puts, deletes and range deletes applied atomically,
 //!   kept encoded so the WAL writes it as is; keys in it are *tree keys*
 //!   ([`keyspace`]: a keyspace prefix, then the user key).
-//! - [`RangeTombstones`]: range deletes, fragmented for lookups.
+//! - [`RangeTombstones`]: range deletes, indexed for lookups.
 //! - [`coding`] and [`checksum`]: varints, fixed-width little-endian integers
 //!   and masked CRC-32, used by every on-disk format; [`record`] frames the
 //!   checksummed records of the WAL and the manifest log.
@@ -62,7 +62,7 @@ pub use key::{
     ParsedInternalKey, SeekKey, SeqNo, ValueKind, MAX_SEQNO,
 };
 pub use keyspace::KeyspaceId;
-pub use range_tombstone::{RangeTombstone, RangeTombstones};
+pub use range_tombstone::{RangeTombstone, RangeTombstones, ScanHint};
 
 /// Longest user key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 64 * 1024 - 1;

@@ -28,7 +28,7 @@ use bytes::Bytes;
 use lsm_compaction::{BoxedIterator, LevelIterator, MergingIterator, TableSource};
 use lsm_core::{
     parse_internal_key, Error as CoreError, InternalIterator, InternalKey, Lookup, RangeTombstones,
-    SeqNo, ValueKind, MAX_SEQNO,
+    ScanHint, SeqNo, ValueKind, MAX_SEQNO,
 };
 use lsm_manifest::Version;
 use lsm_memtable::Memtable;
@@ -349,8 +349,8 @@ pub struct StoreIterator {
     strip: usize,
     /// Where the front and the back end's last keys fell among the range
     /// tombstones' fragments ([`RangeTombstones::hides_near`]).
-    front_hint: Option<usize>,
-    back_hint: Option<usize>,
+    front_hint: ScanHint,
+    back_hint: ScanHint,
     /// Keeps a snapshot's versions from being compacted away.
     _snapshot: Option<Arc<SnapshotHandle>>,
 }
@@ -427,8 +427,8 @@ impl StoreIterator {
             front_on_item: false,
             range_tombstones,
             strip: 0,
-            front_hint: None,
-            back_hint: None,
+            front_hint: ScanHint::default(),
+            back_hint: ScanHint::default(),
             _snapshot: snapshot,
         })
     }

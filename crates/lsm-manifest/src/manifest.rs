@@ -443,7 +443,6 @@ fn snapshot_bytes_bound(version: &Version) -> u64 {
     let tombstones: u64 = version
         .range_tombstones()
         .tombstones()
-        .iter()
         .map(|t| tombstone_bytes_bound(t) as u64)
         .sum();
     let entries = tables + tombstones;

@@ -235,12 +235,7 @@ impl Version {
         if edit.added_range_tombstones.is_empty() && edit.removed_range_tombstones.is_empty() {
             return Ok(Arc::clone(&self.range_tombstones));
         }
-        let held: HashSet<u64> = self
-            .range_tombstones
-            .tombstones()
-            .iter()
-            .map(|t| t.seq)
-            .collect();
+        let held: HashSet<u64> = self.range_tombstones.tombstones().map(|t| t.seq).collect();
         for seq in &edit.removed_range_tombstones {
             if !held.contains(seq) {
                 return Err(Error::invalid_edit(format!(
@@ -252,9 +247,7 @@ impl Version {
             .range_tombstones
             .without(&edit.removed_range_tombstones);
         for tombstone in &edit.added_range_tombstones {
-            // `tombstones()` is sorted by sequence number.
-            let held = kept.tombstones();
-            if held.binary_search_by_key(&tombstone.seq, |t| t.seq).is_ok() {
+            if kept.contains_seq(tombstone.seq) {
                 return Err(Error::invalid_edit(format!(
                     "adds range tombstone {}, which the version already holds",
                     tombstone.seq
@@ -329,7 +322,7 @@ impl Version {
                 .all_files()
                 .map(|(level, file)| (level, FileMeta::clone(file)))
                 .collect(),
-            added_range_tombstones: self.range_tombstones.tombstones().to_vec(),
+            added_range_tombstones: self.range_tombstones.tombstones().cloned().collect(),
             ..VersionEdit::default()
         }
     }

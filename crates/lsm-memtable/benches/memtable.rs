@@ -2,7 +2,10 @@
 //! 4 threads, 1M random-order and 1M ascending inserts into one memtable
 //! (random: deep skiplist, mostly cache misses; ascending: `fillseq`'s
 //! order, where the skiplist's remembered splice applies), gets (hit and miss) on a 100k-entry memtable from
-//! 1 and 2 threads, and a full scan.
+//! 1 and 2 threads, a full scan, and range deletes: 4,000 nested ones
+//! ("delete everything before cutoff_i", the pattern that made a
+//! fragmented set quadratic) and 4,000 disjoint ones stored one at a time,
+//! and the covering-tombstone lookup on the nested set.
 //!
 //! `cargo bench -p lsm-memtable -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -188,5 +191,60 @@ fn scan(c: &mut Criterion) {
     scan_group(c, "scan_1m", BIG_FILL, 10);
 }
 
-criterion_group!(benches, insert, insert_1m, get, scan);
+const RANGE_DELETES: u64 = 4_000;
+
+/// The `i`th range delete: nested ones all start at the same key and end
+/// further each time; disjoint ones cover `[2i, 2i + 1)`.
+fn range_delete(i: u64, nested: bool) -> ([u8; 16], [u8; 16]) {
+    if nested {
+        (ascending_key(0), ascending_key(i + 1))
+    } else {
+        (ascending_key(2 * i), ascending_key(2 * i + 1))
+    }
+}
+
+fn range_deletes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("range_delete");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(RANGE_DELETES));
+    for nested in [true, false] {
+        let name = if nested { "nested_4k" } else { "disjoint_4k" };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                Memtable::new,
+                |m| {
+                    for i in 0..RANGE_DELETES {
+                        let (start, end) = range_delete(i, nested);
+                        m.insert_range_tombstone(&start, &end, i + 1);
+                    }
+                    m
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    let m = Memtable::new();
+    for i in 0..RANGE_DELETES {
+        let (start, end) = range_delete(i, true);
+        m.insert_range_tombstone(&start, &end, i + 1);
+    }
+    let set = m.range_tombstones();
+    g.throughput(Throughput::Elements(LOOKUPS));
+    g.sample_size(50);
+    g.bench_function("covering_seq_nested_4k", |b| {
+        b.iter(|| {
+            let mut found = 0u64;
+            for i in 0..LOOKUPS {
+                let key = ascending_key(i * 4);
+                // Half the snapshots see every tombstone, half a prefix.
+                let snapshot = if i % 2 == 0 { u64::MAX >> 8 } else { i * 3 };
+                found += set.covering_seq(&key, snapshot).unwrap_or(0);
+            }
+            black_box(found)
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, insert, insert_1m, get, scan, range_deletes);
 criterion_main!(benches);

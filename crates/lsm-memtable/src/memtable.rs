@@ -66,8 +66,8 @@ pub struct Memtable {
     /// The entries, ordered by internal key, in the skiplist's arena.
     /// Shared with the cursors, which keep it alive.
     pub(crate) entries: Arc<SkipList>,
-    /// The range deletes, fragmented; replaced (copy on write) by each new
-    /// one. The mutex guards the replacement; readers clone the `Arc` and
+    /// The range deletes, indexed; replaced by each new batch of them (the
+    /// new set shares the old one's larger runs). The mutex guards the replacement; readers clone the `Arc` and
     /// let go, and skip the lock while `has_range_tombstones` is false.
     range_tombstones: Mutex<Arc<RangeTombstones>>,
     /// Set (Release) once a range delete is stored; read Acquire.
@@ -202,31 +202,27 @@ impl Memtable {
     /// Stores a range delete of the tree keys `[start, end)` at `seq`. A
     /// replayed duplicate (same `seq`) changes nothing.
     ///
-    /// Costs a rebuild of the fragmented set (`O(n log n)` in the range
-    /// deletes this memtable holds): range deletes are meant to be rare next
-    /// to point writes. [`Memtable::apply`] rebuilds once per batch, however
-    /// many range deletes it holds. REQUIRES: as for [`Memtable::insert`].
+    /// Costs `O(log² n)` amortized in the range deletes this memtable
+    /// holds, whatever their overlaps ([`RangeTombstones::with`]).
+    /// [`Memtable::apply`] adds a batch's range deletes in one step. REQUIRES: as for [`Memtable::insert`].
     pub fn insert_range_tombstone(&self, start: &[u8], end: &[u8], seq: SeqNo) {
         self.insert_range_tombstones(vec![RangeTombstone::new(start.to_vec(), end.to_vec(), seq)]);
     }
 
-    /// Stores `tombstones` with one rebuild of the fragmented set; those
+    /// Stores `tombstones` in one step; those
     /// whose sequence number is stored already (a replayed duplicate)
     /// change nothing.
     fn insert_range_tombstones(&self, mut tombstones: Vec<RangeTombstone>) {
         debug_assert!(!self.is_frozen(), "insert into a frozen memtable");
         let mut set = self.range_tombstones.lock();
-        // `tombstones()` is sorted by sequence number.
-        let stored = set.tombstones();
-        tombstones.retain(|t| stored.binary_search_by_key(&t.seq, |s| s.seq).is_err());
+        tombstones.retain(|t| !set.contains_seq(t.seq));
         if tombstones.is_empty() {
             return;
         }
         let before = set.heap_bytes();
         *set = Arc::new(set.with(&tombstones));
-        // What the fragmented set grew by: nested ranges make it grow with
-        // the square of their number, so charging each range delete only
-        // its keys would let such a memtable hold many times its size.
+        // What the set grew by (its index takes `O(log n)` sequence numbers
+        // per range delete), not only the range deletes' keys.
         let grown = set.heap_bytes().saturating_sub(before);
         self.has_range_tombstones.store(true, Ordering::Release);
         drop(set);
@@ -268,7 +264,7 @@ impl Memtable {
                 )),
             }
         }
-        // One rebuild of the fragmented set for the whole batch.
+        // One addition to the set for the whole batch.
         if !range_tombstones.is_empty() {
             self.insert_range_tombstones(range_tombstones);
         }

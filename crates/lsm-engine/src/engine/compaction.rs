@@ -154,7 +154,6 @@ impl Engine {
         let clean_under = version
             .range_tombstones()
             .tombstones()
-            .iter()
             .map(|t| t.seq)
             .filter(|&seq| seq <= oldest_snapshot)
             .max();

@@ -93,13 +93,7 @@ impl Engine {
             let held = current.range_tombstones();
             edit.added_range_tombstones = range_tombstones
                 .tombstones()
-                .iter()
-                .filter(|t| {
-                    // Sorted by sequence number.
-                    held.tombstones()
-                        .binary_search_by_key(&t.seq, |h| h.seq)
-                        .is_err()
-                })
+                .filter(|t| !held.contains_seq(t.seq))
                 .cloned()
                 .collect();
             drop(current);
