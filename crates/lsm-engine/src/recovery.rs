@@ -220,6 +220,7 @@ pub(crate) fn check(
         }
     })
     .map_err(|err| incomplete(with_manifest_context(err, &manifest)))?;
+    check_tables_within_last_seq(&manifest, last_seq)?;
 
     let live: BTreeSet<u64> = manifest
         .version
@@ -318,6 +319,35 @@ fn check_listed_tables(
         }
     }
     Ok(())
+}
+
+/// No table the manifest lists may hold a sequence number above the last
+/// one the manifest and the WAL record (`last_seq`): writes after open are
+/// numbered from `last_seq + 1`, so such a table's versions would hide
+/// them (and a read-only open, reading at `last_seq`, would not see its
+/// newest versions). Every writer records a table and a `last_seq` at
+/// least its `max_seq` in one edit, so this is a catalog no writer wrote:
+/// corruption naming the manifest.
+fn check_tables_within_last_seq(manifest: &RecoveredState, last_seq: SeqNo) -> Result<()> {
+    let Some((level, file)) = manifest
+        .version
+        .all_files()
+        .find(|(_, file)| file.max_seq > last_seq)
+    else {
+        return Ok(());
+    };
+    let path = manifest.source.clone().unwrap_or_default();
+    Err(CoreError::corruption(
+        &path,
+        0,
+        format!(
+            "table {} of level {level} holds sequence numbers up to {}, above the last one \
+             the manifest and the WAL record ({last_seq}): writes would be numbered below \
+             the table's",
+            file.number, file.max_seq
+        ),
+    )
+    .into())
 }
 
 /// The manifest's path for error texts.
