@@ -13,7 +13,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lsm_compaction::level_scores;
+use lsm_compaction::{level_scores, pending_compaction_bytes};
 use lsm_core::{Error as CoreError, KeyspaceId, SeqNo};
 use lsm_manifest::CURRENT_FILE_NAME;
 use lsm_sstable::BlockCache;
@@ -252,12 +252,14 @@ impl ReadOnlyStore {
     /// The store's shape as of the open: per level the tables, their bytes
     /// and the compaction picker's score (under this config's level
     /// targets), the replayed WAL writes as the active memtable, the WAL
-    /// segments on disk, and `last_seq` = `visible_seq`. The counters of
-    /// work since open (flushes, compactions, bytes written, cache hits)
-    /// are zero: a read-only store does no work.
+    /// segments on disk, `last_seq` = `visible_seq`, and the picker's
+    /// `pending_compaction_bytes` for that shape. The counters of work
+    /// since open (flushes, compactions, bytes written) are zero: a
+    /// read-only store does no work.
     pub fn stats(&self) -> Result<StoreStats> {
         let version = &self.view.version;
-        let scores = level_scores(version, &self.config.level_shape());
+        let shape = self.config.level_shape();
+        let scores = level_scores(version, &shape);
         let levels = (0..version.num_levels())
             .map(|level| LevelStats {
                 files: version.files_at(level).len(),
@@ -281,6 +283,7 @@ impl ReadOnlyStore {
             visible_seq: self.last_seq,
             block_cache_hits,
             block_cache_misses,
+            pending_compaction_bytes: pending_compaction_bytes(version, &shape),
             ..StoreStats::default()
         })
     }
