@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use lsm_core::{BatchOp, OpKind, SeqNo, WriteBatch};
+use lsm_core::{BatchOp, KeyspaceId, OpKind, SeqNo, WriteBatch};
 use lsm_wal::FailedAppend;
 use parking_lot::RwLockReadGuard;
 
@@ -116,7 +116,8 @@ impl Engine {
     }
 
     /// Inserts `batch`'s ops into the active memtable with sequence numbers
-    /// starting at `first`, and counts the user bytes. Returns true when the
+    /// starting at `first`, and counts the user bytes (the keyspace
+    /// catalog's records have none). Returns true when the
     /// memtable has reached its size limit (the caller arranges a freeze),
     /// so the write path reads the view once.
     /// REQUIRES: the memtable cannot be frozen underneath: the caller
@@ -126,13 +127,20 @@ impl Engine {
         debug_assert!(!mem.is_frozen());
         let mut bytes = 0u64;
         mem.apply(batch.iter().enumerate().map(|(i, op)| {
-            let user_key = op.keyspace_and_user_key().map_or(op.key, |(_, key)| key);
-            let value = if op.kind == OpKind::Put {
-                op.value
-            } else {
-                &[]
-            };
-            bytes += (user_key.len() + value.len()) as u64;
+            match op.keyspace_and_user_key() {
+                // The keyspace catalog's records (a keyspace created or
+                // dropped) hold no key or value of the user's.
+                Some((KeyspaceId::CATALOG, _)) => {}
+                parsed => {
+                    let user_key = parsed.map_or(op.key, |(_, key)| key);
+                    let value = if op.kind == OpKind::Put {
+                        op.value
+                    } else {
+                        &[]
+                    };
+                    bytes += (user_key.len() + value.len()) as u64;
+                }
+            }
             BatchOp {
                 seq: first + i as u64,
                 ..op
