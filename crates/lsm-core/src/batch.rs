@@ -418,7 +418,8 @@ impl<'a> BatchView<'a> {
     /// Checks that `ops` holds exactly `count` well-formed operations
     /// numbered from `first_seq`: at least one, every length in bounds,
     /// known kinds, every key (and a range delete's end) a tree key with a
-    /// valid keyspace prefix, no trailing bytes, and the last sequence
+    /// valid keyspace prefix, user keys and values within
+    /// [`MAX_KEY_BYTES`] and [`MAX_VALUE_BYTES`], no trailing bytes, and the last sequence
     /// number within 56 bits. The error is a reason for a corruption
     /// report.
     pub fn from_parts(
@@ -440,9 +441,22 @@ impl<'a> BatchView<'a> {
             let Some(op) = decode_op(&mut rest, first_seq + u64::from(i)) else {
                 return Err("batch operation is truncated or has an unknown kind");
             };
-            let Some((keyspace, _)) = split_tree_key(op.key) else {
+            let Some((keyspace, user_key)) = split_tree_key(op.key) else {
                 return Err("batch operation key has no valid keyspace prefix");
             };
+            // Limits every writer enforces (`WriteBatch::check_limits`): a
+            // batch past them was never written by one.
+            if user_key.len() > MAX_KEY_BYTES {
+                return Err("batch operation key is longer than MAX_KEY_BYTES");
+            }
+            if op.kind == OpKind::Put && op.value.len() > MAX_VALUE_BYTES {
+                return Err("batch operation value is longer than MAX_VALUE_BYTES");
+            }
+            if op.kind == OpKind::RangeDelete
+                && split_tree_key(op.value).is_some_and(|(_, end)| end.len() > MAX_KEY_BYTES)
+            {
+                return Err("range delete end is longer than MAX_KEY_BYTES");
+            }
             // A range delete's end is a tree key, or the end of its
             // keyspace's range (for id 127 that is the byte 0x80, which is
             // no prefix at all).
@@ -563,6 +577,28 @@ mod tests {
         let mut batch = WriteBatch::new();
         batch.put(vec![0; MAX_KEY_BYTES], vec![0; MAX_VALUE_BYTES]);
         assert!(batch.check_limits().is_ok());
+    }
+
+    /// A batch past the writers' limits does not parse (a WAL record
+    /// holding one is corruption, not a key a flush then cannot write).
+    #[test]
+    fn parse_refuses_keys_and_values_past_the_limits() {
+        let encoded = |batch: &mut WriteBatch| {
+            batch.set_first_seq(1);
+            batch.encoded().to_vec()
+        };
+        let at_limit = encoded(WriteBatch::new().put(vec![1; MAX_KEY_BYTES], b"v"));
+        assert!(BatchView::parse(&at_limit).is_ok());
+        let long_key = encoded(WriteBatch::new().put(vec![1; MAX_KEY_BYTES + 1], b"v"));
+        assert!(BatchView::parse(&long_key).is_err());
+        let long_delete = encoded(WriteBatch::new().delete(vec![1; MAX_KEY_BYTES + 1]));
+        assert!(BatchView::parse(&long_delete).is_err());
+        let long_end = encoded(WriteBatch::new().delete_range(b"a", vec![1; MAX_KEY_BYTES + 1]));
+        assert!(BatchView::parse(&long_end).is_err());
+        let long_value = encoded(WriteBatch::new().put(b"k", vec![0; MAX_VALUE_BYTES + 1]));
+        assert!(BatchView::parse(&long_value).is_err());
+        let value_at_limit = encoded(WriteBatch::new().put(b"k", vec![0; MAX_VALUE_BYTES]));
+        assert!(BatchView::parse(&value_at_limit).is_ok());
     }
 
     /// A range delete to the end of a keyspace whose prefix ends in 0x7F
