@@ -48,7 +48,9 @@ pub struct StoreStats {
     pub compaction_bytes_written: u64,
     /// Key and value bytes accepted by writes since open.
     pub user_bytes_written: u64,
-    /// Bytes appended to the WAL since open.
+    /// Bytes appended to the WAL since open: records and segment headers,
+    /// not the zeros written ahead of durable appends (docs/durability.md),
+    /// which are preallocation rather than data.
     pub wal_bytes_written: u64,
     /// Live snapshot handles.
     pub live_snapshots: usize,

@@ -697,6 +697,14 @@ impl WalWriter {
         st.written + st.header_bytes + st.zero_bytes
     }
 
+    /// Bytes appended to segment files since create, in all segments:
+    /// records and segment headers, not the zeros written ahead of them
+    /// (what the store reports as `wal_bytes_written`).
+    pub fn bytes_appended(&self) -> u64 {
+        let st = self.state.lock();
+        st.written + st.header_bytes
+    }
+
     /// fdatasync calls made on segment files since create: group-commit
     /// syncs (`close`'s two included), the sync of the old segment at each
     /// rotation, and the header sync of every segment created (the first

@@ -87,6 +87,8 @@ fn durable_appends_keep_zeros_ahead_and_appends_that_never_sync_write_none() {
     // Every byte past the first record was written twice: zeros, then data.
     let (end, len) = data_end_and_len(dir.path());
     assert_eq!(wal.bytes_written(), end + (len - first_end));
+    // Of which appended: the header and the records.
+    assert_eq!(wal.bytes_appended(), end);
     // The next segment holds no zeros until a durable append reaches it.
     wal.rotate().unwrap();
     wal.append_with(&tagged_batch(9999), false).unwrap();

@@ -437,7 +437,7 @@ impl Engine {
             compaction_bytes_read: c.compaction_bytes_read.load(Ordering::Relaxed),
             compaction_bytes_written: c.compaction_bytes_written.load(Ordering::Relaxed),
             user_bytes_written: c.user_bytes_written.load(Ordering::Relaxed),
-            wal_bytes_written: self.wal.bytes_written(),
+            wal_bytes_written: self.wal.bytes_appended(),
             live_snapshots: self.snapshots.count(),
             block_cache_hits,
             block_cache_misses,
