@@ -12,9 +12,12 @@ impl StoreStats {
     /// after each `stats()` poll, e.g. once per scrape interval.
     ///
     /// Sizes and levels are gauges, set to the current value; cumulative
-    /// totals (every `*_total` name) are counters set with
-    /// `Counter::absolute`, so they restart from 0 when the store is
-    /// reopened, as a counter does when a process restarts. Every name
+    /// totals since open (every `*_total` name) are counters set with
+    /// `Counter::absolute`, which the facade defines as "at least": a
+    /// counter never goes down, so after a reopen in the same process it
+    /// holds the earlier open's total until the new open's passes it
+    /// (publish each open under a prefix of its own to count it from 0).
+    /// Every name
     /// starts with `prefix` and `_` (e.g. `lsm` gives `lsm_flushes_total`);
     /// per-level gauges carry a `level` label (`"0"`, `"1"`, ...). A ratio
     /// that is undefined (write amplification before any user byte, the
