@@ -91,7 +91,7 @@ fn check(merge: bool) {
     delete_range(&engine, "m", "n");
     put(&engine, "z", "kept");
     flush(&engine, &mut freezer);
-        assert_eq!(
+    assert_eq!(
         keys(&engine),
         ["z"],
         "a range delete stopped hiding a table reserved by a compaction"

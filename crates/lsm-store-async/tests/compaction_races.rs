@@ -20,24 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lsm_store_async::{AsyncLsmStore, Error, JobState, WriteBatch};
+use lsm_testkit::Rng;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 type Pair = (Vec<u8>, Vec<u8>);
 
 const LONG: Duration = Duration::from_secs(60);
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn key(k: u64) -> Vec<u8> {
     format!("k{k:03}").into_bytes()

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use lsm_store_async::AsyncLsmStore;
 use lsm_store_sync::{KvError, KvSnapshot, KvStore, LsmConfig, SimpleLsmStore, SyncMode};
+use lsm_testkit::Rng;
 
 fn config(dir: &Path) -> LsmConfig {
     LsmConfig::builder(dir)
@@ -33,16 +34,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10)
-}
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// `Ok` or `Closed`; anything else fails the test.

@@ -17,22 +17,10 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use lsm_store_sync::{KvSnapshot, KvStore, LsmConfig, SimpleLsmStore, SyncMode, WriteBatch};
+use lsm_testkit::Rng;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 type Pair = (Vec<u8>, Vec<u8>);
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn key(k: u64) -> Vec<u8> {
     format!("k{k:03}").into_bytes()
@@ -95,8 +83,10 @@ where
     };
     let got = got.transpose().unwrap();
     assert_eq!(
-        got.as_ref().map(|(k, _)| String::from_utf8_lossy(k).into_owned()),
-        exp.as_ref().map(|(k, _)| String::from_utf8_lossy(k).into_owned()),
+        got.as_ref()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned()),
+        exp.as_ref()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned()),
         "{}: next{} (key)\nops:\n{}",
         held.what,
         if front { "" } else { "_back" },
@@ -150,7 +140,11 @@ fn run<S: KvStore>(seed: u64, steps: usize, nkeys: u64) {
                     "delete_range {}..{}{}",
                     String::from_utf8_lossy(&s),
                     String::from_utf8_lossy(&e),
-                    if revive { format!(" + put start r{counter}") } else { String::new() }
+                    if revive {
+                        format!(" + put start r{counter}")
+                    } else {
+                        String::new()
+                    }
                 ));
                 let doomed: Vec<_> = model
                     .range::<Vec<u8>, _>((Bound::Included(&s), Bound::Excluded(&e)))
@@ -188,10 +182,7 @@ fn run<S: KvStore>(seed: u64, steps: usize, nkeys: u64) {
                         Held {
                             iter: snap.range(start.clone(), end.clone()).unwrap(),
                             left: want(m, &start, &end),
-                            what: format!(
-                                "iterator @{} on {name} {start:?}..{end:?}",
-                                log.len()
-                            ),
+                            what: format!("iterator @{} on {name} {start:?}..{end:?}", log.len()),
                         }
                     };
                     log.push(held.what.clone());

@@ -16,21 +16,9 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use lsm_store_sync::{KvSnapshot, KvStore, LsmConfig, SimpleLsmStore, SyncMode, WriteBatch};
+use lsm_testkit::Rng;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// What the keys and values look like.
 #[derive(Clone, Copy, Debug)]

@@ -26,6 +26,7 @@
 //! - [`keyspaces`]: writer threads racing keyspace drops and re-creations;
 //!   every acknowledged write to a keyspace's current incarnation is there,
 //!   none of a dropped one, also after a reopen. Generic over any `KvStore`.
+//! - [`Rng`]: the seeded generator of the seeded model tests.
 //!
 //! This crate is unpublished and is not a public API: it exists only so the
 //! store crates' tests share one copy of these harnesses. Its functions
@@ -42,3 +43,6 @@ pub mod crash;
 pub mod keyspace_crash;
 pub mod keyspaces;
 pub mod model;
+mod rng;
+
+pub use rng::Rng;
