@@ -180,24 +180,30 @@ impl WriteBatch {
         end: Bound<&[u8]>,
     ) -> &mut Self {
         let (prefix_start, prefix_end) = keyspace.tree_range();
-        let tree = |user: &[u8], successor: bool| {
+        let tree = |user: &[u8]| {
             let mut key = Vec::with_capacity(prefix_start.len() + user.len() + 1);
             key.extend_from_slice(&prefix_start);
             key.extend_from_slice(user);
-            if successor {
-                key.push(0); // the first key after `user`
-            }
             key
         };
-        let start_key = match start {
-            Bound::Included(k) => tree(k, false),
-            Bound::Excluded(k) => tree(k, true),
-            Bound::Unbounded => prefix_start.clone(),
-        };
+        // An inclusive end and an exclusive start are stored as the first
+        // key after the bound.
+        let successor = |user: &[u8]| key_successor(user).map(|next| tree(&next));
         let end_key = match end {
-            Bound::Included(k) => tree(k, true),
-            Bound::Excluded(k) => tree(k, false),
+            // After the last possible key comes the keyspace's end.
+            Bound::Included(k) => successor(k).unwrap_or_else(|| prefix_end.clone()),
+            Bound::Excluded(k) => tree(k),
             Bound::Unbounded => prefix_end,
+        };
+        let (start_key, end_key) = match start {
+            Bound::Included(k) => (tree(k), end_key),
+            Bound::Excluded(k) => match successor(k) {
+                Some(start_key) => (start_key, end_key),
+                // Nothing lies after the last possible key: an empty
+                // range, stored as one (start = end, both in the keyspace).
+                None => (tree(k), tree(k)),
+            },
+            Bound::Unbounded => (prefix_start.clone(), end_key),
         };
         let user_len = |b: Bound<&[u8]>| match b {
             Bound::Included(k) | Bound::Excluded(k) => k.len(),
@@ -533,9 +539,30 @@ impl<'a> BatchView<'a> {
     }
 }
 
+/// The first user key after `key` among keys no longer than
+/// [`MAX_KEY_BYTES`], or `None` if `key` is the last of them.
+///
+/// For a shorter key that is `key` + `0x00`. For a key of the largest size
+/// no longer key exists, so the next one is shorter: `key` without its
+/// trailing `0xFF` bytes, with its last byte incremented (`ab\xFF` →
+/// `ac`). A key of only `0xFF` bytes at the largest size has no successor.
+fn key_successor(key: &[u8]) -> Option<Vec<u8>> {
+    if key.len() < MAX_KEY_BYTES {
+        let mut next = Vec::with_capacity(key.len() + 1);
+        next.extend_from_slice(key);
+        next.push(0);
+        return Some(next);
+    }
+    let last = key.iter().rposition(|&byte| byte != 0xFF)?;
+    let mut next = key[..=last].to_vec();
+    next[last] += 1;
+    Some(next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::tree_key;
     use proptest::prelude::*;
 
     #[test]
@@ -623,6 +650,65 @@ mod tests {
         let last = raw.len() - 1;
         raw[last] = 0x80; // end [0x80] with start keyspace 3
         assert!(BatchView::parse(&raw).is_err());
+    }
+
+    /// An inclusive end or an exclusive start is stored as the next key;
+    /// for a key of the largest size that key must itself be within
+    /// `MAX_KEY_BYTES`, or the WAL record does not parse back (a store took
+    /// such a range delete and then refused to reopen). The stored range
+    /// covers exactly the keys the bounds name.
+    #[test]
+    fn range_delete_bounds_past_a_largest_key_parse_and_cover_the_same_keys() {
+        let largest = |fill: u8| vec![fill; MAX_KEY_BYTES];
+        let mut ending_in_ff = largest(0xFF);
+        ending_in_ff[..2].copy_from_slice(b"ab");
+        let bounds = [
+            b"k".to_vec(),
+            largest(b'a'),
+            ending_in_ff.clone(),
+            largest(0xFF),
+            largest(0),
+        ];
+        let mut probes: Vec<Vec<u8>> = vec![Vec::new(), b"a".to_vec(), b"ac".to_vec(), vec![0xFF]];
+        for bound in &bounds {
+            probes.push(bound.clone());
+            probes.push(bound[..bound.len() - 1].to_vec());
+            if let Some(next) = key_successor(bound) {
+                probes.push(next);
+            }
+        }
+        for id in [0, 127] {
+            let keyspace = KeyspaceId::new(id);
+            for bound in &bounds {
+                let mut batch = WriteBatch::new();
+                batch.delete_range_in(keyspace, Bound::Unbounded, Bound::Included(bound));
+                batch.delete_range_in(keyspace, Bound::Excluded(bound), Bound::Unbounded);
+                batch.check_limits().unwrap();
+                batch.set_first_seq(1);
+                let view = BatchView::parse(batch.encoded())
+                    .unwrap_or_else(|e| panic!("keyspace {id}, bound of {}: {e}", bound.len()));
+                let ops: Vec<_> = view.iter().collect();
+                let covers = |op: &BatchOp<'_>, user: &[u8]| {
+                    let key = tree_key(keyspace, user);
+                    op.key <= key.as_slice() && key.as_slice() < op.value
+                };
+                for probe in &probes {
+                    assert_eq!(
+                        covers(&ops[0], probe),
+                        probe <= bound,
+                        "..={bound:?} at {probe:?}"
+                    );
+                    assert_eq!(
+                        covers(&ops[1], probe),
+                        probe > bound,
+                        "{bound:?}.. at {probe:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(key_successor(&ending_in_ff), Some(b"ac".to_vec()));
+        assert_eq!(key_successor(&largest(0xFF)), None);
+        assert_eq!(key_successor(b"k"), Some(b"k\0".to_vec()));
     }
 
     #[test]
