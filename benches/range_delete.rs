@@ -2,8 +2,8 @@
 //! the same reads without any: point gets of live and deleted keys, and a
 //! 100-key scan across deleted ranges, with the range tombstones still in
 //! the memtable and after they were flushed into the catalog. The cost a
-//! range delete adds to a read is one lookup in the fragmented set (two
-//! binary searches) per get and per key a scan yields.
+//! range delete adds to a read is one lookup in each layer's range-tombstone
+//! set per get, and a few comparisons per key a scan yields.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;

@@ -112,8 +112,8 @@ impl ReadView {
     }
 
     /// The largest sequence number `<= seq` of a range delete covering
-    /// `key` in any layer of the view, or `None`: each layer's fragmented
-    /// set is asked in turn (two binary searches each), not merged, which a
+    /// `key` in any layer of the view, or `None`: each layer's set is asked
+    /// in turn (a search per run and a step per tree level), not merged, which a
     /// `get` would pay for in full (every range delete of every layer) once
     /// two layers hold any.
     fn covering_seq(&self, key: &[u8], seq: SeqNo) -> Option<SeqNo> {
@@ -145,8 +145,7 @@ impl ReadView {
 /// The newest entry of `key` (a tree key) visible at `seq`, or `None`.
 ///
 /// Range deletes: the newest range tombstone covering `key` at `seq` (one
-/// lookup in each layer's fragmented set, skipped when the view holds
-/// none) hides
+/// lookup in each layer's set, skipped when the view holds none) hides
 /// every version older than it: the first layer holding a version answers
 /// as before, and a version older than the tombstone reads as absent.
 pub fn get(sv: &ReadView, tables: &TableCache, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
@@ -348,7 +347,7 @@ pub struct StoreIterator {
     /// (bounds and the cursors work in tree keys).
     strip: usize,
     /// Where the front and the back end's last keys fell among the range
-    /// tombstones' fragments ([`RangeTombstones::hides_near`]).
+    /// tombstones' intervals ([`RangeTombstones::hides_near`]).
     front_hint: ScanHint,
     back_hint: ScanHint,
     /// Keeps a snapshot's versions from being compacted away.
