@@ -24,6 +24,13 @@
 //! machine's data. Values are [postcard](https://docs.rs/postcard): a
 //! compact, documented, stable serde format (varints, no field names).
 //!
+//! What is read back is checked, not trusted: a value that does not decode
+//! or has bytes past its end, a log entry whose index is not its key's, and
+//! a hole in the log (an entry missing between the log's start, the one
+//! after the last purged id or its lowest entry, and the last log id) are
+//! `io::Error`s of kind `InvalidData` naming the key or the index, never
+//! a log read that skips or renumbers entries.
+//!
 //! ## Durability
 //!
 //! The store is opened with `SyncMode::Never`, and this crate calls

@@ -14,7 +14,10 @@ use openraft::type_config::alias::{LogIdOf, VoteOf};
 use openraft::{OptionalSend, RaftTypeConfig};
 
 use crate::keys::{log_index, log_key, COMMITTED, LAST_LOG, LAST_PURGED, LOG, VOTE};
-use crate::shared::{decode, encode, Shared, BATCH_TARGET_BYTES, DELETE_CHUNK};
+use crate::shared::{
+    decode, encode, first_key, get_snapshot, invalid_data, key_name, scan_snapshot, store_err,
+    Shared, BATCH_TARGET_BYTES, DELETE_CHUNK,
+};
 
 /// The log half: log entries, vote, committed and purged ids.
 ///
@@ -130,31 +133,106 @@ impl<C: RaftTypeConfig> LsmLogStore<C> {
     }
 }
 
-/// The store key bounds of a range of log indexes.
-fn key_bounds(range: &impl RangeBounds<u64>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    let start = match range.start_bound() {
-        Bound::Included(&i) => Bound::Included(log_key(i).to_vec()),
-        Bound::Excluded(&i) => Bound::Excluded(log_key(i).to_vec()),
-        Bound::Unbounded => Bound::Included(vec![LOG]),
-    };
-    let end = match range.end_bound() {
-        Bound::Included(&i) => Bound::Included(log_key(i).to_vec()),
-        Bound::Excluded(&i) => Bound::Excluded(log_key(i).to_vec()),
-        Bound::Unbounded => Bound::Excluded(vec![LOG + 1]),
-    };
-    (start, end)
+/// The end of the log's keys (exclusive).
+fn log_end() -> Bound<Vec<u8>> {
+    Bound::Excluded(vec![LOG + 1])
 }
 
+/// The log entry stored under `key`; an entry whose index is not its
+/// key's is `InvalidData`.
+fn decode_entry<C: RaftTypeConfig>(key: &[u8], value: &[u8]) -> io::Result<C::Entry> {
+    let entry: C::Entry = decode(key, value)?;
+    let index = entry.log_id().index;
+    if log_index(key) == Some(index) {
+        Ok(entry)
+    } else {
+        Err(invalid_data(format!(
+            "log key {} holds the entry of index {index}",
+            key_name(key)
+        )))
+    }
+}
+
+/// The first and last index of `range`, or `None` if it holds none.
+fn index_bounds(range: &impl RangeBounds<u64>) -> Option<(u64, u64)> {
+    let first = match range.start_bound() {
+        Bound::Included(&i) => i,
+        Bound::Excluded(&i) => i.checked_add(1)?,
+        Bound::Unbounded => 0,
+    };
+    let last = match range.end_bound() {
+        Bound::Included(&i) => i,
+        Bound::Excluded(&i) => i.checked_sub(1)?,
+        Bound::Unbounded => u64::MAX,
+    };
+    (first <= last).then_some((first, last))
+}
+
+/// The entries of `range`, read at one store snapshot (openraft asks for
+/// an atomic read). Every entry the log holds in the range is returned:
+/// entries may be missing only at the start (purged, or never written:
+/// a log that was never purged starts at its lowest entry, as openraft's
+/// own storage suite expects) or at the end (not yet appended). A hole,
+/// or an absent entry the log holds (from its start up to the last log
+/// id), is `InvalidData`.
 fn entries_in<C: RaftTypeConfig>(
     shared: &Shared,
     range: &impl RangeBounds<u64>,
 ) -> io::Result<Vec<C::Entry>> {
-    let (start, end) = key_bounds(range);
-    shared
-        .scan(start, end)?
-        .iter()
-        .map(|(_, value)| decode::<C::Entry>(value))
-        .collect()
+    let Some((first, last)) = index_bounds(range) else {
+        return Ok(Vec::new());
+    };
+    let snapshot = shared.store.snapshot().map_err(store_err)?;
+    let pairs = scan_snapshot(
+        &snapshot,
+        Bound::Included(log_key(first).to_vec()),
+        Bound::Included(log_key(last).to_vec()),
+    )?;
+    let mut entries: Vec<C::Entry> = Vec::with_capacity(pairs.len());
+    for (key, value) in &pairs {
+        let entry = decode_entry::<C>(key, value)?;
+        if let Some(previous) = entries.last() {
+            let expected = previous.log_id().index.saturating_add(1);
+            if entry.log_id().index != expected {
+                return Err(invalid_data(format!(
+                    "the log has a hole: entries {expected} to {} are missing",
+                    entry.log_id().index - 1
+                )));
+            }
+        }
+        entries.push(entry);
+    }
+    // What the range lacks at its start and its end must lie outside the
+    // log: at or below the last purged id, or after the last log id.
+    let missing = match (entries.first(), entries.last()) {
+        (Some(head), Some(tail)) => [
+            (first < head.log_id().index).then(|| (first, head.log_id().index - 1)),
+            (tail.log_id().index < last).then(|| (tail.log_id().index + 1, last)),
+        ],
+        _ => [Some((first, last)), None],
+    };
+    if missing.iter().any(Option::is_some) {
+        // The indexes the log holds: from the one after the last purged
+        // (or its lowest entry if it was never purged) up to the last.
+        let last_log: Option<LogIdOf<C>> = get_snapshot(&snapshot, LAST_LOG)?;
+        let purged: Option<LogIdOf<C>> = get_snapshot(&snapshot, LAST_PURGED)?;
+        let held_from = match purged {
+            Some(purged) => purged.index.checked_add(1),
+            None => first_key(&snapshot, Bound::Included(log_key(0).to_vec()), log_end())?
+                .and_then(|key| log_index(&key)),
+        };
+        if let (Some(held_from), Some(held_to)) = (held_from, last_log.map(|id| id.index)) {
+            for (from, to) in missing.into_iter().flatten() {
+                if held_from <= held_to && from <= held_to && to >= held_from {
+                    return Err(invalid_data(format!(
+                        "log entry {} is missing (the log holds {held_from} to {held_to})",
+                        from.max(held_from)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(entries)
 }
 
 impl<C: RaftTypeConfig> RaftLogReader<C> for LsmLogReader<C> {
@@ -293,10 +371,9 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LsmLogStore<C> {
                 None => return Ok(()),
             },
         };
-        let doomed = self.shared.scan(
-            Bound::Included(log_key(from).to_vec()),
-            Bound::Excluded(vec![LOG + 1]),
-        )?;
+        let doomed = self
+            .shared
+            .scan(Bound::Included(log_key(from).to_vec()), log_end())?;
         // From the back, a chunk per batch, each moving LAST_LOG to the
         // entry just below it: a crash between batches leaves a shorter log
         // that still ends where LAST_LOG says, never a hole.
@@ -310,7 +387,8 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LsmLogStore<C> {
             let new_last = if start == 0 {
                 last_log_id.clone()
             } else {
-                let entry: C::Entry = decode(&doomed[start - 1].1)?;
+                let (key, value) = &doomed[start - 1];
+                let entry = decode_entry::<C>(key, value)?;
                 Some(entry.log_id())
             };
             set_last_log::<C>(&mut batch, new_last.as_ref())?;

@@ -2,6 +2,7 @@
 //! codec, and the helpers that turn store and codec errors into the
 //! `io::Error`s openraft's storage traits return.
 
+use std::fmt::Write as _;
 use std::io;
 use std::ops::Bound;
 
@@ -32,16 +33,44 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> io::Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
-/// Deserializes a postcard value; damaged bytes are `InvalidData`.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+/// Deserializes the postcard value stored under `key`. Bytes that do not
+/// decode, or that go on past the value, are `InvalidData` naming the key.
+pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> io::Result<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(invalid_data(format!(
+            "the value of key {} has {} bytes past its end",
+            key_name(key),
+            rest.len()
+        ))),
+        Err(e) => Err(invalid_data(format!(
+            "the value of key {} does not decode: {e}",
+            key_name(key)
+        ))),
+    }
+}
+
+/// An `InvalidData` error: stored bytes that are not what this crate wrote.
+pub(crate) fn invalid_data(detail: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, detail)
+}
+
+/// A store key in errors: `0x` and its bytes in hex.
+pub(crate) fn key_name(key: &[u8]) -> String {
+    let mut name = String::with_capacity(2 + 2 * key.len());
+    name.push_str("0x");
+    for byte in key {
+        // Writing to a String cannot fail.
+        let _ = write!(name, "{byte:02x}");
+    }
+    name
 }
 
 impl Shared {
     /// The decoded value of `key`, or `None`.
     pub(crate) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
         match self.store.get(key).map_err(store_err)? {
-            Some(bytes) => decode(&bytes).map(Some),
+            Some(bytes) => decode(key, &bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -86,13 +115,25 @@ pub(crate) fn scan_snapshot(
         .map_err(store_err)
 }
 
+/// The first key of `[start, end)` as of `snapshot`, or `None`.
+pub(crate) fn first_key(
+    snapshot: &Snapshot,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+) -> io::Result<Option<Vec<u8>>> {
+    match snapshot.range((start, end)).map_err(store_err)?.next() {
+        Some(pair) => pair.map(|(key, _)| Some(key)).map_err(store_err),
+        None => Ok(None),
+    }
+}
+
 /// The decoded value of `key` as of `snapshot`, or `None`.
 pub(crate) fn get_snapshot<T: DeserializeOwned>(
     snapshot: &Snapshot,
     key: &[u8],
 ) -> io::Result<Option<T>> {
     match snapshot.get(key).map_err(store_err)? {
-        Some(bytes) => decode(&bytes).map(Some),
+        Some(bytes) => decode(key, &bytes).map(Some),
         None => Ok(None),
     }
 }
