@@ -142,6 +142,9 @@ struct JobEntry {
     /// forget it (256 later jobs can end before the waiter looks), the
     /// waiter does once it has read the final state.
     awaited: bool,
+    /// The error a job that ran failed with (its `Failed` state holds the
+    /// message): the waiter reports it typed (`Error::CompactionFailed`).
+    cause: Option<Arc<StoreError>>,
 }
 
 /// Guarded by `Coordinator::jobs`.
@@ -202,10 +205,14 @@ impl Coordinator {
         self.push_manual(&mut jobs, level)
     }
 
-    /// [`Coordinator::schedule`], then waits for the job's final state.
-    /// The job is marked awaited under the same lock hold that queued it,
-    /// so the history's limit cannot forget it before this reads it.
-    pub(crate) fn schedule_and_wait(&self, level: usize) -> Result<(JobId, JobState)> {
+    /// [`Coordinator::schedule`], then waits for the job's final state,
+    /// with the error a failed run ended with. The job is marked awaited
+    /// under the same lock hold that queued it, so the history's limit
+    /// cannot forget it before this reads it.
+    pub(crate) fn schedule_and_wait(
+        &self,
+        level: usize,
+    ) -> Result<(JobId, JobState, Option<Arc<StoreError>>)> {
         let mut jobs = self.jobs.lock();
         let id = self.push_manual(&mut jobs, level)?;
         if let Some(entry) = jobs.entries.get_mut(&id) {
@@ -218,12 +225,13 @@ impl Coordinator {
             };
             if entry.info.state.is_terminal() {
                 let state = entry.info.state.clone();
+                let cause = entry.cause.clone();
                 entry.awaited = false;
                 if !jobs.history.contains(&id) {
                     // The history moved past it while it was awaited.
                     jobs.entries.remove(&id);
                 }
-                return Ok((id, state));
+                return Ok((id, state, cause));
             }
             self.changed.wait(&mut jobs);
         }
@@ -302,6 +310,7 @@ impl Coordinator {
                 reservation: None,
                 retry_after: None,
                 awaited: false,
+                cause: None,
             },
         );
         jobs.pending.push_back(id);
@@ -399,7 +408,10 @@ impl Coordinator {
                         entry.info.bytes_read = outcome.bytes_read;
                         entry.info.bytes_written = outcome.bytes_written;
                     }
-                    Err(err) => entry.info.state = JobState::Failed(err.to_string()),
+                    Err(err) => {
+                        entry.info.state = JobState::Failed(err.to_string());
+                        entry.cause = Some(Arc::new(err));
+                    }
                 }
             }
             remember(&mut jobs, task.id);
@@ -584,6 +596,7 @@ mod tests {
                     reservation: None,
                     retry_after: None,
                     awaited: false,
+                    cause: None,
                 },
             );
             remember(&mut jobs, id);

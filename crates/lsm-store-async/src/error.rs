@@ -2,6 +2,7 @@
 //! coordinator's own failures.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use lsm_engine::KvError;
 
@@ -33,12 +34,19 @@ pub enum Error {
     UnknownJob(JobId),
     /// A compaction job the caller waited for failed. The failure also
     /// poisoned the store: later writes fail with a poisoned error.
+    /// [`Error::is_corruption`], [`Error::path`] and [`Error::offset`] see
+    /// through to `cause`: damage the compaction read is reported as it is
+    /// on every other path (the file and the offset), not only in `reason`.
     #[error("compaction job {job} failed: {reason}")]
     CompactionFailed {
         /// The job.
         job: JobId,
         /// The error it failed with.
         reason: String,
+        /// That error itself (`None` for a job that failed before it
+        /// ran, e.g. on a poisoned store).
+        #[source]
+        cause: Option<Arc<lsm_engine::Error>>,
     },
     /// A compaction job the caller waited for was cancelled by `close`.
     #[error("compaction job {job} was cancelled because the store closed")]
@@ -64,10 +72,22 @@ impl Error {
         }
     }
 
+    /// The engine error that says where on disk the failure is: the
+    /// store's, or the one a failed compaction job ran into.
+    fn on_disk(&self) -> Option<&lsm_engine::Error> {
+        match self {
+            Error::CompactionFailed {
+                cause: Some(cause), ..
+            } => Some(cause),
+            _ => self.engine(),
+        }
+    }
+
     /// True when the error reports damaged or missing bytes on disk, from
-    /// any layer; [`Error::path`] and [`Error::offset`] say where.
+    /// any layer (a compaction job's failure included); [`Error::path`]
+    /// and [`Error::offset`] say where.
     pub fn is_corruption(&self) -> bool {
-        self.engine().is_some_and(lsm_engine::Error::is_corruption)
+        self.on_disk().is_some_and(lsm_engine::Error::is_corruption)
     }
 
     /// True when the store refuses writes until it is reopened, after a
@@ -89,15 +109,16 @@ impl Error {
             || self.engine().is_some_and(lsm_engine::Error::is_closed)
     }
 
-    /// The file an I/O or corruption error names (the directory of a
-    /// locked-store error); `None` otherwise.
+    /// The file an I/O or corruption error names (also one a failed
+    /// compaction job ran into; the directory of a locked-store error);
+    /// `None` otherwise.
     pub fn path(&self) -> Option<&Path> {
-        self.engine().and_then(lsm_engine::Error::path)
+        self.on_disk().and_then(lsm_engine::Error::path)
     }
 
     /// Where a corruption error's bad bytes start in [`Error::path`].
     pub fn offset(&self) -> Option<u64> {
-        self.engine().and_then(lsm_engine::Error::offset)
+        self.on_disk().and_then(lsm_engine::Error::offset)
     }
 }
 

@@ -461,9 +461,11 @@ impl AsyncLsmStore {
             return Err(StoreError::Closed.into());
         }
         match self.shared.coordinator.schedule_and_wait(level)? {
-            (job, JobState::Failed(reason)) => Err(Error::CompactionFailed { job, reason }),
-            (job, JobState::Cancelled) => Err(Error::CompactionCancelled { job }),
-            (job, _) => Ok(job),
+            (job, JobState::Failed(reason), cause) => {
+                Err(Error::CompactionFailed { job, reason, cause })
+            }
+            (job, JobState::Cancelled, _) => Err(Error::CompactionCancelled { job }),
+            (job, _, _) => Ok(job),
         }
     }
 

@@ -56,7 +56,7 @@ fn a_failed_compaction_job_always_poisons_the_store() {
         let result = store.compact_level(0, true);
         faults.fail_after(None);
         armed.store(false, Ordering::SeqCst);
-        if let Err(Error::CompactionFailed { job, reason }) = &result {
+        if let Err(Error::CompactionFailed { job, reason, .. }) = &result {
             let l0 = store.stats().unwrap().levels[0].files;
             let put = store.put("after", "x");
             if l0 == 0 {

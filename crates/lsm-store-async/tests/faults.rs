@@ -95,7 +95,7 @@ fn failed_compaction_is_reported_on_the_job_and_poisons_writes() {
     }
     fs.faults.fail_syncs(true);
     let err = store.compact_level(0, true).unwrap_err();
-    let Error::CompactionFailed { job, reason } = &err else {
+    let Error::CompactionFailed { job, reason, .. } = &err else {
         panic!("expected CompactionFailed, got {err}");
     };
     assert!(!reason.is_empty());
