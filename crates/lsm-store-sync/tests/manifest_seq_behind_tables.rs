@@ -102,3 +102,53 @@ fn manifest_last_seq_below_a_tables_max_seq_is_refused_or_harmless() {
     );
     store.close().unwrap();
 }
+
+/// A failed open changes nothing on disk (docs/durability.md, "What open
+/// does with a damaged file": checks first, repairs only after every check
+/// passed). Here the WAL's newest segment has a torn tail (cut inside the
+/// sync mark `close` wrote) and the manifest lists a table above its
+/// `last_seq`, which open refuses: the refusal must leave the WAL segment
+/// as it was, not cut its tail first. Found by a review: the torn tail was
+/// cut by the WAL replay inside the checks, before the table check ran.
+#[test]
+fn a_refused_manifest_leaves_the_wal_torn_tail_uncut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let store = SimpleLsmStore::open(config(dir)).unwrap();
+    for i in 0..5 {
+        store.put("k", format!("old{i}")).unwrap();
+    }
+    store.flush_memtable().unwrap();
+    store.close().unwrap();
+    drop(store);
+
+    // The newest segment holds the sync mark `close` wrote: cut inside it,
+    // a torn tail open would cut.
+    let newest = *lsm_wal::list_segments(&lsm_core::OsFileSystem, dir)
+        .unwrap()
+        .last()
+        .unwrap();
+    let wal = lsm_wal::segment_path(dir, newest);
+    let contents = lsm_wal::read_segment(&lsm_core::OsFileSystem, &wal).unwrap();
+    assert!(contents.sync_mark.is_some(), "close wrote a sync mark");
+    let cut_len = contents.records_end - 3;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&wal)
+        .unwrap()
+        .set_len(cut_len)
+        .unwrap();
+    rewrite_manifest_with_last_seq(dir, 1);
+
+    let err = match SimpleLsmStore::open(config(dir)) {
+        Err(err) => err,
+        Ok(_) => panic!("open accepted a manifest whose last_seq is below a table's max_seq"),
+    };
+    assert!(err.is_corruption(), "not a corruption error: {err}");
+    assert_eq!(
+        std::fs::metadata(&wal).unwrap().len(),
+        cut_len,
+        "the failed open ({err}) cut the WAL segment {}",
+        wal.display()
+    );
+}
