@@ -16,7 +16,8 @@
 //!
 //! [`repair`] runs only after every check passed, in this order (each step
 //! durable before the next; docs/durability.md, "Open"):
-//! 1. cut the WAL's torn tail (done by the WAL recovery itself);
+//! 1. cut the WAL's torn tail (`lsm_wal::repair`, at the end of [`check`]
+//!    once every check has passed);
 //! 2. write `OPTIONS` when it is missing (temp file, fsync, rename,
 //!    directory fsync), and remove a leftover `OPTIONS.tmp`: the checks
 //!    found the manifest fits the recorded levels, and everything written
@@ -194,11 +195,13 @@ pub(crate) fn check(
     let flushed_seq = manifest.last_seq;
     let mem = Arc::new(Memtable::with_point_filter(config.memtable_bytes));
     let mut last_seq = flushed_seq;
+    // Replayed without cutting anything: the repair waits until every
+    // check below has passed too, so a refused open changes nothing.
     let start = ReplayStart {
         min_segment: manifest.wal_segment,
         flushed_seq: Some(flushed_seq),
         newest_known_segment: manifest.newest_wal_segment,
-        dry_run,
+        dry_run: true,
     };
     if manifest.dropped_tail.is_some() && config.wal_recovery == RecoveryMode::PointInTime {
         // The state without the dropped manifest edit is trusted only if
@@ -206,14 +209,10 @@ pub(crate) fn check(
         // segment or a gap in sequence numbers for a place to cut, never
         // for the sign that the dropped edit had taken effect (deleted the
         // segments a flush covered): check as the default mode does.
-        let strict = ReplayStart {
-            dry_run: true,
-            ..start
-        };
-        lsm_wal::recover_from(fs, dir, &strict, RecoveryMode::TolerateTornTail, |_| {})
+        lsm_wal::recover_from(fs, dir, &start, RecoveryMode::TolerateTornTail, |_| {})
             .map_err(|err| incomplete(with_manifest_context(err, &manifest)))?;
     }
-    let wal = lsm_wal::recover_from(fs, dir, &start, config.wal_recovery, |batch| {
+    let mut wal = lsm_wal::recover_from(fs, dir, &start, config.wal_recovery, |batch| {
         if batch.last_seq() > flushed_seq {
             mem.apply(batch.iter().filter(|op| op.seq > flushed_seq));
             last_seq = last_seq.max(batch.last_seq());
@@ -221,6 +220,10 @@ pub(crate) fn check(
     })
     .map_err(|err| incomplete(with_manifest_context(err, &manifest)))?;
     check_tables_within_last_seq(&manifest, last_seq)?;
+    if !dry_run {
+        // Every check passed: cut what the replay found torn.
+        lsm_wal::repair(fs, dir, &start, &mut wal)?;
+    }
 
     let live: BTreeSet<u64> = manifest
         .version

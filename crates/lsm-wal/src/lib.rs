@@ -72,5 +72,5 @@ pub use options::{RecoveryMode, SyncMode, WalOptions, DEFAULT_SEGMENT_BYTES};
 pub use reader::{
     read_segment, RecordSummary, SegmentContents, SegmentReader, SegmentTail, WalRecord,
 };
-pub use recovery::{recover, recover_from, RecoveryReport, ReplayStart, TornTail};
+pub use recovery::{recover, recover_from, repair, RecoveryReport, ReplayStart, TornTail};
 pub use writer::{FailedAppend, WalWriter};

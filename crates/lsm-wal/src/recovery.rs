@@ -410,17 +410,45 @@ pub fn recover_from(
         report.torn_tail = Some(torn_tail(first));
         report.torn_headers = later.iter().map(|cut| cut.segment).collect();
     }
-    if start.dry_run {
-        return Ok(report);
+    if !start.dry_run {
+        repair(fs, dir, start, &mut report)?;
     }
-    // Every check passed: repair. Later segments are emptied before the
-    // damaged one is cut, so a crash in between leaves the damage in place
-    // for the next recovery (prefix guarantee).
+    Ok(report)
+}
+
+/// Makes the repairs that `report`, returned by a [`recover_from`] of
+/// `start` with [`ReplayStart::dry_run`] set, says a repair would make:
+/// empties [`RecoveryReport::lost_segments`], cuts the torn tail and the
+/// torn headers, and (after a [`RecoveryMode::PointInTime`] recovery that
+/// cut at a missing segment) creates the missing segments empty, noting
+/// them in [`RecoveryReport::filled_segments`]. What [`recover_from`]
+/// does itself without `dry_run`; for a caller with checks of its own to
+/// run between the replay and the repair, so that a refused open changes
+/// nothing. REQUIRES: the files are as the dry run found them.
+///
+/// Errors: `lsm_core::Error::Io` on I/O failure.
+pub fn repair(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    start: &ReplayStart,
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    let live: Vec<u64> = list_segments(fs, dir)?
+        .into_iter()
+        .filter(|&n| n >= start.min_segment)
+        .collect();
+    let first_missing = first_missing_segment(&live, start);
+    // Later segments are emptied before the damaged one is cut, so a crash
+    // in between leaves the damage in place for the next recovery (prefix
+    // guarantee).
     for &later in report.lost_segments.iter().rev() {
         truncate(fs, dir, later, 0)?;
     }
-    for cut in stop.iter().chain(torn.iter()).rev() {
-        truncate(fs, dir, cut.segment, cut.offset)?;
+    for &segment in report.torn_headers.iter().rev() {
+        truncate(fs, dir, segment, 0)?;
+    }
+    if let Some(torn) = report.torn_tail {
+        truncate(fs, dir, torn.segment, torn.offset)?;
     }
     // Last, once the segments after the gap are empty: a crash before this
     // leaves the gap, and the next recovery cuts at it again.
@@ -429,13 +457,11 @@ pub fn recover_from(
             .last()
             .copied()
             .into_iter()
-            .chain(report.lost_segments.last().copied())
             .chain(start.newest_known_segment)
             .max()
             .unwrap_or(missing)
             .max(missing);
-        let present: std::collections::BTreeSet<u64> =
-            list_segments(fs, dir)?.into_iter().collect();
+        let present: std::collections::BTreeSet<u64> = live.iter().copied().collect();
         for number in missing..=newest {
             if !present.contains(&number) {
                 let path = segment_path(dir, number);
@@ -448,7 +474,7 @@ pub fn recover_from(
         fs.sync_dir(dir)
             .map_err(|source| lsm_core::Error::io(dir, source))?;
     }
-    Ok(report)
+    Ok(())
 }
 
 /// The most missing segment numbers a PointInTime recovery fills with
