@@ -618,6 +618,12 @@ impl WalWriter {
         // A failure here loses no write, so it does not poison the WAL: the
         // rotation creates the segment itself (and poisons if that fails).
         let file = created?;
+        if st.closed {
+            // `close` ran while the file was being created, after or
+            // before it looked for a prepared segment to free: free the
+            // reservation here (no append will use it).
+            let _ = catch_fs_panic(|| file.release_reservation());
+        }
         // Rotation cannot have started while `preparing` was set (it waits
         // for this call) and was not running when it was set (checked
         // above), so the segment is still `number - 1`.
