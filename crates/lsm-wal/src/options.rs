@@ -31,9 +31,13 @@ pub enum RecoveryMode {
     /// else is a corruption error.
     #[default]
     TolerateTornTail,
-    /// Replay stops at the first damage anywhere: that segment is cut
-    /// there and every later segment is emptied, so what remains is an
-    /// exact prefix of the log. Reported, not an error.
+    /// Replay stops at the first damage anywhere (a record whose checksum
+    /// or framing fails, a missing segment, missing sequence numbers):
+    /// that segment is cut there and every later segment is emptied, so
+    /// what remains is an exact prefix of the log. Reported, not an error.
+    /// A record that passes its checksum but holds an invalid batch, or
+    /// sequence numbers going backwards, is no damage a crash leaves and
+    /// is still a corruption error.
     PointInTime,
     /// Any damage, a torn tail included, is a corruption error.
     AbsoluteConsistency,
