@@ -48,6 +48,19 @@ pub enum Error {
         #[source]
         cause: Option<Arc<lsm_engine::Error>>,
     },
+    /// The memtable flush `flush_memtable` waited for failed (or one
+    /// before it had). The failure also poisoned the store: later writes
+    /// fail with a poisoned error. [`Error::is_corruption`],
+    /// [`Error::path`] and [`Error::offset`] see through to `cause`, so the
+    /// caller learns the file as the sync store's `flush_memtable` says it.
+    #[error("{reason}")]
+    FlushFailed {
+        /// The error it failed with, as a message.
+        reason: String,
+        /// That error itself.
+        #[source]
+        cause: Arc<lsm_engine::Error>,
+    },
     /// A compaction job the caller waited for was cancelled by `close`.
     #[error("compaction job {job} was cancelled because the store closed")]
     CompactionCancelled {
@@ -73,12 +86,13 @@ impl Error {
     }
 
     /// The engine error that says where on disk the failure is: the
-    /// store's, or the one a failed compaction job ran into.
+    /// store's, or the one a failed flush or compaction job ran into.
     fn on_disk(&self) -> Option<&lsm_engine::Error> {
         match self {
             Error::CompactionFailed {
                 cause: Some(cause), ..
-            } => Some(cause),
+            }
+            | Error::FlushFailed { cause, .. } => Some(cause),
             _ => self.engine(),
         }
     }

@@ -31,10 +31,11 @@ use crate::coordinator::Coordinator;
 pub const MAX_IMMUTABLE_MEMTABLES: usize = 2;
 
 /// Why [`FlushSignal::wait_done`] returned before its generation was done.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum FlushWaitError {
-    /// A flush failed (the reason; the engine is poisoned).
-    Failed(String),
+    /// A flush failed (the reason, and the error itself; the engine is
+    /// poisoned).
+    Failed(String, Arc<lsm_engine::Error>),
     /// The store closed first (the frozen memtables left are in the WAL).
     Stopped,
 }
@@ -48,7 +49,7 @@ struct FlushState {
     /// flushed.
     done: u64,
     /// The first flush failure; no flush runs after it.
-    failed: Option<String>,
+    failed: Option<Arc<lsm_engine::Error>>,
     /// Set by close: the flusher exits (unflushed memtables stay in the
     /// WAL and are replayed on reopen).
     stop: bool,
@@ -80,8 +81,11 @@ impl FlushSignal {
     pub(crate) fn wait_done(&self, generation: u64) -> Result<(), FlushWaitError> {
         let mut state = self.state.lock();
         loop {
-            if let Some(reason) = &state.failed {
-                return Err(FlushWaitError::Failed(reason.clone()));
+            if let Some(cause) = &state.failed {
+                return Err(FlushWaitError::Failed(
+                    failure_reason(cause),
+                    Arc::clone(cause),
+                ));
             }
             if state.done >= generation {
                 return Ok(());
@@ -114,7 +118,7 @@ impl FlushSignal {
 
     /// The first flush failure, if any.
     pub(crate) fn failure(&self) -> Option<String> {
-        self.state.lock().failed.clone()
+        self.state.lock().failed.as_deref().map(failure_reason)
     }
 
     /// Makes the flusher exit after its current table.
@@ -127,6 +131,11 @@ impl FlushSignal {
         let _state = self.state.lock();
         self.changed.notify_all();
     }
+}
+
+/// How a flush failure reads in errors.
+fn failure_reason(cause: &lsm_engine::Error) -> String {
+    format!("memtable flush failed: {cause}")
 }
 
 /// The flusher thread's body.
@@ -166,7 +175,7 @@ pub(crate) fn run_flusher(engine: &Engine, signal: &FlushSignal, coordinator: &A
         let mut state = signal.state.lock();
         match result {
             Ok(()) => state.done = state.done.max(generation),
-            Err(err) => state.failed = Some(format!("memtable flush failed: {err}")),
+            Err(err) => state.failed = Some(Arc::new(err)),
         }
         drop(state);
         signal.changed.notify_all();
@@ -185,13 +194,20 @@ mod tests {
             let signal = Arc::clone(&signal);
             std::thread::spawn(move || signal.wait_done(generation))
         };
-        signal.state.lock().failed = Some("disk on fire".to_string());
+        let fire = lsm_engine::Error::Poisoned {
+            reason: "disk on fire".to_string(),
+        };
+        signal.state.lock().failed = Some(Arc::new(fire));
         signal.notify();
-        assert_eq!(
-            waiter.join().unwrap(),
-            Err(FlushWaitError::Failed("disk on fire".to_string()))
-        );
-        assert_eq!(signal.failure().as_deref(), Some("disk on fire"));
+        match waiter.join().unwrap() {
+            Err(FlushWaitError::Failed(reason, cause)) => {
+                assert!(reason.contains("disk on fire"), "{reason}");
+                assert!(cause.is_poisoned(), "{cause}");
+            }
+            other => panic!("released with {other:?}"),
+        }
+        let reason = signal.failure().unwrap();
+        assert!(reason.contains("memtable flush failed: "), "{reason}");
     }
 
     #[test]
@@ -199,9 +215,12 @@ mod tests {
         let signal = FlushSignal::default();
         let first = signal.request();
         signal.state.lock().done = first;
-        assert_eq!(signal.wait_done(first), Ok(()));
+        assert!(signal.wait_done(first).is_ok());
         let second = signal.request();
         signal.stop();
-        assert_eq!(signal.wait_done(second), Err(FlushWaitError::Stopped));
+        assert!(matches!(
+            signal.wait_done(second),
+            Err(FlushWaitError::Stopped)
+        ));
     }
 }

@@ -120,9 +120,10 @@
 //!   write or fsync, failed; the store refuses writes until it is
 //!   reopened. Reads keep working; every acknowledged write is in the WAL.
 //!   (A compaction job waited for reports its own failure as
-//!   [`Error::CompactionFailed`]; the writes after it are poisoned.
-//!   `is_corruption`, `path` and `offset` see through to the damage the
-//!   job ran into.)
+//!   [`Error::CompactionFailed`], and `flush_memtable` its flush's as
+//!   [`Error::FlushFailed`]; the writes after it are poisoned.
+//!   `is_corruption`, `path` and `offset` see through to the error the
+//!   job or flush ran into.)
 //! - [`Error::is_locked`]: another open store holds the directory
 //!   ([`Error::path`] names it).
 //! - [`Error::is_closed`]: the store (of this snapshot or iterator) was

@@ -189,6 +189,7 @@ fn a_failed_flush_memtable_names_the_file_it_failed_on() {
     }
     fs.faults.fail_syncs(true);
     let err = store.flush_memtable().unwrap_err();
+    assert!(matches!(err, Error::FlushFailed { .. }), "{err:?}");
     assert!(!err.is_corruption(), "{err}");
     assert!(
         err.path()
