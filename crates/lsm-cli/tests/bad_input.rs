@@ -265,3 +265,77 @@ fn puts_leave_wal_segments_of_a_mebibyte_and_nothing_reserved() {
         "{segments} segments of {apparent} bytes, {allocated} bytes allocated"
     );
 }
+
+/// Runs `lsm args...` with stdout (`close_stdout`) or stderr a pipe whose
+/// reading end is closed before the command writes anything, as in
+/// `lsm ... | head -1` once `head` has exited; the other stream is
+/// captured.
+fn lsm_into_a_closed_pipe(args: &[&str], close_stdout: bool) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lsm"));
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run lsm");
+    if close_stdout {
+        drop(child.stdout.take());
+    } else {
+        drop(child.stderr.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Output cut short by a closed pipe is not an error (docs/cli.md): `lsm
+/// bench` and `lsm demo` printed their tables, JSON lines and summaries with
+/// `println!` and their progress lines with `eprintln!`, which panic (exit
+/// status 101, "failed printing to stdout: Broken pipe") when the reader is
+/// gone. Found by the configuration and CLI bad-input review.
+#[test]
+fn bench_and_demo_into_a_closed_pipe_exit_cleanly() {
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().to_str().unwrap();
+    let bench = [
+        "bench",
+        "--num",
+        "10",
+        "--no-probe",
+        "--in-process",
+        "--engine",
+        "lsm-sync",
+        "--benchmarks",
+        "fillseq",
+    ];
+    let bench_json: Vec<&str> = bench.iter().copied().chain(["--json"]).collect();
+    let demo = [
+        "demo",
+        "--store",
+        "simple",
+        "--duration",
+        "0.3",
+        "--out",
+        out,
+    ];
+    for (args, close_stdout) in [
+        (&bench[..], true),
+        (&bench_json[..], true),
+        (&demo[..], true),
+        (&bench[..], false),
+        (&demo[..], false),
+    ] {
+        let output = lsm_into_a_closed_pipe(args, close_stdout);
+        let closed = if close_stdout { "stdout" } else { "stderr" };
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "lsm {args:?} with {closed} closed\n{}",
+            describe(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("panicked"),
+            "lsm {args:?} with {closed} closed\n{}",
+            describe(&output)
+        );
+    }
+}
