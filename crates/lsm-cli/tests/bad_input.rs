@@ -339,3 +339,28 @@ fn bench_and_demo_into_a_closed_pipe_exit_cleanly() {
         );
     }
 }
+
+/// The one line on stderr (`error: ...`, `not found: KEY`) is best effort:
+/// with stderr a closed pipe (`lsm get DIR KEY 2>&1 | true`) the exit
+/// status is still the documented one (3 for an absent key, 1 for an
+/// error), not a panic's 101 from `eprintln!`. Found by the configuration
+/// and CLI bad-input review.
+#[test]
+fn exit_status_holds_when_stderr_is_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("db");
+    let path = store.to_str().unwrap();
+    let output = lsm(&["put", "--create", path, "a", "1"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let missing = dir.path().join("missing");
+    let missing = missing.to_str().unwrap();
+    for (args, status) in [(["get", path, "absent"], 3), (["get", missing, "a"], 1)] {
+        let output = lsm_into_a_closed_pipe(&args, false);
+        assert_eq!(
+            output.status.code(),
+            Some(status),
+            "lsm {args:?} with stderr closed\n{}",
+            describe(&output)
+        );
+    }
+}
