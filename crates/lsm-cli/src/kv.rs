@@ -142,7 +142,7 @@ fn get_value(args: &GetArgs) -> anyhow::Result<ExitCode> {
         None => store.get(&key)?,
     };
     let Some(value) = found else {
-        eprintln!("not found: {}", args.key);
+        errln!("not found: {}", args.key);
         return Ok(ExitCode::from(EXIT_NOT_FOUND));
     };
     let mut out = io::stdout().lock();

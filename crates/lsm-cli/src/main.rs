@@ -17,7 +17,35 @@
 
 use std::process::ExitCode;
 
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use clap::{Parser, Subcommand};
+
+/// `println!` for `demo` and `bench` ([`print_stdout`]): never panics on a
+/// closed pipe.
+macro_rules! outln {
+    () => {
+        $crate::print_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::print_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for `demo` and `bench` ([`print_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::print_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that never panics ([`print_stderr`]).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::print_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 mod bench;
 mod demo;
@@ -124,7 +152,7 @@ fn main() -> ExitCode {
         // `lsm ... | head` closing the pipe early is not an error.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", one_line(&err));
+            errln!("error: {}", one_line(&err));
             if err.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(EXIT_USAGE)
             } else {
@@ -132,6 +160,34 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Set once a write to stdout found its reader gone (a closed pipe).
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes to stdout for `demo` and `bench`, whose work (the report files,
+/// `--json-out`) goes on when stdout's reader has left (`lsm ... | head
+/// -1`): once a write finds the pipe closed, the rest of the output is
+/// dropped (`println!` panicked). Other write errors are returned.
+pub(crate) fn print_stdout(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_GONE.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Writes to stderr, best effort: a progress line or the final `error:`
+/// line must not panic (as `eprintln!` does) when stderr is a closed pipe
+/// (`lsm ... 2>&1 | head -1`); the exit status still tells what happened.
+pub(crate) fn print_stderr(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().lock().write_fmt(args);
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

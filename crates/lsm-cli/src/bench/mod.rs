@@ -284,7 +284,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             writeln!(file, "{line}").context("writing --json-out")?;
         }
         if args.json {
-            println!("{line}");
+            outln!("{line}")?;
         }
         Ok(())
     };
@@ -305,9 +305,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 .context("encoding the scheduling probe as JSON")?,
         )?;
         if !args.json {
-            println!("{}", probe.describe());
-            println!("{}", sched.describe());
-            println!();
+            outln!("{}", probe.describe())?;
+            outln!("{}", sched.describe())?;
+            outln!()?;
         }
         Some((probe, sched))
     };
@@ -368,11 +368,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         emit(&s.to_json().context("encoding a summary as JSON")?)?;
     }
     if !args.json {
-        print!("{}", report::markdown_table(&rows));
-        println!();
-        print!("{}", summary::markdown(&summaries));
-        println!();
-        print!("{}", settings_notes(&plan, &rows, probes.as_ref()));
+        out!("{}", report::markdown_table(&rows))?;
+        outln!()?;
+        out!("{}", summary::markdown(&summaries))?;
+        outln!()?;
+        out!("{}", settings_notes(&plan, &rows, probes.as_ref()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -496,7 +496,7 @@ fn run_engine(kind: EngineKind, dir: &Path, plan: &Plan) -> Result<Vec<Row>> {
             (None, None)
         };
         bar.finish_and_clear();
-        eprintln!(
+        errln!(
             "{} {}: {} ops in {:.1} s",
             o.engine.name(),
             workload.name(),

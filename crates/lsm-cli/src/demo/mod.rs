@@ -136,7 +136,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let latency_csv_path = out.join("put_latency.csv");
     let html_path = out.join("report.html");
 
-    println!(
+    outln!(
         "lsm demo: {} for {} s{}, puts {}, gets {}, deletes {}, range scans {}; \
          memtable {}, WAL sync {}",
         kinds
@@ -152,11 +152,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         args.range_rate.label(),
         human_bytes(args.memtable_bytes as u64),
         args.wal_sync_label(),
-    );
+    )?;
     let mut runs = Vec::with_capacity(kinds.len());
     for &kind in kinds {
         let run = run_store(kind, &args, &base.path().join(kind.name()))?;
-        print_summary(&run);
+        print_summary(&run)?;
         runs.push(run);
     }
 
@@ -185,24 +185,24 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         BaseDir::Given(path) => Some(path),
     };
-    println!("samples: {}", csv_path.display());
-    println!("         {}", latency_csv_path.display());
-    println!("report:  {}", html_path.display());
+    outln!("samples: {}", csv_path.display())?;
+    outln!("         {}", latency_csv_path.display())?;
+    outln!("report:  {}", html_path.display())?;
     match kept {
         Some(base) => {
-            println!("stores kept in {}; look inside with:", base.display());
+            outln!("stores kept in {}; look inside with:", base.display())?;
             for kind in kinds {
                 let dir = base.join(kind.name());
-                println!("  lsm stats {}", shell_word(&dir));
-                println!("  lsm verify {}", shell_word(&dir));
+                outln!("  lsm stats {}", shell_word(&dir))?;
+                outln!("  lsm verify {}", shell_word(&dir))?;
             }
         }
-        None => println!(
+        None => outln!(
             "stores removed; to look inside them with `lsm stats DIR` and `lsm verify DIR`, \
              rerun with --keep or --dir DIR"
-        ),
+        )?,
     }
-    println!("done in {:.1} s", started.elapsed().as_secs_f64());
+    outln!("done in {:.1} s", started.elapsed().as_secs_f64())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -278,7 +278,7 @@ fn settings_items(args: &DemoArgs) -> Vec<(String, String)> {
     .collect()
 }
 
-fn print_summary(run: &StoreRun) {
+fn print_summary(run: &StoreRun) -> std::io::Result<()> {
     let latency = latency::Headline::of(&run.put_histogram)
         .map(|h| {
             format!(
@@ -298,7 +298,7 @@ fn print_summary(run: &StoreRun) {
         .enumerate()
         .map(|(i, l)| format!("L{i}:{}", l.files))
         .collect();
-    println!(
+    outln!(
         "{}: {} puts ({:.0}/s), {} gets, {} deletes, {} range scans in {:.1} s; \
          {} flushes, {} compactions; tables {}; closed in {:.2} s\n  {latency}",
         run.kind.type_name(),
@@ -312,7 +312,7 @@ fn print_summary(run: &StoreRun) {
         run.final_stats.compactions,
         levels.join(" "),
         run.close_secs,
-    );
+    )
 }
 
 /// Drives one store for `--duration` seconds, sampling it, then closes it.

@@ -92,7 +92,7 @@ impl Progress {
             Progress::Plain(previous) => {
                 let due = previous.is_none_or(|at| at.elapsed() >= PLAIN_EVERY);
                 if due || last {
-                    eprintln!("{line}");
+                    errln!("{line}");
                     *previous = Some(Instant::now());
                 }
             }
