@@ -364,3 +364,37 @@ fn exit_status_holds_when_stderr_is_a_closed_pipe() {
         );
     }
 }
+
+/// `lsm put --value-file` of an endless source (`/dev/zero`, or stdin fed
+/// by `yes`) stops reading past the longest value a store accepts and says
+/// so: it read the whole source into memory first, until the allocation
+/// failed (here, under a 4 GB address-space cap: "out of memory") or the
+/// machine ran out. Found by the configuration and CLI bad-input review.
+#[test]
+fn put_value_file_of_an_endless_source_is_refused_at_the_value_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("db");
+    let path = store.to_str().unwrap();
+    let output = lsm(&["put", "--create", path, "a", "1"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let exe = env!("CARGO_BIN_EXE_lsm");
+    for source in ["--value-file /dev/zero", "--value-file - < /dev/zero"] {
+        let script = format!("ulimit -v 4000000; exec '{exe}' put '{path}' big {source}");
+        let started = Instant::now();
+        let output = Command::new("sh").args(["-c", &script]).output().unwrap();
+        let args = ["put", path, "big", source];
+        assert_clean_error(&args, &output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("limit of {} bytes", lsm_core::MAX_VALUE_BYTES)),
+            "lsm {args:?}\n{}",
+            describe(&output)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "lsm {args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(lsm(&["get", path, "big"]).status.code(), Some(3));
+}
