@@ -161,14 +161,11 @@ fn put_value(args: &PutArgs) -> anyhow::Result<ExitCode> {
     let key = arg_bytes(&args.key, args.hex)?;
     let value = match (&args.value, &args.value_file) {
         (_, Some(path)) if path.as_os_str() == "-" => {
-            let mut bytes = Vec::new();
-            io::stdin()
-                .lock()
-                .read_to_end(&mut bytes)
-                .context("cannot read the value from stdin")?;
-            bytes
+            read_value(io::stdin().lock()).context("cannot read the value from stdin")?
         }
-        (_, Some(path)) => std::fs::read(path)
+        (_, Some(path)) => std::fs::File::open(path)
+            .map_err(anyhow::Error::from)
+            .and_then(read_value)
             .with_context(|| format!("cannot read the value from {}", path.display()))?,
         (Some(text), None) => arg_bytes(text, args.hex)?,
         (None, None) => anyhow::bail!("no value: give VALUE or --value-file"),
@@ -185,6 +182,20 @@ fn put_value(args: &PutArgs) -> anyhow::Result<ExitCode> {
     }
     store.close()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a value from `source`, at most
+/// [`lsm_core::MAX_VALUE_BYTES`]: a longer one (an endless source such as
+/// `/dev/zero` included) is an error once the limit is passed, rather than
+/// read whole into memory for the store to refuse.
+fn read_value(source: impl io::Read) -> anyhow::Result<Vec<u8>> {
+    let limit = lsm_core::MAX_VALUE_BYTES;
+    let mut bytes = Vec::new();
+    source.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        anyhow::bail!("the value is longer than the limit of {limit} bytes");
+    }
+    Ok(bytes)
 }
 
 /// Runs `lsm delete`. Deleting an absent key is not an error (it writes a
