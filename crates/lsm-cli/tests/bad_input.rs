@@ -398,3 +398,31 @@ fn put_value_file_of_an_endless_source_is_refused_at_the_value_limit() {
     }
     assert_eq!(lsm(&["get", path, "big"]).status.code(), Some(3));
 }
+
+/// `lsm bench --probe-ops` has an upper bound: the fsync probe's overwrite
+/// case first fills a file of `N` x 128 bytes with zeros, and a huge `N`
+/// (here 2^64 - 1) wrote zeros until the disk was full (2.6 GB in 6 s).
+/// The file size is capped at 10 MiB here (`ulimit -f`) so the unbounded
+/// run is stopped by SIGXFSZ instead. Found by the configuration and CLI
+/// bad-input review.
+#[test]
+fn bench_with_a_huge_probe_op_count_is_a_usage_error_not_a_disk_fill() {
+    let db = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_lsm");
+    let script = format!(
+        "ulimit -f 10240; exec '{exe}' bench --num 10 --in-process --engine lsm-sync \
+         --benchmarks fillseq --probe-ops 18446744073709551615 --db '{}'",
+        db.path().display()
+    );
+    let output = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let args = ["bench", "--probe-ops", "18446744073709551615"];
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "lsm {args:?}\n{}",
+        describe(&output)
+    );
+    assert_clean_error(&args, &output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--probe-ops"), "{}", describe(&output));
+}
