@@ -137,7 +137,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
     /// At most this many synced writes per case of the fsync probe (each
-    /// case also stops after 1 s).
+    /// case also stops after 1 s; at most 1000000, as the overwrite case
+    /// first writes a file of N x 128 bytes).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub probe_ops: u64,
     /// Skip the fsync and scheduling probes.
@@ -164,6 +165,11 @@ struct Plan {
 /// The most `--threads`: fillsync's writers and readwhilewriting's
 /// readers are each a thread.
 const MAX_THREADS: usize = 1024;
+
+/// The most `--probe-ops`: the fsync probe's overwrite case first fills a
+/// file of `N` x [`probe::PROBE_WRITE_BYTES`] with zeros (128 MB here), and
+/// an unbounded `N` filled the disk.
+const MAX_PROBE_OPS: u64 = 1_000_000;
 
 impl Plan {
     fn from_args(args: &BenchArgs) -> Result<Plan> {
@@ -219,6 +225,14 @@ impl Plan {
             return Err(UsageError(
                 "--probe-ops must be at least 1 (--no-probe skips the probe)".to_string(),
             )
+            .into());
+        }
+        if args.probe_ops > MAX_PROBE_OPS {
+            return Err(UsageError(format!(
+                "--probe-ops must be at most {MAX_PROBE_OPS} (the overwrite case first writes a \
+                 file of N x {} bytes)",
+                probe::PROBE_WRITE_BYTES
+            ))
             .into());
         }
         if let Some(exe) = &args.lsm_exe {
