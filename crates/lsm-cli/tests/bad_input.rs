@@ -426,3 +426,44 @@ fn bench_with_a_huge_probe_op_count_is_a_usage_error_not_a_disk_fill() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--probe-ops"), "{}", describe(&output));
 }
+
+/// `lsm bench` without `--in-process` (the default: one child process per
+/// engine) gives an engine setting out of range the usage status 2 as well
+/// (docs/cli.md), in one `error:` line: the child exited 2 and the parent
+/// turned that into status 1, after the child's own error line. Found by
+/// the configuration and CLI bad-input review.
+#[test]
+fn bench_engine_settings_out_of_range_are_usage_errors_in_the_default_mode_too() {
+    for setting in [
+        ["--wal-sync", "every-bytes:0"],
+        ["--block-cache-bytes", "99T"],
+        ["--memtable-bytes", "0"],
+    ] {
+        let mut args = vec![
+            "bench",
+            "--num",
+            "10",
+            "--no-probe",
+            "--engine",
+            "lsm-sync",
+            "--benchmarks",
+            "fillseq",
+        ];
+        args.extend(setting);
+        let output = lsm(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "lsm {args:?}\n{}",
+            describe(&output)
+        );
+        assert_clean_error(&args, &output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.matches("error:").count(),
+            1,
+            "lsm {args:?}\n{}",
+            describe(&output)
+        );
+    }
+}
