@@ -177,6 +177,14 @@ pub struct EngineSettings {
 }
 
 impl EngineSettings {
+    /// Checks the settings against the lsm engines' accepted ranges (a
+    /// [`UsageError`] naming the first one out of range), before any
+    /// engine runs: a child process's usage error would reach the user as
+    /// the parent's plain failure (exit status 1).
+    pub fn validate_for_lsm(&self) -> Result<()> {
+        self.lsm_config(Path::new("."), false).map(drop)
+    }
+
     fn lsm_config(&self, dir: &Path, durable: bool) -> Result<LsmConfig> {
         let sync = if durable {
             SyncMode::Always

@@ -238,6 +238,15 @@ impl Plan {
         if let Some(exe) = &args.lsm_exe {
             check_lsm_exe(exe)?;
         }
+        let settings = EngineSettings {
+            memtable_bytes: args.memtable_bytes,
+            bloom_bits: args.bloom_bits,
+            block_cache_bytes: args.block_cache_bytes,
+            wal_sync: args.wal_sync,
+        };
+        if engines.iter().any(|kind| kind.is_lsm()) {
+            settings.validate_for_lsm()?;
+        }
         Ok(Plan {
             workloads,
             engines,
@@ -249,12 +258,7 @@ impl Plan {
                 threads: args.threads,
                 seed: args.seed,
             },
-            settings: EngineSettings {
-                memtable_bytes: args.memtable_bytes,
-                bloom_bits: args.bloom_bits,
-                block_cache_bytes: args.block_cache_bytes,
-                wal_sync: args.wal_sync,
-            },
+            settings,
             repeat: args.repeat,
             isolated: !args.in_process,
             lsm_exe: args.lsm_exe.clone(),
