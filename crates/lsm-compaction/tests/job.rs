@@ -253,3 +253,114 @@ fn single_file_without_overlap_moves_down_untouched() {
     assert_eq!(edit.added[0].0, 2);
     assert_eq!(edit.added[0].1.number, number);
 }
+
+/// A compaction whose last step fails (the directory fsync after every
+/// output is written, or the last output's own finish) removes every output
+/// it wrote, as `run_compaction` documents ("a failed job removes its
+/// partial outputs"): only the input tables are left in the directory.
+/// Found by a review: outputs finished before the failure were left behind.
+#[test]
+fn a_compaction_failing_at_its_end_removes_every_output() {
+    // `fail(dir, last output's number)` names the file (or directory)
+    // whose fsync fails.
+    let run = |fail: &dyn Fn(&Path, u64) -> String| {
+        let tmp = tempfile::tempdir().unwrap();
+        let faulty = lsm_core::fault::FaultyFileSystem::new(OsFileSystem::shared());
+        let fs: SharedFileSystem = faulty.clone();
+        let mut dir = Dir {
+            fs: Arc::clone(&fs),
+            path: tmp.path().to_path_buf(),
+            next: 0,
+        };
+        let mut entries = Vec::new();
+        for i in 0..200u64 {
+            entries.push(entry(
+                &format!("key{i:04}"),
+                1000 - i,
+                ValueKind::Put,
+                &"x".repeat(40),
+            ));
+        }
+        let input = write_table(&mut dir, entries);
+        let below = write_table(&mut dir, vec![entry("key0100", 1, ValueKind::Put, "old")]);
+        let inputs = [table_file_name(input.number), table_file_name(below.number)];
+        let version = Version::new(3)
+            .apply(&VersionEdit {
+                added: vec![(0, input), (1, below)],
+                ..VersionEdit::default()
+            })
+            .unwrap();
+        let choice = choose_level_compaction(&version, 0, &BTreeSet::new()).unwrap();
+        let source: Arc<dyn TableSource> = Arc::new(Dir {
+            fs: Arc::clone(&fs),
+            path: tmp.path().to_path_buf(),
+            next: 0,
+        });
+        let options = TableOptions {
+            block_bytes: 128,
+            ..TableOptions::default()
+        };
+        // The same compaction without faults, to learn how many outputs
+        // it makes (their numbers follow the inputs').
+        let outputs = {
+            let mut next_number = dir.next + 1000;
+            let mut next = || {
+                next_number += 1;
+                next_number
+            };
+            let clean = run_compaction(
+                &choice,
+                &version,
+                &source,
+                OutputContext {
+                    fs: &fs,
+                    dir: tmp.path(),
+                    table_options: &options,
+                    target_file_bytes: 2048,
+                    snapshots: vec![],
+                    new_file_number: &mut next,
+                },
+            )
+            .unwrap();
+            for file in &clean.outputs {
+                std::fs::remove_file(tmp.path().join(table_file_name(file.number))).unwrap();
+            }
+            clean.outputs.len() as u64
+        };
+        assert!(outputs > 2, "several outputs: {outputs}");
+        faulty.target(Some(&fail(tmp.path(), dir.next + outputs)));
+        faulty.fail_syncs(true);
+        let mut next_number = dir.next;
+        let mut next = || {
+            next_number += 1;
+            next_number
+        };
+        let result = run_compaction(
+            &choice,
+            &version,
+            &source,
+            OutputContext {
+                fs: &fs,
+                dir: tmp.path(),
+                table_options: &options,
+                target_file_bytes: 2048,
+                snapshots: vec![],
+                new_file_number: &mut next,
+            },
+        );
+        faulty.fail_syncs(false);
+        assert!(result.is_err(), "the injected sync failure is reported");
+        let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = inputs.to_vec();
+        want.sort();
+        assert_eq!(left, want, "outputs of the failed compaction left behind");
+    };
+    // The directory fsync after the last output.
+    run(&|dir: &Path, _| dir.file_name().unwrap().to_string_lossy().into_owned());
+    // The last output's own fsync, in its finish.
+    run(&|_: &Path, last: u64| table_file_name(last));
+}
