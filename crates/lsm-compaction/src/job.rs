@@ -132,16 +132,25 @@ impl<'a, 'b> OutputWriter<'a, 'b> {
         Ok(())
     }
 
-    /// Finishes the last table and fsyncs the directory.
+    /// Finishes the last table and fsyncs the directory. On error every
+    /// table written is removed, the ones finished before it included.
     fn finish(mut self) -> Result<Vec<FileMeta>> {
-        self.finish_current()?;
-        if !self.finished.is_empty() {
-            self.ctx
-                .fs
-                .sync_dir(self.ctx.dir)
-                .map_err(|e| CoreError::io(self.ctx.dir, e))?;
+        let synced = self.finish_current().and_then(|()| {
+            if !self.finished.is_empty() {
+                self.ctx
+                    .fs
+                    .sync_dir(self.ctx.dir)
+                    .map_err(|e| CoreError::io(self.ctx.dir, e))?;
+            }
+            Ok(())
+        });
+        match synced {
+            Ok(()) => Ok(std::mem::take(&mut self.finished)),
+            Err(err) => {
+                self.abandon();
+                Err(err)
+            }
         }
-        Ok(std::mem::take(&mut self.finished))
     }
 
     /// Removes everything written so far (after an error).
