@@ -24,33 +24,37 @@
 //! - here: open, stats, poisoning and close.
 //!
 //! # Locks and what they guard (lock order: top to bottom)
-//! 1. `checkpoints` (`RwLock<()>`, guards no data): held *shared* by every
+//! 1. `close_outcome` (`Mutex<Option<Result<(), String>>>`): the first
+//!    close's outcome, held for the whole of [`Engine::close`], so a racing
+//!    or later `close` waits for the first and answers with its outcome;
+//!    everything `close` takes below is taken under it.
+//! 2. `checkpoints` (`RwLock<()>`, guards no data): held *shared* by every
 //!    running [`Engine::checkpoint`] and *exclusively* once by `close`, so
 //!    close waits for running checkpoints (they read the store's files)
 //!    before it releases the directory lock.
-//! 2. `write_gate` ([`WriteGate`]): orders writes against freezes. Held
+//! 3. `write_gate` ([`WriteGate`]): orders writes against freezes. Held
 //!    *shared* by a [`WritePermit`] (a writer from its WAL append until its
 //!    memtable insert is published, or queued for the applier) and
 //!    *exclusively* by [`Freezer::freeze`]. So a freeze sees no half-applied
 //!    write: every record in the WAL segments before the rotation is in the
 //!    frozen memtable.
-//! 3. `keyspaces` (`RwLock<Keyspaces>`): the keyspace catalog (name -> id).
+//! 4. `keyspaces` (`RwLock<Keyspaces>`): the keyspace catalog (name -> id).
 //!    Shared by a write naming a non-default keyspace from its existence
 //!    check until its WAL append returned; exclusive while a keyspace is
 //!    created or dropped (see [`keyspaces`](self::keyspaces)).
-//! 4. `flushing` (`Mutex<()>`): orders flushes: one at a time, oldest
+//! 5. `flushing` (`Mutex<()>`): orders flushes: one at a time, oldest
 //!    frozen memtable first. Guards no data; the frozen memtables are in
 //!    the view.
-//! 5. `catalog` (`Mutex<Catalog>`): the manifest, the files being compacted,
+//! 6. `catalog` (`Mutex<Catalog>`): the manifest, the files being compacted,
 //!    the tables waiting for deletion, the tables known clean of range
 //!    tombstones. Held for picking, logging an edit and installing its
 //!    version, never across table I/O.
-//! 6. `snapshots` (`SnapshotList`'s mutex): the live snapshots' sequence
+//! 7. `snapshots` (`SnapshotList`'s mutex): the live snapshots' sequence
 //!    numbers. A snapshot chooses its number and registers under it, and a
 //!    flush or compaction reads the list under it.
-//! 7. `view` (`RwLock<Arc<ReadView>>`): the current read view. Readers
+//! 8. `view` (`RwLock<Arc<ReadView>>`): the current read view. Readers
 //!    clone the Arc and drop the lock at once; writers replace it.
-//! 8. `poison` (`Mutex<Option<String>>`): the first failure's reason; a
+//! 9. `poison` (`Mutex<Option<String>>`): the first failure's reason; a
 //!    leaf.
 //!
 //! # Invariants
