@@ -31,7 +31,12 @@
 //!   `reserve_compaction` → [`CompactionReservation`] →
 //!   [`CompactionReport`], reads, `stats`, `record_stall` with
 //!   [`StallCause`] and [`STALL_WARN_THRESHOLD`], `close`), [`Written`],
+//!   [`MemtableFill`],
 //!   [`prefix_range`] (the bounds of a store's `prefix(p)`);
+//! - keyspaces and batches: [`Keyspace`] (each store's `Keyspace` is it,
+//!   for that store), [`KeyspaceStats`], the name limit
+//!   [`MAX_KEYSPACE_NAME_BYTES`], and from `lsm-core` [`KeyspaceId`] and
+//!   [`WriteBatch`];
 //! - the names of the files it keeps in a store directory:
 //!   [`LOCK_FILE_NAME`], [`OPTIONS_FILE_NAME`], [`OPTIONS_TEMP_FILE_NAME`],
 //!   [`QUARANTINE_DIR_NAME`].
