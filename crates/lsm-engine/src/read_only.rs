@@ -10,12 +10,13 @@
 //! the moment it opened.
 
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use lsm_compaction::{level_scores, pending_compaction_bytes};
-use lsm_core::{Error as CoreError, KeyspaceId, SeqNo};
-use lsm_manifest::CURRENT_FILE_NAME;
+use lsm_core::{Error as CoreError, FileSystem, KeyspaceId, SeqNo};
+use lsm_manifest::{parse_manifest_file_name, CURRENT_FILE_NAME};
 use lsm_sstable::BlockCache;
 use lsm_wal::{list_segments, segment_file_name};
 
@@ -48,7 +49,11 @@ use crate::table_cache::TableCache;
 /// A store held open by another process can be opened too. The handle then
 /// holds the state of the moment it opened (the manifest it read, the WAL
 /// records complete at that moment; a record being appended reads as a torn
-/// tail and is left out) and does not follow later writes. Reading the
+/// tail and is left out) and does not follow later writes. An open
+/// racing the owner's flush, compaction or own open (which retire WAL
+/// segments, tables or the manifest the open read so far still named,
+/// after changing `CURRENT` or the manifest) reads again, up to
+/// 16 times, rather than report the retired files as corruption. Reading the
 /// tables afterwards can fail with an I/O error if that process deleted one
 /// in a compaction meanwhile: open again to read the newer state.
 #[derive(Debug)]
@@ -92,6 +97,33 @@ impl ReadOnlyStore {
             )
             .into());
         }
+        // The owner may retire files the catalog read so far still names
+        // (a flush deletes WAL segments, a compaction tables, an open or a
+        // rollover the manifest itself), but only after it changed the
+        // catalog: `CURRENT` or the manifest's length. An open that failed
+        // while the catalog changed under it read a state that was already
+        // gone, not damage: it reads again.
+        let mut attempts = 1;
+        loop {
+            let before = catalog_mark(fs.as_ref(), &dir);
+            match ReadOnlyStore::open_once(config.clone()) {
+                Ok(store) => return Ok(store),
+                Err(err) => {
+                    let changed = catalog_mark(fs.as_ref(), &dir) != before;
+                    if !changed || attempts >= MAX_OPEN_ATTEMPTS {
+                        return Err(err);
+                    }
+                    attempts += 1;
+                }
+            }
+        }
+    }
+
+    /// One attempt of [`ReadOnlyStore::open`], past the checks for a store
+    /// directory.
+    fn open_once(config: LsmConfig) -> Result<ReadOnlyStore> {
+        let fs = Arc::clone(&config.fs);
+        let dir = config.dir.clone();
         let found = recovery::check(fs.as_ref(), &config, true)?;
         let check = recovery::store_check(&dir, &found);
         let config = found.options.apply_to(config);
@@ -287,4 +319,23 @@ impl ReadOnlyStore {
             ..StoreStats::default()
         })
     }
+}
+
+/// How many times [`ReadOnlyStore::open`] reads a store whose catalog keeps
+/// changing while it reads (an owner flushing and compacting beside it).
+const MAX_OPEN_ATTEMPTS: usize = 16;
+
+/// What changes whenever the owner changes the catalog: `CURRENT`'s bytes
+/// and the length of the manifest it names (edits are appended; a new
+/// manifest gets a new name in `CURRENT`). `None` parts where a file could
+/// not be read.
+fn catalog_mark(fs: &dyn FileSystem, dir: &Path) -> (Option<Vec<u8>>, Option<u64>) {
+    let current = fs.read_all(&dir.join(CURRENT_FILE_NAME)).ok();
+    let manifest = current
+        .as_deref()
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_suffix('\n'))
+        .filter(|name| parse_manifest_file_name(name).is_some())
+        .and_then(|name| fs.file_size(&dir.join(name)).ok());
+    (current, manifest)
 }
