@@ -130,7 +130,11 @@ fn a_read_only_open_racing_a_flush_and_a_compaction_reads_the_newer_state() {
         panic!("a read-only open beside a flushing, compacting owner failed: {err}")
     });
     assert_eq!(reader.last_seq(), 300);
-    let pairs: Vec<_> = reader.range(..).unwrap().map(|item| item.unwrap()).collect();
+    let pairs: Vec<_> = reader
+        .range(..)
+        .unwrap()
+        .map(|item| item.unwrap())
+        .collect();
     assert_eq!(pairs.len(), 300);
     for round in 0..3u32 {
         for i in [0, 57, 99] {
