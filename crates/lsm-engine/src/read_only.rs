@@ -18,7 +18,7 @@ use lsm_compaction::{level_scores, pending_compaction_bytes};
 use lsm_core::{Error as CoreError, FileSystem, KeyspaceId, SeqNo};
 use lsm_manifest::{parse_manifest_file_name, CURRENT_FILE_NAME};
 use lsm_sstable::BlockCache;
-use lsm_wal::{list_segments, segment_file_name};
+use lsm_wal::{list_segments, parse_segment_file_name, segment_file_name};
 
 use crate::config::LsmConfig;
 use crate::engine::keyspaces::{check_readable, shown_name, Keyspaces};
@@ -53,7 +53,9 @@ use crate::table_cache::TableCache;
 /// racing the owner's flush, compaction or own open (which retire WAL
 /// segments, tables or the manifest the open read so far still named,
 /// after changing `CURRENT` or the manifest) reads again, up to
-/// 16 times, rather than report the retired files as corruption. Reading the
+/// 16 times, rather than report the retired files as corruption; one that
+/// found damage in the WAL reads it twice more (a read of a segment being
+/// appended to is not atomic) before it reports it. Reading the
 /// tables afterwards can fail with an I/O error if that process deleted one
 /// in a compaction meanwhile: open again to read the newer state.
 #[derive(Debug)]
@@ -102,18 +104,32 @@ impl ReadOnlyStore {
         // rollover the manifest itself), but only after it changed the
         // catalog: `CURRENT` or the manifest's length. An open that failed
         // while the catalog changed under it read a state that was already
-        // gone, not damage: it reads again.
+        // gone, not damage: it reads again. So does one that found damage
+        // in the WAL: its read of a segment the owner was appending to is
+        // not atomic (a slow read can copy a block before the owner wrote a
+        // record there and a later one after it wrote the next record),
+        // and real damage reads the same again.
         let mut attempts = 1;
+        let mut wal_attempts = 1;
         loop {
             let before = catalog_mark(fs.as_ref(), &dir);
             match ReadOnlyStore::open_once(config.clone()) {
                 Ok(store) => return Ok(store),
                 Err(err) => {
                     let changed = catalog_mark(fs.as_ref(), &dir) != before;
-                    if !changed || attempts >= MAX_OPEN_ATTEMPTS {
+                    let wal_damage = err.is_corruption()
+                        && err
+                            .path()
+                            .and_then(Path::file_name)
+                            .and_then(|name| name.to_str())
+                            .is_some_and(|name| parse_segment_file_name(name).is_some());
+                    if changed && attempts < MAX_OPEN_ATTEMPTS {
+                        attempts += 1;
+                    } else if wal_damage && wal_attempts < MAX_WAL_DAMAGE_ATTEMPTS {
+                        wal_attempts += 1;
+                    } else {
                         return Err(err);
                     }
-                    attempts += 1;
                 }
             }
         }
@@ -324,6 +340,10 @@ impl ReadOnlyStore {
 /// How many times [`ReadOnlyStore::open`] reads a store whose catalog keeps
 /// changing while it reads (an owner flushing and compacting beside it).
 const MAX_OPEN_ATTEMPTS: usize = 16;
+
+/// How many times [`ReadOnlyStore::open`] reads a store whose WAL it found
+/// damaged (the catalog unchanged) before it reports the damage.
+const MAX_WAL_DAMAGE_ATTEMPTS: usize = 3;
 
 /// What changes whenever the owner changes the catalog: `CURRENT`'s bytes
 /// and the length of the manifest it names (edits are appended; a new

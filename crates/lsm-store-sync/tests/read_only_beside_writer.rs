@@ -207,7 +207,10 @@ fn a_read_only_open_whose_wal_read_overlaps_the_owners_appends_reads_again() {
         panic!("a read-only open whose WAL read overlapped the owner's appends failed: {err}")
     });
     assert_eq!(reader.last_seq(), 52);
-    assert_eq!(reader.get("r2").unwrap(), Some(b"after r1 was durable".to_vec()));
+    assert_eq!(
+        reader.get("r2").unwrap(),
+        Some(b"after r1 was durable".to_vec())
+    );
     assert_eq!(reader.get("k049").unwrap(), Some(value(49).into_bytes()));
     owner.close().unwrap();
 }
