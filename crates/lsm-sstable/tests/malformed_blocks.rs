@@ -123,6 +123,18 @@ fn encode_props(p: &Props, data_blocks: u64, file_bytes: u64) -> Vec<u8> {
 /// order, then properties, then an index of `index` entries, then the footer.
 /// `props.data_blocks` is the number of index entries.
 fn assemble(blocks: &[Vec<u8>], index: &[(Vec<u8>, Target)], p: &Props) -> Vec<u8> {
+    assemble_with_index_interval(blocks, index, p, 1)
+}
+
+/// [`assemble`] with an index block whose restart interval is
+/// `index_interval` (a writer uses 1: every key whole; a larger one
+/// prefix-compresses the index keys).
+fn assemble_with_index_interval(
+    blocks: &[Vec<u8>],
+    index: &[(Vec<u8>, Target)],
+    p: &Props,
+    index_interval: usize,
+) -> Vec<u8> {
     let mut file = Vec::new();
     let mut handles = Vec::new();
     for raw in blocks {
@@ -156,7 +168,7 @@ fn assemble(blocks: &[Vec<u8>], index: &[(Vec<u8>, Target)], p: &Props) -> Vec<u
                 (key.clone(), value)
             })
             .collect();
-        let raw = encode_block(&entries, 1);
+        let raw = encode_block(&entries, index_interval);
         if raw.len() as u64 == index_size {
             break raw;
         }
@@ -487,4 +499,65 @@ fn a_backward_step_refuses_an_interval_that_decodes_to_too_many_key_bytes() {
     let err = it.seek_to_last().unwrap_err();
     assert!(err.is_corruption(), "{err}");
     assert!(err.to_string().contains("more key bytes"), "{err}");
+}
+
+/// Index keys whose lengths no table could hold: open copies every index
+/// key into memory, so their lengths (prefix-compressed: each entry costs a
+/// few bytes on disk and its full key in memory) must be bounded by what
+/// the data block it names can hold, and by the longest internal key. Here
+/// 2,000 entries of 60 KiB keys take 50 KiB of index block (and 18 KiB of
+/// empty data blocks) but 120 MiB in memory; the same shape in a 256 MiB
+/// index block (1 MiB stored with LZ4) with longer keys asks for petabytes
+/// and aborts the process. Open must refuse it as corruption. Found by a
+/// review of lengths read from disk.
+#[test]
+fn open_refuses_index_keys_longer_than_their_data_blocks_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = vec![b'p'; 60 << 10];
+    let keys: Vec<Vec<u8>> = (0..2000u32)
+        .map(|i| {
+            let mut user = head.clone();
+            user.extend_from_slice(&i.to_be_bytes());
+            put(&user, 1)
+        })
+        .collect();
+    // Empty data blocks: a restart count of 0, four bytes each.
+    let blocks: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|_| with_restarts(Vec::new(), &[]))
+        .collect();
+    let index: Vec<(Vec<u8>, Target)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| (key.clone(), Target::Data(i)))
+        .collect();
+    let file = assemble_with_index_interval(
+        &blocks,
+        &index,
+        &props(2000, keys[0].clone(), keys[1999].clone()),
+        usize::MAX,
+    );
+    assert!(file.len() < 256 << 10, "{} bytes on disk", file.len());
+    let path = write(dir.path(), "long_index_keys.sst", &file);
+    let err = Table::open(&OsFileSystem, &path, 1, None)
+        .err()
+        .expect("open must refuse the table");
+    assert!(err.is_corruption(), "{err}");
+    assert!(err.to_string().contains("long_index_keys.sst"), "{err}");
+
+    // One index key longer than any internal key, over a data block that
+    // holds it.
+    let user = vec![b'q'; lsm_core::MAX_TREE_KEY_BYTES + 1];
+    let key = put(&user, 1);
+    let block = encode_block(&[(key.clone(), Vec::new())], 16);
+    let file = assemble(
+        &[block],
+        &[(key.clone(), Target::Data(0))],
+        &props(1, key.clone(), key),
+    );
+    let path = write(dir.path(), "over_long_index_key.sst", &file);
+    let err = Table::open(&OsFileSystem, &path, 1, None)
+        .err()
+        .expect("open must refuse the table");
+    assert!(err.is_corruption(), "{err}");
 }
