@@ -37,7 +37,7 @@ pub const MAX_BLOCK_BYTES: usize = 256 << 20;
 /// LZ4 cannot expand data by more than this factor, so a stored LZ4 block
 /// claiming a larger decoded size is corrupt (and is rejected before any
 /// allocation).
-const LZ4_MAX_RATIO: usize = 255;
+pub(crate) const LZ4_MAX_RATIO: usize = 255;
 
 /// Compression type byte: block stored as built. Never change.
 const COMPRESSION_NONE: u8 = 0;

@@ -13,7 +13,7 @@ use crate::block::{Block, BlockCursor, BlockError};
 use crate::cache::BlockCache;
 use crate::error::Result;
 use crate::filter::{BloomFilter, FilterInfo, FilterKey};
-use crate::format::{read_block, BlockHandle, Footer, FOOTER_BYTES, FORMAT_VERSION};
+use crate::format::{read_block, BlockHandle, Footer, FOOTER_BYTES, FORMAT_VERSION, LZ4_MAX_RATIO};
 use crate::index_search::IndexSearch;
 use crate::iter::TableIterator;
 use crate::properties::TableProperties;
@@ -488,6 +488,23 @@ fn parse_index(raw: Vec<u8>, data_end: u64) -> Result<Vec<IndexEntry>, String> {
         }
         if parse_internal_key(cursor.key()).is_none() {
             return Err("index key is not an internal key".into());
+        }
+        // The key is copied into memory, while on disk it may cost a few
+        // bytes (prefix compression). A block's last key is made of its
+        // bytes, so it is no longer than the block decodes to (at most
+        // `LZ4_MAX_RATIO` times its stored size), nor than any internal
+        // key: this bounds the index in memory by the data on disk.
+        let key_len = cursor.key().len();
+        let block_holds = usize::try_from(handle.size)
+            .map_or(usize::MAX, |size| size.saturating_mul(LZ4_MAX_RATIO));
+        if key_len > lsm_core::MAX_TREE_KEY_BYTES + lsm_core::key::TRAILER_BYTES
+            || key_len > block_holds
+        {
+            return Err(format!(
+                "index key of {key_len} bytes is longer than any key its data block \
+                 (offset {}, {} bytes stored) can hold",
+                handle.offset, handle.size
+            ));
         }
         entries.push(IndexEntry {
             last_key: cursor.key().to_vec(),

@@ -539,9 +539,9 @@ fn open_refuses_index_keys_longer_than_their_data_blocks_hold() {
     );
     assert!(file.len() < 256 << 10, "{} bytes on disk", file.len());
     let path = write(dir.path(), "long_index_keys.sst", &file);
-    let err = Table::open(&OsFileSystem, &path, 1, None)
-        .err()
-        .expect("open must refuse the table");
+    let Err(err) = Table::open(&OsFileSystem, &path, 1, None) else {
+        panic!("open must refuse the table");
+    };
     assert!(err.is_corruption(), "{err}");
     assert!(err.to_string().contains("long_index_keys.sst"), "{err}");
 
@@ -556,8 +556,8 @@ fn open_refuses_index_keys_longer_than_their_data_blocks_hold() {
         &props(1, key.clone(), key),
     );
     let path = write(dir.path(), "over_long_index_key.sst", &file);
-    let err = Table::open(&OsFileSystem, &path, 1, None)
-        .err()
-        .expect("open must refuse the table");
+    let Err(err) = Table::open(&OsFileSystem, &path, 1, None) else {
+        panic!("open must refuse the table");
+    };
     assert!(err.is_corruption(), "{err}");
 }
