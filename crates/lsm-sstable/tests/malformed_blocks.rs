@@ -561,3 +561,55 @@ fn open_refuses_index_keys_longer_than_their_data_blocks_hold() {
     };
     assert!(err.is_corruption(), "{err}");
 }
+
+/// A restart interval of a data block that a seek cannot scan in bounded
+/// time: one restart point, then entries that repeat the whole 60 KiB key
+/// before them (`shared` = its length, five bytes each on disk). A seek
+/// binary-searches the restart points, then compares each entry's key to
+/// the target until one is not below it, so it compares every key of the
+/// interval in full. In a table any valid options write, that is at most
+/// one restart interval (256 entries) of keys no longer than an internal
+/// key; here it is 401 keys, 24 MiB compared. The same shape in a 256 MiB
+/// block (1 MiB stored with LZ4) is 50 million keys, 3 x 10^12 bytes
+/// compared by every `get` that reaches the block. A seek must refuse (as
+/// corruption naming the file and block) to scan more key bytes than a
+/// restart interval can hold. Found by a review of lengths read from disk.
+#[test]
+fn a_seek_refuses_an_interval_that_scans_more_key_bytes_than_any_table_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = vec![b'p'; 60 << 10];
+    let first = put(&user, 1);
+    let mut longer = user.clone();
+    longer.push(b'x');
+    let last = put(&longer, 1);
+    let mut entries = Vec::new();
+    raw_entry(&mut entries, 0, &first, b"");
+    for _ in 0..400 {
+        raw_entry(&mut entries, first.len() as u32, b"", b"");
+    }
+    raw_entry(
+        &mut entries,
+        user.len() as u32,
+        &last[user.len()..],
+        b"found",
+    );
+    let block = with_restarts(entries, &[0]);
+    assert!(block.len() < 64 << 10, "{} bytes on disk", block.len());
+    let file = assemble(
+        &[block],
+        &[(last.clone(), Target::Data(0))],
+        &props(402, first, last),
+    );
+    let path = write(dir.path(), "long_interval.sst", &file);
+    let table = Table::open(&OsFileSystem, &path, 1, None).expect("opens");
+    let err = table
+        .get(&longer, 10)
+        .expect_err("the seek scanned the whole interval");
+    assert!(err.is_corruption(), "{err}");
+    assert!(err.to_string().contains("long_interval.sst"), "{err}");
+    let mut it = table.iter();
+    let err = it
+        .seek(lsm_core::SeekKey::new(&longer, 10).as_bytes())
+        .expect_err("the seek scanned the whole interval");
+    assert!(err.is_corruption(), "{err}");
+}
