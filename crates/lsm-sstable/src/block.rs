@@ -332,6 +332,13 @@ const INTERVAL_KEY_BYTES_RESERVED: usize = INTERVAL_ENTRIES_RESERVED * 32;
 const INTERVAL_KEY_BYTES_MAX: usize = crate::TableOptions::MAX_RESTART_INTERVAL
     * (lsm_core::MAX_TREE_KEY_BYTES + lsm_core::key::TRAILER_BYTES);
 
+/// The most key bytes [`BlockCursor::seek`] compares after its binary
+/// search in a table any valid options write: one restart interval's keys
+/// and the next restart point's. A block that makes it compare more is
+/// refused as corrupt.
+const SEEK_KEY_BYTES_MAX: usize =
+    INTERVAL_KEY_BYTES_MAX + lsm_core::MAX_TREE_KEY_BYTES + lsm_core::key::TRAILER_BYTES;
+
 /// One decoded entry of [`BlockCursor::interval`].
 #[derive(Clone, Copy, Debug)]
 struct DecodedEntry {
@@ -702,7 +709,23 @@ impl BlockCursor {
             }
         }
         self.start_at_restart(left)?;
-        while self.valid && compare_internal_keys(&self.key, target) == Ordering::Less {
+        // Each key is compared in full, and prefix compression lets a
+        // damaged block repeat a long key for a few bytes an entry: bound
+        // the bytes compared by what one interval and the next restart
+        // point hold in a table valid options write.
+        let mut compared = 0usize;
+        while self.valid {
+            compared = compared.saturating_add(self.key.len());
+            if compared > SEEK_KEY_BYTES_MAX {
+                self.valid = false;
+                return Err(BlockError {
+                    offset: self.entry_offset,
+                    detail: "restart interval holds more key bytes than any table holds",
+                });
+            }
+            if compare_internal_keys(&self.key, target) != Ordering::Less {
+                break;
+            }
             self.step()?;
         }
         Ok(())
