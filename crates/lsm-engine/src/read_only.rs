@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use lsm_compaction::{level_scores, pending_compaction_bytes};
 use lsm_core::{Error as CoreError, FileSystem, KeyspaceId, SeqNo};
-use lsm_manifest::{parse_manifest_file_name, CURRENT_FILE_NAME};
+use lsm_manifest::{manifest_file_name, read_current, CURRENT_FILE_NAME};
 use lsm_sstable::BlockCache;
 use lsm_wal::{list_segments, parse_segment_file_name, segment_file_name};
 
@@ -345,17 +345,13 @@ const MAX_OPEN_ATTEMPTS: usize = 16;
 /// damaged (the catalog unchanged) before it reports the damage.
 const MAX_WAL_DAMAGE_ATTEMPTS: usize = 3;
 
-/// What changes whenever the owner changes the catalog: `CURRENT`'s bytes
-/// and the length of the manifest it names (edits are appended; a new
+/// What changes whenever the owner changes the catalog: the manifest
+/// `CURRENT` names and that manifest's length (edits are appended; a new
 /// manifest gets a new name in `CURRENT`). `None` parts where a file could
 /// not be read.
-fn catalog_mark(fs: &dyn FileSystem, dir: &Path) -> (Option<Vec<u8>>, Option<u64>) {
-    let current = fs.read_all(&dir.join(CURRENT_FILE_NAME)).ok();
-    let manifest = current
-        .as_deref()
-        .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_suffix('\n'))
-        .filter(|name| parse_manifest_file_name(name).is_some())
-        .and_then(|name| fs.file_size(&dir.join(name)).ok());
-    (current, manifest)
+fn catalog_mark(fs: &dyn FileSystem, dir: &Path) -> (Option<u64>, Option<u64>) {
+    let manifest = read_current(fs, dir).ok().flatten();
+    let length =
+        manifest.and_then(|number| fs.file_size(&dir.join(manifest_file_name(number))).ok());
+    (manifest, length)
 }

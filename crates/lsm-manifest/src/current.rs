@@ -35,7 +35,7 @@ pub fn parse_manifest_file_name(name: &str) -> Option<u64> {
 /// Reads `dir/CURRENT` and returns the manifest number it names. `Ok(None)`
 /// when there is no `CURRENT` file; a [`lsm_core::Error::Corruption`] naming
 /// `CURRENT` when its contents are not exactly `"MANIFEST-NNNNNN\n"`.
-pub(crate) fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<u64>> {
+pub fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<u64>> {
     let path = dir.join(CURRENT_FILE_NAME);
     if !fs.exists(&path) {
         return Ok(None);

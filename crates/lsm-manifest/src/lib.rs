@@ -82,7 +82,8 @@ pub mod version;
 pub mod version_edit;
 
 pub use current::{
-    manifest_file_name, parse_manifest_file_name, CURRENT_FILE_NAME, CURRENT_TEMP_FILE_NAME,
+    manifest_file_name, parse_manifest_file_name, read_current, CURRENT_FILE_NAME,
+    CURRENT_TEMP_FILE_NAME,
 };
 pub use error::{Error, Result};
 pub use file_meta::{parse_table_file_name, table_file_name, FileMeta};
