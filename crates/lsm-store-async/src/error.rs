@@ -53,11 +53,9 @@ pub enum Error {
     /// fail with a poisoned error. [`Error::is_corruption`],
     /// [`Error::path`] and [`Error::offset`] see through to `cause`, so the
     /// caller learns the file as the sync store's `flush_memtable` says it.
-    #[error("{reason}")]
+    #[error("memtable flush failed: {cause}")]
     FlushFailed {
-        /// The error it failed with, as a message.
-        reason: String,
-        /// That error itself.
+        /// The error it failed with.
         #[source]
         cause: Arc<lsm_engine::Error>,
     },
@@ -92,7 +90,7 @@ impl Error {
             Error::CompactionFailed {
                 cause: Some(cause), ..
             }
-            | Error::FlushFailed { cause, .. } => Some(cause),
+            | Error::FlushFailed { cause } => Some(cause),
             _ => self.engine(),
         }
     }

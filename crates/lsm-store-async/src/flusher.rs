@@ -33,9 +33,8 @@ pub const MAX_IMMUTABLE_MEMTABLES: usize = 2;
 /// Why [`FlushSignal::wait_done`] returned before its generation was done.
 #[derive(Debug)]
 pub(crate) enum FlushWaitError {
-    /// A flush failed (the reason, and the error itself; the engine is
-    /// poisoned).
-    Failed(String, Arc<lsm_engine::Error>),
+    /// A flush failed with this error (the engine is poisoned).
+    Failed(Arc<lsm_engine::Error>),
     /// The store closed first (the frozen memtables left are in the WAL).
     Stopped,
 }
@@ -82,10 +81,7 @@ impl FlushSignal {
         let mut state = self.state.lock();
         loop {
             if let Some(cause) = &state.failed {
-                return Err(FlushWaitError::Failed(
-                    failure_reason(cause),
-                    Arc::clone(cause),
-                ));
+                return Err(FlushWaitError::Failed(Arc::clone(cause)));
             }
             if state.done >= generation {
                 return Ok(());
@@ -200,8 +196,8 @@ mod tests {
         signal.state.lock().failed = Some(Arc::new(fire));
         signal.notify();
         match waiter.join().unwrap() {
-            Err(FlushWaitError::Failed(reason, cause)) => {
-                assert!(reason.contains("disk on fire"), "{reason}");
+            Err(FlushWaitError::Failed(cause)) => {
+                assert!(cause.to_string().contains("disk on fire"), "{cause}");
                 assert!(cause.is_poisoned(), "{cause}");
             }
             other => panic!("released with {other:?}"),

@@ -434,7 +434,7 @@ impl AsyncLsmStore {
             .flush
             .wait_done(generation)
             .map_err(|err| match err {
-                FlushWaitError::Failed(reason, cause) => Error::FlushFailed { reason, cause },
+                FlushWaitError::Failed(cause) => Error::FlushFailed { cause },
                 FlushWaitError::Stopped => StoreError::Closed.into(),
             })
     }
