@@ -1124,6 +1124,42 @@ mod tests {
         assert!(!engine.wait_visible(9, Duration::MAX));
     }
 
+    /// A write that finds the memtable overfull makes later writers wait
+    /// for room, even when the queue takes it. Found by a flaky
+    /// `memory_bounds` run: overfull writes the queue took set nothing,
+    /// the applier drained them between its attempts to take the gate
+    /// for the freeze, and 8 writers of 100 B values grew a 1 MiB
+    /// memtable to 1.7 MB (5 runs in 40 past 1.4 MB; none in 40 since).
+    #[test]
+    fn an_overfull_write_the_queue_takes_still_holds_later_writers_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LsmConfig::builder(dir.path())
+            .memtable_bytes(64 << 10)
+            .build()
+            .unwrap();
+        let engine = Arc::new(Engine::open(config).unwrap());
+        let pipeline = Pipeline::new(Arc::clone(&engine)).unwrap();
+        // Filled inline (a write that waits for a sync is never queued
+        // while the memtable has room) until the freeze is overdue; no
+        // applier runs, so nothing freezes it.
+        let mut batch = WriteBatch::new();
+        batch.put(b"fill", vec![7u8; 4 << 10]);
+        while engine.memtable_fill() != MemtableFill::Overfull {
+            pipeline
+                .write(Cow::Borrowed(&batch), &WriteOptions::SYNC)
+                .unwrap();
+        }
+        assert_eq!(pipeline.queued(), 0, "the fill was applied inline");
+        assert!(!pipeline.memtable_overfull.load(Ordering::Relaxed));
+
+        write_put(&pipeline, b"late");
+        assert_eq!(pipeline.queued(), 1, "the queue had room and took it");
+        assert!(
+            pipeline.memtable_overfull.load(Ordering::Relaxed),
+            "later writers must wait for room before they take the gate"
+        );
+    }
+
     /// Writes `key -> "v"` through the pipeline, as `put` does, without
     /// waiting for a sync (a write that waits is never queued, and these
     /// tests' engines sync every write by default); its sequence number.
