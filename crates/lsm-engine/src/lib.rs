@@ -27,7 +27,8 @@
 //! - the interface the two stores use, and nothing else does: [`Engine`]
 //!   (open, `write` / `write_with`, `begin_write` → [`WritePermit`],
 //!   `sync_wal`, `wait_visible_async` → [`WaitVisible`], the one [`Freezer`]
-//!   with its [`Drain`] step, `flush_oldest_immutable`, `checkpoint`,
+//!   with its [`Drain`] step, `flush_oldest_immutable`, `checkpoint` (and `check_checkpoint_dir`, which
+//!   the stores call before they flush for one),
 //!   `reserve_compaction` → [`CompactionReservation`] →
 //!   [`CompactionReport`], reads, `stats`, `record_stall` with
 //!   [`StallCause`] and [`STALL_WARN_THRESHOLD`], `close`), [`Written`],

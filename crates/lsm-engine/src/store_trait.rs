@@ -106,7 +106,8 @@ pub trait KvStore: Send + Sync {
     fn backlog(&self) -> Option<Backlog>;
     /// Closes the store and releases its directory. Idempotent.
     fn close(&self) -> Result<(), Self::Error>;
-    /// Writes a checkpoint into `dir` (missing or empty): a store of its
+    /// Writes a checkpoint into `dir` (missing or empty; if inside the store's
+    /// directory, not named like one of the store's own files): a store of its
     /// own holding every write up to [`CheckpointInfo::seq`] and none
     /// after, at least every write acknowledged before the call. See
     /// `docs/durability.md`, "Checkpoint".

@@ -550,6 +550,7 @@ impl AsyncLsmStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
+        self.engine.check_checkpoint_dir(dir.as_ref())?;
         self.flush_memtable()?;
         Ok(self.engine.checkpoint(dir.as_ref())?)
     }

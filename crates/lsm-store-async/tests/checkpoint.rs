@@ -5,8 +5,8 @@
 
 use lsm_store_async::{AsyncLsmStore, Error};
 use lsm_testkit::checkpoint::{
-    checkpoint_cut_short_at_every_operation, checkpoint_of_every_layer,
-    checkpoints_during_concurrent_writes,
+    checkpoint_cut_short_at_every_operation, checkpoint_named_like_a_store_file_is_refused,
+    checkpoint_of_every_layer, checkpoints_during_concurrent_writes,
 };
 
 #[test]
@@ -33,4 +33,12 @@ fn a_checkpoint_cut_short_never_opens_with_a_hole_nor_harms_the_store() {
     assert!(outcomes.refused > 0, "{outcomes:?}");
     assert!(outcomes.empty > 0, "{outcomes:?}");
     assert!(outcomes.complete > 0, "{outcomes:?}");
+}
+
+#[test]
+fn a_checkpoint_named_like_a_store_file_inside_the_store_is_refused() {
+    checkpoint_named_like_a_store_file_is_refused::<AsyncLsmStore>(|err| {
+        matches!(err, Error::Store(lsm_engine::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::InvalidInput)
+    });
 }

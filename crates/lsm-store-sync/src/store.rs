@@ -342,6 +342,7 @@ impl SimpleLsmStore {
     /// ```
     pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
         self.engine.check_writable()?;
+        self.engine.check_checkpoint_dir(dir.as_ref())?;
         {
             let mut freezer = self.shared.maintenance.lock();
             self.engine.check_writable()?; // `close` may have run meanwhile

@@ -1,5 +1,6 @@
 //! Checkpoint paths: an empty one is refused before anything is written,
-//! and the parents a checkpoint creates are synced in their own parents.
+//! and the parents a checkpoint creates are synced in their own parents;
+//! one named like a store file inside the store is refused.
 //! (The first test changes the process's working directory: keep every
 //! path in this file absolute.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use lsm_core::fs::{FileLock, RandomAccessFile, WritableFile};
 use lsm_core::{FileSystem, OsFileSystem};
 use lsm_store_sync::{Error, LsmConfig, SimpleLsmStore};
+use lsm_testkit::checkpoint::checkpoint_named_like_a_store_file_is_refused;
 
 /// `checkpoint("")` must not write into the current directory: an empty
 /// path names no directory, and the current directory is not empty, so the
@@ -144,53 +146,9 @@ fn a_checkpoint_inside_the_store_directory_leaves_both_openable() {
     );
 }
 
-/// A checkpoint directory inside the store's directory under a name the
-/// store gives its own files (a table, WAL segment or manifest it has not
-/// written yet, or `CURRENT`, `LOCK`, `OPTIONS` and their temporary
-/// names) is refused before anything is created: the store would later
-/// fail to create that file (a flush poisoned by `EISDIR`), or take the
-/// directory for one of its files at open. Spelled through `.` too.
 #[test]
 fn a_checkpoint_named_like_a_store_file_inside_the_store_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SimpleLsmStore::open(LsmConfig::new(dir.path())).unwrap();
-    store.put("a", "1").unwrap();
-    store.flush_memtable().unwrap();
-    let before = listing(dir.path());
-    for name in [
-        "000999.sst",
-        "000999.wal",
-        "MANIFEST-000999",
-        "CURRENT.tmp",
-        "OPTIONS.tmp",
-    ] {
-        for path in [dir.path().join(name), dir.path().join(".").join(name)] {
-            let err = store.checkpoint(&path).unwrap_err();
-            assert!(
-                matches!(&err, Error::Io { source, .. } if source.kind() == io::ErrorKind::InvalidInput),
-                "{}: {err:?}",
-                path.display()
-            );
-            assert_eq!(listing(dir.path()), before, "{} created", path.display());
-        }
-    }
-    // Names the store does not use stay allowed.
-    for name in ["cp", "000999.sst.d", "1.sst"] {
-        store.checkpoint(dir.path().join(name)).unwrap();
-    }
-    store.put("b", "2").unwrap();
-    store.flush_memtable().unwrap();
-    store.close().unwrap();
-    drop(store);
-    let store = SimpleLsmStore::open(LsmConfig::new(dir.path())).unwrap();
-    assert_eq!(store.get("b").unwrap(), Some(b"2".to_vec()));
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    checkpoint_named_like_a_store_file_is_refused::<SimpleLsmStore>(
+        |err| matches!(err, Error::Io { source, .. } if source.kind() == io::ErrorKind::InvalidInput),
+    );
 }

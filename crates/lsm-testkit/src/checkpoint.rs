@@ -12,6 +12,9 @@
 //!   one fails), then the power is cut: the source store reopens with
 //!   every write, and the checkpoint directory either fails to open with
 //!   the "no CURRENT" error or opens complete.
+//! - [`checkpoint_named_like_a_store_file_is_refused`]: a checkpoint
+//!   directory inside the store's directory named like a file the store
+//!   writes is refused before anything changes.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -383,4 +386,66 @@ pub fn checkpoint_cut_short_at_every_operation<S: KvStore>(
         }
     }
     panic!("the checkpoint never succeeded in 1000 operations");
+}
+
+/// A checkpoint directory inside the store's directory under a name the
+/// store gives its own files (a table, WAL segment or manifest it has not
+/// written yet, or `CURRENT`, `OPTIONS` and the temporary names) is
+/// refused with an error `is_invalid_input` accepts, before anything in
+/// the store's directory changes (no directory created, no memtable
+/// flushed): otherwise the store's next flush would fail to create that
+/// table (`EISDIR`) and poison the store. Spelled through `.` too. Other
+/// names inside the store's directory stay allowed, and the store then
+/// flushes and reopens.
+pub fn checkpoint_named_like_a_store_file_is_refused<S: KvStore>(
+    is_invalid_input: impl Fn(&S::Error) -> bool,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = S::open(LsmConfig::new(dir.path())).unwrap();
+    store.put(b"a", b"1").unwrap();
+    store.flush().unwrap();
+    let seq = store.put(b"b", b"2").unwrap(); // in the memtable
+    assert!(store.wait_visible(seq, FENCE));
+    let before = listing(dir.path());
+    for name in [
+        "000999.sst",
+        "000999.wal",
+        "MANIFEST-000999",
+        "CURRENT.tmp",
+        "OPTIONS.tmp",
+    ] {
+        for path in [dir.path().join(name), dir.path().join(".").join(name)] {
+            let err = store.checkpoint(&path).unwrap_err();
+            assert!(is_invalid_input(&err), "{}: {err:?}", path.display());
+            assert_eq!(
+                listing(dir.path()),
+                before,
+                "{} changed the store",
+                path.display()
+            );
+        }
+    }
+    for name in ["cp", "000999.sst.d", "1.sst"] {
+        store.checkpoint(&dir.path().join(name)).unwrap();
+    }
+    store.put(b"c", b"3").unwrap();
+    store.flush().unwrap();
+    store.close().unwrap();
+    drop(store);
+    let store = S::open(LsmConfig::new(dir.path())).unwrap();
+    let seq = store.put(b"d", b"4").unwrap();
+    assert!(store.wait_visible(seq, FENCE));
+    for (key, value) in [(b"a", b"1"), (b"b", b"2"), (b"c", b"3"), (b"d", b"4")] {
+        assert_eq!(store.get(key).unwrap(), Some(value.to_vec()));
+    }
+}
+
+/// The sorted names in `dir`.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }

@@ -21,7 +21,8 @@
 //! the store is read after its directory lock is released.
 //!
 //! File operations, in order (`docs/durability.md`, "Checkpoint"):
-//! 1. create the directory (it must be missing or empty);
+//! 1. create the directory (it must be missing or empty, and not named
+//!    like one of the store's own files inside the store's directory);
 //! 2. per table: a hard link to the store's file, or where the file system
 //!    refuses one (another file system, no hard links) a copy whose data
 //!    is synced;
@@ -45,12 +46,15 @@ use std::time::Instant;
 
 use lsm_core::fs::{link_or_copy, Placed};
 use lsm_core::{Error as CoreError, FileSystem, SeqNo};
-use lsm_manifest::{table_file_name, Manifest};
+use lsm_manifest::{
+    parse_manifest_file_name, parse_table_file_name, table_file_name, Manifest, CURRENT_FILE_NAME,
+    CURRENT_TEMP_FILE_NAME,
+};
 
 use super::stall::micros;
-use super::{io_err, Engine};
+use super::{io_err, Engine, LOCK_FILE_NAME};
 use crate::error::{Error, Result};
-use crate::options_file::{self, StoredOptions};
+use crate::options_file::{self, StoredOptions, OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};
 
 /// What [`Engine::checkpoint`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +92,10 @@ impl Engine {
     ///
     /// `dir` must not exist or be an empty directory
     /// ([`Error::CheckpointDirNotEmpty`] otherwise; an empty path is an
-    /// I/O error of kind `InvalidInput`); its missing parents are created,
+    /// I/O error of kind `InvalidInput`, and so is a directory inside the
+    /// store's own under a name the store gives its own files, such as
+    /// `000123.sst`: the store would meet it when it writes that file);
+    /// its missing parents are created,
     /// and their entries synced. Works on a poisoned engine (it only reads the store);
     /// fails with [`Error::Closed`] once the engine is closed.
     ///
@@ -100,6 +107,7 @@ impl Engine {
         self.check_open()?;
         let started = Instant::now();
         let fs = self.fs.as_ref();
+        self.check_checkpoint_dir(dir)?;
         let created = prepare_dir(fs, dir)?;
         let (version, seq, wal_segment, next_file_number) = {
             let catalog = self.catalog.lock();
@@ -160,6 +168,53 @@ impl Engine {
             "checkpoint written"
         );
         Ok(info)
+    }
+}
+
+impl Engine {
+    /// Refuses (an I/O error of kind `InvalidInput`) a checkpoint directory
+    /// in the store's own directory under a name the store gives its own
+    /// files: a table, WAL segment or manifest it may write later, or
+    /// `CURRENT`, `LOCK`, `OPTIONS` and their temporary names. The store
+    /// would fail to create that file later (a flush poisoned by
+    /// `EISDIR`), or take the directory for one of its files at open. Any
+    /// other name inside the store's directory is allowed. The two
+    /// directories are compared canonicalized, so `store/./000123.sst` and
+    /// a path through a symlink are caught too.
+    ///
+    /// [`Engine::checkpoint`] checks this itself; the stores call it first,
+    /// so a refused checkpoint does not freeze and flush the memtable.
+    pub fn check_checkpoint_dir(&self, dir: &Path) -> Result<()> {
+        let Some(name) = dir.file_name().and_then(|name| name.to_str()) else {
+            return Ok(());
+        };
+        let store_file = parse_table_file_name(name).is_some()
+            || lsm_wal::parse_segment_file_name(name).is_some()
+            || parse_manifest_file_name(name).is_some()
+            || [
+                CURRENT_FILE_NAME,
+                CURRENT_TEMP_FILE_NAME,
+                LOCK_FILE_NAME,
+                OPTIONS_FILE_NAME,
+                OPTIONS_TEMP_FILE_NAME,
+            ]
+            .contains(&name);
+        if !store_file {
+            return Ok(());
+        }
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            // A parent that does not exist is not the store's directory.
+            _ => a == b,
+        };
+        if !same(parent_dir(dir), &self.dir) {
+            return Ok(());
+        }
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("a checkpoint inside the store's directory cannot take the name {name}, which the store gives its own files"),
+        );
+        Err(CoreError::io(dir, refused).into())
     }
 }
 
