@@ -390,7 +390,8 @@ pub fn checkpoint_cut_short_at_every_operation<S: KvStore>(
 
 /// A checkpoint directory inside the store's directory under a name the
 /// store gives its own files (a table, WAL segment or manifest it has not
-/// written yet, or `CURRENT`, `OPTIONS` and the temporary names) is
+/// written yet, `CURRENT`, `OPTIONS` and the temporary names, or the
+/// quarantine directory) is
 /// refused with an error `is_invalid_input` accepts, before anything in
 /// the store's directory changes (no directory created, no memtable
 /// flushed): otherwise the store's next flush would fail to create that
@@ -413,6 +414,7 @@ pub fn checkpoint_named_like_a_store_file_is_refused<S: KvStore>(
         "MANIFEST-000999",
         "CURRENT.tmp",
         "OPTIONS.tmp",
+        "quarantine",
     ] {
         for path in [dir.path().join(name), dir.path().join(".").join(name)] {
             let err = store.checkpoint(&path).unwrap_err();

@@ -55,6 +55,7 @@ use super::stall::micros;
 use super::{io_err, Engine, LOCK_FILE_NAME};
 use crate::error::{Error, Result};
 use crate::options_file::{self, StoredOptions, OPTIONS_FILE_NAME, OPTIONS_TEMP_FILE_NAME};
+use crate::recovery::QUARANTINE_DIR_NAME;
 
 /// What [`Engine::checkpoint`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,9 +176,10 @@ impl Engine {
     /// Refuses (an I/O error of kind `InvalidInput`) a checkpoint directory
     /// in the store's own directory under a name the store gives its own
     /// files: a table, WAL segment or manifest it may write later, or
-    /// `CURRENT`, `LOCK`, `OPTIONS` and their temporary names. The store
-    /// would fail to create that file later (a flush poisoned by
-    /// `EISDIR`), or take the directory for one of its files at open. Any
+    /// `CURRENT`, `LOCK`, `OPTIONS` and their temporary names, and the
+    /// `quarantine` directory. The store would fail to create that file
+    /// later (a flush poisoned by `EISDIR`), or move a table it cannot
+    /// account for into the checkpoint, whose next open would delete it. Any
     /// other name inside the store's directory is allowed. The two
     /// directories are compared canonicalized, so `store/./000123.sst` and
     /// a path through a symlink are caught too.
@@ -197,6 +199,7 @@ impl Engine {
                 LOCK_FILE_NAME,
                 OPTIONS_FILE_NAME,
                 OPTIONS_TEMP_FILE_NAME,
+                QUARANTINE_DIR_NAME,
             ]
             .contains(&name);
         if !store_file {
