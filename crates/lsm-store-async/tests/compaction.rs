@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use common::TestFs;
 use lsm_store_async::{
-    AsyncLsmStore, Error, JobId, JobKind, JobState, JOB_HISTORY_LIMIT, MAX_PENDING_JOBS,
+    AsyncLsmStore, Error, JobId, JobKind, JobState, JOB_HISTORY_LIMIT, MAX_IMMUTABLE_MEMTABLES,
+    MAX_PENDING_JOBS,
 };
 
 const LONG: Duration = Duration::from_secs(30);
@@ -354,4 +355,125 @@ fn wait_for_compaction_accepts_duration_max_as_no_deadline() {
         store.wait_for_compaction(job, Duration::MAX),
         "already done"
     );
+}
+
+/// Waits until `MAX_IMMUTABLE_MEMTABLES` frozen memtables wait (the one
+/// being flushed counts until its flush ends): when the flusher finishes
+/// its current memtable, another is waiting.
+fn wait_for_full_frozen_slots(store: &AsyncLsmStore) {
+    let deadline = std::time::Instant::now() + LONG;
+    while store.stats().unwrap().immutable_memtables < MAX_IMMUTABLE_MEMTABLES {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writers stopped filling memtables"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Automatic compaction is scheduled while the flusher never runs dry:
+/// writers keep both frozen-memtable slots full, so every time a flush
+/// ends another memtable waits. The flusher scheduled a job only once it
+/// found nothing left to flush, so under a steady write load no compaction
+/// ever ran and L0 grew without bound (9,604 tables in a checkpoint test
+/// pinned to one CPU). Table creation goes one at a time through the
+/// latch: each permit lets one table through, and the next creation
+/// blocks until the test allows it.
+#[test]
+fn automatic_compaction_is_scheduled_while_the_flusher_never_runs_dry() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::new();
+    fs.tables.close();
+    let config = common::small(dir.path()).fs(fs.shared()).build().unwrap();
+    let store = AsyncLsmStore::open(config).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let (store, stop) = (store.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.put(format!("t{t}-{i:08}"), [7u8; 100]).unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    // The first flush blocks on its first table.
+    fs.tables.wait_entered(1);
+    // Eight tables, one at a time: at least four flushes end (a memtable
+    // makes one or two tables), each with another memtable waiting.
+    for entered in 2..=9 {
+        wait_for_full_frozen_slots(&store);
+        fs.tables.allow(1);
+        fs.tables.wait_entered(entered);
+    }
+    let stats = store.stats().unwrap();
+    let scheduled = store.compaction_status(JobId(1));
+    fs.tables.open();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert!(stats.levels[0].files >= 4, "{stats:?}");
+    assert!(
+        scheduled.is_some(),
+        "no compaction scheduled with {} tables in L0 (trigger 2)",
+        stats.levels[0].files
+    );
+    store.close().unwrap();
+}
+
+/// `flush_memtable` returns once the memtables frozen up to its call are
+/// flushed, even while writers keep both frozen-memtable slots full. The
+/// flusher marked a flush done only once it found nothing left to flush,
+/// so under a steady write load the call never returned (a checkpoint,
+/// which flushes first, hung in a test pinned to one CPU). Table creation
+/// goes one at a time through the latch, as above.
+#[test]
+fn flush_memtable_returns_while_the_flusher_never_runs_dry() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::new();
+    fs.tables.close();
+    let config = common::small(dir.path()).fs(fs.shared()).build().unwrap();
+    let store = AsyncLsmStore::open(config).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let (store, stop) = (store.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.put(format!("t{t}-{i:08}"), [7u8; 100]).unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    fs.tables.wait_entered(1);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let flusher = {
+        let store = store.clone();
+        std::thread::spawn(move || done_tx.send(store.flush_memtable()).unwrap())
+    };
+    // At most three memtables (two frozen, the active one) of one or two
+    // tables each are ahead of the call; compactions may take some of the
+    // tables let through.
+    for entered in 2..=31 {
+        wait_for_full_frozen_slots(&store);
+        fs.tables.allow(1);
+        fs.tables.wait_entered(entered);
+    }
+    let flushed = done_rx.recv_timeout(Duration::from_secs(10));
+    fs.tables.open();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    flusher.join().unwrap();
+    assert!(
+        matches!(flushed, Ok(Ok(()))),
+        "flush_memtable did not return: {flushed:?}"
+    );
+    store.close().unwrap();
 }
