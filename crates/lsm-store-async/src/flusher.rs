@@ -3,8 +3,12 @@
 //! the compaction coordinator for any compaction the picker wants.
 //!
 //! The applier *requests* a flush after every freeze (a generation number);
-//! the flusher flushes every frozen memtable, then marks that generation
-//! done. `AsyncLsmStore::flush_memtable` waits for its generation.
+//! the flusher flushes the memtables frozen by then, oldest first, then
+//! marks that generation done, and after every flushed memtable schedules
+//! any compaction the picker wants. `AsyncLsmStore::flush_memtable` waits
+//! for its generation. Under a steady write load the flusher never runs
+//! out of frozen memtables; neither a generation nor compaction waits for
+//! it to.
 //!
 //! Memory bound: the applier does not freeze again while
 //! [`MAX_IMMUTABLE_MEMTABLES`] frozen memtables wait (`wait_for_room`).
@@ -147,26 +151,35 @@ pub(crate) fn run_flusher(engine: &Engine, signal: &FlushSignal, coordinator: &A
             }
             state.requested
         };
-        let result = loop {
+        // Every memtable frozen before `generation` was requested is
+        // frozen by now and, frozen memtables being flushed oldest first,
+        // among the oldest `owed`: flushing those finishes the generation,
+        // however many more writers freeze meanwhile (they requested later
+        // generations). Draining until none was left never ended under a
+        // steady write load, and with it neither `flush_memtable` nor the
+        // compaction scheduling that followed.
+        let owed = engine.immutable_count();
+        let mut result = Ok(());
+        for _ in 0..owed {
             // A panic is a failed flush that poisons the store (see
             // `background`).
             match catch_panic(engine, "a memtable flush", || {
                 engine.flush_oldest_immutable()
             }) {
                 Ok(true) => signal.notify(),
-                Ok(false) => break Ok(()),
-                Err(err) => break Err(err),
+                Ok(false) => break,
+                Err(err) => {
+                    result = Err(err);
+                    break;
+                }
             }
+            // After every memtable, so L0 is compacted while flushes go on.
+            coordinator.schedule_automatic_if_due();
             // `stop` is honoured between tables: the memtables left frozen
             // are in the WAL and replayed on reopen.
             if signal.state.lock().stop {
                 return;
             }
-        };
-        // Schedule before marking the generation done, so a caller of
-        // `flush_memtable` finds the automatic job already queued.
-        if result.is_ok() {
-            coordinator.schedule_automatic_if_due();
         }
         let mut state = signal.state.lock();
         match result {

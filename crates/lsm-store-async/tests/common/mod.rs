@@ -45,6 +45,8 @@ struct LatchState {
     permits: usize,
     /// Number of times a creation found the latch closed (and blocked).
     entered: usize,
+    /// Creations blocked right now.
+    waiting: usize,
 }
 
 impl Latch {
@@ -70,15 +72,32 @@ impl Latch {
             return;
         }
         state.entered += 1;
+        state.waiting += 1;
         self.changed.notify_all();
         loop {
             if !state.closed {
-                return;
+                break;
             }
             if state.permits > 0 {
                 state.permits -= 1;
-                return;
+                break;
             }
+            state = self.changed.wait(state).unwrap();
+        }
+        state.waiting -= 1;
+        self.changed.notify_all();
+    }
+    /// While closed, lets exactly one blocked creation through: waits
+    /// until one is blocked, allows it, and waits until a creation took
+    /// the permit.
+    pub fn let_one_through(&self) {
+        let mut state = self.state.lock().unwrap();
+        while state.waiting == 0 {
+            state = self.changed.wait(state).unwrap();
+        }
+        state.permits += 1;
+        self.changed.notify_all();
+        while state.permits > 0 {
             state = self.changed.wait(state).unwrap();
         }
     }
