@@ -34,6 +34,13 @@ use crate::coordinator::Coordinator;
 /// stops freezing (and so, once its queue fills, writers block).
 pub const MAX_IMMUTABLE_MEMTABLES: usize = 2;
 
+/// L0 tables, as a multiple of `LsmConfig::l0_trigger`, at which the
+/// flusher waits for compaction before it flushes another memtable (so,
+/// once the frozen-memtable slots fill, writers wait too): L0 holds at
+/// most this many tables plus one memtable's, however far compaction lags.
+/// With the default trigger of 4: 32 tables (RocksDB stops writes at 36).
+pub const L0_STOP_FACTOR: usize = 8;
+
 /// Why [`FlushSignal::wait_done`] returned before its generation was done.
 #[derive(Debug)]
 pub(crate) enum FlushWaitError {

@@ -165,7 +165,7 @@ pub use coordinator::{
 };
 pub use error::{Error, Result};
 pub use fence::WaitForSeq;
-pub use flusher::MAX_IMMUTABLE_MEMTABLES;
+pub use flusher::{L0_STOP_FACTOR, MAX_IMMUTABLE_MEMTABLES};
 pub use keyspaces::Keyspace;
 pub use lsm_core::{KeyspaceId, SeqNo, WriteBatch};
 pub use lsm_engine::PinnedRead;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::TestFs;
-use lsm_store_async::{AsyncLsmStore, MAX_IMMUTABLE_MEMTABLES};
+use lsm_store_async::{AsyncLsmStore, L0_STOP_FACTOR, MAX_IMMUTABLE_MEMTABLES};
 
 const LONG: Duration = Duration::from_secs(30);
 const HOLD: Duration = Duration::from_millis(300);
@@ -80,5 +80,79 @@ fn stall_time_grows_while_the_flusher_is_held_back() {
         after.write_stall_nanos - during.write_stall_nanos
     );
     assert!(after.write_stall_nanos >= HOLD.as_nanos() as u64);
+    store.close().unwrap();
+}
+
+/// With compaction held back (its table creation blocked) and writers
+/// writing without pause, L0 stops growing at `L0_STOP_FACTOR` x
+/// `l0_trigger` tables, plus one memtable's tables: the flusher waits for
+/// compaction before it flushes another memtable, and writers wait behind
+/// the full frozen-memtable slots. Before, flushes went on and L0 grew by
+/// a table per memtable for as long as compaction lagged (9,604 tables in
+/// a test pinned to one CPU). Once compaction runs again, writes go on.
+#[test]
+fn l0_stops_growing_while_compaction_is_held_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let compactions = Arc::new(common::Latch::default());
+    let faults = lsm_core::fault::FaultyFileSystem::new(lsm_core::OsFileSystem::shared());
+    {
+        let compactions = Arc::clone(&compactions);
+        faults.on_create(move |_| {
+            let thread = std::thread::current();
+            if thread
+                .name()
+                .is_some_and(|name| name.starts_with("lsm-compaction"))
+            {
+                compactions.pass();
+            }
+        });
+    }
+    compactions.close();
+    let config = common::small(dir.path()).fs(faults).build().unwrap();
+    let l0_trigger = config.l0_trigger;
+    let store = AsyncLsmStore::open(config).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let (store, stop) = (store.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.put(format!("t{t}-{i:08}"), [7u8; 100]).unwrap();
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    // A 16 KiB memtable (an eighth over when frozen) makes at most two
+    // 16 KiB tables.
+    let bound = L0_STOP_FACTOR * l0_trigger + 2;
+    let started = Instant::now();
+    let mut most = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        most = most.max(store.stats().unwrap().levels[0].files);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let held = store.stats().unwrap();
+    compactions.open();
+    let before = held.last_seq;
+    let deadline = Instant::now() + LONG;
+    while store.stats().unwrap().last_seq < before + 1000 {
+        assert!(Instant::now() < deadline, "writes did not resume");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert!(
+        most <= bound,
+        "L0 reached {most} tables (bound {bound}) with compaction held: {held:?}"
+    );
+    assert!(
+        most >= L0_STOP_FACTOR * l0_trigger,
+        "L0 never filled: {held:?}"
+    );
     store.close().unwrap();
 }

@@ -62,7 +62,9 @@ impl Latch {
         self.state.lock().unwrap().permits += n;
         self.changed.notify_all();
     }
-    fn pass(&self) {
+    /// Called by a creation: blocks while closed, unless a permit lets it
+    /// through.
+    pub fn pass(&self) {
         let mut state = self.state.lock().unwrap();
         if !state.closed {
             return;
