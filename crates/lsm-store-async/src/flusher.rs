@@ -13,7 +13,10 @@
 //! Memory bound: the applier does not freeze again while
 //! [`MAX_IMMUTABLE_MEMTABLES`] frozen memtables wait (`wait_for_room`).
 //! That wait is the store's one stall on flush progress, and it is
-//! backpressure: it ends as soon as the flusher finishes one table. (Writers
+//! backpressure: it ends as soon as the flusher finishes one table. The
+//! flusher in turn waits for compaction before each flush while L0 holds
+//! [`L0_STOP_FACTOR`] x `l0_trigger` tables, so L0 stays bounded however
+//! far compaction lags. (Writers
 //! also wait out each freeze's short exclusive hold of the write gate: the
 //! WAL rotation's fdatasync of the old segment's tail.)
 //!
@@ -168,6 +171,9 @@ pub(crate) fn run_flusher(engine: &Engine, signal: &FlushSignal, coordinator: &A
         let owed = engine.immutable_count();
         let mut result = Ok(());
         for _ in 0..owed {
+            if !wait_for_l0_room(engine, signal, coordinator) {
+                return;
+            }
             // A panic is a failed flush that poisons the store (see
             // `background`).
             match catch_panic(engine, "a memtable flush", || {
@@ -196,6 +202,29 @@ pub(crate) fn run_flusher(engine: &Engine, signal: &FlushSignal, coordinator: &A
         drop(state);
         signal.changed.notify_all();
     }
+}
+
+/// How often the flusher looks at L0 again while it waits for compaction.
+const L0_POLL: Duration = Duration::from_millis(2);
+
+/// Waits, before a flush, while L0 holds `L0_STOP_FACTOR` x `l0_trigger`
+/// tables or more, for compaction to take some (asking the coordinator for
+/// a job each time it looks, in case none is queued). Returns false if the
+/// store is closing: the flusher exits, its frozen memtables are in the
+/// WAL. A poisoned engine ends the wait (the flush then fails as it would
+/// have). The frozen memtables wait meanwhile, so the applier stops
+/// freezing and writers wait for room: the stall writers see is
+/// `StallCause::FlushBacklog`.
+fn wait_for_l0_room(engine: &Engine, signal: &FlushSignal, coordinator: &Coordinator) -> bool {
+    let stop_at = engine.config().l0_trigger.saturating_mul(L0_STOP_FACTOR);
+    while engine.l0_tables() >= stop_at && engine.check_writable().is_ok() {
+        if signal.state.lock().stop {
+            return false;
+        }
+        coordinator.schedule_automatic_if_due();
+        std::thread::sleep(L0_POLL);
+    }
+    true
 }
 
 #[cfg(test)]

@@ -53,7 +53,9 @@
 //!
 //! What it never does: a writer never flushes or compacts, and never waits
 //! for table I/O (except as backpressure when
-//! [`MAX_IMMUTABLE_MEMTABLES`] frozen memtables wait for the flusher);
+//! [`MAX_IMMUTABLE_MEMTABLES`] frozen memtables wait for the flusher, which
+//! waits for compaction while L0 holds [`L0_STOP_FACTOR`] x `l0_trigger`
+//! tables);
 //! a read never takes the core lock.
 //!
 //! ```

@@ -241,6 +241,11 @@ impl Engine {
     pub fn compaction_scores(&self) -> Vec<f64> {
         level_scores(&self.view().version, &self.config.level_shape())
     }
+
+    /// The number of tables in L0 now.
+    pub fn l0_tables(&self) -> usize {
+        self.view().version.files_at(0).len()
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ pub const STALL_WARN_THRESHOLD: Duration = Duration::from_millis(100);
 pub enum StallCause {
     /// Async store: the applier waited for the flusher because too many
     /// frozen memtables were waiting to be flushed (writers queue, then
-    /// block, meanwhile).
+    /// block, meanwhile). The flusher may itself be waiting for
+    /// compaction, with L0 full.
     FlushBacklog,
     /// Async store: a writer found the apply queue full and waited for
     /// the applier to take its write.
