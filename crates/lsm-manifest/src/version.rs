@@ -1,7 +1,9 @@
 //! [`Version`]: an immutable snapshot of which tables make up each level.
 //!
 //! Invariants (checked by [`Version::check_invariants`]; [`Version::apply`]
-//! refuses edits that would break them, and re-checks its result: with the
+//! refuses edits that would break them, and re-checks its result, all but
+//! the entries it carried over unchanged (each passed `FileMeta::validate`
+//! in the `apply` that added it, and an entry never changes): with the
 //! `invariants` cargo feature, in every build, a violation panics; in other
 //! debug builds it is returned as [`Error::BrokenInvariant`]):
 //! - Level 0 is ordered newest first: `max_seq` descending, ties broken by
@@ -219,13 +221,23 @@ impl Version {
             level_bytes,
             range_tombstones,
         };
-        // A self-check of the code above (and of `self`): cheap next to the
-        // clone, but still linear, so only with the `invariants` feature
-        // (which panics) and in other debug builds (which return the error).
+        // A self-check of the code above (and of `self`): linear, so only
+        // with the `invariants` feature (which panics) and in other debug
+        // builds (which return the error). The entries' own checks are left
+        // out: the added ones passed them above, the carried ones in the
+        // `apply` that added them. Re-running them on every table at every
+        // edit made a test of 600 one-key tables with 64 KiB keys spend six
+        // minutes comparing each table's equal smallest and largest keys.
         #[cfg(feature = "invariants")]
-        version.assert_invariants();
+        #[allow(
+            clippy::panic,
+            reason = "the invariants feature is a test-only switch whose checks panic"
+        )]
+        if let Err(err) = version.check_structure() {
+            panic!("invariant broken: {err}");
+        }
         #[cfg(all(debug_assertions, not(feature = "invariants")))]
-        version.check_invariants()?;
+        version.check_structure()?;
         Ok(version)
     }
 
@@ -273,6 +285,22 @@ impl Version {
     /// Checks every invariant in the module doc; [`Error::BrokenInvariant`]
     /// names the first violation. Linear in the number of tables.
     pub fn check_invariants(&self) -> Result<()> {
+        for (level, files) in self.levels.iter().enumerate() {
+            for file in files {
+                if let Err(detail) = file.validate() {
+                    return Err(Error::BrokenInvariant {
+                        level,
+                        detail: format!("table {}: {detail}", file.number),
+                    });
+                }
+            }
+        }
+        self.check_structure()
+    }
+
+    /// [`Version::check_invariants`] but for each entry's own
+    /// ([`FileMeta::validate`]).
+    fn check_structure(&self) -> Result<()> {
         let broken = |level: usize, detail: String| Err(Error::BrokenInvariant { level, detail });
         if self.level_bytes.len() != self.levels.len() {
             return broken(0, "level byte totals do not match the level count".into());
@@ -280,9 +308,6 @@ impl Version {
         let mut numbers = HashSet::new();
         for (level, files) in self.levels.iter().enumerate() {
             for file in files {
-                if let Err(detail) = file.validate() {
-                    return broken(level, format!("table {}: {detail}", file.number));
-                }
                 if !numbers.insert(file.number) {
                     return broken(level, format!("table {} appears twice", file.number));
                 }
