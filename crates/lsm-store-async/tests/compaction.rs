@@ -376,8 +376,8 @@ fn wait_for_full_frozen_slots(store: &AsyncLsmStore) {
 /// ends another memtable waits. The flusher scheduled a job only once it
 /// found nothing left to flush, so under a steady write load no compaction
 /// ever ran and L0 grew without bound (9,604 tables in a checkpoint test
-/// pinned to one CPU). Table creation goes one at a time through the
-/// latch: one at a time, each while both frozen-memtable slots are full.
+/// pinned to one CPU). Table creation goes through the latch one table at
+/// a time, each while both frozen-memtable slots are full.
 #[test]
 fn automatic_compaction_is_scheduled_while_the_flusher_never_runs_dry() {
     let dir = tempfile::tempdir().unwrap();
@@ -385,19 +385,7 @@ fn automatic_compaction_is_scheduled_while_the_flusher_never_runs_dry() {
     fs.tables.close();
     let config = common::small(dir.path()).fs(fs.shared()).build().unwrap();
     let store = AsyncLsmStore::open(config).unwrap();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers: Vec<_> = (0..2)
-        .map(|t| {
-            let (store, stop) = (store.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    store.put(format!("t{t}-{i:08}"), [7u8; 100]).unwrap();
-                    i += 1;
-                }
-            })
-        })
-        .collect();
+    let writers = common::Writers::start(&store, 2);
     // Eight tables, one at a time: at least four flushes end (a memtable
     // makes one or two tables) unless a compaction takes some of them,
     // each with another memtable waiting.
@@ -408,10 +396,7 @@ fn automatic_compaction_is_scheduled_while_the_flusher_never_runs_dry() {
     let stats = store.stats().unwrap();
     let scheduled = store.compaction_status(JobId(1));
     fs.tables.open();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for writer in writers {
-        writer.join().unwrap();
-    }
+    writers.stop();
     // Two flushes put L0 at its trigger; compactions then take some of
     // the tables let through.
     assert!(stats.flushes >= 2, "{stats:?}");
@@ -436,19 +421,7 @@ fn flush_memtable_returns_while_the_flusher_never_runs_dry() {
     fs.tables.close();
     let config = common::small(dir.path()).fs(fs.shared()).build().unwrap();
     let store = AsyncLsmStore::open(config).unwrap();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers: Vec<_> = (0..2)
-        .map(|t| {
-            let (store, stop) = (store.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    store.put(format!("t{t}-{i:08}"), [7u8; 100]).unwrap();
-                    i += 1;
-                }
-            })
-        })
-        .collect();
+    let writers = common::Writers::start(&store, 2);
     wait_for_full_frozen_slots(&store);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let flusher = {
@@ -464,10 +437,7 @@ fn flush_memtable_returns_while_the_flusher_never_runs_dry() {
     }
     let flushed = done_rx.recv_timeout(Duration::from_secs(10));
     fs.tables.open();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for writer in writers {
-        writer.join().unwrap();
-    }
+    writers.stop();
     flusher.join().unwrap();
     assert!(
         matches!(flushed, Ok(Ok(()))),

@@ -111,20 +111,7 @@ fn l0_stops_growing_while_compaction_is_held_back() {
     let config = common::small(dir.path()).fs(faults).build().unwrap();
     let l0_trigger = config.l0_trigger;
     let store = AsyncLsmStore::open(config).unwrap();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers: Vec<_> = (0..2)
-        .map(|t| {
-            let (store, stop) = (store.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    store.put(format!("t{t}-{i:08}"), [7u8; 100]).unwrap();
-                    i += 1;
-                }
-                i
-            })
-        })
-        .collect();
+    let writers = common::Writers::start(&store, 2);
     // A 16 KiB memtable (an eighth over when frozen) makes at most two
     // 16 KiB tables.
     let bound = L0_STOP_FACTOR * l0_trigger + 2;
@@ -142,10 +129,7 @@ fn l0_stops_growing_while_compaction_is_held_back() {
         assert!(Instant::now() < deadline, "writes did not resume");
         std::thread::sleep(Duration::from_millis(2));
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for writer in writers {
-        writer.join().unwrap();
-    }
+    writers.stop();
     assert!(
         most <= bound,
         "L0 reached {most} tables (bound {bound}) with compaction held: {held:?}"

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: configs; a file system that
 //! blocks table creation or fails syncs on demand; one whose WAL fsyncs
-//! are slow; a minimal executor; a directory's contents.
+//! are slow; writer threads for a steady load; a minimal executor; a directory's contents.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -203,6 +203,40 @@ impl FileSystem for SlowWalSyncs {
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
         self.inner.lock(path)
+    }
+}
+
+/// Writer threads that put 100-byte values under their own keys without
+/// pause until [`Writers::stop`]: a steady write load.
+pub struct Writers {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Writers {
+    pub fn start(store: &lsm_store_async::AsyncLsmStore, count: usize) -> Writers {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..count)
+            .map(|t| {
+                let (store, stop) = (store.clone(), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut i = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        store.put(format!("t{t}-{i:08}"), [7u8; 100]).unwrap();
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        Writers { stop, threads }
+    }
+
+    /// Stops the writers and joins them (a writer's panic fails the test).
+    pub fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
     }
 }
 
