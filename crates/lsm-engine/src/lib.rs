@@ -97,8 +97,9 @@ mod watermark;
 pub use config::{LsmConfig, LsmConfigBuilder};
 pub use engine::{
     CheckpointInfo, CompactionReport, CompactionReservation, Drain, Engine, Freezer, KeyspaceStats,
-    MemtableFill, StallCause, WriteOptions, WritePermit, Written, LOCK_FILE_NAME,
-    MAX_KEYSPACE_NAME_BYTES, STALL_WARN_THRESHOLD,
+    MemtableFill, StallCause, WriteOptions, WritePermit, Written, DELAY_STEP, L0_SLOWDOWN_FACTOR,
+    LOCK_FILE_NAME, MAX_KEYSPACE_NAME_BYTES, MAX_WRITE_DELAY, SLOWDOWN_MIN_RATE,
+    SLOWDOWN_START_RATE, STALL_WARN_THRESHOLD,
 };
 pub use error::{Error, KvError, Result};
 pub use key_range::{prefix_range, KeyRange};

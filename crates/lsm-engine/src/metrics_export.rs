@@ -24,7 +24,7 @@ impl StoreStats {
     /// block cache hit rate before any lookup) is not published.
     pub fn record_metrics(&self, prefix: &str) {
         let name = |suffix: &str| format!("{prefix}_{suffix}");
-        let gauges: [(&str, f64); 12] = [
+        let gauges: [(&str, f64); 13] = [
             ("memtable_bytes", self.memtable_bytes as f64),
             ("immutable_memtables", self.immutable_memtables as f64),
             ("immutable_bytes", self.immutable_bytes as f64),
@@ -40,6 +40,10 @@ impl StoreStats {
                 self.pending_compaction_bytes as f64,
             ),
             ("poisoned", if self.poisoned.is_some() { 1.0 } else { 0.0 }),
+            (
+                "delayed_write_rate",
+                self.delayed_write_rate.unwrap_or(0) as f64,
+            ),
         ];
         for (suffix, value) in gauges {
             gauge!(name(suffix)).set(value);

@@ -80,6 +80,11 @@ pub struct StoreStats {
     /// fdatasync calls the WAL made since open (`WalWriter::sync_count`):
     /// group-commit syncs, rotations and new segments' headers.
     pub wal_syncs: u64,
+    /// Bytes per second writes are held to while L0 holds
+    /// `L0_SLOWDOWN_FACTOR` x `l0_trigger` tables or more (the async
+    /// store's write slowdown, `Engine::write_delay`); `None` while writes
+    /// are not slowed.
+    pub delayed_write_rate: Option<u64>,
 }
 
 impl StoreStats {

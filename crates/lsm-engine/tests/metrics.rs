@@ -80,6 +80,7 @@ fn sample() -> StoreStats {
         write_stalls: 22,
         write_stall_nanos: 23,
         wal_syncs: 24,
+        delayed_write_rate: Some(25),
     }
 }
 
@@ -106,6 +107,7 @@ fn every_documented_name_carries_its_stat() {
         ("lsm_live_snapshots", Gauge, 19.0),
         ("lsm_pending_compaction_bytes", Gauge, 21.0),
         ("lsm_poisoned", Gauge, 1.0),
+        ("lsm_delayed_write_rate", Gauge, 25.0),
         // (18 WAL + 15 flush + 17 compaction) / 20 user bytes
         ("lsm_write_amplification", Gauge, 2.5),
         ("lsm_block_cache_hit_rate", Gauge, 0.75),
@@ -140,8 +142,13 @@ fn undefined_ratios_are_not_published_and_the_prefix_is_used() {
     assert!(!published.contains_key("db1_write_amplification"));
     assert!(!published.contains_key("db1_block_cache_hit_rate"));
     assert_eq!(published["db1_poisoned"], (MetricKind::Gauge, 0.0));
+    // Writes not slowed: the rate gauge reads 0.
+    assert_eq!(
+        published["db1_delayed_write_rate"],
+        (MetricKind::Gauge, 0.0)
+    );
     assert!(published.keys().all(|name| name.starts_with("db1_")));
-    assert_eq!(published.len(), 12 + 13, "12 gauges, 13 counters, no level");
+    assert_eq!(published.len(), 13 + 13, "13 gauges, 13 counters, no level");
 }
 
 /// A live engine's stats go through unchanged.

@@ -152,6 +152,7 @@ impl Engine {
         version: Arc<Version>,
         flushed: Option<&Arc<Memtable>>,
     ) {
+        self.slowdown.observe(version.files_at(0).len());
         let mut view = self.view.write();
         let imm = view
             .imm

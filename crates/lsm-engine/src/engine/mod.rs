@@ -56,6 +56,9 @@
 //!    clone the Arc and drop the lock at once; writers replace it.
 //! 9. `poison` (`Mutex<Option<String>>`): the first failure's reason; a
 //!    leaf.
+//! 10. `slowdown` (`WriteSlowdown`'s mutex): the write slowdown's rate and
+//!     debt; a leaf, taken under `catalog` when a version is installed and
+//!     alone by a writer asking for its delay.
 //!
 //! # Invariants
 //! - WAL order = sequence order = visibility order: the WAL assigns sequence
@@ -76,6 +79,7 @@ pub(crate) mod keyspaces;
 mod lookup;
 mod pinned;
 mod range_delete;
+mod slowdown;
 mod stall;
 mod write;
 
@@ -106,6 +110,9 @@ pub use checkpoint::CheckpointInfo;
 pub use compaction::{CompactionReport, CompactionReservation};
 pub use freeze::{Drain, Freezer};
 pub use keyspaces::{KeyspaceStats, MAX_KEYSPACE_NAME_BYTES};
+pub use slowdown::{
+    DELAY_STEP, L0_SLOWDOWN_FACTOR, MAX_WRITE_DELAY, SLOWDOWN_MIN_RATE, SLOWDOWN_START_RATE,
+};
 pub use stall::{StallCause, STALL_WARN_THRESHOLD};
 pub use write::{MemtableFill, WriteOptions, WritePermit, Written};
 
@@ -198,6 +205,9 @@ pub struct Engine {
     /// lock-free flag.
     poison: Mutex<Option<String>>,
     poisoned: AtomicBool,
+    /// Delays writes while L0 is deep (`slowdown`); observes L0 at every
+    /// version install.
+    slowdown: slowdown::WriteSlowdown,
     /// This open of the store: its closed flag, shared with the table
     /// cache and every iterator, which check it on each move.
     instance: Arc<Instance>,
@@ -286,6 +296,8 @@ impl Engine {
             config.open_table_capacity(),
             Arc::clone(&instance),
         ));
+        let slowdown = slowdown::WriteSlowdown::new(config.l0_trigger);
+        slowdown.observe(version.files_at(0).len());
         let view = ReadView::new(mem, Vec::new(), version);
         let engine = Engine {
             fs,
@@ -311,6 +323,7 @@ impl Engine {
             view: RwLock::new(Arc::new(view)),
             poison: Mutex::new(None),
             poisoned: AtomicBool::new(false),
+            slowdown,
             instance,
             counters: Counters::default(),
             keyspaces: RwLock::new(keyspaces::Keyspaces::default()),
@@ -450,6 +463,7 @@ impl Engine {
             write_stalls: c.stalls.load(Ordering::Relaxed),
             write_stall_nanos: c.stall_nanos.load(Ordering::Relaxed),
             wal_syncs: self.wal.sync_count(),
+            delayed_write_rate: self.slowdown.rate(),
         })
     }
 

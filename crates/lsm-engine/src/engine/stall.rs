@@ -28,17 +28,22 @@ pub enum StallCause {
     /// compacted on its own thread before returning (or waited for another
     /// write doing so).
     InlineMaintenance,
+    /// Async store: a writer slept, before its WAL append, because L0
+    /// holds `L0_SLOWDOWN_FACTOR` x `l0_trigger` tables or more and writes
+    /// are held to the slowdown's rate ([`Engine::write_delay`]).
+    L0Slowdown,
 }
 
 impl StallCause {
     /// The name in events: `flush_backlog`, `apply_queue_full`,
-    /// `memtable_overfull`, `inline_maintenance`.
+    /// `memtable_overfull`, `inline_maintenance`, `l0_slowdown`.
     pub fn as_str(self) -> &'static str {
         match self {
             StallCause::FlushBacklog => "flush_backlog",
             StallCause::ApplyQueueFull => "apply_queue_full",
             StallCause::MemtableOverfull => "memtable_overfull",
             StallCause::InlineMaintenance => "inline_maintenance",
+            StallCause::L0Slowdown => "l0_slowdown",
         }
     }
 }
