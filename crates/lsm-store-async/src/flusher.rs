@@ -16,7 +16,8 @@
 //! backpressure: it ends as soon as the flusher finishes one table. The
 //! flusher in turn waits for compaction before each flush while L0 holds
 //! [`L0_STOP_FACTOR`] x `l0_trigger` tables, so L0 stays bounded however
-//! far compaction lags. (Writers
+//! far compaction lags; from `L0_SLOWDOWN_FACTOR` x `l0_trigger` tables on
+//! writers are slowed first (the engine's `slowdown` module). (Writers
 //! also wait out each freeze's short exclusive hold of the write gate: the
 //! WAL rotation's fdatasync of the old segment's tail.)
 //!
@@ -43,6 +44,9 @@ pub const MAX_IMMUTABLE_MEMTABLES: usize = 2;
 /// most this many tables plus one memtable's, however far compaction lags.
 /// With the default trigger of 4: 32 tables (RocksDB stops writes at 36).
 pub const L0_STOP_FACTOR: usize = 8;
+
+// Writes are slowed before they are stopped.
+const _: () = assert!(lsm_engine::L0_SLOWDOWN_FACTOR < L0_STOP_FACTOR);
 
 /// Why [`FlushSignal::wait_done`] returned before its generation was done.
 #[derive(Debug)]

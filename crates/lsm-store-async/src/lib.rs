@@ -55,7 +55,9 @@
 //! for table I/O (except as backpressure when
 //! [`MAX_IMMUTABLE_MEMTABLES`] frozen memtables wait for the flusher, which
 //! waits for compaction while L0 holds [`L0_STOP_FACTOR`] x `l0_trigger`
-//! tables);
+//! tables; before that, from [`L0_SLOWDOWN_FACTOR`] x `l0_trigger` L0
+//! tables on, each write sleeps for its share of a falling byte rate, so
+//! writers slow down instead of running into the stop);
 //! a read never takes the core lock.
 //!
 //! ```
@@ -174,6 +176,10 @@ pub use lsm_engine::PinnedRead;
 pub use lsm_engine::{
     Backlog, CheckpointInfo, KeyRange, KeyspaceStats, KvError, KvItem, KvSnapshot, KvStore,
     LevelStats, LsmConfig, LsmConfigBuilder, ReadOnlyStore, StoreStats, WriteOptions,
+};
+/// The write slowdown's settings (`docs/async.md`, "The write slowdown").
+pub use lsm_engine::{
+    DELAY_STEP, L0_SLOWDOWN_FACTOR, MAX_WRITE_DELAY, SLOWDOWN_MIN_RATE, SLOWDOWN_START_RATE,
 };
 pub use lsm_wal::SyncMode;
 pub use pinned::PinnedStoreIterator;

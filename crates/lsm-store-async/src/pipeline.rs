@@ -322,6 +322,11 @@ impl Pipeline {
         if self.memtable_overfull.load(Ordering::Relaxed) {
             self.wait_for_memtable_room();
         }
+        // The slowdown while L0 is deep (one relaxed load otherwise), also
+        // before the gate.
+        if let Some(delay) = self.engine.write_delay(batch.encoded_len()) {
+            self.sleep_for_slowdown(delay);
+        }
         // 2. The gate, shared, until the batch is applied or queued (the
         //    permit refuses a closed or poisoned engine).
         let permit = self.engine.begin_write()?;
@@ -510,6 +515,15 @@ impl Pipeline {
                     .record_stall(StallCause::MemtableOverfull, waited);
             }
         }
+    }
+
+    /// Sleeps out a write's share of the slowdown (`Engine::write_delay`),
+    /// holding no lock or permit, and records it as a stall.
+    fn sleep_for_slowdown(&self, delay: Duration) {
+        let started = Instant::now();
+        std::thread::sleep(delay);
+        self.engine
+            .record_stall(StallCause::L0Slowdown, started.elapsed());
     }
 
     /// Applies a write under its writer's permit (no core lock: the permit

@@ -11,7 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::TestFs;
-use lsm_store_async::{AsyncLsmStore, L0_STOP_FACTOR, MAX_IMMUTABLE_MEMTABLES};
+use lsm_core::fault::FaultyFileSystem;
+use lsm_store_async::{
+    AsyncLsmStore, DELAY_STEP, L0_SLOWDOWN_FACTOR, L0_STOP_FACTOR, MAX_IMMUTABLE_MEMTABLES,
+    SLOWDOWN_START_RATE,
+};
 
 const LONG: Duration = Duration::from_secs(30);
 const HOLD: Duration = Duration::from_millis(300);
@@ -93,21 +97,7 @@ fn stall_time_grows_while_the_flusher_is_held_back() {
 #[test]
 fn l0_stops_growing_while_compaction_is_held_back() {
     let dir = tempfile::tempdir().unwrap();
-    let compactions = Arc::new(common::Latch::default());
-    let faults = lsm_core::fault::FaultyFileSystem::new(lsm_core::OsFileSystem::shared());
-    {
-        let compactions = Arc::clone(&compactions);
-        faults.on_create(move |_| {
-            let thread = std::thread::current();
-            if thread
-                .name()
-                .is_some_and(|name| name.starts_with("lsm-compaction"))
-            {
-                compactions.pass();
-            }
-        });
-    }
-    compactions.close();
+    let (faults, compactions) = compactions_held_back();
     let config = common::small(dir.path()).fs(faults).build().unwrap();
     let l0_trigger = config.l0_trigger;
     let store = AsyncLsmStore::open(config).unwrap();
@@ -138,5 +128,112 @@ fn l0_stops_growing_while_compaction_is_held_back() {
         most >= L0_STOP_FACTOR * l0_trigger,
         "L0 never filled: {held:?}"
     );
+    store.close().unwrap();
+}
+
+/// A file system whose file creations on compaction threads wait on the
+/// returned latch, closed: compaction is held back until it opens.
+fn compactions_held_back() -> (Arc<FaultyFileSystem>, Arc<common::Latch>) {
+    let compactions = Arc::new(common::Latch::default());
+    let faults = FaultyFileSystem::new(lsm_core::OsFileSystem::shared());
+    {
+        let compactions = Arc::clone(&compactions);
+        faults.on_create(move |_| {
+            let thread = std::thread::current();
+            if thread
+                .name()
+                .is_some_and(|name| name.starts_with("lsm-compaction"))
+            {
+                compactions.pass();
+            }
+        });
+    }
+    compactions.close();
+    (faults, compactions)
+}
+
+/// With compaction held back, writes are slowed from `L0_SLOWDOWN_FACTOR`
+/// x `l0_trigger` L0 tables on, before the stop at `L0_STOP_FACTOR` x
+/// `l0_trigger`: the rate starts at `SLOWDOWN_START_RATE` and falls by a
+/// fifth at each table L0 gains, and the writers sleep for at least the
+/// memtables they fill meanwhile at that rate (before, they ran at full
+/// speed into the stop and then waited for a whole compaction). Once
+/// compaction takes L0 below the threshold, writes are no longer slowed.
+#[test]
+fn writes_slow_down_before_l0_reaches_the_stop() {
+    const MEMTABLE: usize = 256 << 10;
+    let dir = tempfile::tempdir().unwrap();
+    let (faults, compactions) = compactions_held_back();
+    // One table per memtable; L0 slows writes at 10 tables, stops at 16.
+    let config = common::small(dir.path())
+        .memtable_bytes(MEMTABLE)
+        .table_target_bytes(4 * MEMTABLE as u64)
+        .wal_segment_bytes(4 * MEMTABLE as u64)
+        .l0_trigger(2)
+        .fs(faults)
+        .build()
+        .unwrap();
+    let slow_at = 2 * L0_SLOWDOWN_FACTOR;
+    let stop_at = 2 * L0_STOP_FACTOR;
+    let store = AsyncLsmStore::open(config).unwrap();
+    // Two writers, so that every table overlaps the others (one writer's
+    // ascending keys would make tables that compaction moves down without
+    // creating a file).
+    let writers = common::Writers::start(&store, 2);
+    let wait_for_l0 = |tables: usize| {
+        let deadline = Instant::now() + LONG;
+        loop {
+            let stats = store.stats().unwrap();
+            if stats.levels[0].files >= tables {
+                return stats;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "L0 never reached {tables}: {stats:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let slowed = wait_for_l0(slow_at);
+    assert!(
+        slowed
+            .delayed_write_rate
+            .is_some_and(|rate| rate <= SLOWDOWN_START_RATE),
+        "{slowed:?}"
+    );
+    let stopped = wait_for_l0(stop_at);
+    // Held at the stop: L0 gained exactly `stop_at - slow_at` tables since
+    // the slowdown began, a fifth off the rate each.
+    let mut rate = SLOWDOWN_START_RATE;
+    for _ in slow_at..stop_at {
+        rate = rate / 5 * 4;
+    }
+    assert_eq!(stopped.levels[0].files, stop_at, "{stopped:?}");
+    assert_eq!(stopped.delayed_write_rate, Some(rate), "{stopped:?}");
+    // Every write accepted between the two samples was charged at no
+    // more than the start rate, and its writer (or the other one) slept
+    // that off before writing, but for less than a step of debt per
+    // writer and a sleep per writer still under way at the second sample.
+    let written = stopped.user_bytes_written - slowed.user_bytes_written;
+    let least = Duration::from_secs_f64(written as f64 / SLOWDOWN_START_RATE as f64)
+        .saturating_sub(4 * DELAY_STEP);
+    let slept = Duration::from_nanos(stopped.write_stall_nanos - slowed.write_stall_nanos);
+    assert!(
+        slept >= least,
+        "slept {slept:?} while writing {written} bytes: owed at least {least:?}"
+    );
+
+    compactions.open();
+    let deadline = Instant::now() + LONG;
+    loop {
+        let stats = store.stats().unwrap();
+        if stats.levels[0].files < slow_at {
+            assert_eq!(stats.delayed_write_rate, None, "{stats:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "L0 never drained: {stats:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    writers.stop();
     store.close().unwrap();
 }
