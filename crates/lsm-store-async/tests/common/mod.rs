@@ -31,6 +31,10 @@ pub fn small(dir: &Path) -> LsmConfigBuilder {
         .wal_sync(SyncMode::Never)
 }
 
+/// How long a test waits on the latch for a table creation before it
+/// fails: far above any wait a healthy store causes.
+pub const LATCH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A latch that table creation waits on while it is closed, unless a
 /// permit lets it through.
 #[derive(Debug, Default)]
@@ -70,7 +74,12 @@ impl Latch {
             return;
         }
         if state.permits > 0 {
+            // A permit meant for a blocked creation taken on the way in:
+            // `let_one_through` waits for the permit to be taken, so it
+            // must hear of it (without this wake-up it slept on while the
+            // creation it meant to free waited for another permit).
             state.permits -= 1;
+            self.changed.notify_all();
             return;
         }
         state.entered += 1;
@@ -92,23 +101,38 @@ impl Latch {
     /// While closed, lets exactly one blocked creation through: waits
     /// until one is blocked, allows it, and waits until a creation took
     /// the permit.
+    ///
+    /// Panics after [`LATCH_PATIENCE`] without progress, so a test whose
+    /// creations never come fails instead of hanging the run.
     pub fn let_one_through(&self) {
-        let mut state = self.state.lock().unwrap();
-        while state.waiting == 0 {
-            state = self.changed.wait(state).unwrap();
-        }
+        let state = self.state.lock().unwrap();
+        let mut state = self.wait_while(state, "a table creation to block", |s| s.waiting == 0);
         state.permits += 1;
         self.changed.notify_all();
-        while state.permits > 0 {
-            state = self.changed.wait(state).unwrap();
-        }
+        drop(self.wait_while(state, "a creation to take the permit", |s| s.permits > 0));
     }
-    /// Waits until creations have blocked `n` times in total.
+    /// Waits until creations have blocked `n` times in total (panics after
+    /// [`LATCH_PATIENCE`]).
     pub fn wait_entered(&self, n: usize) {
-        let mut state = self.state.lock().unwrap();
-        while state.entered < n {
-            state = self.changed.wait(state).unwrap();
-        }
+        let state = self.state.lock().unwrap();
+        drop(self.wait_while(state, "table creations to block", |s| s.entered < n));
+    }
+    fn wait_while<'a>(
+        &self,
+        state: std::sync::MutexGuard<'a, LatchState>,
+        what: &str,
+        condition: impl FnMut(&mut LatchState) -> bool,
+    ) -> std::sync::MutexGuard<'a, LatchState> {
+        let (state, timeout) = self
+            .changed
+            .wait_timeout_while(state, LATCH_PATIENCE, condition)
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "waited {LATCH_PATIENCE:?} for {what}: {:?}",
+            *state
+        );
+        state
     }
 }
 
