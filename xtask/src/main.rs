@@ -8,7 +8,8 @@
 //!   After the tests it runs a short crash soak (`crash`, 3 cycles) and,
 //!   when running as root with `/dev/loop-control` and `xfs_io` or `python3`
 //!   present, a short power-cut run (`powercut`, 4 cycles); otherwise it
-//!   prints `skipped: <reason>`.
+//!   prints `skipped: <reason>`. A step still running after
+//!   [`CI_STEP_LIMIT`] is stopped as hung, its processes' stacks printed.
 //! - `cargo xtask soak`: the longer randomized runs (more proptest cases,
 //!   more seeds of the seeded model tests),
 //!   kept out of CI's time budget.
@@ -38,7 +39,7 @@
 //! `--store sync`, `--keep-failures DIR`, ...) go to `lsm-crashtest`.
 
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -47,8 +48,8 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("soak") => soak(),
-        Some("crash") => crashtest("kill", &args[1..]),
-        Some("powercut") => crashtest("powercut", &args[1..]),
+        Some("crash") => crashtest("kill", &args[1..], None),
+        Some("powercut") => crashtest("powercut", &args[1..], None),
         Some("memcheck") => memcheck(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <ci|soak|crash|powercut|memcheck> [--cycles N]");
@@ -74,6 +75,18 @@ struct Step<'a> {
 }
 
 fn run(step: &Step<'_>) -> Result<()> {
+    run_within(step, None)
+}
+
+/// The longest one step of `ci` may run. A step that runs longer is taken
+/// for hung (a test waiting for something that never comes): its
+/// processes' stacks are printed and they are killed, so CI fails with the
+/// evidence instead of running into its own time limit with none. A
+/// healthy step takes a tenth of this on CI's machine.
+const CI_STEP_LIMIT: Duration = Duration::from_secs(40 * 60);
+
+/// Runs `step`; with a `limit`, stops it as hung once it runs longer.
+fn run_within(step: &Step<'_>, limit: Option<Duration>) -> Result<()> {
     println!(
         "==> {}: {} {}",
         step.name,
@@ -81,16 +94,116 @@ fn run(step: &Step<'_>) -> Result<()> {
         step.args.join(" ")
     );
     let started = Instant::now();
-    let status = Command::new(step.program)
+    let mut child = Command::new(step.program)
         .args(step.args)
         .envs(step.env.iter().copied())
-        .status()
+        .spawn()
         .with_context(|| format!("could not start `{}`", step.program))?;
+    let status = match limit {
+        None => child.wait()?,
+        Some(limit) => loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if started.elapsed() > limit {
+                stop_hung(child.id());
+                // Reaps `child` (stop_hung killed it).
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "step `{}` ran longer than {limit:?} and was stopped as hung \
+                     (the stacks of its processes are printed above)",
+                    step.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        },
+    };
     println!("<== {} took {:.1?}", step.name, started.elapsed());
     if !status.success() {
         bail!("step `{}` failed ({status})", step.name);
     }
     Ok(())
+}
+
+/// Prints the command line of `root` and of every process below it, the
+/// threads' stacks of those that are the workspace's own binaries (test
+/// binaries, `lsm-crashtest` and its children) when `gdb` is present, and
+/// then kills them all with SIGKILL, deepest first.
+fn stop_hung(root: u32) {
+    let processes = descendants(root);
+    println!(
+        "!!! stopping a hung step: {} processes",
+        processes.len() + 1
+    );
+    for &pid in std::iter::once(&root).chain(&processes) {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+            .unwrap_or_default();
+        println!("!!! process {pid}: {}", cmdline.trim_end());
+        if cmdline.contains("/target/") {
+            match Command::new("gdb")
+                .args([
+                    "-p",
+                    &pid.to_string(),
+                    "-batch",
+                    "-ex",
+                    "thread apply all bt",
+                ])
+                .output()
+            {
+                Ok(out) => println!("{}", String::from_utf8_lossy(&out.stdout)),
+                Err(e) => println!("!!! no stacks (could not run gdb: {e})"),
+            }
+        }
+    }
+    for pid in processes.iter().rev().chain(std::iter::once(&root)) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+}
+
+/// The processes below `root`, parents before children, read from
+/// `/proc/*/stat` (empty where `/proc` is missing).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces and ')'.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rfind(')')
+                .and_then(|end| stat[end + 1..].split_whitespace().nth(1))
+                .and_then(|field| field.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![root];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next];
+        found.extend(
+            parent_of
+                .iter()
+                .filter(|&&(_, p)| p == parent)
+                .map(|&(c, _)| c),
+        );
+        next += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// The features CI turns on: every structural-invariant check, and
@@ -139,16 +252,21 @@ fn ci() -> Result<()> {
     // The crash soak and the power cuts run after the tests, before `doc`
     // (the last step).
     let (checks, doc) = steps.split_at(steps.len() - 1);
+    let limit = Some(CI_STEP_LIMIT);
     for step in checks {
-        run(step)?;
+        run_within(step, limit)?;
     }
-    crashtest("kill", &["--cycles".into(), CI_CRASH_CYCLES.into()])?;
+    crashtest("kill", &["--cycles".into(), CI_CRASH_CYCLES.into()], limit)?;
     match powercut_unavailable() {
-        None => crashtest("powercut", &["--cycles".into(), CI_POWERCUT_CYCLES.into()])?,
+        None => crashtest(
+            "powercut",
+            &["--cycles".into(), CI_POWERCUT_CYCLES.into()],
+            limit,
+        )?,
         Some(reason) => println!("==> powercut skipped: {reason}"),
     }
     for step in doc {
-        run(step)?;
+        run_within(step, limit)?;
     }
     println!("ci: all steps passed in {:.1?}", started.elapsed());
     Ok(())
@@ -163,8 +281,9 @@ const DEFAULT_CYCLES: &str = "20";
 
 /// Runs `lsm-crashtest <command> --store both --sync both` in release,
 /// with `--cycles` defaulting to [`DEFAULT_CYCLES`] and `extra` appended
-/// (the tool takes the last value of a repeated flag).
-fn crashtest(command: &str, extra: &[String]) -> Result<()> {
+/// (the tool takes the last value of a repeated flag), stopped as hung past
+/// `limit`.
+fn crashtest(command: &str, extra: &[String], limit: Option<Duration>) -> Result<()> {
     let mut args: Vec<&str> = vec![
         "run",
         "--release",
@@ -181,12 +300,15 @@ fn crashtest(command: &str, extra: &[String]) -> Result<()> {
     ];
     args.extend(extra.iter().map(String::as_str));
     let name = if command == "kill" { "crash" } else { command };
-    run(&Step {
-        name,
-        program: "cargo",
-        args: &args,
-        env: &[],
-    })
+    run_within(
+        &Step {
+            name,
+            program: "cargo",
+            args: &args,
+            env: &[],
+        },
+        limit,
+    )
 }
 
 /// Why the power-cut run cannot run here, or `None` if it can: it needs
@@ -315,4 +437,76 @@ fn json_string_field(line: &str, name: &str) -> Option<String> {
     let rest = &line[start..];
     let end = rest.find('"')?;
     Some(rest[..end].replace(r"\\", r"\"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step past its limit fails at once, naming the limit, and leaves
+    /// none of its processes behind: the shell's own child is killed too.
+    #[test]
+    fn a_step_past_its_limit_is_stopped_with_its_children() {
+        let dir = std::env::temp_dir().join(format!("xtask-hung-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("sleeper.pid");
+        let script = format!(
+            "sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {}; wait",
+            pid_file.display()
+        );
+        let started = Instant::now();
+        let result = run_within(
+            &Step {
+                name: "hangs",
+                program: "sh",
+                args: &["-c", &script],
+                env: &[],
+            },
+            Some(Duration::from_secs(1)),
+        );
+        let error = result
+            .expect_err("a step past its limit must fail")
+            .to_string();
+        assert!(error.contains("stopped as hung"), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
+        let sleeper = std::fs::read_to_string(&pid_file).unwrap();
+        let stat = format!("/proc/{}/stat", sleeper.trim());
+        // Killed: gone once init reaps it, a zombie until then.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match std::fs::read_to_string(&stat) {
+                Err(_) => break,
+                Ok(s)
+                    if s.rsplit(')')
+                        .next()
+                        .is_some_and(|rest| rest.trim_start().starts_with('Z')) =>
+                {
+                    break
+                }
+                Ok(s) => assert!(Instant::now() < deadline, "the sleeper still runs: {s}"),
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A step within its limit runs to its own end, and its exit status
+    /// still decides.
+    #[test]
+    fn a_step_within_its_limit_reports_its_own_status() {
+        let step = |program| Step {
+            name: "quick",
+            program,
+            args: &[],
+            env: &[],
+        };
+        let limit = Some(Duration::from_secs(60));
+        assert!(run_within(&step("true"), limit).is_ok());
+        let error = run_within(&step("false"), limit).unwrap_err().to_string();
+        assert!(error.contains("failed"), "{error}");
+    }
 }
