@@ -237,3 +237,84 @@ fn writes_slow_down_before_l0_reaches_the_stop() {
     writers.stop();
     store.close().unwrap();
 }
+
+/// `close` returns while the flusher waits for compaction before a flush
+/// (L0 at `L0_STOP_FACTOR` x `l0_trigger`) and the applier waits for a
+/// frozen-memtable slot: close stops the compaction workers first, so no
+/// compaction will make room, and the flusher flushes what the applier
+/// needs without waiting for one. Before, the flusher waited for a
+/// compaction that could no longer come, the applier for the flusher and
+/// close for the applier: a CI run hung in `memory_bounds` this way.
+/// Here the one compaction is held inside its table I/O until close has
+/// been waiting for the flusher: it would have made the room.
+#[test]
+fn close_returns_while_the_flusher_waits_for_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (faults, compactions) = compactions_held_back();
+    let flushed_tables = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let (compactions, flushed_tables) = (Arc::clone(&compactions), Arc::clone(&flushed_tables));
+        faults.on_create(move |path| {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or_default();
+            if name.starts_with("lsm-compaction") {
+                compactions.pass();
+            } else if name == "lsm-flusher" && path.extension().is_some_and(|e| e == "sst") {
+                flushed_tables.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    }
+    let config = common::small(dir.path()).fs(faults).build().unwrap();
+    let stop_at = L0_STOP_FACTOR * config.l0_trigger;
+    let store = AsyncLsmStore::open(config).unwrap();
+    // Writers that end once the store refuses them (close).
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while store.put(format!("t{t}-{i:08}"), [7u8; 100]).is_ok() {
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + LONG;
+    loop {
+        let stats = store.stats().unwrap();
+        if stats.levels[0].files >= stop_at && stats.immutable_memtables >= MAX_IMMUTABLE_MEMTABLES
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "L0 never reached the stop: {stats:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let flushed_before_close = flushed_tables.load(std::sync::atomic::Ordering::SeqCst);
+    let closer = {
+        let store = store.clone();
+        std::thread::spawn(move || store.close())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let flushed_during_close = loop {
+        let flushed = flushed_tables.load(std::sync::atomic::Ordering::SeqCst);
+        if flushed > flushed_before_close || Instant::now() >= deadline {
+            break flushed;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    // Lets the held compaction end, so that close can join its worker
+    // (and the test end) whatever happened.
+    compactions.open();
+    let closed = closer.join().unwrap();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert!(
+        flushed_during_close > flushed_before_close,
+        "the flusher wrote no table in 10 s of close while compaction was held"
+    );
+    closed.unwrap();
+}
