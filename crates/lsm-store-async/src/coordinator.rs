@@ -375,6 +375,11 @@ impl Coordinator {
         self.changed.notify_all();
     }
 
+    /// True once [`Coordinator::shutdown`] ran: no job will start again.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.jobs.lock().shutdown
+    }
+
     /// A worker thread's body: run jobs until shutdown.
     pub(crate) fn run_worker(&self) {
         loop {

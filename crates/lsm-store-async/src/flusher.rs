@@ -214,14 +214,21 @@ const L0_POLL: Duration = Duration::from_millis(2);
 /// Waits, before a flush, while L0 holds `L0_STOP_FACTOR` x `l0_trigger`
 /// tables or more, for compaction to take some (asking the coordinator for
 /// a job each time it looks, in case none is queued). Returns false if the
-/// store is closing: the flusher exits, its frozen memtables are in the
+/// flusher is told to stop: it exits, its frozen memtables are in the
 /// WAL. A poisoned engine ends the wait (the flush then fails as it would
-/// have). The frozen memtables wait meanwhile, so the applier stops
-/// freezing and writers wait for room: the stall writers see is
+/// have), and so does a coordinator shut down by `close`: no compaction
+/// will come, and the applier, which close waits for before it stops the
+/// flusher, may be waiting for the room this flush makes (close hung
+/// there: flusher, applier and close each waiting for the next). The
+/// frozen memtables wait meanwhile, so the applier stops freezing and
+/// writers wait for room: the stall writers see is
 /// `StallCause::FlushBacklog`.
 fn wait_for_l0_room(engine: &Engine, signal: &FlushSignal, coordinator: &Coordinator) -> bool {
     let stop_at = engine.config().l0_trigger.saturating_mul(L0_STOP_FACTOR);
-    while engine.l0_tables() >= stop_at && engine.check_writable().is_ok() {
+    while engine.l0_tables() >= stop_at
+        && engine.check_writable().is_ok()
+        && !coordinator.is_shut_down()
+    {
         if signal.state.lock().stop {
             return false;
         }

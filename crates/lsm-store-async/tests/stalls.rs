@@ -178,14 +178,32 @@ fn writes_slow_down_before_l0_reaches_the_stop() {
     let store = AsyncLsmStore::open(config).unwrap();
     // Two writers, so that every table overlaps the others (one writer's
     // ascending keys would make tables that compaction moves down without
-    // creating a file).
-    let writers = common::Writers::start(&store, 2);
+    // creating a file), of 8 KiB values, so that they outrun the slowdown's
+    // rate many times over even in a debug build on a loaded machine
+    // (with 100-byte values they did not always, and paid part of their
+    // debt in time spent writing rather than asleep).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let (store, stop) = (store.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.put(format!("t{t}-{i:08}"), [7u8; 8 << 10]).unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    // The stats once L0 holds `tables`, and an instant before and one
+    // after they were read.
     let wait_for_l0 = |tables: usize| {
         let deadline = Instant::now() + LONG;
         loop {
+            let before = Instant::now();
             let stats = store.stats().unwrap();
             if stats.levels[0].files >= tables {
-                return stats;
+                return (before, stats, Instant::now());
             }
             assert!(
                 Instant::now() < deadline,
@@ -194,14 +212,14 @@ fn writes_slow_down_before_l0_reaches_the_stop() {
             std::thread::sleep(Duration::from_millis(1));
         }
     };
-    let slowed = wait_for_l0(slow_at);
+    let (slowed_before, slowed, _) = wait_for_l0(slow_at);
     assert!(
         slowed
             .delayed_write_rate
             .is_some_and(|rate| rate <= SLOWDOWN_START_RATE),
         "{slowed:?}"
     );
-    let stopped = wait_for_l0(stop_at);
+    let (_, stopped, stopped_after) = wait_for_l0(stop_at);
     // Held at the stop: L0 gained exactly `stop_at - slow_at` tables since
     // the slowdown began, a fifth off the rate each.
     let mut rate = SLOWDOWN_START_RATE;
@@ -211,15 +229,22 @@ fn writes_slow_down_before_l0_reaches_the_stop() {
     assert_eq!(stopped.levels[0].files, stop_at, "{stopped:?}");
     assert_eq!(stopped.delayed_write_rate, Some(rate), "{stopped:?}");
     // Every write accepted between the two samples was charged at no
-    // more than the start rate, and its writer (or the other one) slept
-    // that off before writing, but for less than a step of debt per
-    // writer and a sleep per writer still under way at the second sample.
+    // more than the start rate, so the writes took at least that long,
+    // but for less than a step of debt per writer and a write per writer
+    // charged before the first sample: the rate held.
     let written = stopped.user_bytes_written - slowed.user_bytes_written;
     let least = Duration::from_secs_f64(written as f64 / SLOWDOWN_START_RATE as f64)
         .saturating_sub(4 * DELAY_STEP);
+    let elapsed = stopped_after - slowed_before;
+    assert!(
+        elapsed >= least,
+        "wrote {written} bytes in {elapsed:?}: the rate allows it in no less than {least:?}"
+    );
+    // And the writers, far faster than the rate, paid for it mostly
+    // asleep (time spent writing pays too, hence the half).
     let slept = Duration::from_nanos(stopped.write_stall_nanos - slowed.write_stall_nanos);
     assert!(
-        slept >= least,
+        slept >= least / 2,
         "slept {slept:?} while writing {written} bytes: owed at least {least:?}"
     );
 
@@ -234,7 +259,10 @@ fn writes_slow_down_before_l0_reaches_the_stop() {
         assert!(Instant::now() < deadline, "L0 never drained: {stats:?}");
         std::thread::sleep(Duration::from_millis(2));
     }
-    writers.stop();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.join().unwrap();
+    }
     store.close().unwrap();
 }
 
@@ -246,7 +274,7 @@ fn writes_slow_down_before_l0_reaches_the_stop() {
 /// compaction that could no longer come, the applier for the flusher and
 /// close for the applier: a CI run hung in `memory_bounds` this way.
 /// Here the one compaction is held inside its table I/O until close has
-/// been waiting for the flusher: it would have made the room.
+/// been waiting 10 s for a flush: it would have made the room.
 #[test]
 fn close_returns_while_the_flusher_waits_for_compaction() {
     let dir = tempfile::tempdir().unwrap();
@@ -279,20 +307,28 @@ fn close_returns_while_the_flusher_waits_for_compaction() {
             })
         })
         .collect();
+    // Until L0 is at the stop, both frozen-memtable slots are full and
+    // the writers are blocked (nothing changes for 50 ms): the flusher
+    // waits for compaction and the applier, whose freeze of the full
+    // memtable needs a slot, for the flusher. Close joins the applier
+    // first.
     let deadline = Instant::now() + LONG;
-    loop {
-        let stats = store.stats().unwrap();
-        if stats.levels[0].files >= stop_at && stats.immutable_memtables >= MAX_IMMUTABLE_MEMTABLES
+    let flushed_before_close = loop {
+        let flushed = flushed_tables.load(std::sync::atomic::Ordering::SeqCst);
+        let before = store.stats().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let after = store.stats().unwrap();
+        if after.levels[0].files >= stop_at
+            && after.immutable_memtables >= MAX_IMMUTABLE_MEMTABLES
+            && (after.last_seq, after.flushes) == (before.last_seq, before.flushes)
         {
-            break;
+            break flushed;
         }
         assert!(
             Instant::now() < deadline,
-            "L0 never reached the stop: {stats:?}"
+            "L0 never reached the stop: {after:?}"
         );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let flushed_before_close = flushed_tables.load(std::sync::atomic::Ordering::SeqCst);
+    };
     let closer = {
         let store = store.clone();
         std::thread::spawn(move || store.close())
