@@ -142,8 +142,11 @@ fn stop_hung(root: u32) {
             .unwrap_or_default();
         println!("!!! process {pid}: {}", cmdline.trim_end());
         if cmdline.contains("/target/") {
-            match Command::new("gdb")
+            // `timeout`, so a gdb that cannot attach does not hang the stop.
+            match Command::new("timeout")
                 .args([
+                    "120",
+                    "gdb",
                     "-p",
                     &pid.to_string(),
                     "-batch",
@@ -153,7 +156,7 @@ fn stop_hung(root: u32) {
                 .output()
             {
                 Ok(out) => println!("{}", String::from_utf8_lossy(&out.stdout)),
-                Err(e) => println!("!!! no stacks (could not run gdb: {e})"),
+                Err(e) => println!("!!! no stacks (could not run timeout gdb: {e})"),
             }
         }
     }
