@@ -182,19 +182,7 @@ fn writes_slow_down_before_l0_reaches_the_stop() {
     // rate many times over even in a debug build on a loaded machine
     // (with 100-byte values they did not always, and paid part of their
     // debt in time spent writing rather than asleep).
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers: Vec<_> = (0..2)
-        .map(|t| {
-            let (store, stop) = (store.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    store.put(format!("t{t}-{i:08}"), [7u8; 8 << 10]).unwrap();
-                    i += 1;
-                }
-            })
-        })
-        .collect();
+    let writers = common::Writers::start_with_values(&store, 2, 8 << 10);
     // The stats once L0 holds `tables`, and an instant before and one
     // after they were read.
     let wait_for_l0 = |tables: usize| {
@@ -259,10 +247,7 @@ fn writes_slow_down_before_l0_reaches_the_stop() {
         assert!(Instant::now() < deadline, "L0 never drained: {stats:?}");
         std::thread::sleep(Duration::from_millis(2));
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for writer in writers {
-        writer.join().unwrap();
-    }
+    writers.stop();
     store.close().unwrap();
 }
 
@@ -295,18 +280,8 @@ fn close_returns_while_the_flusher_waits_for_compaction() {
     let config = common::small(dir.path()).fs(faults).build().unwrap();
     let stop_at = L0_STOP_FACTOR * config.l0_trigger;
     let store = AsyncLsmStore::open(config).unwrap();
-    // Writers that end once the store refuses them (close).
-    let writers: Vec<_> = (0..2)
-        .map(|t| {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while store.put(format!("t{t}-{i:08}"), [7u8; 100]).is_ok() {
-                    i += 1;
-                }
-            })
-        })
-        .collect();
+    // They end once close refuses them.
+    let writers = common::Writers::start(&store, 2);
     // Until L0 is at the stop, both frozen-memtable slots are full and
     // the writers are blocked (nothing changes for 50 ms): the flusher
     // waits for compaction and the applier, whose freeze of the full
@@ -345,9 +320,7 @@ fn close_returns_while_the_flusher_waits_for_compaction() {
     // (and the test end) whatever happened.
     compactions.open();
     let closed = closer.join().unwrap();
-    for writer in writers {
-        writer.join().unwrap();
-    }
+    writers.stop();
     assert!(
         flushed_during_close > flushed_before_close,
         "the flusher wrote no table in 10 s of close while compaction was held"

@@ -230,8 +230,11 @@ impl FileSystem for SlowWalSyncs {
     }
 }
 
-/// Writer threads that put 100-byte values under their own keys without
-/// pause until [`Writers::stop`]: a steady write load.
+/// Writer threads that put values (100 bytes unless started with
+/// [`Writers::start_with_values`]) under their own keys without pause
+/// until [`Writers::stop`], or until the store refuses them as closed: a
+/// steady write load. Any other error panics the writer, which fails the
+/// test at `stop`.
 pub struct Writers {
     stop: Arc<std::sync::atomic::AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -239,15 +242,27 @@ pub struct Writers {
 
 impl Writers {
     pub fn start(store: &lsm_store_async::AsyncLsmStore, count: usize) -> Writers {
+        Self::start_with_values(store, count, 100)
+    }
+
+    pub fn start_with_values(
+        store: &lsm_store_async::AsyncLsmStore,
+        count: usize,
+        value_bytes: usize,
+    ) -> Writers {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let threads = (0..count)
             .map(|t| {
                 let (store, stop) = (store.clone(), Arc::clone(&stop));
                 std::thread::spawn(move || {
+                    let value = vec![7u8; value_bytes];
                     let mut i = 0u64;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        store.put(format!("t{t}-{i:08}"), [7u8; 100]).unwrap();
-                        i += 1;
+                        match store.put(format!("t{t}-{i:08}"), &value) {
+                            Ok(_) => i += 1,
+                            Err(err) if err.is_closed() => return,
+                            Err(err) => panic!("writer {t}: {err}"),
+                        }
                     }
                 })
             })
