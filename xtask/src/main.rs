@@ -35,6 +35,9 @@
 //!   `PROPTEST_CASES` defaults to 16. Not part of `ci`: it takes about 4
 //!   minutes.
 //!
+//! `cargo xtask help` (or `--help`, `-h`) lists the subcommands and exits
+//! with success; an unknown or missing one prints the same list and fails.
+//!
 //! Any further arguments of `crash` and `powercut` (`--seed S`,
 //! `--store sync`, `--keep-failures DIR`, ...) go to `lsm-crashtest`.
 
@@ -42,6 +45,17 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+/// What `cargo xtask help` prints.
+const USAGE: &str = "\
+usage: cargo xtask <ci|soak|crash|powercut|memcheck|help> [--cycles N]
+  ci        fmt check, clippy -D warnings, tests, crash soak, power cuts (root), docs -D warnings
+  soak      long randomized test runs (PROPTEST_CASES=2000, LSM_MODEL_SEEDS=40) and the long cut-short crash runs
+  crash     SIGKILL crash soak of both stores (default 20 cycles per combination)
+  powercut  real power cuts on a loop-mounted ext4 image (root; default 20 cycles)
+  memcheck  lsm-memtable's unit tests under valgrind memcheck
+  help      this list (also --help, -h)
+";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,18 +65,17 @@ fn main() -> Result<()> {
         Some("crash") => crashtest("kill", &args[1..], None),
         Some("powercut") => crashtest("powercut", &args[1..], None),
         Some("memcheck") => memcheck(&args[1..]),
-        _ => {
-            eprintln!("usage: cargo xtask <ci|soak|crash|powercut|memcheck> [--cycles N]");
-            eprintln!("  ci        fmt check, clippy -D warnings, tests, crash soak, power cuts (root), docs -D warnings");
-            eprintln!(
-                "  soak      long randomized test runs (PROPTEST_CASES=2000, LSM_MODEL_SEEDS=40) and the long cut-short crash runs"
-            );
-            eprintln!(
-                "  crash     SIGKILL crash soak of both stores (default 20 cycles per combination)"
-            );
-            eprintln!("  powercut  real power cuts on a loop-mounted ext4 image (root; default 20 cycles)");
-            eprintln!("  memcheck  lsm-memtable's unit tests under valgrind memcheck");
-            bail!("unknown or missing subcommand");
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => {
+            eprint!("{USAGE}");
+            bail!("unknown subcommand `{other}`");
+        }
+        None => {
+            eprint!("{USAGE}");
+            bail!("missing subcommand");
         }
     }
 }
