@@ -76,6 +76,9 @@ pub struct LsmConfig {
     /// competes with them. 0 keeps the opening thread's priority. Ignored
     /// where thread priorities cannot be set (not Linux), and a failure to
     /// set it is ignored. `SimpleLsmStore` has no background threads.
+    /// When other processes keep every core busy, a niced flusher falls
+    /// behind and a second frozen memtable waits in memory: 0 then bounds
+    /// memory better (`docs/async.md`, "Threads").
     pub background_nice: i32,
     /// The file system all I/O goes through.
     pub fs: SharedFileSystem,
