@@ -178,9 +178,11 @@ fn benches(c: &mut Criterion) {
     build_entries(&big_path, BIG_ENTRIES);
     let shared_cache = BlockCache::new(32 << 20);
     let shared = Table::open(&OsFileSystem, &big_path, 2, Some(shared_cache)).unwrap();
-    // One thread through an 8 MiB cache over the same table: about five
-    // lookups in six miss, each reading its block and inserting it, which
-    // evicts (and frees) another: the cost of a miss beyond the read.
+    // One thread through an 8 MiB cache over the same table: the 10k
+    // scattered lookups touch thousands of its (about 11k) blocks, several
+    // times what the cache holds, so most miss, each reading its block and
+    // inserting it, which evicts (and frees) another: the cost of a miss
+    // beyond the read.
     let small_cache = BlockCache::new(8 << 20);
     let evicting = Table::open(&OsFileSystem, &big_path, 3, Some(small_cache)).unwrap();
     group.throughput(Throughput::Elements(LOOKUPS));
