@@ -461,7 +461,10 @@ impl StoreIterator {
     /// allocation, as a `Vec` key does. A pinned value keeps its block
     /// alive for as long as it is held, even after the block is
     /// evicted, its table compacted away or the store closed; so holding
-    /// many values from many blocks holds those blocks' memory.
+    /// many values from many blocks holds those blocks' memory. A block an
+    /// iterator read ahead (up to 256 KiB of a table file at a time, read
+    /// with the block before it) is a slice of that read, which a value
+    /// from it keeps whole.
     ///
     /// It may be called at any point: values still in a memtable are
     /// copied once either way (memtable entries are not shared), and values

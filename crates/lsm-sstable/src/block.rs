@@ -167,43 +167,51 @@ pub(crate) struct Block {
     memory_bytes: usize,
 }
 
+/// The restart array of a block's decoded bytes and where its entries end,
+/// checked: offsets increasing, the first at 0, all inside the entries.
+fn parse_restarts(data: &[u8]) -> Result<(Vec<u32>, usize), BlockError> {
+    let len = data.len();
+    let bad = |offset: usize, detail| Err(BlockError { offset, detail });
+    if len < 4 {
+        return bad(0, "block shorter than its restart count");
+    }
+    let count_at = len - 4;
+    let count = u32::from_le_bytes([
+        data[count_at],
+        data[count_at + 1],
+        data[count_at + 2],
+        data[count_at + 3],
+    ]) as usize;
+    let Some(array_bytes) = count.checked_mul(4).filter(|&b| b <= count_at) else {
+        return bad(count_at, "restart count exceeds the block size");
+    };
+    let entries_end = count_at - array_bytes;
+    if count == 0 && entries_end != 0 {
+        return bad(count_at, "block has entries but no restart point");
+    }
+    let mut restarts: Vec<u32> = Vec::with_capacity(count);
+    for i in 0..count {
+        let at = entries_end + 4 * i;
+        let restart = u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+        let expected_first = i > 0 || restart == 0;
+        let increasing = restarts.last().is_none_or(|&prev| restart > prev);
+        if !expected_first || !increasing || restart as usize >= entries_end {
+            return bad(at, "restart offset out of order or out of bounds");
+        }
+        restarts.push(restart);
+    }
+    Ok((restarts, entries_end))
+}
+
 /// Heap bytes of the reference count `Bytes` keeps for a shared buffer (a
 /// 24-byte header in a 32-byte allocation).
 const SHARED_HEADER_BYTES: usize = 32;
 
 impl Block {
-    /// Parses and checks the restart array of a block's decoded bytes.
+    /// Parses and checks the restart array of a block's decoded bytes,
+    /// which the block then owns (the form the block cache keeps).
     pub(crate) fn parse(data: Vec<u8>) -> Result<Block, BlockError> {
-        let len = data.len();
-        let bad = |offset: usize, detail| Err(BlockError { offset, detail });
-        if len < 4 {
-            return bad(0, "block shorter than its restart count");
-        }
-        let count_at = len - 4;
-        let count = u32::from_le_bytes([
-            data[count_at],
-            data[count_at + 1],
-            data[count_at + 2],
-            data[count_at + 3],
-        ]) as usize;
-        let Some(array_bytes) = count.checked_mul(4).filter(|&b| b <= count_at) else {
-            return bad(count_at, "restart count exceeds the block size");
-        };
-        let entries_end = count_at - array_bytes;
-        if count == 0 && entries_end != 0 {
-            return bad(count_at, "block has entries but no restart point");
-        }
-        let mut restarts = Vec::with_capacity(count);
-        for i in 0..count {
-            let at = entries_end + 4 * i;
-            let restart = u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
-            let expected_first = i > 0 || restart == 0;
-            let increasing = restarts.last().is_none_or(|&prev| restart > prev);
-            if !expected_first || !increasing || restart as usize >= entries_end {
-                return bad(at, "restart offset out of order or out of bounds");
-            }
-            restarts.push(restart);
-        }
+        let (restarts, entries_end) = parse_restarts(&data)?;
         let memory_bytes = std::mem::size_of::<Block>()
             + data.capacity()
             + SHARED_HEADER_BYTES
@@ -214,6 +222,21 @@ impl Block {
         // allocation now, once per block read from the file, so that a
         // value slice handed out from the cache never allocates.
         drop(data.clone());
+        Ok(Block {
+            data,
+            restarts,
+            entries_end,
+            memory_bytes,
+        })
+    }
+
+    /// [`Block::parse`] over a slice of a larger shared buffer (a table
+    /// iterator's read-ahead window), which it keeps alive. Not for the
+    /// block cache: the buffer around the block would be held but not
+    /// charged.
+    pub(crate) fn parse_shared(data: Bytes) -> Result<Block, BlockError> {
+        let (restarts, entries_end) = parse_restarts(&data)?;
+        let memory_bytes = std::mem::size_of::<Block>() + data.len() + 4 * restarts.capacity();
         Ok(Block {
             data,
             restarts,

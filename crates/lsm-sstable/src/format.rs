@@ -8,6 +8,8 @@
 use std::io;
 use std::path::Path;
 
+use bytes::Bytes;
+
 use lsm_core::checksum::{crc32_parts, mask_crc, masked_crc32};
 use lsm_core::coding::{
     get_fixed32, get_fixed64, get_varint64, put_fixed32, put_fixed64, put_varint64,
@@ -214,16 +216,9 @@ pub(crate) fn read_block(
     what: &str,
 ) -> Result<Vec<u8>, lsm_core::Error> {
     let corrupt = |detail: String| lsm_core::Error::corruption(path, handle.offset, detail);
-    let in_bounds = handle.end_with_trailer().is_some_and(|end| end <= limit);
-    if !in_bounds || handle.size > MAX_BLOCK_BYTES as u64 {
-        return Err(corrupt(format!(
-            "{what} block handle (offset {}, size {}) is out of bounds (limit {limit})",
-            handle.offset, handle.size
-        )));
-    }
-    // Bounded above: size <= MAX_BLOCK_BYTES.
-    let stored_len = handle.size as usize;
-    let mut buf = vec![0u8; stored_len + BLOCK_TRAILER_BYTES];
+    let sealed_len =
+        sealed_len(handle, limit).map_err(|detail| corrupt(format!("{what} {detail}")))?;
+    let mut buf = vec![0u8; sealed_len];
     file.read_exact_at(&mut buf, handle.offset).map_err(|err| {
         if err.kind() == io::ErrorKind::UnexpectedEof {
             corrupt(format!(
@@ -233,29 +228,92 @@ pub(crate) fn read_block(
             lsm_core::Error::io(path, err)
         }
     })?;
-    let kind = buf[stored_len];
-    let stored_crc = u32::from_le_bytes([
-        buf[stored_len + 1],
-        buf[stored_len + 2],
-        buf[stored_len + 3],
-        buf[stored_len + 4],
-    ]);
-    let actual_crc = mask_crc(crc32_parts(&[&buf[..stored_len], &[kind]]));
-    if stored_crc != actual_crc {
-        return Err(corrupt(format!(
-            "{what} block checksum mismatch: stored {stored_crc:#010x}, computed {actual_crc:#010x}"
-        )));
+    let kind = check_trailer(&buf).map_err(|detail| corrupt(format!("{what} {detail}")))?;
+    buf.truncate(sealed_len - BLOCK_TRAILER_BYTES);
+    match kind {
+        COMPRESSION_NONE => Ok(buf),
+        _ => decode_stored_block(&buf, kind)
+            .map_err(|detail| corrupt(format!("{what} block: {detail}"))),
     }
-    buf.truncate(stored_len);
-    decode_stored_block(buf, kind).map_err(|detail| corrupt(format!("{what} block: {detail}")))
 }
 
-/// Undoes [`seal_block`]'s compression on checksum-verified bytes.
-fn decode_stored_block(stored: Vec<u8>, kind: u8) -> Result<Vec<u8>, String> {
+/// The block at `handle` out of `window`, bytes of the file read from
+/// `window_offset` on: its trailer checksum verified, decompressed if it
+/// was stored compressed, otherwise a slice of `window` (no copy). `None`
+/// when the block and its trailer do not lie wholly inside the window.
+/// Failures are those of [`read_block`], naming `path` and the block's
+/// offset.
+pub(crate) fn block_in_window(
+    window: &Bytes,
+    window_offset: u64,
+    path: &Path,
+    handle: BlockHandle,
+    limit: u64,
+    what: &str,
+) -> Option<Result<Bytes, lsm_core::Error>> {
+    let corrupt = |detail: String| lsm_core::Error::corruption(path, handle.offset, detail);
+    let start = usize::try_from(handle.offset.checked_sub(window_offset)?).ok()?;
+    let sealed_len = match sealed_len(handle, limit) {
+        Ok(len) => len,
+        Err(detail) => return Some(Err(corrupt(format!("{what} {detail}")))),
+    };
+    let end = start
+        .checked_add(sealed_len)
+        .filter(|&end| end <= window.len())?;
+    let sealed = &window[start..end];
+    let stored_end = end - BLOCK_TRAILER_BYTES;
+    Some(match check_trailer(sealed) {
+        Err(detail) => Err(corrupt(format!("{what} {detail}"))),
+        Ok(COMPRESSION_NONE) => Ok(window.slice(start..stored_end)),
+        Ok(kind) => decode_stored_block(&window[start..stored_end], kind)
+            .map(Bytes::from)
+            .map_err(|detail| corrupt(format!("{what} block: {detail}"))),
+    })
+}
+
+/// Bytes of the block at `handle` with its trailer, once the handle is
+/// checked to end by `limit` and to be no larger than [`MAX_BLOCK_BYTES`];
+/// the error completes "`what` ...".
+fn sealed_len(handle: BlockHandle, limit: u64) -> Result<usize, String> {
+    let in_bounds = handle.end_with_trailer().is_some_and(|end| end <= limit);
+    if !in_bounds || handle.size > MAX_BLOCK_BYTES as u64 {
+        return Err(format!(
+            "block handle (offset {}, size {}) is out of bounds (limit {limit})",
+            handle.offset, handle.size
+        ));
+    }
+    // Bounded above: size <= MAX_BLOCK_BYTES.
+    Ok(handle.size as usize + BLOCK_TRAILER_BYTES)
+}
+
+/// Checks the trailer of `sealed` (a block followed by its trailer) and
+/// returns the block's compression type; the error completes "`what` ...".
+fn check_trailer(sealed: &[u8]) -> Result<u8, String> {
+    let stored_len = sealed.len() - BLOCK_TRAILER_BYTES;
+    let kind = sealed[stored_len];
+    let stored_crc = u32::from_le_bytes([
+        sealed[stored_len + 1],
+        sealed[stored_len + 2],
+        sealed[stored_len + 3],
+        sealed[stored_len + 4],
+    ]);
+    let actual_crc = mask_crc(crc32_parts(&[&sealed[..stored_len], &[kind]]));
+    if stored_crc != actual_crc {
+        return Err(format!(
+            "block checksum mismatch: stored {stored_crc:#010x}, computed {actual_crc:#010x}"
+        ));
+    }
+    Ok(kind)
+}
+
+/// Undoes [`seal_block`]'s compression on checksum-verified bytes of a
+/// block stored compressed (`kind` is not [`COMPRESSION_NONE`], whose
+/// bytes are used as they are).
+fn decode_stored_block(stored: &[u8], kind: u8) -> Result<Vec<u8>, String> {
     match kind {
-        COMPRESSION_NONE => Ok(stored),
+        COMPRESSION_NONE => Ok(stored.to_vec()),
         COMPRESSION_LZ4 => {
-            let mut input = &stored[..];
+            let mut input = stored;
             let decoded_len =
                 get_fixed32(&mut input).ok_or("LZ4 block shorter than its length prefix")? as usize;
             if decoded_len > MAX_BLOCK_BYTES
@@ -349,7 +407,7 @@ mod tests {
         let mut stored = Vec::new();
         put_fixed32(&mut stored, u32::MAX);
         stored.extend_from_slice(&[0u8; 8]);
-        let err = decode_stored_block(stored, COMPRESSION_LZ4).unwrap_err();
+        let err = decode_stored_block(&stored, COMPRESSION_LZ4).unwrap_err();
         assert!(err.contains("claims"), "{err}");
     }
 
@@ -361,12 +419,12 @@ mod tests {
             let len = sealed.bytes.len();
             let kind = sealed.bytes[len - 5];
             let stored = sealed.bytes[..len - 5].to_vec();
-            prop_assert_eq!(decode_stored_block(stored, kind).unwrap(), raw);
+            prop_assert_eq!(decode_stored_block(&stored, kind).unwrap(), raw);
         }
 
         #[test]
         fn arbitrary_stored_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), kind in 0u8..3) {
-            if let Ok(decoded) = decode_stored_block(bytes.clone(), kind) {
+            if let Ok(decoded) = decode_stored_block(&bytes, kind) {
                 prop_assert!(decoded.len() <= bytes.len().max(1) * LZ4_MAX_RATIO);
             }
         }

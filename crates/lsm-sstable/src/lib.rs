@@ -11,8 +11,11 @@
 //! - [`Table`]: opens and checks a file, keeps its index, filter and
 //!   [`TableProperties`] in memory; [`Table::get`] answers a point lookup at
 //!   a snapshot with at most one data-block read; [`Table::iter`] returns a
-//!   [`TableIterator`], an [`lsm_core::InternalIterator`]. Both hand out
-//!   values as `bytes::Bytes` slices of the decoded block (`Lookup::Value`,
+//!   [`TableIterator`], an [`lsm_core::InternalIterator`], which reads
+//!   ahead going forward (a block missing from the cache is read with the
+//!   blocks after it, 4 then twice as many each time, at most 256 KiB; only
+//!   the block it needed enters the cache). Both hand out values as
+//!   `bytes::Bytes` slices of the decoded block (`Lookup::Value`,
 //!   `value_bytes`): no copy, and from a cached block no allocation.
 //! - [`BlockCache`]: decoded data blocks shared by all tables, bounded in
 //!   bytes.

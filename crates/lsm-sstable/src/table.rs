@@ -6,6 +6,8 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use lsm_core::fs::{FileSystem, RandomAccessFile};
 use lsm_core::{compare_internal_keys, parse_internal_key, Lookup, SeekKey, SeqNo, ValueKind};
 
@@ -13,7 +15,9 @@ use crate::block::{Block, BlockCursor, BlockError};
 use crate::cache::BlockCache;
 use crate::error::Result;
 use crate::filter::{BloomFilter, FilterInfo, FilterKey};
-use crate::format::{read_block, BlockHandle, Footer, FOOTER_BYTES, FORMAT_VERSION, LZ4_MAX_RATIO};
+use crate::format::{
+    block_in_window, read_block, BlockHandle, Footer, FOOTER_BYTES, FORMAT_VERSION, LZ4_MAX_RATIO,
+};
 use crate::index_search::IndexSearch;
 use crate::iter::TableIterator;
 use crate::properties::TableProperties;
@@ -25,6 +29,14 @@ pub struct IndexEntry {
     pub last_key: Vec<u8>,
     /// The data block's location.
     pub handle: BlockHandle,
+}
+
+/// Bytes of a table file read ahead by a cursor: the file's bytes from
+/// `offset` on.
+#[derive(Debug)]
+pub(crate) struct ReadAheadWindow {
+    offset: u64,
+    bytes: Bytes,
 }
 
 /// Where a table's metadata lives in its file (for `lsm inspect` and tests).
@@ -50,6 +62,9 @@ pub struct Table {
     file: Arc<dyn RandomAccessFile>,
     /// Offset of the footer: every block must end by here.
     footer_offset: u64,
+    /// Where the data blocks end (the first metadata block's offset): a
+    /// read-ahead window stops here.
+    data_end: u64,
     footer: Footer,
     cache_id: u64,
     cache: Option<Arc<BlockCache>>,
@@ -161,6 +176,7 @@ impl Table {
             path: path.to_path_buf(),
             file,
             footer_offset,
+            data_end,
             footer,
             cache_id,
             cache,
@@ -410,6 +426,95 @@ impl Table {
             cache.insert(self.cache_id, handle.offset, Arc::clone(&block));
         }
         Ok(block)
+    }
+
+    /// The data block at `handle` for a cursor moving forward: from the
+    /// cache if it is there; otherwise read with one positioned read
+    /// together with the blocks after it, up to `window_end` (the end of a
+    /// later data block; a window smaller than the block is not read). The block
+    /// itself is kept as its own copy, inserted into the cache if
+    /// `fill_cache`; the window comes back (if it holds more than the
+    /// block) for [`Table::data_block_in_window`] to serve the following
+    /// blocks from, without the cache.
+    pub(crate) fn data_block_reading_ahead(
+        &self,
+        handle: BlockHandle,
+        fill_cache: bool,
+        window_end: u64,
+    ) -> Result<(Arc<Block>, Option<ReadAheadWindow>), lsm_core::Error> {
+        if let Some(block) = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.get(self.cache_id, handle.offset))
+        {
+            return Ok((block, None));
+        }
+        let block_end = handle.end_with_trailer().unwrap_or(u64::MAX);
+        let window_end = window_end.min(self.data_end);
+        let window_len = window_end.saturating_sub(handle.offset);
+        let window = match usize::try_from(window_len) {
+            Ok(len) if window_end > block_end => {
+                let mut buf = vec![0u8; len];
+                // A failed window read (a file cut short under the reader)
+                // falls back to reading the block alone, whose error then
+                // names the block at fault.
+                self.file
+                    .read_exact_at(&mut buf, handle.offset)
+                    .ok()
+                    .map(|()| ReadAheadWindow {
+                        offset: handle.offset,
+                        bytes: Bytes::from(buf),
+                    })
+            }
+            _ => None,
+        };
+        let stored = window.as_ref().and_then(|window| {
+            block_in_window(
+                &window.bytes,
+                window.offset,
+                &self.path,
+                handle,
+                self.footer_offset,
+                "data",
+            )
+        });
+        let block = match stored {
+            Some(stored) => {
+                let owned = Vec::from(stored?);
+                Arc::new(Block::parse(owned).map_err(|err| self.block_corruption(handle, err))?)
+            }
+            None => self.read_data_block(handle)?,
+        };
+        if fill_cache {
+            if let Some(cache) = &self.cache {
+                cache.insert(self.cache_id, handle.offset, Arc::clone(&block));
+            }
+        }
+        Ok((block, window))
+    }
+
+    /// The data block at `handle` out of a window read by
+    /// [`Table::data_block_reading_ahead`] (its bytes shared, not copied;
+    /// not inserted into the cache), or `None` if the window does not hold
+    /// all of it.
+    pub(crate) fn data_block_in_window(
+        &self,
+        window: &ReadAheadWindow,
+        handle: BlockHandle,
+    ) -> Option<Result<Arc<Block>, lsm_core::Error>> {
+        let stored = block_in_window(
+            &window.bytes,
+            window.offset,
+            &self.path,
+            handle,
+            self.footer_offset,
+            "data",
+        )?;
+        Some(stored.and_then(|stored| {
+            Block::parse_shared(stored)
+                .map(Arc::new)
+                .map_err(|err| self.block_corruption(handle, err))
+        }))
     }
 
     fn read_data_block(&self, handle: BlockHandle) -> Result<Arc<Block>, lsm_core::Error> {

@@ -101,7 +101,8 @@
 //! table block holding it: no allocation and no copy for the value (a
 //! value still in the memtable is copied once). [`StoreIterator::pinned`] turns any iterator into one of
 //! `(Bytes, Bytes)` pairs whose values are such slices. A pinned value
-//! keeps its block alive while it is held.
+//! keeps its block alive while it is held (for a block an iterator read
+//! ahead, the whole read it came in, up to 256 KiB).
 //!
 //! ```
 //! use lsm_store_sync::{Bytes, LsmConfig, SimpleLsmStore};
