@@ -431,11 +431,12 @@ impl Table {
     /// The data block at `handle` for a cursor moving forward: from the
     /// cache if it is there; otherwise read with one positioned read
     /// together with the blocks after it, up to `window_end` (the end of a
-    /// later data block; a window smaller than the block is not read). The block
-    /// itself is kept as its own copy, inserted into the cache if
-    /// `fill_cache`; the window comes back (if it holds more than the
-    /// block) for [`Table::data_block_in_window`] to serve the following
-    /// blocks from, without the cache.
+    /// later data block; a window smaller than the block is not read). If
+    /// `fill_cache`, the block is copied out of the window and inserted
+    /// into the cache; otherwise it is a slice of the window. The window
+    /// comes back (if it holds more than the block) for
+    /// [`Table::data_block_in_window`] to serve the following blocks from,
+    /// without the cache.
     pub(crate) fn data_block_reading_ahead(
         &self,
         handle: BlockHandle,
@@ -478,17 +479,22 @@ impl Table {
                 "data",
             )
         });
+        let cache = self.cache.as_ref().filter(|_| fill_cache);
         let block = match stored {
             Some(stored) => {
-                let owned = Vec::from(stored?);
-                Arc::new(Block::parse(owned).map_err(|err| self.block_corruption(handle, err))?)
+                let stored = stored?;
+                // A cached block owns its bytes: a slice of the window in
+                // the cache would keep all of it, uncharged.
+                let parsed = match cache {
+                    Some(_) => Block::parse(Vec::from(stored)),
+                    None => Block::parse_shared(stored),
+                };
+                Arc::new(parsed.map_err(|err| self.block_corruption(handle, err))?)
             }
             None => self.read_data_block(handle)?,
         };
-        if fill_cache {
-            if let Some(cache) = &self.cache {
-                cache.insert(self.cache_id, handle.offset, Arc::clone(&block));
-            }
+        if let Some(cache) = cache {
+            cache.insert(self.cache_id, handle.offset, Arc::clone(&block));
         }
         Ok((block, window))
     }
