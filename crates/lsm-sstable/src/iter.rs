@@ -5,12 +5,13 @@
 //!
 //! Going forward it reads ahead: a data block it has to read from the file
 //! (not in the block cache) is read together with the blocks after it, in
-//! one positioned read of [`FIRST_READ_AHEAD_BLOCKS`] blocks, twice as many
-//! with each further such read up to [`MAX_READ_AHEAD_BYTES`]. The following blocks
-//! are then served from that window: no system call, no copy, and no trip
-//! through the shared cache (they are not inserted into it either, so a
-//! long scan does not push the point reads' blocks out of the cache; the
-//! block a window starts at is inserted, as any block read alone is).
+//! one positioned read of [`FIRST_READ_AHEAD_BLOCKS`] blocks, twice as
+//! many with each further such read up to [`MAX_READ_AHEAD_BYTES`]. The
+//! following blocks are then served from that window: no system call, no
+//! copy, and no trip through the shared cache (they are not inserted into
+//! it either, so a long scan does not push the point reads' blocks out of
+//! the cache; the block a window starts at is inserted, as any block read
+//! alone is).
 
 use std::sync::Arc;
 
@@ -90,23 +91,24 @@ impl TableIterator {
             return Ok(());
         };
         let handle = entry.handle;
-        let window_end = self.window_end(index);
         let loaded = match self
             .window
             .as_ref()
             .and_then(|window| self.table.data_block_in_window(window, handle))
         {
             Some(found) => found,
-            None if direction == Direction::Forward => self
-                .table
-                .data_block_reading_ahead(handle, self.fill_cache, window_end)
-                .map(|(block, window)| {
-                    if window.is_some() {
-                        self.window = window;
-                        self.next_window_blocks = self.next_window_blocks.saturating_mul(2);
-                    }
-                    block
-                }),
+            None if direction == Direction::Forward => {
+                let window_end = self.window_end(index);
+                self.table
+                    .data_block_reading_ahead(handle, self.fill_cache, window_end)
+                    .map(|(block, window)| {
+                        if window.is_some() {
+                            self.window = window;
+                            self.next_window_blocks = self.next_window_blocks.saturating_mul(2);
+                        }
+                        block
+                    })
+            }
             None => self.table.data_block_filling(handle, self.fill_cache),
         };
         let block = match loaded {
