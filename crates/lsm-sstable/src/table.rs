@@ -469,16 +469,9 @@ impl Table {
             }
             _ => None,
         };
-        let stored = window.as_ref().and_then(|window| {
-            block_in_window(
-                &window.bytes,
-                window.offset,
-                &self.path,
-                handle,
-                self.footer_offset,
-                "data",
-            )
-        });
+        let stored = window
+            .as_ref()
+            .and_then(|window| self.stored_in_window(window, handle));
         let cache = self.cache.as_ref().filter(|_| fill_cache);
         let block = match stored {
             Some(stored) => {
@@ -508,19 +501,29 @@ impl Table {
         window: &ReadAheadWindow,
         handle: BlockHandle,
     ) -> Option<Result<Arc<Block>, lsm_core::Error>> {
-        let stored = block_in_window(
+        let stored = self.stored_in_window(window, handle)?;
+        Some(stored.and_then(|stored| {
+            Block::parse_shared(stored)
+                .map(Arc::new)
+                .map_err(|err| self.block_corruption(handle, err))
+        }))
+    }
+
+    /// The data block at `handle` as stored in `window`, checked
+    /// ([`block_in_window`]).
+    fn stored_in_window(
+        &self,
+        window: &ReadAheadWindow,
+        handle: BlockHandle,
+    ) -> Option<Result<Bytes, lsm_core::Error>> {
+        block_in_window(
             &window.bytes,
             window.offset,
             &self.path,
             handle,
             self.footer_offset,
             "data",
-        )?;
-        Some(stored.and_then(|stored| {
-            Block::parse_shared(stored)
-                .map(Arc::new)
-                .map_err(|err| self.block_corruption(handle, err))
-        }))
+        )
     }
 
     fn read_data_block(&self, handle: BlockHandle) -> Result<Arc<Block>, lsm_core::Error> {

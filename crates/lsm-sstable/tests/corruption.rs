@@ -8,10 +8,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{build, ikey, open, scan, scan_backward, Entry};
+use common::{build, ikey, open, scan, scan_backward, small_blocks, Entry};
 use lsm_core::checksum::{crc32_parts, mask_crc, masked_crc32};
 use lsm_core::{Lookup, OsFileSystem, ValueKind};
-use lsm_sstable::{Compression, Error, Table, TableOptions, BLOCK_TRAILER_BYTES, FOOTER_BYTES};
+use lsm_sstable::{Compression, Error, Table, BLOCK_TRAILER_BYTES, FOOTER_BYTES};
 use proptest::prelude::*;
 
 fn entries() -> Vec<Entry> {
@@ -28,16 +28,6 @@ fn entries() -> Vec<Entry> {
             )
         })
         .collect()
-}
-
-fn small_options(compression: Compression) -> TableOptions {
-    TableOptions {
-        block_bytes: 128,
-        restart_interval: 4,
-        bloom_bits_per_key: 10,
-        compression,
-        filter_capacity: None,
-    }
 }
 
 /// Asserts `err` is a corruption error naming `path`; returns its offset.
@@ -89,7 +79,7 @@ fn every_flipped_byte_is_reported_as_corruption_at_the_right_block() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sst");
         let expected = entries();
-        build(&path, &expected, small_options(compression));
+        build(&path, &expected, small_blocks(compression));
         let pristine = std::fs::read(&path).unwrap();
         let table = open(&path, None);
         let data_blocks: Vec<_> = table.index_entries().iter().map(|e| e.handle).collect();
@@ -164,7 +154,7 @@ fn every_flipped_byte_is_reported_as_corruption_at_the_right_block() {
 fn every_truncation_fails_open_with_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.sst");
-    build(&path, &entries(), small_options(Compression::None));
+    build(&path, &entries(), small_blocks(Compression::None));
     let pristine = std::fs::read(&path).unwrap();
     for len in 0..pristine.len() {
         std::fs::write(&path, &pristine[..len]).unwrap();
@@ -179,7 +169,7 @@ fn truncation_underneath_an_open_table_is_corruption_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.sst");
     let expected = entries();
-    build(&path, &expected, small_options(Compression::None));
+    build(&path, &expected, small_blocks(Compression::None));
     let table = open(&path, None);
     let first_block = table.index_entries()[0].handle;
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
@@ -193,7 +183,7 @@ fn truncation_underneath_an_open_table_is_corruption_not_a_crash() {
 fn handle_pointing_past_the_file_is_rejected_before_allocating() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.sst");
-    build(&path, &entries(), small_options(Compression::None));
+    build(&path, &entries(), small_blocks(Compression::None));
     let mut bytes = std::fs::read(&path).unwrap();
     let footer_at = bytes.len() - FOOTER_BYTES;
     // Index handle size (footer bytes 40..48) = 1 TiB; re-seal the footer CRC.
@@ -254,7 +244,7 @@ proptest! {
         let compression = if lz4 { Compression::Lz4 } else { Compression::None };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sst");
-        build(&path, &entries(), small_options(compression));
+        build(&path, &entries(), small_blocks(compression));
         let mut bytes = std::fs::read(&path).unwrap();
         let table = open(&path, None);
         let layout = table.layout();

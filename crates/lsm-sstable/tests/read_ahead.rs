@@ -9,9 +9,11 @@
 
 mod common;
 
-use common::{build, ikey, open, scan, scan_backward, Entry};
+use std::sync::Arc;
+
+use common::{build, ikey, open, scan, scan_backward, small_blocks, Entry};
 use lsm_core::{InternalIterator, ValueKind};
-use lsm_sstable::{BlockCache, Compression, TableOptions};
+use lsm_sstable::{BlockCache, Compression, Table};
 
 /// 640 entries in blocks of about 128 bytes: 64 or more data blocks.
 fn entries() -> Vec<Entry> {
@@ -25,13 +27,27 @@ fn entries() -> Vec<Entry> {
         .collect()
 }
 
-fn small_blocks(compression: Compression) -> TableOptions {
-    TableOptions {
-        block_bytes: 128,
-        restart_interval: 4,
-        bloom_bits_per_key: 10,
-        compression,
-        filter_capacity: None,
+/// A table of [`entries`] in small blocks, opened with a cache of its own
+/// that holds all of it; the directory lives as long as the fixture.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    expected: Vec<Entry>,
+    cache: Arc<BlockCache>,
+    table: Arc<Table>,
+}
+
+fn cached_table(compression: Compression) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sst");
+    let expected = entries();
+    build(&path, &expected, small_blocks(compression));
+    let cache = BlockCache::new(64 << 20);
+    let table = open(&path, Some(Arc::clone(&cache)));
+    Fixture {
+        _dir: dir,
+        expected,
+        cache,
+        table,
     }
 }
 
@@ -50,12 +66,12 @@ fn read_aheads_over(blocks: usize) -> u64 {
 #[test]
 fn a_forward_scan_caches_only_the_blocks_its_read_aheads_start_at() {
     for compression in [Compression::None, Compression::Lz4] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.sst");
-        let expected = entries();
-        build(&path, &expected, small_blocks(compression));
-        let cache = BlockCache::new(64 << 20);
-        let table = open(&path, Some(cache.clone()));
+        let Fixture {
+            _dir,
+            expected,
+            cache,
+            table,
+        } = cached_table(compression);
         let blocks = table.index_entries().len();
         assert!(blocks >= 64, "want many data blocks, got {blocks}");
 
@@ -74,12 +90,12 @@ fn a_forward_scan_caches_only_the_blocks_its_read_aheads_start_at() {
 
 #[test]
 fn a_backward_scan_reads_and_caches_every_block_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.sst");
-    let expected = entries();
-    build(&path, &expected, small_blocks(Compression::None));
-    let cache = BlockCache::new(64 << 20);
-    let table = open(&path, Some(cache.clone()));
+    let Fixture {
+        _dir,
+        expected,
+        cache,
+        table,
+    } = cached_table(Compression::None);
     let blocks = table.index_entries().len();
 
     let mut backward = scan_backward(&mut table.iter()).unwrap();
@@ -91,12 +107,12 @@ fn a_backward_scan_reads_and_caches_every_block_alone() {
 
 #[test]
 fn a_seek_reads_ahead_from_the_block_it_lands_in() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.sst");
-    let expected = entries();
-    build(&path, &expected, small_blocks(Compression::None));
-    let cache = BlockCache::new(64 << 20);
-    let table = open(&path, Some(cache.clone()));
+    let Fixture {
+        _dir,
+        expected,
+        cache,
+        table,
+    } = cached_table(Compression::None);
 
     let (target, _) = &expected[300];
     let mut cursor = table.iter();

@@ -16,7 +16,7 @@ use lsm_core::{
     compare_internal_keys, parse_internal_key, InternalIterator, InternalKey, Lookup, OsFileSystem,
     SeqNo, ValueKind,
 };
-use lsm_sstable::{BlockCache, Table, TableBuilder, TableOptions, TableProperties};
+use lsm_sstable::{BlockCache, Compression, Table, TableBuilder, TableOptions, TableProperties};
 
 /// One entry as the model holds it.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -30,6 +30,18 @@ pub fn sorted(mut entries: Vec<Entry>) -> Vec<Entry> {
     entries.sort_by(|a, b| compare_internal_keys(&a.0, &b.0));
     entries.dedup_by(|a, b| a.0 == b.0);
     entries
+}
+
+/// Options for a table of many small blocks: about 128 bytes each, a
+/// restart every 4 entries, a bloom filter.
+pub fn small_blocks(compression: Compression) -> TableOptions {
+    TableOptions {
+        block_bytes: 128,
+        restart_interval: 4,
+        bloom_bits_per_key: 10,
+        compression,
+        filter_capacity: None,
+    }
 }
 
 pub fn build(path: &Path, entries: &[Entry], options: TableOptions) -> TableProperties {
