@@ -306,9 +306,9 @@ fn check_trailer(sealed: &[u8]) -> Result<u8, String> {
     Ok(kind)
 }
 
-/// Undoes [`seal_block`]'s compression on checksum-verified bytes of a
-/// block stored compressed (`kind` is not [`COMPRESSION_NONE`], whose
-/// bytes are used as they are).
+/// Undoes [`seal_block`]'s compression on checksum-verified bytes, into a
+/// new buffer (for [`COMPRESSION_NONE`] a copy, which the readers avoid by
+/// using the bytes they hold as they are).
 fn decode_stored_block(stored: &[u8], kind: u8) -> Result<Vec<u8>, String> {
     match kind {
         COMPRESSION_NONE => Ok(stored.to_vec()),
