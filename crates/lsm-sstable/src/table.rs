@@ -415,17 +415,9 @@ impl Table {
         handle: BlockHandle,
         fill_cache: bool,
     ) -> Result<Arc<Block>, lsm_core::Error> {
-        let Some(cache) = &self.cache else {
-            return self.read_data_block(handle);
-        };
-        if let Some(block) = cache.get(self.cache_id, handle.offset) {
-            return Ok(block);
-        }
-        let block = self.read_data_block(handle)?;
-        if fill_cache {
-            cache.insert(self.cache_id, handle.offset, Arc::clone(&block));
-        }
-        Ok(block)
+        // A read-ahead that ends at the block's start reads it alone.
+        self.data_block_reading_ahead(handle, fill_cache, handle.offset)
+            .map(|(block, _)| block)
     }
 
     /// The data block at `handle` for a cursor moving forward: from the
